@@ -1,0 +1,151 @@
+"""The `entra-batch` command: parses flags, builds configuration, calls the library, maps
+the outcome to an exit status. Nothing else in the package prints or exits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__, config
+
+EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+EMULATOR_EPILOG = """\
+examples:
+  entra-batch emulator                      serve on http://127.0.0.1:8765 with Graph's real quotas
+  entra-batch emulator --tls --port 0       https on a free port, for msal and the Graph SDKs
+  entra-batch emulator --write-quota 60/10 --latency-ms 40 --fault-rate 0.05 --seed 7
+                                            a bad day: tight quotas, latency, 5% faults, replayable
+
+Prints `export` lines (tenant id, client id and secret of a ready-made app with every user
+permission, AZURE_AUTHORITY_HOST, the Graph base URL); paste them into a shell to point
+entra-batch, msal or the Graph SDKs at the emulator. State is kept in --db (default: the
+local emulator database under ENTRA_BATCH_HOME), so it survives restarts.
+See docs/emulator.md for every endpoint, setting and deliberate difference from Graph.
+"""
+
+
+def _quota(text: str):  # type: ignore[no-untyped-def]
+    from .emulator.settings import Quota
+
+    try:
+        return Quota.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("a probability between 0 and 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="entra-batch",
+        description="Bulk management of Microsoft Entra External ID customer accounts through Microsoft Graph.",
+    )
+    parser.add_argument("--version", action="version", version=f"entra-batch {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    emu = verbs.add_parser(
+        "emulator", help="serve the local Microsoft Graph emulator over HTTP(S) on loopback",
+        description="Serve the built-in Microsoft Graph emulator (users, deleted items, $batch, delta, "
+                    "throttling, faults, a client-credentials token endpoint) on a loopback address.",
+        epilog=EMULATOR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    emu.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only; default 127.0.0.1)")
+    emu.add_argument("--port", type=int, default=8765, help="port to bind, 0 for any free port (default 8765)")
+    emu.add_argument("--db", type=Path, help="SQLite file holding the emulator's directory "
+                                             "(default: emulator.db under ENTRA_BATCH_HOME)")
+    emu.add_argument("--memory", action="store_true", help="keep the directory in memory only")
+    emu.add_argument("--tls", action="store_true", help="serve https with a local CA made on first start "
+                                                        "(its path is printed as SSL_CERT_FILE)")
+    emu.add_argument("--allow-remote", action="store_true", help=argparse.SUPPRESS)
+    g = emu.add_argument_group("throttling (defaults are Graph's documented quotas)")
+    g.add_argument("--write-quota", type=_quota, metavar="N/SECONDS",
+                   help="writes per app and tenant (default 3000/150)")
+    g.add_argument("--tenant-write-quota", type=_quota, metavar="N/SECONDS",
+                   help="writes per tenant across apps (default 18000/300)")
+    g.add_argument("--app-write-quota", type=_quota, metavar="N/SECONDS",
+                   help="writes per app across tenants (default 35000/300)")
+    g.add_argument("--ru-quota", type=_quota, metavar="N/SECONDS",
+                   help="resource units per app and tenant (default by tenant size: 3500, 5000 or 8000 per 10 s)")
+    g.add_argument("--no-throttle", action="store_true", help="admit every request")
+    g = emu.add_argument_group("latency and faults (seeded)")
+    g.add_argument("--latency-ms", type=float, default=0.0, metavar="N", help="median service time of a request")
+    g.add_argument("--latency-sigma", type=float, default=0.35, metavar="S", help="spread of the log-normal latency")
+    g.add_argument("--fault-rate", type=_probability, default=0.0, metavar="F",
+                   help="probability that a request meets a fault")
+    g.add_argument("--faults", default="429,503,504,drop-before,drop-after,slow", metavar="KINDS",
+                   help="which faults to inject (comma-separated; default all)")
+    g.add_argument("--storm-seconds", type=float, default=2.0, metavar="S", help="length of an injected 429 storm")
+    g.add_argument("--slow-ms", type=float, default=2000.0, metavar="N", help="extra delay of a slow response")
+    g.add_argument("--token-fault-rate", type=_probability, default=0.0, metavar="F",
+                   help="probability that the token endpoint answers 503")
+    g.add_argument("--seed", type=int, help="seed for latency and fault draws (replayable runs)")
+    g.add_argument("--token-lifetime", type=int, default=3599, metavar="SECONDS", help="access token lifetime")
+    return parser
+
+
+def run_emulator(args: argparse.Namespace) -> int:
+    from .emulator.server import NotLoopback, ServeOptions, serve
+    from .emulator.settings import EmulatorSettings, Faults, Latency, Quotas
+
+    quotas = Quotas(enabled=not args.no_throttle)
+    changes = {}
+    if args.write_quota:
+        changes["app_tenant_writes"] = args.write_quota
+    if args.tenant_write_quota:
+        changes["tenant_writes"] = args.tenant_write_quota
+    if args.app_write_quota:
+        changes["app_writes"] = args.app_write_quota
+    from dataclasses import replace
+
+    quotas = replace(quotas, **changes)
+    if args.ru_quota:
+        quotas = quotas.with_resource_units(args.ru_quota)
+    try:
+        faults = Faults(rate=args.fault_rate, kinds=tuple(k.strip() for k in args.faults.split(",") if k.strip()),
+                        storm_seconds=args.storm_seconds, slow_ms=args.slow_ms, token_rate=args.token_fault_rate,
+                        seed=args.seed)
+    except ValueError as exc:
+        print(f"entra-batch emulator: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    settings = EmulatorSettings(quotas=quotas, latency=Latency.uniform(args.latency_ms, args.latency_sigma),
+                                faults=faults, token_lifetime_seconds=args.token_lifetime, seed=args.seed)
+    db = None if args.memory else (args.db or config.emulator_db_path())
+    options = ServeOptions(host=args.host, port=args.port, db=db,
+                           tls_dir=config.emulator_tls_dir() if args.tls else None, allow_remote=args.allow_remote)
+    print(f"entra-batch emulator: directory in {db or 'memory'}; Ctrl-C stops it", file=sys.stderr)
+    try:
+        serve(options, settings, sys.stdout)
+    except NotLoopback as exc:
+        print(f"entra-batch emulator: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"entra-batch emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "
+              "Try another --port (0 picks a free one).", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    if args.verb == "emulator":
+        return run_emulator(args)
+    parser.error(f"unknown verb {args.verb}")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

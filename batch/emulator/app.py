@@ -1,0 +1,207 @@
+"""The emulator as an ASGI application: Graph under `/v1.0` (and `/beta`), the identity
+platform under `/{tenant}/...`. Serve it with uvicorn (`entra-batch emulator`) or call it in
+process through `EmulatorTransport`.
+
+Faults that concern the connection itself happen here: service time (latency), slow
+answers, and dropped connections, before the request is handled or after its write has been
+committed (the answer is lost, the change is not).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from .batching import run_batch
+from .errors import GraphError
+from .faults import Fault
+from .service import JSON_TYPE, GraphRequest, GraphResponse, GraphService, parse_query, split_path
+from .settings import EmulatorSettings
+from .store import Store
+from .tokens import TokenError
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+GRAPH_VERSIONS = ("v1.0", "beta")
+
+
+class ConnectionDropped(Exception):
+    """Raised after the response has started, so that the server closes the connection
+    with no complete answer: what a client sees when a connection drops."""
+
+
+class EmulatorApp:
+    def __init__(self, store: Store | str | Path, settings: EmulatorSettings | None = None,
+                 clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.settings = settings or EmulatorSettings()
+        self.service = GraphService(self.store, self.settings, clock)
+        self.clock = clock
+        self.sleep = sleep
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        path = raw_path.decode("latin-1").split("?", 1)[0]
+        segments = split_path(path)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        body = await _read_body(receive)
+        origin = f"{scope.get('scheme', 'http')}://{headers.get('host', 'localhost')}"
+        query = scope.get("query_string", b"").decode("latin-1")
+        if segments and segments[0] in GRAPH_VERSIONS:
+            await self._graph(scope["method"], segments, query, headers, body, f"{origin}/{segments[0]}", send)
+        elif len(segments) >= 2 and segments[-3:] == ["oauth2", "v2.0", "token"] and scope["method"] == "POST":
+            await self._token(segments[0], body, headers, f"{origin}/{'/'.join(segments)}", send)
+        elif len(segments) == 4 and segments[1:] == ["v2.0", ".well-known", "openid-configuration"]:
+            await self._openid(segments[0], origin, send)
+        elif len(segments) == 4 and segments[1:] == ["discovery", "v2.0", "keys"]:
+            await _send_json(send, 200, self.service.tokens.jwks())
+        elif segments == ["common", "discovery", "instance"]:
+            await _send_json(send, 200, _instance_discovery(origin, dict(parse_qsl(query))))
+        elif not segments:
+            tenant = self.store.tenants()[0]
+            await _send_json(send, 200, {"service": "entra-batch Graph emulator", "graph": f"{origin}/v1.0",
+                                         "authority": f"{origin}/{tenant.id}", "docs": "docs/emulator.md"})
+        else:
+            await _send_json(send, 404, {"error": {"code": "NotFound", "message": f"No such endpoint: {path}"}})
+
+    async def _graph(self, method: str, segments: list[str], query: str, headers: dict[str, str], body: bytes,
+                     base_url: str, send: Send) -> None:
+        request = GraphRequest(method=method.upper(), segments=segments[1:], query=parse_query(query),
+                               headers=headers, base_url=base_url)
+        if body.strip():
+            try:
+                request.body = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                request.body_error = ("Unable to read JSON request payload. Please ensure Content-Type header "
+                                      "is set and payload is of valid JSON format.")
+        service = self.service
+        auth = service.authenticate(request)
+        if isinstance(auth, GraphResponse):
+            await _send_response(send, auth)
+            return
+        fault = service.faults.draw()
+        if fault is not None and fault.kind == "drop-before":
+            await _drop(send)
+        if fault is not None and fault.kind in ("429", "503", "504"):
+            await self.sleep(service.faults.service_time("read"))
+            await _send_response(send, service.injected(fault, request))
+            return
+        is_batch = bool(request.segments) and request.segments[0] == "$batch"
+        if is_batch:
+            if request.method != "POST":
+                response = service._error(GraphError(405, "Request_BadRequest",
+                                                     "Specified HTTP method is not allowed for the request target."), request)
+                kinds = ["read"]
+            elif request.body_error:
+                response, kinds = service._error(GraphError(400, "BadRequest", request.body_error), request), ["read"]
+            else:
+                try:
+                    response, kinds = run_batch(service, request, auth)
+                    response = service._finish(response, request)
+                except GraphError as err:
+                    response, kinds = service._error(err, request), ["read"]
+            delay = max((service.faults.service_time(k) for k in kinds), default=0.0)
+        else:
+            response = service.handle(request, auth)
+            delay = service.faults.service_time("read" if request.method == "GET" else "write")
+        if fault is not None and fault.kind == "slow":
+            delay += fault.delay_seconds
+        if delay > 0:
+            await self.sleep(delay)
+        if fault is not None and fault.kind == "drop-after":
+            await _drop(send)
+        await _send_response(send, response)
+
+    async def _token(self, tenant_key: str, body: bytes, headers: dict[str, str], url: str, send: Send) -> None:
+        service = self.service
+        fault = service.faults.draw(token_endpoint=True)
+        delay = service.faults.service_time("token")
+        if delay:
+            await self.sleep(delay)
+        if fault is not None:
+            extra = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+            err = TokenError(503, "temporarily_unavailable", 50196 if fault.retry_after else 90033,
+                             "The server is temporarily unavailable. Please try again later.")
+            await _send_json(send, 503, err.body(self.clock()), extra)
+            return
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        try:
+            result = service.tokens.token(tenant_key, form, headers.get("authorization"), url)
+        except TokenError as err:
+            await _send_json(send, err.status, err.body(self.clock()))
+            return
+        await _send_json(send, 200, result, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
+
+    async def _openid(self, tenant_key: str, origin: str, send: Send) -> None:
+        tenant = self.store.tenant(tenant_key)
+        if tenant is None:
+            err = TokenError(400, "invalid_tenant", 90002, f"Tenant '{tenant_key}' not found.")
+            await _send_json(send, 400, err.body(self.clock()))
+            return
+        await _send_json(send, 200, self.service.tokens.openid_configuration(origin, tenant))
+
+
+def _instance_discovery(origin: str, query: dict[str, str]) -> dict[str, Any]:
+    host = origin.split("://", 1)[1]
+    return {
+        "tenant_discovery_endpoint": query.get("authorization_endpoint", f"{origin}/common").rsplit("/oauth2", 1)[0]
+        + "/v2.0/.well-known/openid-configuration",
+        "api-version": "1.1",
+        "metadata": [{"preferred_network": host, "preferred_cache": host, "aliases": [host]}],
+    }
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+async def _send_response(send: Send, response: GraphResponse) -> None:
+    payload = response.json_bytes()
+    headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()
+               if k.lower() != "content-length"]
+    headers.append((b"content-length", str(len(payload)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _send_json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    all_headers = {"Content-Type": JSON_TYPE if status < 300 else "application/json; charset=utf-8", **(headers or {})}
+    await _send_response(send, GraphResponse(status, body, all_headers))
+
+
+async def _drop(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
+    raise ConnectionDropped()
+
+
+def create_app(db: Store | str | Path, settings: EmulatorSettings | None = None,
+               clock: Callable[[], float] = time.time) -> EmulatorApp:
+    return EmulatorApp(db, settings, clock)
+
+
+__all__ = ["EmulatorApp", "create_app", "ConnectionDropped", "Fault"]

@@ -1,0 +1,118 @@
+"""JSON batching, `POST /$batch` (GRAPH.md §8): up to 20 requests, each run as if sent alone
+(its own permission check, throttling and faults), answered in one 200 envelope.
+`dependsOn` (and the Python SDK's `depends_on`) orders requests; a request whose
+dependency failed gets 424 without being run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import errors
+from .errors import GraphError
+from .service import MAX_BATCH, GraphRequest, GraphResponse, GraphService, parse_query
+from .tokens import Principal
+
+HOP_HEADERS = {"request-id", "client-request-id"}
+
+
+def _invalid(message: str = "Invalid batch payload format.") -> GraphError:
+    return GraphError(400, "BadRequest", message)
+
+
+def _split_url(url: str) -> tuple[list[str], str]:
+    from .service import split_path
+
+    if url.lower().startswith(("http://", "https://")):
+        url = url.split("://", 1)[1].partition("/")[2]
+    path, _, query = url.partition("?")
+    segments = split_path(path)
+    if segments and segments[0].lower() in ("v1.0", "beta"):
+        segments = segments[1:]
+    return segments, query
+
+
+def parse_batch(body: Any) -> list[dict[str, Any]]:
+    if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
+        raise _invalid()
+    items = body["requests"]
+    if not items:
+        raise _invalid("Invalid batch payload format: the batch holds no requests.")
+    if len(items) > MAX_BATCH:
+        raise _invalid("Number of requests inside batch exceed the limit")
+    seen: set[str] = set()
+    parsed = []
+    for item in items:
+        if not isinstance(item, dict) or not all(item.get(k) not in (None, "") for k in ("id", "method", "url")):
+            raise _invalid()
+        request_id = str(item["id"])
+        if request_id.lower() in seen:
+            raise _invalid(f"Batch request contains duplicate request id '{request_id}'.")
+        seen.add(request_id.lower())
+        depends = item.get("dependsOn", item.get("depends_on")) or []
+        if not isinstance(depends, list):
+            raise _invalid()
+        headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+        if item.get("body") is not None and "content-type" not in headers:
+            raise _invalid(f"Write request id : {request_id} does not contain Content-Type header or body.")
+        parsed.append({"id": request_id, "method": str(item["method"]).upper(), "url": str(item["url"]),
+                       "headers": headers, "body": item.get("body"), "depends": [str(d) for d in depends]})
+    ids = {p["id"].lower() for p in parsed}
+    for p in parsed:
+        for dep in p["depends"]:
+            if dep.lower() not in ids or dep.lower() == p["id"].lower():
+                raise _invalid(f"Request id '{p['id']}' depends on '{dep}', which is not in the batch.")
+    return parsed
+
+
+def run_batch(service: GraphService, outer: GraphRequest, principal: Principal) -> tuple[GraphResponse, list[str]]:
+    """The batch's response, and the kinds ("read"/"write") of the requests it ran,
+    from which the HTTP layer draws the batch's service time."""
+    items = parse_batch(outer.body)
+    by_id = {p["id"].lower(): p for p in items}
+    results: dict[str, dict[str, Any]] = {}
+    kinds: list[str] = []
+    visiting: set[str] = set()
+
+    def run(item: dict[str, Any]) -> dict[str, Any]:
+        key = item["id"].lower()
+        if key in results:
+            return results[key]
+        if key in visiting:
+            raise _invalid("Batch request dependencies form a cycle.")
+        visiting.add(key)
+        failed = [d for d in item["depends"] if run(by_id[d.lower()])["status"] >= 400]
+        if failed:
+            result = {"id": item["id"], "status": 424, "headers": {"Content-Type": "application/json"},
+                      "body": {"error": {"code": "FailedDependency",
+                                         "message": f"The request depends on request(s) {', '.join(failed)}, which failed."}}}
+        else:
+            result = _run_one(service, outer, principal, item)
+            kinds.append("read" if item["method"] == "GET" else "write")
+        results[key] = result
+        return result
+
+    for item in items:
+        run(item)
+    responses = [results[p["id"].lower()] for p in items]
+    return GraphResponse(200, {"responses": responses}), kinds
+
+
+def _run_one(service: GraphService, outer: GraphRequest, principal: Principal, item: dict[str, Any]) -> dict[str, Any]:
+    segments, raw_query = _split_url(item["url"])
+    request = GraphRequest(
+        method=item["method"], segments=segments, query=parse_query(raw_query),
+        headers=item["headers"], body=item["body"], base_url=outer.base_url,
+    )
+    if segments and segments[0] == "$batch":
+        response = service._error(_invalid("Nested batch requests are not supported."), request)
+    else:
+        fault = service.faults.draw()
+        if fault is not None and fault.kind in ("429", "503", "504"):
+            response = service.injected(fault, request)
+        else:
+            response = service.handle(request, principal)
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in HOP_HEADERS}
+    out: dict[str, Any] = {"id": item["id"], "status": response.status, "headers": headers}
+    if response.body is not None:
+        out["body"] = response.body
+    return out

@@ -1,0 +1,100 @@
+"""`entra-batch emulator`: the emulator served over HTTP(S) on loopback by uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import uvicorn
+
+from .app import ConnectionDropped, EmulatorApp
+from .settings import EmulatorSettings
+from .store import Store
+from .tls import TlsFiles, ensure_tls_files
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    db: Path | None = None
+    tls_dir: Path | None = None  # None: plain HTTP
+    allow_remote: bool = False
+
+
+class NotLoopback(ValueError):
+    pass
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _QuietDrops(logging.Filter):
+    """Injected connection drops are the point, not an error worth a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ConnectionDropped)
+
+
+def export_lines(store: Store, origin: str, tls: TlsFiles | None) -> list[str]:
+    app = store.default_app()
+    tenant = store.tenant(app.tenant_id)
+    assert tenant is not None
+    lines = [
+        f"export AZURE_TENANT_ID={tenant.id}",
+        f"export AZURE_CLIENT_ID={app.client_id}",
+        f"export AZURE_CLIENT_SECRET='{app.secret}'",
+        f"export AZURE_AUTHORITY_HOST={origin}",
+        f"export ENTRA_BATCH_TARGET={origin}/v1.0",
+        f"# tenant default domain: {tenant.default_domain}; Graph base URL: {origin}/v1.0",
+    ]
+    if tls is not None:
+        lines += [
+            f"export SSL_CERT_FILE={tls.ca_cert}",
+            f"export REQUESTS_CA_BUNDLE={tls.ca_cert}",
+        ]
+    else:
+        lines.append("# plain HTTP: msal needs an https authority, start with --tls for msal and the Graph SDKs")
+    return lines
+
+
+def serve(options: ServeOptions, settings: EmulatorSettings, out: TextIO) -> None:
+    if not options.allow_remote and not is_loopback(options.host):
+        raise NotLoopback(f"{options.host} is not a loopback address; the emulator serves loopback only "
+                          "(pass --allow-remote to bind elsewhere on purpose)")
+    store = Store(options.db) if options.db else Store(":memory:")
+    app = EmulatorApp(store, settings)
+    tls = ensure_tls_files(options.tls_dir) if options.tls_dir else None
+    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((options.host, options.port))
+    port = sock.getsockname()[1]
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    origin = f"{'https' if tls else 'http'}://{host}:{port}"
+    for line in export_lines(store, origin, tls):
+        print(line, file=out)
+    out.flush()
+    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off",
+        ssl_certfile=str(tls.server_cert) if tls else None, ssl_keyfile=str(tls.server_key) if tls else None,
+        timeout_keep_alive=30,
+    )
+    server = uvicorn.Server(config)
+    try:
+        asyncio.run(server.serve(sockets=[sock]))
+    finally:
+        store.close()

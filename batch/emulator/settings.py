@@ -1,0 +1,108 @@
+"""What an emulator instance is told: quotas, latency and faults. Frozen, so one object can be
+shared by the app, the throttle and the fault injector without anyone changing it mid-run.
+
+Defaults are Graph's documented numbers (GRAPH.md §9.2); tests and benchmarks set small ones.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Quota:
+    """`amount` units per `seconds`, refilled continuously (a token bucket)."""
+
+    amount: float
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.amount / self.seconds
+
+    @classmethod
+    def parse(cls, text: str) -> "Quota":
+        """`3000/150` → 3,000 per 150 seconds."""
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*", text)
+        if not match or float(match.group(1)) <= 0 or float(match.group(2)) <= 0:
+            raise ValueError(f"expected a quota as N/SECONDS (for example 3000/150), got {text!r}")
+        return cls(float(match.group(1)), float(match.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.amount:g}/{self.seconds:g}s"
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """GRAPH.md §9.2, identity and access service limits."""
+
+    enabled: bool = True
+    # Resource units per app+tenant by tenant size class (S <50 users, M 50-500, L >500).
+    resource_units: dict[str, Quota] = field(
+        default_factory=lambda: {"S": Quota(3500, 10), "M": Quota(5000, 10), "L": Quota(8000, 10)}
+    )
+    app_tenant_writes: Quota = Quota(3000, 150)
+    app_resource_units: Quota = Quota(150_000, 20)
+    app_writes: Quota = Quota(35_000, 300)
+    tenant_writes: Quota = Quota(18_000, 300)
+    # Requests sent with `x-ms-throttle-priority: Low` are refused once a bucket falls below
+    # this share of its capacity, so that background work yields first (GRAPH.md §9.3).
+    low_priority_reserve: float = 0.2
+
+    def with_resource_units(self, quota: Quota) -> "Quotas":
+        return _replace(self, resource_units={k: quota for k in ("S", "M", "L")})
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Service time per kind of request: a log-normal around a median, in milliseconds."""
+
+    medians_ms: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "write": 0.0, "token": 0.0})
+    sigma: float = 0.35
+
+    @classmethod
+    def uniform(cls, median_ms: float, sigma: float = 0.35) -> "Latency":
+        return cls({"read": median_ms, "write": median_ms, "token": median_ms}, sigma)
+
+
+FAULT_KINDS = ("429", "503", "504", "drop-before", "drop-after", "slow")
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Seeded fault injection: each request meets a fault with probability `rate`,
+    the kind drawn from `kinds`. A `429` starts a storm: every request is refused for
+    `storm_seconds`. `slow` adds `slow_ms`. `drop-after` commits the write, then drops
+    the connection without an answer: the case that duplicates naive clients' creates."""
+
+    rate: float = 0.0
+    kinds: tuple[str, ...] = FAULT_KINDS
+    storm_seconds: float = 2.0
+    slow_ms: float = 2000.0
+    token_rate: float = 0.0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.kinds if k not in FAULT_KINDS]
+        if unknown:
+            raise ValueError(f"unknown fault kind(s) {unknown}; choose among {', '.join(FAULT_KINDS)}")
+        if not 0.0 <= self.rate <= 1.0 or not 0.0 <= self.token_rate <= 1.0:
+            raise ValueError("fault rates are probabilities between 0 and 1")
+
+
+@dataclass(frozen=True)
+class EmulatorSettings:
+    quotas: Quotas = field(default_factory=Quotas)
+    latency: Latency = field(default_factory=Latency)
+    faults: Faults = field(default_factory=Faults)
+    token_lifetime_seconds: int = 3599
+    seed: int | None = None
+    # Soft-deleted users are purged this long after deletion (GRAPH.md §6).
+    retention_days: int = 30
+
+
+def _replace(obj, **changes):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    return replace(obj, **changes)
