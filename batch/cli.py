@@ -10,7 +10,8 @@ from pathlib import Path
 
 from . import __version__, config
 
-EXIT_OK, EXIT_ROWS_FAILED, EXIT_USAGE, EXIT_ABORTED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+from .exitcodes import ABORTED as EXIT_ABORTED, INTERRUPTED as EXIT_INTERRUPTED, OK as EXIT_OK
+from .exitcodes import ROWS_FAILED as EXIT_ROWS_FAILED, USAGE as EXIT_USAGE
 
 EMULATOR_EPILOG = """\
 examples:
@@ -43,6 +44,117 @@ def _probability(text: str) -> float:
     return value
 
 
+CREATE_EPILOG = """\
+examples:
+  entra-batch create customers.csv                      create on the local emulator (no tenant configured)
+  entra-batch create customers.csv --dry-run            validate and plan only; results.csv says what would happen
+  entra-batch create customers.csv --on-existing skip   a second run creates nothing twice
+  entra-batch create legacy.csv --profile prod --priority low --out-dir runs/migration
+
+The file: one customer per row. Columns (headers match case-insensitively, ignoring spaces,
+_ and -): signInType (emailAddress/email or userName/username; blank: guessed from the value),
+signInName, displayName (required), givenName, surname, blockSignIn (Yes/No), usageLocation
+(ISO code), mail, password (blank: a 16-character one is generated), forceChangePasswordNextSignIn,
+extension_<appId>_<name> or ext.<name>. The admin center's bulk-create template works as
+downloaded. `entra-batch template create` writes an empty one.
+
+Writes a run folder (runs/<UTC time>-create/ or --out-dir): results.csv (one line per row:
+row,key,status,object_id,http_status,error_code,error_message,attempts), passwords.csv (mode
+0600, generated passwords only), summary.json, and the journal that `entra-batch resume`
+uses to finish an interrupted run without creating anyone twice.
+Exit status: 0 all rows done, 1 some rows invalid or failed, 2 usage or configuration error
+(nothing sent), 3 aborted (authentication, missing permission; resumable), 130 interrupted
+(resumable).
+"""
+
+
+def _add_target_options(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("target")
+    g.add_argument("--target", metavar="local|URL",
+                   help="'local' for the built-in emulator (the default when no tenant is configured), or a Graph "
+                        "base URL such as http://127.0.0.1:8765/v1.0 (default: $ENTRA_BATCH_TARGET, else "
+                        "graph.microsoft.com when AZURE_TENANT_ID is set)")
+    g.add_argument("--profile", metavar="NAME", help="a named tenant in $ENTRA_BATCH_HOME/profiles.toml")
+    g.add_argument("--domain", metavar="DOMAIN",
+                   help="the tenant's default domain, issuer of sign-in names (e.g. contoso.onmicrosoft.com)")
+    g.add_argument("--extensions-app-id", metavar="APP_ID",
+                   help="app id of the tenant's extensions app, for ext.<name> columns")
+
+
+def _add_create(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = verbs.add_parser("create", help="create customer accounts from a CSV file",
+                         description="Create one customer account per CSV row through Microsoft Graph.",
+                         epilog=CREATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", type=Path, help="the CSV file (UTF-8, UTF-16 with BOM, or --encoding)")
+    p.add_argument("--encoding", help="the file's encoding when it is not UTF-8 (e.g. cp1252 for Excel's 'CSV (Windows)')")
+    p.add_argument("--out-dir", type=Path, help="run folder to write (new or empty; default runs/<UTC time>-create)")
+    p.add_argument("--dry-run", action="store_true", help="validate and plan; send nothing")
+    p.add_argument("--on-existing", choices=("fail", "skip", "update"), default="fail",
+                   help="when the sign-in name or UPN already exists: fail the row (default), skip it, "
+                        "or update that customer's profile")
+    p.add_argument("--batch-size", type=_batch_size, default=20, help="requests per JSON batch, 1-20 (default 20)")
+    p.add_argument("--concurrency", type=_positive, default=4, help="batches in flight at once (default 4)")
+    p.add_argument("--priority", choices=("normal", "low"), default="normal",
+                   help="low sends x-ms-throttle-priority: Low so that interactive work goes first")
+    p.add_argument("--no-force-change", action="store_true",
+                   help="generated passwords need not be changed at first sign-in (default: they must)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_target_options(p)
+
+
+def _add_validate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = verbs.add_parser("validate", help="check a CSV file for a verb without sending anything",
+                         description="Check every row of a file as the verb would, and print what is wrong, "
+                                     "row by row. Needs no tenant.",
+                         epilog="examples:\n  entra-batch validate customers.csv --verb create\n"
+                                "  entra-batch validate export.csv --verb create --encoding cp1252\n\n"
+                                "Exit status: 0 every row is valid, 1 some rows are not, 2 the file cannot be used.",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", type=Path)
+    p.add_argument("--verb", required=True, choices=("create",), help="the verb the file is meant for")
+    p.add_argument("--encoding")
+    p.add_argument("--domain", metavar="DOMAIN", help="the tenant's default domain, to check UPNs against")
+    p.add_argument("--extensions-app-id", metavar="APP_ID")
+
+
+def _add_template(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = verbs.add_parser("template", help="write the CSV template of a verb",
+                         description="Write an empty CSV template for a verb: entra-batch's own columns, "
+                                     "or the Entra admin center's bulk format with --portal.",
+                         epilog="examples:\n  entra-batch template create > customers.csv\n"
+                                "  entra-batch template create --portal --out bulk-create.csv",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("verb", choices=("create",))
+    p.add_argument("--portal", action="store_true", help="the admin center's bulk template (version row + bracketed headers)")
+    p.add_argument("--out", type=Path, help="file to write (default: stdout)")
+
+
+def _add_resume(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = verbs.add_parser("resume", help="finish an interrupted run",
+                         description="Finish a run that was interrupted (crash, Ctrl-C, kill, lost network, missing "
+                                     "permission): rows already done are kept, rows whose answer never came are "
+                                     "looked up before anything is re-sent, the rest are sent.",
+                         epilog="examples:\n  entra-batch resume runs/20261129T013000Z-create",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path, help="the run folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_target_options(p)
+
+
+def _batch_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 20:
+        raise argparse.ArgumentTypeError("a JSON batch holds 1 to 20 requests")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="entra-batch",
@@ -50,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"entra-batch {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    _add_create(verbs)
+    _add_validate(verbs)
+    _add_template(verbs)
+    _add_resume(verbs)
 
     emu = verbs.add_parser(
         "emulator", help="serve the local Microsoft Graph emulator over HTTP(S) on loopback",
@@ -143,6 +260,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.verb == "emulator":
         return run_emulator(args)
+    from .commands import run_command
+
+    return run_command(args)
     parser.error(f"unknown verb {args.verb}")
     return EXIT_USAGE
 

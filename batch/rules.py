@@ -100,12 +100,12 @@ def is_email(value: str) -> bool:
     local, _, domain = value.partition("@")
     if not local or len(local) > 64 or local.startswith(".") or local.endswith(".") or ".." in local:
         return False
-    return bool(_EMAIL.match(value)) and all(len(p) <= 63 for p in domain.split("."))
+    return bool(_EMAIL.fullmatch(value)) and all(len(p) <= 63 for p in domain.split("."))
 
 
 def is_user_name(value: str) -> bool:
     """GRAPH.md §1.5: a userName starts with a letter or digit; only alphanumerics, - and _."""
-    return bool(_USER_NAME.match(value))
+    return bool(_USER_NAME.fullmatch(value))
 
 
 def upn_problem(upn: str) -> str | None:
@@ -119,23 +119,24 @@ def upn_problem(upn: str) -> str | None:
         return "a userPrincipalName needs a name and a domain"
     if local.endswith("."):
         return "a userPrincipalName cannot have a '.' just before the @"
-    if not _UPN_LOCAL.match(local):
+    if not _UPN_LOCAL.fullmatch(local):
         return "a userPrincipalName may only use A-Z a-z 0-9 ' . - _ ! # ^ ~ before the @"
     return None
 
 
 def normalise_usage_location(value: str) -> str | None:
-    code = value.strip().upper()
-    return code if code in USAGE_LOCATIONS else None
+    code = value.strip()
+    # isascii: 'ı'.upper() is 'I', so "ıt" would otherwise pass as IT.
+    return code.upper() if code.isascii() and code.upper() in USAGE_LOCATIONS else None
 
 
 def is_language_tag(value: str) -> bool:
-    return bool(_LANGUAGE.match(value))
+    return bool(_LANGUAGE.fullmatch(value))
 
 
 def parse_extension_name(name: str) -> tuple[str, str] | None:
     """`extension_<appId without hyphens>_<name>` → (app id hex, attribute name)."""
-    match = _EXTENSION.match(name)
+    match = _EXTENSION.fullmatch(name)
     if not match:
         return None
     return match.group(1).lower(), match.group(2)

@@ -61,6 +61,25 @@ def parse_batch(body: Any) -> list[dict[str, Any]]:
         for dep in p["depends"]:
             if dep.lower() not in ids or dep.lower() == p["id"].lower():
                 raise _invalid(f"Request id '{p['id']}' depends on '{dep}', which is not in the batch.")
+    # Refuse a cycle before anything runs, so that a refused batch has written nothing.
+    graph = {p["id"].lower(): [d.lower() for d in p["depends"]] for p in parsed}
+    done: set[str] = set()
+    for start in graph:
+        path: set[str] = set()
+        stack = [(start, iter(graph[start]))]
+        path.add(start)
+        while stack:
+            node, deps = stack[-1]
+            dep = next(deps, None)
+            if dep is None:
+                stack.pop()
+                path.discard(node)
+                done.add(node)
+            elif dep in path:
+                raise _invalid("Batch request dependencies form a cycle.")
+            elif dep not in done:
+                path.add(dep)
+                stack.append((dep, iter(graph[dep])))
     return parsed
 
 

@@ -207,6 +207,7 @@ class Directory:
         if new_upn is not None:
             if not isinstance(new_upn, str) or rules.upn_problem(new_upn):
                 raise errors.bad_request("Property userPrincipalName is invalid.", target="userPrincipalName")
+            check_upn_domain(new_upn, tenant)  # a verified domain, as on create (GRAPH.md §1.4)
             doc["userPrincipalName"] = new_upn
             for ident in doc.get("identities") or []:
                 if ident["signInType"].lower() == "userprincipalname":

@@ -261,7 +261,8 @@ class GraphService:
         self._require(principal, CREATE)
         doc = self.directory.create(tenant, request.body)
         body = {"@odata.context": f"{request.base_url}/$metadata#users/$entity", **project(doc, None)}
-        if doc.get("identities") is not None:
+        # External ID answers with the default set only; B2C also echoes identities (GRAPH.md §1.1).
+        if doc.get("identities") is not None and tenant.kind == "b2c":
             body["identities"] = doc["identities"]
             if doc.get("passwordPolicies"):
                 body["passwordPolicies"] = doc["passwordPolicies"]
@@ -361,6 +362,7 @@ class GraphService:
         self._require(principal, READ)
         if tenant.kind == "b2c":
             raise errors.unsupported_query("Change enumeration is not supported for requested tenant.")
+        self.directory.purge_expired(tenant)  # so that a 30-day purge shows as `reason: deleted`
         q = request.query
         page_size = _max_page_size(request.header("prefer"), default=100)
         if "$skiptoken" in q:
@@ -415,7 +417,8 @@ class GraphService:
             raise errors.bad_request("Unsupported request: listing deleted items needs the type cast segment, "
                                      "for example /directory/deletedItems/microsoft.graph.user.")
         self.directory.purge_expired(tenant)
-        if rest[0].lower() == "microsoft.graph.user":
+        # `graph.user` is the namespace alias the Graph SDKs send (msgraph-sdk: deletedItems/graph.user).
+        if rest[0].lower() in ("microsoft.graph.user", "graph.user"):
             if len(rest) == 1 and method == "GET":
                 self._require(principal, LIST_DELETED)
                 return self._list(request, tenant, state="deleted", context="directory/deletedItems/microsoft.graph.user")

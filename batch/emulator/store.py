@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS identities (
     live INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS identities_live ON identities(tenant_id, issuer, assigned_id) WHERE live = 1;
-CREATE INDEX IF NOT EXISTS identities_lookup ON identities(tenant_id, assigned_id);
+CREATE INDEX IF NOT EXISTS identities_by_assigned_id ON identities(assigned_id);
 CREATE INDEX IF NOT EXISTS identities_user ON identities(user_id);
 """
 

@@ -1,0 +1,303 @@
+"""Column names per verb, and how a file's header line maps onto them.
+
+Each verb declares a `ColumnSet`: its canonical column names (the keys of `Row.cells`), the
+other spellings administrators use, the Graph property the Entra admin center writes in
+brackets in its bulk templates, and which columns are required. `match_headers` turns a
+file's header line into a `HeaderMatch`: which file column feeds which canonical name, and
+what is unknown, missing or misspelt.
+
+Matching rules (PRODUCT.md, "Input files"):
+
+1. A name in brackets wins: `Name [displayName] Required` is `displayName`, whatever the
+   label says. The bracketed name is compared with each column's Graph property and its
+   canonical name. The admin center's `Block sign in (Yes/No) [accountEnabled] Required`
+   is `blockSignIn`, not `accountEnabled`, because its values are inverted (Yes = blocked).
+   A bracketed name that no column knows makes the header unknown: the label is *not*
+   tried, so that a portal column (say `Email [mail]`) never lands in another column
+   whose alias happens to match its label.
+2. Otherwise the header is compared, normalised (`normalise_header`), with each column's
+   canonical name, aliases and Graph property; failing that, once more without
+   parenthesised remarks and a trailing "Required" (`Block sign in (Yes/No)`).
+3. With `ColumnSet.extensions`, custom attributes pass through under their own header
+   text (stripped): `extension_<32 hex app id>_<name>` and `ext.<name>`.
+
+A header that maps to a canonical name already taken by an earlier column is not used:
+the first one wins and the later one is listed in `HeaderMatch.unknown` with a note saying
+which column it duplicates (a warning, not an error, like any unknown column). Blank
+header cells are ignored; a blank one between named columns is listed as unknown.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "COLUMN_SETS",
+    "CREATE_COLUMNS",
+    "PORTAL_CREATE_HEADER",
+    "PORTAL_DELETE_HEADER",
+    "PORTAL_RESTORE_HEADER",
+    "PORTAL_VERSION_LINE",
+    "Column",
+    "ColumnSet",
+    "HeaderMatch",
+    "match_headers",
+    "normalise_header",
+    "template_header",
+]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One input column of a verb."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    graph: str | None = None
+    required: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class ColumnSet:
+    """The columns a verb reads.
+
+    `one_of` groups need at least one of their columns present (e.g. a sign-in name or a
+    UPN). `template` is the header `entra-batch template VERB` writes, in order; empty
+    means every column in declaration order.
+    """
+
+    verb: str
+    columns: tuple[Column, ...]
+    one_of: tuple[tuple[str, ...], ...] = ()
+    extensions: bool = True
+    template: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [column.name for column in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.verb}: duplicate column names in {names}")
+        for name in [*(n for group in self.one_of for n in group), *self.template]:
+            if name not in names:
+                raise ValueError(f"{self.verb}: {name!r} is not one of its columns")
+        _lookup(self)  # raises on two columns claiming the same spelling
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns)
+
+
+@dataclass(frozen=True)
+class HeaderMatch:
+    """What `match_headers` found in a header line."""
+
+    by_index: dict[int, str]
+    unknown: list[str]
+    missing: list[str]
+    suggestions: dict[str, str]
+
+
+def normalise_header(text: str) -> str:
+    """A header as compared: case-folded, without whitespace, '_', '-' (or a stray BOM)."""
+    return _IGNORED.sub("", text).casefold()
+
+
+def match_headers(headers: list[str], columns: ColumnSet) -> HeaderMatch:
+    """Map a file's header cells onto `columns` (rules in the module docstring).
+
+    `by_index` maps the 0-based position of each recognised header to its canonical name
+    (for a custom attribute, its stripped header text). `missing` lists required columns
+    not found and unsatisfied `one_of` groups, the latter written "a or b".
+    `suggestions` maps a missing entry to the unmatched header that looks most like it.
+    """
+    lookup = _lookup(columns)
+    by_index: dict[int, str] = {}
+    taken: dict[str, int] = {}
+    unknown: list[str] = []
+    unmatched: list[str] = []
+    last_named = max((i for i, h in enumerate(headers) if h.strip()), default=-1)
+    for index, header in enumerate(headers):
+        text = header.strip()
+        if not text:
+            if index < last_named:
+                unknown.append(f"column {index + 1} (no header)")
+            continue
+        name = _match_one(text, columns, lookup)
+        if name is None:
+            unknown.append(header)
+            unmatched.append(header)
+        elif name in taken:
+            first = taken[name]
+            unknown.append(f"{header} (duplicate of {name}, column {first + 1} {headers[first]!r}; ignored)")
+        else:
+            taken[name] = index
+            by_index[index] = name
+
+    missing: list[str] = [c.name for c in columns.columns if c.required and c.name not in taken]
+    groups = [group for group in columns.one_of if not any(name in taken for name in group)]
+    missing += [" or ".join(group) for group in groups]
+
+    suggestions: dict[str, str] = {}
+    wanted = {c.name: c for c in columns.columns}
+    for entry in missing:
+        spellings = [s for name in entry.split(" or ") for s in _spellings(wanted[name])]
+        closest = _closest(spellings, unmatched)
+        if closest is not None:
+            suggestions[entry] = closest
+    return HeaderMatch(by_index=by_index, unknown=unknown, missing=missing, suggestions=suggestions)
+
+
+def template_header(verb: str) -> list[str]:
+    """The header line of the tool's own CSV template for `verb`."""
+    try:
+        columns = COLUMN_SETS[verb]
+    except KeyError:
+        raise ValueError(f"no columns defined for verb {verb!r}; known: {', '.join(sorted(COLUMN_SETS))}") from None
+    return list(columns.template or columns.names)
+
+
+# --- matching internals ------------------------------------------------------------------
+
+_IGNORED = re.compile(r"[\s_\-\ufeff]+")
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+_REMARK = re.compile(r"\([^()]*\)")
+_REQUIRED_SUFFIX = re.compile(r"(\*|required)$")
+# Graph names custom attributes extension_<app id without dashes>_<attribute name>.
+_EXTENSION = re.compile(r"extension_[0-9a-fA-F]{32}_[A-Za-z0-9_]+")
+_EXTENSION_SHORT = re.compile(r"ext\.[A-Za-z0-9_]+", re.IGNORECASE)
+_SUGGESTION_CUTOFF = 0.6
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    spelling: dict[str, str]  # normalised header → canonical name
+    bracket: dict[str, str]  # normalised bracketed Graph property or canonical name → canonical name
+
+
+def _spellings(column: Column) -> list[str]:
+    return [column.name, *column.aliases, *([column.graph] if column.graph else [])]
+
+
+@functools.cache
+def _lookup(columns: ColumnSet) -> _Lookup:
+    spelling: dict[str, str] = {}
+    bracket: dict[str, str] = {}
+    for column in columns.columns:
+        for text in _spellings(column):
+            key = normalise_header(text)
+            owner = spelling.setdefault(key, column.name)
+            if owner != column.name:
+                raise ValueError(f"{columns.verb}: {text!r} would match both {owner} and {column.name}")
+        # Every bracket name is a spelling too, so the check above covers these.
+        for name in (column.graph, column.name):
+            if name:
+                bracket[normalise_header(name)] = column.name
+    return _Lookup(spelling=spelling, bracket=bracket)
+
+
+def _match_one(text: str, columns: ColumnSet, lookup: _Lookup) -> str | None:
+    bracket = _BRACKET.search(text)
+    if bracket is not None:
+        prop = bracket.group(1).strip()
+        if columns.extensions and _is_extension(prop):
+            return prop
+        key = normalise_header(prop)
+        label = normalise_header(text[: bracket.start()])
+        # The admin center's "Block sign in (Yes/No) [accountEnabled]": Yes means blocked.
+        if key == "accountenabled" and label.startswith("blocksignin") and "blockSignIn" in columns.names:
+            return "blockSignIn"
+        return lookup.bracket.get(key)
+    if columns.extensions and _is_extension(text):
+        return text
+    name = lookup.spelling.get(normalise_header(text))
+    if name is None:
+        bare = _REQUIRED_SUFFIX.sub("", normalise_header(_REMARK.sub("", text)))
+        name = lookup.spelling.get(bare) if bare else None
+    return name
+
+
+def _is_extension(text: str) -> bool:
+    return bool(_EXTENSION.fullmatch(text) or _EXTENSION_SHORT.fullmatch(text))
+
+
+def _closest(spellings: list[str], headers: list[str]) -> str | None:
+    best: tuple[float, str] | None = None
+    for header in headers:
+        candidate = normalise_header(_BRACKET.sub("", header)) or normalise_header(header)
+        for spelling in spellings:
+            ratio = difflib.SequenceMatcher(None, normalise_header(spelling), candidate).ratio()
+            if ratio >= _SUGGESTION_CUTOFF and (best is None or ratio > best[0]):
+                best = (ratio, header)
+    return None if best is None else best[1]
+
+
+# --- the verbs' columns ------------------------------------------------------------------
+
+CREATE_COLUMNS = ColumnSet(
+    verb="create",
+    columns=(
+        Column("signInType", ("sign in type", "sign-in type", "sign in method", "sign-in method", "identity type"),
+               help="emailAddress or userName (email and username too); blank: emailAddress"),
+        Column("signInName", ("sign in name", "sign-in name", "email", "email address", "issuer assigned id",
+                              "issuerAssignedId", "login"),
+               help="the email address or user name the customer signs in with"),
+        Column("displayName", ("name", "display name"), graph="displayName", required=True,
+               help="the customer's display name (required)"),
+        Column("givenName", ("first name", "given name"), graph="givenName", help="first name"),
+        Column("surname", ("last name", "family name"), graph="surname", help="last name"),
+        Column("blockSignIn", ("block sign in", "blocked"),
+               help="Yes to block sign-in (the account is created disabled); blank or No: enabled"),
+        Column("accountEnabled", ("account enabled", "enabled"), graph="accountEnabled",
+               help="true/false; the opposite of blockSignIn (give one or the other)"),
+        Column("usageLocation", ("usage location",), graph="usageLocation",
+               help="two-letter country code, e.g. US, FR, NA"),
+        Column("mail", ("contact email",), graph="mail", help="contact email address (not the sign-in name)"),
+        Column("password", ("initial password",), graph="passwordProfile",
+               help="initial password; blank: one is generated and written to passwords.csv"),
+        Column("forceChangePasswordNextSignIn", ("force change password", "force change password next sign in"),
+               help="Yes/No: must the customer change the password at first sign-in"),
+        Column("userPrincipalName", ("user principal name", "upn"), graph="userPrincipalName",
+               help="user principal name; blank: Graph generates one"),
+        Column("jobTitle", ("job title",), graph="jobTitle", help="job title"),
+        Column("department", (), graph="department", help="department"),
+        Column("companyName", ("company name", "company"), graph="companyName", help="company name"),
+        Column("city", (), graph="city", help="city"),
+        Column("state", ("state or province",), graph="state", help="state or province"),
+        Column("country", ("country or region",), graph="country", help="country or region"),
+        Column("streetAddress", ("street address",), graph="streetAddress", help="street address"),
+        Column("postalCode", ("zip or postal code", "postal code", "zip"), graph="postalCode",
+               help="ZIP or postal code"),
+        Column("officeLocation", ("office", "office location"), graph="physicalDeliveryOfficeName",
+               help="office location"),
+        Column("mobilePhone", ("mobile phone", "mobile"), graph="mobile", help="mobile phone number"),
+        Column("businessPhone", ("office phone", "business phone", "businessPhones"), graph="telephoneNumber",
+               help="office phone number"),
+        Column("preferredLanguage", ("preferred language",), graph="preferredLanguage",
+               help="language tag, e.g. en-US"),
+        Column("employeeId", ("employee id",), graph="employeeId", help="employee id"),
+    ),
+    one_of=(("signInName", "userPrincipalName"),),
+    template=("signInType", "signInName", "displayName", "givenName", "surname", "blockSignIn", "usageLocation",
+              "mail", "password", "forceChangePasswordNextSignIn"),
+)
+
+# One entry per verb; a verb module adds its own line here.
+COLUMN_SETS: dict[str, ColumnSet] = {
+    CREATE_COLUMNS.verb: CREATE_COLUMNS,
+}
+
+# The Entra admin center's bulk templates, as downloaded (PRODUCT.md, "Input files").
+PORTAL_VERSION_LINE = "version:v1.0"
+PORTAL_CREATE_HEADER = (
+    "Name [displayName] Required,User name [userPrincipalName] Required,"
+    "Initial password [passwordProfile] Required,Block sign in (Yes/No) [accountEnabled] Required,"
+    "First name [givenName],Last name [surname],Job title [jobTitle],Department [department],"
+    "Usage location [usageLocation],Street address [streetAddress],State or province [state],"
+    "Country or region [country],Office [physicalDeliveryOfficeName],City [city],"
+    "ZIP or postal code [postalCode],Office phone [telephoneNumber],Mobile phone [mobile]"
+)
+PORTAL_DELETE_HEADER = "User name [userPrincipalName] Required"
+PORTAL_RESTORE_HEADER = "Object ID [objectId] Required"

@@ -1,0 +1,163 @@
+"""The CLI's verbs that work on files: create, validate, template, resume. Each turns parsed
+arguments into a library call, renders progress on stderr, prints a closing summary and
+returns the exit status of PRODUCT.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from .config import Target, resolve_target
+from .csvio import InputFileError, open_csv
+from .engine import Progress
+from .graph.errors import RunError
+from .journal import RunLocked
+
+from .exitcodes import ABORTED as EXIT_ABORTED, INTERRUPTED as EXIT_INTERRUPTED, OK as EXIT_OK
+from .exitcodes import ROWS_FAILED as EXIT_ROWS_FAILED, USAGE as EXIT_USAGE
+
+
+def run_command(args: argparse.Namespace) -> int:
+    try:
+        if args.verb == "template":
+            return _template(args)
+        if args.verb == "validate":
+            return _validate(args)
+        if args.verb == "create":
+            return _create(args)
+        if args.verb == "resume":
+            return _resume(args)
+    except (InputFileError, FileExistsError, RunLocked) as exc:
+        _say(f"{exc}")
+        return EXIT_USAGE
+    except RunError as exc:
+        _say(f"{exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _say("interrupted; finish the run with `entra-batch resume <run folder>`")
+        return EXIT_INTERRUPTED
+    raise ValueError(f"unknown verb {args.verb}")
+
+
+def _say(message: str, stream: TextIO | None = None) -> None:
+    print(f"entra-batch: {message}", file=stream or sys.stderr)
+
+
+def _target(args: argparse.Namespace) -> Target:
+    target = resolve_target(getattr(args, "target", None), getattr(args, "profile", None),
+                            domain=getattr(args, "domain", None),
+                            extensions_app_id=getattr(args, "extensions_app_id", None))
+    if target.kind == "local":
+        from .config import emulator_db_path
+
+        _say(f"no tenant configured: using the built-in Graph emulator ({emulator_db_path()})")
+    return target
+
+
+class ProgressBar:
+    """tqdm on stderr: rows, rows/s, ETA, throttled; silent when not a terminal or --quiet."""
+
+    def __init__(self, total: int | None, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="row", disable=quiet or not sys.stderr.isatty(), file=sys.stderr,
+                        dynamic_ncols=True, smoothing=0.05)
+        self.done = 0
+
+    def __call__(self, progress: Progress) -> None:
+        self.bar.update(progress.rows_done - self.done)
+        self.done = progress.rows_done
+        failed = progress.by_status.get("failed", 0) + progress.by_status.get("invalid", 0)
+        if failed:
+            self.bar.set_postfix(not_done=failed, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _create(args: argparse.Namespace) -> int:
+    from .runner import RunRequest, start_run
+
+    target = _target(args)
+    request = RunRequest(
+        verb="create", input=str(args.file), encoding=args.encoding, out_dir=str(args.out_dir) if args.out_dir else None,
+        dry_run=args.dry_run, batch_size=args.batch_size, concurrency=args.concurrency, on_existing=args.on_existing,
+        priority=args.priority, target=args.target, profile=args.profile, domain=args.domain,
+        extensions_app_id=args.extensions_app_id, force_change_generated=not args.no_force_change,
+    )
+    bar = ProgressBar(None, args.quiet)
+    try:
+        report = start_run(request, target, bar)
+    finally:
+        bar.close()
+    return _report(report)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from .runner import load_request, resume_run
+
+    request, journal = load_request(args.run_dir)
+    journal.close()
+    target = resolve_target(args.target or request.target, args.profile or request.profile,
+                            domain=args.domain or request.domain,
+                            extensions_app_id=args.extensions_app_id or request.extensions_app_id)
+    bar = ProgressBar(None, args.quiet)
+    try:
+        report = resume_run(args.run_dir, target, bar)
+    finally:
+        bar.close()
+    return _report(report)
+
+
+def _report(report: Any) -> int:
+    summary = report.summary
+    counts = {k: v for k, v in summary["counts"].items() if v}
+    for note in report.notes:
+        _say(note)
+    print(f"{summary['verb']}: {summary['rows']} rows in {summary['duration_seconds']:.1f} s"
+          f" ({'dry run, nothing sent' if summary['dry_run'] else str(summary['rows_per_second']) + ' rows/s sent'})")
+    print("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if summary.get("throttled_429"):
+        print(f"  throttled {summary['throttled_429']} times, waited {summary['throttle_wait_seconds']} s")
+    print(f"  results: {report.run_dir / 'results.csv'}")
+    if (report.run_dir / "passwords.csv").exists():
+        print(f"  passwords: {report.run_dir / 'passwords.csv'} (keep it secret; delete it once handed over)")
+    return report.exit_status
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from .verbs import build_verb
+    from .verbs.base import Rejected
+
+    request = argparse.Namespace(verb=args.verb, on_existing="fail", force_change_generated=True)
+    verb = build_verb(request, domain=args.domain, extensions_app_id=args.extensions_app_id)
+    source = open_csv(args.file, verb.columns, encoding=args.encoding)
+    if source.match.unknown:
+        _say(f"ignored columns: {', '.join(source.match.unknown)}")
+    rows = invalid = 0
+    for row in source.rows():
+        rows += 1
+        checked = verb.validate(row)
+        if isinstance(checked, Rejected) and checked.problems and checked.status.value == "invalid":
+            invalid += 1
+            print(f"row {checked.row}: {'; '.join(checked.problems)}")
+    print(f"{args.file}: {rows} rows, {invalid} invalid, {rows - invalid} valid "
+          f"({source.encoding}, delimiter {source.delimiter!r}{', admin center template' if source.portal_template else ''})")
+    return EXIT_ROWS_FAILED if invalid else EXIT_OK
+
+
+def _template(args: argparse.Namespace) -> int:
+    from .columns import PORTAL_CREATE_HEADER, template_header
+
+    if args.portal:
+        text = "version:v1.0\r\n" + PORTAL_CREATE_HEADER + "\r\n"
+    else:
+        text = ",".join(template_header(args.verb)) + "\r\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8", newline="")
+        _say(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK

@@ -1,0 +1,384 @@
+"""Reading input CSV files, streamed: encodings, dialects, the admin center's templates.
+
+`open_csv(path, columns)` looks at the beginning of the file only: it picks the encoding,
+the delimiter, skips the admin center's `version:v1.0` line, matches the header line against
+the verb's `ColumnSet` and raises `InputFileError` when the file cannot be used. The
+returned `CsvSource.rows()` then streams `Row`s, one record at a time, in bounded memory.
+
+What the reader accepts (PRODUCT.md, "Input files"):
+
+- Encodings: a byte order mark decides (UTF-8, UTF-16 LE/BE, UTF-32); without one, the
+  `encoding` asked for (`--encoding cp1252`), else UTF-8. A BOM wins over `encoding`.
+- Delimiters: comma, semicolon or tab, whichever occurs most often outside quotes in the
+  header line (comma on a tie or when the header has a single column).
+- Excel's CSV: CRLF, quoted fields holding newlines, delimiters and doubled quotes;
+  trailing all-empty rows (",,,,"); the admin center's version row padded with delimiters.
+
+Numbering: `Row.number` is 1 for the first record under the header, and every record after
+it takes the next number, whatever it holds, so the numbers match the file's records one to
+one: an empty line is a record (numbered, `blank=True`), a record spanning several lines
+through a quoted newline is one number. The version row and the header are not counted.
+
+Row-level trouble never stops the stream: a record whose field count does not fit the
+header becomes a `Row` with `problem` set and the records after it keep their numbers.
+Trailing empty fields beyond the header are tolerated (Excel pads rows to the widest one),
+and so are missing fields under trailing blank header cells.
+
+Run-level trouble raises `InputFileError` (the file cannot be used; the message says what
+to do): no header, missing required columns, not text, not valid in its encoding. Bytes
+that are invalid in the encoding past the part `open_csv` checked surface from `rows()`
+as `InputFileError`; call `CsvSource.check_encoding()` first to learn that before any row
+is acted on (it reads the whole file once, at disk speed).
+
+Why the `csv` module and not `pandas.read_csv`: pandas pads short records with empty
+strings, so `a,b` and `a,b,` under a three-column header read the same and a short record
+cannot be told apart; its C engine raises on a long record, and its Python engine (the only
+one with a per-line callback) is several times slower. The `csv` module is C too, reports
+each record's fields exactly, and reads a million 10-column rows in about two seconds.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import operator
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from batch.columns import ColumnSet, HeaderMatch, match_headers
+
+__all__ = ["CsvSource", "InputFileError", "Row", "open_csv"]
+
+DELIMITERS = (",", ";", "\t")
+HEAD_BYTES = 1 << 20  # how much of the file open_csv checks for encoding and binary content
+_BLOCK = 1 << 20
+
+
+class InputFileError(Exception):
+    """The input file cannot be used as a whole; the message says what to do about it."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One data record of the input file.
+
+    `cells` maps each recognised column (canonical name, or a custom attribute's header
+    text) to its value exactly as written; a missing or blank value is ''. When `problem`
+    is set the record did not split into the header's fields and `cells` is a best effort
+    (fields in order, '' where absent).
+    """
+
+    number: int
+    cells: dict[str, str]
+    problem: str | None = None
+    example: bool = False
+    blank: bool = False
+
+
+@dataclass
+class CsvSource:
+    """An input file, opened and checked by `open_csv`; `rows()` streams its records."""
+
+    path: Path
+    encoding: str
+    delimiter: str
+    portal_template: bool
+    headers: list[str]
+    match: HeaderMatch
+
+    def rows(self, chunk_rows: int = 50_000) -> Iterator[Row]:
+        """Stream the data records as `Row`s, in file order (numbering: module docstring).
+
+        The file is read through a text decoder and the C `csv` reader record by record, so
+        memory stays bounded whatever the file's size. `chunk_rows` is kept for callers
+        written against the chunked pandas reader; the reader does not need it.
+        """
+        if chunk_rows < 1:
+            raise ValueError("chunk_rows must be at least 1")
+        width = _effective_width(self.headers)
+        make = _row_maker(self.match.by_index, width)
+        number = 0
+        with self.path.open("rb") as raw, io.TextIOWrapper(raw, encoding=self.encoding, newline="") as text:
+            reader = csv.reader(text, delimiter=self.delimiter, strict=False)
+            try:
+                for _ in range(2 if self.portal_template else 1):
+                    next(reader)
+                for number, fields in enumerate(reader, start=1):
+                    yield make(number, fields)
+            except UnicodeDecodeError as exc:
+                problem = _decode_problem(self.path, self.encoding, rows_read=number)
+                raise InputFileError(self.path, problem or f"cannot be decoded as {self.encoding} ({exc})") from exc
+            except csv.Error as exc:
+                raise InputFileError(self.path, f"row {number + 1}: {exc}; a quoted field probably lacks its "
+                                                "closing quote (\") in or before this row") from exc
+
+    def check_encoding(self) -> None:
+        """Read the whole file once and raise `InputFileError` at its first invalid byte."""
+        problem = _decode_problem(self.path, self.encoding)
+        if problem:
+            raise InputFileError(self.path, problem)
+
+
+def open_csv(path: Path, columns: ColumnSet, *, encoding: str | None = None,
+             delimiter: str | None = None) -> CsvSource:
+    """Open `path` for `columns`' verb: detect its format and match its header line.
+
+    Reads only the beginning of the file. `encoding` is used when the file has no byte
+    order mark; `delimiter` forces one of ',', ';', tab instead of sniffing it (a
+    single-column file gives nothing to sniff from). Raises `InputFileError` when the file
+    is empty, is not text, is not valid in its encoding (within the first MiB), has no
+    header line or lacks a required column.
+    """
+    path = Path(path)
+    if delimiter is not None and delimiter not in DELIMITERS:
+        raise InputFileError(path, f"delimiter {delimiter!r} is not one of comma, semicolon or tab")
+    try:
+        with path.open("rb") as raw:
+            head = raw.read(HEAD_BYTES)
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file") from None
+    except IsADirectoryError:
+        raise InputFileError(path, "is a directory, not a CSV file") from None
+    except OSError as exc:
+        raise InputFileError(path, f"cannot be read ({exc.strerror or exc})") from exc
+
+    chosen = _choose_encoding(path, head, encoding)
+    text = _decode_head(path, head, chosen, complete=len(head) < HEAD_BYTES)
+    if not text.strip("\r\n"):
+        raise InputFileError(path, f"is empty; expected a header line with the columns {_expected(columns)}")
+
+    portal = _is_version_line(re.split(r"[\r\n]", text, maxsplit=1)[0])
+    header_text = _after_first_line(text) if portal else text
+    if portal and not header_text.strip("\r\n"):
+        raise InputFileError(path, "has the admin center's version line but no header line under it")
+    chosen_delimiter = delimiter or _sniff_delimiter(header_text)
+
+    with path.open("rb") as raw, io.TextIOWrapper(raw, encoding=chosen, newline="") as stream:
+        reader = csv.reader(stream, delimiter=chosen_delimiter, strict=False)
+        try:
+            if portal:
+                next(reader)
+            headers = next(reader, [])
+        except csv.Error as exc:
+            raise InputFileError(path, f"the header line cannot be read ({exc}); check its quotes") from exc
+        except UnicodeDecodeError as exc:  # only past HEAD_BYTES, in a header longer than that
+            raise InputFileError(path, _decode_problem(path, chosen) or f"cannot be decoded ({exc})") from exc
+
+    headers = [h.strip() for h in headers]
+    if not any(headers):
+        where = "the line under the version line" if portal else "the first line"
+        raise InputFileError(path, f"the header line ({where}) is empty; expected the columns {_expected(columns)}")
+    match = match_headers(headers, columns)
+    if match.missing:
+        raise InputFileError(path, _missing_message(match, headers, columns))
+    return CsvSource(path=path, encoding=chosen, delimiter=chosen_delimiter, portal_template=portal,
+                     headers=headers, match=match)
+
+
+# --- encodings -----------------------------------------------------------------------------
+
+# Longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_WORKBOOK_SIGNATURES = (
+    b"PK\x03\x04",  # .xlsx, .ods (zip)
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",  # .xls (OLE2 compound file)
+)
+
+
+def _choose_encoding(path: Path, head: bytes, asked: str | None) -> str:
+    if not head:
+        raise InputFileError(path, "is empty (0 bytes); expected a header line")
+    for bom, codec in _BOMS:
+        if head.startswith(bom):
+            return codec
+    if head.startswith(_WORKBOOK_SIGNATURES):
+        raise InputFileError(path, "is not a CSV file: this looks like an Excel workbook; save it as CSV UTF-8 "
+                                   "(File > Save As > 'CSV UTF-8 (Comma delimited)')")
+    if asked is not None:
+        try:
+            return codecs.lookup(asked).name
+        except LookupError:
+            raise InputFileError(path, f"unknown encoding {asked!r}; try utf-8, cp1252 or latin-1") from None
+    if b"\x00" in head:
+        raise InputFileError(path, "is not a text CSV file (it holds NUL bytes); if it is UTF-16 without a byte "
+                                   "order mark, save it again as CSV UTF-8")
+    return "utf-8"
+
+
+def _decode_head(path: Path, head: bytes, codec: str, *, complete: bool) -> str:
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    state = decoder.getstate()
+    try:
+        return decoder.decode(head, final=complete)
+    except UnicodeDecodeError as exc:
+        raise InputFileError(path, _describe_decode_error(codec, exc, fed=len(head), lines_before=0,
+                                                          state=state)) from exc
+
+
+def _decode_problem(path: Path, codec: str, *, rows_read: int | None = None) -> str | None:
+    """Scan the file for its first byte invalid in `codec`; describe it, or None if all is valid."""
+    decoder = codecs.getincrementaldecoder(codec)("strict")
+    fed = 0
+    lines_before = 0
+    with path.open("rb") as raw:
+        while True:
+            block = raw.read(_BLOCK)
+            fed += len(block)
+            state = decoder.getstate()
+            try:
+                text = decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                message = _describe_decode_error(codec, exc, fed=fed, lines_before=lines_before, state=state)
+                if rows_read:
+                    message += f"; reading stopped after row {rows_read}"
+                return message
+            lines_before += text.count("\n")
+            if not block:
+                return None
+
+
+def _describe_decode_error(codec: str, exc: UnicodeDecodeError, *, fed: int, lines_before: int,
+                           state: tuple[bytes, int]) -> str:
+    # `exc.object` is what the codec was decoding when it failed: the bytes it held back plus
+    # the block, or the block without its BOM. Either way it ends where the `fed` bytes end.
+    position = fed - len(exc.object) + exc.start
+    # Decode the valid part again, from the decoder's state before the block (UTF-16 keeps
+    # its byte order there), to count the lines before the bad byte.
+    recount = codecs.getincrementaldecoder(codec)("replace")
+    recount.setstate((b"", state[1]))
+    line = lines_before + recount.decode(exc.object[: exc.start], final=True).count("\n") + 1
+    where = f"byte 0x{exc.object[exc.start:exc.start + 1].hex()} at offset {position}, line {line}"
+    if codec in ("utf-8", "utf-8-sig"):
+        return (f"is not valid UTF-8 ({where}); if Excel saved it as 'CSV (Windows)', try --encoding cp1252, "
+                f"or save it again as CSV UTF-8")
+    return f"is not valid {_codec_label(codec)} ({where}); check --encoding (latin-1 accepts any byte)"
+
+
+def _codec_label(codec: str) -> str:
+    return {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-32": "UTF-32"}.get(codec, codec)
+
+
+# --- dialect and header --------------------------------------------------------------------
+
+_VERSION_LINE = re.compile(r'"?version:\s*v?\d+(\.\d+)*"?', re.IGNORECASE)
+
+
+def _is_version_line(line: str) -> bool:
+    """The admin center's first line, also as Excel saves it (`version:v1.0,,,,`)."""
+    return bool(_VERSION_LINE.fullmatch(line.strip().rstrip(",;\t").strip()))
+
+
+def _after_first_line(text: str) -> str:
+    for index, char in enumerate(text):
+        if char in "\r\n":
+            rest = text[index + 1:]
+            return rest[1:] if char == "\r" and rest.startswith("\n") else rest
+    return ""
+
+
+def _sniff_delimiter(text: str) -> str:
+    """The delimiter used most often outside quotes in the first record of `text`."""
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char in "\r\n":
+            break
+        elif char in counts:
+            counts[char] += 1
+    best = max(DELIMITERS, key=lambda d: counts[d])  # max keeps the first on a tie: comma
+    return best if counts[best] else ","
+
+
+def _effective_width(headers: list[str]) -> int:
+    """The header's width without the blank cells Excel leaves at its end."""
+    return max((i + 1 for i, h in enumerate(headers) if h.strip()), default=0)
+
+
+def _expected(columns: ColumnSet) -> str:
+    return ", ".join(columns.template or columns.names)
+
+
+def _missing_message(match: HeaderMatch, headers: list[str], columns: ColumnSet) -> str:
+    parts = []
+    for name in match.missing:
+        closest = match.suggestions.get(name)
+        parts.append(f"{name} (the closest header is {closest!r})" if closest else name)
+    noun = "column" if len(parts) == 1 else "columns"
+    found = ", ".join(repr(h) for h in headers if h)
+    return f"missing {noun} {'; '.join(parts)}; expected columns: {_expected(columns)}; the header line has: {found}"
+
+
+# --- rows ----------------------------------------------------------------------------------
+
+def _row_maker(by_index: dict[int, str], width: int) -> Callable[[int, list[str]], Row]:
+    """A function turning one record's fields into a `Row`, specialised for speed."""
+    items = sorted(by_index.items())
+    indices = [i for i, _ in items]
+    names = [n for _, n in items]
+    empty = dict.fromkeys(names, "")
+    pick: Callable[[list[str]], dict[str, str]]
+    if indices == list(range(len(indices))) and len(indices) == width:
+        def pick(fields: list[str]) -> dict[str, str]:
+            return dict(zip(names, fields))
+    elif len(indices) == 1:
+        only, name = indices[0], names[0]
+
+        def pick(fields: list[str]) -> dict[str, str]:
+            return {name: fields[only]}
+    elif indices:
+        getter = operator.itemgetter(*indices)
+
+        def pick(fields: list[str]) -> dict[str, str]:
+            return dict(zip(names, getter(fields)))
+    else:
+        def pick(fields: list[str]) -> dict[str, str]:
+            return {}
+
+    def partial(fields: list[str]) -> dict[str, str]:
+        return {name: fields[i] if i < len(fields) else "" for i, name in zip(indices, names)}
+
+    def make(number: int, fields: list[str]) -> Row:
+        count = len(fields)
+        if count == width:
+            first = fields[0] if count else ""
+            if first:
+                return Row(number, pick(fields), example=_is_example(first))
+            if any(fields):
+                return Row(number, pick(fields))
+            return Row(number, dict(empty), blank=True)
+        if not any(fields):
+            return Row(number, dict(empty), blank=True)
+        if count > width and not any(fields[width:]):
+            return Row(number, pick(fields), example=_is_example(fields[0]))
+        problem = f"row has {_fields(count)} but the header has {width}"
+        if any("\n" in f or "\r" in f for f in fields):
+            problem += "; a quoted field spans several lines, check for a missing closing quote (\")"
+        return Row(number, partial(fields), problem=problem, example=_is_example(fields[0]))
+
+    return make
+
+
+def _is_example(first: str) -> bool:
+    """A row left from the admin center's template example ("Example: Chris Green", ...)."""
+    return first[:1] in "Ee \t\ufeff" and first.lstrip(" \t\ufeff")[:8].casefold() == "example:"
+
+
+def _fields(count: int) -> str:
+    return "1 field" if count == 1 else f"{count} fields"

@@ -1,0 +1,174 @@
+"""The pipeline of ARCHITECTURE.md: read → validate → (journal: sent) → send → (passwords,
+journal: done), streamed, with a bounded queue between the reader and a few workers so that
+a ten-million-row file never sits in memory.
+
+The engine is verb-agnostic: the verb validates a row into a plan (or a rejection), and
+executes or reconciles groups of plans through the Graph client. The engine owns the order
+of durable steps: `sent` is committed before a request leaves; a generated password is
+fsynced to passwords.csv before its row is `done`. Nothing here prints, reads the
+environment or exits: progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .csvio import Row
+from .journal import Journal, SentRow
+from .outcome import Outcome, Status
+from .runfiles import PasswordsFile
+from .verbs.base import Executed, Rejected, Session, Verb
+
+CHUNK_ROWS = 2000
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    batch_size: int = 20
+    concurrency: int = 4
+    dry_run: bool = False
+
+
+@dataclass
+class Progress:
+    """What the progress bar shows; updated as rows finish."""
+
+    rows_done: int = 0
+    rows_seen: int = 0
+    sent: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcomes: list[Outcome]) -> None:
+        self.rows_done += len(outcomes)
+        for o in outcomes:
+            self.by_status[o.status.value] = self.by_status.get(o.status.value, 0) + 1
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Engine:
+    def __init__(self, verb: Verb, rows: Iterator[Row], journal: Journal, passwords: PasswordsFile,
+                 session: Session | None, options: EngineOptions,
+                 on_progress: ProgressCallback | None = None, clock: Callable[[], float] = time.time) -> None:
+        if not options.dry_run and session is None:
+            raise ValueError("a run that sends needs a session")
+        self.verb = verb
+        self.rows = rows
+        self.journal = journal
+        self.passwords = passwords
+        self.session = session
+        self.options = options
+        self.progress = Progress()
+        self.on_progress = on_progress or (lambda _p: None)
+        self.clock = clock
+
+    async def run(self) -> Progress:
+        queue: asyncio.Queue[tuple[str, list[Any]] | None] = asyncio.Queue(maxsize=max(2, self.options.concurrency * 2))
+        workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.options.concurrency)]
+        try:
+            await self._produce(queue)
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+        except BaseException:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        finally:
+            self.journal.flush()
+        return self.progress
+
+    async def _produce(self, queue: asyncio.Queue[tuple[str, list[Any]] | None]) -> None:
+        batch: list[Any] = []
+        reconcile: list[Any] = []
+        size = self.options.batch_size
+        for chunk in _chunks(self.rows, CHUNK_ROWS):
+            states = self.journal.states_between(chunk[0].number, chunk[-1].number)
+            finished: list[Outcome] = []
+            for row in chunk:
+                self.progress.rows_seen += 1
+                plan = self.verb.validate(row)  # always: duplicate checks need every row, done or not
+                state = states.get(row.number)
+                if state == "done":
+                    continue
+                if isinstance(plan, Rejected):
+                    finished.append(plan.outcome())
+                elif self.options.dry_run:
+                    finished.append(Outcome(plan.row, plan.key, Status.SKIPPED, error_message="dry run: valid, not sent"))
+                elif state == "sent":
+                    sent = self.journal.sent_row(row.number)
+                    assert sent is not None
+                    reconcile.append((plan, sent))
+                    if len(reconcile) >= size:
+                        await queue.put(("reconcile", reconcile))
+                        reconcile = []
+                else:
+                    batch.append(plan)
+                    if len(batch) >= size:
+                        await queue.put(("execute", batch))
+                        batch = []
+            if finished:
+                self.journal.mark_done(finished, commit=False)
+                self.progress.add(finished)
+                self.on_progress(self.progress)
+            await asyncio.sleep(0)
+        if reconcile:
+            await queue.put(("reconcile", reconcile))
+        if batch:
+            await queue.put(("execute", batch))
+
+    async def _worker(self, queue: asyncio.Queue[tuple[str, list[Any]] | None]) -> None:
+        assert self.session is not None or self.options.dry_run
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            kind, plans = item
+            if kind == "execute":
+                now = self.clock()
+                self.journal.mark_sent(SentRow(p.row, p.key, now, self.verb.sent_marker(p), 1) for p in plans)
+                self.progress.sent += len(plans)
+                executed = await self.verb.execute(plans, self.session)  # type: ignore[arg-type]
+                rows = [p.row for p in plans]
+            else:
+                executed = await self.verb.reconcile(plans, self.session)  # type: ignore[arg-type]
+                rows = [p.row for p, _ in plans]
+            self._record(executed, rows)
+
+    def _record(self, executed: Executed, rows: list[int]) -> None:
+        # The passwords reach the disk before their rows are done: a crash in between is
+        # reconciled by reading passwords.csv back.
+        self.passwords.append(executed.passwords)
+        outcomes = _one_per_row(executed.outcomes, rows)
+        self.journal.mark_done(outcomes)
+        self.progress.add(outcomes)
+        self.on_progress(self.progress)
+
+
+def _one_per_row(outcomes: list[Outcome], rows: list[int]) -> list[Outcome]:
+    """Exactly one outcome per row sent; a verb that lost track of a row is a bug, reported as such."""
+    by_row: dict[int, Outcome] = {}
+    for outcome in outcomes:
+        by_row.setdefault(outcome.row, outcome)
+    for row in rows:
+        if row not in by_row:
+            by_row[row] = Outcome(row, "", Status.FAILED, error_code="InternalError",
+                                  error_message="entra-batch lost track of this row; run `resume` to reconcile it")
+    return [by_row[r] for r in rows]
+
+
+def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

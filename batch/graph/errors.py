@@ -1,0 +1,82 @@
+"""Run-level failures: the only exceptions entra-batch raises on purpose.
+
+A row that Graph refuses, throttles past the deadline or leaves unanswered is *not* an
+exception: it comes back as a value (`GraphResult`, then the engine's row outcome). Only what
+stops the whole run raises, and each message says what to do next. The CLI maps
+`exit_code` to the process exit status (PRODUCT.md, "Contract of a run").
+
+    RunError                    any run-level failure; `exit_code`
+    ├── ConfigError             2  usage or configuration error; nothing was sent
+    ├── AuthError               3  credentials refused (AADSTS code and remedy in the message),
+    │                              or the token endpoint stayed down past the retry deadline
+    ├── PermissionMissing       3  the token lacks an application permission the verb needs;
+    │                              `missing` names the least privileged one(s)
+    └── GraphRequestFailed      3  Graph kept failing a request the run cannot do without
+                                   (a page of a listing); `status`, `code` and `detail` say why
+
+No message, attribute or `__cause__` of these exceptions ever holds a client secret, a
+certificate key or an access token: foreign exceptions are translated at the boundary with
+`raise ... from None` when they might carry one (httpx requests carry the bearer header).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class RunError(Exception):
+    """A failure that ends the run. `exit_code` is the process exit status it maps to."""
+
+    exit_code: int = 1
+
+
+class ConfigError(RunError):
+    """Usage or configuration error found before anything was sent."""
+
+    exit_code = 2
+
+
+class AuthError(RunError):
+    """The identity platform refused the credentials, or could not be reached before the
+    deadline. The run is resumable once the credentials are fixed."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, code: str | None = None, error: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code  # the AADSTS number, e.g. "7000215", when the endpoint gave one
+        self.error = error  # the OAuth error, e.g. "invalid_client"
+
+
+class PermissionMissing(RunError):
+    """The app's token lacks application permission(s) the verb needs."""
+
+    exit_code = 3
+
+    def __init__(self, missing: Sequence[str], *, client_id: str | None = None) -> None:
+        self.missing = list(missing)
+        self.client_id = client_id
+        names = ", ".join(self.missing)
+        app = f"app {client_id}" if client_id else "the app registration"
+        plural = "s" if len(self.missing) > 1 else ""
+        super().__init__(
+            f"The access token of {app} lacks the application permission{plural} {names}. "
+            f"Grant {names} (Microsoft Graph, application permission) to the app registration, "
+            "have an administrator grant admin consent, then run again (a new token is needed "
+            "for the new permission to show)."
+        )
+
+
+class GraphRequestFailed(RunError):
+    """Graph kept failing a request that the run cannot go on without."""
+
+    exit_code = 3
+
+    def __init__(self, what: str, *, status: int, code: str | None, detail: str | None) -> None:
+        self.status, self.code, self.detail = status, code, detail
+        answer = f"HTTP {status}" if status else "no answer"
+        extra = f" {code}: {detail}" if code or detail else ""
+        super().__init__(f"{what} failed ({answer}{extra}). The run can be resumed once Graph answers again.")
+
+
+__all__ = ["AuthError", "ConfigError", "GraphRequestFailed", "PermissionMissing", "RunError"]

@@ -1,0 +1,41 @@
+"""A row's fate: the one record each input row ends as (results.csv, the journal)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Status(str, Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    PASSWORD_RESET = "password_reset"
+    DELETED = "deleted"
+    RESTORED = "restored"
+    PURGED = "purged"
+    SKIPPED = "skipped"
+    INVALID = "invalid"
+    FAILED = "failed"
+
+    @property
+    def succeeded(self) -> bool:
+        return self not in (Status.INVALID, Status.FAILED)
+
+
+RESULT_COLUMNS = ("row", "key", "status", "object_id", "http_status", "error_code", "error_message", "attempts")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    row: int
+    key: str
+    status: Status
+    object_id: str = ""
+    http_status: int | None = None
+    error_code: str = ""
+    error_message: str = ""
+    attempts: int = 0
+
+    def as_record(self) -> tuple[object, ...]:
+        return (self.row, self.key, self.status.value, self.object_id, self.http_status, self.error_code,
+                self.error_message, self.attempts)

@@ -1,0 +1,129 @@
+"""The files of a run folder (PRODUCT.md, "Contract of a run"): results.csv, passwords.csv
+(mode 0600, created exclusively before the first secret is written, fsynced before a row is
+marked done), summary.json. results.csv is always regenerated from the journal, so the two
+can never disagree."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import stat
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .journal import Journal
+from .outcome import RESULT_COLUMNS
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PASSWORD_COLUMNS = ("row", "sign_in_name", "object_id", "password")
+
+
+def excel_safe(value: object) -> str:
+    """Neutralise a cell that Excel would read as a formula (a leading quote, as OWASP advises)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def new_run_dir(base: Path, verb: str, now: datetime | None = None) -> Path:
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(1000):
+        candidate = base / (f"{stamp}-{verb}" if n == 0 else f"{stamp}-{verb}-{n}")
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot make a new run folder under {base}")
+
+
+def prepare_out_dir(path: Path) -> Path:
+    """`--out-dir`: a new or empty folder. A folder of an earlier run is finished with `resume`."""
+    if path.exists():
+        if (path / Journal.FILE).exists():
+            raise FileExistsError(f"{path} holds an earlier run; finish it with `entra-batch resume {path}` "
+                                  "or choose another --out-dir")
+        if any(path.iterdir()):
+            raise FileExistsError(f"{path} is not empty; choose a new or empty --out-dir")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class PasswordsFile:
+    """passwords.csv: opened with O_EXCL and mode 0600 when the first secret is about to be
+    written (or re-opened for appending on resume, after checking its mode)."""
+
+    NAME = "passwords.csv"
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / self.NAME
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        if self._fd is None:
+            if self.path.exists():
+                mode = stat.S_IMODE(self.path.stat().st_mode)
+                if mode & 0o077:
+                    os.chmod(self.path, 0o600)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            else:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+                os.write(self._fd, (",".join(PASSWORD_COLUMNS) + "\r\n").encode())
+        return self._fd
+
+    def append(self, lines: list[tuple[int, str, str, str]]) -> None:
+        """Write and fsync: only then may the rows be marked done."""
+        if not lines:
+            return
+        fd = self._open()
+        buffer = _csv_lines([(row, excel_safe(name), object_id, password) for row, name, object_id, password in lines])
+        os.write(fd, buffer.encode("utf-8"))
+        os.fsync(fd)
+
+    def rows_present(self) -> set[int]:
+        """Row numbers whose password reached the file (for reconciling on resume)."""
+        if not self.path.exists():
+            return set()
+        with self.path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            next(reader, None)
+            return {int(line[0]) for line in reader if line and line[0].isdigit() and len(line) == 4}
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _csv_lines(rows: list[tuple[Any, ...]]) -> str:
+    import io
+
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue()
+
+
+def write_results(journal: Journal, run_dir: Path) -> Path:
+    """results.csv from the journal, in input order, written to a temporary file and renamed."""
+    path = run_dir / "results.csv"
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(RESULT_COLUMNS)
+        for outcome in journal.outcomes():
+            record = outcome.as_record()
+            writer.writerow([record[0], excel_safe(record[1]), record[2], record[3],
+                             "" if record[4] is None else record[4], record[5], excel_safe(record[6]), record[7]])
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    return path
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
+    path = run_dir / "summary.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

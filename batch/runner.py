@@ -1,0 +1,231 @@
+"""A run from start to finish, as the library sees it: resolve the target, open the input,
+make (or reopen) the run folder and its journal, check permissions, run the engine, write
+results.csv and summary.json. The CLI calls `start_run` / `resume_run` and renders what
+they report; run-level failures are exceptions of the `RunError` tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .auth import ClientCredentialsProvider, MsalTokenProvider, TokenProvider, missing_permissions, token_roles
+from .config import Target, emulator_db_path, home_dir
+from .csvio import CsvSource, open_csv
+from .engine import Engine, EngineOptions, Progress
+from .graph.client import GraphClient
+from .graph.errors import ConfigError, PermissionMissing
+from .graph.pacing import Pacer
+from .journal import Journal
+from .outcome import Status
+from .runfiles import PasswordsFile, new_run_dir, prepare_out_dir, write_results, write_summary
+from .verbs import build_verb
+from .verbs.base import Session
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything a run needs that is not a secret; stored in the journal for `resume`."""
+
+    verb: str
+    input: str
+    encoding: str | None = None
+    out_dir: str | None = None
+    dry_run: bool = False
+    batch_size: int = 20
+    concurrency: int = 4
+    on_existing: str = "fail"
+    priority: str = "normal"
+    target: str | None = None
+    profile: str | None = None
+    domain: str | None = None
+    extensions_app_id: str | None = None
+    force_change_generated: bool = True
+
+
+@dataclass
+class RunReport:
+    run_dir: Path
+    summary: dict[str, Any]
+    exit_status: int
+    notes: list[str] = field(default_factory=list)
+
+
+def fingerprint(path: Path) -> str:
+    """Size and a hash of the first and last MiB: enough to notice a file changed before a resume."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(1 << 20))
+        if size > 2 << 20:
+            handle.seek(-(1 << 20), 2)
+            digest.update(handle.read())
+    return digest.hexdigest()
+
+
+class LocalEmulator:
+    """The in-process emulator of `--target local`, on the directory under ENTRA_BATCH_HOME."""
+
+    def __init__(self) -> None:
+        from .emulator import EmulatorApp, Store
+        from .emulator.inprocess import EmulatorTransport
+
+        self.store = Store(emulator_db_path())
+        self.app = EmulatorApp(self.store)
+        self.transport = EmulatorTransport(self.app)
+        tenant = self.store.tenant(self.store.default_app().tenant_id)
+        assert tenant is not None
+        self.tenant = tenant
+
+    def token_provider(self) -> TokenProvider:
+        app = self.store.default_app()
+        return ClientCredentialsProvider(f"http://emulator.local/{self.tenant.id}/oauth2/v2.0/token",
+                                         app.client_id, app.secret or "", transport=self.transport)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def token_provider_for(target: Target) -> TokenProvider:
+    assert target.tenant_id and target.client_id
+    verify: bool | str = str(target.ca_file) if target.ca_file else True
+    if target.authority_host.startswith("http://"):
+        # msal refuses http authorities; a plain client-credentials request serves a loopback emulator.
+        return ClientCredentialsProvider(f"{target.authority_host}/{target.tenant_id}/oauth2/v2.0/token",
+                                         target.client_id, target.client_secret or "", verify=verify)
+    return MsalTokenProvider(target.tenant_id, target.client_id, client_secret=target.client_secret,
+                             certificate_path=target.certificate_path, authority_host=target.authority_host,
+                             verify=verify)
+
+
+async def execute_run(request: RunRequest, target: Target, *, journal: Journal, run_dir: Path,
+                      on_progress: Callable[[Progress], None] | None = None, resuming: bool = False) -> RunReport:
+    started = time.time()
+    notes: list[str] = []
+    local = LocalEmulator() if target.kind == "local" else None
+    domain = target.domain or (local.tenant.default_domain if local else None)
+    extensions_app_id = target.extensions_app_id or (local.tenant.extensions_app_id if local else None)
+    verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
+    source = open_csv(Path(request.input), verb.columns, encoding=request.encoding)
+    if source.match.unknown:
+        notes.append(f"ignored columns: {', '.join(source.match.unknown)}")
+    passwords = PasswordsFile(run_dir)
+    client: GraphClient | None = None
+    try:
+        session = None
+        if not request.dry_run:
+            if domain is None and request.verb == "create":
+                raise ConfigError("create needs the tenant's default domain (the issuer of sign-in names): "
+                                  "pass --domain contoso.onmicrosoft.com or set ENTRA_BATCH_DOMAIN")
+            provider = local.token_provider() if local else token_provider_for(target)
+            client = GraphClient(
+                target.graph_url, provider, pacer=Pacer(),
+                transport=local.transport if local else None,
+                verify=str(target.ca_file) if target.ca_file else True,
+                low_priority=request.priority == "low",
+                max_connections=max(4, request.concurrency * 2),
+            )
+            missing = missing_permissions(token_roles(await provider.token()), verb.permissions)
+            if missing:
+                raise PermissionMissing(missing, client_id=target.client_id or None)
+            session = Session(client=client, passwords_on_file=passwords.rows_present)
+        engine = Engine(verb, source.rows(), journal, passwords, session,
+                        EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
+                                      dry_run=request.dry_run), on_progress)
+        progress = await engine.run()
+    finally:
+        passwords.close()
+        if client is not None:
+            await client.aclose()
+        if local is not None:
+            local.close()
+    finished = time.time()
+    write_results(journal, run_dir)
+    counts = {s.value: 0 for s in Status}
+    counts.update(journal.counts())
+    rows = sum(counts.values())
+    stats = client.stats if client is not None else None
+    failed = counts[Status.INVALID.value] + counts[Status.FAILED.value]
+    summary = {
+        "verb": request.verb,
+        "input": request.input,
+        "run_dir": str(run_dir),
+        "target": target.label,
+        "dry_run": request.dry_run,
+        "started": _iso(journal.meta().get("started", started)),
+        "finished": _iso(finished),
+        "duration_seconds": round(finished - started, 3),
+        "rows": rows,
+        "counts": counts,
+        "rows_per_second": round(progress.sent / (finished - started), 2) if finished > started else None,
+        "requests": getattr(stats, "requests", 0),
+        "throttled_429": getattr(stats, "throttled", 0),
+        "retries": getattr(stats, "retries", 0),
+        "throttle_wait_seconds": round(getattr(stats, "throttle_wait", 0.0), 3),
+        "resumed": resuming,
+        "version": __version__,
+    }
+    write_summary(run_dir, summary)
+    return RunReport(run_dir, summary, 1 if failed else 0, notes)
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def start_run(request: RunRequest, target: Target, on_progress: Callable[[Progress], None] | None = None) -> RunReport:
+    source_path = Path(request.input)
+    if not source_path.is_file():
+        raise ConfigError(f"cannot read {source_path}: no such file")
+    base = Path("runs")
+    run_dir = prepare_out_dir(Path(request.out_dir)) if request.out_dir else new_run_dir(base, request.verb)
+    journal = Journal(run_dir)
+    try:
+        journal.set_meta(request=asdict(request) | {"input": str(source_path.resolve())},
+                         fingerprint=fingerprint(source_path), target=target.label, started=time.time())
+        return asyncio.run(execute_run(replace_input(request, source_path.resolve()), target, journal=journal,
+                                       run_dir=run_dir, on_progress=on_progress))
+    finally:
+        journal.close()
+
+
+def replace_input(request: RunRequest, path: Path) -> RunRequest:
+    from dataclasses import replace
+
+    return replace(request, input=str(path))
+
+
+def load_request(run_dir: Path) -> tuple[RunRequest, Journal]:
+    if not (run_dir / Journal.FILE).exists():
+        raise ConfigError(f"{run_dir} is not a run folder (it has no {Journal.FILE})")
+    journal = Journal(run_dir)
+    meta = journal.meta()
+    request = RunRequest(**meta["request"])
+    source = Path(request.input)
+    if not source.is_file():
+        journal.close()
+        raise ConfigError(f"the run's input file {source} is gone; put it back to resume")
+    if fingerprint(source) != meta.get("fingerprint"):
+        journal.close()
+        raise ConfigError(f"{source} changed since the run started; resume needs the same file")
+    return request, journal
+
+
+def resume_run(run_dir: Path, target: Target, on_progress: Callable[[Progress], None] | None = None) -> RunReport:
+    request, journal = load_request(run_dir)
+    try:
+        return asyncio.run(execute_run(request, target, journal=journal, run_dir=run_dir,
+                                       on_progress=on_progress, resuming=True))
+    finally:
+        journal.close()
+
+
+__all__ = ["RunRequest", "RunReport", "start_run", "resume_run", "load_request", "home_dir"]

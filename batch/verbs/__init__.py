@@ -1,0 +1,20 @@
+"""One module per operation; `build_verb` is the one line of registration per verb."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .base import Verb
+
+VERBS = ("create",)
+
+
+def build_verb(request: Any, *, domain: str | None, extensions_app_id: str | None) -> "Verb":
+    if request.verb == "create":
+        from .create import CreateOptions, CreateVerb
+
+        return CreateVerb(CreateOptions(domain=domain or "", extensions_app_id=extensions_app_id,
+                                        on_existing=request.on_existing,
+                                        force_change_generated=request.force_change_generated))
+    raise ValueError(f"unknown verb {request.verb}")

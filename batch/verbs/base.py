@@ -1,0 +1,67 @@
+"""What every verb shares: the session it works in and the shape of a rejected row."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, Sequence
+
+from ..outcome import Outcome, Status
+
+if TYPE_CHECKING:
+    from ..columns import ColumnSet
+    from ..csvio import Row
+    from ..graph.client import GraphClient
+    from ..journal import SentRow
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row that is not sent: invalid (with every problem found) or skipped (blank)."""
+
+    row: int
+    key: str
+    problems: tuple[str, ...]
+    status: Status = Status.INVALID
+
+    def outcome(self) -> Outcome:
+        return Outcome(self.row, self.key, self.status, error_code="InvalidRow" if self.status is Status.INVALID else "",
+                       error_message="; ".join(self.problems))
+
+
+@dataclass
+class Executed:
+    """What a verb did with a group of plans: final outcomes, and the generated passwords that
+    must reach passwords.csv (row, sign-in name, object id, password) before they are final."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    passwords: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Session:
+    client: "GraphClient"
+    clock: Callable[[], float] = time.time
+    passwords_on_file: Callable[[], set[int]] = set
+
+
+class Plan(Protocol):
+    row: int
+    key: str
+
+
+class Verb(Protocol):
+    name: str
+    columns: "ColumnSet"
+    permissions: Sequence[frozenset[str]]
+
+    def validate(self, row: "Row") -> Plan | Rejected: ...
+
+    def sent_marker(self, plan: Plan) -> bool:
+        """Whether this plan carries a generated password (journaled as a flag, never the password)."""
+        ...
+
+    async def execute(self, plans: list[Plan], session: Session) -> Executed: ...
+
+    async def reconcile(self, plans: list[tuple[Plan, "SentRow"]], session: Session) -> Executed: ...
