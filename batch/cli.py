@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Bulk management of Microsoft Entra External ID customer accounts through Microsoft Graph.",
     )
     parser.add_argument("--version", action="version", version=f"entra-batch {__version__}")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+    verbs = parser.add_subparsers(dest="command", metavar="VERB")
 
     _add_create(verbs)
     _add_validate(verbs)
@@ -255,15 +255,15 @@ def run_emulator(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.verb is None:
+    if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    if args.verb == "emulator":
+    if args.command == "emulator":
         return run_emulator(args)
     from .commands import run_command
 
     return run_command(args)
-    parser.error(f"unknown verb {args.verb}")
+    parser.error(f"unknown verb {args.command}")
     return EXIT_USAGE
 
 

@@ -21,13 +21,13 @@ from .exitcodes import ROWS_FAILED as EXIT_ROWS_FAILED, USAGE as EXIT_USAGE
 
 def run_command(args: argparse.Namespace) -> int:
     try:
-        if args.verb == "template":
+        if args.command == "template":
             return _template(args)
-        if args.verb == "validate":
+        if args.command == "validate":
             return _validate(args)
-        if args.verb == "create":
+        if args.command == "create":
             return _create(args)
-        if args.verb == "resume":
+        if args.command == "resume":
             return _resume(args)
     except (InputFileError, FileExistsError, RunLocked) as exc:
         _say(f"{exc}")
@@ -38,7 +38,7 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _say("interrupted; finish the run with `entra-batch resume <run folder>`")
         return EXIT_INTERRUPTED
-    raise ValueError(f"unknown verb {args.verb}")
+    raise ValueError(f"unknown verb {args.command}")
 
 
 def _say(message: str, stream: TextIO | None = None) -> None:

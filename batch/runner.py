@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -115,6 +116,7 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
     extensions_app_id = target.extensions_app_id or (local.tenant.extensions_app_id if local else None)
     verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
     source = open_csv(Path(request.input), verb.columns, encoding=request.encoding)
+    source.check_encoding()  # a bad byte deep in the file stops the run before anything is sent
     if source.match.unknown:
         notes.append(f"ignored columns: {', '.join(source.match.unknown)}")
     passwords = PasswordsFile(run_dir)
@@ -129,7 +131,7 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
             client = GraphClient(
                 target.graph_url, provider, pacer=Pacer(),
                 transport=local.transport if local else None,
-                verify=str(target.ca_file) if target.ca_file else True,
+                verify=ssl.create_default_context(cafile=str(target.ca_file)) if target.ca_file else True,
                 low_priority=request.priority == "low",
                 max_connections=max(4, request.concurrency * 2),
             )
@@ -166,10 +168,11 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
         "rows": rows,
         "counts": counts,
         "rows_per_second": round(progress.sent / (finished - started), 2) if finished > started else None,
-        "requests": getattr(stats, "requests", 0),
-        "throttled_429": getattr(stats, "throttled", 0),
-        "retries": getattr(stats, "retries", 0),
-        "throttle_wait_seconds": round(getattr(stats, "throttle_wait", 0.0), 3),
+        "requests": stats.requests if stats else 0,
+        "graph_calls": stats.calls if stats else 0,
+        "throttled_429": stats.throttled if stats else 0,
+        "retries": stats.retries if stats else 0,
+        "throttle_wait_seconds": round(stats.retry_wait + stats.pacing_wait, 3) if stats else 0.0,
         "resumed": resuming,
         "version": __version__,
     }

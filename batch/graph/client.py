@@ -250,8 +250,7 @@ class GraphClient:
         result = _result(response.status_code, _headers(response.headers), _response_body(response), attempts)
         if result.status == 401 and not state["refreshed"]:
             state["refreshed"] = True
-            self.stats.token_refreshes += 1
-            lease.provider.invalidate()
+            await self._refresh(lease.provider, token)
             return _Outcome(result, retry=True, retry_after=0.0)
         return self._judge(result, call.is_idempotent)
 
@@ -364,8 +363,7 @@ class GraphClient:
                                       error_code=outer.error_code, error_message=outer.error_message)
         if outer.status == 401 and not state.refreshed:
             state.refreshed = True
-            self.stats.token_refreshes += 1
-            lease.provider.invalidate()
+            await self._refresh(lease.provider, token)
             for item in chunk:
                 item.retry_after = 0.0
             return list(chunk)
@@ -465,12 +463,21 @@ class GraphClient:
                 return _Lease(None, self.token_provider)
             if isinstance(self.pacer, AppPool):
                 member = await self.pacer.acquire(writes, resource_units)
-                return _Lease(member.pacer, member.token_provider or self.token_provider)
+                provider = member.token_provider or self.token_provider
+                assert provider is not None
+                return _Lease(member.pacer, provider)
             await self.pacer.acquire(writes, resource_units)
             assert self.token_provider is not None
             return _Lease(self.pacer, self.token_provider)
         finally:
             self.stats.pacing_wait += max(0.0, self._clock() - start)
+
+    async def _refresh(self, provider: TokenProvider, refused: str) -> None:
+        """Graph refused `refused` (401: expired or revoked mid-run). Drop it, unless another
+        worker already did and the provider holds a newer one."""
+        self.stats.token_refreshes += 1
+        if await provider.token() == refused:
+            provider.invalidate()
 
     async def _counted_sleep(self, seconds: float) -> None:
         self.stats.retry_wait += seconds

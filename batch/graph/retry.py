@@ -17,14 +17,12 @@ import random
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import tenacity
 from tenacity import RetryCallState
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
-
-T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 """Statuses worth another try: throttling, and the server failures Graph documents as transient."""
@@ -94,8 +92,8 @@ class RetryPolicy:
     def retrying(
         self,
         *,
-        should_retry: Callable[[T], bool],
-        retry_after: Callable[[T], float | None],
+        should_retry: Callable[[Any], bool],
+        retry_after: Callable[[Any], float | None],
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
         before_sleep: Callable[[RetryCallState], None] | None = None,

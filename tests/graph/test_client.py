@@ -225,6 +225,25 @@ async def test_401_gets_one_fresh_token() -> None:
     assert result.status == 401 and result.attempts == 2 and tokens.invalidations == 1
 
 
+async def test_concurrent_401s_drop_the_token_once() -> None:
+    tokens = Tokens()
+    seen: list[str] = []
+    first_token: list[str] = []
+
+    def graph(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers["authorization"])
+        if not first_token:
+            first_token.append(request.headers["authorization"])
+        if request.headers["authorization"] == first_token[0]:
+            return graph_error(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
+        return httpx.Response(200, json={})
+
+    client = make_client(graph, tokens=tokens)
+    results = await asyncio.gather(*(client.request(GraphCall("GET", f"/users/{i}")) for i in range(8)))
+    assert all(r.status == 200 for r in results)
+    assert tokens.invalidations == 1 and tokens.issued == 2
+
+
 async def test_no_token_in_results_or_errors() -> None:
     tokens = Tokens()
     for answer in (graph_error(403, "Authorization_RequestDenied"), httpx.ReadError("reset"), httpx.Response(200)):

@@ -239,6 +239,16 @@ def test_429_cuts_hard_and_names_its_bucket() -> None:
     assert pacer.stats.throttled == 16
 
 
+def test_a_busy_service_pauses_without_lowering_the_rate() -> None:
+    vt = VirtualTime()
+    pacer = make_pacer(vt)
+    rate = pacer.write_rate
+    pacer.observe(429, {"Retry-After": "2", "x-ms-throttle-scope": "Tenant/ReadWrite/-/-",
+                        "x-ms-throttle-information": "CPULimitExceeded"})
+    assert pacer.not_before == pytest.approx(vt() + 2)
+    assert pacer.write_rate == rate and pacer.stats.cuts == 0
+
+
 def test_warnings_do_not_cut_again_while_graph_refills() -> None:
     vt = VirtualTime()
     pacer = make_pacer(vt)
