@@ -20,9 +20,10 @@ from typing import Any
 from . import __version__
 from .auth import ClientCredentialsProvider, MsalTokenProvider, TokenProvider, missing_permissions, token_roles
 from .config import Target, emulator_db_path, home_dir
-from .csvio import CsvSource, open_csv
+from .columns import COLUMN_SETS
+from .csvio import open_csv
 from .engine import Engine, EngineOptions, Progress
-from .graph.client import GraphClient
+from .graph.client import GraphCall, GraphClient
 from .graph.errors import ConfigError, PermissionMissing
 from .graph.pacing import Pacer
 from .journal import Journal
@@ -111,22 +112,19 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
                       on_progress: Callable[[Progress], None] | None = None, resuming: bool = False) -> RunReport:
     started = time.time()
     notes: list[str] = []
-    local = LocalEmulator() if target.kind == "local" else None
-    domain = target.domain or (local.tenant.default_domain if local else None)
-    extensions_app_id = target.extensions_app_id or (local.tenant.extensions_app_id if local else None)
-    verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
-    source = open_csv(Path(request.input), verb.columns, encoding=request.encoding)
+    source = open_csv(Path(request.input), COLUMN_SETS[request.verb], encoding=request.encoding)
     source.check_encoding()  # a bad byte deep in the file stops the run before anything is sent
     if source.match.unknown:
         notes.append(f"ignored columns: {', '.join(source.match.unknown)}")
+    local = LocalEmulator() if target.kind == "local" else None
+    domain = target.domain or (local.tenant.default_domain if local else None)
+    extensions_app_id = target.extensions_app_id or (local.tenant.extensions_app_id if local else None)
     passwords = PasswordsFile(run_dir)
     client: GraphClient | None = None
+    provider: TokenProvider | None = None
     try:
         session = None
         if not request.dry_run:
-            if domain is None and request.verb == "create":
-                raise ConfigError("create needs the tenant's default domain (the issuer of sign-in names): "
-                                  "pass --domain contoso.onmicrosoft.com or set ENTRA_BATCH_DOMAIN")
             provider = local.token_provider() if local else token_provider_for(target)
             client = GraphClient(
                 target.graph_url, provider, pacer=Pacer(),
@@ -135,6 +133,10 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
                 low_priority=request.priority == "low",
                 max_connections=max(4, request.concurrency * 2),
             )
+            if domain is None and request.verb == "create":
+                domain = await default_domain(client)
+        verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
+        if client is not None and provider is not None:
             missing = missing_permissions(token_roles(await provider.token()), verb.permissions)
             if missing:
                 raise PermissionMissing(missing, client_id=target.client_id or None)
@@ -147,6 +149,9 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
         passwords.close()
         if client is not None:
             await client.aclose()
+        closer = getattr(provider, "aclose", None)
+        if closer is not None:
+            await closer()
         if local is not None:
             local.close()
     finished = time.time()
@@ -178,6 +183,20 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
     }
     write_summary(run_dir, summary)
     return RunReport(run_dir, summary, 1 if failed else 0, notes)
+
+
+async def default_domain(client: GraphClient) -> str:
+    """The tenant's default domain, the issuer of local sign-in names, from `GET /organization`."""
+    result = await client.request(GraphCall("GET", "/organization?$select=verifiedDomains"))
+    if result.status == 200 and isinstance(result.body, dict):
+        for org in result.body.get("value") or []:
+            for domain in org.get("verifiedDomains") or []:
+                if domain.get("isDefault") and domain.get("name"):
+                    return str(domain["name"])
+    raise ConfigError(
+        "create needs the tenant's default domain (the issuer of sign-in names) and could not read it from "
+        f"GET /organization ({result.error_code or result.status}); pass --domain contoso.onmicrosoft.com "
+        "or set ENTRA_BATCH_DOMAIN")
 
 
 def _iso(moment: float) -> str:

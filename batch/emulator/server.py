@@ -65,6 +65,7 @@ def export_lines(store: Store, origin: str, tls: TlsFiles | None) -> list[str]:
             f"export REQUESTS_CA_BUNDLE={tls.ca_cert}",
         ]
     lines += [
+        f"export ENTRA_BATCH_DOMAIN={tenant.default_domain}",
         f"export ENTRA_BATCH_EXTENSIONS_APP_ID={tenant.extensions_app_id}",
         f"# tenant default domain: {tenant.default_domain}; Graph base URL: {origin}/v1.0",
     ]

@@ -78,7 +78,8 @@ DOCUMENTED_TENANT_WRITES = Quota(18_000, 300)  # per tenant, all apps together
 
 @dataclass(frozen=True)
 class PacingSettings:
-    """How a pacer adapts. The defaults are what the emulator benchmarks were tuned with."""
+    """How a pacer adapts. The defaults were tuned against the emulator's throttle model with
+    hidden quotas of 1/4 to 1 times the documented ones (tests/graph/test_pacing.py)."""
 
     target: float = 0.97  # share of the quota's rate aimed at when nothing is heard
     peak: float = 5.0  # while spending the documented burst, at most peak × the rate

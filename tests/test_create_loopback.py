@@ -1,0 +1,153 @@
+"""`entra-batch create` against the emulator served on a real loopback socket (TLS, msal),
+as a separate process: throttling with quotas the tool is not told, injected faults, and
+`kill -9` followed by `resume`. The invariants are checked against the emulator's own
+directory: every row once in results.csv, no customer twice, every generated password on file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from batch.emulator import Store
+
+from emulator.server_process import REPO_ROOT, running_emulator
+
+pytestmark = pytest.mark.network
+
+
+def generate(path: Path, n: int, prefix: str) -> Path:
+    subprocess.run([sys.executable, str(REPO_ROOT / "sample_data" / "generate.py"), str(n), "--out", str(path),
+                    "--prefix", prefix, "--seed", "5"], check=True)
+    return path
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "batch", *args], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def client_env(emulator, home: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ENTRA_BATCH_"))}
+    env.update(emulator.exports)
+    env["ENTRA_BATCH_HOME"] = str(home / "client-home")
+    return env
+
+
+def results(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def passwords(run_dir: Path) -> list[dict[str, str]]:
+    path = run_dir / "passwords.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def directory(db: Path) -> list[dict]:
+    store = Store(db)
+    try:
+        tenant = store.tenants()[0]
+        return [r.data for r in store.select_users(tenant.id, "live", limit=1_000_000)]
+    finally:
+        store.close()
+
+
+def check_invariants(run_dir: Path, db: Path, n: int, source: Path) -> list[dict[str, str]]:
+    lines = results(run_dir)
+    assert [int(r["row"]) for r in lines] == list(range(1, n + 1)), "exactly one result line per input row"
+    users = directory(db)
+    names = [i["issuerAssignedId"].lower() for u in users for i in u["identities"] if i["signInType"] != "userPrincipalName"]
+    assert len(names) == len(set(names)), "no customer twice"
+    created = {r["object_id"]: r for r in lines if r["status"] == "created"}
+    assert set(created) == {u["id"] for u in users}, "results agree with the directory"
+    on_file = {p["object_id"] for p in passwords(run_dir)}
+    provided = _provided(source)
+    for object_id, line in created.items():
+        assert object_id in on_file or "reset" in line["error_message"] or line["row"] in provided, \
+            f"row {line['row']}: created without its password on file"
+    rows_on_file = [p["row"] for p in passwords(run_dir)]
+    assert len(rows_on_file) == len(set(rows_on_file)), "one password line per row"
+    assert not set(rows_on_file) & provided, "only generated passwords are written"
+    return lines
+
+
+def _provided(source: Path) -> set[str]:
+    """Rows that bring their own password (no line in passwords.csv for them)."""
+    with source.open(newline="", encoding="utf-8") as handle:
+        return {str(n) for n, r in enumerate(csv.DictReader(handle), start=1) if r["password"]}
+
+
+def test_a_throttled_run_creates_every_row_at_the_ceiling(tmp_path: Path) -> None:
+    with running_emulator(tmp_path / "emu", extra_args=["--write-quota", "60/4"]) as emulator:
+        env = client_env(emulator, tmp_path)
+        source = generate(tmp_path / "in.csv", 200, "t")
+        run_dir = tmp_path / "run"
+        started = time.monotonic()
+        done = run_cli(["create", str(source), "--out-dir", str(run_dir), "--quiet"], env)
+        elapsed = time.monotonic() - started
+        assert done.returncode == 0, done.stderr
+        lines = check_invariants(run_dir, tmp_path / "emu" / "emulator.db", 200, source)
+        assert {r["status"] for r in lines} == {"created"}
+        summary = json.loads((run_dir / "summary.json").read_text())
+        # The ceiling: a burst of 60, then 15 writes/s.
+        ceiling = 60 + 15 * elapsed
+        print(f"\n200 rows in {elapsed:.1f} s; ceiling {ceiling:.0f} rows in that time; "
+              f"429s {summary['throttled_429']} of {summary['graph_calls']} calls")
+        assert summary["throttled_429"] <= 0.1 * summary["graph_calls"]
+
+
+def test_faults_never_lose_or_duplicate_a_customer(tmp_path: Path) -> None:
+    args = ["--fault-rate", "0.08", "--faults", "drop-after,drop-before,503,504,429", "--seed", "11",
+            "--storm-seconds", "1"]
+    with running_emulator(tmp_path / "emu", extra_args=args) as emulator:
+        env = client_env(emulator, tmp_path)
+        source = generate(tmp_path / "in.csv", 300, "f")
+        run_dir = tmp_path / "run"
+        done = run_cli(["create", str(source), "--out-dir", str(run_dir), "--quiet", "--batch-size", "10"], env,
+                       timeout=240)
+        assert done.returncode in (0, 1), done.stderr
+        lines = check_invariants(run_dir, tmp_path / "emu" / "emulator.db", 300, source)
+        assert sum(r["status"] == "created" for r in lines) == 300, [r for r in lines if r["status"] != "created"][:3]
+
+
+def test_kill_9_then_resume_finishes_exactly_once(tmp_path: Path) -> None:
+    with running_emulator(tmp_path / "emu", extra_args=["--latency-ms", "40"]) as emulator:
+        env = client_env(emulator, tmp_path)
+        source = generate(tmp_path / "in.csv", 600, "k")
+        run_dir = tmp_path / "run"
+        process = subprocess.Popen([sys.executable, "-m", "batch", "create", str(source), "--out-dir", str(run_dir),
+                                    "--quiet", "--batch-size", "5", "--concurrency", "4"],
+                                   cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        done_rows = 0
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+            try:
+                with sqlite3.connect(run_dir / "journal.db", timeout=1) as db:
+                    done_rows = db.execute("SELECT COUNT(*) FROM rows WHERE state = 'done'").fetchone()[0]
+            except sqlite3.Error:
+                continue
+            if done_rows >= 150:
+                break
+        assert process.poll() is None, "the run finished before it could be killed; make it longer"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        assert not (run_dir / "results.csv").exists()
+        resumed = run_cli(["resume", str(run_dir), "--quiet"], env, timeout=240)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        lines = check_invariants(run_dir, tmp_path / "emu" / "emulator.db", 600, source)
+        assert {r["status"] for r in lines} == {"created"}
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["resumed"] is True
