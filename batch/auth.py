@@ -4,6 +4,7 @@
   `ConfidentialClientApplication` for the whole run.
 - `ClientCredentialsProvider`: a plain httpx client-credentials fetcher, for the in-process
   emulator and http loopback targets (msal refuses http authorities).
+- `StaticTokenProvider`: a fixed token (tests, or a token obtained elsewhere).
 
 Both keep the token and refresh it themselves 5 minutes before it expires (msal refreshes
 early only when the answer carries `refresh_in`, which client credentials never do), retry
@@ -23,6 +24,7 @@ import base64
 import json
 import logging
 import re
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
+from batch.graph.client import tls_verify
 from batch.graph.errors import AuthError, ConfigError
 from batch.graph.retry import RetryPolicy, parse_retry_after
 
@@ -345,7 +348,7 @@ class ClientCredentialsProvider(_RefreshingProvider):
     transport) and http loopback targets."""
 
     def __init__(self, token_url: str, client_id: str, client_secret: str, *,
-                 transport: httpx.AsyncBaseTransport | None = None, verify: bool | str = True,
+                 transport: httpx.AsyncBaseTransport | None = None, verify: bool | str | ssl.SSLContext = True,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  retry: RetryPolicy = TOKEN_RETRY, scope: str = GRAPH_SCOPE) -> None:
         super().__init__(clock=clock, sleep=sleep, retry=retry, secret=client_secret)
@@ -354,7 +357,7 @@ class ClientCredentialsProvider(_RefreshingProvider):
         self.scope = scope
         self._form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret,
                       "scope": scope}
-        self._http = httpx.AsyncClient(transport=transport, verify=verify, timeout=httpx.Timeout(30.0))
+        self._http = httpx.AsyncClient(transport=transport, verify=tls_verify(verify), timeout=httpx.Timeout(30.0))
 
     async def _fetch(self) -> _Fetched:
         try:

@@ -11,7 +11,7 @@ quotas, faults) on the same fake clock.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import httpx
@@ -307,5 +307,3 @@ async def graph(store: Store, settings: EmulatorSettings, clock: FakeClock) -> A
     yield g
     await g.client.aclose()
 
-
-AsyncFactory = Callable[..., Awaitable[Any]]

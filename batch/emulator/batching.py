@@ -5,10 +5,11 @@ dependency failed gets 424 without being run."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from . import errors
-from .errors import GraphError
+from .errors import GraphError, error_body
 from .service import MAX_BATCH, GraphRequest, GraphResponse, GraphService, parse_query
 from .tokens import Principal
 
@@ -101,9 +102,11 @@ def run_batch(service: GraphService, outer: GraphRequest, principal: Principal) 
         visiting.add(key)
         failed = [d for d in item["depends"] if run(by_id[d.lower()])["status"] >= 400]
         if failed:
+            refusal = GraphError(424, "FailedDependency",
+                                 f"The request depends on request(s) {', '.join(failed)}, which failed.")
+            request_id = str(uuid.uuid4())
             result = {"id": item["id"], "status": 424, "headers": {"Content-Type": "application/json"},
-                      "body": {"error": {"code": "FailedDependency",
-                                         "message": f"The request depends on request(s) {', '.join(failed)}, which failed."}}}
+                      "body": error_body(refusal, request_id, outer.header("client-request-id"), service.clock())}
         else:
             result = _run_one(service, outer, principal, item)
             kinds.append("read" if item["method"] == "GET" else "write")

@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -140,6 +142,14 @@ class _Item:
 
 
 @dataclass
+class _Tries:
+    """The attempts of one request() call so far."""
+
+    attempts: int = 0
+    refreshed: bool = False  # a 401 already got its fresh token
+
+
+@dataclass
 class _Round:
     """The state of a batch() call between rounds: what still needs sending, and the wait."""
 
@@ -150,6 +160,13 @@ class _Round:
 
 
 class GraphClient:
+    """Microsoft Graph for the engine: `request`, `batch` and `pages`, paced and retried.
+
+    `base_url` is the Graph root with its version (`https://graph.microsoft.com/v1.0`, or an
+    emulator's). `pacer` is shared with every other client of the same app registration
+    (or an `AppPool`, whose apps bring their own token providers). `sleep` and `clock` are
+    injectable so that tests run in virtual time."""
+
     def __init__(
         self,
         base_url: str,
@@ -158,7 +175,7 @@ class GraphClient:
         pacer: Pacer | AppPool | None = None,
         retry: RetryPolicy = RetryPolicy(),
         transport: httpx.AsyncBaseTransport | None = None,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         max_connections: int = 16,
         low_priority: bool = False,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -186,7 +203,7 @@ class GraphClient:
         self._clock = clock
         self._rng = rng or random.Random()
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-        self._http = httpx.AsyncClient(transport=transport, verify=verify, limits=limits, timeout=timeout,
+        self._http = httpx.AsyncClient(transport=transport, verify=tls_verify(verify), limits=limits, timeout=timeout,
                                        follow_redirects=False)
 
     def summary(self) -> dict[str, Any]:
@@ -209,10 +226,10 @@ class GraphClient:
 
     async def request(self, call: GraphCall) -> GraphResult:
         """Send one call, retrying what is safe to retry until the policy's deadline."""
-        state = {"attempts": 0, "refreshed": False}
+        tries = _Tries()
 
         async def attempt() -> _Outcome:
-            return await self._attempt(call, state)
+            return await self._attempt(call, tries)
 
         retrying = self.retry.retrying(
             should_retry=lambda o: o.retry, retry_after=lambda o: o.retry_after, clock=self._clock,
@@ -225,14 +242,14 @@ class GraphClient:
                   result.attempts, " (ambiguous)" if result.ambiguous else "")
         return result
 
-    async def _attempt(self, call: GraphCall, state: dict[str, Any]) -> _Outcome:
+    async def _attempt(self, call: GraphCall, tries: _Tries) -> _Outcome:
         method = call.method.upper()
         url = self._absolute(call.url)
         cost = request_cost(method, call.url, b2c=self.b2c)
         lease = await self._lease(cost.writes, cost.resource_units)
         token = await lease.provider.token()
-        state["attempts"] += 1
-        attempts = state["attempts"]
+        tries.attempts += 1
+        attempts = tries.attempts
         headers = self._headers(token, attempts)
         if call.body is not None:
             headers["Content-Type"] = "application/json"
@@ -248,8 +265,8 @@ class GraphClient:
             return self._transport_failure(exc, call.is_idempotent, attempts)
         lease.observe(response.status_code, response.headers)
         result = _result(response.status_code, _headers(response.headers), _response_body(response), attempts)
-        if result.status == 401 and not state["refreshed"]:
-            state["refreshed"] = True
+        if result.status == 401 and not tries.refreshed:
+            tries.refreshed = True
             await self._refresh(lease.provider, token)
             return _Outcome(result, retry=True, retry_after=0.0)
         return self._judge(result, call.is_idempotent)
@@ -511,6 +528,16 @@ class GraphClient:
         return quote(url, safe=_URL_SAFE)
 
 
+def tls_verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
+    """httpx's `verify`: a CA bundle file or directory becomes an SSL context (httpx 0.28
+    deprecates paths)."""
+    if isinstance(verify, str):
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    return verify
+
+
 def _result(status: int, headers: dict[str, str], body: Any, attempts: int) -> GraphResult:
     code = message = None
     if status >= 400:
@@ -565,4 +592,4 @@ def _path(url: str) -> str:
     return urlsplit(url).path or url
 
 
-__all__ = ["ClientStats", "GraphCall", "GraphClient", "GraphResult", "MAX_BATCH"]
+__all__ = ["ClientStats", "GraphCall", "GraphClient", "GraphResult", "MAX_BATCH", "tls_verify"]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from conftest import DOMAIN, advanced_required, customer, error_of, graph_error, unique_email
+from conftest import DOMAIN, advanced_required, customer, error_of, graph_error
 
 EVENTUAL = {"ConsistencyLevel": "eventual"}
 

@@ -260,6 +260,17 @@ async def test_foreign_hosts_never_get_the_token() -> None:
     assert ok.status == 200
 
 
+def test_ca_bundle_paths_become_ssl_contexts() -> None:
+    import ssl
+
+    import certifi
+
+    from batch.graph.client import tls_verify
+
+    assert isinstance(tls_verify(certifi.where()), ssl.SSLContext)
+    assert tls_verify(False) is False and tls_verify(True) is True
+
+
 # ---- the shared pause --------------------------------------------------------------------------------
 
 async def test_429_pauses_every_worker_not_just_the_throttled_one() -> None:

@@ -220,10 +220,14 @@ def test_limit_percentage_lowers_the_rate_then_calm_lets_it_creep_back() -> None
     assert pacer.stats.warnings == 1 and pacer.stats.cuts == 1
     pacer.observe(200, {"x-ms-throttle-limit-percentage": "0.80"})  # at the threshold: not a warning
     assert pacer.stats.warnings == 1
-    for _ in range(120):  # two minutes of answers without the header
+    for _ in range(10):  # ten seconds of answers without the header
         vt.now += 1
         pacer.observe(201, {"x-ms-resource-unit": "1"})
-    assert pacer.write_rate == pytest.approx(full)
+    assert pacer.write_rate > lowered * 1.3
+    for _ in range(20):  # and on, past the documented quota: Graph's warnings will say where to stop
+        vt.now += 1
+        pacer.observe(201, {"x-ms-resource-unit": "1"})
+    assert pacer.write_rate > full
 
 
 def test_429_cuts_hard_and_names_its_bucket() -> None:
@@ -318,6 +322,7 @@ async def drive(vt: VirtualTime, graph: SimulatedGraph, pacer: Pacer, rows: int,
 
 
 @pytest.mark.parametrize(("hidden", "rows"), [
+    (ServerQuota(200, 5), 3000),  # twice the documented rate (the create benchmark's emulator)
     (ServerQuota(40, 2), 2000),  # the documented rate, a tiny burst
     (ServerQuota(300, 30), 3000),  # half the documented rate
     (ServerQuota(100, 10), 1500),  # half, with a small burst
@@ -343,9 +348,9 @@ async def test_documented_quota_runs_at_the_ceiling_without_429() -> None:
     pacer = make_pacer(vt)
     elapsed = await drive(vt, graph, pacer, 8000, workers=16)
     assert graph.refused == 0
-    steady = (8000 - 3000) / elapsed  # beyond the documented burst
-    assert steady > 0.9 * 20 * 0.8, steady  # the burst's last 20% stays unspent as a margin
-    assert pacer.write_rate == pytest.approx(20 * 0.97)
+    ceiling = (8000 - 3000) / 20
+    print(f"documented quota 3000/150s: {8000 / elapsed:.2f} rows/s, {ceiling / elapsed:.0%} of the ceiling, no 429")
+    assert ceiling / elapsed > 0.8  # the burst's last 20% stays unspent, as a margin
 
 
 async def test_rate_creeps_back_when_the_quota_grows() -> None:
