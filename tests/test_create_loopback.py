@@ -151,3 +151,19 @@ def test_kill_9_then_resume_finishes_exactly_once(tmp_path: Path) -> None:
         assert {r["status"] for r in lines} == {"created"}
         summary = json.loads((run_dir / "summary.json").read_text())
         assert summary["resumed"] is True
+
+
+def test_a_missing_permission_stops_before_anything_is_sent(tmp_path: Path) -> None:
+    db = tmp_path / "emu" / "emulator.db"
+    db.parent.mkdir(parents=True)
+    store = Store(db)
+    reader = store.add_app(store.tenants()[0].id, ["User.Read.All", "Organization.Read.All"], display_name="reader")
+    store.close()
+    with running_emulator(tmp_path / "emu", db=db) as emulator:
+        env = client_env(emulator, tmp_path)
+        env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"] = reader.client_id, reader.secret or ""
+        source = generate(tmp_path / "in.csv", 5, "p")
+        done = run_cli(["create", str(source), "--out-dir", str(tmp_path / "run"), "--quiet"], env)
+        assert done.returncode == 3, done.stderr
+        assert "User.Create" in done.stderr and reader.secret not in done.stderr + done.stdout
+        assert directory(db) == []
