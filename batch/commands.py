@@ -70,8 +70,13 @@ class ProgressBar:
         self.bar.update(progress.rows_done - self.done)
         self.done = progress.rows_done
         failed = progress.by_status.get("failed", 0) + progress.by_status.get("invalid", 0)
+        postfix = {}
         if failed:
-            self.bar.set_postfix(not_done=failed, refresh=False)
+            postfix["invalid_or_failed"] = failed
+        if progress.throttled:
+            postfix["throttled"] = progress.throttled
+        if postfix:
+            self.bar.set_postfix(postfix, refresh=False)
 
     def close(self) -> None:
         self.bar.close()
@@ -87,12 +92,23 @@ def _create(args: argparse.Namespace) -> int:
         priority=args.priority, target=args.target, profile=args.profile, domain=args.domain,
         extensions_app_id=args.extensions_app_id, force_change_generated=not args.no_force_change,
     )
-    bar = ProgressBar(None, args.quiet)
+    bar = ProgressBar(_approximate_rows(args.file), args.quiet)
     try:
         report = start_run(request, target, bar)
     finally:
         bar.close()
     return _report(report)
+
+
+def _approximate_rows(path: Path) -> int | None:
+    """Line count minus the header, for the progress bar's ETA (quoted line breaks make it a
+    slight overestimate); None when the file cannot be read (the run reports why)."""
+    try:
+        with open(path, "rb") as handle:
+            lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None
+    return max(0, lines - 1)
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -103,7 +119,7 @@ def _resume(args: argparse.Namespace) -> int:
     target = resolve_target(args.target or request.target, args.profile or request.profile,
                             domain=args.domain or request.domain,
                             extensions_app_id=args.extensions_app_id or request.extensions_app_id)
-    bar = ProgressBar(None, args.quiet)
+    bar = ProgressBar(_approximate_rows(Path(request.input)), args.quiet)
     try:
         report = resume_run(args.run_dir, target, bar)
     finally:

@@ -40,6 +40,7 @@ class Progress:
     rows_done: int = 0
     rows_seen: int = 0
     sent: int = 0
+    throttled: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
 
     def add(self, outcomes: list[Outcome]) -> None:
@@ -148,6 +149,8 @@ class Engine:
         outcomes = _one_per_row(executed.outcomes, rows)
         self.journal.mark_done(outcomes)
         self.progress.add(outcomes)
+        if self.session is not None:
+            self.progress.throttled = self.session.client.stats.throttled
         self.on_progress(self.progress)
 
 

@@ -185,3 +185,9 @@ def test_batch_size_one_works_too(home: Path, tmp_path: Path) -> None:
     assert main(["create", str(f), "--out-dir", str(tmp_path / "r"), "--quiet", "--batch-size", "1"]) == 0
     assert [r["status"] for r in results(tmp_path / "r")] == ["created"] * 30
     assert len(live_users(home)) == 30
+
+
+@pytest.mark.parametrize("name, args", [("create.csv", []), ("create-portal.csv", ["--portal"])])
+def test_the_shipped_templates_are_current(name: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["template", "create", *args]) == 0
+    assert capsys.readouterr().out == (ROOT / "templates" / name).read_bytes().decode("utf-8")
