@@ -43,6 +43,19 @@ def emulator_tls_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 @dataclass(frozen=True)
+class AppCredential:
+    """Another app registration of the same tenant, for an app pool (each app has its own
+    write quota; together they stay under the tenant's)."""
+
+    client_id: str
+    client_secret: str | None = None
+    certificate_path: Path | None = None
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"AppCredential(client_id={self.client_id!r})"
+
+
+@dataclass(frozen=True)
 class Target:
     kind: str                        # "local", "url" or "tenant"
     graph_url: str
@@ -54,6 +67,7 @@ class Target:
     ca_file: Path | None = None      # trust for https targets with a private CA (the emulator's --tls)
     domain: str | None = None        # the tenant's default domain: issuer of local identities
     extensions_app_id: str | None = None
+    extra_apps: tuple[AppCredential, ...] = ()  # an app pool: more registrations of the same tenant
 
     @property
     def label(self) -> str:
@@ -123,11 +137,28 @@ def _profile(name: str, env: Mapping[str, str]) -> Target:
     if not secret and not section.get("certificate_path"):
         raise ConfigError(f"profile [{name}] needs client_secret_env (or client_secret) or certificate_path")
     url = str(section.get("target") or GRAPH_URL).rstrip("/")
+    extra = tuple(_pool_app(name, i, app, env) for i, app in enumerate(section.get("apps") or [], start=1))
     return Target(
         kind="tenant" if url == GRAPH_URL else "url", graph_url=url, tenant_id=section["tenant_id"],
         client_id=section["client_id"], client_secret=secret,
         certificate_path=Path(section["certificate_path"]).expanduser() if section.get("certificate_path") else None,
         authority_host=str(section.get("authority_host") or AUTHORITY_HOST).rstrip("/"),
         ca_file=Path(section["ca_file"]).expanduser() if section.get("ca_file") else None,
-        domain=section.get("domain"), extensions_app_id=section.get("extensions_app_id"),
+        domain=section.get("domain"), extensions_app_id=section.get("extensions_app_id"), extra_apps=extra,
     )
+
+
+def _pool_app(profile: str, index: int, app: object, env: Mapping[str, str]) -> AppCredential:
+    """`[[NAME.apps]]` tables: client_id and client_secret_env (or certificate_path)."""
+    where = f"profile [{profile}], app {index} of its [[{profile}.apps]]"
+    if not isinstance(app, dict) or not app.get("client_id"):
+        raise ConfigError(f"{where} needs a client_id")
+    secret = app.get("client_secret")
+    if app.get("client_secret_env"):
+        secret = env.get(app["client_secret_env"])
+        if not secret:
+            raise ConfigError(f"{where} takes its secret from ${app['client_secret_env']}, which is not set")
+    certificate = app.get("certificate_path")
+    if not secret and not certificate:
+        raise ConfigError(f"{where} needs client_secret_env (or client_secret) or certificate_path")
+    return AppCredential(str(app["client_id"]), secret, Path(certificate).expanduser() if certificate else None)

@@ -12,7 +12,7 @@ import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from .csvio import open_csv
 from .engine import Engine, EngineOptions, Progress
 from .graph.client import GraphCall, GraphClient
 from .graph.errors import ConfigError, PermissionMissing
-from .graph.pacing import Pacer
+from .graph.pacing import AppPool, Pacer
 from .journal import Journal
 from .outcome import Status
 from .runfiles import PasswordsFile, new_run_dir, prepare_out_dir, write_results, write_summary
@@ -126,12 +126,21 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
     passwords = PasswordsFile(run_dir)
     client: GraphClient | None = None
     provider: TokenProvider | None = None
+    providers: list[TokenProvider] = []
     try:
         session = None
         if not request.dry_run:
             provider = local.token_provider() if local else token_provider_for(target)
+            pool_providers = [token_provider_for(replace(target, client_id=app.client_id,
+                                                         client_secret=app.client_secret,
+                                                         certificate_path=app.certificate_path))
+                              for app in target.extra_apps] if not local else []
+            providers.extend([provider, *pool_providers])
+            pacer: Pacer | AppPool | None = Pacer() if pacing else None
+            if pool_providers:
+                pacer = AppPool.of([provider, *pool_providers])
             client = GraphClient(
-                target.graph_url, provider, pacer=Pacer() if pacing else None,
+                target.graph_url, None if pool_providers else provider, pacer=pacer,
                 transport=local.transport if local else None,
                 verify=ssl.create_default_context(cafile=str(target.ca_file)) if target.ca_file else True,
                 low_priority=request.priority == "low",
@@ -141,9 +150,11 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
                 domain = await default_domain(client)
         verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
         if client is not None and provider is not None:
-            missing = missing_permissions(token_roles(await provider.token()), verb.permissions)
-            if missing:
-                raise PermissionMissing(missing, client_id=target.client_id or None)
+            client_ids = [target.client_id] + [app.client_id for app in target.extra_apps]
+            for each, client_id in zip(providers, client_ids):
+                missing = missing_permissions(token_roles(await each.token()), verb.permissions)
+                if missing:
+                    raise PermissionMissing(missing, client_id=client_id or None)
             session = Session(client=client, passwords_on_file=passwords.rows_present)
         engine = Engine(verb, source.rows(), journal, passwords, session,
                         EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
@@ -153,9 +164,10 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
         passwords.close()
         if client is not None:
             await client.aclose()
-        closer = getattr(provider, "aclose", None)
-        if closer is not None:
-            await closer()
+        for each in providers:
+            closer = getattr(each, "aclose", None)
+            if closer is not None:
+                await closer()
         if local is not None:
             local.close()
     finished = time.time()
@@ -182,6 +194,7 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
         "throttled_429": stats.throttled if stats else 0,
         "retries": stats.retries if stats else 0,
         "throttle_wait_seconds": round(stats.retry_wait + stats.pacing_wait, 3) if stats else 0.0,
+        "apps": 1 + len(target.extra_apps) if not request.dry_run else 0,
         "resumed": resuming,
         "version": __version__,
     }
@@ -224,8 +237,6 @@ def start_run(request: RunRequest, target: Target, on_progress: Callable[[Progre
 
 
 def replace_input(request: RunRequest, path: Path) -> RunRequest:
-    from dataclasses import replace
-
     return replace(request, input=str(path))
 
 

@@ -167,3 +167,35 @@ def test_a_missing_permission_stops_before_anything_is_sent(tmp_path: Path) -> N
         assert done.returncode == 3, done.stderr
         assert "User.Create" in done.stderr and reader.secret not in done.stderr + done.stdout
         assert directory(db) == []
+
+
+def test_an_app_pool_from_a_profile_uses_every_app(tmp_path: Path) -> None:
+    db = tmp_path / "emu" / "emulator.db"
+    db.parent.mkdir(parents=True)
+    store = Store(db)
+    tenant = store.tenants()[0]
+    second = store.add_app(tenant.id, ["User.ReadWrite.All", "Organization.Read.All"], display_name="second")
+    reader = store.add_app(tenant.id, ["User.Read.All"], display_name="reader")
+    store.close()
+    with running_emulator(tmp_path / "emu", db=db) as emulator:
+        env = client_env(emulator, tmp_path)
+        home = Path(env["ENTRA_BATCH_HOME"])
+        home.mkdir(parents=True)
+        profile = (f'[pool]\ntarget = "{emulator.graph_url}"\ntenant_id = "{emulator.tenant_id}"\n'
+                   f'client_id = "{emulator.client_id}"\nclient_secret_env = "FIRST_SECRET"\n'
+                   f'authority_host = "{emulator.authority_host}"\nca_file = "{emulator.ca_path}"\n'
+                   f'[[pool.apps]]\nclient_id = "{second.client_id}"\nclient_secret_env = "SECOND_SECRET"\n')
+        (home / "profiles.toml").write_text(profile, encoding="utf-8")
+        env.update(FIRST_SECRET=emulator.client_secret, SECOND_SECRET=second.secret or "")
+        for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "ENTRA_BATCH_TARGET"):
+            env.pop(name)
+        source = generate(tmp_path / "in.csv", 60, "pool")
+        done = run_cli(["create", str(source), "--out-dir", str(tmp_path / "run"), "--quiet", "--profile", "pool"], env)
+        assert done.returncode == 0, done.stderr
+        assert json.loads((tmp_path / "run" / "summary.json").read_text())["apps"] == 2
+        check_invariants(tmp_path / "run", db, 60, source)
+        # The pool's second app is really used: one that cannot create stops the run by name.
+        (home / "profiles.toml").write_text(profile.replace(second.client_id, reader.client_id), encoding="utf-8")
+        env["SECOND_SECRET"] = reader.secret or ""
+        refused = run_cli(["create", str(source), "--out-dir", str(tmp_path / "run2"), "--quiet", "--profile", "pool"], env)
+        assert refused.returncode == 3 and reader.client_id in refused.stderr and "User.Create" in refused.stderr
