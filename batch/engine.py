@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .csvio import Row
+from .graph.errors import RowsUnresolved
 from .journal import Journal, SentRow
 from .outcome import Outcome, Status
 from .runfiles import PasswordsFile
@@ -67,23 +68,30 @@ class Engine:
         self.progress = Progress()
         self.on_progress = on_progress or (lambda _p: None)
         self.clock = clock
+        self.unresolved = 0
 
     async def run(self) -> Progress:
+        """Reader and workers in one task group: the first failure (a run-level error such as
+        credentials refused mid-run, a full disk, a bug) cancels the others at once, and is
+        raised as itself. Rows in flight stay `sent` in the journal for `resume`."""
         queue: asyncio.Queue[tuple[str, list[Any]] | None] = asyncio.Queue(maxsize=max(2, self.options.concurrency * 2))
-        workers = [asyncio.create_task(self._worker(queue)) for _ in range(self.options.concurrency)]
         try:
-            await self._produce(queue)
-            for _ in workers:
-                await queue.put(None)
-            await asyncio.gather(*workers)
-        except BaseException:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            raise
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self.options.concurrency):
+                    group.create_task(self._worker(queue))
+                group.create_task(self._produce_all(queue))
+        except BaseExceptionGroup as failures:
+            raise _first(failures) from None
         finally:
             self.journal.flush()
+        if self.unresolved:
+            raise RowsUnresolved(self.unresolved)
         return self.progress
+
+    async def _produce_all(self, queue: asyncio.Queue[tuple[str, list[Any]] | None]) -> None:
+        await self._produce(queue)
+        for _ in range(self.options.concurrency):
+            await queue.put(None)
 
     async def _produce(self, queue: asyncio.Queue[tuple[str, list[Any]] | None]) -> None:
         batch: list[Any] = []
@@ -146,12 +154,27 @@ class Engine:
         # The passwords reach the disk before their rows are done: a crash in between is
         # reconciled by reading passwords.csv back.
         self.passwords.append(executed.passwords)
-        outcomes = _one_per_row(executed.outcomes, rows)
+        unresolved = set(executed.unresolved)
+        self.unresolved += len(unresolved)
+        outcomes = _one_per_row([o for o in executed.outcomes if o.row not in unresolved],
+                                [r for r in rows if r not in unresolved])
         self.journal.mark_done(outcomes)
         self.progress.add(outcomes)
         if self.session is not None:
             self.progress.throttled = self.session.client.stats.throttled
         self.on_progress(self.progress)
+        if executed.stop is not None:
+            raise executed.stop
+
+
+def _first(failures: BaseExceptionGroup) -> BaseException:  # type: ignore[type-arg]
+    """The error that stopped the run; cancellations of the other tasks are not news."""
+    for failure in failures.exceptions:
+        if isinstance(failure, BaseExceptionGroup):
+            return _first(failure)
+        if not isinstance(failure, asyncio.CancelledError):
+            return failure
+    return failures.exceptions[0]
 
 
 def _one_per_row(outcomes: list[Outcome], rows: list[int]) -> list[Outcome]:
@@ -162,7 +185,8 @@ def _one_per_row(outcomes: list[Outcome], rows: list[int]) -> list[Outcome]:
     for row in rows:
         if row not in by_row:
             by_row[row] = Outcome(row, "", Status.FAILED, error_code="InternalError",
-                                  error_message="entra-batch lost track of this row; run `resume` to reconcile it")
+                                  error_message="entra-batch lost track of this row (a defect): check the "
+                                                "directory for this customer before running the row again")
     return [by_row[r] for r in rows]
 
 

@@ -69,31 +69,42 @@ class PasswordsFile:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
             else:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-                os.write(self._fd, (",".join(PASSWORD_COLUMNS) + "\r\n").encode())
+                _write_all(self._fd, (",".join(PASSWORD_COLUMNS) + "\r\n").encode())
         return self._fd
 
     def append(self, lines: list[tuple[int, str, str, str]]) -> None:
-        """Write and fsync: only then may the rows be marked done."""
+        """Write all of it and fsync: only then may the rows be marked done."""
         if not lines:
             return
         fd = self._open()
         buffer = _csv_lines([(row, excel_safe(name), object_id, password) for row, name, object_id, password in lines])
-        os.write(fd, buffer.encode("utf-8"))
+        _write_all(fd, buffer.encode("utf-8"))
         os.fsync(fd)
 
-    def rows_present(self) -> set[int]:
-        """Row numbers whose password reached the file (for reconciling on resume)."""
-        if not self.path.exists():
+    def rows_present(self, wanted: set[int]) -> set[int]:
+        """Which of `wanted` have a complete password line in the file (for reconciling on
+        resume). Streams the file: it may hold millions of lines."""
+        if not self.path.exists() or not wanted:
             return set()
-        with self.path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.reader(handle)
-            next(reader, None)
-            return {int(line[0]) for line in reader if line and line[0].isdigit() and len(line) == 4}
+        found: set[int] = set()
+        with self.path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            for line in csv.reader(handle):
+                if len(line) == 4 and line[0].isdigit() and line[2] and line[3] and int(line[0]) in wanted:
+                    found.add(int(line[0]))
+        return found
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write may write less than asked (a nearly full disk): loop, or raise OSError."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _csv_lines(rows: list[tuple[Any, ...]]) -> str:

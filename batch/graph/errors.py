@@ -11,8 +11,11 @@ stops the whole run raises, and each message says what to do next. The CLI maps
     │                              or the token endpoint stayed down past the retry deadline
     ├── PermissionMissing       3  the token lacks an application permission the verb needs;
     │                              `missing` names the least privileged one(s)
-    └── GraphRequestFailed      3  Graph kept failing a request the run cannot do without
-                                   (a page of a listing); `status`, `code` and `detail` say why
+    ├── GraphRequestFailed      3  Graph kept failing a request the run cannot do without
+    │                              (a page of a listing, or a write refused with 401/403);
+    │                              `status`, `code` and `detail` say why
+    └── RowsUnresolved          3  some rows got no answer and could not be looked up either:
+                                   they stay in the journal for `resume` to reconcile
 
 No message, attribute or `__cause__` of these exceptions ever holds a client secret, a
 certificate key or an access token: foreign exceptions are translated at the boundary with
@@ -79,4 +82,17 @@ class GraphRequestFailed(RunError):
         super().__init__(f"{what} failed ({answer}{extra}). The run can be resumed once Graph answers again.")
 
 
-__all__ = ["AuthError", "ConfigError", "GraphRequestFailed", "PermissionMissing", "RunError"]
+class RowsUnresolved(RunError):
+    """Rows whose requests may or may not have been applied, and that could not be looked up."""
+
+    exit_code = 3
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        super().__init__(
+            f"{count} row(s) got no answer from Graph and could not be looked up either, so whether their customers "
+            "exist is not known yet. Nothing was lost: run `entra-batch resume` on the run folder once Graph "
+            "answers again; it looks them up before sending anything.")
+
+
+__all__ = ["AuthError", "ConfigError", "GraphRequestFailed", "PermissionMissing", "RowsUnresolved", "RunError"]

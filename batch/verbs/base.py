@@ -37,13 +37,25 @@ class Executed:
 
     outcomes: list[Outcome] = field(default_factory=list)
     passwords: list[tuple[int, str, str, str]] = field(default_factory=list)
+    # Rows whose fate could not be established (no answer, and the lookup failed too): they
+    # stay `sent` for `resume` to reconcile; the run ends with exit 3.
+    unresolved: list[int] = field(default_factory=list)
+    # A run-level refusal (401/403 on a write): recorded rows are kept, then the run stops.
+    stop: Exception | None = None
+
+    def merge(self, other: "Executed") -> None:
+        self.outcomes += other.outcomes
+        self.passwords += other.passwords
+        self.unresolved += other.unresolved
+        self.stop = self.stop or other.stop
 
 
 @dataclass
 class Session:
     client: "GraphClient"
     clock: Callable[[], float] = time.time
-    passwords_on_file: Callable[[], set[int]] = set
+    # Which of these rows already have their password in passwords.csv (for reconciling).
+    passwords_on_file: Callable[[set[int]], set[int]] = lambda rows: set()
 
 
 class Plan(Protocol):

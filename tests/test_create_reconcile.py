@@ -1,0 +1,137 @@
+"""The create verb's decisions when answers are lost, scripted against a fake client:
+who owns a customer found after a lost answer, what happens when the lookup fails too,
+and when the run must stop instead of failing row after row."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from batch.csvio import Row
+from batch.graph.client import ClientStats, GraphCall, GraphResult
+from batch.graph.errors import GraphRequestFailed
+from batch.journal import SentRow
+from batch.outcome import Status
+from batch.verbs.base import Session
+from batch.verbs.create import CreateOptions, CreatePlan, CreateVerb
+
+NOW = time.time()
+
+
+def iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FakeClient:
+    """Answers each call with the next scripted answer for its method."""
+
+    def __init__(self, script: dict[str, list[Callable[[GraphCall], GraphResult]]]) -> None:
+        self.script = script
+        self.calls: list[GraphCall] = []
+        self.stats = ClientStats()
+
+    async def request(self, call: GraphCall) -> GraphResult:
+        self.calls.append(call)
+        return self.script[call.method].pop(0)(call)
+
+    async def batch(self, calls: list[GraphCall]) -> list[GraphResult]:
+        return [await self.request(c) for c in calls]
+
+
+def answer(status: int, body: Any = None, *, attempts: int = 1, ambiguous: bool = False,
+           code: str | None = None) -> Callable[[GraphCall], GraphResult]:
+    return lambda call: GraphResult(status, {}, body, attempts, ambiguous=ambiguous, error_code=code,
+                                    error_message=code and f"{code} message")
+
+
+def found(created: float, object_id: str = "obj-1") -> Callable[[GraphCall], GraphResult]:
+    return answer(200, {"value": [{"id": object_id, "createdDateTime": iso(created)}]})
+
+
+CONFLICT = answer(400, {"error": {"code": "Request_BadRequest", "message": "Another object with the same value for "
+                                  "property identities already exists.",
+                                  "details": [{"target": "identities", "code": "ObjectConflict"}]}},
+                  code="Request_BadRequest")
+EMPTY = answer(200, {"value": []})
+
+
+def plan(verb: CreateVerb, number: int = 1) -> CreatePlan:
+    result = verb.validate(Row(number, {"signInName": f"c{number}@example.com", "displayName": "C"}))
+    assert isinstance(result, CreatePlan)
+    return result
+
+
+def session(client: FakeClient, on_file: set[int] | None = None) -> Session:
+    return Session(client=client, clock=lambda: NOW, passwords_on_file=lambda rows: (on_file or set()) & rows)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def verb() -> CreateVerb:
+    return CreateVerb(CreateOptions(domain="contoso.onmicrosoft.com"))
+
+
+async def test_lost_answer_then_a_lagging_lookup_then_a_conflict_is_still_ours(verb: CreateVerb) -> None:
+    client = FakeClient({"POST": [answer(0, ambiguous=True), CONFLICT], "GET": [EMPTY, found(NOW + 1)]})
+    p = plan(verb)
+    done = await verb.execute([p], session(client))
+    [outcome] = done.outcomes
+    assert (outcome.status, outcome.object_id) == (Status.CREATED, "obj-1")
+    # Both POSTs carried the same password, and that is the one on file.
+    sent = [c.body["passwordProfile"]["password"] for c in client.calls if c.method == "POST"]
+    assert sent[0] == sent[1] == p.generated_password
+    assert done.passwords == [(1, "c1@example.com", "obj-1", p.generated_password)]
+
+
+async def test_a_failed_lookup_leaves_the_row_for_resume(verb: CreateVerb) -> None:
+    client = FakeClient({"POST": [answer(504, ambiguous=True)], "GET": [answer(503, code="serviceNotAvailable")]})
+    done = await verb.execute([plan(verb)], session(client))
+    assert done.outcomes == [] and done.unresolved == [1] and done.passwords == []
+
+
+async def test_a_first_attempt_conflict_is_never_claimed(verb: CreateVerb) -> None:
+    # Created a second before this run sent its request: the file ran twice in a row.
+    client = FakeClient({"POST": [CONFLICT], "GET": [found(NOW - 1, "theirs")]})
+    done = await verb.execute([plan(verb)], session(client))
+    [outcome] = done.outcomes
+    assert (outcome.status, outcome.object_id, outcome.error_code) == (Status.FAILED, "theirs", "ObjectConflict")
+    assert done.passwords == []
+
+
+async def test_a_refused_write_stops_the_run(verb: CreateVerb) -> None:
+    client = FakeClient({"POST": [answer(201, {"id": "ok"}), answer(403, code="Authorization_RequestDenied")]})
+    done = await verb.execute([plan(verb, 1), plan(verb, 2)], session(client))
+    assert [o.row for o in done.outcomes] == [1] and done.unresolved == [2]
+    assert isinstance(done.stop, GraphRequestFailed) and done.stop.exit_code == 3
+    assert "Authorization_RequestDenied" in str(done.stop)
+
+
+async def test_reconcile_replaces_a_password_that_died_with_the_process(verb: CreateVerb) -> None:
+    client = FakeClient({"GET": [found(NOW - 2)], "PATCH": [answer(204)]})
+    p = plan(verb)
+    done = await verb.reconcile([(p, SentRow(1, p.key, NOW - 5, True, 1))], session(client))
+    [outcome] = done.outcomes
+    assert outcome.status is Status.CREATED and "a new one was set" in outcome.error_message
+    [patch] = [c for c in client.calls if c.method == "PATCH"]
+    assert done.passwords == [(1, "c1@example.com", "obj-1", patch.body["passwordProfile"]["password"])]
+
+
+async def test_reconcile_keeps_a_password_already_on_file(verb: CreateVerb) -> None:
+    client = FakeClient({"GET": [found(NOW - 2)]})
+    p = plan(verb)
+    done = await verb.reconcile([(p, SentRow(1, p.key, NOW - 5, True, 1))], session(client, on_file={1}))
+    assert [(o.status, o.error_message) for o in done.outcomes] == [(Status.CREATED, "")]
+    assert done.passwords == [] and not [c for c in client.calls if c.method != "GET"]
+
+
+async def test_reconcile_resends_what_never_arrived_and_a_conflict_then_is_ours(verb: CreateVerb) -> None:
+    # The lookup lags, the re-send conflicts: the interrupted process made it, with a password now lost.
+    client = FakeClient({"GET": [EMPTY, found(NOW - 3)], "POST": [CONFLICT], "PATCH": [answer(204)]})
+    p = plan(verb)
+    done = await verb.reconcile([(p, SentRow(1, p.key, NOW - 5, True, 1))], session(client))
+    [outcome] = done.outcomes
+    assert outcome.status is Status.CREATED and "a new one was set" in outcome.error_message
+    assert len(done.passwords) == 1
