@@ -5,6 +5,7 @@ returns the exit status of PRODUCT.md."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,7 +20,12 @@ from .exitcodes import ABORTED as EXIT_ABORTED, INTERRUPTED as EXIT_INTERRUPTED,
 from .exitcodes import ROWS_FAILED as EXIT_ROWS_FAILED, USAGE as EXIT_USAGE
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a run as Ctrl-C does: exit 130, resumable
+
+
 def run_command(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command == "template":
             return _template(args)
@@ -36,7 +42,8 @@ def run_command(args: argparse.Namespace) -> int:
         _say(f"{exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        _say("interrupted; finish the run with `entra-batch resume <run folder>`")
+        folder = getattr(args, "run_dir", None) or _STARTED.get("run_dir")
+        _say(f"interrupted; finish the run with `entra-batch resume {folder or '<run folder>'}`")
         return EXIT_INTERRUPTED
     raise ValueError(f"unknown verb {args.command}")
 
@@ -82,9 +89,19 @@ class ProgressBar:
         self.bar.close()
 
 
+_STARTED: dict[str, Path] = {}
+
+
+def _started(run_dir: Path) -> None:
+    _STARTED["run_dir"] = run_dir
+    _say(f"run folder: {run_dir}")
+
+
 def _create(args: argparse.Namespace) -> int:
     from .runner import RunRequest, start_run
 
+    if not args.file.is_file():
+        raise InputFileError(args.file, "no such file")
     target = _target(args)
     request = RunRequest(
         verb="create", input=str(args.file), encoding=args.encoding, out_dir=str(args.out_dir) if args.out_dir else None,
@@ -94,7 +111,7 @@ def _create(args: argparse.Namespace) -> int:
     )
     bar = ProgressBar(_approximate_rows(args.file), args.quiet)
     try:
-        report = start_run(request, target, bar)
+        report = start_run(request, target, bar, on_start=_started)
     finally:
         bar.close()
     return _report(report)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .csvio import Row
-from .graph.errors import RowsUnresolved
+from .graph.errors import ConfigError, RowsUnresolved
 from .journal import Journal, SentRow
 from .outcome import Outcome, Status
 from .runfiles import PasswordsFile
@@ -106,17 +106,22 @@ class Engine:
                 state = states.get(row.number)
                 if state == "done":
                     continue
-                if isinstance(plan, Rejected):
-                    finished.append(plan.outcome())
-                elif self.options.dry_run:
-                    finished.append(Outcome(plan.row, plan.key, Status.SKIPPED, error_message="dry run: valid, not sent"))
-                elif state == "sent":
+                if state == "sent":
                     sent = self.journal.sent_row(row.number)
                     assert sent is not None
+                    if isinstance(plan, Rejected) or plan.key != sent.key:
+                        # The run's rows are fixed by the file's hash and the remembered settings;
+                        # reaching here means they were bypassed. Never reconcile the wrong customer.
+                        raise ConfigError(f"row {row.number} is not the row this run sent (it sent {sent.key!r}); "
+                                          "resume needs the same file and settings")
                     reconcile.append((plan, sent))
                     if len(reconcile) >= size:
                         await queue.put(("reconcile", reconcile))
                         reconcile = []
+                elif isinstance(plan, Rejected):
+                    finished.append(plan.outcome())
+                elif self.options.dry_run:
+                    finished.append(Outcome(plan.row, plan.key, Status.SKIPPED, error_message="dry run: valid, not sent"))
                 else:
                     batch.append(plan)
                     if len(batch) >= size:

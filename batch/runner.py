@@ -24,7 +24,7 @@ from .columns import COLUMN_SETS
 from .csvio import open_csv
 from .engine import Engine, EngineOptions, Progress
 from .graph.client import GraphCall, GraphClient
-from .graph.errors import ConfigError, PermissionMissing
+from .graph.errors import ConfigError, GraphRequestFailed, PermissionMissing
 from .graph.pacing import AppPool, Pacer
 from .journal import Journal
 from .outcome import Status
@@ -62,15 +62,17 @@ class RunReport:
 
 
 def fingerprint(path: Path) -> str:
-    """Size and a hash of the first and last MiB: enough to notice a file changed before a resume."""
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
+    """SHA-256 of the whole file: resume needs the very same rows (a second per ~300 MB)."""
+    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        digest.update(handle.read(1 << 20))
-        if size > 2 << 20:
-            handle.seek(-(1 << 20), 2)
-            digest.update(handle.read())
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()
+
+
+def target_identity(target: Target) -> dict[str, Any]:
+    """What a run folder remembers of its target, to refuse resuming against another one."""
+    return {"kind": target.kind, "tenant_id": target.tenant_id, "graph_url": target.graph_url}
 
 
 class LocalEmulator:
@@ -121,7 +123,8 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
     if source.match.unknown:
         notes.append(f"ignored columns: {', '.join(source.match.unknown)}")
     local = LocalEmulator(local_settings) if target.kind == "local" else None
-    domain = target.domain or (local.tenant.default_domain if local else None)
+    remembered = journal.meta()
+    domain = remembered.get("domain") or target.domain or (local.tenant.default_domain if local else None)
     extensions_app_id = target.extensions_app_id or (local.tenant.extensions_app_id if local else None)
     passwords = PasswordsFile(run_dir)
     client: GraphClient | None = None
@@ -148,7 +151,13 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
             )
             if domain is None and request.verb == "create":
                 domain = await default_domain(client)
+        if domain and "domain" not in remembered:
+            journal.set_meta(domain=domain)  # resume validates rows exactly as this run did
         verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
+        if client is not None:
+            # A structural error deep in the file (a runaway quote) stops the run before anything is sent.
+            for _ in source.rows():
+                pass
         if client is not None and provider is not None:
             client_ids = [target.client_id] + [app.client_id for app in target.extra_apps]
             for each, client_id in zip(providers, client_ids):
@@ -210,6 +219,9 @@ async def default_domain(client: GraphClient) -> str:
             for domain in org.get("verifiedDomains") or []:
                 if domain.get("isDefault") and domain.get("name"):
                     return str(domain["name"])
+    if result.status == 0 or result.status >= 500:
+        raise GraphRequestFailed("Reading the tenant's default domain (GET /organization)", status=result.status,
+                                 code=result.error_code, detail=result.error_message)
     raise ConfigError(
         "create needs the tenant's default domain (the issuer of sign-in names) and could not read it from "
         f"GET /organization ({result.error_code or result.status}); pass --domain contoso.onmicrosoft.com "
@@ -220,16 +232,20 @@ def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def start_run(request: RunRequest, target: Target, on_progress: Callable[[Progress], None] | None = None) -> RunReport:
+def start_run(request: RunRequest, target: Target, on_progress: Callable[[Progress], None] | None = None,
+              on_start: Callable[[Path], None] | None = None) -> RunReport:
     source_path = Path(request.input)
     if not source_path.is_file():
         raise ConfigError(f"cannot read {source_path}: no such file")
     base = Path("runs")
     run_dir = prepare_out_dir(Path(request.out_dir)) if request.out_dir else new_run_dir(base, request.verb)
+    if on_start is not None:
+        on_start(run_dir)
     journal = Journal(run_dir)
     try:
         journal.set_meta(request=asdict(request) | {"input": str(source_path.resolve())},
-                         fingerprint=fingerprint(source_path), target=target.label, started=time.time())
+                         fingerprint=fingerprint(source_path), target=target.label,
+                         target_identity=target_identity(target), started=time.time())
         return asyncio.run(execute_run(replace_input(request, source_path.resolve()), target, journal=journal,
                                        run_dir=run_dir, on_progress=on_progress))
     finally:
@@ -259,6 +275,14 @@ def load_request(run_dir: Path) -> tuple[RunRequest, Journal]:
 def resume_run(run_dir: Path, target: Target, on_progress: Callable[[Progress], None] | None = None) -> RunReport:
     request, journal = load_request(run_dir)
     try:
+        saved = journal.meta().get("target_identity") or {}
+        now = target_identity(target)
+        if saved and (saved.get("kind") != now["kind"] or saved.get("tenant_id") != now["tenant_id"]):
+            where = "the built-in emulator" if saved.get("kind") == "local" else \
+                f"tenant {saved.get('tenant_id')} at {saved.get('graph_url')}"
+            here = "the built-in emulator" if now["kind"] == "local" else f"tenant {now['tenant_id']}"
+            raise ConfigError(f"this run was made against {where}, but the current settings point at {here}; "
+                              "set up the same target (the same environment, --target or --profile) to resume it")
         return asyncio.run(execute_run(request, target, journal=journal, run_dir=run_dir,
                                        on_progress=on_progress, resuming=True))
     finally:

@@ -191,3 +191,26 @@ def test_batch_size_one_works_too(home: Path, tmp_path: Path) -> None:
 def test_the_shipped_templates_are_current(name: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["template", "create", *args]) == 0
     assert capsys.readouterr().out == (ROOT / "templates" / name).read_bytes().decode("utf-8")
+
+
+def test_on_existing_update_leaves_what_the_row_does_not_say(home: Path, tmp_path: Path) -> None:
+    write(tmp_path / "one.csv", ["emailAddress,ada@example.com,Ada,Ada,Lovelace,Yes,GB,,"])
+    assert main(["create", str(tmp_path / "one.csv"), "--out-dir", str(tmp_path / "a"), "--quiet"]) == 0
+    write(tmp_path / "two.csv", ["emailAddress,ada@example.com,Ada L.,Ada,Lovelace,,GB,,"])
+    assert main(["create", str(tmp_path / "two.csv"), "--out-dir", str(tmp_path / "b"), "--quiet",
+                 "--on-existing", "update"]) == 0
+    [user] = live_users(home)
+    assert user["displayName"] == "Ada L." and user["accountEnabled"] is False  # still blocked
+
+
+def test_a_misaligned_row_never_shows_its_cells(home: Path, tmp_path: Path) -> None:
+    from batch.columns import PORTAL_CREATE_HEADER
+
+    portal = tmp_path / "portal.csv"
+    portal.write_text("version:v1.0\r\n" + PORTAL_CREATE_HEADER + "\r\n"
+                      "chris2@contoso.onmicrosoft.com,Sup3r-Secret!42,No,a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q,r\r\n",
+                      encoding="utf-8", newline="")
+    assert main(["create", str(portal), "--out-dir", str(tmp_path / "p"), "--quiet"]) == 1
+    [line] = results(tmp_path / "p")
+    assert line["status"] == "invalid" and line["key"] == ""
+    assert "Sup3r-Secret!42" not in (tmp_path / "p" / "results.csv").read_text()

@@ -135,3 +135,17 @@ def test_resume_refuses_a_changed_input(home: Path, tmp_path: Path, capsys: pyte
     source.write_text(HEADER + "emailAddress,z@example.com,Z,\r\n", encoding="utf-8", newline="")
     assert main(["resume", str(run_dir), "--quiet"]) == 2
     assert "changed since the run started" in capsys.readouterr().err
+
+
+def test_resume_refuses_another_target(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(HEADER + "emailAddress,a@example.com,A,\r\n", encoding="utf-8", newline="")
+    run_dir = tmp_path / "run"
+    interrupted_run(run_dir, source, [(1, "a@example.com", True)], [])
+    journal = Journal(run_dir)
+    journal.set_meta(target_identity={"kind": "url", "tenant_id": "t-1", "graph_url": "http://127.0.0.1:9/v1.0"})
+    journal.close()
+    # No tenant in this environment: resuming here would go to the local emulator instead.
+    assert main(["resume", str(run_dir), "--quiet"]) == 2
+    assert "this run was made against tenant t-1" in capsys.readouterr().err
+    assert not (home / "emulator.db").exists() or count_users(home) == 0

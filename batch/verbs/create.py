@@ -37,6 +37,7 @@ READ = frozenset({"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "
 CREATE = frozenset({"User.Create", "User.ReadWrite.All", "Directory.ReadWrite.All"})
 UPDATE = frozenset({"User.ReadUpdate.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
 PASSWORD = frozenset({"User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
+ENABLE = frozenset({"User.EnableDisableAccount.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
 
 TRUE_WORDS = {"yes", "y", "true", "1"}
 FALSE_WORDS = {"no", "n", "false", "0"}
@@ -63,6 +64,7 @@ class CreatePlan:
     # when it left (this machine's clock), and whether its password died with an earlier process.
     maybe_applied_at: float | None = None
     password_lost: bool = False
+    enabled_given: bool = True  # the row said whether sign-in is blocked (else: default, not an update)
 
     def with_password(self) -> "CreatePlan":
         """The password is generated when the row is about to be sent, not when it is
@@ -133,6 +135,9 @@ class CreateVerb:
 
     def __init__(self, options: CreateOptions) -> None:
         self.options = options
+        if options.on_existing == "update":
+            # Updating existing customers needs what `update` needs (GRAPH.md §5, §10).
+            self.permissions = (CREATE, READ, UPDATE, ENABLE)
         self.columns: ColumnSet = COLUMN_SETS["create"]
         self.seen = SeenKeys()
         self._ext_prefix = (f"extension_{options.extensions_app_id.replace('-', '').lower()}_"
@@ -206,8 +211,8 @@ class CreateVerb:
         if cells.get("businessPhone", "").strip():
             body["businessPhones"] = [cells["businessPhone"].strip()]
 
-        enabled = self._account_enabled(cells, problems)
-        body["accountEnabled"] = enabled
+        body["accountEnabled"] = self._account_enabled(cells, problems)
+        enabled_given = bool(cells.get("blockSignIn", "").strip() or cells.get("accountEnabled", "").strip())
 
         location = cells.get("usageLocation", "").strip()
         if location:
@@ -252,7 +257,7 @@ class CreateVerb:
         if problems:
             return Rejected(row.number, key, tuple(problems))
         return CreatePlan(row.number, key, sign_in_type if sign_in_name else None, sign_in_name, upn, body,
-                          generates_password=password is None)
+                          generates_password=password is None, enabled_given=enabled_given)
 
     def _sign_in_type(self, raw: str, sign_in_name: str | None, problems: list[str]) -> str | None:
         text = raw.strip()
@@ -438,8 +443,10 @@ class CreateVerb:
                                          "the customer already exists; skipped (--on-existing skip)"))
             return
         if policy == "update":
+            # Only what the row says: a blank "block sign in" leaves a blocked customer blocked.
             changes = {k: v for k, v in plan.body.items()
-                       if k not in ("identities", "passwordProfile", "passwordPolicies", "userPrincipalName", "mailNickname")}
+                       if k not in ("identities", "passwordProfile", "passwordPolicies", "userPrincipalName", "mailNickname")
+                       and (k != "accountEnabled" or plan.enabled_given)}
             result = await session.client.request(GraphCall("PATCH", f"/users/{object_id}", body=changes,
                                                             headers={"Content-Type": "application/json"}))
             if result.status == 204:
