@@ -10,8 +10,7 @@ from pathlib import Path
 
 from . import __version__, config
 
-from .exitcodes import ABORTED as EXIT_ABORTED, INTERRUPTED as EXIT_INTERRUPTED, OK as EXIT_OK
-from .exitcodes import ROWS_FAILED as EXIT_ROWS_FAILED, USAGE as EXIT_USAGE
+from .exitcodes import INTERRUPTED as EXIT_INTERRUPTED, OK as EXIT_OK, USAGE as EXIT_USAGE
 
 EMULATOR_EPILOG = """\
 examples:

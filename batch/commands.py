@@ -16,7 +16,7 @@ from .engine import Progress
 from .graph.errors import RunError
 from .journal import RunLocked
 
-from .exitcodes import ABORTED as EXIT_ABORTED, INTERRUPTED as EXIT_INTERRUPTED, OK as EXIT_OK
+from .exitcodes import INTERRUPTED as EXIT_INTERRUPTED, OK as EXIT_OK
 from .exitcodes import ROWS_FAILED as EXIT_ROWS_FAILED, USAGE as EXIT_USAGE
 
 

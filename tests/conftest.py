@@ -307,3 +307,15 @@ async def graph(store: Store, settings: EmulatorSettings, clock: FakeClock) -> A
     yield g
     await g.client.aclose()
 
+
+
+@pytest.fixture
+def home(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A clean ENTRA_BATCH_HOME (so the local target's emulator directory is new), no tenant in
+    the environment, and the working folder in tmp_path (where `runs/` goes)."""
+    for name in ("ENTRA_BATCH_TARGET", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
+                 "ENTRA_BATCH_DOMAIN", "ENTRA_BATCH_EXTENSIONS_APP_ID", "AZURE_AUTHORITY_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ENTRA_BATCH_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "home"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import stat
 from pathlib import Path
 
@@ -17,16 +16,6 @@ from batch.emulator import Store
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data" / "customers.csv"
 HEADER = "signInType,signInName,displayName,givenName,surname,blockSignIn,usageLocation,mail,password\r\n"
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("ENTRA_BATCH_TARGET", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
-                 "ENTRA_BATCH_DOMAIN", "ENTRA_BATCH_EXTENSIONS_APP_ID", "AZURE_AUTHORITY_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ENTRA_BATCH_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "home"
 
 
 def results(run_dir: Path) -> list[dict[str, str]]:

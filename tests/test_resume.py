@@ -20,16 +20,6 @@ from batch.runner import RunRequest, fingerprint
 HEADER = "signInType,signInName,displayName,password\r\n"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("ENTRA_BATCH_TARGET", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
-                 "ENTRA_BATCH_DOMAIN", "ENTRA_BATCH_EXTENSIONS_APP_ID", "AZURE_AUTHORITY_HOST"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("ENTRA_BATCH_HOME", str(tmp_path / "home"))
-    monkeypatch.chdir(tmp_path)
-    return tmp_path / "home"
-
-
 def results(run_dir: Path) -> list[dict[str, str]]:
     with (run_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from . import errors
 from .errors import GraphError, error_body
 from .service import MAX_BATCH, GraphRequest, GraphResponse, GraphService, parse_query
 from .tokens import Principal
@@ -41,7 +40,7 @@ def parse_batch(body: Any) -> list[dict[str, Any]]:
     if len(items) > MAX_BATCH:
         raise _invalid("Number of requests inside batch exceed the limit")
     seen: set[str] = set()
-    parsed = []
+    parsed: list[dict[str, Any]] = []
     for item in items:
         if not isinstance(item, dict) or not all(item.get(k) not in (None, "") for k in ("id", "method", "url")):
             raise _invalid()

@@ -284,8 +284,8 @@ def _check_value(name: str, kind: str, value: Any) -> Any:
         return None
     if kind == "bool":
         if not isinstance(value, bool):
-            raise errors.bad_request(f"Cannot convert a primitive value to the expected type 'Edm.Boolean'. "
-                                     f"See the inner exception for more details.", target=name)
+            raise errors.bad_request("Cannot convert a primitive value to the expected type 'Edm.Boolean'. "
+                                     "See the inner exception for more details.", target=name)
         return value
     if kind == "list":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

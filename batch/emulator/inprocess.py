@@ -13,7 +13,7 @@ from .app import ConnectionDropped, EmulatorApp
 class EmulatorTransport(httpx.AsyncBaseTransport):
     def __init__(self, app: EmulatorApp) -> None:
         self.app = app
-        self._asgi = httpx.ASGITransport(app=app)
+        self._asgi = httpx.ASGITransport(app=app)  # type: ignore[arg-type]  # dict vs MutableMapping scopes
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:

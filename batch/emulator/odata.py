@@ -160,7 +160,7 @@ class _Parser:
         if tok_kind == "string":
             text = value[1:-1].replace("''", "'")
             if kind == "bool":
-                raise errors.bad_request(f"A binary operator with incompatible types was detected. Found operand types 'Edm.Boolean' and 'Edm.String' for operator kind 'Equal'.")
+                raise errors.bad_request("A binary operator with incompatible types was detected. Found operand types 'Edm.Boolean' and 'Edm.String' for operator kind 'Equal'.")
             if kind == "datetime":
                 return _datetime(text, prop)
             if kind == "guid":
@@ -168,7 +168,7 @@ class _Parser:
             return text
         if tok_kind == "word" and value.lower() in ("true", "false"):
             if kind != "bool":
-                raise errors.bad_request(f"A binary operator with incompatible types was detected. Found operand types 'Edm.String' and 'Edm.Boolean' for operator kind 'Equal'.")
+                raise errors.bad_request("A binary operator with incompatible types was detected. Found operand types 'Edm.String' and 'Edm.Boolean' for operator kind 'Equal'.")
             return 1 if value.lower() == "true" else 0
         if tok_kind == "word" and value.lower() == "null":
             return None

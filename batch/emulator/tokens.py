@@ -183,6 +183,6 @@ class TokenAuthority:
         }
 
     def jwks(self) -> dict[str, Any]:
-        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self._public, as_dict=True)  # type: ignore[arg-type]
+        jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self._public, as_dict=True)  # type: ignore[call-overload]
         jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256"})
         return {"keys": [jwk]}

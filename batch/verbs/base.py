@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from ..outcome import Outcome, Status
 
@@ -64,16 +64,23 @@ class Plan(Protocol):
 
 
 class Verb(Protocol):
+    """One operation. Plans are the verb's own type (each has `row` and `key`); the engine
+    only carries them from `validate` to `execute` or `reconcile`."""
+
     name: str
-    columns: "ColumnSet"
-    permissions: Sequence[frozenset[str]]
 
-    def validate(self, row: "Row") -> Plan | Rejected: ...
+    @property
+    def columns(self) -> "ColumnSet": ...
 
-    def sent_marker(self, plan: Plan) -> bool:
+    @property
+    def permissions(self) -> Sequence[frozenset[str]]: ...
+
+    def validate(self, row: "Row") -> Any: ...
+
+    def sent_marker(self, plan: Any) -> bool:
         """Whether this plan carries a generated password (journaled as a flag, never the password)."""
         ...
 
-    async def execute(self, plans: list[Plan], session: Session) -> Executed: ...
+    async def execute(self, plans: Any, session: Session) -> Executed: ...
 
-    async def reconcile(self, plans: list[tuple[Plan, "SentRow"]], session: Session) -> Executed: ...
+    async def reconcile(self, items: Any, session: Session) -> Executed: ...

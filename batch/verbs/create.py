@@ -131,7 +131,7 @@ def email_problem(value: str) -> str | None:
 
 class CreateVerb:
     name = "create"
-    permissions = (CREATE, READ)
+    permissions: tuple[frozenset[str], ...] = (CREATE, READ)
 
     def __init__(self, options: CreateOptions) -> None:
         self.options = options
