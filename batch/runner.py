@@ -184,6 +184,13 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
     counts.update(journal.counts())
     rows = sum(counts.values())
     stats = client.stats if client is not None else None
+    # Requests, 429s and retries of every process that worked on this run, resumes included.
+    totals = dict(journal.meta().get("client_totals") or {})
+    if stats is not None:
+        for name, value in (("requests", stats.requests), ("graph_calls", stats.calls), ("throttled_429", stats.throttled),
+                            ("retries", stats.retries), ("throttle_wait_seconds", stats.retry_wait + stats.pacing_wait)):
+            totals[name] = round(totals.get(name, 0) + value, 3)
+        journal.set_meta(client_totals=totals)
     failed = counts[Status.INVALID.value] + counts[Status.FAILED.value]
     summary = {
         "verb": request.verb,
@@ -197,11 +204,11 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
         "rows": rows,
         "counts": counts,
         "rows_per_second": round(progress.sent / (finished - started), 2) if finished > started else None,
-        "requests": stats.requests if stats else 0,
-        "graph_calls": stats.calls if stats else 0,
-        "throttled_429": stats.throttled if stats else 0,
-        "retries": stats.retries if stats else 0,
-        "throttle_wait_seconds": round(stats.retry_wait + stats.pacing_wait, 3) if stats else 0.0,
+        "requests": totals.get("requests", 0),
+        "graph_calls": totals.get("graph_calls", 0),
+        "throttled_429": totals.get("throttled_429", 0),
+        "retries": totals.get("retries", 0),
+        "throttle_wait_seconds": totals.get("throttle_wait_seconds", 0.0),
         "apps": 1 + len(target.extra_apps) if not request.dry_run else 0,
         "resumed": resuming,
         "version": __version__,
