@@ -174,3 +174,16 @@ def test_the_fast_email_check_never_accepts_what_email_validator_refuses(address
             validate_email(address, check_deliverability=False, allow_smtputf8=False)
         except EmailNotValidError as exc:  # pragma: no cover - the failure this test exists for
             raise AssertionError(f"{address!r} passed the fast check but email-validator says {exc}")
+
+
+def test_duplicate_detection_survives_the_move_to_compact_storage(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batch.verbs.create import SeenKeys
+
+    monkeypatch.setattr(SeenKeys, "FLUSH_EVERY", 7)
+    seen = SeenKeys()
+    for n in range(1, 51):
+        assert seen.claim("signin", f"user{n}@example.com", n) is None
+    assert seen.claim("signin", "USER3@example.com", 60) == 3        # moved to the arrays long ago
+    assert seen.claim("signin", "user50@example.com", 61) == 50      # still recent
+    assert seen.claim("signin", "user3@example.com", 3) is None      # the same row again (resume)
+    assert seen.claim("upn", "user3@example.com", 62) is None        # another kind of key
