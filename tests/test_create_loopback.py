@@ -199,3 +199,29 @@ def test_an_app_pool_from_a_profile_uses_every_app(tmp_path: Path) -> None:
         env["SECOND_SECRET"] = reader.secret or ""
         refused = run_cli(["create", str(source), "--out-dir", str(tmp_path / "run2"), "--quiet", "--profile", "pool"], env)
         assert refused.returncode == 3 and reader.client_id in refused.stderr and "User.Create" in refused.stderr
+
+
+def test_sigterm_stops_gracefully_and_resume_finishes(tmp_path: Path) -> None:
+    with running_emulator(tmp_path / "emu", extra_args=["--latency-ms", "40"]) as emulator:
+        env = client_env(emulator, tmp_path)
+        source = generate(tmp_path / "in.csv", 400, "s")
+        run_dir = tmp_path / "run"
+        process = subprocess.Popen([sys.executable, "-m", "batch", "create", str(source), "--out-dir", str(run_dir),
+                                    "--quiet", "--batch-size", "5"], cwd=REPO_ROOT, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+            try:
+                with sqlite3.connect(run_dir / "journal.db", timeout=1) as db:
+                    if db.execute("SELECT COUNT(*) FROM rows WHERE state = 'done'").fetchone()[0] >= 60:
+                        break
+            except sqlite3.Error:
+                continue
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 130, err
+        assert f"entra-batch resume {run_dir}" in err
+        resumed = run_cli(["resume", str(run_dir), "--quiet"], env, timeout=240)
+        assert resumed.returncode == 0, resumed.stderr
+        check_invariants(run_dir, tmp_path / "emu" / "emulator.db", 400, source)
