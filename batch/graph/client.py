@@ -233,7 +233,7 @@ class GraphClient:
 
         retrying = self.retry.retrying(
             should_retry=lambda o: o.retry, retry_after=lambda o: o.retry_after, clock=self._clock,
-            sleep=self._counted_sleep, rng=self._rng)
+            sleep=self._counted_sleep, rng=self._rng, throttled=lambda o: o.result.status == 429)
         outcome: _Outcome = await retrying(attempt)
         result = outcome.result
         if result.ambiguous:
@@ -328,7 +328,9 @@ class GraphClient:
         state = _Round(pending=list(items))
         retrying = self.retry.retrying(
             should_retry=lambda s: bool(s.pending), retry_after=lambda s: s.retry_after, clock=self._clock,
-            sleep=self._counted_sleep, rng=self._rng)
+            sleep=self._counted_sleep, rng=self._rng,
+            throttled=lambda s: bool(s.pending) and all(i.result is not None and i.result.status == 429
+                                                        for i in s.pending))
         await retrying(send_round, state)
         results: list[GraphResult] = []
         for item in items:

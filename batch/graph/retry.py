@@ -63,9 +63,12 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 @dataclass(frozen=True)
 class RetryPolicy:
     """How long a request may keep trying, and how it backs off when Graph gives no
-    `Retry-After`. `deadline_seconds` counts from the first attempt."""
+    `Retry-After`. `deadline_seconds` counts from the first attempt and bounds failures
+    (5xx, lost connections); a request that Graph only throttles waits its turn up to
+    `throttled_deadline_seconds` (PRODUCT.md: "a throttled row waits its turn")."""
 
     deadline_seconds: float = 900.0
+    throttled_deadline_seconds: float = 86_400.0
     base_delay: float = 0.5
     max_delay: float = 60.0
     jitter: float = 0.25
@@ -99,14 +102,17 @@ class RetryPolicy:
         before_sleep: Callable[[RetryCallState], None] | None = None,
         rng: random.Random | None = None,
         start: float | None = None,
+        throttled: Callable[[Any], bool] | None = None,
     ) -> tenacity.AsyncRetrying:
         """A tenacity controller that calls an attempt function until `should_retry(result)` is
         false or the deadline would pass before the next attempt, and then returns the *last
         result* (never raises RetryError). Exceptions raised by the attempt propagate."""
-        deadline = (clock() if start is None else start) + self.deadline_seconds
+        began = clock() if start is None else start
+        deadline = began + self.deadline_seconds
         return tenacity.AsyncRetrying(
             sleep=sleep,
-            stop=stop_at_deadline(deadline, clock),
+            stop=stop_at_deadline(deadline, clock, throttled=throttled,
+                                  throttled_deadline=began + max(self.deadline_seconds, self.throttled_deadline_seconds)),
             wait=wait_retry_after(self, retry_after, rng),
             retry=tenacity.retry_if_result(should_retry),
             before_sleep=before_sleep,
@@ -117,12 +123,20 @@ class RetryPolicy:
 class stop_at_deadline(stop_base):  # noqa: N801 - tenacity's naming
     """Stop when the next attempt would start after `deadline` (on the injected clock)."""
 
-    def __init__(self, deadline: float, clock: Callable[[], float]) -> None:
+    def __init__(self, deadline: float, clock: Callable[[], float], *,
+                 throttled: Callable[[Any], bool] | None = None, throttled_deadline: float | None = None) -> None:
         self.deadline = deadline
         self.clock = clock
+        self.throttled = throttled
+        self.throttled_deadline = deadline if throttled_deadline is None else throttled_deadline
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        return self.clock() + (retry_state.upcoming_sleep or 0.0) > self.deadline
+        deadline = self.deadline
+        outcome = retry_state.outcome
+        if self.throttled is not None and outcome is not None and not outcome.failed \
+                and self.throttled(outcome.result()):
+            deadline = self.throttled_deadline
+        return self.clock() + (retry_state.upcoming_sleep or 0.0) > deadline
 
 
 class wait_retry_after(wait_base):  # noqa: N801 - tenacity's naming

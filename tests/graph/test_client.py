@@ -153,11 +153,27 @@ async def test_429_honours_retry_after_in_every_form(retry_after: str | None, wa
 
 async def test_throttled_forever_gives_up_at_the_deadline_not_after_a_count() -> None:
     t = Recorder()
-    client = make_client(Script(throttled("200")), t, retry=RetryPolicy(deadline_seconds=900))
+    client = make_client(Script(throttled("200")), t,
+                         retry=RetryPolicy(deadline_seconds=900, throttled_deadline_seconds=900))
     result = await client.request(GraphCall("POST", "/users", {}))
     assert result.status == 429 and result.error_code == "TooManyRequests" and not result.ambiguous
     assert result.attempts == 5  # Retry-After ≥ 180 s is honoured, four times
     assert t.sleeps == [200.0] * 4
+
+
+async def test_a_throttled_row_waits_its_turn_past_the_failure_deadline() -> None:
+    t = Recorder()
+    script = Script(*[throttled("300")] * 5, httpx.Response(201, json={"id": "x"}))
+    result = await make_client(script, t).request(GraphCall("POST", "/users", {}))
+    assert result.status == 201 and result.attempts == 6
+    assert sum(t.sleeps) == 1500.0  # beyond the 900 s that bounds failures
+
+
+async def test_failures_still_stop_at_their_deadline() -> None:
+    t = Recorder()
+    client = make_client(Script(graph_error(503, "serviceNotAvailable", headers={"Retry-After": "400"})), t)
+    result = await client.request(GraphCall("GET", "/users"))
+    assert result.status == 503 and sum(t.sleeps) <= 900
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])
@@ -476,7 +492,8 @@ async def test_batch_deadline_returns_the_last_answers() -> None:
         return {"status": 429, "headers": {"Retry-After": "400"}, "body": {"error": {"code": "TooManyRequests"}}}
 
     t = Recorder()
-    results = await make_client(BatchGraph(inner), t, retry=RetryPolicy(deadline_seconds=900)).batch(creates(2))
+    results = await make_client(BatchGraph(inner), t, retry=RetryPolicy(deadline_seconds=900,
+                                                                         throttled_deadline_seconds=900)).batch(creates(2))
     assert [(r.status, r.attempts) for r in results] == [(429, 3), (429, 3)]
     assert t.sleeps == [400.0, 400.0]
 
