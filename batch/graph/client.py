@@ -20,6 +20,7 @@ appear in results, logs or exceptions.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import logging
 import os
@@ -199,12 +200,24 @@ class GraphClient:
         self.low_priority = low_priority
         self.b2c = b2c
         self.stats = ClientStats()
+        self.server_clock_offset: float | None = None  # seconds Graph's clock is ahead of ours
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http = httpx.AsyncClient(transport=transport, verify=tls_verify(verify), limits=limits, timeout=timeout,
                                        follow_redirects=False)
+
+    def _note_server_time(self, response: httpx.Response) -> None:
+        """Graph's clock minus ours, from the `Date` header (1 s resolution): lets a caller
+        compare its own send times with `createdDateTime` despite a skewed local clock."""
+        stamp = response.headers.get("date")
+        if stamp:
+            try:
+                server = email.utils.parsedate_to_datetime(stamp).timestamp()
+            except (TypeError, ValueError, IndexError):
+                return
+            self.server_clock_offset = server - time.time()
 
     def summary(self) -> dict[str, Any]:
         """The client's and the pacer's counters together, for summary.json."""
@@ -264,6 +277,7 @@ class GraphClient:
         except httpx.HTTPError as exc:
             return self._transport_failure(exc, call.is_idempotent, attempts)
         lease.observe(response.status_code, response.headers)
+        self._note_server_time(response)
         result = _result(response.status_code, _headers(response.headers), _response_body(response), attempts)
         if result.status == 401 and not tries.refreshed:
             tries.refreshed = True
@@ -369,6 +383,7 @@ class GraphClient:
             if isinstance(exc, NOTHING_SENT):
                 return list(chunk)
             return self._ambiguous_batch(chunk)
+        self._note_server_time(response)
         outer_headers = _headers(response.headers)
         outer_body = _response_body(response)
         if response.status_code == 200 and isinstance(outer_body, dict) and isinstance(outer_body.get("responses"), list):

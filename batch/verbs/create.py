@@ -46,9 +46,11 @@ SIGN_IN_TYPES = {"emailaddress": "emailAddress", "email": "emailAddress", "usern
 # Columns copied as they are into the body, after their length check.
 PROFILE_COLUMNS = ("givenName", "surname", "jobTitle", "department", "companyName", "city", "state", "country",
                    "streetAddress", "postalCode", "officeLocation", "mobilePhone", "employeeId")
-# A customer created before the row was sent cannot be ours; allow for clock skew between
-# this machine and Graph (NTP keeps it to a few seconds).
-CLOCK_SKEW_SECONDS = 30.0
+# A customer created before the row was sent cannot be ours. Send times are moved onto
+# Graph's clock with the `Date` header's offset (1 s resolution); the margin covers that,
+# and clock skew when no Date header was seen.
+CLOCK_SKEW_SECONDS = 5.0
+UNKNOWN_SKEW_SECONDS = 30.0
 
 
 @dataclass
@@ -434,7 +436,7 @@ class CreateVerb:
             # Only a request that may have been applied unseen can have made this customer;
             # a first-attempt conflict of a row never sent before did not.
             ours_possible = plan.maybe_applied_at is not None or (original is not None and original.attempts > 1)
-            since = plan.maybe_applied_at if plan.maybe_applied_at is not None else sent_at
+            since = _on_server_clock(plan.maybe_applied_at if plan.maybe_applied_at is not None else sent_at, session)
             if lookup.status != 200:
                 if ours_possible:
                     done.unresolved.append(plan.row)
@@ -526,7 +528,15 @@ def _found(result: GraphResult) -> dict[str, Any] | None:
     return values[0] if values else None
 
 
-def _created_since(found: dict[str, Any], sent_at: float) -> bool:
+def _on_server_clock(sent_at: float, session: Session) -> tuple[float, float]:
+    """A local send time on Graph's clock, and the margin to allow around it."""
+    offset = getattr(session.client, "server_clock_offset", None)
+    if offset is None:
+        return sent_at, UNKNOWN_SKEW_SECONDS
+    return sent_at + offset, CLOCK_SKEW_SECONDS
+
+
+def _created_since(found: dict[str, Any], since: tuple[float, float]) -> bool:
     created = found.get("createdDateTime")
     if not created:
         return False
@@ -534,7 +544,8 @@ def _created_since(found: dict[str, Any], sent_at: float) -> bool:
         moment = datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return False
-    return moment >= sent_at - CLOCK_SKEW_SECONDS
+    sent_at, margin = since
+    return moment >= sent_at - margin
 
 
 def _failed(plan: CreatePlan, result: GraphResult, prefix: str = "", object_id: str = "") -> Outcome:
