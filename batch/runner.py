@@ -124,7 +124,8 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
     local = LocalEmulator(local_settings) if target.kind == "local" else None
     remembered = journal.meta()
     domain = remembered.get("domain") or target.domain or (local.tenant.default_domain if local else None)
-    extensions_app_id = target.extensions_app_id or (local.tenant.extensions_app_id if local else None)
+    extensions_app_id = (remembered.get("extensions_app_id") or target.extensions_app_id
+                         or (local.tenant.extensions_app_id if local else None))
     passwords = PasswordsFile(run_dir)
     client: GraphClient | None = None
     provider: TokenProvider | None = None
@@ -152,6 +153,8 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
                 domain = await default_domain(client)
         if domain and "domain" not in remembered:
             journal.set_meta(domain=domain)  # resume validates rows exactly as this run did
+        if extensions_app_id and "extensions_app_id" not in remembered:
+            journal.set_meta(extensions_app_id=extensions_app_id)
         verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
         if client is not None:
             # A structural error deep in the file (a runaway quote) stops the run before anything is sent.
