@@ -101,6 +101,38 @@ def _add_create(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type
     _add_target_options(p)
 
 
+DELETE_EPILOG = """\
+examples:
+  entra-batch delete leavers.csv --dry-run      what would be deleted; nothing is sent
+  entra-batch delete leavers.csv --yes          delete (soft: restorable for 30 days)
+
+The file: one customer per row, named by objectId, userPrincipalName or signInName (the first
+of these that the row fills). The admin center's bulk-delete template (`User name
+[userPrincipalName] Required`) works as downloaded. A customer already deleted is `skipped`;
+each deleted row says until when it can be restored. More than 100 rows ask for confirmation
+on a terminal, and need --yes otherwise.
+Exit status as for create: 0, 1 (some rows invalid or failed), 2, 3, 130.
+"""
+
+
+def _add_delete(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = verbs.add_parser("delete", help="soft-delete customer accounts listed in a CSV file",
+                         description="Soft-delete one customer per CSV row (restorable for 30 days).",
+                         epilog=DELETE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", type=Path, help="the CSV file")
+    p.add_argument("--encoding", help="the file's encoding when it is not UTF-8 (e.g. cp1252)")
+    p.add_argument("--out-dir", type=Path, help="run folder to write (new or empty; default runs/<UTC time>-delete)")
+    p.add_argument("--dry-run", action="store_true", help="validate and plan; send nothing")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed above 100 rows "
+                                                      "when not on a terminal)")
+    p.add_argument("--batch-size", type=_batch_size, default=20, help="requests per JSON batch, 1-20 (default 20)")
+    p.add_argument("--concurrency", type=_positive, default=4, help="batches in flight at once (default 4)")
+    p.add_argument("--priority", choices=("normal", "low"), default="normal",
+                   help="low sends x-ms-throttle-priority: Low so that interactive work goes first")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_target_options(p)
+
+
 def _add_validate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = verbs.add_parser("validate", help="check a CSV file for a verb without sending anything",
                          description="Check every row of a file as the verb would, and print what is wrong, "
@@ -110,7 +142,7 @@ def _add_validate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                 "Exit status: 0 every row is valid, 1 some rows are not, 2 the file cannot be used.",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path)
-    p.add_argument("--verb", required=True, choices=("create",), help="the verb the file is meant for")
+    p.add_argument("--verb", required=True, choices=("create", "delete"), help="the verb the file is meant for")
     p.add_argument("--encoding")
     p.add_argument("--domain", metavar="DOMAIN", help="the tenant's default domain, to check UPNs against")
     p.add_argument("--extensions-app-id", metavar="APP_ID")
@@ -123,7 +155,7 @@ def _add_template(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
                          epilog="examples:\n  entra-batch template create > customers.csv\n"
                                 "  entra-batch template create --portal --out bulk-create.csv",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("verb", choices=("create",))
+    p.add_argument("verb", choices=("create", "delete"))
     p.add_argument("--portal", action="store_true", help="the admin center's bulk template (version row + bracketed headers)")
     p.add_argument("--out", type=Path, help="file to write (default: stdout)")
 
@@ -163,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="command", metavar="VERB")
 
     _add_create(verbs)
+    _add_delete(verbs)
     _add_validate(verbs)
     _add_template(verbs)
     _add_resume(verbs)

@@ -284,9 +284,28 @@ CREATE_COLUMNS = ColumnSet(
               "mail", "password", "forceChangePasswordNextSignIn"),
 )
 
+# A user key: any one of these identifies the customer of a row (PRODUCT.md, "user key").
+KEY_COLUMNS = (
+    Column("objectId", ("object id", "id", "user id"), graph="objectId", help="the customer's object id"),
+    Column("userPrincipalName", ("user principal name", "upn", "user name"), graph="userPrincipalName",
+           help="the customer's user principal name"),
+    Column("signInName", ("sign in name", "sign-in name", "email", "email address", "issuer assigned id",
+                          "issuerAssignedId", "login"),
+           help="the email address or user name the customer signs in with"),
+)
+
+DELETE_COLUMNS = ColumnSet(
+    verb="delete",
+    columns=KEY_COLUMNS,
+    one_of=(("objectId", "userPrincipalName", "signInName"),),
+    extensions=False,
+    template=("signInName",),
+)
+
 # One entry per verb; a verb module adds its own line here.
 COLUMN_SETS: dict[str, ColumnSet] = {
     CREATE_COLUMNS.verb: CREATE_COLUMNS,
+    DELETE_COLUMNS.verb: DELETE_COLUMNS,
 }
 
 # The Entra admin center's bulk templates, as downloaded (PRODUCT.md, "Input files").

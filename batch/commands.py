@@ -31,8 +31,8 @@ def run_command(args: argparse.Namespace) -> int:
             return _template(args)
         if args.command == "validate":
             return _validate(args)
-        if args.command == "create":
-            return _create(args)
+        if args.command in ("create", "delete"):
+            return _start(args)
         if args.command == "resume":
             return _resume(args)
     except (InputFileError, FileExistsError, RunLocked) as exc:
@@ -97,19 +97,38 @@ def _started(run_dir: Path) -> None:
     _say(f"run folder: {run_dir}")
 
 
-def _create(args: argparse.Namespace) -> int:
+CONFIRM_ABOVE = 100
+
+
+def _confirmed(args: argparse.Namespace, rows: int | None) -> bool:
+    """Deleting more than 100 customers is confirmed on a terminal, or with --yes."""
+    if args.command != "delete" or args.dry_run or args.yes or (rows or 0) <= CONFIRM_ABOVE:
+        return True
+    if not sys.stdin.isatty():
+        _say(f"{args.file} holds about {rows} rows to delete; pass --yes to confirm (or --dry-run to look first)")
+        return False
+    answer = input(f"Delete about {rows} customers listed in {args.file}? They stay restorable for 30 days. "
+                   "Type yes to go on: ")
+    return answer.strip().lower() == "yes"
+
+
+def _start(args: argparse.Namespace) -> int:
     from .runner import RunRequest, start_run
 
     if not args.file.is_file():
         raise InputFileError(args.file, "no such file")
+    rows = _approximate_rows(args.file)
+    if not _confirmed(args, rows):
+        return EXIT_USAGE
     target = _target(args)
     request = RunRequest(
-        verb="create", input=str(args.file), encoding=args.encoding, out_dir=str(args.out_dir) if args.out_dir else None,
-        dry_run=args.dry_run, batch_size=args.batch_size, concurrency=args.concurrency, on_existing=args.on_existing,
-        priority=args.priority, target=args.target, profile=args.profile, domain=args.domain,
-        extensions_app_id=args.extensions_app_id, force_change_generated=not args.no_force_change,
+        verb=args.command, input=str(args.file), encoding=args.encoding,
+        out_dir=str(args.out_dir) if args.out_dir else None, dry_run=args.dry_run, batch_size=args.batch_size,
+        concurrency=args.concurrency, on_existing=getattr(args, "on_existing", "fail"), priority=args.priority,
+        target=args.target, profile=args.profile, domain=args.domain, extensions_app_id=args.extensions_app_id,
+        force_change_generated=not getattr(args, "no_force_change", False), yes=getattr(args, "yes", False),
     )
-    bar = ProgressBar(_approximate_rows(args.file), args.quiet)
+    bar = ProgressBar(rows, args.quiet)
     try:
         report = start_run(request, target, bar, on_start=_started)
     finally:
@@ -182,10 +201,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _template(args: argparse.Namespace) -> int:
-    from .columns import PORTAL_CREATE_HEADER, template_header
+    from .columns import PORTAL_CREATE_HEADER, PORTAL_DELETE_HEADER, template_header
 
     if args.portal:
-        text = "version:v1.0\r\n" + PORTAL_CREATE_HEADER + "\r\n"
+        header = {"create": PORTAL_CREATE_HEADER, "delete": PORTAL_DELETE_HEADER}[args.verb]
+        text = "version:v1.0\r\n" + header + "\r\n"
     else:
         text = ",".join(template_header(args.verb)) + "\r\n"
     if args.out:

@@ -50,6 +50,7 @@ class RunRequest:
     domain: str | None = None
     extensions_app_id: str | None = None
     force_change_generated: bool = True
+    yes: bool = False
 
 
 @dataclass
@@ -151,6 +152,11 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
             )
             if domain is None and request.verb == "create":
                 domain = await default_domain(client)
+            elif domain is None:
+                try:  # other verbs need it only for sign-in name keys (rows say so if it is missing)
+                    domain = await default_domain(client)
+                except ConfigError:
+                    domain = None
         if domain and "domain" not in remembered:
             journal.set_meta(domain=domain)  # resume validates rows exactly as this run did
         if extensions_app_id and "extensions_app_id" not in remembered:

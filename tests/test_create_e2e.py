@@ -176,9 +176,11 @@ def test_batch_size_one_works_too(home: Path, tmp_path: Path) -> None:
     assert len(live_users(home)) == 30
 
 
-@pytest.mark.parametrize("name, args", [("create.csv", []), ("create-portal.csv", ["--portal"])])
-def test_the_shipped_templates_are_current(name: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["template", "create", *args]) == 0
+@pytest.mark.parametrize("verb, name, args", [("create", "create.csv", []), ("create", "create-portal.csv", ["--portal"]),
+                                             ("delete", "delete.csv", []), ("delete", "delete-portal.csv", ["--portal"])])
+def test_the_shipped_templates_are_current(verb: str, name: str, args: list[str],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["template", verb, *args]) == 0
     assert capsys.readouterr().out == (ROOT / "templates" / name).read_bytes().decode("utf-8")
 
 

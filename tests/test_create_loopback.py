@@ -225,3 +225,20 @@ def test_sigterm_stops_gracefully_and_resume_finishes(tmp_path: Path) -> None:
         resumed = run_cli(["resume", str(run_dir), "--quiet"], env, timeout=240)
         assert resumed.returncode == 0, resumed.stderr
         check_invariants(run_dir, tmp_path / "emu" / "emulator.db", 400, source)
+
+
+def test_delete_under_faults_deletes_each_customer_once(tmp_path: Path) -> None:
+    with running_emulator(tmp_path / "emu") as emulator:
+        env = client_env(emulator, tmp_path)
+        source = generate(tmp_path / "in.csv", 150, "d")
+        assert run_cli(["create", str(source), "--out-dir", str(tmp_path / "created"), "--quiet"], env).returncode == 0
+    faults = ["--fault-rate", "0.15", "--faults", "drop-after,drop-before,503,504", "--seed", "4"]
+    with running_emulator(tmp_path / "emu", extra_args=faults) as emulator:
+        env = client_env(emulator, tmp_path)
+        done = run_cli(["delete", str(source), "--out-dir", str(tmp_path / "deleted"), "--quiet", "--yes",
+                        "--batch-size", "10"], env, timeout=240)
+        assert done.returncode == 0, done.stdout + done.stderr
+        lines = results(tmp_path / "deleted")
+        assert [int(r["row"]) for r in lines] == list(range(1, 151))
+        assert {r["status"] for r in lines} == {"deleted"}, [r for r in lines if r["status"] != "deleted"][:3]
+        assert directory(tmp_path / "emu" / "emulator.db") == []

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .base import Verb
 
-VERBS = ("create",)
+VERBS = ("create", "delete")
 
 
 def build_verb(request: Any, *, domain: str | None, extensions_app_id: str | None) -> "Verb":
@@ -17,4 +17,8 @@ def build_verb(request: Any, *, domain: str | None, extensions_app_id: str | Non
         return CreateVerb(CreateOptions(domain=domain or "", extensions_app_id=extensions_app_id,
                                         on_existing=request.on_existing,
                                         force_change_generated=request.force_change_generated))
+    if request.verb == "delete":
+        from .delete import DeleteVerb
+
+        return DeleteVerb(domain or "")
     raise ValueError(f"unknown verb {request.verb}")

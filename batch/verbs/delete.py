@@ -1,0 +1,181 @@
+"""`delete`: soft-delete one customer per row, `DELETE /users/{id}` (GRAPH.md §6).
+
+Each key is resolved to an object id first (batched lookups). A customer that is already in
+deleted items is `skipped`, never `failed`: deleting twice is what re-running a file does.
+A deleted customer can be restored for 30 days; each row says until when.
+
+Exactly once: a delete is idempotent, so a row whose answer was lost, or that an interrupted
+run left `sent`, is settled by looking at the directory: gone from the live users and found
+in deleted items since the row was sent means we deleted it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..columns import COLUMN_SETS, ColumnSet
+from ..csvio import Row
+from ..graph.client import GraphCall, GraphResult
+from ..graph.errors import GraphRequestFailed
+from ..journal import SentRow
+from ..outcome import Outcome, Status
+from .base import Executed, Rejected, Session
+from .create import READ, SeenKeys
+from .keys import UserKey, found_users, lookup_call, parse_key
+
+DELETE_RESTORE = frozenset({"User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
+RETENTION = timedelta(days=30)
+# A deletion found this long before the row was sent was not ours (clock skew allowance).
+MARGIN_SECONDS = 30.0
+
+
+@dataclass
+class DeletePlan:
+    row: int
+    key: str
+    user: UserKey
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _parse(stamp: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class DeleteVerb:
+    name = "delete"
+    permissions: tuple[frozenset[str], ...] = (DELETE_RESTORE, READ)
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+        self.columns: ColumnSet = COLUMN_SETS["delete"]
+        self.seen = SeenKeys()
+
+    def validate(self, row: Row) -> DeletePlan | Rejected:
+        if row.blank:
+            return Rejected(row.number, "", ("blank row",), Status.SKIPPED)
+        if row.problem:
+            return Rejected(row.number, "", (row.problem,))
+        if row.example:
+            return Rejected(row.number, "", ("this is the example row of the admin center's template; delete it",))
+        key = parse_key(row.cells)
+        if isinstance(key, str):
+            return Rejected(row.number, "", (key,))
+        if key.kind == "signin" and not self.domain:
+            return Rejected(row.number, key.value, ("a sign-in name needs the tenant's domain (--domain)",))
+        first = self.seen.claim(key.kind, key.value, row.number)
+        if first is not None:
+            return Rejected(row.number, key.value, (f"{key.value} is already deleted by row {first} of this file",))
+        return DeletePlan(row.number, key.value, key)
+
+    def sent_marker(self, plan: DeletePlan) -> bool:
+        return False
+
+    async def _send(self, calls: list[GraphCall], session: Session) -> list[GraphResult]:
+        if len(calls) == 1:
+            return [await session.client.request(calls[0])]
+        return await session.client.batch(calls)
+
+    async def execute(self, plans: list[DeletePlan], session: Session) -> Executed:
+        done = Executed()
+        sent_at = session.clock()
+        lookups = await self._send([lookup_call(p.user, self.domain) for p in plans], session)
+        targets: list[tuple[DeletePlan, str]] = []
+        absent: list[DeletePlan] = []  # gone before we sent anything: not our deletion
+        unseen: list[DeletePlan] = []  # our DELETE may have done it
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                self._refused(plan, lookup, done, "looking the customer up failed: ")
+            elif len(users) > 1:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=lookup.status,
+                                             error_code="AmbiguousKey",
+                                             error_message=f"{len(users)} customers match this key: "
+                                                           + ", ".join(str(u.get("id")) for u in users)))
+            elif users:
+                targets.append((plan, str(users[0]["id"])))
+            else:
+                absent.append(plan)
+        if targets:
+            results = await self._send([GraphCall("DELETE", f"/users/{object_id}") for _, object_id in targets], session)
+            for (plan, object_id), result in zip(targets, results):
+                if result.status == 204:
+                    until = datetime.now(timezone.utc) + RETENTION
+                    done.outcomes.append(Outcome(plan.row, plan.key, Status.DELETED, object_id, 204,
+                                                 error_message=f"restorable until {_when(until)}",
+                                                 attempts=result.attempts))
+                elif result.status in (404, 0) or result.ambiguous:
+                    unseen.append(plan)  # gone meanwhile, or no answer: deleted items will tell
+                else:
+                    self._refused(plan, result, done, "", object_id)
+        if absent:
+            await self._settle(absent, None, session, done)
+        if unseen:
+            await self._settle(unseen, sent_at, session, done)
+        return done
+
+    async def reconcile(self, items: list[tuple[DeletePlan, SentRow]], session: Session) -> Executed:
+        """Rows sent by an interrupted run: still live → delete now; in deleted items since the
+        row was sent → our delete; otherwise as a fresh row would be."""
+        done = Executed()
+        plans = [plan for plan, _ in items]
+        earliest = min(sent.sent_at for _, sent in items)
+        lookups = await self._send([lookup_call(p.user, self.domain) for p in plans], session)
+        live: list[DeletePlan] = []
+        absent: list[DeletePlan] = []
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                done.unresolved.append(plan.row)
+            elif users:
+                live.append(plan)
+            else:
+                absent.append(plan)
+        if absent:
+            await self._settle(absent, earliest, session, done)
+        if live:
+            done.merge(await self.execute(live, session))
+        return done
+
+    async def _settle(self, plans: list[DeletePlan], sent_at: float | None, session: Session, done: Executed) -> None:
+        """Not among live users: in deleted items (by us, when a DELETE of ours sent at
+        `sent_at` may have done it, or before), or unknown."""
+        lookups = await self._send([lookup_call(p.user, self.domain, deleted=True) for p in plans], session)
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                done.unresolved.append(plan.row)
+                continue
+            if not users:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=404,
+                                             error_code="Request_ResourceNotFound",
+                                             error_message="no customer, live or deleted, has this key"))
+                continue
+            user = users[0]
+            deleted = _parse(user.get("deletedDateTime"))
+            until = f"restorable until {_when(deleted + RETENTION)}" if deleted else "in deleted items"
+            if sent_at is not None and deleted is not None and deleted.timestamp() >= sent_at - MARGIN_SECONDS:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.DELETED, str(user.get("id", "")), 204,
+                                             error_message=until))
+            else:
+                when = f" on {_when(deleted)}" if deleted else ""
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, str(user.get("id", "")),
+                                             error_message=f"already deleted{when}; {until}"))
+
+    @staticmethod
+    def _refused(plan: DeletePlan, result: GraphResult, done: Executed, prefix: str, object_id: str = "") -> None:
+        if result.status in (401, 403):
+            done.unresolved.append(plan.row)
+            done.stop = done.stop or GraphRequestFailed("Deleting customers", status=result.status,
+                                                        code=result.error_code, detail=result.error_message)
+            return
+        done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, object_id, result.status or None,
+                                     result.error_code or ("NoAnswer" if result.status == 0 else ""),
+                                     prefix + (result.error_message or f"HTTP {result.status}"), result.attempts))

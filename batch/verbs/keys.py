@@ -1,0 +1,73 @@
+"""User keys (PRODUCT.md): an object id, a userPrincipalName, or a sign-in name (the
+`issuerAssignedId` of an emailAddress or userName identity), and the Graph lookups that turn
+one into the customer it names, among live or soft-deleted users."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from .. import rules
+from ..graph.client import GraphCall, GraphResult
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+KEY_COLUMNS = (("objectId", "id"), ("userPrincipalName", "upn"), ("signInName", "signin"))
+SELECT = "id,userPrincipalName,identities,accountEnabled,createdDateTime"
+
+
+@dataclass(frozen=True)
+class UserKey:
+    kind: str  # "id", "upn" or "signin"
+    value: str
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def parse_key(cells: dict[str, str]) -> UserKey | str:
+    """The row's key (an object id first, then a UPN, then a sign-in name), or why there is none."""
+    for column, kind in KEY_COLUMNS:
+        value = cells.get(column, "").strip()
+        if not value:
+            continue
+        if kind == "id" and not _GUID.match(value):
+            return f"objectId '{value}' is not an object id (a GUID such as 8d3f…-…)"
+        if kind == "upn" and (problem := rules.upn_problem(value)):
+            return f"userPrincipalName '{value}': {problem}"
+        if kind == "signin" and not (rules.is_email(value) or rules.is_user_name(value)):
+            return f"signInName '{value}' is neither an email address nor a user name"
+        return UserKey(kind, value.lower() if kind == "id" else value)
+    return "a user key is required: objectId, userPrincipalName or signInName"
+
+
+def _quoted(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def lookup_call(key: UserKey, domain: str, *, deleted: bool = False) -> GraphCall:
+    """The customer named by `key`, among live users or (deleted=True) soft-deleted ones."""
+    select = SELECT + (",deletedDateTime" if deleted else "")
+    if key.kind == "id":
+        path = f"/directory/deletedItems/{key.value}" if deleted else f"/users/{key.value}"
+        return GraphCall("GET", f"{path}?$select={select}")
+    base = "/directory/deletedItems/microsoft.graph.user" if deleted else "/users"
+    if key.kind == "upn" and not deleted:
+        return GraphCall("GET", f"/users/{quote(key.value, safe='@')}?$select={select}")
+    if key.kind == "upn":
+        flt = f"userPrincipalName eq '{_quoted(key.value)}'"
+    else:
+        flt = f"identities/any(c:c/issuerAssignedId eq '{_quoted(key.value)}' and c/issuer eq '{_quoted(domain)}')"
+    return GraphCall("GET", f"{base}?$filter={quote(flt, safe='')}&$select={select}")
+
+
+def found_users(result: GraphResult) -> list[dict[str, Any]] | None:
+    """The users a lookup found ([] when none), or None when the lookup itself failed."""
+    if result.status == 404:
+        return []
+    if result.status != 200 or not isinstance(result.body, dict):
+        return None
+    if "value" in result.body:
+        return [u for u in result.body["value"] if isinstance(u, dict)]
+    return [result.body]
