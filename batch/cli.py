@@ -115,22 +115,55 @@ Exit status as for create: 0, 1 (some rows invalid or failed), 2, 3, 130.
 """
 
 
-def _add_delete(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = verbs.add_parser("delete", help="soft-delete customer accounts listed in a CSV file",
-                         description="Soft-delete one customer per CSV row (restorable for 30 days).",
-                         epilog=DELETE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+RESTORE_EPILOG = """\
+examples:
+  entra-batch restore deleted-by-mistake.csv
+  entra-batch restore export-deleted.csv --dry-run
+
+The file: one customer per row, named by objectId (best), userPrincipalName or signInName,
+looked up among deleted customers. The admin center's bulk-restore template (`Object ID
+[objectId] Required`) works as downloaded. A customer that is live already is `skipped`; one
+whose UPN or sign-in name was taken meanwhile fails with the holder's object id.
+Exit status as for create: 0, 1, 2, 3, 130.
+"""
+
+PURGE_EPILOG = """\
+examples:
+  entra-batch purge gone-for-good.csv --dry-run   what would be erased; nothing is sent
+  entra-batch purge gone-for-good.csv --yes       erase for good (cannot be undone)
+
+The file: one soft-deleted customer per row (objectId, userPrincipalName or signInName).
+Purging cannot be undone, so it always needs --yes. A customer already gone is `skipped`; a
+live one fails (delete it first). Exit status as for create: 0, 1, 2, 3, 130.
+"""
+
+
+def _add_keyed(verbs: argparse._SubParsersAction, name: str, help_text: str, description: str,  # type: ignore[type-arg]
+               epilog: str, yes_help: str) -> None:
+    p = verbs.add_parser(name, help=help_text, description=description, epilog=epilog,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path, help="the CSV file")
     p.add_argument("--encoding", help="the file's encoding when it is not UTF-8 (e.g. cp1252)")
-    p.add_argument("--out-dir", type=Path, help="run folder to write (new or empty; default runs/<UTC time>-delete)")
+    p.add_argument("--out-dir", type=Path, help=f"run folder to write (new or empty; default runs/<UTC time>-{name})")
     p.add_argument("--dry-run", action="store_true", help="validate and plan; send nothing")
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed above 100 rows "
-                                                      "when not on a terminal)")
+    p.add_argument("--yes", action="store_true", help=yes_help)
     p.add_argument("--batch-size", type=_batch_size, default=20, help="requests per JSON batch, 1-20 (default 20)")
     p.add_argument("--concurrency", type=_positive, default=4, help="batches in flight at once (default 4)")
     p.add_argument("--priority", choices=("normal", "low"), default="normal",
                    help="low sends x-ms-throttle-priority: Low so that interactive work goes first")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_target_options(p)
+
+
+def _add_delete(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    _add_keyed(verbs, "delete", "soft-delete customer accounts listed in a CSV file",
+               "Soft-delete one customer per CSV row (restorable for 30 days).", DELETE_EPILOG,
+               "do not ask for confirmation (needed above 100 rows when not on a terminal)")
+    _add_keyed(verbs, "restore", "restore soft-deleted customer accounts listed in a CSV file",
+               "Restore one soft-deleted customer per CSV row.", RESTORE_EPILOG, "accepted; restore asks nothing")
+    _add_keyed(verbs, "purge", "permanently delete soft-deleted customers listed in a CSV file",
+               "Permanently delete one soft-deleted customer per CSV row. This cannot be undone.", PURGE_EPILOG,
+               "confirm the permanent deletion (always required, except with --dry-run)")
 
 
 def _add_validate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -142,7 +175,8 @@ def _add_validate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                 "Exit status: 0 every row is valid, 1 some rows are not, 2 the file cannot be used.",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path)
-    p.add_argument("--verb", required=True, choices=("create", "delete"), help="the verb the file is meant for")
+    p.add_argument("--verb", required=True, choices=("create", "delete", "restore", "purge"),
+                   help="the verb the file is meant for")
     p.add_argument("--encoding")
     p.add_argument("--domain", metavar="DOMAIN", help="the tenant's default domain, to check UPNs against")
     p.add_argument("--extensions-app-id", metavar="APP_ID")
@@ -155,7 +189,7 @@ def _add_template(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
                          epilog="examples:\n  entra-batch template create > customers.csv\n"
                                 "  entra-batch template create --portal --out bulk-create.csv",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("verb", choices=("create", "delete"))
+    p.add_argument("verb", choices=("create", "delete", "restore", "purge"))
     p.add_argument("--portal", action="store_true", help="the admin center's bulk template (version row + bracketed headers)")
     p.add_argument("--out", type=Path, help="file to write (default: stdout)")
 

@@ -302,10 +302,19 @@ DELETE_COLUMNS = ColumnSet(
     template=("signInName",),
 )
 
+RESTORE_COLUMNS = ColumnSet(verb="restore", columns=KEY_COLUMNS,
+                            one_of=(("objectId", "userPrincipalName", "signInName"),), extensions=False,
+                            template=("objectId",))
+PURGE_COLUMNS = ColumnSet(verb="purge", columns=KEY_COLUMNS,
+                          one_of=(("objectId", "userPrincipalName", "signInName"),), extensions=False,
+                          template=("objectId",))
+
 # One entry per verb; a verb module adds its own line here.
 COLUMN_SETS: dict[str, ColumnSet] = {
     CREATE_COLUMNS.verb: CREATE_COLUMNS,
     DELETE_COLUMNS.verb: DELETE_COLUMNS,
+    RESTORE_COLUMNS.verb: RESTORE_COLUMNS,
+    PURGE_COLUMNS.verb: PURGE_COLUMNS,
 }
 
 # The Entra admin center's bulk templates, as downloaded (PRODUCT.md, "Input files").

@@ -31,7 +31,7 @@ def run_command(args: argparse.Namespace) -> int:
             return _template(args)
         if args.command == "validate":
             return _validate(args)
-        if args.command in ("create", "delete"):
+        if args.command in ("create", "delete", "restore", "purge"):
             return _start(args)
         if args.command == "resume":
             return _resume(args)
@@ -101,7 +101,12 @@ CONFIRM_ABOVE = 100
 
 
 def _confirmed(args: argparse.Namespace, rows: int | None) -> bool:
-    """Deleting more than 100 customers is confirmed on a terminal, or with --yes."""
+    """Deleting more than 100 customers is confirmed on a terminal, or with --yes; purging
+    (irreversible) always needs --yes."""
+    if args.command == "purge" and not args.dry_run and not args.yes:
+        _say("purge deletes customers for good and cannot be undone; pass --yes to confirm "
+             "(or --dry-run to see what would go)")
+        return False
     if args.command != "delete" or args.dry_run or args.yes or (rows or 0) <= CONFIRM_ABOVE:
         return True
     if not sys.stdin.isatty():
@@ -201,10 +206,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _template(args: argparse.Namespace) -> int:
-    from .columns import PORTAL_CREATE_HEADER, PORTAL_DELETE_HEADER, template_header
+    from .columns import PORTAL_CREATE_HEADER, PORTAL_DELETE_HEADER, PORTAL_RESTORE_HEADER, template_header
 
     if args.portal:
-        header = {"create": PORTAL_CREATE_HEADER, "delete": PORTAL_DELETE_HEADER}[args.verb]
+        header = {"create": PORTAL_CREATE_HEADER, "delete": PORTAL_DELETE_HEADER,
+                  "restore": PORTAL_RESTORE_HEADER, "purge": PORTAL_RESTORE_HEADER}[args.verb]
         text = "version:v1.0\r\n" + header + "\r\n"
     else:
         text = ",".join(template_header(args.verb)) + "\r\n"

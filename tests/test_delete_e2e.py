@@ -53,7 +53,7 @@ def test_delete_by_every_kind_of_key_then_again(home: Path, tmp_path: Path, crea
     assert [r["status"] for r in lines] == ["deleted", "deleted", "deleted", "failed", "invalid", "invalid"]
     assert lines[0]["object_id"] == created["c1@example.com"] and "restorable until" in lines[0]["error_message"]
     assert lines[3]["error_code"] == "Request_ResourceNotFound"
-    assert "already deleted by row 3" in lines[4]["error_message"]
+    assert "already in row 3 of this file" in lines[4]["error_message"]
     assert "not an object id" in lines[5]["error_message"]
     assert state(home) == (3, 3)
     # Running the same file again changes nothing and fails nothing that was deleted.
@@ -105,3 +105,61 @@ def test_resume_counts_a_delete_that_happened_before_the_crash(home: Path, tmp_p
     assert main(["resume", str(run_dir), "--quiet"]) == 0
     assert [(r["status"], r["object_id"]) for r in results(run_dir)] == [
         ("deleted", created["c1@example.com"]), ("deleted", created["c2@example.com"])]
+
+
+def delete_all(tmp_path: Path, keys: list[str], out: str) -> None:
+    (tmp_path / f"{out}.csv").write_text("signInName\r\n" + "".join(k + "\r\n" for k in keys), encoding="utf-8",
+                                         newline="")
+    assert main(["delete", str(tmp_path / f"{out}.csv"), "--out-dir", str(tmp_path / out), "--quiet"]) == 0
+
+
+def test_restore_by_id_and_sign_in_name_with_a_conflict_and_a_live_one(home: Path, tmp_path: Path,
+                                                                       created: dict[str, str]) -> None:
+    delete_all(tmp_path, ["c1@example.com", "c2@example.com", "c3@example.com"], "del")
+    # Someone takes c3's sign-in name while c3 is deleted.
+    (tmp_path / "again.csv").write_text("signInName,displayName\r\nc3@example.com,New C3\r\n", encoding="utf-8")
+    assert main(["create", str(tmp_path / "again.csv"), "--out-dir", str(tmp_path / "again"), "--quiet"]) == 0
+    new_c3 = results(tmp_path / "again")[0]["object_id"]
+    (tmp_path / "restore.csv").write_text(
+        "objectId,signInName\r\n"
+        f"{created['c1@example.com']},\r\n,c2@example.com\r\n,c3@example.com\r\n,c4@example.com\r\n"
+        ",ghost@example.com\r\n", encoding="utf-8", newline="")
+    assert main(["restore", str(tmp_path / "restore.csv"), "--out-dir", str(tmp_path / "r"), "--quiet"]) == 1
+    lines = results(tmp_path / "r")
+    assert [r["status"] for r in lines] == ["restored", "restored", "failed", "skipped", "failed"]
+    assert lines[0]["object_id"] == created["c1@example.com"] and lines[1]["object_id"] == created["c2@example.com"]
+    assert lines[2]["error_code"] == "ObjectConflict" and new_c3 in lines[2]["error_message"]
+    assert "is live" in lines[3]["error_message"]
+    assert "not in deleted items" in lines[4]["error_message"]
+    assert state(home) == (6, 1)
+    # Restoring again: the live ones are skipped, never failed.
+    assert main(["restore", str(tmp_path / "restore.csv"), "--out-dir", str(tmp_path / "r2"), "--quiet"]) == 1
+    assert [r["status"] for r in results(tmp_path / "r2")][:2] == ["skipped", "skipped"]
+
+
+def test_the_portal_restore_template_works_as_downloaded(home: Path, tmp_path: Path, created: dict[str, str]) -> None:
+    delete_all(tmp_path, ["c5@example.com"], "del")
+    (tmp_path / "portal.csv").write_text("version:v1.0\r\nObject ID [objectId] Required\r\n"
+                                         f"{created['c5@example.com']}\r\n", encoding="utf-8", newline="")
+    assert main(["restore", str(tmp_path / "portal.csv"), "--out-dir", str(tmp_path / "p"), "--quiet"]) == 0
+    assert [r["status"] for r in results(tmp_path / "p")] == ["restored"]
+
+
+def test_purge_needs_yes_erases_deleted_ones_and_refuses_live_ones(home: Path, tmp_path: Path,
+                                                                   created: dict[str, str],
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    delete_all(tmp_path, ["c1@example.com", "c2@example.com"], "del")
+    purge = tmp_path / "purge.csv"
+    purge.write_text("signInName\r\nc1@example.com\r\nc2@example.com\r\nc3@example.com\r\n", encoding="utf-8",
+                     newline="")
+    assert main(["purge", str(purge), "--quiet"]) == 2
+    assert "cannot be undone; pass --yes" in capsys.readouterr().err
+    assert main(["purge", str(purge), "--dry-run", "--out-dir", str(tmp_path / "dry"), "--quiet"]) == 0
+    assert state(home) == (4, 2)
+    assert main(["purge", str(purge), "--yes", "--out-dir", str(tmp_path / "p1"), "--quiet"]) == 1
+    lines = results(tmp_path / "p1")
+    assert [r["status"] for r in lines] == ["purged", "purged", "failed"]
+    assert lines[2]["error_code"] == "NotDeleted"
+    assert state(home) == (4, 0)
+    assert main(["purge", str(purge), "--yes", "--out-dir", str(tmp_path / "p2"), "--quiet"]) == 1
+    assert [r["status"] for r in results(tmp_path / "p2")][:2] == ["skipped", "skipped"]

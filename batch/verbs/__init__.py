@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .base import Verb
 
-VERBS = ("create", "delete")
+VERBS = ("create", "delete", "restore", "purge")
 
 
 def build_verb(request: Any, *, domain: str | None, extensions_app_id: str | None) -> "Verb":
@@ -21,4 +21,12 @@ def build_verb(request: Any, *, domain: str | None, extensions_app_id: str | Non
         from .delete import DeleteVerb
 
         return DeleteVerb(domain or "")
+    if request.verb == "restore":
+        from .restore import RestoreVerb
+
+        return RestoreVerb(domain or "")
+    if request.verb == "purge":
+        from .purge import PurgeVerb
+
+        return PurgeVerb(domain or "")
     raise ValueError(f"unknown verb {request.verb}")

@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from ..columns import ColumnSet
     from ..csvio import Row
     from ..graph.client import GraphClient
-    from ..journal import SentRow
 
 
 @dataclass(frozen=True)

@@ -11,77 +11,32 @@ in deleted items since the row was sent means we deleted it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
-from ..columns import COLUMN_SETS, ColumnSet
-from ..csvio import Row
-from ..graph.client import GraphCall, GraphResult
-from ..graph.errors import GraphRequestFailed
+from ..graph.client import GraphCall
 from ..journal import SentRow
 from ..outcome import Outcome, Status
-from .base import Executed, Rejected, Session
-from .create import READ, SeenKeys
-from .keys import UserKey, found_users, lookup_call, parse_key
+from .base import Executed, Session
+from .create import READ
+from .keyed import MARGIN_SECONDS, KeyedVerb, KeyPlan
+from .keyed import parse_time as _parse
+from .keys import found_users, lookup_call
 
 DELETE_RESTORE = frozenset({"User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
 RETENTION = timedelta(days=30)
-# A deletion found this long before the row was sent was not ours (clock skew allowance).
-MARGIN_SECONDS = 30.0
 
 
-@dataclass
-class DeletePlan:
-    row: int
-    key: str
-    user: UserKey
+DeletePlan = KeyPlan
 
 
 def _when(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _parse(stamp: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-class DeleteVerb:
+class DeleteVerb(KeyedVerb):
     name = "delete"
+    doing = "Deleting customers"
     permissions: tuple[frozenset[str], ...] = (DELETE_RESTORE, READ)
-
-    def __init__(self, domain: str) -> None:
-        self.domain = domain
-        self.columns: ColumnSet = COLUMN_SETS["delete"]
-        self.seen = SeenKeys()
-
-    def validate(self, row: Row) -> DeletePlan | Rejected:
-        if row.blank:
-            return Rejected(row.number, "", ("blank row",), Status.SKIPPED)
-        if row.problem:
-            return Rejected(row.number, "", (row.problem,))
-        if row.example:
-            return Rejected(row.number, "", ("this is the example row of the admin center's template; delete it",))
-        key = parse_key(row.cells)
-        if isinstance(key, str):
-            return Rejected(row.number, "", (key,))
-        if key.kind == "signin" and not self.domain:
-            return Rejected(row.number, key.value, ("a sign-in name needs the tenant's domain (--domain)",))
-        first = self.seen.claim(key.kind, key.value, row.number)
-        if first is not None:
-            return Rejected(row.number, key.value, (f"{key.value} is already deleted by row {first} of this file",))
-        return DeletePlan(row.number, key.value, key)
-
-    def sent_marker(self, plan: DeletePlan) -> bool:
-        return False
-
-    async def _send(self, calls: list[GraphCall], session: Session) -> list[GraphResult]:
-        if len(calls) == 1:
-            return [await session.client.request(calls[0])]
-        return await session.client.batch(calls)
 
     async def execute(self, plans: list[DeletePlan], session: Session) -> Executed:
         done = Executed()
@@ -168,14 +123,3 @@ class DeleteVerb:
                 when = f" on {_when(deleted)}" if deleted else ""
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, str(user.get("id", "")),
                                              error_message=f"already deleted{when}; {until}"))
-
-    @staticmethod
-    def _refused(plan: DeletePlan, result: GraphResult, done: Executed, prefix: str, object_id: str = "") -> None:
-        if result.status in (401, 403):
-            done.unresolved.append(plan.row)
-            done.stop = done.stop or GraphRequestFailed("Deleting customers", status=result.status,
-                                                        code=result.error_code, detail=result.error_message)
-            return
-        done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, object_id, result.status or None,
-                                     result.error_code or ("NoAnswer" if result.status == 0 else ""),
-                                     prefix + (result.error_message or f"HTTP {result.status}"), result.attempts))

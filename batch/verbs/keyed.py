@@ -1,0 +1,83 @@
+"""What the verbs that act on existing customers share: one user key per row, duplicates in
+the file refused, batched sending, and a 401/403 that stops the run instead of failing rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..columns import COLUMN_SETS, ColumnSet
+from ..csvio import Row
+from ..graph.client import GraphCall, GraphResult
+from ..graph.errors import GraphRequestFailed
+from ..outcome import Outcome, Status
+from .base import Executed, Rejected, Session
+from .create import SeenKeys
+from .keys import UserKey, parse_key
+
+# A change found this long before the row was sent was not ours (clock skew allowance).
+MARGIN_SECONDS = 30.0
+
+
+@dataclass
+class KeyPlan:
+    row: int
+    key: str
+    user: UserKey
+
+
+def parse_time(stamp: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class KeyedVerb:
+    name = ""
+    doing = ""  # "Deleting customers", for the message that stops a run
+    permissions: tuple[frozenset[str], ...] = ()
+
+    def __init__(self, domain: str) -> None:
+        self.domain = domain
+        self.columns: ColumnSet = COLUMN_SETS[self.name]
+        self.seen = SeenKeys()
+
+    def validate(self, row: Row) -> KeyPlan | Rejected:
+        if row.blank:
+            return Rejected(row.number, "", ("blank row",), Status.SKIPPED)
+        if row.problem:
+            return Rejected(row.number, "", (row.problem,))
+        if row.example:
+            return Rejected(row.number, "", ("this is the example row of the admin center's template; delete it",))
+        key = parse_key(row.cells)
+        if isinstance(key, str):
+            return Rejected(row.number, "", (key,))
+        if key.kind == "signin" and not self.domain:
+            return Rejected(row.number, key.value, ("a sign-in name needs the tenant's domain (--domain)",))
+        first = self.seen.claim(key.kind, key.value, row.number)
+        if first is not None:
+            return Rejected(row.number, key.value, (f"{key.value} is already in row {first} of this file",))
+        return KeyPlan(row.number, key.value, key)
+
+    def sent_marker(self, plan: KeyPlan) -> bool:
+        return False
+
+    async def _send(self, calls: list[GraphCall], session: Session) -> list[GraphResult]:
+        if not calls:
+            return []
+        if len(calls) == 1:
+            return [await session.client.request(calls[0])]
+        return await session.client.batch(calls)
+
+    def _refused(self, plan: KeyPlan, result: GraphResult, done: Executed, prefix: str = "",
+                 object_id: str = "") -> None:
+        if result.status in (401, 403):
+            done.unresolved.append(plan.row)
+            done.stop = done.stop or GraphRequestFailed(self.doing, status=result.status, code=result.error_code,
+                                                        detail=result.error_message)
+            return
+        done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, object_id, result.status or None,
+                                     result.error_code or ("NoAnswer" if result.status == 0 else ""),
+                                     prefix + (result.error_message or f"HTTP {result.status}"), result.attempts))

@@ -1,0 +1,83 @@
+"""`purge`: delete soft-deleted customers for good, `DELETE /directory/deletedItems/{id}`
+(GRAPH.md §6). Irreversible, so the CLI always asks for --yes. A customer already gone is
+`skipped`; a live one is `failed` (delete it first)."""
+
+from __future__ import annotations
+
+from ..graph.client import GraphCall
+from ..journal import SentRow
+from ..outcome import Outcome, Status
+from .base import Executed, Session
+from .create import READ
+from .delete import DELETE_RESTORE
+from .keyed import KeyedVerb, KeyPlan
+from .keys import found_users, lookup_call
+
+
+class PurgeVerb(KeyedVerb):
+    name = "purge"
+    doing = "Purging customers"
+    permissions: tuple[frozenset[str], ...] = (DELETE_RESTORE, READ)
+
+    async def execute(self, plans: list[KeyPlan], session: Session) -> Executed:
+        done = Executed()
+        lookups = await self._send([lookup_call(p.user, self.domain, deleted=True) for p in plans], session)
+        targets: list[tuple[KeyPlan, str]] = []
+        absent: list[KeyPlan] = []
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                self._refused(plan, lookup, done, "looking the customer up in deleted items failed: ")
+            elif len(users) > 1:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=200,
+                                             error_code="AmbiguousKey",
+                                             error_message=f"{len(users)} deleted customers match; give the objectId: "
+                                                           + ", ".join(str(u.get("id")) for u in users)))
+            elif users:
+                targets.append((plan, str(users[0]["id"])))
+            else:
+                absent.append(plan)
+        results = await self._send([GraphCall("DELETE", f"/directory/deletedItems/{object_id}")
+                                    for _, object_id in targets], session)
+        for (plan, object_id), result in zip(targets, results):
+            if result.status in (204, 404):
+                # 404: gone between the lookup and the purge (or a re-sent purge that had worked).
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.PURGED, object_id, result.status,
+                                             attempts=result.attempts))
+            elif result.status == 0 or result.ambiguous:
+                done.unresolved.append(plan.row)
+            else:
+                self._refused(plan, result, done, "", object_id)
+        if absent:
+            live = await self._send([lookup_call(p.user, self.domain) for p in absent], session)
+            for plan, lookup in zip(absent, live):
+                users = found_users(lookup)
+                if users is None:
+                    self._refused(plan, lookup, done, "looking the customer up failed: ")
+                elif users:
+                    done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, str(users[0].get("id", "")),
+                                                 error_code="NotDeleted",
+                                                 error_message="the customer is live; delete it before purging it"))
+                else:
+                    done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED,
+                                                 error_message="not in deleted items: already purged, or never existed"))
+        return done
+
+    async def reconcile(self, items: list[tuple[KeyPlan, SentRow]], session: Session) -> Executed:
+        """Still in deleted items → purge now; gone → purged (by the interrupted run, or before)."""
+        done = Executed()
+        plans = [plan for plan, _ in items]
+        lookups = await self._send([lookup_call(p.user, self.domain, deleted=True) for p in plans], session)
+        pending = []
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                done.unresolved.append(plan.row)
+            elif users:
+                pending.append(plan)
+            else:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.PURGED,
+                                             error_message="gone (purged by the interrupted run, or before)"))
+        if pending:
+            done.merge(await self.execute(pending, session))
+        return done

@@ -1,0 +1,132 @@
+"""`restore`: bring soft-deleted customers back, `POST /directory/deletedItems/{id}/restore`
+(GRAPH.md §6). The key is looked up among deleted users. A customer that is live already is
+`skipped`; one whose UPN or sign-in name was taken meanwhile is `failed` with the object id of
+the live customer holding it."""
+
+from __future__ import annotations
+
+from ..graph.client import GraphCall, GraphResult
+from ..journal import SentRow
+from ..outcome import Outcome, Status
+from .base import Executed, Session
+from .create import READ, _is_conflict
+from .delete import DELETE_RESTORE
+from .keyed import KeyedVerb, KeyPlan
+from .keys import UserKey, found_users, lookup_call
+
+
+class RestoreVerb(KeyedVerb):
+    name = "restore"
+    doing = "Restoring customers"
+    permissions: tuple[frozenset[str], ...] = (DELETE_RESTORE, READ)
+
+    async def execute(self, plans: list[KeyPlan], session: Session) -> Executed:
+        done = Executed()
+        lookups = await self._send([lookup_call(p.user, self.domain, deleted=True) for p in plans], session)
+        targets: list[tuple[KeyPlan, str]] = []
+        absent: list[KeyPlan] = []
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                self._refused(plan, lookup, done, "looking the customer up in deleted items failed: ")
+            elif len(users) > 1:
+                # Several deleted customers once had this UPN or sign-in name: only the object id can say which.
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=200,
+                                             error_code="AmbiguousKey",
+                                             error_message=f"{len(users)} deleted customers match; give the objectId "
+                                                           "of the one to restore: "
+                                                           + ", ".join(str(u.get("id")) for u in users)))
+            elif users:
+                targets.append((plan, str(users[0]["id"])))
+            else:
+                absent.append(plan)
+        results = await self._send([GraphCall("POST", f"/directory/deletedItems/{object_id}/restore")
+                                    for _, object_id in targets], session)
+        unseen: list[tuple[KeyPlan, str]] = []
+        for (plan, object_id), result in zip(targets, results):
+            if result.status == 200:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.RESTORED, object_id, 200,
+                                             attempts=result.attempts))
+            elif _is_conflict(result):
+                await self._conflict(plan, object_id, result, session, done)
+            elif result.status == 0 or result.ambiguous or result.status == 404:
+                unseen.append((plan, object_id))
+            else:
+                self._refused(plan, result, done, "", object_id)
+        if unseen:
+            await self._settle_unseen(unseen, session, done)
+        if absent:
+            await self._not_deleted(absent, session, done)
+        return done
+
+    async def reconcile(self, items: list[tuple[KeyPlan, SentRow]], session: Session) -> Executed:
+        """Still in deleted items → restore now; live → restored (by the interrupted run, or
+        live before it: the directory cannot tell, and either way the customer is back)."""
+        done = Executed()
+        plans = [plan for plan, _ in items]
+        lookups = await self._send([lookup_call(p.user, self.domain, deleted=True) for p in plans], session)
+        pending = []
+        gone = []
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                done.unresolved.append(plan.row)
+            elif users:
+                pending.append(plan)
+            else:
+                gone.append(plan)
+        live = await self._send([lookup_call(p.user, self.domain) for p in gone], session)
+        for plan, lookup in zip(gone, live):
+            users = found_users(lookup)
+            if users is None:
+                done.unresolved.append(plan.row)
+            elif users:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.RESTORED, str(users[0].get("id", "")), 200,
+                                             error_message="live again (restored by the interrupted run, or before)"))
+            else:
+                done.outcomes.append(_not_found(plan))
+        if pending:
+            done.merge(await self.execute(pending, session))
+        return done
+
+    async def _settle_unseen(self, items: list[tuple[KeyPlan, str]], session: Session, done: Executed) -> None:
+        """A restore whose answer was lost: live with that object id means it worked."""
+        lookups = await self._send([lookup_call(UserKey("id", object_id), self.domain) for _, object_id in items],
+                                   session)
+        for (plan, object_id), lookup in zip(items, lookups):
+            users = found_users(lookup)
+            if users is None:
+                done.unresolved.append(plan.row)
+            elif users:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.RESTORED, object_id, 200))
+            else:
+                done.unresolved.append(plan.row)
+
+    async def _not_deleted(self, plans: list[KeyPlan], session: Session, done: Executed) -> None:
+        lookups = await self._send([lookup_call(p.user, self.domain) for p in plans], session)
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                self._refused(plan, lookup, done, "looking the customer up failed: ")
+            elif users:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, str(users[0].get("id", "")),
+                                             error_message="the customer is live; nothing to restore"))
+            else:
+                done.outcomes.append(_not_found(plan))
+
+    async def _conflict(self, plan: KeyPlan, object_id: str, result: GraphResult, session: Session,
+                        done: Executed) -> None:
+        """Name the live customer that holds the UPN or sign-in name now."""
+        holder = ""
+        if plan.user.kind != "id":
+            users = found_users(await session.client.request(lookup_call(plan.user, self.domain)))
+            holder = str(users[0].get("id", "")) if users else ""
+        which = f" by the live customer {holder}" if holder else " by a live customer"
+        done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, object_id, result.status, "ObjectConflict",
+                                     f"cannot restore: {result.error_message or 'its UPN or sign-in name is taken'} "
+                                     f"(taken{which}); free it, or restore with a new UPN", result.attempts))
+
+
+def _not_found(plan: KeyPlan) -> Outcome:
+    return Outcome(plan.row, plan.key, Status.FAILED, http_status=404, error_code="Request_ResourceNotFound",
+                   error_message="not in deleted items (deleted more than 30 days ago, purged, or never existed)")
