@@ -127,6 +127,17 @@ whose UPN or sign-in name was taken meanwhile fails with the holder's object id.
 Exit status as for create: 0, 1, 2, 3, 130.
 """
 
+RESET_EPILOG = """\
+examples:
+  entra-batch reset-password forgot.csv           new temporary passwords, changed at next sign-in
+  entra-batch reset-password forgot.csv --no-force-change
+
+The file: one customer per row, named by objectId, userPrincipalName or signInName. Each gets
+a generated 16-character password, written to passwords.csv (mode 0600) once Graph confirmed
+the reset, and nowhere else. The app needs User-PasswordProfile.ReadWrite.All (or
+User.ReadWrite.All) and User.Read.All. Exit status as for create: 0, 1, 2, 3, 130.
+"""
+
 PURGE_EPILOG = """\
 examples:
   entra-batch purge gone-for-good.csv --dry-run   what would be erased; nothing is sent
@@ -139,14 +150,18 @@ live one fails (delete it first). Exit status as for create: 0, 1, 2, 3, 130.
 
 
 def _add_keyed(verbs: argparse._SubParsersAction, name: str, help_text: str, description: str,  # type: ignore[type-arg]
-               epilog: str, yes_help: str) -> None:
+               epilog: str, yes_help: str | None) -> None:
     p = verbs.add_parser(name, help=help_text, description=description, epilog=epilog,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path, help="the CSV file")
     p.add_argument("--encoding", help="the file's encoding when it is not UTF-8 (e.g. cp1252)")
     p.add_argument("--out-dir", type=Path, help=f"run folder to write (new or empty; default runs/<UTC time>-{name})")
     p.add_argument("--dry-run", action="store_true", help="validate and plan; send nothing")
-    p.add_argument("--yes", action="store_true", help=yes_help)
+    if yes_help:
+        p.add_argument("--yes", action="store_true", help=yes_help)
+    else:
+        p.add_argument("--no-force-change", action="store_true",
+                       help="the new passwords need not be changed at next sign-in (default: they must)")
     p.add_argument("--batch-size", type=_batch_size, default=20, help="requests per JSON batch, 1-20 (default 20)")
     p.add_argument("--concurrency", type=_positive, default=4, help="batches in flight at once (default 4)")
     p.add_argument("--priority", choices=("normal", "low"), default="normal",
@@ -159,6 +174,8 @@ def _add_delete(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type
     _add_keyed(verbs, "delete", "soft-delete customer accounts listed in a CSV file",
                "Soft-delete one customer per CSV row (restorable for 30 days).", DELETE_EPILOG,
                "do not ask for confirmation (needed above 100 rows when not on a terminal)")
+    _add_keyed(verbs, "reset-password", "give customers new temporary passwords",
+               "Reset the password of one customer per CSV row to a generated temporary one.", RESET_EPILOG, None)
     _add_keyed(verbs, "restore", "restore soft-deleted customer accounts listed in a CSV file",
                "Restore one soft-deleted customer per CSV row.", RESTORE_EPILOG, "accepted; restore asks nothing")
     _add_keyed(verbs, "purge", "permanently delete soft-deleted customers listed in a CSV file",
@@ -175,7 +192,7 @@ def _add_validate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                 "Exit status: 0 every row is valid, 1 some rows are not, 2 the file cannot be used.",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path)
-    p.add_argument("--verb", required=True, choices=("create", "delete", "restore", "purge"),
+    p.add_argument("--verb", required=True, choices=("create", "reset-password", "delete", "restore", "purge"),
                    help="the verb the file is meant for")
     p.add_argument("--encoding")
     p.add_argument("--domain", metavar="DOMAIN", help="the tenant's default domain, to check UPNs against")
@@ -189,7 +206,7 @@ def _add_template(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
                          epilog="examples:\n  entra-batch template create > customers.csv\n"
                                 "  entra-batch template create --portal --out bulk-create.csv",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("verb", choices=("create", "delete", "restore", "purge"))
+    p.add_argument("verb", choices=("create", "reset-password", "delete", "restore", "purge"))
     p.add_argument("--portal", action="store_true", help="the admin center's bulk template (version row + bracketed headers)")
     p.add_argument("--out", type=Path, help="file to write (default: stdout)")
 

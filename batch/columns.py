@@ -305,6 +305,9 @@ DELETE_COLUMNS = ColumnSet(
 RESTORE_COLUMNS = ColumnSet(verb="restore", columns=KEY_COLUMNS,
                             one_of=(("objectId", "userPrincipalName", "signInName"),), extensions=False,
                             template=("objectId",))
+RESET_COLUMNS = ColumnSet(verb="reset-password", columns=KEY_COLUMNS,
+                          one_of=(("objectId", "userPrincipalName", "signInName"),), extensions=False,
+                          template=("signInName",))
 PURGE_COLUMNS = ColumnSet(verb="purge", columns=KEY_COLUMNS,
                           one_of=(("objectId", "userPrincipalName", "signInName"),), extensions=False,
                           template=("objectId",))
@@ -315,6 +318,7 @@ COLUMN_SETS: dict[str, ColumnSet] = {
     DELETE_COLUMNS.verb: DELETE_COLUMNS,
     RESTORE_COLUMNS.verb: RESTORE_COLUMNS,
     PURGE_COLUMNS.verb: PURGE_COLUMNS,
+    RESET_COLUMNS.verb: RESET_COLUMNS,
 }
 
 # The Entra admin center's bulk templates, as downloaded (PRODUCT.md, "Input files").

@@ -163,3 +163,56 @@ def test_purge_needs_yes_erases_deleted_ones_and_refuses_live_ones(home: Path, t
     assert state(home) == (4, 0)
     assert main(["purge", str(purge), "--yes", "--out-dir", str(tmp_path / "p2"), "--quiet"]) == 1
     assert [r["status"] for r in results(tmp_path / "p2")][:2] == ["skipped", "skipped"]
+
+
+def passwords_of(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "passwords.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_reset_password_gives_temporary_passwords(home: Path, tmp_path: Path, created: dict[str, str]) -> None:
+    import stat
+
+    (tmp_path / "reset.csv").write_text(
+        f"objectId,signInName\r\n{created['c1@example.com']},\r\n,c2@example.com\r\n,ghost@example.com\r\n",
+        encoding="utf-8", newline="")
+    assert main(["reset-password", str(tmp_path / "reset.csv"), "--out-dir", str(tmp_path / "r"), "--quiet"]) == 1
+    lines = results(tmp_path / "r")
+    assert [r["status"] for r in lines] == ["password_reset", "password_reset", "failed"]
+    secrets = passwords_of(tmp_path / "r")
+    assert [(s["row"], s["object_id"]) for s in secrets] == [("1", created["c1@example.com"]),
+                                                             ("2", created["c2@example.com"])]
+    assert stat.S_IMODE((tmp_path / "r" / "passwords.csv").stat().st_mode) == 0o600
+    assert not any(s["password"] in (tmp_path / "r" / "results.csv").read_text() for s in secrets)
+    store = Store(home / "emulator.db")
+    user = store.user(store.tenants()[0].id, created["c1@example.com"]).data  # type: ignore[union-attr]
+    store.close()
+    assert user["passwordProfile"]["forceChangePasswordNextSignIn"] is True
+    (tmp_path / "one.csv").write_text("signInName\r\nc3@example.com\r\n", encoding="utf-8", newline="")
+    assert main(["reset-password", str(tmp_path / "one.csv"), "--out-dir", str(tmp_path / "r2"), "--quiet",
+                 "--no-force-change"]) == 0
+    store = Store(home / "emulator.db")
+    user = store.user(store.tenants()[0].id, created["c3@example.com"]).data  # type: ignore[union-attr]
+    store.close()
+    assert user["passwordProfile"]["forceChangePasswordNextSignIn"] is False
+
+
+def test_resume_of_a_reset_keeps_a_password_on_file_and_redoes_the_rest(home: Path, tmp_path: Path,
+                                                                        created: dict[str, str]) -> None:
+    from batch.runfiles import PasswordsFile
+
+    source = tmp_path / "reset.csv"
+    source.write_text("signInName\r\nc1@example.com\r\nc2@example.com\r\n", encoding="utf-8", newline="")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    journal = Journal(run_dir)
+    journal.set_meta(request=asdict(RunRequest(verb="reset-password", input=str(source.resolve()))),
+                     fingerprint=fingerprint(source), target="local", started=time.time())
+    journal.mark_sent([SentRow(1, "c1@example.com", time.time(), True, 1),
+                       SentRow(2, "c2@example.com", time.time(), True, 1)])
+    journal.close()
+    # Row 1's password reached the file before the crash; row 2's did not.
+    PasswordsFile(run_dir).append([(1, "c1@example.com", created["c1@example.com"], "Kept-Password-1!")])
+    assert main(["resume", str(run_dir), "--quiet"]) == 0
+    assert [r["status"] for r in results(run_dir)] == ["password_reset", "password_reset"]
+    assert [s["row"] for s in passwords_of(run_dir)] == ["1", "2"]

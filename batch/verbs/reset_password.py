@@ -1,0 +1,82 @@
+"""`reset-password`: a new temporary password per customer, `PATCH /users/{id}` with a
+generated `passwordProfile` that must be changed at next sign-in (GRAPH.md §4.1) — what the
+admin center's "Reset password" does, for a whole file. The passwords go to passwords.csv
+only, once Graph confirmed each reset.
+
+Exactly once: a reset whose answer was lost is simply done again with a fresh password when
+the run is resumed, unless its password already reached passwords.csv.
+"""
+
+from __future__ import annotations
+
+from ..graph.client import GraphCall
+from ..journal import SentRow
+from ..outcome import Outcome, Status
+from ..passwords import generate_password
+from .base import Executed, Session
+from .create import PASSWORD, READ
+from .keyed import KeyedVerb, KeyPlan
+from .keys import found_users, lookup_call
+
+
+class ResetPasswordVerb(KeyedVerb):
+    name = "reset-password"
+    doing = "Resetting passwords"
+    permissions: tuple[frozenset[str], ...] = (PASSWORD, READ)
+
+    def __init__(self, domain: str, *, force_change: bool = True) -> None:
+        super().__init__(domain)
+        self.force_change = force_change
+
+    def sent_marker(self, plan: KeyPlan) -> bool:
+        return True
+
+    async def execute(self, plans: list[KeyPlan], session: Session) -> Executed:
+        done = Executed()
+        lookups = await self._send([lookup_call(p.user, self.domain) for p in plans], session)
+        targets: list[tuple[KeyPlan, str]] = []
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                self._refused(plan, lookup, done, "looking the customer up failed: ")
+            elif len(users) > 1:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=lookup.status,
+                                             error_code="AmbiguousKey",
+                                             error_message=f"{len(users)} customers match this key"))
+            elif users:
+                targets.append((plan, str(users[0]["id"])))
+            else:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=404,
+                                             error_code="Request_ResourceNotFound",
+                                             error_message="no live customer has this key (a deleted one must be "
+                                                           "restored first)"))
+        passwords = [generate_password() for _ in targets]
+        results = await self._send([
+            GraphCall("PATCH", f"/users/{object_id}", headers={"Content-Type": "application/json"},
+                      body={"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": self.force_change}})
+            for (_, object_id), password in zip(targets, passwords)], session)
+        for (plan, object_id), password, result in zip(targets, passwords, results):
+            if result.status == 204:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.PASSWORD_RESET, object_id, 204,
+                                             attempts=result.attempts))
+                done.passwords.append((plan.row, plan.key, object_id, password))
+            elif result.status == 0 or result.ambiguous:
+                done.unresolved.append(plan.row)  # resume resets it again, with a fresh password
+            else:
+                self._refused(plan, result, done, "", object_id)
+        return done
+
+    async def reconcile(self, items: list[tuple[KeyPlan, SentRow]], session: Session) -> Executed:
+        """A reset whose password reached passwords.csv is done; any other is done again."""
+        done = Executed()
+        on_file = session.passwords_on_file({plan.row for plan, _ in items})
+        again = []
+        for plan, sent in items:
+            if plan.row in on_file:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.PASSWORD_RESET, attempts=sent.attempts,
+                                             error_message="reset before the interruption (password in passwords.csv)"))
+            else:
+                again.append(plan)
+        if again:
+            done.merge(await self.execute(again, session))
+        return done
