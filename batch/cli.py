@@ -127,6 +127,20 @@ whose UPN or sign-in name was taken meanwhile fails with the holder's object id.
 Exit status as for create: 0, 1, 2, 3, 130.
 """
 
+UPDATE_EPILOG = """\
+examples:
+  entra-batch update changes.csv
+  entra-batch update export.csv --dry-run       check the file; nothing is sent
+
+The file: one customer per row, named by objectId, userPrincipalName or signInName, plus the
+columns to change: displayName, givenName, surname, blockSignIn (Yes/No), usageLocation, mail,
+jobTitle, department, companyName, city, state, country, streetAddress, postalCode,
+officeLocation, mobilePhone, businessPhone, preferredLanguage, employeeId, newSignInName (a new
+email or user name to sign in with), extension_<appId>_<name> or ext.<name>. A blank cell
+leaves the value as it is; #clear empties it (not displayName, usageLocation or blockSignIn).
+A row whose values already match is skipped. Exit status as for create: 0, 1, 2, 3, 130.
+"""
+
 RESET_EPILOG = """\
 examples:
   entra-batch reset-password forgot.csv           new temporary passwords, changed at next sign-in
@@ -159,7 +173,7 @@ def _add_keyed(verbs: argparse._SubParsersAction, name: str, help_text: str, des
     p.add_argument("--dry-run", action="store_true", help="validate and plan; send nothing")
     if yes_help:
         p.add_argument("--yes", action="store_true", help=yes_help)
-    else:
+    elif yes_help is None:
         p.add_argument("--no-force-change", action="store_true",
                        help="the new passwords need not be changed at next sign-in (default: they must)")
     p.add_argument("--batch-size", type=_batch_size, default=20, help="requests per JSON batch, 1-20 (default 20)")
@@ -174,6 +188,8 @@ def _add_delete(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type
     _add_keyed(verbs, "delete", "soft-delete customer accounts listed in a CSV file",
                "Soft-delete one customer per CSV row (restorable for 30 days).", DELETE_EPILOG,
                "do not ask for confirmation (needed above 100 rows when not on a terminal)")
+    _add_keyed(verbs, "update", "change customer profiles from a CSV file",
+               "Change the properties a CSV row gives, one customer per row.", UPDATE_EPILOG, "")
     _add_keyed(verbs, "reset-password", "give customers new temporary passwords",
                "Reset the password of one customer per CSV row to a generated temporary one.", RESET_EPILOG, None)
     _add_keyed(verbs, "restore", "restore soft-deleted customer accounts listed in a CSV file",
@@ -192,7 +208,7 @@ def _add_validate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                 "Exit status: 0 every row is valid, 1 some rows are not, 2 the file cannot be used.",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path)
-    p.add_argument("--verb", required=True, choices=("create", "reset-password", "delete", "restore", "purge"),
+    p.add_argument("--verb", required=True, choices=("create", "update", "reset-password", "delete", "restore", "purge"),
                    help="the verb the file is meant for")
     p.add_argument("--encoding")
     p.add_argument("--domain", metavar="DOMAIN", help="the tenant's default domain, to check UPNs against")
@@ -206,7 +222,7 @@ def _add_template(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
                          epilog="examples:\n  entra-batch template create > customers.csv\n"
                                 "  entra-batch template create --portal --out bulk-create.csv",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("verb", choices=("create", "reset-password", "delete", "restore", "purge"))
+    p.add_argument("verb", choices=("create", "update", "reset-password", "delete", "restore", "purge"))
     p.add_argument("--portal", action="store_true", help="the admin center's bulk template (version row + bracketed headers)")
     p.add_argument("--out", type=Path, help="file to write (default: stdout)")
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = [
     "COLUMN_SETS",
@@ -305,6 +305,19 @@ DELETE_COLUMNS = ColumnSet(
 RESTORE_COLUMNS = ColumnSet(verb="restore", columns=KEY_COLUMNS,
                             one_of=(("objectId", "userPrincipalName", "signInName"),), extensions=False,
                             template=("objectId",))
+_PROFILE = {c.name: c for c in CREATE_COLUMNS.columns}
+UPDATE_COLUMNS = ColumnSet(
+    verb="update",
+    columns=KEY_COLUMNS + tuple(replace(_PROFILE[name], required=False) for name in (
+        "displayName", "givenName", "surname", "blockSignIn", "accountEnabled", "usageLocation", "mail", "jobTitle",
+        "department", "companyName", "city", "state", "country", "streetAddress", "postalCode", "officeLocation",
+        "mobilePhone", "businessPhone", "preferredLanguage", "employeeId")) + (
+        Column("newSignInName", ("new sign in name", "new sign-in name", "new email"),
+               help="a new email address or user name to sign in with (replaces the current one)"),
+    ),
+    one_of=(("objectId", "userPrincipalName", "signInName"),),
+    template=("signInName", "displayName", "givenName", "surname", "blockSignIn", "usageLocation"),
+)
 RESET_COLUMNS = ColumnSet(verb="reset-password", columns=KEY_COLUMNS,
                           one_of=(("objectId", "userPrincipalName", "signInName"),), extensions=False,
                           template=("signInName",))
@@ -319,6 +332,7 @@ COLUMN_SETS: dict[str, ColumnSet] = {
     RESTORE_COLUMNS.verb: RESTORE_COLUMNS,
     PURGE_COLUMNS.verb: PURGE_COLUMNS,
     RESET_COLUMNS.verb: RESET_COLUMNS,
+    UPDATE_COLUMNS.verb: UPDATE_COLUMNS,
 }
 
 # The Entra admin center's bulk templates, as downloaded (PRODUCT.md, "Input files").

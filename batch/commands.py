@@ -31,7 +31,7 @@ def run_command(args: argparse.Namespace) -> int:
             return _template(args)
         if args.command == "validate":
             return _validate(args)
-        if args.command in ("create", "reset-password", "delete", "restore", "purge"):
+        if args.command in ("create", "update", "reset-password", "delete", "restore", "purge"):
             return _start(args)
         if args.command == "resume":
             return _resume(args)
@@ -211,7 +211,7 @@ def _template(args: argparse.Namespace) -> int:
     if args.portal:
         header = {"create": PORTAL_CREATE_HEADER, "delete": PORTAL_DELETE_HEADER,
                   "restore": PORTAL_RESTORE_HEADER, "purge": PORTAL_RESTORE_HEADER,
-                  "reset-password": PORTAL_DELETE_HEADER}[args.verb]
+                  "reset-password": PORTAL_DELETE_HEADER, "update": PORTAL_DELETE_HEADER}[args.verb]
         text = "version:v1.0\r\n" + header + "\r\n"
     else:
         text = ",".join(template_header(args.verb)) + "\r\n"

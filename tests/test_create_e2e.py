@@ -181,7 +181,8 @@ def test_batch_size_one_works_too(home: Path, tmp_path: Path) -> None:
                                              ("restore", "restore.csv", []), ("restore", "restore-portal.csv", ["--portal"]),
                                              ("purge", "purge.csv", []), ("purge", "purge-portal.csv", ["--portal"]),
                                              ("reset-password", "reset-password.csv", []),
-                                             ("reset-password", "reset-password-portal.csv", ["--portal"])])
+                                             ("reset-password", "reset-password-portal.csv", ["--portal"]),
+                                             ("update", "update.csv", [])])
 def test_the_shipped_templates_are_current(verb: str, name: str, args: list[str],
                                            capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["template", verb, *args]) == 0

@@ -216,3 +216,51 @@ def test_resume_of_a_reset_keeps_a_password_on_file_and_redoes_the_rest(home: Pa
     assert main(["resume", str(run_dir), "--quiet"]) == 0
     assert [r["status"] for r in results(run_dir)] == ["password_reset", "password_reset"]
     assert [s["row"] for s in passwords_of(run_dir)] == ["1", "2"]
+
+
+def user_data(home: Path, object_id: str) -> dict:
+    store = Store(home / "emulator.db")
+    try:
+        return store.user(store.tenants()[0].id, object_id).data  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+def test_update_changes_what_the_row_says_and_nothing_else(home: Path, tmp_path: Path, created: dict[str, str]) -> None:
+    (tmp_path / "up.csv").write_text(
+        "signInName,displayName,surname,blockSignIn,usageLocation,jobTitle,newSignInName\r\n"
+        "c1@example.com,Customer One,Un,Yes,fr,,\r\n"          # block, rename, usage location
+        "c2@example.com,,,,,#clear,\r\n"                         # clear a property never set: already so
+        "c3@example.com,,,,,Engineer,c3.new@example.com\r\n"     # a new sign-in name
+        "c4@example.com,Customer 4,,,,,\r\n"                     # the same value again
+        "ghost@example.com,X,,,,,\r\n"
+        "c5@example.com,,,,XX,,\r\n", encoding="utf-8", newline="")
+    assert main(["update", str(tmp_path / "up.csv"), "--out-dir", str(tmp_path / "u"), "--quiet"]) == 1
+    lines = results(tmp_path / "u")
+    assert [r["status"] for r in lines] == ["updated", "skipped", "updated", "skipped", "failed", "invalid"]
+    assert lines[0]["error_message"] == "changed: accountEnabled, displayName, surname, usageLocation"
+    one = user_data(home, created["c1@example.com"])
+    assert (one["displayName"], one["surname"], one["accountEnabled"], one["usageLocation"]) == \
+        ("Customer One", "Un", False, "FR")
+    three = user_data(home, created["c3@example.com"])
+    names = [(i["signInType"], i["issuerAssignedId"]) for i in three["identities"]]
+    assert ("emailAddress", "c3.new@example.com") in names and ("emailAddress", "c3@example.com") not in names
+    assert any(kind == "userPrincipalName" for kind, _ in names)  # the other identities are kept
+    assert three["jobTitle"] == "Engineer"
+    # Running it again: nothing left to change.
+    (tmp_path / "again.csv").write_text("signInName,displayName,blockSignIn\r\nc1@example.com,Customer One,Yes\r\n",
+                                        encoding="utf-8", newline="")
+    assert main(["update", str(tmp_path / "again.csv"), "--out-dir", str(tmp_path / "u2"), "--quiet"]) == 0
+    assert [r["status"] for r in results(tmp_path / "u2")] == ["skipped"]
+
+
+def test_update_clears_with_the_marker_and_refuses_to_clear_the_name(home: Path, tmp_path: Path,
+                                                                    created: dict[str, str]) -> None:
+    (tmp_path / "set.csv").write_text("signInName,jobTitle\r\nc1@example.com,Engineer\r\n", encoding="utf-8")
+    assert main(["update", str(tmp_path / "set.csv"), "--out-dir", str(tmp_path / "s"), "--quiet"]) == 0
+    (tmp_path / "clear.csv").write_text("signInName,jobTitle,displayName\r\nc1@example.com,#clear,\r\n"
+                                        "c2@example.com,,#clear\r\n", encoding="utf-8", newline="")
+    assert main(["update", str(tmp_path / "clear.csv"), "--out-dir", str(tmp_path / "c"), "--quiet"]) == 1
+    first, second = results(tmp_path / "c")
+    assert first["status"] == "updated" and user_data(home, created["c1@example.com"])["jobTitle"] is None
+    assert second["status"] == "invalid" and "displayName cannot be cleared" in second["error_message"]

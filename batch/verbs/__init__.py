@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .base import Verb
 
-VERBS = ("create", "reset-password", "delete", "restore", "purge")
+VERBS = ("create", "update", "reset-password", "delete", "restore", "purge")
 
 
 def build_verb(request: Any, *, domain: str | None, extensions_app_id: str | None) -> "Verb":
@@ -25,6 +25,10 @@ def build_verb(request: Any, *, domain: str | None, extensions_app_id: str | Non
         from .restore import RestoreVerb
 
         return RestoreVerb(domain or "")
+    if request.verb == "update":
+        from .update import UpdateVerb
+
+        return UpdateVerb(domain or "", extensions_app_id)
     if request.verb == "reset-password":
         from .reset_password import ResetPasswordVerb
 
