@@ -130,7 +130,7 @@ Exit status as for create: 0, 1, 2, 3, 130.
 UPDATE_EPILOG = """\
 examples:
   entra-batch update changes.csv
-  entra-batch update export.csv --dry-run       check the file; nothing is sent
+  entra-batch update changes.csv --dry-run      plan.csv: each property that would change, before and after
 
 The file: one customer per row, named by objectId, userPrincipalName or signInName, plus the
 columns to change: displayName, givenName, surname, blockSignIn (Yes/No), usageLocation, mail,

@@ -21,7 +21,7 @@ from .csvio import Row
 from .graph.errors import ConfigError, RowsUnresolved
 from .journal import Journal, SentRow
 from .outcome import Outcome, Status
-from .runfiles import PasswordsFile
+from .runfiles import PasswordsFile, PlanFile
 from .verbs.base import Executed, Rejected, Session, Verb
 
 CHUNK_ROWS = 2000
@@ -56,9 +56,13 @@ ProgressCallback = Callable[[Progress], None]
 class Engine:
     def __init__(self, verb: Verb, rows: Iterator[Row], journal: Journal, passwords: PasswordsFile,
                  session: Session | None, options: EngineOptions,
-                 on_progress: ProgressCallback | None = None, clock: Callable[[], float] = time.time) -> None:
+                 on_progress: ProgressCallback | None = None, clock: Callable[[], float] = time.time,
+                 plan_file: PlanFile | None = None) -> None:
         if not options.dry_run and session is None:
             raise ValueError("a run that sends needs a session")
+        if plan_file is not None and session is None:
+            raise ValueError("a dry run that reads the directory needs a session")
+        self.plan_file = plan_file
         self.verb = verb
         self.rows = rows
         self.journal = journal
@@ -120,6 +124,11 @@ class Engine:
                         reconcile = []
                 elif isinstance(plan, Rejected):
                     finished.append(plan.outcome())
+                elif self.options.dry_run and self.plan_file is not None:
+                    batch.append(plan)  # a dry run that reads the directory to say what would change
+                    if len(batch) >= size:
+                        await queue.put(("plan", batch))
+                        batch = []
                 elif self.options.dry_run:
                     finished.append(Outcome(plan.row, plan.key, Status.SKIPPED, error_message="dry run: valid, not sent"))
                 else:
@@ -135,7 +144,7 @@ class Engine:
         if reconcile:
             await queue.put(("reconcile", reconcile))
         if batch:
-            await queue.put(("execute", batch))
+            await queue.put(("plan" if self.options.dry_run else "execute", batch))
 
     async def _worker(self, queue: asyncio.Queue[tuple[str, list[Any]] | None]) -> None:
         assert self.session is not None or self.options.dry_run
@@ -144,7 +153,12 @@ class Engine:
             if item is None:
                 return
             kind, plans = item
-            if kind == "execute":
+            if kind == "plan":
+                executed = await self.verb.plan(plans, self.session)  # type: ignore[attr-defined]
+                assert self.plan_file is not None
+                self.plan_file.append(executed.plan)
+                rows = [p.row for p in plans]
+            elif kind == "execute":
                 now = self.clock()
                 self.journal.mark_sent(SentRow(p.row, p.key, now, self.verb.sent_marker(p), 1) for p in plans)
                 self.progress.sent += len(plans)

@@ -99,6 +99,33 @@ class PasswordsFile:
             self._fd = None
 
 
+class PlanFile:
+    """plan.csv of a dry run that reads the directory (`update --dry-run`): one line per
+    property that would change, with its current and its new value."""
+
+    NAME = "plan.csv"
+    COLUMNS = ("row", "key", "object_id", "property", "before", "after")
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / self.NAME
+        self._handle: Any = None
+
+    def append(self, lines: list[tuple[Any, ...]]) -> None:
+        if not lines:
+            return
+        if self._handle is None:
+            self._handle = self.path.open("a", newline="", encoding="utf-8")
+            if self._handle.tell() == 0:
+                csv.writer(self._handle, lineterminator="\r\n").writerow(self.COLUMNS)
+        csv.writer(self._handle, lineterminator="\r\n").writerows([[excel_safe(v) for v in line] for line in lines])
+        self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """os.write may write less than asked (a nearly full disk): loop, or raise OSError."""
     view = memoryview(data)

@@ -27,7 +27,10 @@ from .graph.errors import ConfigError, GraphRequestFailed, PermissionMissing
 from .graph.pacing import AppPool, Pacer
 from .journal import Journal
 from .outcome import Status
-from .runfiles import PasswordsFile, new_run_dir, prepare_out_dir, write_results, write_summary
+from .runfiles import PasswordsFile, PlanFile, new_run_dir, prepare_out_dir, write_results, write_summary
+
+# Verbs whose dry run reads the directory and writes plan.csv (what would change).
+PLANNING_VERBS = ("update",)
 from .verbs import build_verb
 from .verbs.base import Session
 
@@ -131,9 +134,11 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
     client: GraphClient | None = None
     provider: TokenProvider | None = None
     providers: list[TokenProvider] = []
+    plan_file: PlanFile | None = None
     try:
         session = None
-        if not request.dry_run:
+        reads_in_dry_run = request.dry_run and request.verb in PLANNING_VERBS
+        if not request.dry_run or reads_in_dry_run:
             provider = local.token_provider() if local else token_provider_for(target)
             pool_providers = [token_provider_for(replace(target, client_id=app.client_id,
                                                          client_secret=app.client_secret,
@@ -168,17 +173,21 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
                 pass
         if client is not None and provider is not None:
             client_ids = [target.client_id] + [app.client_id for app in target.extra_apps]
+            needed = verb.permissions[-1:] if reads_in_dry_run else verb.permissions  # a plan only reads
             for each, client_id in zip(providers, client_ids):
-                missing = missing_permissions(token_roles(await each.token()), verb.permissions)
+                missing = missing_permissions(token_roles(await each.token()), needed)
                 if missing:
                     raise PermissionMissing(missing, client_id=client_id or None)
             session = Session(client=client, passwords_on_file=passwords.rows_present)
+        plan_file = PlanFile(run_dir) if reads_in_dry_run else None
         engine = Engine(verb, source.rows(), journal, passwords, session,
                         EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
-                                      dry_run=request.dry_run), on_progress)
+                                      dry_run=request.dry_run), on_progress, plan_file=plan_file)
         progress = await engine.run()
     finally:
         passwords.close()
+        if plan_file is not None:
+            plan_file.close()
         if client is not None:
             await client.aclose()
         for each in providers:

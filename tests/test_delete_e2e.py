@@ -264,3 +264,19 @@ def test_update_clears_with_the_marker_and_refuses_to_clear_the_name(home: Path,
     first, second = results(tmp_path / "c")
     assert first["status"] == "updated" and user_data(home, created["c1@example.com"])["jobTitle"] is None
     assert second["status"] == "invalid" and "displayName cannot be cleared" in second["error_message"]
+
+
+def test_update_dry_run_writes_the_plan_and_changes_nothing(home: Path, tmp_path: Path, created: dict[str, str]) -> None:
+    (tmp_path / "up.csv").write_text("signInName,displayName,blockSignIn,city\r\nc1@example.com,Customer One,Yes,\r\n"
+                                     "c2@example.com,Customer 2,,\r\nghost@example.com,X,,\r\n",
+                                     encoding="utf-8", newline="")
+    assert main(["update", str(tmp_path / "up.csv"), "--dry-run", "--out-dir", str(tmp_path / "plan"), "--quiet"]) == 1
+    assert [(r["status"], r["error_message"]) for r in results(tmp_path / "plan")] == [
+        ("skipped", "dry run: would change accountEnabled, displayName"),
+        ("skipped", "dry run: already up to date"),
+        ("failed", "no live customer has this key")]
+    with (tmp_path / "plan" / "plan.csv").open(newline="", encoding="utf-8") as handle:
+        plan = [(p["row"], p["property"], p["before"], p["after"]) for p in csv.DictReader(handle)]
+    assert plan == [("1", "accountEnabled", "true", "false"), ("1", "displayName", "Customer 1", "Customer One")]
+    one = user_data(home, created["c1@example.com"])
+    assert (one["displayName"], one["accountEnabled"]) == ("Customer 1", True)

@@ -41,6 +41,8 @@ class Executed:
     unresolved: list[int] = field(default_factory=list)
     # A run-level refusal (401/403 on a write): recorded rows are kept, then the run stops.
     stop: Exception | None = None
+    # plan.csv lines of a dry run that reads the directory: (row, key, object id, property, before, after).
+    plan: list[tuple[Any, ...]] = field(default_factory=list)
 
     def merge(self, other: "Executed") -> None:
         self.outcomes += other.outcomes

@@ -13,6 +13,7 @@ values are in place, counted as updated.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,9 +195,42 @@ class UpdateVerb(KeyedVerb):
                 self._refused(plan, result, done, "", object_id)
         return done
 
+    async def plan(self, plans: list[UpdatePlan], session: Session) -> Executed:
+        """A dry run: read each customer and say, property by property, what would change."""
+        done = Executed()
+        lookups = await self._send([self._lookup(p) for p in plans], session)
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                self._refused(plan, lookup, done, "looking the customer up failed: ")
+                continue
+            if len(users) != 1:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=404 if not users else 200,
+                                             error_code="Request_ResourceNotFound" if not users else "AmbiguousKey",
+                                             error_message="no live customer has this key" if not users
+                                             else f"{len(users)} customers match this key"))
+                continue
+            current = users[0]
+            object_id = str(current.get("id", ""))
+            body = self._patch(plan, current)
+            for name in sorted(body):
+                done.plan.append((plan.row, plan.key, object_id, name, _shown(current.get(name)), _shown(body[name])))
+            message = ("dry run: would change " + ", ".join(sorted(body))) if body else "dry run: already up to date"
+            done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, object_id, error_message=message))
+        return done
+
     async def reconcile(self, items: list[tuple[UpdatePlan, SentRow]], session: Session) -> Executed:  # type: ignore[override]
         """Read each customer again: values in place mean the interrupted run's PATCH landed."""
         return await self.execute([plan for plan, _ in items], session, resent=True)
+
+
+def _shown(value: Any) -> str:
+    """A value as plan.csv shows it: text as it is, anything else as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _differs(current: Any, wanted: Any) -> bool:
