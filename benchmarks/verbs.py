@@ -1,0 +1,74 @@
+"""Rows/s of every verb on the same N customers, in process, with the emulator's throttling
+and the client's pacing off (what the engine, the lookups and the emulator cost here):
+create, update (block), reset-password, delete, restore, purge.
+
+    python benchmarks/verbs.py [--rows 10000] [--batch-size 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def run(verb: str, source: Path, tmp: Path, batch_size: int) -> tuple[int, float, dict[str, int]]:
+    from batch.config import Target
+    from batch.emulator import EmulatorSettings, Quotas
+    from batch.journal import Journal
+    from batch.runner import RunRequest, execute_run
+
+    run_dir = tmp / f"run-{verb}"
+    run_dir.mkdir()
+    journal = Journal(run_dir)
+    request = RunRequest(verb=verb, input=str(source), batch_size=batch_size, concurrency=4, yes=True)
+    started = time.perf_counter()
+    report = asyncio.run(execute_run(request, Target("local", "http://emulator.local/v1.0"), journal=journal,
+                                     run_dir=run_dir, local_settings=EmulatorSettings(quotas=Quotas(enabled=False)),
+                                     pacing=False))
+    elapsed = time.perf_counter() - started
+    journal.close()
+    counts = {k: v for k, v in report.summary["counts"].items() if v}
+    return report.summary["rows"], elapsed, counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=10000)
+    parser.add_argument("--batch-size", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        os.environ["ENTRA_BATCH_HOME"] = str(tmp / "home")
+        source = tmp / "create.csv"
+        subprocess.run([sys.executable, str(ROOT / "sample_data" / "generate.py"), str(args.rows), "--out", str(source)],
+                       check=True)
+        with source.open(newline="", encoding="utf-8") as handle:
+            names = [row["signInName"] for row in csv.DictReader(handle)]
+        keys = tmp / "keys.csv"
+        keys.write_text("signInName\r\n" + "".join(n + "\r\n" for n in names), encoding="utf-8", newline="")
+        blocks = tmp / "block.csv"
+        blocks.write_text("signInName,blockSignIn\r\n" + "".join(n + ",Yes\r\n" for n in names), encoding="utf-8",
+                          newline="")
+        print(f"machine: {os.cpu_count()} cores; {args.rows} customers; --batch-size {args.batch_size}; "
+              "throttling and pacing off")
+        for verb, file in (("create", source), ("update", blocks), ("reset-password", keys), ("delete", keys),
+                           ("restore", keys), ("purge", keys)):
+            if verb == "purge":  # purge erases deleted customers: delete them again first (not timed)
+                (tmp / "again").mkdir()
+                run("delete", keys, tmp / "again", args.batch_size)
+            rows, elapsed, counts = run(verb, file, tmp, args.batch_size)
+            print(f"  {verb:15s} {rows:6d} rows in {elapsed:6.1f} s = {rows / elapsed:7.1f} rows/s   {counts}")
+
+
+if __name__ == "__main__":
+    main()
