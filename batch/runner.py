@@ -173,7 +173,9 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
                 pass
         if client is not None and provider is not None:
             client_ids = [target.client_id] + [app.client_id for app in target.extra_apps]
-            needed = verb.permissions[-1:] if reads_in_dry_run else verb.permissions  # a plan only reads
+            needs = getattr(verb, "needs", None)  # a verb whose needs depend on the file's columns
+            needed = needs(set(source.match.by_index.values())) if needs else verb.permissions
+            needed = needed[1:2] if reads_in_dry_run else needed  # a plan only reads
             for each, client_id in zip(providers, client_ids):
                 missing = missing_permissions(token_roles(await each.token()), needed)
                 if missing:

@@ -242,3 +242,55 @@ def test_delete_under_faults_deletes_each_customer_once(tmp_path: Path) -> None:
         assert [int(r["row"]) for r in lines] == list(range(1, 151))
         assert {r["status"] for r in lines} == {"deleted"}, [r for r in lines if r["status"] != "deleted"][:3]
         assert directory(tmp_path / "emu" / "emulator.db") == []
+
+
+@pytest.mark.parametrize("verb, needed", [("delete", "User.DeleteRestore.All"), ("restore", "User.DeleteRestore.All"),
+                                          ("purge", "User.DeleteRestore.All"),
+                                          ("reset-password", "User-PasswordProfile.ReadWrite.All"),
+                                          ("update", "User.ReadUpdate.All")])
+def test_each_verb_names_the_permission_it_lacks(tmp_path: Path, verb: str, needed: str) -> None:
+    db = tmp_path / "emu" / "emulator.db"
+    db.parent.mkdir(parents=True)
+    store = Store(db)
+    reader = store.add_app(store.tenants()[0].id, ["User.Read.All", "Organization.Read.All"], display_name="reader")
+    store.close()
+    with running_emulator(tmp_path / "emu", db=db) as emulator:
+        env = client_env(emulator, tmp_path)
+        env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"] = reader.client_id, reader.secret or ""
+        source = tmp_path / "keys.csv"
+        source.write_text("signInName,displayName\r\nsomeone@example.com,Someone\r\n", encoding="utf-8")
+        done = run_cli([verb, str(source), "--out-dir", str(tmp_path / "run"), "--quiet", "--yes"]
+                       if verb in ("delete", "purge") else [verb, str(source), "--out-dir", str(tmp_path / "run"),
+                                                            "--quiet"], env)
+        assert done.returncode == 3, done.stderr
+        assert needed in done.stderr
+
+
+def test_keyed_verbs_under_a_tight_quota_finish_every_row(tmp_path: Path) -> None:
+    with running_emulator(tmp_path / "emu", extra_args=["--write-quota", "30/3"]) as emulator:
+        env = client_env(emulator, tmp_path)
+        source = generate(tmp_path / "in.csv", 90, "q")
+        assert run_cli(["create", str(source), "--out-dir", str(tmp_path / "c"), "--quiet"], env).returncode == 0
+        for verb in ("delete", "restore"):
+            done = run_cli([verb, str(source), "--out-dir", str(tmp_path / verb), "--quiet", "--yes"], env, timeout=120)
+            assert done.returncode == 0, done.stderr
+            assert {r["status"] for r in results(tmp_path / verb)} == {f"{verb}d" if verb == "restore" else "deleted"}
+
+
+def test_update_checks_the_permissions_its_columns_need(tmp_path: Path) -> None:
+    db = tmp_path / "emu" / "emulator.db"
+    db.parent.mkdir(parents=True)
+    store = Store(db)
+    editor = store.add_app(store.tenants()[0].id, ["User.ReadUpdate.All", "User.Read.All", "Organization.Read.All"],
+                           display_name="editor")
+    store.close()
+    with running_emulator(tmp_path / "emu", db=db) as emulator:
+        env = client_env(emulator, tmp_path)
+        env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"] = editor.client_id, editor.secret or ""
+        source = tmp_path / "block.csv"
+        source.write_text("signInName,blockSignIn\r\nsomeone@example.com,Yes\r\n", encoding="utf-8")
+        done = run_cli(["update", str(source), "--out-dir", str(tmp_path / "run"), "--quiet"], env)
+        assert done.returncode == 3 and "User.EnableDisableAccount.All" in done.stderr
+        source.write_text("signInName,jobTitle\r\nsomeone@example.com,Chef\r\n", encoding="utf-8")
+        done = run_cli(["update", str(source), "--out-dir", str(tmp_path / "run2"), "--quiet"], env)
+        assert done.returncode == 1 and "no live customer" in (tmp_path / "run2" / "results.csv").read_text()

@@ -280,3 +280,17 @@ def test_update_dry_run_writes_the_plan_and_changes_nothing(home: Path, tmp_path
     assert plan == [("1", "accountEnabled", "true", "false"), ("1", "displayName", "Customer 1", "Customer One")]
     one = user_data(home, created["c1@example.com"])
     assert (one["displayName"], one["accountEnabled"]) == ("Customer 1", True)
+
+
+def test_an_ambiguous_key_names_the_candidates(home: Path, tmp_path: Path, created: dict[str, str]) -> None:
+    # The same sign-in name deleted twice: two customers in deleted items answer to it.
+    delete_all(tmp_path, ["c1@example.com"], "d1")
+    (tmp_path / "again.csv").write_text("signInName,displayName\r\nc1@example.com,Again\r\n", encoding="utf-8")
+    assert main(["create", str(tmp_path / "again.csv"), "--out-dir", str(tmp_path / "again"), "--quiet"]) == 0
+    second = results(tmp_path / "again")[0]["object_id"]
+    delete_all(tmp_path, ["c1@example.com"], "d2")
+    (tmp_path / "restore.csv").write_text("signInName\r\nc1@example.com\r\n", encoding="utf-8", newline="")
+    assert main(["restore", str(tmp_path / "restore.csv"), "--out-dir", str(tmp_path / "r"), "--quiet"]) == 1
+    [line] = results(tmp_path / "r")
+    assert line["status"] == "failed" and line["error_code"] == "AmbiguousKey"
+    assert created["c1@example.com"] in line["error_message"] and second in line["error_message"]

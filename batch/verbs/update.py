@@ -23,11 +23,12 @@ from ..graph.client import GraphCall
 from ..journal import SentRow
 from ..outcome import Outcome, Status
 from .base import Executed, Rejected, Session
-from .create import PROFILE_COLUMNS, READ, UPDATE, email_problem, parse_bool
+from .create import ENABLE, PROFILE_COLUMNS, READ, UPDATE, email_problem, parse_bool
 from .keyed import KeyedVerb, KeyPlan
 from .keys import found_users, lookup_call
 
 CLEAR = "#clear"
+IDENTITIES = frozenset({"User.ManageIdentities.All"})
 NOT_CLEARABLE = {"displayName", "usageLocation", "blockSignIn", "accountEnabled", "newSignInName"}
 
 
@@ -41,6 +42,15 @@ class UpdateVerb(KeyedVerb):
     name = "update"
     doing = "Updating customers"
     permissions: tuple[frozenset[str], ...] = (UPDATE, READ)
+
+    def needs(self, columns: set[str]) -> tuple[frozenset[str], ...]:
+        """The permissions this file needs, by the columns it fills (GRAPH.md §5, §10)."""
+        needed = [UPDATE, READ]
+        if columns & {"blockSignIn", "accountEnabled"}:
+            needed.append(ENABLE)
+        if "newSignInName" in columns:
+            needed.append(IDENTITIES)
+        return tuple(needed)
 
     def __init__(self, domain: str, extensions_app_id: str | None = None) -> None:
         super().__init__(domain)
