@@ -41,23 +41,9 @@ class DeleteVerb(KeyedVerb):
     async def execute(self, plans: list[DeletePlan], session: Session) -> Executed:
         done = Executed()
         sent_at = session.clock()
-        lookups = await self._send([lookup_call(p.user, self.domain) for p in plans], session)
-        targets: list[tuple[DeletePlan, str]] = []
-        absent: list[DeletePlan] = []  # gone before we sent anything: not our deletion
+        found, absent = await self.find(plans, session, done)  # absent: gone before we sent anything
+        targets = [(plan, str(user["id"])) for plan, user in found]
         unseen: list[DeletePlan] = []  # our DELETE may have done it
-        for plan, lookup in zip(plans, lookups):
-            users = found_users(lookup)
-            if users is None:
-                self._refused(plan, lookup, done, "looking the customer up failed: ")
-            elif len(users) > 1:
-                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=lookup.status,
-                                             error_code="AmbiguousKey",
-                                             error_message=f"{len(users)} customers match this key: "
-                                                           + ", ".join(str(u.get("id")) for u in users)))
-            elif users:
-                targets.append((plan, str(users[0]["id"])))
-            else:
-                absent.append(plan)
         if targets:
             results = await self._send([GraphCall("DELETE", f"/users/{object_id}") for _, object_id in targets], session)
             for (plan, object_id), result in zip(targets, results):

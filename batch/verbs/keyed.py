@@ -14,7 +14,7 @@ from ..graph.errors import GraphRequestFailed
 from ..outcome import Outcome, Status
 from .base import Executed, Rejected, Session
 from .create import SeenKeys
-from .keys import UserKey, parse_key
+from .keys import UserKey, found_users, lookup_call, parse_key
 
 # A change found this long before the row was sent was not ours (clock skew allowance).
 MARGIN_SECONDS = 30.0
@@ -70,6 +70,37 @@ class KeyedVerb:
         if len(calls) == 1:
             return [await session.client.request(calls[0])]
         return await session.client.batch(calls)
+
+    async def find(self, plans: list[Any], session: Session, done: Executed, *, deleted: bool = False,
+                   calls: list[GraphCall] | None = None) -> tuple[list[tuple[Any, dict[str, Any]]], list[Any]]:
+        """Look up each plan's customer among live (or deleted) users, in batches. A failed
+        lookup and a key that matches several customers become row outcomes in `done`; the
+        rest come back as (plan, customer) pairs found, and plans whose customer is absent."""
+        where = " in deleted items" if deleted else ""
+        lookups = await self._send(calls or [lookup_call(p.user, self.domain, deleted=deleted) for p in plans],
+                                   session)
+        found: list[tuple[Any, dict[str, Any]]] = []
+        absent: list[Any] = []
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                self._refused(plan, lookup, done, f"looking the customer up{where} failed: ")
+            elif len(users) > 1:
+                # Several customers answer to this UPN or sign-in name: only the object id can say which.
+                done.outcomes.append(Outcome(
+                    plan.row, plan.key, Status.FAILED, http_status=lookup.status, error_code="AmbiguousKey",
+                    error_message=f"{len(users)} {'deleted ' if deleted else ''}customers match this key; give the "
+                                  "objectId of the one meant: " + ", ".join(str(u.get("id")) for u in users)))
+            elif users:
+                found.append((plan, users[0]))
+            else:
+                absent.append(plan)
+        return found, absent
+
+    @staticmethod
+    def not_live(plan: KeyPlan, hint: str = "") -> Outcome:
+        return Outcome(plan.row, plan.key, Status.FAILED, http_status=404, error_code="Request_ResourceNotFound",
+                       error_message="no live customer has this key" + hint)
 
     def _refused(self, plan: KeyPlan, result: GraphResult, done: Executed, prefix: str = "",
                  object_id: str = "") -> None:

@@ -21,22 +21,8 @@ class PurgeVerb(KeyedVerb):
 
     async def execute(self, plans: list[KeyPlan], session: Session) -> Executed:
         done = Executed()
-        lookups = await self._send([lookup_call(p.user, self.domain, deleted=True) for p in plans], session)
-        targets: list[tuple[KeyPlan, str]] = []
-        absent: list[KeyPlan] = []
-        for plan, lookup in zip(plans, lookups):
-            users = found_users(lookup)
-            if users is None:
-                self._refused(plan, lookup, done, "looking the customer up in deleted items failed: ")
-            elif len(users) > 1:
-                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=200,
-                                             error_code="AmbiguousKey",
-                                             error_message=f"{len(users)} deleted customers match; give the objectId: "
-                                                           + ", ".join(str(u.get("id")) for u in users)))
-            elif users:
-                targets.append((plan, str(users[0]["id"])))
-            else:
-                absent.append(plan)
+        found, absent = await self.find(plans, session, done, deleted=True)
+        targets = [(plan, str(user["id"])) for plan, user in found]
         results = await self._send([GraphCall("DELETE", f"/directory/deletedItems/{object_id}")
                                     for _, object_id in targets], session)
         for (plan, object_id), result in zip(targets, results):

@@ -16,7 +16,6 @@ from ..passwords import generate_password
 from .base import Executed, Session
 from .create import PASSWORD, READ
 from .keyed import KeyedVerb, KeyPlan
-from .keys import found_users, lookup_call
 
 
 class ResetPasswordVerb(KeyedVerb):
@@ -33,23 +32,9 @@ class ResetPasswordVerb(KeyedVerb):
 
     async def execute(self, plans: list[KeyPlan], session: Session) -> Executed:
         done = Executed()
-        lookups = await self._send([lookup_call(p.user, self.domain) for p in plans], session)
-        targets: list[tuple[KeyPlan, str]] = []
-        for plan, lookup in zip(plans, lookups):
-            users = found_users(lookup)
-            if users is None:
-                self._refused(plan, lookup, done, "looking the customer up failed: ")
-            elif len(users) > 1:
-                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=lookup.status,
-                                             error_code="AmbiguousKey",
-                                             error_message=f"{len(users)} customers match this key"))
-            elif users:
-                targets.append((plan, str(users[0]["id"])))
-            else:
-                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=404,
-                                             error_code="Request_ResourceNotFound",
-                                             error_message="no live customer has this key (a deleted one must be "
-                                                           "restored first)"))
+        found, absent = await self.find(plans, session, done)
+        targets = [(plan, str(user["id"])) for plan, user in found]
+        done.outcomes += [self.not_live(plan, " (a deleted one must be restored first)") for plan in absent]
         passwords = [generate_password() for _ in targets]
         results = await self._send([
             GraphCall("PATCH", f"/users/{object_id}", headers={"Content-Type": "application/json"},

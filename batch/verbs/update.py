@@ -25,7 +25,7 @@ from ..outcome import Outcome, Status
 from .base import Executed, Rejected, Session
 from .create import ENABLE, PROFILE_COLUMNS, READ, UPDATE, email_problem, parse_bool
 from .keyed import KeyedVerb, KeyPlan
-from .keys import found_users, lookup_call
+from .keys import lookup_call
 
 CLEAR = "#clear"
 IDENTITIES = frozenset({"User.ManageIdentities.All"})
@@ -169,28 +169,20 @@ class UpdateVerb(KeyedVerb):
 
     async def execute(self, plans: list[UpdatePlan], session: Session, *, resent: bool = False) -> Executed:  # type: ignore[override]
         done = Executed()
-        lookups = await self._send([self._lookup(p) for p in plans], session)
+        found, absent = await self.find(plans, session, done, calls=[self._lookup(p) for p in plans])
+        done.outcomes += [self.not_live(plan) for plan in absent]
         targets: list[tuple[UpdatePlan, str, dict[str, Any]]] = []
-        for plan, lookup in zip(plans, lookups):
-            users = found_users(lookup)
-            if users is None:
-                self._refused(plan, lookup, done, "looking the customer up failed: ")
-            elif len(users) != 1:
-                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=404 if not users else 200,
-                                             error_code="Request_ResourceNotFound" if not users else "AmbiguousKey",
-                                             error_message="no live customer has this key" if not users
-                                             else f"{len(users)} customers match this key"))
+        for plan, current in found:
+            body = self._patch(plan, current)
+            object_id = str(current.get("id", ""))
+            if body:
+                targets.append((plan, object_id, body))
+            elif resent:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.UPDATED, object_id, 204,
+                                             error_message="updated before the interruption"))
             else:
-                body = self._patch(plan, users[0])
-                object_id = str(users[0].get("id", ""))
-                if body:
-                    targets.append((plan, object_id, body))
-                elif resent:
-                    done.outcomes.append(Outcome(plan.row, plan.key, Status.UPDATED, object_id, 204,
-                                                 error_message="updated before the interruption"))
-                else:
-                    done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, object_id,
-                                                 error_message="already up to date"))
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, object_id,
+                                             error_message="already up to date"))
         results = await self._send([GraphCall("PATCH", f"/users/{object_id}", body=body,
                                               headers={"Content-Type": "application/json"})
                                     for _, object_id, body in targets], session)
@@ -208,19 +200,9 @@ class UpdateVerb(KeyedVerb):
     async def plan(self, plans: list[UpdatePlan], session: Session) -> Executed:
         """A dry run: read each customer and say, property by property, what would change."""
         done = Executed()
-        lookups = await self._send([self._lookup(p) for p in plans], session)
-        for plan, lookup in zip(plans, lookups):
-            users = found_users(lookup)
-            if users is None:
-                self._refused(plan, lookup, done, "looking the customer up failed: ")
-                continue
-            if len(users) != 1:
-                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=404 if not users else 200,
-                                             error_code="Request_ResourceNotFound" if not users else "AmbiguousKey",
-                                             error_message="no live customer has this key" if not users
-                                             else f"{len(users)} customers match this key"))
-                continue
-            current = users[0]
+        found, absent = await self.find(plans, session, done, calls=[self._lookup(p) for p in plans])
+        done.outcomes += [self.not_live(plan) for plan in absent]
+        for plan, current in found:
             object_id = str(current.get("id", ""))
             body = self._patch(plan, current)
             for name in sorted(body):
