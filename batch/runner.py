@@ -122,7 +122,14 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
     started = time.time()
     notes: list[str] = []
     source = open_csv(Path(request.input), COLUMN_SETS[request.verb], encoding=request.encoding)
-    source.check_encoding()  # a bad byte deep in the file stops the run before anything is sent
+    reads_in_dry_run = request.dry_run and request.verb in PLANNING_VERBS
+    if request.dry_run and not reads_in_dry_run:
+        source.check_encoding()  # a bad byte deep in the file stops the run before anything is written
+    else:
+        # Before any network: a bad byte or a runaway quote deep in the file stops the run
+        # before anything is sent (a full parse; it checks the encoding too).
+        for _ in source.rows():
+            pass
     if source.match.unknown:
         notes.append(f"ignored columns: {', '.join(source.match.unknown)}")
     local = LocalEmulator(local_settings) if target.kind == "local" else None
@@ -137,7 +144,6 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
     plan_file: PlanFile | None = None
     try:
         session = None
-        reads_in_dry_run = request.dry_run and request.verb in PLANNING_VERBS
         if not request.dry_run or reads_in_dry_run:
             provider = local.token_provider() if local else token_provider_for(target)
             pool_providers = [token_provider_for(replace(target, client_id=app.client_id,
@@ -167,10 +173,6 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
         if extensions_app_id and "extensions_app_id" not in remembered:
             journal.set_meta(extensions_app_id=extensions_app_id)
         verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
-        if client is not None:
-            # A structural error deep in the file (a runaway quote) stops the run before anything is sent.
-            for _ in source.rows():
-                pass
         if client is not None and provider is not None:
             client_ids = [target.client_id] + [app.client_id for app in target.extra_apps]
             needs = getattr(verb, "needs", None)  # a verb whose needs depend on the file's columns
