@@ -199,6 +199,82 @@ def _add_delete(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type
                "confirm the permanent deletion (always required, except with --dry-run)")
 
 
+EXPORT_EPILOG = """\
+examples:
+  entra-batch export                                    every customer to runs/<UTC time>-export/customers.csv
+  entra-batch export --out customers.xlsx --summary     an Excel file, and counts printed
+  entra-batch export --blocked --created-after 2026-01-01 --out blocked.csv
+  entra-batch export --filter "startswith(displayName,'A')" --select id,displayName,signIn.emailAddress
+  entra-batch export --deleted --out deleted.csv        soft-deleted customers, restorable until when
+  entra-batch export --since state.json --out changes.csv   what changed since the last run with state.json
+  entra-batch export --report customers.html            the counts as a page with charts (no network needed)
+
+Columns: id, userPrincipalName, displayName, givenName, surname, mail, signIn.emailAddress,
+signIn.userName, signIn.federated (issuer/name), accountEnabled, usageLocation, createdDateTime,
+creationType, and the tenant's custom attributes as ext.<name>. --select a,b,c gives exactly
+those columns; --select +jobTitle,+city adds to them. --deleted adds deletedDateTime and
+restorableUntil; --since adds change (added, changed, removed) and removal (deleted: soft,
+restorable; purged: gone for good).
+
+The file feeds back into the other verbs unchanged: `entra-batch update` (edit cells, blank
+ones change nothing), `delete`, `reset-password`, and (an export made with --deleted) `restore`.
+
+Excel safety: in CSV, a cell starting with = + - @ tab or CR gets a leading ' so Excel shows it
+as text and never runs it; every entra-batch verb takes that ' off again when it reads the file.
+In XLSX such cells are text cells with Excel's quote prefix. --raw writes values as they are.
+
+Order: a sequential export (--sequential) lists customers in Graph's order. The default splits
+the listing into one partition per first character of the UPN, fetched --concurrency at a time
+(much faster on large tenants), and writes the partitions in order: customers grouped by the
+first character of their UPN. The same directory always gives the same file.
+
+Incremental: --since FILE keeps Graph's delta link in FILE. The first run lists every customer
+(change: added) and creates FILE; each later run lists what changed since, and FILE is only
+replaced once the export is complete, so an interrupted run can simply be run again.
+
+Writes the file as <name>.partial and renames it when complete; summary.json goes to the run
+folder. Needs User.Read.All (and User.DeleteRestore.All or User.Read.All for --deleted;
+Application.Read.All to list the custom attributes).
+Exit status: 0 done, 2 usage or configuration error, 3 Graph refused or failed (permission,
+authentication, a page that could not be fetched), 130 interrupted.
+"""
+
+
+def _add_export(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = verbs.add_parser("export", help="export customer accounts to CSV, JSON Lines, Excel or Parquet",
+                         description="Export customers (all, a filter, the deleted ones, or what changed since the "
+                                     "last export) to a file, streamed page by page.",
+                         epilog=EXPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="file to write (default: customers.<format> in the run folder)")
+    p.add_argument("--format", choices=("csv", "jsonl", "xlsx", "parquet"),
+                   help="file format (default: from --out's extension, else csv)")
+    p.add_argument("--out-dir", type=Path, help="run folder for summary.json (new or empty; default runs/<UTC time>-export)")
+    g = p.add_argument_group("which customers")
+    g.add_argument("--filter", metavar="ODATA", help="an OData $filter passed to Graph, e.g. \"accountEnabled eq false\"")
+    g.add_argument("--created-after", metavar="DATE", help="created on or after DATE (2026-01-31 or an ISO time)")
+    g.add_argument("--created-before", metavar="DATE", help="created on or before DATE (a date includes its whole day)")
+    blocked = g.add_mutually_exclusive_group()
+    blocked.add_argument("--blocked", dest="blocked", action="store_const", const=True, help="only customers blocked from signing in")
+    blocked.add_argument("--enabled", dest="blocked", action="store_const", const=False, help="only customers who can sign in")
+    g.add_argument("--sign-in-type", choices=("emailAddress", "userName", "federated"),
+                   help="only customers with this kind of sign-in name (checked by entra-batch: Graph cannot filter on it)")
+    g.add_argument("--deleted", action="store_true", help="soft-deleted customers instead, with deletedDateTime and restorableUntil")
+    g.add_argument("--since", type=Path, metavar="STATE_FILE",
+                   help="incremental: what changed since the last export with this state file (made on first use)")
+    g = p.add_argument_group("what and how")
+    g.add_argument("--select", metavar="COLUMNS", help="a,b,c: exactly these columns; +a,+b: these added to the default ones")
+    g.add_argument("--raw", action="store_true", help="do not neutralise formula-looking cells (see below)")
+    g.add_argument("--summary", action="store_true", help="print counts by status, sign-in type, usage location and month")
+    g.add_argument("--report", type=Path, metavar="FILE.html", help="write the counts as a self-contained page with charts")
+    g.add_argument("--sequential", action="store_true", help="one listing in Graph's order instead of concurrent partitions")
+    g.add_argument("--concurrency", type=_positive, default=16, help="partitions fetched at once (default 16)")
+    g.add_argument("--priority", choices=("normal", "low"), default="normal",
+                   help="low sends x-ms-throttle-priority: Low so that interactive work goes first")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_target_options(p)
+
+
 def _add_validate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = verbs.add_parser("validate", help="check a CSV file for a verb without sending anything",
                          description="Check every row of a file as the verb would, and print what is wrong, "
@@ -263,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_create(verbs)
     _add_delete(verbs)
+    _add_export(verbs)
     _add_validate(verbs)
     _add_template(verbs)
     _add_resume(verbs)

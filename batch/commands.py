@@ -35,6 +35,8 @@ def run_command(args: argparse.Namespace) -> int:
             return _start(args)
         if args.command == "resume":
             return _resume(args)
+        if args.command == "export":
+            return _export(args)
     except (InputFileError, FileExistsError, RunLocked) as exc:
         _say(f"{exc}")
         return EXIT_USAGE
@@ -42,6 +44,9 @@ def run_command(args: argparse.Namespace) -> int:
         _say(f"{exc}")
         return exc.exit_code
     except KeyboardInterrupt:
+        if args.command == "export":
+            _say("interrupted; the export is incomplete (its .partial file holds what was written); run it again")
+            return EXIT_INTERRUPTED
         folder = getattr(args, "run_dir", None) or _STARTED.get("run_dir")
         _say(f"interrupted; finish the run with `entra-batch resume {folder or '<run folder>'}`")
         return EXIT_INTERRUPTED
@@ -182,6 +187,60 @@ def _report(report: Any) -> int:
     if (report.run_dir / "passwords.csv").exists():
         print(f"  passwords: {report.run_dir / 'passwords.csv'} (keep it secret; delete it once handed over)")
     return report.exit_status
+
+
+class ExportProgressBar:
+    """tqdm on stderr for an export: customers, pages, rate; silent when not a terminal or --quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=None, unit=" customers", disable=quiet or not sys.stderr.isatty(), file=sys.stderr,
+                        dynamic_ncols=True, smoothing=0.1)
+        self.customers = 0
+
+    def __call__(self, progress: Any) -> None:
+        if progress.total is not None and self.bar.total != progress.total:
+            self.bar.total = progress.total
+            self.bar.refresh()
+        self.bar.update(progress.customers - self.customers)
+        self.customers = progress.customers
+        self.bar.set_postfix({"pages": progress.pages}, refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export.run import ExportRequest, run_export
+
+    request = ExportRequest(
+        out=str(args.out) if args.out else None, format=args.format, out_dir=str(args.out_dir) if args.out_dir else None,
+        filter=args.filter, created_after=args.created_after, created_before=args.created_before, blocked=args.blocked,
+        sign_in_type=args.sign_in_type, select=args.select, deleted=args.deleted,
+        since=str(args.since) if args.since else None, sequential=args.sequential, concurrency=args.concurrency,
+        raw=args.raw, report=str(args.report) if args.report else None, priority=args.priority)
+    target = _target(args)
+    bar = ExportProgressBar(args.quiet)
+    try:
+        report = run_export(request, target, on_progress=bar, on_start=_started)
+    finally:
+        bar.close()
+    summary = report.summary
+    for note in report.notes:
+        _say(note)
+    print(f"export: {summary['customers']} customers in {summary['duration_seconds']:.1f} s "
+          f"({summary['customers_per_second']} customers/s, {summary['pages']} pages, {summary['mode']})")
+    print(f"  file: {report.path}")
+    if report.report_path is not None:
+        print(f"  report: {report.report_path}")
+    if args.since:
+        print(f"  state: {args.since} (run again with --since {args.since} for the next changes)")
+    if summary.get("throttled_429"):
+        print(f"  throttled {summary['throttled_429']} times")
+    if args.summary:
+        print(report.counts.text())
+    return EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -24,6 +24,9 @@ header becomes a `Row` with `problem` set and the records after it keep their nu
 Trailing empty fields beyond the header are tolerated (Excel pads rows to the widest one),
 and so are missing fields under trailing blank header cells.
 
+A cell neutralised for Excel (`'=…`, `'+1 555 …`, written so by `export` and results.csv)
+is read with that one quote taken off (`batch.excel.unquote`), so exports round-trip.
+
 Run-level trouble raises `InputFileError` (the file cannot be used; the message says what
 to do): no header, missing required columns, not text, not valid in its encoding. Bytes
 that are invalid in the encoding past the part `open_csv` checked surface from `rows()`
@@ -49,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batch.columns import ColumnSet, HeaderMatch, match_headers
+from batch.excel import is_quoted, unquote
 
 __all__ = ["CsvSource", "InputFileError", "Row", "open_csv"]
 
@@ -355,6 +359,8 @@ def _row_maker(by_index: dict[int, str], width: int) -> Callable[[int, list[str]
         return {name: fields[i] if i < len(fields) else "" for i, name in zip(indices, names)}
 
     def make(number: int, fields: list[str]) -> Row:
+        if any(map(is_quoted, fields)):  # '=…: a cell neutralised for Excel (batch.excel)
+            fields = [unquote(f) for f in fields]
         count = len(fields)
         if count == width:
             first = fields[0] if count else ""

@@ -13,17 +13,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .excel import neutralise
 from .journal import Journal
 from .outcome import RESULT_COLUMNS
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 PASSWORD_COLUMNS = ("row", "sign_in_name", "object_id", "password")
 
 
 def excel_safe(value: object) -> str:
-    """Neutralise a cell that Excel would read as a formula (a leading quote, as OWASP advises)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    """Neutralise a cell that Excel would read as a formula (see `batch.excel`)."""
+    return neutralise(value)
 
 
 def new_run_dir(base: Path, verb: str, now: datetime | None = None) -> Path:

@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .auth import ClientCredentialsProvider, MsalTokenProvider, TokenProvider, missing_permissions, token_roles
-from .config import Target, emulator_db_path, home_dir
+from .auth import TokenProvider, missing_permissions, token_roles
+from .connection import LocalEmulator, default_domain, token_provider_for
+from .config import Target, home_dir
 from .columns import COLUMN_SETS
 from .csvio import open_csv
 from .engine import Engine, EngineOptions, Progress
-from .graph.client import GraphCall, GraphClient
-from .graph.errors import ConfigError, GraphRequestFailed, PermissionMissing
+from .graph.client import GraphClient
+from .graph.errors import ConfigError, PermissionMissing
 from .graph.pacing import AppPool, Pacer
 from .journal import Journal
 from .outcome import Status
@@ -76,41 +77,6 @@ def fingerprint(path: Path) -> str:
 def target_identity(target: Target) -> dict[str, Any]:
     """What a run folder remembers of its target, to refuse resuming against another one."""
     return {"kind": target.kind, "tenant_id": target.tenant_id, "graph_url": target.graph_url}
-
-
-class LocalEmulator:
-    """The in-process emulator of `--target local`, on the directory under ENTRA_BATCH_HOME."""
-
-    def __init__(self, settings: Any = None) -> None:
-        from .emulator import EmulatorApp, Store
-        from .emulator.inprocess import EmulatorTransport
-
-        self.store = Store(emulator_db_path())
-        self.app = EmulatorApp(self.store, settings)
-        self.transport = EmulatorTransport(self.app)
-        tenant = self.store.tenant(self.store.default_app().tenant_id)
-        assert tenant is not None
-        self.tenant = tenant
-
-    def token_provider(self) -> TokenProvider:
-        app = self.store.default_app()
-        return ClientCredentialsProvider(f"http://emulator.local/{self.tenant.id}/oauth2/v2.0/token",
-                                         app.client_id, app.secret or "", transport=self.transport)
-
-    def close(self) -> None:
-        self.store.close()
-
-
-def token_provider_for(target: Target) -> TokenProvider:
-    assert target.tenant_id and target.client_id
-    verify: bool | str = str(target.ca_file) if target.ca_file else True
-    if target.authority_host.startswith("http://"):
-        # msal refuses http authorities; a plain client-credentials request serves a loopback emulator.
-        return ClientCredentialsProvider(f"{target.authority_host}/{target.tenant_id}/oauth2/v2.0/token",
-                                         target.client_id, target.client_secret or "", verify=verify)
-    return MsalTokenProvider(target.tenant_id, target.client_id, client_secret=target.client_secret,
-                             certificate_path=target.certificate_path, authority_host=target.authority_host,
-                             verify=verify)
 
 
 async def execute_run(request: RunRequest, target: Target, *, journal: Journal, run_dir: Path,
@@ -237,23 +203,6 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
     }
     write_summary(run_dir, summary)
     return RunReport(run_dir, summary, 1 if failed else 0, notes)
-
-
-async def default_domain(client: GraphClient) -> str:
-    """The tenant's default domain, the issuer of local sign-in names, from `GET /organization`."""
-    result = await client.request(GraphCall("GET", "/organization?$select=verifiedDomains"))
-    if result.status == 200 and isinstance(result.body, dict):
-        for org in result.body.get("value") or []:
-            for domain in org.get("verifiedDomains") or []:
-                if domain.get("isDefault") and domain.get("name"):
-                    return str(domain["name"])
-    if result.status == 0 or result.status >= 500:
-        raise GraphRequestFailed("Reading the tenant's default domain (GET /organization)", status=result.status,
-                                 code=result.error_code, detail=result.error_message)
-    raise ConfigError(
-        "create needs the tenant's default domain (the issuer of sign-in names) and could not read it from "
-        f"GET /organization ({result.error_code or result.status}); pass --domain contoso.onmicrosoft.com "
-        "or set ENTRA_BATCH_DOMAIN")
 
 
 def _iso(moment: float) -> str:

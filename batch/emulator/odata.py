@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from . import errors
 from .errors import GraphError
-from .userschema import USER_PROPERTIES, canonical_property
+from ..userschema import USER_PROPERTIES, canonical_property
 
 MAX_OR_CLAUSES = 15  # "Too many child clauses ... Max allowed: 15" (docs issue #21098)
 

@@ -40,6 +40,8 @@ MAIL = frozenset({"User-Mail.ReadWrite.All", "User.ReadWrite.All", "Directory.Re
 PHONE = frozenset({"User-Phone.ReadWrite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
 DELETE_RESTORE = frozenset({"User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
 LIST_DELETED = DELETE_RESTORE | {"User.Read.All", "Directory.Read.All"}
+APPLICATIONS = frozenset({"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All",
+                          "Directory.ReadWrite.All"})
 ORGANIZATION = frozenset({"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"})
 
 
@@ -242,6 +244,11 @@ class GraphService:
             raise errors.no_resource(seg[2])
         if head == "directory" and len(seg) >= 2 and seg[1].lower() == "deleteditems":
             return self._deleted_items(request, principal, tenant, seg[2:])
+        if head.startswith("applications(appid=") and len(seg) == 2 and seg[1].lower() == "extensionproperties":
+            if method != "GET":
+                raise errors.method_not_allowed()
+            self._require(principal, APPLICATIONS)
+            return self._extension_properties(request, tenant, seg[0][len("applications(appId="):-1].strip("'\""))
         if head == "organization" and len(seg) == 1 and method == "GET":
             self._require(principal, ORGANIZATION)
             return GraphResponse(200, {
@@ -254,6 +261,23 @@ class GraphService:
                 }],
             })
         raise errors.no_resource(seg[0])
+
+    def _extension_properties(self, request: GraphRequest, tenant: Tenant, app_id: str) -> GraphResponse:
+        """The custom attributes of the tenant's extensions app (`b2c-extensions-app`), as
+        `GET /applications(appId='…')/extensionProperties` lists them. The emulator declares
+        an attribute when a user is first given it (docs/emulator.md)."""
+        if app_id.lower() != tenant.extensions_app_id.lower():
+            raise GraphError(404, "Request_ResourceNotFound", f"Resource '{app_id}' does not exist or one of its "
+                             "queried reference-property objects are not present.")
+        values = [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant.id}/{name}")), "deletedDateTime": None,
+                   "appDisplayName": "b2c-extensions-app. Do not modify. Used by AADB2C for storing user data.",
+                   "dataType": "String", "isMultiValued": False, "isSyncedFromOnPremises": False, "name": name,
+                   "targetObjects": ["User"]} for name in self.store.extension_properties(tenant.id)]
+        select = [s.strip() for s in (request.query.get("$select") or "").split(",") if s.strip()]
+        if select:
+            values = [{k: v for k, v in item.items() if k in select or k == "id"} for item in values]
+        return GraphResponse(200, {"@odata.context": f"{request.base_url}/$metadata#applications('{app_id}')/extensionProperties",
+                                   "value": values})
 
     # ---- users -----------------------------------------------------------------------------
 

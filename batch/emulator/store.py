@@ -73,6 +73,11 @@ CREATE TABLE IF NOT EXISTS identities (
 CREATE UNIQUE INDEX IF NOT EXISTS identities_live ON identities(tenant_id, issuer, assigned_id) WHERE live = 1;
 CREATE INDEX IF NOT EXISTS identities_by_assigned_id ON identities(assigned_id);
 CREATE INDEX IF NOT EXISTS identities_user ON identities(user_id);
+CREATE TABLE IF NOT EXISTS extension_properties (
+    tenant_id TEXT NOT NULL,
+    name TEXT NOT NULL COLLATE NOCASE,
+    PRIMARY KEY (tenant_id, name)
+);
 """
 
 # Every user permission an app can hold (GRAPH.md §10), plus what reads the tenant itself.
@@ -88,6 +93,8 @@ ALL_USER_PERMISSIONS = (
     "User-Mail.ReadWrite.All",
     "User-Phone.ReadWrite.All",
     "Organization.Read.All",
+    # Lists the custom attributes (the extensions app's extensionProperties) for `export`.
+    "Application.Read.All",
 )
 
 DEFAULT_DOMAIN = "contoso.onmicrosoft.com"
@@ -205,6 +212,10 @@ class Store:
             tenant = self.add_tenant(DEFAULT_DOMAIN, display_name="Contoso customers")
             app = self.add_app(tenant.id, ALL_USER_PERMISSIONS, display_name="entra-batch")
             self.set_meta("default_client_id", app.client_id)
+        else:  # a directory made by an older version: its app gains what was added since
+            with self.transaction() as db:
+                db.execute("UPDATE apps SET roles = ? WHERE client_id = ?",
+                           (json.dumps(list(ALL_USER_PERMISSIONS)), self.meta("default_client_id")))
 
     def add_tenant(
         self,
@@ -361,6 +372,10 @@ class Store:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*values, user_id, tenant_id, data.get("createdDateTime") or ""),
             )
+        extensions = [name for name in data if name.startswith("extension_")]
+        if extensions:  # declared on first use (docs/emulator.md)
+            db.executemany("INSERT OR IGNORE INTO extension_properties(tenant_id, name) VALUES (?, ?)",
+                           [(tenant_id, name) for name in extensions])
         live = 1 if state == "live" else 0
         if identities is not None:
             db.execute("DELETE FROM identities WHERE user_id = ?", (user_id,))
@@ -370,6 +385,11 @@ class Store:
             )
         else:
             db.execute("UPDATE identities SET live = ? WHERE user_id = ?", (live, user_id))
+
+    def extension_properties(self, tenant_id: str) -> list[str]:
+        """The custom attributes the tenant's users have been given, by full name."""
+        return [row["name"] for row in self._all(
+            "SELECT name FROM extension_properties WHERE tenant_id = ? ORDER BY name", (tenant_id,))]
 
     def purge_user(self, db: sqlite3.Connection, tenant_id: str, user_id: str) -> None:
         """Permanent deletion leaves a tombstone so that delta can report `reason: deleted`."""

@@ -1,5 +1,6 @@
-"""The user resource as the emulator knows it: property names and types, which ones a client
-may write, and the default set returned without `$select` (GRAPH.md §1.6, §1.7)."""
+"""The user resource as Graph defines it, shared by the emulator and `export`: property
+names and types, which ones a client may write, and the default set returned without
+`$select` (GRAPH.md §1.6, §1.7)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,40 @@
+"""Formula injection, both ways.
+
+A spreadsheet reads a cell that starts with `=`, `+`, `-`, `@`, tab or CR as a formula
+(OWASP, "CSV Injection"). Files we write for people to open (results.csv, exports) put a
+single quote before such a cell, which Excel shows and never evaluates: `=HYPERLINK(…)`
+is written `'=HYPERLINK(…)`.
+
+So that an exported file can be fed back unchanged, the rule is a bijection: a cell that
+already starts with quotes followed by one of those characters gets one more quote, and
+every input file is read with one such quote taken off again (`'+1 555 0100` is read as
+`+1 555 0100`, as Excel users mean it when they type the quote themselves). Other cells,
+`'tis` or `O'Brien` among them, are written and read exactly as they are.
+"""
+
+from __future__ import annotations
+
+import re
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_DANGEROUS = re.compile(r"'*[=+\-@\t\r]")
+_QUOTED = re.compile(r"'+[=+\-@\t\r]")
+
+
+def neutralise(value: object) -> str:
+    """The cell as written for a spreadsheet: one quote more before a formula-looking start."""
+    text = "" if value is None else str(value)
+    return "'" + text if _DANGEROUS.match(text) else text
+
+
+def is_quoted(text: str) -> bool:
+    """Does the cell carry a quote that `neutralise` (or a person in Excel) put there?"""
+    return _QUOTED.match(text) is not None
+
+
+def unquote(text: str) -> str:
+    """The value a neutralised cell stands for (the inverse of `neutralise`)."""
+    return text[1:] if _QUOTED.match(text) else text
+
+
+__all__ = ["FORMULA_STARTS", "is_quoted", "neutralise", "unquote"]

@@ -1,0 +1,243 @@
+"""Export files, written a page at a time: CSV, JSON Lines, Excel (XLSX) and Parquet.
+
+Every writer takes records (dicts of strings, `fields.flatten`) in batches and never holds
+more than one batch (Parquet: one row group) in memory. It writes to `<file>.partial` and
+renames it to the file's name only on `finish()`, so a file under the asked name is always
+complete; an interrupted export leaves the `.partial` file and says so.
+
+Formula injection (PRODUCT.md, quality bars): in CSV a cell that starts with `=`, `+`, `-`,
+`@`, tab or CR gets a leading `'` (`batch.excel`: the input reader takes it off again, so
+the file round-trips). In XLSX every cell is a text cell, never a formula, and such cells
+also carry Excel's "quote prefix" style, so the value is shown as it is and stays text
+when edited. `raw=True` (`--raw`) writes values untouched. JSON Lines and Parquet are not
+opened by spreadsheets and are never altered.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..excel import is_quoted, neutralise
+
+FORMATS = ("csv", "jsonl", "xlsx", "parquet")
+_BOOLEAN_COLUMNS = frozenset({"accountEnabled"})
+XLSX_MAX_ROWS = 1_048_576  # a worksheet's rows, header included; more continue on a new sheet
+
+
+class ExportWriter(Protocol):
+    path: Path
+
+    def write(self, records: Sequence[dict[str, str]]) -> None: ...
+
+    def finish(self) -> Path: ...
+
+    def abandon(self) -> Path | None: ...
+
+
+def format_for(path: Path, asked: str | None) -> str:
+    """`--format`, or the output file's extension, or csv."""
+    if asked:
+        return asked
+    suffix = path.suffix.lower().lstrip(".")
+    return {"json": "jsonl", "ndjson": "jsonl", "xls": "xlsx", "pq": "parquet"}.get(suffix, suffix) \
+        if suffix in (*FORMATS, "json", "ndjson", "pq") else "csv"
+
+
+def open_writer(path: Path, fmt: str, columns: Sequence[str], *, raw: bool = False) -> ExportWriter:
+    if fmt == "csv":
+        return CsvWriter(path, columns, raw=raw)
+    if fmt == "jsonl":
+        return JsonLinesWriter(path, columns)
+    if fmt == "xlsx":
+        return XlsxWriter(path, columns, raw=raw)
+    if fmt == "parquet":
+        return ParquetWriter(path, columns)
+    raise ValueError(f"unknown export format {fmt!r}; one of {', '.join(FORMATS)}")
+
+
+class _PartialFile:
+    """A file written as `<path>.partial`, renamed to `path` once complete."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _commit(self) -> Path:
+        os.replace(self.partial, self.path)
+        return self.path
+
+    def _leftover(self) -> Path | None:
+        return self.partial if self.partial.exists() else None
+
+
+class CsvWriter(_PartialFile):
+    """UTF-8 with a byte order mark (so that Excel shows accents), CRLF, a header line."""
+
+    def __init__(self, path: Path, columns: Sequence[str], *, raw: bool = False) -> None:
+        super().__init__(path)
+        self.columns = list(columns)
+        self.raw = raw
+        self._handle = self.partial.open("w", encoding="utf-8-sig", newline="")
+        self._csv = csv.writer(self._handle, lineterminator="\r\n")
+        self._csv.writerow(self.columns)
+
+    def write(self, records: Sequence[dict[str, str]]) -> None:
+        columns = self.columns
+        if self.raw:
+            self._csv.writerows([[r.get(c, "") for c in columns] for r in records])
+        else:
+            self._csv.writerows([[neutralise(r.get(c, "")) for c in columns] for r in records])
+
+    def finish(self) -> Path:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        return self._commit()
+
+    def abandon(self) -> Path | None:
+        self._handle.close()
+        return self._leftover()
+
+
+class JsonLinesWriter(_PartialFile):
+    """One JSON object per customer: an empty value is null, accountEnabled a boolean."""
+
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        super().__init__(path)
+        self.columns = list(columns)
+        self._handle = self.partial.open("w", encoding="utf-8", newline="\n")
+
+    def write(self, records: Sequence[dict[str, str]]) -> None:
+        out = io.StringIO()
+        for record in records:
+            out.write(json.dumps(_typed(record, self.columns), ensure_ascii=False, separators=(",", ":")))
+            out.write("\n")
+        self._handle.write(out.getvalue())
+
+    def finish(self) -> Path:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        return self._commit()
+
+    def abandon(self) -> Path | None:
+        self._handle.close()
+        return self._leftover()
+
+
+class XlsxWriter(_PartialFile):
+    """xlsxwriter in constant-memory mode (rows are flushed as they are written): a bold,
+    frozen, filterable header; text cells only; a new sheet every 1,048,575 customers."""
+
+    def __init__(self, path: Path, columns: Sequence[str], *, raw: bool = False) -> None:
+        import xlsxwriter
+
+        super().__init__(path)
+        self.columns = list(columns)
+        self.raw = raw
+        self._book = xlsxwriter.Workbook(str(self.partial), {"constant_memory": True, "strings_to_formulas": False,
+                                                             "strings_to_numbers": False, "strings_to_urls": False})
+        self._header = self._book.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1})
+        self._quoted = self._book.add_format({"quote_prefix": True})
+        self._sheets = 0
+        self._new_sheet()
+
+    def _new_sheet(self) -> None:
+        self._sheets += 1
+        self._sheet = self._book.add_worksheet("customers" if self._sheets == 1 else f"customers ({self._sheets})")
+        for col, name in enumerate(self.columns):
+            self._sheet.write_string(0, col, name, self._header)
+            self._sheet.set_column(col, col, max(12, min(40, len(name) + 4)))
+        self._sheet.freeze_panes(1, 0)
+        self._row = 1
+
+    def write(self, records: Sequence[dict[str, str]]) -> None:
+        for record in records:
+            if self._row >= XLSX_MAX_ROWS:
+                self._close_sheet()
+                self._new_sheet()
+            for col, name in enumerate(self.columns):
+                value = record.get(name, "")
+                if not value:
+                    continue
+                if not self.raw and (neutralise(value) != value or is_quoted(value)):
+                    self._sheet.write_string(self._row, col, value, self._quoted)
+                else:
+                    self._sheet.write_string(self._row, col, value)
+            self._row += 1
+
+    def _close_sheet(self) -> None:
+        self._sheet.autofilter(0, 0, max(0, self._row - 1), len(self.columns) - 1)
+
+    def finish(self) -> Path:
+        self._close_sheet()
+        self._book.close()
+        return self._commit()
+
+    def abandon(self) -> Path | None:
+        try:
+            self._book.close()
+        except Exception:  # an interrupted workbook may not close cleanly; the .partial says it is incomplete
+            pass
+        return self._leftover()
+
+
+class ParquetWriter(_PartialFile):
+    """pyarrow, one row group per 50,000 customers; every column a string except
+    accountEnabled (boolean); empty values are null."""
+
+    GROUP_ROWS = 50_000
+
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        super().__init__(path)
+        self.columns = list(columns)
+        self._pa = pa
+        self._schema = pa.schema([(c, pa.bool_() if c in _BOOLEAN_COLUMNS else pa.string()) for c in self.columns])
+        self._writer = pq.ParquetWriter(str(self.partial), self._schema, compression="zstd")
+        self._pending: list[dict[str, Any]] = []
+
+    def write(self, records: Sequence[dict[str, str]]) -> None:
+        self._pending.extend(_typed(r, self.columns) for r in records)
+        if len(self._pending) >= self.GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._writer.write_table(self._pa.Table.from_pylist(self._pending, schema=self._schema))
+            self._pending = []
+
+    def finish(self) -> Path:
+        self._flush()
+        self._writer.close()
+        return self._commit()
+
+    def abandon(self) -> Path | None:
+        try:
+            self._writer.close()
+        except Exception:  # the file is incomplete either way; the .partial says so
+            pass
+        return self._leftover()
+
+
+def _typed(record: dict[str, str], columns: Sequence[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in columns:
+        value = record.get(name, "")
+        if name in _BOOLEAN_COLUMNS:
+            out[name] = None if value == "" else value == "true"
+        else:
+            out[name] = value if value != "" else None
+    return out
+
+
+__all__ = ["FORMATS", "ExportWriter", "format_for", "open_writer"]
