@@ -307,6 +307,9 @@ async def _delta(client: GraphClient, columns: Columns, state: dict[str, Any] | 
                  page_arrived: Callable[[int], None]) -> dict[str, Any]:
     """One delta round; returns the state to keep (the new delta link and when it was issued)."""
     source = listing.delta_listing(columns.select, (state or {}).get("deltaLink"))
+    # When this round starts, on Graph's clock: next round, a customer created later is
+    # `added`, an earlier one `changed` (Graph's delta does not tell them apart).
+    started = time.time() + (client.server_clock_offset or 0.0)
     delta_link = None
     async for body in listing.pages(client, source):
         rows = convert(body.get("value") or [])
@@ -318,10 +321,9 @@ async def _delta(client: GraphClient, columns: Columns, state: dict[str, Any] | 
     if delta_link is None:
         raise GraphRequestFailed("GET /users/delta", status=200, code="NoDeltaLink",
                                  detail="the last page carried no @odata.deltaLink; nothing was saved")
-    offset = client.server_clock_offset or 0.0
     return {"version": STATE_VERSION, "deltaLink": delta_link, "columns": list(columns.names),
-            "extensions": dict(columns.extensions), "synced_at": _iso(time.time() + offset - 5),
-            "first_synced_at": (state or {}).get("first_synced_at") or _iso(time.time() + offset)}
+            "extensions": dict(columns.extensions), "synced_at": _iso(started),
+            "first_synced_at": (state or {}).get("first_synced_at") or _iso(started)}
 
 
 async def _probe(client: GraphClient, select: list[str], flt: str | None, advanced: bool) -> bool:

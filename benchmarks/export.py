@@ -1,0 +1,185 @@
+"""Export speed and memory: sequential paging against UPN partitions, on one directory.
+
+    python benchmarks/export.py                      # 1,000,000 customers, 300 ms per page
+    python benchmarks/export.py --customers 100000 --latency-ms 300 --rounds 3
+
+Seeds a directory of N customers (once; reused from --db when it already holds them), serves
+it with `entra-batch emulator` (a separate process, Graph's default quotas, every request
+taking --latency-ms), then runs `entra-batch export` as a separate process, sequentially and
+partitioned, and prints customers/s and the client's peak RSS for each, and their ratio. Both
+files are checked: every seeded customer once, the same set in both.
+
+The customers are written straight into the emulator's store, as its directory would write
+them (a million `POST /users` would take the benchmark an hour, and creating is measured by
+benchmarks/create.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from batch.emulator import Store  # noqa: E402
+from batch.emulator.store import IdentityRow  # noqa: E402
+
+LOCATIONS = ["US", "FR", "DE", "GB", "JP", "BR", "IN", "NL", "ES", "IT", "CA", "AU"]
+
+
+def seed(db: Path, count: int, *, seed_value: int = 7) -> None:
+    """N customers in the store: 90 % email and 10 % user-name sign-in, 5 % blocked, created
+    over the last two years, spread over a dozen usage locations."""
+    store = Store(db)
+    try:
+        tenant = store.tenants()[0]
+        have = store.live_user_count(tenant.id)
+        if have == count:
+            print(f"directory: {db} already holds {count:,} customers", flush=True)
+            return
+        if have:
+            raise SystemExit(f"{db} holds {have:,} customers, not {count:,}; choose another --db")
+        rng = random.Random(seed_value)
+        start = datetime.now(timezone.utc) - timedelta(days=730)
+        began = time.monotonic()
+        chunk = 20_000
+        for base in range(0, count, chunk):
+            with store.transaction() as connection:
+                for i in range(base, min(count, base + chunk)):
+                    user_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+                    created = (start + timedelta(seconds=i * 730 * 86400 // count)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    upn = f"{user_id}@{tenant.default_domain}"
+                    user_name = i % 10 == 0
+                    sign_in = f"user{i}" if user_name else f"customer{i}@example.com"
+                    doc = {
+                        "id": user_id, "displayName": f"Customer {i}", "givenName": "Customer", "surname": str(i),
+                        "userPrincipalName": upn, "accountEnabled": i % 20 != 0, "mailNickname": user_id[:8],
+                        "userType": "Member", "businessPhones": [], "usageLocation": rng.choice(LOCATIONS),
+                        "mail": None if user_name else sign_in, "createdDateTime": created,
+                        "creationType": "LocalAccount", "passwordPolicies": "DisablePasswordExpiration",
+                        "identities": [
+                            {"signInType": "userName" if user_name else "emailAddress", "issuer": tenant.default_domain,
+                             "issuerAssignedId": sign_in},
+                            {"signInType": "userPrincipalName", "issuer": tenant.default_domain, "issuerAssignedId": upn},
+                        ],
+                    }
+                    store.write_user(connection, tenant.id, doc, [IdentityRow(
+                        "userName" if user_name else "emailAddress", tenant.default_domain, sign_in)])
+            done = min(count, base + chunk)
+            print(f"\rseeding: {done:,}/{count:,} ({done / (time.monotonic() - began):,.0f}/s)", end="", flush=True)
+        print(flush=True)
+    finally:
+        store.close()
+
+
+def serve(db: Path, home: Path, latency_ms: float) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    env = dict(os.environ, ENTRA_BATCH_HOME=str(home))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "batch", "emulator", "--port", "0", "--db", str(db), "--latency-ms", str(latency_ms),
+         "--latency-sigma", "0.1", "--seed", "1"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    values: dict[str, str] = {}
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while "ENTRA_BATCH_TARGET" not in values and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("export "):
+            name, _, value = line[7:].strip().partition("=")
+            values[name] = value.strip("'")
+    if "ENTRA_BATCH_TARGET" not in values:
+        proc.kill()
+        raise SystemExit("the emulator did not start")
+    return proc, values
+
+
+def export(out: Path, env: dict[str, str], *extra: str) -> tuple[float, float, dict]:
+    """Run `entra-batch export`; returns (seconds, peak RSS in MB, summary.json)."""
+    run_dir = out.with_suffix(".run")
+    args = [sys.executable, "-m", "batch", "export", "--out", str(out), "--out-dir", str(run_dir), "--quiet", *extra]
+    began = time.monotonic()
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - began
+    stderr = proc.stderr.read() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"export failed ({status}): {stderr}")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return seconds, usage.ru_maxrss / 1024, summary
+
+
+def ids_of(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return [row["id"] for row in csv.DictReader(handle)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--latency-ms", type=float, default=300.0, help="service time of every request (default 300)")
+    parser.add_argument("--rounds", type=int, default=1, help="exports of each kind (medians are printed)")
+    parser.add_argument("--concurrency", type=int, default=16, help="partitions fetched at once (default 16)")
+    parser.add_argument("--db", type=Path, help="directory to seed or reuse (default: a file under /tmp by size)")
+    args = parser.parse_args()
+
+    db = args.db or Path(tempfile.gettempdir()) / f"entra-batch-export-bench-{args.customers}.db"
+    seed(db, args.customers)
+    work = Path(tempfile.mkdtemp(prefix="export-bench-"))
+    server, exports = serve(db, work / "server-home", args.latency_ms)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ENTRA_BATCH_"))}
+    env.update(exports)
+    env["ENTRA_BATCH_HOME"] = str(work / "client-home")
+    try:
+        results: dict[str, list[tuple[float, float]]] = {"sequential": [], "partitioned": []}
+        files: dict[str, Path] = {}
+        for round_ in range(args.rounds):
+            for mode, extra in (("sequential", ["--sequential"]),
+                                ("partitioned", ["--concurrency", str(args.concurrency)])):
+                out = work / f"{mode}-{round_}.csv"
+                seconds, rss, summary = export(out, env, *extra)
+                if summary["customers"] != args.customers:
+                    raise SystemExit(f"{mode}: exported {summary['customers']:,} customers, not {args.customers:,}")
+                results[mode].append((seconds, rss))
+                print(f"round {round_ + 1} {mode:>11}: {args.customers / seconds:>9,.0f} customers/s "
+                      f"({seconds:6.1f} s, {summary['pages']:,} pages, {summary['requests']:,} requests, "
+                      f"{summary['throttled_429']} throttled), peak RSS {rss:6.1f} MB", flush=True)
+                if mode in files:
+                    out.unlink()
+                else:
+                    files[mode] = out
+        sequential, partitioned = ids_of(files["sequential"]), ids_of(files["partitioned"])
+        complete = len(set(sequential)) == len(sequential) == len(partitioned) and set(sequential) == set(partitioned)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    def median(mode: str, index: int) -> float:
+        return statistics.median(r[index] for r in results[mode])
+
+    seq_rate = args.customers / median("sequential", 0)
+    part_rate = args.customers / median("partitioned", 0)
+    print()
+    print(f"export of {args.customers:,} customers, {args.latency_ms:.0f} ms per page, medians of {args.rounds} round(s)")
+    print(f"  sequential : {seq_rate:>9,.0f} customers/s, peak RSS {median('sequential', 1):6.1f} MB")
+    print(f"  partitioned: {part_rate:>9,.0f} customers/s, peak RSS {median('partitioned', 1):6.1f} MB "
+          f"({args.concurrency} at a time)")
+    print(f"  partitioned / sequential: {part_rate / seq_rate:.1f}x")
+    print(f"  both files list every customer once, the same set: {'yes' if complete else 'NO'}")
+    print(f"  ceiling of one sequential listing at this latency: {999 / (args.latency_ms / 1000):,.0f} customers/s")
+    if not complete:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

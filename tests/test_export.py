@@ -1,0 +1,354 @@
+"""`entra-batch export` end to end on the built-in emulator: columns and flattening, every
+format, formula neutralising, filters, deleted customers, delta rounds, partitions, and the
+round trips of an exported file into update, delete, reset-password and restore."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batch.cli import main
+from batch.emulator import Store
+from batch.emulator.directory import Directory
+from batch.excel import neutralise, unquote
+from batch.export.fields import DEFAULT_COLUMNS, SelectError, choose_columns, flatten
+from batch.export.listing import PARTITION_PREFIXES
+
+DOMAIN = "contoso.onmicrosoft.com"
+
+
+@contextmanager
+def directory(home: Path) -> Iterator[tuple[Directory, Any]]:
+    store = Store(home / "emulator.db")
+    try:
+        yield Directory(store, time.time), store.tenants()[0]
+    finally:
+        store.close()
+
+
+def customer(name: str, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "displayName": name.title(),
+        "identities": [{"signInType": "emailAddress", "issuer": DOMAIN, "issuerAssignedId": f"{name}@example.com"}],
+        "passwordProfile": {"password": "Aa1!" + uuid.uuid4().hex[:12], "forceChangePasswordNextSignIn": False},
+        "passwordPolicies": "DisablePasswordExpiration",
+    }
+    body.update(extra)
+    return body
+
+
+def seed(home: Path, *bodies: dict[str, Any]) -> list[dict[str, Any]]:
+    with directory(home) as (users, tenant):
+        return [users.create(tenant, body) for body in bodies]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return list(csv.DictReader(handle))
+
+
+def results(run_dir: Path) -> list[dict[str, str]]:
+    return read_csv(run_dir / "results.csv")
+
+
+def export(tmp_path: Path, name: str, *args: str) -> tuple[int, Path]:
+    out = tmp_path / name
+    status = main(["export", "--out", str(out), "--out-dir", str(tmp_path / f"run-{name}"), "--quiet", *args])
+    return status, out
+
+
+# ---- columns and flattening ---------------------------------------------------------------
+
+def test_flatten_spreads_identities_one_column_per_sign_in_type() -> None:
+    columns = choose_columns(None, extension_names=["extension_abc_loyaltyTier"], extensions_app_hex="abc")
+    user = {
+        "id": "1", "userPrincipalName": "1@contoso.onmicrosoft.com", "accountEnabled": False,
+        "identities": [
+            {"signInType": "emailAddress", "issuer": DOMAIN, "issuerAssignedId": "ada@example.com"},
+            {"signInType": "userName", "issuer": DOMAIN, "issuerAssignedId": "ada_l"},
+            {"signInType": "federated", "issuer": "google.com", "issuerAssignedId": "1234"},
+            {"signInType": "federated", "issuer": "facebook.com", "issuerAssignedId": "99"},
+            {"signInType": "userPrincipalName", "issuer": DOMAIN, "issuerAssignedId": "1@contoso.onmicrosoft.com"},
+        ],
+        "extension_abc_loyaltyTier": "gold", "surname": None,
+    }
+    record = flatten(user, columns)
+    assert list(record) == [*DEFAULT_COLUMNS, "ext.loyaltyTier"]
+    assert record["signIn.emailAddress"] == "ada@example.com"
+    assert record["signIn.userName"] == "ada_l"
+    assert record["signIn.federated"] == "google.com/1234; facebook.com/99"
+    assert record["accountEnabled"] == "false"
+    assert record["surname"] == "" and record["mail"] == ""
+    assert record["ext.loyaltyTier"] == "gold"
+    assert "identities" in columns.select and "extension_abc_loyaltyTier" in columns.select
+
+
+def test_select_narrows_or_adds() -> None:
+    narrow = choose_columns("displayName, signIn.emailAddress,JOBTITLE", extension_names=[], extensions_app_hex=None)
+    assert narrow.names == ("id", "displayName", "signIn.emailAddress", "jobTitle")
+    assert narrow.select == ["id", "displayName", "identities", "jobTitle"]
+    added = choose_columns("+city,+ext.tier", extension_names=[], extensions_app_hex="abc")
+    assert added.names == (*DEFAULT_COLUMNS, "city", "ext.tier")
+    assert "extension_abc_tier" in added.select
+    with pytest.raises(SelectError, match="not a property"):
+        choose_columns("displayName,shoeSize", extension_names=[], extensions_app_hex=None)
+    with pytest.raises(SelectError, match="not both"):
+        choose_columns("displayName,+city", extension_names=[], extensions_app_hex=None)
+
+
+def test_neutralising_is_undone_by_the_reader() -> None:
+    for value in ["=1+2", "+1 555 0100", "-3", "@SUM(A1)", "\tx", "\rx", "'=already", "''+x", "O'Brien", "'tis", ""]:
+        assert unquote(neutralise(value)) == value
+    assert neutralise("=HYPERLINK(\"http://x\")") == "'=HYPERLINK(\"http://x\")"
+    assert neutralise("O'Brien") == "O'Brien"
+
+
+def test_partitions_cover_every_character_a_upn_may_start_with() -> None:
+    from batch import rules
+
+    allowed = {c.lower() for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'._!#^~-"
+               if rules.upn_problem(f"{c}x@{DOMAIN}") is None}
+    assert allowed <= set(PARTITION_PREFIXES)
+    assert list(PARTITION_PREFIXES) == sorted(set(PARTITION_PREFIXES))
+
+
+# ---- formats ------------------------------------------------------------------------------
+
+@pytest.fixture
+def people(home: Path) -> list[dict[str, Any]]:
+    return seed(
+        home,
+        customer("ada", givenName="Ada", usageLocation="GB"),
+        customer("grace", accountEnabled=False, usageLocation="US", displayName="=HYPERLINK(\"http://evil\",\"x\")"),
+        customer("amelie", displayName="Amélie Poulain", mobilePhone="+33 6 12 34 56 78", usageLocation="FR"),
+    )
+
+
+def test_csv_export_lists_every_customer_with_excel_safe_cells(home: Path, tmp_path: Path,
+                                                              people: list[dict[str, Any]]) -> None:
+    status, out = export(tmp_path, "all.csv", "--select", "+mobilePhone")
+    assert status == 0
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # a BOM, so that Excel reads UTF-8
+    rows = read_csv(out)
+    assert {r["id"] for r in rows} == {p["id"] for p in people}
+    by_mail = {r["signIn.emailAddress"]: r for r in rows}
+    assert by_mail["grace@example.com"]["displayName"] == "'=HYPERLINK(\"http://evil\",\"x\")"
+    assert by_mail["grace@example.com"]["accountEnabled"] == "false"
+    assert by_mail["amelie@example.com"]["displayName"] == "Amélie Poulain"
+    assert by_mail["amelie@example.com"]["mobilePhone"] == "'+33 6 12 34 56 78"
+    assert not (tmp_path / "all.csv.partial").exists()
+    summary = json.loads((tmp_path / "run-all.csv" / "summary.json").read_text())
+    assert summary["customers"] == 3 and summary["counts"]["by_status"] == {"enabled": 2, "blocked": 1}
+
+    status, raw = export(tmp_path, "raw.csv", "--raw")
+    assert status == 0
+    assert {r["displayName"] for r in read_csv(raw)} >= {"=HYPERLINK(\"http://evil\",\"x\")"}
+
+
+def test_jsonl_export_keeps_types(home: Path, tmp_path: Path, people: list[dict[str, Any]]) -> None:
+    status, out = export(tmp_path, "all.jsonl")
+    assert status == 0
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    grace = next(line for line in lines if line["signIn.emailAddress"] == "grace@example.com")
+    assert grace["accountEnabled"] is False and grace["givenName"] is None
+    assert grace["displayName"] == "=HYPERLINK(\"http://evil\",\"x\")"  # JSON is not opened by Excel
+
+
+def test_xlsx_export_writes_text_cells_with_a_quote_prefix(home: Path, tmp_path: Path,
+                                                           people: list[dict[str, Any]]) -> None:
+    openpyxl = pytest.importorskip("openpyxl")
+    status, out = export(tmp_path, "all.xlsx")
+    assert status == 0
+    sheet = openpyxl.load_workbook(out).active
+    header = [c.value for c in sheet[1]]
+    assert header == list(DEFAULT_COLUMNS)
+    rows = {row[header.index("signIn.emailAddress")].value: row for row in sheet.iter_rows(min_row=2)}
+    assert len(rows) == 3
+    cell = rows["grace@example.com"][header.index("displayName")]
+    assert cell.value == "=HYPERLINK(\"http://evil\",\"x\")" and cell.data_type == "s"  # a string, never a formula
+    assert cell.quotePrefix
+    assert not rows["ada@example.com"][header.index("displayName")].quotePrefix
+    assert sheet.freeze_panes == "A2"
+
+
+def test_parquet_export_has_a_typed_schema(home: Path, tmp_path: Path, people: list[dict[str, Any]]) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    status, out = export(tmp_path, "all.parquet")
+    assert status == 0
+    table = pq.read_table(out)
+    assert table.num_rows == 3
+    assert str(table.schema.field("accountEnabled").type) == "bool"
+    rows = {r["signIn.emailAddress"]: r for r in table.to_pylist()}
+    assert rows["grace@example.com"]["accountEnabled"] is False
+    assert rows["ada@example.com"]["surname"] is None
+
+
+# ---- filters ------------------------------------------------------------------------------
+
+def test_friendly_filters_and_odata_pass_through(home: Path, tmp_path: Path, people: list[dict[str, Any]]) -> None:
+    seed(home, customer("bjorn", identities=[{"signInType": "userName", "issuer": DOMAIN, "issuerAssignedId": "bjorn_o"}]))
+
+    def ids(*args: str) -> set[str]:
+        status, out = export(tmp_path, f"f{uuid.uuid4().hex[:6]}.csv", *args)
+        assert status == 0
+        return {r["signIn.emailAddress"] or r["signIn.userName"] for r in read_csv(out)}
+
+    assert ids("--blocked") == {"grace@example.com"}
+    assert ids("--enabled") == {"ada@example.com", "amelie@example.com", "bjorn_o"}
+    assert ids("--sign-in-type", "userName") == {"bjorn_o"}
+    assert ids("--filter", "usageLocation eq 'FR'") == {"amelie@example.com"}
+    assert ids("--filter", "usageLocation eq 'FR'", "--sequential") == {"amelie@example.com"}
+    tomorrow = (datetime.utcnow() + timedelta(days=1)).strftime("%Y-%m-%d")
+    assert ids("--created-after", tomorrow) == set()  # createdDateTime needs Graph's advanced query mode
+    assert len(ids("--created-before", tomorrow)) == 4
+
+
+def test_a_filter_graph_refuses_is_a_usage_error(home: Path, tmp_path: Path, people: list[dict[str, Any]],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    status, out = export(tmp_path, "bad.csv", "--filter", "shoeSize eq 42")
+    assert status == 2
+    assert "Graph refused the filter" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["export", "--since", str(tmp_path / "s.json"), "--blocked", "--quiet"]) == 2
+
+
+def test_custom_attributes_are_exported_under_their_short_names(home: Path, tmp_path: Path) -> None:
+    with directory(home) as (_, tenant):
+        attribute = f"extension_{tenant.extensions_app_hex}_loyaltyTier"
+    seed(home, customer("ada", **{attribute: "gold"}), customer("alan"))
+    status, out = export(tmp_path, "ext.csv")
+    assert status == 0
+    rows = {r["signIn.emailAddress"]: r for r in read_csv(out)}
+    assert rows["ada@example.com"]["ext.loyaltyTier"] == "gold"
+    assert rows["alan@example.com"]["ext.loyaltyTier"] == ""
+
+
+# ---- deleted customers --------------------------------------------------------------------
+
+def test_deleted_export_says_until_when_each_can_be_restored(home: Path, tmp_path: Path,
+                                                            people: list[dict[str, Any]]) -> None:
+    with directory(home) as (users, tenant):
+        users.delete(tenant, people[0]["id"])
+    status, out = export(tmp_path, "deleted.csv", "--deleted")
+    assert status == 0
+    (row,) = read_csv(out)
+    assert row["id"] == people[0]["id"]
+    deleted = datetime.fromisoformat(row["deletedDateTime"].replace("Z", "+00:00"))
+    until = datetime.fromisoformat(row["restorableUntil"].replace("Z", "+00:00"))
+    assert until - deleted == timedelta(days=30)
+
+
+# ---- delta --------------------------------------------------------------------------------
+
+def test_since_marks_added_changed_and_removed_customers(home: Path, tmp_path: Path,
+                                                         people: list[dict[str, Any]]) -> None:
+    state = tmp_path / "state.json"
+    status, first = export(tmp_path, "d1.csv", "--since", str(state))
+    assert status == 0 and state.exists()
+    rows = read_csv(first)
+    assert {r["change"] for r in rows} == {"added"} and len(rows) == 3
+    assert list(rows[0])[:2] == ["change", "removal"]
+
+    time.sleep(1.1)  # createdDateTime has a one-second resolution
+    ada, grace, amelie = people
+    (newcomer,) = seed(home, customer("newcomer"))
+    with directory(home) as (users, tenant):
+        users.update(tenant, ada["id"], {"jobTitle": "Analyst"})
+        users.delete(tenant, grace["id"])
+        users.delete(tenant, amelie["id"])
+        users.purge(tenant, amelie["id"])
+    status, second = export(tmp_path, "d2.csv", "--since", str(state))
+    assert status == 0
+    changes = {r["id"]: (r["change"], r["removal"]) for r in read_csv(second)}
+    assert changes == {newcomer["id"]: ("added", ""), ada["id"]: ("changed", ""),
+                       grace["id"]: ("removed", "deleted"), amelie["id"]: ("removed", "purged")}
+
+    status, third = export(tmp_path, "d3.csv", "--since", str(state))
+    assert status == 0 and read_csv(third) == []
+
+
+def test_a_state_file_of_another_tenant_is_refused(home: Path, tmp_path: Path, people: list[dict[str, Any]],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "state.json"
+    assert export(tmp_path, "d1.csv", "--since", str(state))[0] == 0
+    saved = json.loads(state.read_text())
+    saved["target"]["tenant_id"] = "another"
+    state.write_text(json.dumps(saved))
+    assert export(tmp_path, "d2.csv", "--since", str(state))[0] == 2
+    assert "another target" in capsys.readouterr().err
+
+
+# ---- partitions ---------------------------------------------------------------------------
+
+def test_partitions_list_everyone_once_in_a_stable_order(home: Path, tmp_path: Path) -> None:
+    upns = ["!bang", "#hash", "'quote", "-dash", "_under", "^caret", "~tilde", "Zed", "zoe", "9lives", "a.b"]
+    seed(home, *(customer(f"u{i}", userPrincipalName=f"{u}@{DOMAIN}") for i, u in enumerate(upns)),
+         *(customer(f"gen{i}") for i in range(40)))
+    status, sequential = export(tmp_path, "seq.csv", "--sequential")
+    assert status == 0
+    status, partitioned = export(tmp_path, "part.csv", "--concurrency", "5")
+    assert status == 0
+    status, again = export(tmp_path, "again.csv")
+    assert status == 0
+    seq_ids = [r["id"] for r in read_csv(sequential)]
+    part = read_csv(partitioned)
+    assert len(seq_ids) == len(set(seq_ids)) == 51
+    assert sorted(r["id"] for r in part) == sorted(seq_ids)  # everyone, once
+    assert read_csv(again) == part  # the same directory gives the same file
+    firsts = [unquote(r["userPrincipalName"])[0].lower() for r in part]
+    assert firsts == sorted(firsts, key=PARTITION_PREFIXES.index)  # grouped by the first character
+    assert not list(tmp_path.glob(".export-spool-*"))
+
+
+# ---- round trips --------------------------------------------------------------------------
+
+def test_an_export_feeds_update_delete_reset_and_restore_unchanged(home: Path, tmp_path: Path,
+                                                                   people: list[dict[str, Any]]) -> None:
+    status, out = export(tmp_path, "all.csv", "--select", "+mobilePhone")
+    assert status == 0
+
+    assert main(["update", str(out), "--out-dir", str(tmp_path / "u1"), "--quiet"]) == 0
+    assert [r["status"] for r in results(tmp_path / "u1")] == ["skipped"] * 3  # neutralised cells read back as they were
+
+    edited = read_csv(out)
+    ada = next(i for i, r in enumerate(edited) if r["signIn.emailAddress"] == "ada@example.com")
+    edited[ada]["displayName"] = "Edited In Excel"
+    with out.open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(edited[0]), lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(edited)
+    assert main(["update", str(out), "--out-dir", str(tmp_path / "u2"), "--quiet"]) == 0
+    assert [r["status"] for r in results(tmp_path / "u2")] == ["updated" if i == ada else "skipped" for i in range(3)]
+
+    assert main(["reset-password", str(out), "--out-dir", str(tmp_path / "r"), "--quiet"]) == 0
+    assert [r["status"] for r in results(tmp_path / "r")] == ["password_reset"] * 3
+
+    assert main(["delete", str(out), "--yes", "--out-dir", str(tmp_path / "d"), "--quiet"]) == 0
+    assert [r["status"] for r in results(tmp_path / "d")] == ["deleted"] * 3
+
+    status, deleted = export(tmp_path, "deleted.csv", "--deleted")
+    assert status == 0
+    assert main(["restore", str(deleted), "--out-dir", str(tmp_path / "rs"), "--quiet"]) == 0
+    assert [r["status"] for r in results(tmp_path / "rs")] == ["restored"] * 3
+    with directory(home) as (users, tenant):
+        assert users.get_live(tenant, people[0]["id"]).data["displayName"] == "Edited In Excel"
+        assert users.get_live(tenant, people[1]["id"]).data["displayName"] == "=HYPERLINK(\"http://evil\",\"x\")"
+
+
+def test_summary_is_printed(home: Path, tmp_path: Path, people: list[dict[str, Any]],
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    status, _ = export(tmp_path, "all.csv", "--summary")
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "export: 3 customers" in printed
+    for heading in ("Status", "Sign-in type", "Usage location", "Creation month"):
+        assert heading in printed
