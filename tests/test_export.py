@@ -352,3 +352,18 @@ def test_summary_is_printed(home: Path, tmp_path: Path, people: list[dict[str, A
     assert "export: 3 customers" in printed
     for heading in ("Status", "Sign-in type", "Usage location", "Creation month"):
         assert heading in printed
+
+
+def test_report_of_a_real_export_opens_in_a_browser(home: Path, tmp_path: Path, people: list[dict[str, Any]]) -> None:
+    from test_export_report import find_chromium, run_chromium
+
+    page = tmp_path / "report.html"
+    status, _ = export(tmp_path, "all.csv", "--report", str(page))
+    assert status == 0
+    html = page.read_text(encoding="utf-8")
+    assert "<script" not in html.lower() and "http://" not in html and "https://" not in html
+    chromium = find_chromium()
+    dumped = run_chromium(chromium, tmp_path / "profile", "--dump-dom", page.as_uri())
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    assert dumped.stdout.count("<svg") == 4
+    assert "<b>3</b>" in dumped.stdout  # the customer count in the header
