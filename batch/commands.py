@@ -21,7 +21,10 @@ from .exitcodes import ROWS_FAILED as EXIT_ROWS_FAILED, USAGE as EXIT_USAGE
 
 
 def _terminate(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops a run as Ctrl-C does: exit 130, resumable
+    # SIGTERM stops a run as Ctrl-C does (exit 130, resumable), by way of SIGINT: inside the
+    # event loop, asyncio turns that into cancelling the run at its next await (between two
+    # journal writes, never inside one); elsewhere it raises KeyboardInterrupt.
+    signal.raise_signal(signal.SIGINT)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -42,6 +45,8 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except RunError as exc:
         _say(f"{exc}")
+        for note in getattr(exc, "__notes__", ()):
+            _say(note)
         return exc.exit_code
     except KeyboardInterrupt:
         if args.command == "export":

@@ -367,3 +367,25 @@ def test_report_of_a_real_export_opens_in_a_browser(home: Path, tmp_path: Path, 
     assert dumped.returncode == 0, dumped.stderr[-2000:]
     assert dumped.stdout.count("<svg") == 4
     assert "<b>3</b>" in dumped.stdout  # the customer count in the header
+
+
+def test_a_page_that_cannot_be_fetched_stops_the_export_and_says_what_is_left(
+        home: Path, tmp_path: Path, people: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from batch.export import listing
+    from batch.graph.errors import GraphRequestFailed
+
+    real = listing.pages
+
+    async def failing(client: Any, source: Any) -> Any:
+        async for body in real(client, source):
+            yield body
+        raise GraphRequestFailed("GET /users", status=503, code="ServiceUnavailable", detail="gave up after 15 minutes")
+
+    monkeypatch.setattr(listing, "pages", failing)
+    status, out = export(tmp_path, "cut.csv", "--sequential")
+    assert status == 3
+    err = capsys.readouterr().err
+    assert "ServiceUnavailable" in err and "cut.csv.partial holds what was written so far" in err
+    assert not out.exists()
+    assert len(read_csv(tmp_path / "cut.csv.partial")) == 3

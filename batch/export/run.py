@@ -222,10 +222,10 @@ async def _export(request: ExportRequest, target: Target, run_dir: Path, on_prog
                     await listing.partitioned(client, listings, concurrency=request.concurrency,
                                               spool_dir=path.parent, convert=convert, on_page=page_arrived, sink=sink)
             final = writer.finish()
-        except BaseException:
+        except BaseException as exc:
             leftover = writer.abandon()
             if leftover is not None:
-                notes.append(f"the export did not finish; {leftover} holds what was written so far")
+                exc.add_note(f"the export did not finish; {leftover} holds what was written so far")
             raise
         if new_state is not None and request.since:
             _write_state(Path(request.since), new_state | {"target": _identity(target)})

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..excel import is_quoted, neutralise
+from ..excel import neutralise
 
 FORMATS = ("csv", "jsonl", "xlsx", "parquet")
 _BOOLEAN_COLUMNS = frozenset({"accountEnabled"})
@@ -167,7 +167,7 @@ class XlsxWriter(_PartialFile):
                 value = record.get(name, "")
                 if not value:
                     continue
-                if not self.raw and (neutralise(value) != value or is_quoted(value)):
+                if not self.raw and neutralise(value) != value:
                     self._sheet.write_string(self._row, col, value, self._quoted)
                 else:
                     self._sheet.write_string(self._row, col, value)
