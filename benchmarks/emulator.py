@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -32,10 +33,12 @@ from batch.emulator import Store  # noqa: E402
 from batch.emulator.directory import Directory  # noqa: E402
 
 
-def start_server(db: Path, home: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def start_server(db: Path, home: Path, settings: Sequence[str] = ("--no-throttle",)
+                 ) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """`entra-batch emulator` on a free port with `settings`; its `export` lines as a dict."""
     env = dict(os.environ, ENTRA_BATCH_HOME=str(home))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "batch", "emulator", "--port", "0", "--db", str(db), "--no-throttle"],
+        [sys.executable, "-m", "batch", "emulator", "--port", "0", "--db", str(db), *settings],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
     )
     values: dict[str, str] = {}

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from batch.emulator import Store  # noqa: E402
 from batch.emulator.store import IdentityRow  # noqa: E402
+from benchmarks.emulator import start_server  # noqa: E402
 
 LOCATIONS = ["US", "FR", "DE", "GB", "JP", "BR", "IN", "NL", "ES", "IT", "CA", "AU"]
 
@@ -85,19 +86,8 @@ def seed(db: Path, count: int, *, seed_value: int = 7) -> None:
 
 
 def serve(db: Path, home: Path, latency_ms: float) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    env = dict(os.environ, ENTRA_BATCH_HOME=str(home))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "batch", "emulator", "--port", "0", "--db", str(db), "--latency-ms", str(latency_ms),
-         "--latency-sigma", "0.1", "--seed", "1"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    values: dict[str, str] = {}
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while "ENTRA_BATCH_TARGET" not in values and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith("export "):
-            name, _, value = line[7:].strip().partition("=")
-            values[name] = value.strip("'")
+    """The emulator with Graph's default quotas, every request taking about `latency_ms`."""
+    proc, values = start_server(db, home, ["--latency-ms", str(latency_ms), "--latency-sigma", "0.1", "--seed", "1"])
     if "ENTRA_BATCH_TARGET" not in values:
         proc.kill()
         raise SystemExit("the emulator did not start")

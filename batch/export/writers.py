@@ -77,14 +77,31 @@ class _PartialFile:
         return self.partial if self.partial.exists() else None
 
 
-class CsvWriter(_PartialFile):
+class _TextFile(_PartialFile):
+    """A text `.partial` file, fsynced before it takes its name."""
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        super().__init__(path)
+        self._handle = self.partial.open("w", encoding=encoding, newline="")
+
+    def finish(self) -> Path:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        return self._commit()
+
+    def abandon(self) -> Path | None:
+        self._handle.close()
+        return self._leftover()
+
+
+class CsvWriter(_TextFile):
     """UTF-8 with a byte order mark (so that Excel shows accents), CRLF, a header line."""
 
     def __init__(self, path: Path, columns: Sequence[str], *, raw: bool = False) -> None:
-        super().__init__(path)
+        super().__init__(path, "utf-8-sig")
         self.columns = list(columns)
         self.raw = raw
-        self._handle = self.partial.open("w", encoding="utf-8-sig", newline="")
         self._csv = csv.writer(self._handle, lineterminator="\r\n")
         self._csv.writerow(self.columns)
 
@@ -95,24 +112,14 @@ class CsvWriter(_PartialFile):
         else:
             self._csv.writerows([[neutralise(r.get(c, "")) for c in columns] for r in records])
 
-    def finish(self) -> Path:
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
-        return self._commit()
-
-    def abandon(self) -> Path | None:
-        self._handle.close()
-        return self._leftover()
 
 
-class JsonLinesWriter(_PartialFile):
+class JsonLinesWriter(_TextFile):
     """One JSON object per customer: an empty value is null, accountEnabled a boolean."""
 
     def __init__(self, path: Path, columns: Sequence[str]) -> None:
-        super().__init__(path)
+        super().__init__(path, "utf-8")
         self.columns = list(columns)
-        self._handle = self.partial.open("w", encoding="utf-8", newline="\n")
 
     def write(self, records: Sequence[dict[str, str]]) -> None:
         out = io.StringIO()
@@ -121,15 +128,6 @@ class JsonLinesWriter(_PartialFile):
             out.write("\n")
         self._handle.write(out.getvalue())
 
-    def finish(self) -> Path:
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
-        return self._commit()
-
-    def abandon(self) -> Path | None:
-        self._handle.close()
-        return self._leftover()
 
 
 class XlsxWriter(_PartialFile):
@@ -190,10 +188,10 @@ class XlsxWriter(_PartialFile):
 
 
 class ParquetWriter(_PartialFile):
-    """pyarrow, one row group per 50,000 customers; every column a string except
+    """pyarrow, one row group per 25,000 customers; every column a string except
     accountEnabled (boolean); empty values are null."""
 
-    GROUP_ROWS = 50_000
+    GROUP_ROWS = 25_000
 
     def __init__(self, path: Path, columns: Sequence[str]) -> None:
         import pyarrow as pa
