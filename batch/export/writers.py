@@ -188,10 +188,10 @@ class XlsxWriter(_PartialFile):
 
 
 class ParquetWriter(_PartialFile):
-    """pyarrow, one row group per 25,000 customers; every column a string except
-    accountEnabled (boolean); empty values are null."""
+    """pyarrow, one row group per 20,000 customers, built column by column; every column a
+    string except accountEnabled (boolean); empty values are null."""
 
-    GROUP_ROWS = 25_000
+    GROUP_ROWS = 20_000
 
     def __init__(self, path: Path, columns: Sequence[str]) -> None:
         import pyarrow as pa
@@ -202,17 +202,25 @@ class ParquetWriter(_PartialFile):
         self._pa = pa
         self._schema = pa.schema([(c, pa.bool_() if c in _BOOLEAN_COLUMNS else pa.string()) for c in self.columns])
         self._writer = pq.ParquetWriter(str(self.partial), self._schema, compression="zstd")
-        self._pending: list[dict[str, Any]] = []
+        self._pending: dict[str, list[Any]] = {c: [] for c in self.columns}
+        self._rows = 0
 
     def write(self, records: Sequence[dict[str, str]]) -> None:
-        self._pending.extend(_typed(r, self.columns) for r in records)
-        if len(self._pending) >= self.GROUP_ROWS:
+        for name, values in self._pending.items():
+            if name in _BOOLEAN_COLUMNS:
+                values.extend(None if not r.get(name) else r[name] == "true" for r in records)
+            else:
+                values.extend(r.get(name) or None for r in records)
+        self._rows += len(records)
+        if self._rows >= self.GROUP_ROWS:
             self._flush()
 
     def _flush(self) -> None:
-        if self._pending:
-            self._writer.write_table(self._pa.Table.from_pylist(self._pending, schema=self._schema))
-            self._pending = []
+        if self._rows:
+            arrays = [self._pa.array(self._pending[f.name], type=f.type) for f in self._schema]
+            self._writer.write_table(self._pa.Table.from_arrays(arrays, schema=self._schema))
+            self._pending = {c: [] for c in self.columns}
+            self._rows = 0
 
     def finish(self) -> Path:
         self._flush()
