@@ -160,7 +160,8 @@ class Engine:
                 rows = [p.row for p in plans]
             elif kind == "execute":
                 now = self.clock()
-                self.journal.mark_sent(SentRow(p.row, p.key, now, self.verb.sent_marker(p), 1) for p in plans)
+                offset = getattr(self.session.client, "server_clock_offset", None) if self.session else None
+                self.journal.mark_sent([SentRow(p.row, p.key, now, self.verb.sent_marker(p), 1, offset) for p in plans])
                 self.progress.sent += len(plans)
                 executed = await self.verb.execute(plans, self.session)  # type: ignore[arg-type]
                 rows = [p.row for p in plans]

@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ CREATE TABLE IF NOT EXISTS rows (
     error_message TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     sent_at REAL,                   -- when the request left (wall clock), for reconciling
-    generated_password INTEGER NOT NULL DEFAULT 0
+    generated_password INTEGER NOT NULL DEFAULT 0,
+    clock_offset REAL               -- Graph's clock minus ours when it left (NULL: not known yet)
 );
 """
 
@@ -49,6 +51,9 @@ class SentRow:
     sent_at: float
     generated_password: bool
     attempts: int
+    # Graph's clock minus this machine's when the row left (from the `Date` header), so that
+    # resume judges "created after we sent it" on Graph's clock even if ours jumped since.
+    clock_offset: float | None = None
 
 
 class Journal:
@@ -63,12 +68,47 @@ class Journal:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 self._db.execute(statement)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(rows)")}
+        if "clock_offset" not in columns:  # a journal written by an earlier version
+            self._db.execute("ALTER TABLE rows ADD COLUMN clock_offset REAL")
         self._pending_done: list[tuple[Any, ...]] = []
 
+    @classmethod
+    def recorded(cls, run_dir: Path) -> bool:
+        """Whether the journal in `run_dir` describes a run (a start killed before recording its
+        request leaves an empty one: nothing was sent, the folder can be started again)."""
+        try:
+            db = sqlite3.connect(f"file:{run_dir / cls.FILE}?mode=ro", uri=True)
+            try:
+                return db.execute("SELECT 1 FROM meta WHERE key = 'request'").fetchone() is not None
+            finally:
+                db.close()
+        except sqlite3.OperationalError as exc:
+            return "no such table" not in str(exc)  # unreadable for another reason: assume a run is there
+
     def close(self) -> None:
-        self.flush()
-        self._db.close()
-        os.close(self._lock)
+        try:
+            self.flush()
+        except sqlite3.Error:
+            # A full disk: the outcomes not yet committed are of rows never sent (invalid or
+            # skipped), which resume finds again; the run is already stopping with the error.
+            pass
+        finally:
+            self._db.close()
+            os.close(self._lock)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN … COMMIT, rolled back on any exception (a full disk, or Ctrl-C between two
+        statements), so that the connection never stays inside a half-done transaction."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     # ---- run description ---------------------------------------------------------------
 
@@ -76,24 +116,24 @@ class Journal:
         return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
 
     def set_meta(self, **values: Any) -> None:
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                             [(k, json.dumps(v)) for k, v in values.items()])
-        self._db.execute("COMMIT")
+        with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                                 [(k, json.dumps(v)) for k, v in values.items()])
 
     # ---- row states --------------------------------------------------------------------
 
     def mark_sent(self, rows: Iterable[SentRow]) -> None:
         """Committed before the requests leave: a crash after this point is reconciled."""
         self.flush()
-        self._db.execute("BEGIN")
-        self._db.executemany(
-            "INSERT INTO rows(row, state, key, sent_at, generated_password, attempts) VALUES (?, 'sent', ?, ?, ?, ?)"
-            " ON CONFLICT(row) DO UPDATE SET state='sent', sent_at=excluded.sent_at,"
-            " generated_password=excluded.generated_password, attempts=excluded.attempts",
-            [(r.row, r.key, r.sent_at, int(r.generated_password), r.attempts) for r in rows],
-        )
-        self._db.execute("COMMIT")
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO rows(row, state, key, sent_at, generated_password, attempts, clock_offset)"
+                " VALUES (?, 'sent', ?, ?, ?, ?, ?)"
+                " ON CONFLICT(row) DO UPDATE SET state='sent', sent_at=excluded.sent_at,"
+                " generated_password=excluded.generated_password, attempts=excluded.attempts,"
+                " clock_offset=excluded.clock_offset",
+                [(r.row, r.key, r.sent_at, int(r.generated_password), r.attempts, r.clock_offset) for r in rows],
+            )
 
     def mark_done(self, outcomes: Iterable[Outcome], *, commit: bool = True) -> None:
         self._pending_done.extend(
@@ -106,16 +146,15 @@ class Journal:
     def flush(self) -> None:
         if not self._pending_done:
             return
-        self._db.execute("BEGIN")
-        self._db.executemany(
-            "INSERT INTO rows(row, state, key, status, object_id, http_status, error_code, error_message, attempts)"
-            " VALUES (?, 'done', ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(row) DO UPDATE SET state='done', key=excluded.key, status=excluded.status,"
-            " object_id=excluded.object_id, http_status=excluded.http_status, error_code=excluded.error_code,"
-            " error_message=excluded.error_message, attempts=excluded.attempts",
-            self._pending_done,
-        )
-        self._db.execute("COMMIT")
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO rows(row, state, key, status, object_id, http_status, error_code, error_message, attempts)"
+                " VALUES (?, 'done', ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(row) DO UPDATE SET state='done', key=excluded.key, status=excluded.status,"
+                " object_id=excluded.object_id, http_status=excluded.http_status, error_code=excluded.error_code,"
+                " error_message=excluded.error_message, attempts=excluded.attempts",
+                self._pending_done,
+            )
         self._pending_done = []
 
     def states_between(self, first: int, last: int) -> dict[int, str]:
@@ -124,14 +163,16 @@ class Journal:
 
     def sent_rows(self) -> list[SentRow]:
         self.flush()
-        return [SentRow(r, k, s or 0.0, bool(g), a) for r, k, s, g, a in self._db.execute(
-            "SELECT row, key, sent_at, generated_password, attempts FROM rows WHERE state = 'sent' ORDER BY row")]
+        return [SentRow(r, k, s or 0.0, bool(g), a, o) for r, k, s, g, a, o in self._db.execute(
+            "SELECT row, key, sent_at, generated_password, attempts, clock_offset FROM rows WHERE state = 'sent'"
+            " ORDER BY row")]
 
     def sent_row(self, row: int) -> SentRow | None:
         found = self._db.execute(
-            "SELECT row, key, sent_at, generated_password, attempts FROM rows WHERE row = ? AND state = 'sent'", (row,)
+            "SELECT row, key, sent_at, generated_password, attempts, clock_offset FROM rows"
+            " WHERE row = ? AND state = 'sent'", (row,)
         ).fetchone()
-        return SentRow(found[0], found[1], found[2] or 0.0, bool(found[3]), found[4]) if found else None
+        return SentRow(found[0], found[1], found[2] or 0.0, bool(found[3]), found[4], found[5]) if found else None
 
     def outcomes(self) -> Iterator[Outcome]:
         self.flush()

@@ -18,6 +18,7 @@ from .journal import Journal
 from .outcome import RESULT_COLUMNS
 
 PASSWORD_COLUMNS = ("row", "sign_in_name", "object_id", "password")
+STARTUP_LEFTOVERS = frozenset({".lock", Journal.FILE, Journal.FILE + "-wal", Journal.FILE + "-shm", Journal.FILE + "-journal"})
 
 
 def excel_safe(value: object) -> str:
@@ -40,10 +41,11 @@ def new_run_dir(base: Path, verb: str, now: datetime | None = None) -> Path:
 def prepare_out_dir(path: Path) -> Path:
     """`--out-dir`: a new or empty folder. A folder of an earlier run is finished with `resume`."""
     if path.exists():
-        if (path / Journal.FILE).exists():
+        if (path / Journal.FILE).exists() and Journal.recorded(path):
             raise FileExistsError(f"{path} holds an earlier run; finish it with `entra-batch resume {path}` "
                                   "or choose another --out-dir")
-        if any(path.iterdir()):
+        # A start killed before it recorded its run leaves only the lock and an empty journal.
+        if any(p.name not in STARTUP_LEFTOVERS for p in path.iterdir()):
             raise FileExistsError(f"{path} is not empty; choose a new or empty --out-dir")
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -58,6 +60,35 @@ class PasswordsFile:
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / self.NAME
         self._fd: int | None = None
+        self._drop_torn_tail()
+
+    def _drop_torn_tail(self) -> None:
+        """A line without its line break was cut short (a full disk, a crash mid-write): its
+        row was never marked done, and its password may be truncated. Drop it, so that the
+        row is reconciled (a fresh password) and later lines do not run into it."""
+        if not self.path.exists():
+            return
+        with self.path.open("rb+") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 1))
+            if size and handle.read(1) == b"\n":
+                return
+            keep = 0
+            step = 1 << 16
+            position = size
+            while position > 0 and not keep:
+                start = max(0, position - step)
+                handle.seek(start)
+                block = handle.read(position - start)
+                at = block.rfind(b"\n")
+                if at >= 0:
+                    keep = start + at + 1
+                position = start
+            handle.truncate(keep)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if keep == 0:
+            self.path.unlink()  # not even its header: made again, with mode 0600, on the first write
 
     def _open(self) -> int:
         if self._fd is None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
+import sqlite3
 import ssl
 import time
 from collections.abc import Callable
@@ -24,7 +26,7 @@ from .columns import COLUMN_SETS
 from .csvio import open_csv
 from .engine import Engine, EngineOptions, Progress
 from .graph.client import GraphClient
-from .graph.errors import ConfigError, PermissionMissing
+from .graph.errors import ConfigError, PermissionMissing, RunFolderFailed
 from .graph.pacing import AppPool, Pacer
 from .journal import Journal
 from .outcome import Status
@@ -153,7 +155,10 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
         engine = Engine(verb, source.rows(), journal, passwords, session,
                         EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
                                       dry_run=request.dry_run), on_progress, plan_file=plan_file)
-        progress = await engine.run()
+        try:
+            progress = await engine.run()
+        except (OSError, sqlite3.Error) as exc:  # a full disk, a folder gone read-only: resumable
+            raise RunFolderFailed(run_dir, exc) from None
     finally:
         passwords.close()
         if plan_file is not None:
@@ -167,6 +172,17 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
         if local is not None:
             local.close()
     finished = time.time()
+    try:
+        return _write_run_files(request, target, journal, run_dir, client, progress, started, finished, resuming,
+                                notes)
+    except (OSError, sqlite3.Error) as exc:
+        raise RunFolderFailed(run_dir, exc) from None
+
+
+def _write_run_files(request: RunRequest, target: Target, journal: Journal, run_dir: Path, client: GraphClient | None,
+                     progress: Progress, started: float, finished: float, resuming: bool,
+                     notes: list[str]) -> RunReport:
+    """results.csv from the journal, then summary.json."""
     write_results(journal, run_dir)
     counts = {s.value: 0 for s in Status}
     counts.update(journal.counts())
@@ -215,10 +231,20 @@ def start_run(request: RunRequest, target: Target, on_progress: Callable[[Progre
     if not source_path.is_file():
         raise ConfigError(f"cannot read {source_path}: no such file")
     base = Path("runs")
-    run_dir = prepare_out_dir(Path(request.out_dir)) if request.out_dir else new_run_dir(base, request.verb)
+    wanted = Path(request.out_dir) if request.out_dir else base
+    try:
+        run_dir = prepare_out_dir(wanted) if request.out_dir else new_run_dir(base, request.verb)
+        check_room(run_dir, source_path)
+        journal = Journal(run_dir)
+    except FileExistsError:
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        # Found before anything is sent: an unwritable place for the run folder.
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"cannot write the run folder {wanted} ({reason}); nothing was sent. "
+                          "Choose a writable place with --out-dir") from None
     if on_start is not None:
         on_start(run_dir)
-    journal = Journal(run_dir)
     try:
         journal.set_meta(request=asdict(request) | {"input": str(source_path.resolve())},
                          fingerprint=fingerprint(source_path), target=target.label,
@@ -227,6 +253,21 @@ def start_run(request: RunRequest, target: Target, on_progress: Callable[[Progre
                                        run_dir=run_dir, on_progress=on_progress))
     finally:
         journal.close()
+
+
+ROOM_MARGIN_BYTES = 1 << 20
+
+
+def check_room(run_dir: Path, source: Path) -> None:
+    """Before anything is sent: room for the journal, results.csv and passwords.csv, each of
+    them about as big as the input file or smaller. A disk that fills up anyway stops the run
+    with `RunFolderFailed`, resumably."""
+    needed = 3 * source.stat().st_size + ROOM_MARGIN_BYTES
+    free = shutil.disk_usage(run_dir).free
+    if free < needed:
+        raise ConfigError(f"the disk holding {run_dir} has {free // 1024} KiB free; this run needs about "
+                          f"{needed // 1024} KiB for its journal and result files. Free some space (or choose "
+                          "another --out-dir), then run again; nothing was sent")
 
 
 def replace_input(request: RunRequest, path: Path) -> RunRequest:
@@ -238,6 +279,11 @@ def load_request(run_dir: Path) -> tuple[RunRequest, Journal]:
         raise ConfigError(f"{run_dir} is not a run folder (it has no {Journal.FILE})")
     journal = Journal(run_dir)
     meta = journal.meta()
+    if "request" not in meta:
+        # Killed between making the folder and recording the run: nothing was sent.
+        journal.close()
+        raise ConfigError(f"the run in {run_dir} was interrupted while starting, before anything was sent; "
+                          f"start it again with the same command (--out-dir {run_dir})")
     request = RunRequest(**meta["request"])
     source = Path(request.input)
     if not source.is_file():
@@ -260,6 +306,7 @@ def resume_run(run_dir: Path, target: Target, on_progress: Callable[[Progress], 
             here = "the built-in emulator" if now["kind"] == "local" else f"tenant {now['tenant_id']}"
             raise ConfigError(f"this run was made against {where}, but the current settings point at {here}; "
                               "set up the same target (the same environment, --target or --profile) to resume it")
+        check_room(run_dir, Path(request.input))
         return asyncio.run(execute_run(request, target, journal=journal, run_dir=run_dir,
                                        on_progress=on_progress, resuming=True))
     finally:

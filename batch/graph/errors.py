@@ -14,8 +14,10 @@ stops the whole run raises, and each message says what to do next. The CLI maps
     ├── GraphRequestFailed      3  Graph kept failing a request the run cannot do without
     │                              (a page of a listing, or a write refused with 401/403);
     │                              `status`, `code` and `detail` say why
-    └── RowsUnresolved          3  some rows got no answer and could not be looked up either:
-                                   they stay in the journal for `resume` to reconcile
+    ├── RowsUnresolved          3  some rows got no answer and could not be looked up either:
+    │                              they stay in the journal for `resume` to reconcile
+    └── RunFolderFailed         3  writing the run folder failed mid-run (a full disk, a folder
+                                   gone read-only): rows in flight stay `sent` for `resume`
 
 No message, attribute or `__cause__` of these exceptions ever holds a client secret, a
 certificate key or an access token: foreign exceptions are translated at the boundary with
@@ -95,4 +97,19 @@ class RowsUnresolved(RunError):
             "answers again; it looks them up before sending anything.")
 
 
-__all__ = ["AuthError", "ConfigError", "GraphRequestFailed", "PermissionMissing", "RowsUnresolved", "RunError"]
+class RunFolderFailed(RunError):
+    """The run folder could not be written (journal, passwords.csv, results): the run stops
+    where it is, with every row either done or `sent`, and `resume` finishes it."""
+
+    exit_code = 3
+
+    def __init__(self, run_dir: object, cause: BaseException) -> None:
+        self.run_dir = run_dir
+        reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        super().__init__(f"Writing to the run folder {run_dir} failed ({reason}). The run stopped; nothing was "
+                         f"lost. Free some disk space (or make the folder writable again), then run "
+                         f"`entra-batch resume {run_dir}`.")
+
+
+__all__ = ["AuthError", "ConfigError", "GraphRequestFailed", "PermissionMissing", "RowsUnresolved", "RunError",
+           "RunFolderFailed"]

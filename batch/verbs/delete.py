@@ -40,7 +40,8 @@ class DeleteVerb(KeyedVerb):
 
     async def execute(self, plans: list[DeletePlan], session: Session) -> Executed:
         done = Executed()
-        sent_at = session.clock()
+        offset = getattr(session.client, "server_clock_offset", None)
+        sent_at = session.clock() + (offset or 0.0)  # on Graph's clock, as deletedDateTime is
         found, absent = await self.find(plans, session, done)  # absent: gone before we sent anything
         targets = [(plan, str(user["id"])) for plan, user in found]
         unseen: list[DeletePlan] = []  # our DELETE may have done it
@@ -67,7 +68,8 @@ class DeleteVerb(KeyedVerb):
         row was sent → our delete; otherwise as a fresh row would be."""
         done = Executed()
         plans = [plan for plan, _ in items]
-        earliest = min(sent.sent_at for _, sent in items)
+        # When the rows left, on Graph's clock when it was known then (deletedDateTime is on it).
+        earliest = min(sent.sent_at + (sent.clock_offset or 0.0) for _, sent in items)
         lookups = await self._send([lookup_call(p.user, self.domain) for p in plans], session)
         live: list[DeletePlan] = []
         absent: list[DeletePlan] = []

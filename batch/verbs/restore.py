@@ -20,7 +20,7 @@ class RestoreVerb(KeyedVerb):
     doing = "Restoring customers"
     permissions: tuple[frozenset[str], ...] = (DELETE_RESTORE, READ)
 
-    async def execute(self, plans: list[KeyPlan], session: Session) -> Executed:
+    async def execute(self, plans: list[KeyPlan], session: Session, *, resends: int = 3) -> Executed:
         done = Executed()
         found, absent = await self.find(plans, session, done, deleted=True)
         targets = [(plan, str(user["id"])) for plan, user in found]
@@ -38,7 +38,7 @@ class RestoreVerb(KeyedVerb):
             else:
                 self._refused(plan, result, done, "", object_id)
         if unseen:
-            await self._settle_unseen(unseen, session, done)
+            await self._settle_unseen(unseen, session, done, resends=resends)
         if absent:
             await self._not_deleted(absent, session, done)
         return done
@@ -73,18 +73,26 @@ class RestoreVerb(KeyedVerb):
             done.merge(await self.execute(pending, session))
         return done
 
-    async def _settle_unseen(self, items: list[tuple[KeyPlan, str]], session: Session, done: Executed) -> None:
-        """A restore whose answer was lost: live with that object id means it worked."""
+    async def _settle_unseen(self, items: list[tuple[KeyPlan, str]], session: Session, done: Executed, *,
+                             resends: int) -> None:
+        """A restore whose answer was lost: live with that object id means it worked; not live
+        means it never arrived (a connection dropped before the request was read), and the
+        row is tried again from the start (still in deleted items → restore)."""
         lookups = await self._send([lookup_call(UserKey("id", object_id), self.domain) for _, object_id in items],
                                    session)
+        again: list[KeyPlan] = []
         for (plan, object_id), lookup in zip(items, lookups):
             users = found_users(lookup)
             if users is None:
                 done.unresolved.append(plan.row)
             elif users:
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.RESTORED, object_id, 200))
+            elif resends > 0:
+                again.append(plan)
             else:
                 done.unresolved.append(plan.row)
+        if again:
+            done.merge(await self.execute(again, session, resends=resends - 1))
 
     async def _not_deleted(self, plans: list[KeyPlan], session: Session, done: Executed) -> None:
         lookups = await self._send([lookup_call(p.user, self.domain) for p in plans], session)

@@ -1,0 +1,531 @@
+"""The soak harness (issue 6): the emulator as a separate server process with seeded faults,
+the CLI as a separate process that is `kill -9`ed at random moments and resumed until it
+finishes, and the invariants of PRODUCT.md ("Exactly once") checked against the emulator's
+own directory (its SQLite file, read directly).
+
+Used by `tests/soak/` (CI-sized) and `benchmarks/soak.py` (long runs); nothing here is
+specific to pytest. Violations are returned as strings, never raised, so that a long soak can
+count them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import queue
+import random
+import signal
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT / "tests") not in sys.path:
+    sys.path.append(str(REPO_ROOT / "tests"))
+if "emulator" in sys.modules and not hasattr(sys.modules["emulator"], "__path__"):
+    del sys.modules["emulator"]  # benchmarks/emulator.py, when run from benchmarks/soak.py
+
+from emulator.server_process import _pump, parse_exports, stop  # noqa: E402
+
+FINAL = {"created", "updated", "password_reset", "deleted", "restored", "purged", "skipped", "invalid", "failed"}
+FAULT_KINDS = "429,503,504,drop-before,drop-after,slow"
+Log = Callable[[str], None]
+
+
+# ---- the emulator, served by a separate process ---------------------------------------------------
+
+class EmulatorServer:
+    """`entra-batch emulator` on 127.0.0.1 (plain HTTP: the client uses its own
+    client-credentials fetcher), on a SQLite file that outlives the process, so that the
+    server can be killed and started again on the same port and directory mid-run."""
+
+    def __init__(self, db: Path, *, fault_rate: float = 0.0, faults: str = FAULT_KINDS, seed: int = 1,
+                 storm_seconds: float = 1.0, slow_ms: float = 300.0, token_fault_rate: float = 0.0,
+                 token_lifetime: int | None = None, latency_ms: float = 0.0, extra: Sequence[str] = ()) -> None:
+        self.db = db
+        self.port = 0
+        self.args = ["--fault-rate", str(fault_rate), "--faults", faults, "--seed", str(seed),
+                     "--storm-seconds", str(storm_seconds), "--slow-ms", str(slow_ms),
+                     "--token-fault-rate", str(token_fault_rate), "--latency-ms", str(latency_ms), *extra]
+        if token_lifetime is not None:
+            self.args += ["--token-lifetime", str(token_lifetime)]
+        self.process: subprocess.Popen[str] | None = None
+        self.exports: dict[str, str] = {}
+        self.starts = 0
+
+    def start(self, timeout: float = 30.0) -> "EmulatorServer":
+        self.db.parent.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ENTRA_BATCH_"))}
+        env.update(ENTRA_BATCH_HOME=str(self.db.parent / "emulator-home"), PYTHONUNBUFFERED="1")
+        # Each start draws other faults: a restarted server does not replay the same bad day.
+        args = list(self.args)
+        if self.starts:
+            args[args.index("--seed") + 1] = str(int(args[args.index("--seed") + 1]) + 7919 * self.starts)
+        command = [sys.executable, "-m", "batch", "emulator", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--db", str(self.db), *args]
+        stderr = open(self.db.parent / "emulator.stderr", "a")
+        deadline = time.monotonic() + timeout
+        while True:
+            process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr,
+                                       stdin=subprocess.DEVNULL, text=True)
+            lines: queue.Queue[str | None] = queue.Queue()
+            threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+            seen: list[str] = []
+            while "ENTRA_BATCH_EXTENSIONS_APP_ID" not in parse_exports(seen):
+                try:
+                    line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+                except queue.Empty:
+                    stop(process)
+                    raise RuntimeError(f"the emulator printed no export lines in time: {seen!r}") from None
+                if line is None:
+                    break
+                seen.append(line)
+            if process.poll() is None or "ENTRA_BATCH_EXTENSIONS_APP_ID" in parse_exports(seen):
+                break
+            # The port of a server just killed may still be in use for a moment: try again.
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the emulator would not start on port {self.port}")
+            time.sleep(0.2)
+        stderr.close()
+        self.process = process
+        self.exports = parse_exports(seen)
+        self.port = int(self.exports["AZURE_AUTHORITY_HOST"].rsplit(":", 1)[1])
+        self.starts += 1
+        while True:
+            try:
+                if httpx.get(f"{self.origin}/", timeout=2.0).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the emulator did not answer in time")
+            time.sleep(0.05)
+
+    @property
+    def origin(self) -> str:
+        return self.exports["AZURE_AUTHORITY_HOST"]
+
+    @property
+    def graph_url(self) -> str:
+        return self.exports["ENTRA_BATCH_TARGET"]
+
+    def kill(self) -> None:
+        """kill -9: no graceful shutdown, connections cut mid-answer."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop(self.process)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+
+    def __enter__(self) -> "EmulatorServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def client_env(server: EmulatorServer, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ENTRA_BATCH_"))}
+    env.update(server.exports)
+    env["ENTRA_BATCH_HOME"] = str(home)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+# ---- input files --------------------------------------------------------------------------------
+
+def generate(path: Path, n: int, prefix: str, seed: int = 5, bad: float = 0.0) -> Path:
+    subprocess.run([sys.executable, str(REPO_ROOT / "sample_data" / "generate.py"), str(n), "--out", str(path),
+                    "--prefix", prefix, "--seed", str(seed), "--bad", str(bad)], check=True)
+    return path
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def derived_files(created_run: Path, source: Path, folder: Path, tag: str) -> dict[str, Path]:
+    """update / delete / restore files about the customers a create run made: update by
+    sign-in name (a new job title and department), delete by sign-in name, restore by object id."""
+    lines = {int(r["row"]): r for r in read_csv(created_run / "results.csv")}
+    rows = read_csv(source)
+    made = [(rows[n - 1]["signInName"], lines[n]["object_id"]) for n in sorted(lines) if lines[n]["status"] == "created"]
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {"update": folder / "update.csv", "delete": folder / "delete.csv", "restore": folder / "restore.csv"}
+    with files["update"].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(["signInName", "jobTitle", "department"])
+        writer.writerows([name, f"Title {tag} {i}", f"Dept {tag}"] for i, (name, _) in enumerate(made, 1))
+    with files["delete"].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(["signInName"])
+        writer.writerows([name] for name, _ in made)
+    with files["restore"].open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(["objectId"])
+        writer.writerows([object_id] for _, object_id in made)
+    return files
+
+
+# ---- the client, killed and resumed ---------------------------------------------------------------
+
+@dataclass
+class Cycle:
+    """One process of a run: started (or resumed), then killed or left to finish."""
+
+    command: str  # "start" or "resume"
+    killed_after: float | None  # seconds, when kill -9 struck
+    phase: str  # what the kill aimed at
+    exit_status: int | None
+    seconds: float
+
+
+@dataclass
+class RunHistory:
+    verb: str
+    run_dir: Path
+    cycles: list[Cycle] = field(default_factory=list)
+    final_status: int | None = None
+    stderr_tail: str = ""
+
+    @property
+    def kills(self) -> int:
+        return sum(c.killed_after is not None for c in self.cycles)
+
+
+def journal_counts(run_dir: Path) -> dict[str, int]:
+    try:
+        with sqlite3.connect(f"file:{run_dir / 'journal.db'}?mode=ro", uri=True, timeout=1) as db:
+            return dict(db.execute("SELECT state, COUNT(*) FROM rows GROUP BY state").fetchall())
+    except sqlite3.Error:
+        return {}
+
+
+def _kill_plan(rng: random.Random, rows: int) -> tuple[str, int | None, float]:
+    """Where the next kill strikes: while the file is read (before anything is journaled),
+    mid-batch (after a random number of rows are done), or at the end (results being written)."""
+    phase = rng.choices(["reading", "mid-batch", "writing-results"], weights=[1, 6, 1])[0]
+    if phase == "reading":
+        return phase, None, rng.uniform(0.05, 0.6)
+    if phase == "writing-results":
+        return phase, rows, 0.0
+    return phase, rng.randint(1, max(1, rows - 1)), rng.uniform(0.0, 0.3)
+
+
+def _run_once(args: list[str], env: dict[str, str], run_dir: Path, rows: int, kill: tuple[str, int | None, float] | None,
+              timeout: float) -> tuple[int | None, float | None, str]:
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-m", "batch", *args], cwd=REPO_ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err_lines: list[str] = []
+    reader = threading.Thread(target=lambda: err_lines.extend(process.stderr or []), daemon=True)
+    reader.start()
+    killed_after = None
+    if kill is not None:
+        phase, done_target, extra = kill
+        while process.poll() is None and time.monotonic() - started < timeout:
+            if done_target is None:
+                time.sleep(extra)
+                break
+            counts = journal_counts(run_dir)
+            if counts.get("done", 0) >= done_target:
+                time.sleep(extra)
+                break
+            time.sleep(0.02)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            killed_after = time.monotonic() - started
+    try:
+        process.wait(timeout=max(1.0, timeout - (time.monotonic() - started)))
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        err_lines.append(f"(timed out after {timeout:.0f} s and was killed)\n")
+    reader.join(timeout=5)
+    status = None if killed_after is not None else process.returncode
+    return status, killed_after, "".join(err_lines)
+
+
+def run_with_kills(verb: str, source: Path, run_dir: Path, env: dict[str, str], rows: int, rng: random.Random,
+                   *, kills: int, extra_args: Sequence[str] = (), timeout: float = 300.0,
+                   max_resumes: int = 12, log: Log | None = None,
+                   between: Callable[[int], None] | None = None) -> RunHistory:
+    """Start `verb`, kill -9 it `kills` times at random moments, resuming after each kill,
+    then resume until the run finishes (exit 0 or 1). A process killed before its journal
+    recorded the run (the very first moments) is started again, as its message says."""
+    history = RunHistory(verb, run_dir)
+    start_args = [verb, str(source), "--out-dir", str(run_dir), "--quiet", *extra_args]
+    if verb in ("delete", "purge"):
+        start_args.append("--yes")
+    resume_args = ["resume", str(run_dir), "--quiet"]
+    command = "resume" if (run_dir / "journal.db").exists() and _recorded(run_dir) else "start"
+    left = kills
+    attempts = 0
+    while True:
+        attempts += 1
+        plan = _kill_plan(rng, rows) if left > 0 else None
+        began = time.monotonic()
+        status, killed_after, err = _run_once(start_args if command == "start" else resume_args, env, run_dir, rows,
+                                              plan, timeout)
+        history.cycles.append(Cycle(command, killed_after, plan[0] if plan else "", status,
+                                    time.monotonic() - began))
+        history.stderr_tail = err[-3000:]
+        if log is not None:
+            what = f"killed after {killed_after:.2f} s ({plan[0] if plan else ''})" if killed_after is not None \
+                else f"exit {status}"
+            log(f"  {verb} {command}: {what}, journal {journal_counts(run_dir)}")
+        if between is not None:
+            between(attempts)
+        if killed_after is not None:
+            left -= 1
+        elif status in (0, 1):
+            history.final_status = status
+            return history
+        elif status == 2 and "start" in err and "again" in err:
+            pass  # a run killed before it was recorded: start it again (the message says so)
+        elif status not in (3, 130):
+            history.final_status = status
+            return history
+        if attempts > kills + max_resumes:
+            history.final_status = status
+            return history
+        journal = run_dir / "journal.db"
+        command = "resume" if journal.exists() and _recorded(run_dir) else "start"
+
+
+def _recorded(run_dir: Path) -> bool:
+    try:
+        with sqlite3.connect(f"file:{run_dir / 'journal.db'}?mode=ro", uri=True, timeout=1) as db:
+            return db.execute("SELECT 1 FROM meta WHERE key = 'request'").fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
+# ---- the invariants -------------------------------------------------------------------------------
+
+@dataclass
+class Directory:
+    live: list[dict[str, Any]]
+    deleted: list[dict[str, Any]]
+
+    @property
+    def by_id(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        out = {u["id"]: ("live", u) for u in self.live}
+        out.update({u["id"]: ("deleted", u) for u in self.deleted})
+        return out
+
+
+def read_directory(db: Path) -> Directory:
+    from batch.emulator import Store
+
+    store = Store(db)
+    try:
+        tenant = store.tenants()[0]
+        return Directory([r.data for r in store.select_users(tenant.id, "live", limit=10_000_000)],
+                         [r.data for r in store.select_users(tenant.id, "deleted", limit=10_000_000)])
+    finally:
+        store.close()
+
+
+def sign_in_names(user: dict[str, Any]) -> list[str]:
+    return [str(i.get("issuerAssignedId", "")).lower() for i in user.get("identities") or []
+            if str(i.get("signInType", "")).lower() in ("emailaddress", "username")]
+
+
+def check_run_folder(run_dir: Path, source: Path, verb: str) -> tuple[list[str], list[dict[str, str]]]:
+    """What holds for any finished run: one final line per input row, in order; summary and
+    journal agree with results.csv; nothing left `sent`; passwords.csv private."""
+    problems: list[str] = []
+    lines = read_csv(run_dir / "results.csv")
+    n = len(read_csv(source))
+    numbers = [int(r["row"]) for r in lines]
+    if numbers != list(range(1, n + 1)):
+        missing = sorted(set(range(1, n + 1)) - set(numbers))[:5]
+        problems.append(f"{verb}: results.csv has {len(lines)} lines for {n} rows (missing {missing}, "
+                        f"duplicated {len(numbers) - len(set(numbers))})")
+    bad = [r["row"] for r in lines if r["status"] not in FINAL]
+    if bad:
+        problems.append(f"{verb}: rows without a final status: {bad[:5]}")
+    counts: dict[str, int] = {}
+    for r in lines:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        said = {k: v for k, v in summary["counts"].items() if v}
+        if said != counts or summary["rows"] != len(lines):
+            problems.append(f"{verb}: summary.json counts {said} differ from results.csv {counts}")
+    except (OSError, ValueError, KeyError) as exc:
+        problems.append(f"{verb}: summary.json unreadable ({exc})")
+    try:
+        with sqlite3.connect(f"file:{run_dir / 'journal.db'}?mode=ro", uri=True) as db:
+            states = dict(db.execute("SELECT state, COUNT(*) FROM rows GROUP BY state").fetchall())
+            journaled = dict(db.execute("SELECT row, status FROM rows WHERE state = 'done'").fetchall())
+    except sqlite3.Error as exc:
+        problems.append(f"{verb}: journal unreadable ({exc})")
+        states, journaled = {}, {}
+    if states.get("sent"):
+        problems.append(f"{verb}: {states['sent']} row(s) left `sent` in the journal after the run finished")
+    if any(journaled.get(int(r["row"])) != r["status"] for r in lines) or len(journaled) != len(lines):
+        problems.append(f"{verb}: results.csv disagrees with the journal")
+    passwords = run_dir / "passwords.csv"
+    if passwords.exists() and stat.S_IMODE(passwords.stat().st_mode) != 0o600:
+        problems.append(f"{verb}: passwords.csv has mode {oct(stat.S_IMODE(passwords.stat().st_mode))}")
+    for name in ("results.csv", "summary.json"):
+        if (run_dir / name).exists() and "Legacy-" in (run_dir / name).read_text(encoding="utf-8"):
+            problems.append(f"{verb}: a password appears in {name}")
+    return problems, lines
+
+
+def check_create(run_dir: Path, source: Path, directory: Directory) -> list[str]:
+    problems, lines = check_run_folder(run_dir, source, "create")
+    rows = read_csv(source)
+    names = {n: r["signInName"].lower() for n, r in enumerate(rows, 1)}
+    ours = set(names.values())
+    # No duplicate identity anywhere, and no input row with two customers.
+    holders: dict[str, list[str]] = {}
+    for user in directory.live + directory.deleted:
+        for name in sign_in_names(user):
+            holders.setdefault(name, []).append(user["id"])
+    twice = {name: ids for name, ids in holders.items() if len(ids) > 1}
+    if twice:
+        problems.append(f"create: {len(twice)} identity(ies) held by several customers, e.g. {next(iter(twice.items()))}")
+    by_id = directory.by_id
+    created = {int(r["row"]): r for r in lines if r["status"] == "created"}
+    for number, line in created.items():
+        found = by_id.get(line["object_id"])
+        if found is None:
+            problems.append(f"create: row {number} reported created as {line['object_id']!r}, not in the directory")
+        elif names.get(number) not in sign_in_names(found[1]):
+            problems.append(f"create: row {number}'s customer {line['object_id']} has not the row's sign-in name")
+    claimed = {line["object_id"] for line in created.values()}
+    made = {user_id for name, ids in holders.items() if name in ours for user_id in ids}
+    lost = made - claimed
+    if lost:
+        problems.append(f"create: {len(lost)} customer(s) of the file exist but no result line says created, "
+                        f"e.g. {sorted(lost)[:3]}")
+    # Every created customer's password is on file, or the row says a reset is needed.
+    on_file: dict[str, list[dict[str, str]]] = {}
+    for p in read_csv(run_dir / "passwords.csv"):
+        on_file.setdefault(p["row"], []).append(p)
+    for number, line in created.items():
+        provided = bool(rows[number - 1].get("password"))
+        entries = on_file.get(str(number), [])
+        if provided and entries:
+            problems.append(f"create: row {number} brought its own password but has a line in passwords.csv")
+        elif not provided and not entries and "reset" not in line["error_message"].lower():
+            problems.append(f"create: row {number} created without its generated password on file "
+                            "and without saying a reset is needed")
+        elif len(entries) > 1:
+            problems.append(f"create: row {number} has {len(entries)} lines in passwords.csv")
+        elif entries and (entries[0]["object_id"] != line["object_id"] or len(entries[0]["password"]) < 8):
+            problems.append(f"create: row {number}'s password line is for another customer or incomplete")
+    return problems
+
+
+def check_update(run_dir: Path, source: Path, directory: Directory) -> list[str]:
+    problems, lines = check_run_folder(run_dir, source, "update")
+    rows = read_csv(source)
+    by_id = directory.by_id
+    for line in lines:
+        if line["status"] not in ("updated", "skipped"):
+            continue
+        found = by_id.get(line["object_id"])
+        wanted = rows[int(line["row"]) - 1]
+        if found is None:
+            problems.append(f"update: row {line['row']} names {line['object_id']!r}, not in the directory")
+        elif found[1].get("jobTitle") != wanted["jobTitle"] or found[1].get("department") != wanted["department"]:
+            problems.append(f"update: row {line['row']} is {line['status']} but its values are not in place")
+    return problems
+
+
+def check_delete(run_dir: Path, source: Path, directory: Directory) -> list[str]:
+    problems, lines = check_run_folder(run_dir, source, "delete")
+    by_id = directory.by_id
+    for line in lines:
+        if line["status"] in ("deleted", "skipped") and line["object_id"]:
+            state = by_id.get(line["object_id"], ("absent", {}))[0]
+            if state != "deleted":
+                problems.append(f"delete: row {line['row']} is {line['status']} but the customer is {state}")
+    return problems
+
+
+def check_restore(run_dir: Path, source: Path, directory: Directory) -> list[str]:
+    problems, lines = check_run_folder(run_dir, source, "restore")
+    by_id = directory.by_id
+    for line in lines:
+        if line["status"] in ("restored", "skipped"):
+            state = by_id.get(line["object_id"], ("absent", {}))[0]
+            if state != "live":
+                problems.append(f"restore: row {line['row']} is {line['status']} but the customer is {state}")
+    return problems
+
+
+CHECKS = {"create": check_create, "update": check_update, "delete": check_delete, "restore": check_restore}
+
+
+# ---- one soak cycle: create, then update, delete and restore, each killed and resumed ----------------
+
+@dataclass
+class SoakReport:
+    violations: list[str] = field(default_factory=list)
+    histories: list[RunHistory] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def kills(self) -> int:
+        return sum(h.kills for h in self.histories)
+
+
+def soak_cycle(work: Path, server: EmulatorServer, *, rows: int, seed: int, kills: int, verbs: Sequence[str] =
+               ("create", "update", "delete", "restore"), bad: float = 0.01, log: Log | None = None,
+               extra_args: Sequence[str] = ("--batch-size", "10", "--concurrency", "4"),
+               timeout: float = 300.0) -> SoakReport:
+    """Generate `rows` customers (prefix from the seed, so cycles never collide), run each verb
+    with `kills` kill -9s and resumes, and check the invariants after each verb."""
+    began = time.monotonic()
+    work.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    report = SoakReport()
+    env = client_env(server, work / "client-home")
+    source = generate(work / "create.csv", rows, f"s{seed}x", seed=seed, bad=bad)
+    files: dict[str, Path] = {"create": source}
+    for verb in verbs:
+        if verb != "create" and verb not in files:
+            files.update(derived_files(work / "create", source, work / "derived", str(seed)))
+        history = run_with_kills(verb, files[verb], work / verb, env, len(read_csv(files[verb])), rng, kills=kills,
+                                 extra_args=extra_args,
+                                 timeout=timeout, log=log)
+        report.histories.append(history)
+        if history.final_status not in (0, 1):
+            report.violations.append(f"{verb}: the run never finished (last exit {history.final_status}): "
+                                     f"{history.stderr_tail[-800:]}")
+            break
+        found = CHECKS[verb](work / verb, files[verb], read_directory(server.db))
+        report.violations += found
+        if history.final_status != 0:
+            # Rows the file got wrong are `invalid`; under faults alone no row may fail.
+            failed = [r for r in read_csv(work / verb / "results.csv")
+                      if r["status"] == "failed" or (verb != "create" and r["status"] == "invalid")]
+            report.violations += [f"{verb}: row {r['row']} {r['status']}: {r['error_code']} {r['error_message']}"
+                                  for r in failed[:5]]
+        if found:
+            break
+    report.seconds = time.monotonic() - began
+    return report

@@ -1,0 +1,82 @@
+"""The CI-sized soak (issue 6): the emulator as a separate server with seeded faults (429
+storms, 503/504 with and without Retry-After, connections dropped before and after the write
+commits, slow answers, token endpoint failures, tokens that expire every few seconds); create,
+update, delete and restore on a generated file, each `kill -9`ed at random moments and resumed
+until done; the invariants checked against the emulator's own directory. The long soak is
+`python benchmarks/soak.py --cycles 200`; both use tests/soak/harness.py.
+
+Also the bad days that need real processes: Ctrl-C (SIGINT) mid-run, and the Graph server
+killed and started again mid-run."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import (REPO_ROOT, EmulatorServer, check_create, client_env, generate, journal_counts, read_csv,
+                     read_directory, run_with_kills, soak_cycle)
+
+pytestmark = pytest.mark.network
+
+
+def test_ci_soak_kill_9_and_resume_under_faults_keeps_every_invariant(tmp_path: Path) -> None:
+    server = EmulatorServer(tmp_path / "emu" / "emulator.db", fault_rate=0.05, seed=6, token_fault_rate=0.05,
+                            token_lifetime=6, extra=["--no-throttle"])
+    lines: list[str] = []
+    with server:
+        report = soak_cycle(tmp_path / "work", server, rows=150, seed=6, kills=2, log=lines.append)
+    print("\n".join(lines))
+    assert report.violations == [], "\n".join(report.violations + lines)
+    assert report.kills >= 4, "the soak must really kill the client"
+    assert [h.verb for h in report.histories] == ["create", "update", "delete", "restore"]
+
+
+def _wait_for_done(run_dir: Path, rows: int, process: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if journal_counts(run_dir).get("done", 0) >= rows:
+            return
+        time.sleep(0.02)
+    assert process.poll() is None, "the run finished before the bad moment; make it longer"
+
+
+def test_sigint_stops_gracefully_exit_130_and_resume_finishes(tmp_path: Path) -> None:
+    with EmulatorServer(tmp_path / "emu" / "emulator.db", latency_ms=30) as server:
+        env = client_env(server, tmp_path / "home")
+        source = generate(tmp_path / "in.csv", 300, "int")
+        run_dir = tmp_path / "run"
+        process = subprocess.Popen([sys.executable, "-m", "batch", "create", str(source), "--out-dir", str(run_dir),
+                                    "--quiet", "--batch-size", "5"], cwd=REPO_ROOT, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for_done(run_dir, 40, process)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 130, err
+        assert f"entra-batch resume {run_dir}" in err and "Traceback" not in err
+        history = run_with_kills("create", source, run_dir, env, 300, __import__("random").Random(1), kills=0)
+        assert history.cycles[0].command == "resume" and history.final_status == 0, history.stderr_tail
+        assert check_create(run_dir, source, read_directory(server.db)) == []
+
+
+def test_the_graph_server_killed_and_restarted_mid_run(tmp_path: Path) -> None:
+    server = EmulatorServer(tmp_path / "emu" / "emulator.db", latency_ms=20, token_lifetime=4)
+    with server:
+        env = client_env(server, tmp_path / "home")
+        source = generate(tmp_path / "in.csv", 300, "srv")
+        run_dir = tmp_path / "run"
+        process = subprocess.Popen([sys.executable, "-m", "batch", "create", str(source), "--out-dir", str(run_dir),
+                                    "--quiet", "--batch-size", "5"], cwd=REPO_ROOT, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for_done(run_dir, 60, process)
+        server.kill()  # kill -9: answers cut off mid-flight, connections refused for a while
+        time.sleep(1.5)
+        server.start()  # the same port and directory
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, out + err
+        assert check_create(run_dir, source, read_directory(server.db)) == []
+        assert {r["status"] for r in read_csv(run_dir / "results.csv")} == {"created"}
