@@ -85,7 +85,7 @@ class Engine:
                     group.create_task(self._worker(queue))
                 group.create_task(self._produce_all(queue))
         except BaseExceptionGroup as failures:
-            raise _first(failures) from None
+            raise first_failure(failures) from None
         finally:
             self.journal.flush()
         if self.unresolved:
@@ -187,11 +187,11 @@ class Engine:
             raise executed.stop
 
 
-def _first(failures: BaseExceptionGroup) -> BaseException:  # type: ignore[type-arg]
+def first_failure(failures: BaseExceptionGroup) -> BaseException:  # type: ignore[type-arg]
     """The error that stopped the run; cancellations of the other tasks are not news."""
     for failure in failures.exceptions:
         if isinstance(failure, BaseExceptionGroup):
-            return _first(failure)
+            return first_failure(failure)
         if not isinstance(failure, asyncio.CancelledError):
             return failure
     return failures.exceptions[0]

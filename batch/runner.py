@@ -10,24 +10,22 @@ import asyncio
 import hashlib
 import shutil
 import sqlite3
-import ssl
 import time
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .auth import TokenProvider, missing_permissions, token_roles
-from .connection import LocalEmulator, default_domain, token_provider_for
+from .connection import LocalEmulator, open_connection
 from .config import Target, home_dir
 from .columns import COLUMN_SETS
 from .csvio import open_csv
 from .engine import Engine, EngineOptions, Progress
 from .graph.client import GraphClient
-from .graph.errors import ConfigError, PermissionMissing, RunFolderFailed
-from .graph.pacing import AppPool, Pacer
+from .graph.errors import ConfigError, RunFolderFailed
 from .journal import Journal
 from .outcome import Status
 from .runfiles import PasswordsFile, PlanFile, new_run_dir, prepare_out_dir, write_results, write_summary
@@ -100,77 +98,55 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
             pass
     if source.match.unknown:
         notes.append(f"ignored columns: {', '.join(source.match.unknown)}")
-    local = LocalEmulator(local_settings) if target.kind == "local" else None
     remembered = journal.meta()
-    domain = remembered.get("domain") or target.domain or (local.tenant.default_domain if local else None)
-    extensions_app_id = (remembered.get("extensions_app_id") or target.extensions_app_id
-                         or (local.tenant.extensions_app_id if local else None))
+    domain = remembered.get("domain") or target.domain
+    extensions_app_id = remembered.get("extensions_app_id") or target.extensions_app_id
     passwords = PasswordsFile(run_dir)
+    plan_file = PlanFile(run_dir) if reads_in_dry_run else None
     client: GraphClient | None = None
-    provider: TokenProvider | None = None
-    providers: list[TokenProvider] = []
-    plan_file: PlanFile | None = None
     try:
-        session = None
-        if not request.dry_run or reads_in_dry_run:
-            provider = local.token_provider() if local else token_provider_for(target)
-            pool_providers = [token_provider_for(replace(target, client_id=app.client_id,
-                                                         client_secret=app.client_secret,
-                                                         certificate_path=app.certificate_path))
-                              for app in target.extra_apps] if not local else []
-            providers.extend([provider, *pool_providers])
-            pacer: Pacer | AppPool | None = Pacer() if pacing else None
-            if pool_providers:
-                pacer = AppPool.of([provider, *pool_providers])
-            client = GraphClient(
-                target.graph_url, None if pool_providers else provider, pacer=pacer,
-                transport=local.transport if local else None,
-                verify=ssl.create_default_context(cafile=str(target.ca_file)) if target.ca_file else True,
-                low_priority=request.priority == "low",
-                max_connections=max(4, request.concurrency * 2),
-            )
-            if domain is None and request.verb == "create":
-                domain = await default_domain(client)
-            elif domain is None:
-                try:  # other verbs need it only for sign-in name keys (rows say so if it is missing)
-                    domain = await default_domain(client)
-                except ConfigError:
-                    domain = None
-        if domain and "domain" not in remembered:
-            journal.set_meta(domain=domain)  # resume validates rows exactly as this run did
-        if extensions_app_id and "extensions_app_id" not in remembered:
-            journal.set_meta(extensions_app_id=extensions_app_id)
-        verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
-        if client is not None and provider is not None:
-            client_ids = [target.client_id] + [app.client_id for app in target.extra_apps]
-            needs = getattr(verb, "needs", None)  # a verb whose needs depend on the file's columns
-            needed = needs(set(source.match.by_index.values())) if needs else verb.permissions
-            needed = needed[1:2] if reads_in_dry_run else needed  # a plan only reads
-            for each, client_id in zip(providers, client_ids):
-                missing = missing_permissions(token_roles(await each.token()), needed)
-                if missing:
-                    raise PermissionMissing(missing, client_id=client_id or None)
-            session = Session(client=client, passwords_on_file=passwords.rows_present)
-        plan_file = PlanFile(run_dir) if reads_in_dry_run else None
-        engine = Engine(verb, source.rows(), journal, passwords, session,
-                        EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
-                                      dry_run=request.dry_run), on_progress, plan_file=plan_file)
-        try:
-            progress = await engine.run()
-        except (OSError, sqlite3.Error) as exc:  # a full disk, a folder gone read-only: resumable
-            raise RunFolderFailed(run_dir, exc) from None
+        async with AsyncExitStack() as stack:
+            session = None
+            connection = None
+            if not request.dry_run or reads_in_dry_run:
+                connection = await stack.enter_async_context(open_connection(
+                    target, concurrency=request.concurrency, priority=request.priority,
+                    local_settings=local_settings, pacing=pacing))
+                client = connection.client
+                extensions_app_id = extensions_app_id or connection.extensions_app_id
+                if domain is None:
+                    try:
+                        domain = await connection.default_domain()
+                    except ConfigError:
+                        if request.verb == "create":
+                            raise
+                        domain = None  # other verbs need it only for sign-in name keys (rows say so)
+            elif target.kind == "local" and (domain is None or extensions_app_id is None):
+                local = LocalEmulator(local_settings)  # a dry run validates with the local tenant's names
+                domain = domain or local.tenant.default_domain
+                extensions_app_id = extensions_app_id or local.tenant.extensions_app_id
+                local.close()
+            if domain and "domain" not in remembered:
+                journal.set_meta(domain=domain)  # resume validates rows exactly as this run did
+            if extensions_app_id and "extensions_app_id" not in remembered:
+                journal.set_meta(extensions_app_id=extensions_app_id)
+            verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
+            if connection is not None:
+                needs = getattr(verb, "needs", None)  # a verb whose needs depend on the file's columns
+                needed = needs(set(source.match.by_index.values())) if needs else verb.permissions
+                await connection.check_permissions(needed[1:2] if reads_in_dry_run else needed)  # a plan only reads
+                session = Session(client=connection.client, passwords_on_file=passwords.rows_present)
+            engine = Engine(verb, source.rows(), journal, passwords, session,
+                            EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
+                                          dry_run=request.dry_run), on_progress, plan_file=plan_file)
+            try:
+                progress = await engine.run()
+            except (OSError, sqlite3.Error) as exc:  # a full disk, a folder gone read-only: resumable
+                raise RunFolderFailed(run_dir, exc) from None
     finally:
         passwords.close()
         if plan_file is not None:
             plan_file.close()
-        if client is not None:
-            await client.aclose()
-        for each in providers:
-            closer = getattr(each, "aclose", None)
-            if closer is not None:
-                await closer()
-        if local is not None:
-            local.close()
     finished = time.time()
     try:
         return _write_run_files(request, target, journal, run_dir, client, progress, started, finished, resuming,

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..engine import first_failure
 from ..graph.client import GraphClient
 
 PAGE_SIZE = 999
@@ -129,20 +130,11 @@ async def partitioned(client: GraphClient, listings: Sequence[Listing], *, concu
                 group.create_task(fetch(index))
             group.create_task(merge())
     except BaseExceptionGroup as failures:
-        raise _first(failures) from None
+        raise first_failure(failures) from None
     finally:
         for path in files:
             path.unlink(missing_ok=True)
         os.rmdir(spool)
-
-
-def _first(group: BaseExceptionGroup) -> BaseException:
-    for error in group.exceptions:
-        if isinstance(error, BaseExceptionGroup):
-            return _first(error)
-        if not isinstance(error, asyncio.CancelledError):
-            return error
-    return group.exceptions[0]
 
 
 __all__ = ["EVENTUAL", "Listing", "PAGE_SIZE", "PARTITION_PREFIXES", "delta_listing", "deleted_listing", "pages",
