@@ -218,15 +218,16 @@ def journal_counts(run_dir: Path) -> dict[str, int]:
         return {}
 
 
-def _kill_plan(rng: random.Random, rows: int) -> tuple[str, int | None, float]:
+def _kill_plan(rng: random.Random, rows: int, done: int = 0) -> tuple[str, int | None, float]:
     """Where the next kill strikes: while the file is read (before anything is journaled),
-    mid-batch (after a random number of rows are done), or at the end (results being written)."""
+    mid-batch (after a random share of the rows still to do are done), or at the end
+    (results being written). `done` is how many rows earlier processes finished."""
     phase = rng.choices(["reading", "mid-batch", "writing-results"], weights=[1, 6, 1])[0]
     if phase == "reading":
         return phase, None, rng.uniform(0.05, 0.6)
-    if phase == "writing-results":
-        return phase, rows, 0.0
-    return phase, rng.randint(1, max(1, rows - 1)), rng.uniform(0.0, 0.3)
+    if phase == "writing-results" or done >= rows - 1:
+        return "writing-results", rows, 0.0
+    return phase, rng.randint(done + 1, rows - 1), rng.uniform(0.0, 0.3)
 
 
 def _run_once(args: list[str], env: dict[str, str], run_dir: Path, rows: int, kill: tuple[str, int | None, float] | None,
@@ -280,7 +281,7 @@ def run_with_kills(verb: str, source: Path, run_dir: Path, env: dict[str, str], 
     attempts = 0
     while True:
         attempts += 1
-        plan = _kill_plan(rng, rows) if left > 0 else None
+        plan = _kill_plan(rng, rows, journal_counts(run_dir).get("done", 0)) if left > 0 else None
         began = time.monotonic()
         status, killed_after, err = _run_once(start_args if command == "start" else resume_args, env, run_dir, rows,
                                               plan, timeout)
