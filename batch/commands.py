@@ -21,10 +21,9 @@ from .exitcodes import ROWS_FAILED as EXIT_ROWS_FAILED, USAGE as EXIT_USAGE
 
 
 def _terminate(signum: int, frame: Any) -> None:
-    # SIGTERM stops a run as Ctrl-C does (exit 130, resumable), by way of SIGINT: inside the
-    # event loop, asyncio turns that into cancelling the run at its next await (between two
-    # journal writes, never inside one); elsewhere it raises KeyboardInterrupt.
-    signal.raise_signal(signal.SIGINT)
+    # SIGTERM stops a command as Ctrl-C does: exit 130, resumable. While a run's event loop
+    # turns, `batch.interrupts.run` handles SIGTERM instead (cancelling the run at an await).
+    raise KeyboardInterrupt
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -6,7 +6,6 @@ they report; run-level failures are exceptions of the `RunError` tree.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import shutil
 import sqlite3
@@ -18,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, interrupts
 from .connection import LocalEmulator, open_connection
 from .config import Target, home_dir
 from .columns import COLUMN_SETS
@@ -225,7 +224,7 @@ def start_run(request: RunRequest, target: Target, on_progress: Callable[[Progre
         journal.set_meta(request=asdict(request) | {"input": str(source_path.resolve())},
                          fingerprint=fingerprint(source_path), target=target.label,
                          target_identity=target_identity(target), started=time.time())
-        return asyncio.run(execute_run(replace_input(request, source_path.resolve()), target, journal=journal,
+        return interrupts.run(execute_run(replace_input(request, source_path.resolve()), target, journal=journal,
                                        run_dir=run_dir, on_progress=on_progress))
     finally:
         journal.close()
@@ -283,7 +282,7 @@ def resume_run(run_dir: Path, target: Target, on_progress: Callable[[Progress], 
             raise ConfigError(f"this run was made against {where}, but the current settings point at {here}; "
                               "set up the same target (the same environment, --target or --profile) to resume it")
         check_room(run_dir, Path(request.input))
-        return asyncio.run(execute_run(request, target, journal=journal, run_dir=run_dir,
+        return interrupts.run(execute_run(request, target, journal=journal, run_dir=run_dir,
                                        on_progress=on_progress, resuming=True))
     finally:
         journal.close()

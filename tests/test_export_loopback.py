@@ -72,3 +72,33 @@ def test_export_without_user_read_all_stops_with_exit_3(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stderr
     assert "User.Read.All" in done.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_sigterm_stops_an_export_and_leaves_only_the_partial_file(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from emulator.server_process import REPO_ROOT
+
+    db = tmp_path / "emu" / "emulator.db"
+    db.parent.mkdir(parents=True)
+    seed(db, 300)
+    with running_emulator(tmp_path / "emu", db=db, extra_args=["--latency-ms", "400"]) as emulator:
+        env = client_env(emulator, tmp_path)
+        out = tmp_path / "out" / "all.csv"
+        process = subprocess.Popen([sys.executable, "-m", "batch", "export", "--out", str(out), "--out-dir",
+                                    str(tmp_path / "run"), "--quiet", "--concurrency", "2", "--select",
+                                    "id,displayName"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        deadline = time.monotonic() + 30
+        while not (out.parent / "all.csv.partial").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "the export is incomplete" in err
+    assert not out.exists() and (out.parent / "all.csv.partial").exists()
+    assert [p.name for p in out.parent.iterdir()] == ["all.csv.partial"]  # no spool left behind

@@ -9,7 +9,6 @@ and the CLI renders both.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .. import __version__
+from .. import __version__, interrupts
 from ..config import Target
 from ..connection import Connection, open_connection
 from ..graph.client import GraphCall, GraphClient
@@ -138,7 +137,7 @@ def run_export(request: ExportRequest, target: Target, *, on_progress: Callable[
     run_dir = prepare_out_dir(Path(request.out_dir)) if request.out_dir else new_run_dir(Path("runs"), "export")
     if on_start is not None:
         on_start(run_dir)
-    return asyncio.run(_export(request, target, run_dir, on_progress or (lambda p: None), local_settings, pacing))
+    return interrupts.run(_export(request, target, run_dir, on_progress or (lambda p: None), local_settings, pacing))
 
 
 async def _export(request: ExportRequest, target: Target, run_dir: Path, on_progress: Callable[[ExportProgress], None],
