@@ -243,7 +243,7 @@ def _export(args: argparse.Namespace) -> int:
     if summary.get("throttled_429"):
         print(f"  throttled {summary['throttled_429']} times")
     if args.summary:
-        print(report.counts.text())
+        print(report.counts.text(), end="")
     return EXIT_OK
 
 
