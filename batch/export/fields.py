@@ -12,6 +12,7 @@ userPrincipalName identity is left out: it is the `userPrincipalName` column.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -146,8 +147,6 @@ def _text(value: Any) -> str:
     if isinstance(value, list):
         return "; ".join(_text(v) for v in value)
     if isinstance(value, dict):
-        import json
-
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     return str(value)
 
