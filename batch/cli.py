@@ -212,11 +212,11 @@ examples:
 Columns: id, userPrincipalName, displayName, givenName, surname, mail, signIn.emailAddress,
 signIn.userName, signIn.federated (issuer/name), accountEnabled, usageLocation, createdDateTime,
 creationType, and the tenant's custom attributes as ext.<name>. --select a,b,c gives exactly
-those columns; --select +jobTitle,+city adds to them. --deleted adds deletedDateTime and
+those columns (and id); --select +jobTitle,+city adds to them. --deleted adds deletedDateTime and
 restorableUntil; --since adds change (added, changed, removed) and removal (deleted: soft,
 restorable; purged: gone for good).
 
-The file feeds back into the other verbs unchanged: `entra-batch update` (edit cells, blank
+A CSV export feeds back into the other verbs unchanged: `entra-batch update` (edit cells, blank
 ones change nothing), `delete`, `reset-password`, and (an export made with --deleted) `restore`.
 
 Excel safety: in CSV, a cell starting with = + - @ tab or CR gets a leading ' so Excel shows it
@@ -226,7 +226,7 @@ In XLSX such cells are text cells with Excel's quote prefix. --raw writes values
 Order: a sequential export (--sequential) lists customers in Graph's order. The default splits
 the listing into one partition per first character of the UPN, fetched --concurrency at a time
 (much faster on large tenants), and writes the partitions in order: customers grouped by the
-first character of their UPN. The same directory always gives the same file.
+first character of their UPN, so the same directory gives the same file.
 
 Incremental: --since FILE keeps Graph's delta link in FILE. The first run lists every customer
 (change: added) and creates FILE; each later run lists what changed since, and FILE is only

@@ -49,7 +49,8 @@ def run_command(args: argparse.Namespace) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         if args.command == "export":
-            _say("interrupted; the export is incomplete (its .partial file holds what was written); run it again")
+            _say("interrupted; the export is incomplete (a .partial file holds what was written, if anything was); "
+                 "run it again")
             return EXIT_INTERRUPTED
         folder = getattr(args, "run_dir", None) or _STARTED.get("run_dir")
         _say(f"interrupted; finish the run with `entra-batch resume {folder or '<run folder>'}`")

@@ -25,7 +25,8 @@ Trailing empty fields beyond the header are tolerated (Excel pads rows to the wi
 and so are missing fields under trailing blank header cells.
 
 A cell neutralised for Excel (`'=…`, `'+1 555 …`, written so by `export` and results.csv)
-is read with that one quote taken off (`batch.excel.unquote`), so exports round-trip.
+is read with that one quote taken off (`batch.excel.unquote`), so exports round-trip; a
+password cell is taken exactly as written.
 
 Run-level trouble raises `InputFileError` (the file cannot be used; the message says what
 to do): no header, missing required columns, not text, not valid in its encoding. Bytes
@@ -358,9 +359,11 @@ def _row_maker(by_index: dict[int, str], width: int) -> Callable[[int, list[str]
     def partial(fields: list[str]) -> dict[str, str]:
         return {name: fields[i] if i < len(fields) else "" for i, name in zip(indices, names)}
 
+    secret = {i for i, name in by_index.items() if name == "password"}  # a password is taken as written
+
     def make(number: int, fields: list[str]) -> Row:
         if any(map(is_quoted, fields)):  # '=…: a cell neutralised for Excel (batch.excel)
-            fields = [unquote(f) for f in fields]
+            fields = [f if i in secret else unquote(f) for i, f in enumerate(fields)]
         count = len(fields)
         if count == width:
             first = fields[0] if count else ""

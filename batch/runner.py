@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sqlite3
+import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -141,6 +142,8 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
             try:
                 progress = await engine.run()
             except (OSError, sqlite3.Error) as exc:  # a full disk, a folder gone read-only: resumable
+                if isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):
+                    raise  # not the run folder: the network, which the client should have turned into results
                 raise RunFolderFailed(run_dir, exc) from None
     finally:
         passwords.close()

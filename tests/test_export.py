@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from batch.cli import main
 from batch.emulator import Store
@@ -103,6 +105,14 @@ def test_select_narrows_or_adds() -> None:
         choose_columns("displayName,shoeSize", extension_names=[], extensions_app_hex=None)
     with pytest.raises(SelectError, match="not both"):
         choose_columns("displayName,+city", extension_names=[], extensions_app_hex=None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("'=+-@\t\rab1 "), max_size=8) | st.text(max_size=12))
+def test_neutralising_is_a_bijection(value: str) -> None:
+    written = neutralise(value)
+    assert unquote(written) == value
+    assert not written.startswith(("=", "+", "-", "@", "\t", "\r"))  # Excel never sees a formula
 
 
 def test_neutralising_is_undone_by_the_reader() -> None:
@@ -216,7 +226,7 @@ def test_a_filter_graph_refuses_is_a_usage_error(home: Path, tmp_path: Path, peo
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     status, out = export(tmp_path, "bad.csv", "--filter", "shoeSize eq 42")
     assert status == 2
-    assert "Graph refused the filter" in capsys.readouterr().err
+    assert "Graph refused the export's query" in capsys.readouterr().err
     assert not out.exists()
     assert main(["export", "--since", str(tmp_path / "s.json"), "--blocked", "--quiet"]) == 2
 
@@ -389,3 +399,54 @@ def test_a_page_that_cannot_be_fetched_stops_the_export_and_says_what_is_left(
     assert "ServiceUnavailable" in err and "cut.csv.partial holds what was written so far" in err
     assert not out.exists()
     assert len(read_csv(tmp_path / "cut.csv.partial")) == 3
+
+
+# ---- what a review found ------------------------------------------------------------------
+
+def test_narrow_columns_still_count_and_mark_changes_right(home: Path, tmp_path: Path,
+                                                           people: list[dict[str, Any]]) -> None:
+    state = tmp_path / "state.json"
+    args = ["--select", "id,displayName", "--sign-in-type", "emailAddress", "--since", str(state)]
+    status, first = export(tmp_path, "n1.csv", *args)
+    assert status == 0 and len(read_csv(first)) == 3
+    summary = json.loads((tmp_path / "run-n1.csv" / "summary.json").read_text())["counts"]
+    assert summary["by_status"] == {"enabled": 2, "blocked": 1}  # counted though not exported
+    assert summary["by_sign_in_type"] == {"emailAddress": 3}
+    time.sleep(1.1)
+    (newcomer,) = seed(home, customer("newcomer"))
+    with directory(home) as (users, tenant):
+        users.update(tenant, people[0]["id"], {"jobTitle": "Analyst"})
+    status, second = export(tmp_path, "n2.csv", *args)
+    assert status == 0
+    assert {r["id"]: r["change"] for r in read_csv(second)} == {newcomer["id"]: "added", people[0]["id"]: "changed"}
+    assert list(read_csv(second)[0]) == ["change", "removal", "id", "displayName"]
+
+
+def test_refused_queries_write_nothing(home: Path, tmp_path: Path, people: list[dict[str, Any]]) -> None:
+    assert export(tmp_path, "bad.csv", "--filter", "foo eq 'x'")[0] == 2
+    assert export(tmp_path, "bad-deleted.csv", "--deleted", "--filter", "foo eq 'x'")[0] == 2
+    assert not list(tmp_path.glob("bad*.csv*"))
+    assert export(tmp_path, "old.xls")[0] == 2
+
+
+def test_unwritable_places_are_reported_without_a_traceback(home: Path, tmp_path: Path, people: list[dict[str, Any]],
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["export", "--out-dir", str(blocker / "run"), "--quiet"]) == 2
+    assert main(["export", "--out", str(blocker / "x.csv"), "--out-dir", str(tmp_path / "r1"), "--quiet"]) == 3
+    status = main(["export", "--out", str(tmp_path / "ok.csv"), "--report", str(blocker / "r.html"),
+                   "--out-dir", str(tmp_path / "r2"), "--quiet"])
+    assert status == 3
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "cannot write" in err and "complete in" in err
+    assert len(read_csv(tmp_path / "ok.csv")) == 3
+
+
+def test_a_custom_attribute_selected_in_another_case_is_found(home: Path, tmp_path: Path) -> None:
+    with directory(home) as (_, tenant):
+        attribute = f"extension_{tenant.extensions_app_hex}_loyaltyTier"
+    seed(home, customer("ada", **{attribute: "gold"}))
+    status, out = export(tmp_path, "ext.csv", "--select", "id,ext.LOYALTYTIER,ext.loyaltyTier")
+    assert status == 0
+    assert read_csv(out) == [{"id": read_csv(out)[0]["id"], "ext.loyaltyTier": "gold"}]

@@ -212,10 +212,15 @@ class Store:
             tenant = self.add_tenant(DEFAULT_DOMAIN, display_name="Contoso customers")
             app = self.add_app(tenant.id, ALL_USER_PERMISSIONS, display_name="entra-batch")
             self.set_meta("default_client_id", app.client_id)
-        else:  # a directory made by an older version: its app gains what was added since
-            with self.transaction() as db:
-                db.execute("UPDATE apps SET roles = ? WHERE client_id = ?",
-                           (json.dumps(list(ALL_USER_PERMISSIONS)), self.meta("default_client_id")))
+            self.set_meta("default_app_upgraded", "1")
+        elif self.meta("default_app_upgraded") is None:
+            # A directory made by an older version: its app gains what was added since, once.
+            older = self.app(self.meta("default_client_id") or "")
+            if older is not None:
+                roles = list(dict.fromkeys([*older.roles, *ALL_USER_PERMISSIONS]))
+                with self.transaction() as db:
+                    db.execute("UPDATE apps SET roles = ? WHERE client_id = ?", (json.dumps(roles), older.client_id))
+            self.set_meta("default_app_upgraded", "1")
 
     def add_tenant(
         self,

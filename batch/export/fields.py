@@ -27,6 +27,9 @@ DEFAULT_COLUMNS = ("id", "userPrincipalName", "displayName", "givenName", "surna
                    "accountEnabled", "usageLocation", "createdDateTime", "creationType")
 DELETED_COLUMNS = ("deletedDateTime", "restorableUntil")
 CHANGE_COLUMNS = ("change", "removal")
+# What the summary counts (status, sign-in type, usage location, month): always fetched, even
+# when `--select` leaves them out of the file.
+COUNTED_COLUMNS = ("accountEnabled", *SIGN_IN_COLUMNS, "usageLocation", "createdDateTime")
 # Columns made from one Graph property (or computed), by column name.
 _SOURCES = {**{name: "identities" for name in SIGN_IN_COLUMNS}, "restorableUntil": "deletedDateTime"}
 _PROPERTY_NAMES = {name.lower(): name for name in USER_PROPERTIES}
@@ -42,6 +45,10 @@ class Columns:
 
     names: tuple[str, ...]
     extensions: Mapping[str, str]  # column `ext.<name>` → Graph property `extension_<hex>_<name>`
+
+    def including(self, names: Sequence[str]) -> "Columns":
+        """These columns and `names` (not written: fetched and flattened for the summary)."""
+        return Columns(tuple(dict.fromkeys([*self.names, *names])), self.extensions)
 
     @property
     def select(self) -> list[str]:
@@ -70,6 +77,7 @@ def choose_columns(select: str | None, *, extension_names: Sequence[str], extens
         return prop
 
     defaults = [*DEFAULT_COLUMNS, *(friendly(p) for p in extension_names)]
+    declared = {name.lower(): name for name in extension_names}
     items = [item.strip() for item in (select or "").split(",") if item.strip()]
     adding = bool(items) and all(item.startswith("+") for item in items)
     if items and not adding and any(item.startswith("+") for item in items):
@@ -77,8 +85,8 @@ def choose_columns(select: str | None, *, extension_names: Sequence[str], extens
                           "(added to the default ones), not both")
     names = defaults if not items or adding else []
     for item in items:
-        name = _column_name(item.lstrip("+"), extensions_app_hex, extensions)
-        if name not in names:
+        name = _column_name(item.lstrip("+"), extensions_app_hex, extensions, declared)
+        if name.lower() not in {n.lower() for n in names}:  # the other verbs read headers case-insensitively
             names.append(name)
     if deleted:
         names += [c for c in DELETED_COLUMNS if c not in names]
@@ -89,15 +97,19 @@ def choose_columns(select: str | None, *, extension_names: Sequence[str], extens
     return Columns(tuple(names), extensions)
 
 
-def _column_name(text: str, extensions_app_hex: str | None, extensions: dict[str, str]) -> str:
+def _column_name(text: str, extensions_app_hex: str | None, extensions: dict[str, str],
+                 declared: Mapping[str, str]) -> str:
+    """The column `--select` names. A custom attribute takes the spelling the tenant declared
+    (Graph matches `$select` case-insensitively but answers with that spelling)."""
     lowered = text.lower()
     if lowered.startswith("ext."):
         if not extensions_app_hex:
             raise SelectError(f"--select {text}: custom attributes by short name need the extensions app id "
                               "(--extensions-app-id or ENTRA_BATCH_EXTENSIONS_APP_ID); or give extension_<hex>_<name>")
-        extensions[text] = f"extension_{extensions_app_hex}_{text[4:]}"
-        return text
+        text = f"extension_{extensions_app_hex}_{text[4:]}"
+        lowered = text.lower()
     if lowered.startswith("extension_"):
+        text = declared.get(lowered, text)
         prefix = f"extension_{extensions_app_hex}_" if extensions_app_hex else None
         if prefix and lowered.startswith(prefix):
             name = "ext." + text[len(prefix):]
@@ -163,5 +175,5 @@ def restorable_until(deleted: Any) -> str:
     return until.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-__all__ = ["CHANGE_COLUMNS", "Columns", "DEFAULT_COLUMNS", "DELETED_COLUMNS", "SIGN_IN_COLUMNS", "SelectError",
+__all__ = ["CHANGE_COLUMNS", "COUNTED_COLUMNS", "Columns", "DEFAULT_COLUMNS", "DELETED_COLUMNS", "SIGN_IN_COLUMNS", "SelectError",
            "choose_columns", "flatten", "restorable_until"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
+import shutil
 import string
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -60,11 +60,14 @@ def users_listing(select: Sequence[str], flt: str | None, *, advanced: bool, top
     return Listing("/users?" + "&".join(query), dict(EVENTUAL) if advanced else {})
 
 
-def deleted_listing(select: Sequence[str], flt: str | None, *, top: int = PAGE_SIZE) -> Listing:
+def deleted_listing(select: Sequence[str], flt: str | None, *, advanced: bool = False, top: int = PAGE_SIZE) -> Listing:
     query = [f"$select={','.join(select)}", f"$top={top}"]
     if flt:
         query.append(f"$filter={quote(flt, safe='')}")
-    return Listing("/directory/deletedItems/microsoft.graph.user?" + "&".join(query), {})
+    if advanced:
+        query.append("$count=true")
+    return Listing("/directory/deletedItems/microsoft.graph.user?" + "&".join(query),
+                   dict(EVENTUAL) if advanced else {})
 
 
 def delta_listing(select: Sequence[str], delta_link: str | None) -> Listing:
@@ -132,9 +135,7 @@ async def partitioned(client: GraphClient, listings: Sequence[Listing], *, concu
     except BaseExceptionGroup as failures:
         raise first_failure(failures) from None
     finally:
-        for path in files:
-            path.unlink(missing_ok=True)
-        os.rmdir(spool)
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 __all__ = ["EVENTUAL", "Listing", "PAGE_SIZE", "PARTITION_PREFIXES", "delta_listing", "deleted_listing", "pages",

@@ -23,12 +23,12 @@ from .. import __version__, interrupts
 from ..config import Target
 from ..connection import Connection, open_connection
 from ..graph.client import GraphCall, GraphClient
-from ..graph.errors import ConfigError, GraphRequestFailed
+from ..graph.errors import ConfigError, GraphRequestFailed, RunError
 from ..runfiles import new_run_dir, prepare_out_dir, write_summary
 from ..verbs.create import READ
 from ..verbs.delete import DELETE_RESTORE
 from . import listing
-from .fields import Columns, SelectError, choose_columns, flatten
+from .fields import COUNTED_COLUMNS, Columns, SelectError, choose_columns, flatten
 from .summary import ExportSummary, render_report
 from .writers import FORMATS, format_for, open_writer
 
@@ -130,11 +130,31 @@ def _check(request: ExportRequest) -> None:
         raise ConfigError("--concurrency must be at least 1")
 
 
+class ExportFailed(RunError):
+    """Writing the export (or its summary, report or state file) failed: a full disk, a
+    folder that cannot be written."""
+
+    exit_code = 3
+
+    def __init__(self, what: str, cause: OSError, after: str = "") -> None:
+        reason = cause.strerror or str(cause) or type(cause).__name__
+        super().__init__(f"cannot write {what} ({reason}).{' ' + after if after else ''}")
+
+
+AGAIN = "Run the export again once Graph answers."
+
+
 def run_export(request: ExportRequest, target: Target, *, on_progress: Callable[[ExportProgress], None] | None = None,
                on_start: Callable[[Path], None] | None = None, local_settings: Any = None,
                pacing: bool = True) -> ExportReport:
     _check(request)
-    run_dir = prepare_out_dir(Path(request.out_dir)) if request.out_dir else new_run_dir(Path("runs"), "export")
+    try:
+        run_dir = prepare_out_dir(Path(request.out_dir)) if request.out_dir else new_run_dir(Path("runs"), "export")
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        raise ConfigError(f"cannot make the run folder {request.out_dir or 'runs/'} ({exc.strerror or exc}); "
+                          "choose a writable place with --out-dir") from None
     if on_start is not None:
         on_start(run_dir)
     return interrupts.run(_export(request, target, run_dir, on_progress or (lambda p: None), local_settings, pacing))
@@ -144,9 +164,10 @@ async def _export(request: ExportRequest, target: Target, run_dir: Path, on_prog
                   local_settings: Any, pacing: bool) -> ExportReport:
     started = time.time()
     notes: list[str] = []
-    state = _read_state(Path(request.since), target) if request.since else None
     async with open_connection(target, concurrency=request.concurrency, priority=request.priority,
                                local_settings=local_settings, pacing=pacing) as connection:
+        identity = _identity(connection)
+        state = _read_state(Path(request.since), identity) if request.since else None
         await connection.check_permissions([LIST_DELETED if request.deleted else READ])
         client = connection.client
         if state is not None and state.get("columns"):
@@ -163,30 +184,43 @@ async def _export(request: ExportRequest, target: Target, run_dir: Path, on_prog
                                          deleted=request.deleted, delta=request.since is not None)
             except SelectError as exc:
                 raise ConfigError(str(exc)) from None
-        select = columns.select
-        if request.sign_in_type and "identities" not in select:
-            select.append("identities")
-        fmt = format_for(Path(request.out) if request.out else Path("customers.csv"), request.format)
+        # The file's columns, and what the summary counts (and --sign-in-type checks) besides.
+        fetched = columns.including(COUNTED_COLUMNS)
+        select = fetched.select
+        flt, advanced = odata_filter(request)
+        try:
+            fmt = format_for(Path(request.out) if request.out else Path("customers.csv"), request.format)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         path = Path(request.out) if request.out else run_dir / f"customers.{fmt}"
-        if path.exists() and path.is_dir():
+        if path.is_dir():
             raise ConfigError(f"--out {path} is a folder; give a file name")
+        if request.since is None:
+            # A filter Graph refuses stops here, with Graph's reason, before anything is written.
+            advanced = await _probe(client, _listing_for(request, select, flt), advanced)
+            progress_total = await _count(client, flt) if not request.deleted else None
+        else:
+            progress_total = None
         counts = ExportSummary()
-        progress = ExportProgress()
+        progress = ExportProgress(total=progress_total)
         keep = _keeper(request.sign_in_type)
-        writer = open_writer(path, fmt, columns.names, raw=request.raw)
+        try:
+            writer = open_writer(path, fmt, columns.names, raw=request.raw)
+        except OSError as exc:
+            raise ExportFailed(str(path), exc, "Choose another --out.") from None
         written = 0
 
         def convert(users: list[dict[str, Any]]) -> list[list[str]]:
             out = []
             for user in users:
-                record = _record(user, columns, state)
-                if keep(record, user):
-                    out.append([record[name] for name in columns.names])
+                if keep(user):
+                    record = _record(user, fetched, state)
+                    out.append([record[name] for name in fetched.names])
             return out
 
         def sink(rows: list[list[str]]) -> None:
             nonlocal written
-            records = [dict(zip(columns.names, row)) for row in rows]
+            records = [dict(zip(fetched.names, row)) for row in rows]
             writer.write(records)
             for record in records:
                 counts.add(record)
@@ -197,73 +231,104 @@ async def _export(request: ExportRequest, target: Target, run_dir: Path, on_prog
             progress.customers += customers
             on_progress(progress)
 
+        on_progress(progress)
         mode = "sequential"
         new_state: dict[str, Any] | None = None
         try:
             if request.since is not None:
                 mode = "delta"
-                new_state = await _delta(client, columns, state, convert, sink, page_arrived)
-            elif request.deleted:
-                flt, _ = odata_filter(request)
-                await _sequential(client, listing.deleted_listing(select, flt), convert, sink, page_arrived)
+                new_state = await _delta(client, columns, select, state, convert, sink, page_arrived)
+            elif request.deleted or request.sequential:
+                await _sequential(client, _listing_for(request, select, flt)(advanced, listing.PAGE_SIZE),
+                                  convert, sink, page_arrived)
             else:
-                flt, advanced = odata_filter(request)
-                advanced = await _probe(client, select, flt, advanced)
-                progress.total = await _count(client, flt)
-                on_progress(progress)
-                if request.sequential:
-                    await _sequential(client, listing.users_listing(select, flt, advanced=advanced),
-                                      convert, sink, page_arrived)
-                else:
-                    mode = f"partitioned ({len(listing.PARTITION_PREFIXES)} partitions, {request.concurrency} at a time)"
-                    listings = [listing.users_listing(select, listing.partition_filter(p, flt), advanced=advanced)
-                                for p in listing.PARTITION_PREFIXES]
-                    await listing.partitioned(client, listings, concurrency=request.concurrency,
-                                              spool_dir=path.parent, convert=convert, on_page=page_arrived, sink=sink)
+                mode = f"partitioned ({len(listing.PARTITION_PREFIXES)} partitions, {request.concurrency} at a time)"
+                listings = [listing.users_listing(select, listing.partition_filter(p, flt), advanced=advanced)
+                            for p in listing.PARTITION_PREFIXES]
+                await listing.partitioned(client, listings, concurrency=request.concurrency,
+                                          spool_dir=path.parent, convert=convert, on_page=page_arrived, sink=sink)
             final = writer.finish()
-        except BaseException as exc:
-            leftover = writer.abandon()
-            if leftover is not None:
-                exc.add_note(f"the export did not finish; {leftover} holds what was written so far")
+        except OSError as exc:
+            leftover = _abandon(writer)
+            raise ExportFailed(str(path), exc, f"{leftover} holds what was written so far." if leftover else "") \
+                from None
+        except GraphRequestFailed as exc:
+            leftover = _abandon(writer)
+            if request.since and exc.status == 410:
+                raise ConfigError(f"the delta link in {request.since} has expired (Graph keeps changes for a "
+                                  "limited time); delete the state file and run again for a full export") from None
+            failed = GraphRequestFailed(exc.what, status=exc.status, code=exc.code, detail=exc.detail, then=AGAIN)
+            if leftover:
+                failed.add_note(f"the export did not finish; {leftover} holds what was written so far")
+            raise failed from None
+        except BaseException:
+            _abandon(writer)
             raise
         if new_state is not None and request.since:
-            _write_state(Path(request.since), new_state | {"target": _identity(target)})
+            try:
+                _write_state(Path(request.since), new_state | {"target": identity})
+            except OSError as exc:
+                raise ExportFailed(f"the state file {request.since}", exc,
+                                   f"The export itself is complete in {final}; the next run with --since "
+                                   "lists these changes again.") from None
         stats = client.stats
     finished = time.time()
     report_path = None
-    if request.report:
-        report_path = Path(request.report)
-        report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(render_report(counts, title="Customer accounts", generated_at=_iso(finished),
-                                             target=target.label, source=str(final)), encoding="utf-8")
-    flt, _ = odata_filter(request)
-    summary = {
-        "verb": "export",
-        "output": str(final),
-        "format": fmt,
-        "run_dir": str(run_dir),
-        "target": target.label,
-        "mode": mode,
-        "filter": flt,
-        "sign_in_type": request.sign_in_type,
-        "deleted": request.deleted,
-        "since": request.since,
-        "columns": list(columns.names),
-        "started": _iso(started),
-        "finished": _iso(finished),
-        "duration_seconds": round(finished - started, 3),
-        "customers": written,
-        "pages": progress.pages,
-        "customers_per_second": round(written / (finished - started), 1) if finished > started else None,
-        "requests": stats.requests,
-        "graph_calls": stats.calls,
-        "throttled_429": stats.throttled,
-        "retries": stats.retries,
-        "counts": counts.to_dict(),
-        "version": __version__,
-    }
-    write_summary(run_dir, summary)
+    try:
+        if request.report:
+            report_path = Path(request.report)
+            report_path.parent.mkdir(parents=True, exist_ok=True)
+            report_path.write_text(render_report(counts, title="Customer accounts", generated_at=_iso(finished),
+                                                 target=target.label, source=str(final)), encoding="utf-8")
+        summary = {
+            "verb": "export",
+            "output": str(final),
+            "format": fmt,
+            "run_dir": str(run_dir),
+            "target": target.label,
+            "mode": mode,
+            "filter": flt,
+            "sign_in_type": request.sign_in_type,
+            "deleted": request.deleted,
+            "since": request.since,
+            "columns": list(columns.names),
+            "started": _iso(started),
+            "finished": _iso(finished),
+            "duration_seconds": round(finished - started, 3),
+            "customers": written,
+            "pages": progress.pages,
+            "customers_per_second": round(written / (finished - started), 1) if finished > started else None,
+            "requests": stats.requests,
+            "graph_calls": stats.calls,
+            "throttled_429": stats.throttled,
+            "retries": stats.retries,
+            "counts": counts.to_dict(),
+            "version": __version__,
+        }
+        write_summary(run_dir, summary)
+    except OSError as exc:
+        where = str(report_path) if report_path and not report_path.exists() else f"the summary in {run_dir}"
+        raise ExportFailed(where, exc, f"The export itself is complete in {final}.") from None
     return ExportReport(run_dir, final, summary, counts, notes, report_path)
+
+
+def _abandon(writer: Any) -> Path | None:
+    """Close an unfinished export; the `.partial` file it leaves, if any."""
+    try:
+        leftover: Path | None = writer.abandon()
+        return leftover
+    except OSError:
+        return None
+
+
+def _listing_for(request: ExportRequest, select: list[str], flt: str | None
+                 ) -> Callable[[bool, int], listing.Listing]:
+    """The listing of this export's customers (live or deleted), in normal or advanced query mode."""
+    def make(advanced: bool, top: int) -> listing.Listing:
+        if request.deleted:
+            return listing.deleted_listing(select, flt, advanced=advanced, top=top)
+        return listing.users_listing(select, flt, advanced=advanced, top=top)
+    return make
 
 
 def _record(user: dict[str, Any], columns: Columns, state: dict[str, Any] | None) -> dict[str, str]:
@@ -280,12 +345,12 @@ def _record(user: dict[str, Any], columns: Columns, state: dict[str, Any] | None
     return record
 
 
-def _keeper(sign_in_type: str | None) -> Callable[[dict[str, str], dict[str, Any]], bool]:
+def _keeper(sign_in_type: str | None) -> Callable[[dict[str, Any]], bool]:
     """`--sign-in-type`: Graph cannot filter on signInType, so it is applied here."""
     if not sign_in_type:
-        return lambda record, user: True
+        return lambda user: True
 
-    def keep(record: dict[str, str], user: dict[str, Any]) -> bool:
+    def keep(user: dict[str, Any]) -> bool:
         if isinstance(user.get("@removed"), dict):
             return True  # a removed customer has no identities left to tell; keep it listed
         return any(i.get("signInType") == sign_in_type for i in user.get("identities") or [])
@@ -301,48 +366,48 @@ async def _sequential(client: GraphClient, source: listing.Listing, convert: Cal
         page_arrived(len(rows))
 
 
-async def _delta(client: GraphClient, columns: Columns, state: dict[str, Any] | None,
+async def _delta(client: GraphClient, columns: Columns, select: list[str], state: dict[str, Any] | None,
                  convert: Callable[[list[dict[str, Any]]], list[list[str]]], sink: Callable[[list[list[str]]], None],
                  page_arrived: Callable[[int], None]) -> dict[str, Any]:
-    """One delta round; returns the state to keep (the new delta link and when it was issued)."""
-    source = listing.delta_listing(columns.select, (state or {}).get("deltaLink"))
-    # When this round starts, on Graph's clock: next round, a customer created later is
-    # `added`, an earlier one `changed` (Graph's delta does not tell them apart).
-    started = time.time() + (client.server_clock_offset or 0.0)
+    """One delta round; returns the state to keep (the new delta link and when this round
+    started on Graph's clock: next round, a customer created later is `added`, an earlier
+    one `changed`, which Graph's delta does not tell apart)."""
+    source = listing.delta_listing(select, (state or {}).get("deltaLink"))
+    sent = time.time()
+    started: float | None = None
     delta_link = None
     async for body in listing.pages(client, source):
+        if started is None:  # the first answer's Date header gives Graph's clock
+            started = sent + (client.server_clock_offset or 0.0)
         rows = convert(body.get("value") or [])
         sink(rows)
         page_arrived(len(rows))
         link = body.get("@odata.deltaLink")
         if isinstance(link, str):
             delta_link = link
-    if delta_link is None:
+    if delta_link is None or started is None:
         raise GraphRequestFailed("GET /users/delta", status=200, code="NoDeltaLink",
-                                 detail="the last page carried no @odata.deltaLink; nothing was saved")
+                                 detail="the last page carried no @odata.deltaLink; nothing was saved", then=AGAIN)
     return {"version": STATE_VERSION, "deltaLink": delta_link, "columns": list(columns.names),
             "extensions": dict(columns.extensions), "synced_at": _iso(started),
             "first_synced_at": (state or {}).get("first_synced_at") or _iso(started)}
 
 
-async def _probe(client: GraphClient, select: list[str], flt: str | None, advanced: bool) -> bool:
+async def _probe(client: GraphClient, make: Callable[[bool, int], listing.Listing], advanced: bool) -> bool:
     """Ask for one customer first, so that a filter Graph refuses stops the export with
-    Graph's reason (exit 2) before any partition starts. A filter that needs Graph's
-    advanced query mode is sent again in that mode. Returns whether the mode is used."""
-    if not flt:
-        return advanced
-    first = await client.request(GraphCall("GET", listing.users_listing(["id"], flt, advanced=advanced, top=1).url,
-                                           headers=listing.EVENTUAL if advanced else {}))
+    Graph's reason (exit 2) before anything is written or any partition starts. A filter
+    that needs Graph's advanced query mode is sent again in that mode. Returns whether the
+    mode is used."""
+    first = await client.request(GraphCall("GET", make(advanced, 1).url, headers=make(advanced, 1).headers))
     if first.status == 400 and not advanced:
-        retry = await client.request(GraphCall("GET", listing.users_listing(["id"], flt, advanced=True, top=1).url,
-                                               headers=listing.EVENTUAL))
+        retry = await client.request(GraphCall("GET", make(True, 1).url, headers=make(True, 1).headers))
         if retry.status == 200:
             return True
     if first.status == 400:
-        raise ConfigError(f"Graph refused the filter {flt!r}: {first.error_message or first.error_code}")
+        raise ConfigError(f"Graph refused the export's query: {first.error_message or first.error_code}")
     if not first.ok:
-        raise GraphRequestFailed("GET /users (checking the filter)", status=first.status, code=first.error_code,
-                                 detail=first.error_message)
+        raise GraphRequestFailed("GET the first customer", status=first.status, code=first.error_code,
+                                 detail=first.error_message, then=AGAIN)
     return advanced
 
 
@@ -376,11 +441,14 @@ async def _extension_names(connection: Connection) -> tuple[list[str], str | Non
     return sorted(names, key=str.lower), None
 
 
-def _identity(target: Target) -> dict[str, Any]:
-    return {"kind": target.kind, "tenant_id": target.tenant_id, "graph_url": target.graph_url}
+def _identity(connection: Connection) -> dict[str, Any]:
+    """The tenant a state file belongs to (the local emulator's own tenant id for `local`)."""
+    target = connection.target
+    tenant_id = target.tenant_id or (connection.local.tenant.id if connection.local else None)
+    return {"kind": target.kind, "tenant_id": tenant_id, "graph_url": target.graph_url}
 
 
-def _read_state(path: Path, target: Target) -> dict[str, Any] | None:
+def _read_state(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
     """The state file of an incremental export; None on its first run (no file yet)."""
     if not path.exists():
         return None
@@ -391,10 +459,13 @@ def _read_state(path: Path, target: Target) -> dict[str, Any] | None:
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION or not state.get("deltaLink"):
         raise ConfigError(f"--since {path}: not a state file written by `entra-batch export --since`")
     saved = state.get("target") or {}
-    now = _identity(target)
-    if saved.get("kind") != now["kind"] or saved.get("tenant_id") != now["tenant_id"]:
+    if saved.get("kind") != identity["kind"] or saved.get("tenant_id") != identity["tenant_id"]:
         raise ConfigError(f"--since {path} belongs to another target ({saved.get('tenant_id') or saved.get('kind')}); "
                           "use a state file per tenant")
+    if saved.get("graph_url") != identity["graph_url"]:
+        raise ConfigError(f"--since {path} was made against {saved.get('graph_url')}, not {identity['graph_url']}: "
+                          "its delta link only works there. Use that address, or delete the state file for a "
+                          "full export")
     return state
 
 

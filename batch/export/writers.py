@@ -45,7 +45,9 @@ def format_for(path: Path, asked: str | None) -> str:
     if asked:
         return asked
     suffix = path.suffix.lower().lstrip(".")
-    return {"json": "jsonl", "ndjson": "jsonl", "xls": "xlsx", "pq": "parquet"}.get(suffix, suffix) \
+    if suffix == "xls":
+        raise ValueError(f"--out {path}: entra-batch writes Excel's .xlsx format; name the file .xlsx")
+    return {"json": "jsonl", "ndjson": "jsonl", "pq": "parquet"}.get(suffix, suffix) \
         if suffix in (*FORMATS, "json", "ndjson", "pq") else "csv"
 
 

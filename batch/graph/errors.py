@@ -77,11 +77,14 @@ class GraphRequestFailed(RunError):
 
     exit_code = 3
 
-    def __init__(self, what: str, *, status: int, code: str | None, detail: str | None) -> None:
-        self.status, self.code, self.detail = status, code, detail
+    RESUMABLE = "The run can be resumed once Graph answers again."
+
+    def __init__(self, what: str, *, status: int, code: str | None, detail: str | None,
+                 then: str = RESUMABLE) -> None:
+        self.what, self.status, self.code, self.detail = what, status, code, detail
         answer = f"HTTP {status}" if status else "no answer"
         extra = f" {code}: {detail}" if code or detail else ""
-        super().__init__(f"{what} failed ({answer}{extra}). The run can be resumed once Graph answers again.")
+        super().__init__(f"{what} failed ({answer}{extra}). {then}")
 
 
 class RowsUnresolved(RunError):
