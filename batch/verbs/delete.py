@@ -70,21 +70,11 @@ class DeleteVerb(KeyedVerb):
         plans = [plan for plan, _ in items]
         # When the rows left, on Graph's clock when it was known then (deletedDateTime is on it).
         earliest = min(sent.sent_at + (sent.clock_offset or 0.0) for _, sent in items)
-        lookups = await self._send([lookup_call(p.user, self.domain) for p in plans], session)
-        live: list[DeletePlan] = []
-        absent: list[DeletePlan] = []
-        for plan, lookup in zip(plans, lookups):
-            users = found_users(lookup)
-            if users is None:
-                done.unresolved.append(plan.row)
-            elif users:
-                live.append(plan)
-            else:
-                absent.append(plan)
+        live, absent = await self.locate(plans, session, done)
         if absent:
             await self._settle(absent, earliest, session, done)
         if live:
-            done.merge(await self.execute(live, session))
+            done.merge(await self.execute([plan for plan, _ in live], session))
         return done
 
     async def _settle(self, plans: list[DeletePlan], sent_at: float | None, session: Session, done: Executed) -> None:

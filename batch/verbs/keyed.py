@@ -97,6 +97,24 @@ class KeyedVerb:
                 absent.append(plan)
         return found, absent
 
+    async def locate(self, plans: list[Any], session: Session, done: Executed, *, deleted: bool = False
+                     ) -> tuple[list[tuple[Any, dict[str, Any]]], list[Any]]:
+        """For rows an interrupted run may have sent: where each customer is now, among live
+        (or deleted) users. A failed lookup leaves the row unresolved in `done` (kept `sent`
+        for a later resume); the rest come back found (with the customer) or absent."""
+        lookups = await self._send([lookup_call(p.user, self.domain, deleted=deleted) for p in plans], session)
+        found: list[tuple[Any, dict[str, Any]]] = []
+        absent: list[Any] = []
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                done.unresolved.append(plan.row)
+            elif users:
+                found.append((plan, users[0]))
+            else:
+                absent.append(plan)
+        return found, absent
+
     @staticmethod
     def not_live(plan: KeyPlan, hint: str = "") -> Outcome:
         return Outcome(plan.row, plan.key, Status.FAILED, http_status=404, error_code="Request_ResourceNotFound",

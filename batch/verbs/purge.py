@@ -52,18 +52,10 @@ class PurgeVerb(KeyedVerb):
     async def reconcile(self, items: list[tuple[KeyPlan, SentRow]], session: Session) -> Executed:
         """Still in deleted items → purge now; gone → purged (by the interrupted run, or before)."""
         done = Executed()
-        plans = [plan for plan, _ in items]
-        lookups = await self._send([lookup_call(p.user, self.domain, deleted=True) for p in plans], session)
-        pending = []
-        for plan, lookup in zip(plans, lookups):
-            users = found_users(lookup)
-            if users is None:
-                done.unresolved.append(plan.row)
-            elif users:
-                pending.append(plan)
-            else:
-                done.outcomes.append(Outcome(plan.row, plan.key, Status.PURGED,
-                                             error_message="gone (purged by the interrupted run, or before)"))
+        pending, gone = await self.locate([plan for plan, _ in items], session, done, deleted=True)
+        for plan in gone:
+            done.outcomes.append(Outcome(plan.row, plan.key, Status.PURGED,
+                                         error_message="gone (purged by the interrupted run, or before)"))
         if pending:
-            done.merge(await self.execute(pending, session))
+            done.merge(await self.execute([plan for plan, _ in pending], session))
         return done

@@ -47,30 +47,14 @@ class RestoreVerb(KeyedVerb):
         """Still in deleted items → restore now; live → restored (by the interrupted run, or
         live before it: the directory cannot tell, and either way the customer is back)."""
         done = Executed()
-        plans = [plan for plan, _ in items]
-        lookups = await self._send([lookup_call(p.user, self.domain, deleted=True) for p in plans], session)
-        pending = []
-        gone = []
-        for plan, lookup in zip(plans, lookups):
-            users = found_users(lookup)
-            if users is None:
-                done.unresolved.append(plan.row)
-            elif users:
-                pending.append(plan)
-            else:
-                gone.append(plan)
-        live = await self._send([lookup_call(p.user, self.domain) for p in gone], session)
-        for plan, lookup in zip(gone, live):
-            users = found_users(lookup)
-            if users is None:
-                done.unresolved.append(plan.row)
-            elif users:
-                done.outcomes.append(Outcome(plan.row, plan.key, Status.RESTORED, str(users[0].get("id", "")), 200,
-                                             error_message="live again (restored by the interrupted run, or before)"))
-            else:
-                done.outcomes.append(_not_found(plan))
+        pending, gone = await self.locate([plan for plan, _ in items], session, done, deleted=True)
+        live, unknown = await self.locate(gone, session, done) if gone else ([], [])
+        for plan, user in live:
+            done.outcomes.append(Outcome(plan.row, plan.key, Status.RESTORED, str(user.get("id", "")), 200,
+                                         error_message="live again (restored by the interrupted run, or before)"))
+        done.outcomes.extend(_not_found(plan) for plan in unknown)
         if pending:
-            done.merge(await self.execute(pending, session))
+            done.merge(await self.execute([plan for plan, _ in pending], session))
         return done
 
     async def _settle_unseen(self, items: list[tuple[KeyPlan, str]], session: Session, done: Executed, *,
