@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 
+from benchmarks.verbs import run  # noqa: E402  (one verb run in process, as benchmarks/verbs.py does it)
+
 
 def generate(path: Path, n: int, prefix: str) -> Path:
     subprocess.run([sys.executable, str(ROOT / "sample_data" / "generate.py"), str(n), "--out", str(path),
@@ -38,27 +40,13 @@ def generate(path: Path, n: int, prefix: str) -> Path:
 
 
 def part1(rows: int, tmp: Path) -> None:
-    from batch.config import Target
-    from batch.emulator import EmulatorSettings, Quotas
-    from batch.journal import Journal
-    from batch.runner import RunRequest, execute_run
-
     source = generate(tmp / "p1.csv", rows, "p")
     for batch_size in (20, 1):
         os.environ["ENTRA_BATCH_HOME"] = str(tmp / f"home-{batch_size}")
-        run_dir = tmp / f"run-{batch_size}"
-        run_dir.mkdir()
-        journal = Journal(run_dir)
-        request = RunRequest(verb="create", input=str(source), batch_size=batch_size, concurrency=4)
-        started = time.perf_counter()
-        report = asyncio.run(execute_run(request, Target("local", "http://emulator.local/v1.0"), journal=journal,
-                                         run_dir=run_dir, local_settings=EmulatorSettings(quotas=Quotas(enabled=False)),
-                                         pacing=False))
-        elapsed = time.perf_counter() - started
-        journal.close()
-        created = report.summary["counts"]["created"]
+        elapsed, summary = run("create", source, tmp / f"run-{batch_size}", batch_size)
+        created = summary["counts"]["created"]
         print(f"in process, no throttling, --batch-size {batch_size:2d}: {created} created in {elapsed:6.1f} s"
-              f" = {created / elapsed:7.1f} rows/s ({report.summary['requests']} HTTP requests)")
+              f" = {created / elapsed:7.1f} rows/s ({summary['requests']} HTTP requests)")
 
 
 async def naive_loop(emulator, source: Path, limit: int) -> tuple[int, float]:  # type: ignore[no-untyped-def]

@@ -16,18 +16,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def run(verb: str, source: Path, tmp: Path, batch_size: int) -> tuple[int, float, dict[str, int]]:
+def run(verb: str, source: Path, run_dir: Path, batch_size: int) -> tuple[float, dict[str, Any]]:
+    """One run of `verb` in process on the local emulator (ENTRA_BATCH_HOME), throttling and
+    pacing off: (seconds, summary.json)."""
     from batch.config import Target
     from batch.emulator import EmulatorSettings, Quotas
     from batch.journal import Journal
     from batch.runner import RunRequest, execute_run
 
-    run_dir = tmp / f"run-{verb}"
     run_dir.mkdir()
     journal = Journal(run_dir)
     request = RunRequest(verb=verb, input=str(source), batch_size=batch_size, concurrency=4, yes=True)
@@ -37,8 +39,7 @@ def run(verb: str, source: Path, tmp: Path, batch_size: int) -> tuple[int, float
                                      pacing=False))
     elapsed = time.perf_counter() - started
     journal.close()
-    counts = {k: v for k, v in report.summary["counts"].items() if v}
-    return report.summary["rows"], elapsed, counts
+    return elapsed, report.summary
 
 
 def main() -> None:
@@ -64,9 +65,9 @@ def main() -> None:
         for verb, file in (("create", source), ("update", blocks), ("reset-password", keys), ("delete", keys),
                            ("restore", keys), ("purge", keys)):
             if verb == "purge":  # purge erases deleted customers: delete them again first (not timed)
-                (tmp / "again").mkdir()
-                run("delete", keys, tmp / "again", args.batch_size)
-            rows, elapsed, counts = run(verb, file, tmp, args.batch_size)
+                run("delete", keys, tmp / "run-delete-again", args.batch_size)
+            elapsed, summary = run(verb, file, tmp / f"run-{verb}", args.batch_size)
+            rows, counts = summary["rows"], {k: v for k, v in summary["counts"].items() if v}
             print(f"  {verb:15s} {rows:6d} rows in {elapsed:6.1f} s = {rows / elapsed:7.1f} rows/s   {counts}")
 
 
