@@ -56,6 +56,12 @@ def token_provider_for(target: Target) -> TokenProvider:
                              verify=verify)
 
 
+def target_identity(target: Target) -> dict[str, Any]:
+    """What a run folder (or an export's state file) remembers of its target, to refuse
+    going on against another one."""
+    return {"kind": target.kind, "tenant_id": target.tenant_id, "graph_url": target.graph_url}
+
+
 @dataclass
 class Connection:
     """An open client on a target. `local` is set for the in-process emulator."""
@@ -140,4 +146,5 @@ async def default_domain(client: GraphClient) -> str:
         "or set ENTRA_BATCH_DOMAIN")
 
 
-__all__ = ["Connection", "LocalEmulator", "default_domain", "open_connection", "token_provider_for"]
+__all__ = ["Connection", "LocalEmulator", "default_domain", "open_connection", "target_identity",
+           "token_provider_for"]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, interrupts
-from .connection import LocalEmulator, open_connection
+from .connection import LocalEmulator, open_connection, target_identity
 from .config import Target, home_dir
 from .columns import COLUMN_SETS
 from .csvio import open_csv
@@ -72,11 +72,6 @@ def fingerprint(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def target_identity(target: Target) -> dict[str, Any]:
-    """What a run folder remembers of its target, to refuse resuming against another one."""
-    return {"kind": target.kind, "tenant_id": target.tenant_id, "graph_url": target.graph_url}
 
 
 async def execute_run(request: RunRequest, target: Target, *, journal: Journal, run_dir: Path,

@@ -13,7 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from .. import __version__, interrupts
 from ..config import Target
-from ..connection import Connection, open_connection
+from ..connection import Connection, open_connection, target_identity
 from ..graph.client import GraphCall, GraphClient
 from ..graph.errors import ConfigError, GraphRequestFailed, RunError
 from ..runfiles import new_run_dir, prepare_out_dir, write_summary
@@ -64,12 +64,6 @@ class ExportProgress:
     customers: int = 0
     pages: int = 0
     total: int | None = None
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def rate(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.customers / elapsed if elapsed > 0 else 0.0
 
 
 @dataclass
@@ -443,9 +437,10 @@ async def _extension_names(connection: Connection) -> tuple[list[str], str | Non
 
 def _identity(connection: Connection) -> dict[str, Any]:
     """The tenant a state file belongs to (the local emulator's own tenant id for `local`)."""
-    target = connection.target
-    tenant_id = target.tenant_id or (connection.local.tenant.id if connection.local else None)
-    return {"kind": target.kind, "tenant_id": tenant_id, "graph_url": target.graph_url}
+    identity = target_identity(connection.target)
+    if connection.local is not None:
+        identity["tenant_id"] = connection.local.tenant.id
+    return identity
 
 
 def _read_state(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
