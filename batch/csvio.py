@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batch.columns import ColumnSet, HeaderMatch, match_headers
-from batch.excel import is_quoted, unquote
+from batch.excel import any_quoted, unquote
 
 __all__ = ["CsvSource", "InputFileError", "Row", "open_csv"]
 
@@ -362,7 +362,7 @@ def _row_maker(by_index: dict[int, str], width: int) -> Callable[[int, list[str]
     secret = {i for i, name in by_index.items() if name == "password"}  # a password is taken as written
 
     def make(number: int, fields: list[str]) -> Row:
-        if any(map(is_quoted, fields)):  # '=…: a cell neutralised for Excel (batch.excel)
+        if any_quoted(fields):  # '=…: a cell neutralised for Excel (batch.excel)
             fields = [f if i in secret else unquote(f) for i, f in enumerate(fields)]
         count = len(fields)
         if count == width:
