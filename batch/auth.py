@@ -29,13 +29,13 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import httpx
 
-from batch.graph.client import tls_verify
-from batch.graph.errors import AuthError, ConfigError
+from batch.errors import AuthError, ConfigError
 from batch.graph.retry import RetryPolicy, parse_retry_after
+from batch.graph.transport import TokenProvider, tls_verify
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +44,6 @@ PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
 REFRESH_MARGIN_SECONDS = 300.0  # refresh this long before expiry (as azure-identity does)
 TOKEN_RETRY = RetryPolicy(deadline_seconds=300.0, base_delay=1.0, max_delay=30.0, jitter=0.25)
 TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
-
-
-@runtime_checkable
-class TokenProvider(Protocol):
-    async def token(self) -> str:
-        """A valid access token for Graph (cached; fetched or refreshed when needed)."""
-        ...
-
-    def invalidate(self) -> None:
-        """Forget the current token: Graph refused it (401), so the next call fetches a new one."""
-        ...
 
 
 # ---- what the identity platform's errors mean ----------------------------------------------------

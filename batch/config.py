@@ -21,7 +21,7 @@ from pathlib import Path
 
 import platformdirs
 
-from .graph.errors import ConfigError
+from batch.errors import ConfigError
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 AUTHORITY_HOST = "https://login.microsoftonline.com"

@@ -39,3 +39,15 @@ class Outcome:
     def as_record(self) -> tuple[object, ...]:
         return (self.row, self.key, self.status.value, self.object_id, self.http_status, self.error_code,
                 self.error_message, self.attempts)
+
+
+@dataclass(frozen=True)
+class SentRow:
+    row: int
+    key: str
+    sent_at: float
+    generated_password: bool
+    attempts: int
+    # Graph's clock minus this machine's when the row left (from the `Date` header), so that
+    # resume judges "created after we sent it" on Graph's clock even if ours jumped since.
+    clock_offset: float | None = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import secrets
 import string
 
-from .rules import password_problem
+from batch.rules import password_problem
 
 LOWER = string.ascii_lowercase
 UPPER = string.ascii_uppercase

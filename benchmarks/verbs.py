@@ -27,8 +27,8 @@ def run(verb: str, source: Path, run_dir: Path, batch_size: int) -> tuple[float,
     pacing off: (seconds, summary.json)."""
     from batch.config import Target
     from batch.emulator import EmulatorSettings, Quotas
-    from batch.journal import Journal
-    from batch.runner import RunRequest, execute_run
+    from batch.run.journal import Journal
+    from batch.run.lifecycle import RunRequest, execute_run
 
     run_dir.mkdir()
     journal = Journal(run_dir)

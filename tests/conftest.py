@@ -19,7 +19,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import batch.emulator.store as store_module
-
 from batch.emulator import App, EmulatorSettings, Store, Tenant, create_app
 from batch.emulator.app import EmulatorApp
 from batch.emulator.inprocess import EmulatorTransport

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batch.columns import (
+from batch.io.columns import (
     COLUMN_SETS,
     CREATE_COLUMNS,
     PORTAL_CREATE_HEADER,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from batch.config import GRAPH_URL, resolve_target
-from batch.graph.errors import ConfigError
+from batch.errors import ConfigError
 
 CREDS = {"AZURE_TENANT_ID": "t-id", "AZURE_CLIENT_ID": "c-id", "AZURE_CLIENT_SECRET": "s3cr3t-value"}
 

@@ -136,7 +136,7 @@ def test_template_round_trips_through_validate(home: Path, tmp_path: Path, capsy
 
 
 def test_the_portal_template_works_as_downloaded(home: Path, tmp_path: Path) -> None:
-    from batch.columns import PORTAL_CREATE_HEADER
+    from batch.io.columns import PORTAL_CREATE_HEADER
 
     portal = tmp_path / "portal.csv"
     portal.write_text(
@@ -200,7 +200,7 @@ def test_on_existing_update_leaves_what_the_row_does_not_say(home: Path, tmp_pat
 
 
 def test_a_misaligned_row_never_shows_its_cells(home: Path, tmp_path: Path) -> None:
-    from batch.columns import PORTAL_CREATE_HEADER
+    from batch.io.columns import PORTAL_CREATE_HEADER
 
     portal = tmp_path / "portal.csv"
     portal.write_text("version:v1.0\r\n" + PORTAL_CREATE_HEADER + "\r\n"

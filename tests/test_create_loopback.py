@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from emulator.server_process import REPO_ROOT, running_emulator
 
 from batch.emulator import Store
-
-from emulator.server_process import REPO_ROOT, running_emulator
 
 pytestmark = pytest.mark.network
 

@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from batch.csvio import Row
+from batch.errors import GraphRequestFailed
 from batch.graph.client import ClientStats, GraphCall, GraphResult
-from batch.graph.errors import GraphRequestFailed
-from batch.journal import SentRow
-from batch.outcome import Status
+from batch.io.csvio import Row
+from batch.outcome import SentRow, Status
 from batch.verbs.base import Session
 from batch.verbs.create import CreateOptions, CreatePlan, CreateVerb
 

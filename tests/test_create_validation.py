@@ -4,9 +4,10 @@ valid row becomes."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from batch.csvio import Row
+from batch.io.csvio import Row
 from batch.outcome import Status
 from batch.passwords import generate_password
 from batch.rules import password_problem

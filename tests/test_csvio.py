@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch import csvio
-from batch.columns import CREATE_COLUMNS, PORTAL_CREATE_HEADER, Column, ColumnSet
-from batch.csvio import CsvSource, InputFileError, Row, open_csv
-from batch.excel import unquote
+from batch.io import csvio
+from batch.errors import InputFileError
+from batch.io.columns import CREATE_COLUMNS, PORTAL_CREATE_HEADER, Column, ColumnSet
+from batch.io.csvio import CsvSource, Row, open_csv
+from batch.io.quoting import unquote
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GENERIC = ColumnSet("generic", tuple(Column(f"c{i}", help="test") for i in range(30)), extensions=False)
@@ -530,7 +531,7 @@ def test_any_table_reads_back_exactly(tmp_path_factory: pytest.TempPathFactory,
     path = write(tmp_path_factory.mktemp("prop"), content)
     rows = read(path, GENERIC)
     assert [r.number for r in rows] == list(range(1, len(table) + 1))
-    # A cell neutralised for Excel ('=…) is read without its quote (batch.excel).
+    # A cell neutralised for Excel ('=…) is read without its quote (batch.io.quoting).
     assert [r.cells for r in rows] == [dict(zip([f"c{i}" for i in range(width)], map(unquote, values)))
                                        for values in table]
     assert [r.problem for r in rows] == [None] * len(table)
@@ -563,7 +564,7 @@ def test_source_is_a_plain_record(tmp_path: Path) -> None:
 
 
 def test_a_password_keeps_its_leading_quote_other_cells_lose_it(tmp_path: Path) -> None:
-    from batch.columns import CREATE_COLUMNS
+    from batch.io.columns import CREATE_COLUMNS
 
     path = tmp_path / "q.csv"
     path.write_text("displayName,signInName,password,mobilePhone\r\n'=Eve,eve@example.com,'-Str0ng!Pass,'+1 555\r\n",

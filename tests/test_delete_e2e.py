@@ -12,8 +12,9 @@ import pytest
 
 from batch.cli import main
 from batch.emulator import Store
-from batch.journal import Journal, SentRow
-from batch.runner import RunRequest, fingerprint
+from batch.outcome import SentRow
+from batch.run.journal import Journal
+from batch.run.lifecycle import RunRequest, fingerprint
 
 CREATE = "signInType,signInName,displayName\r\n" + "".join(
     f"emailAddress,c{i}@example.com,Customer {i}\r\n" for i in range(1, 7))
@@ -199,7 +200,7 @@ def test_reset_password_gives_temporary_passwords(home: Path, tmp_path: Path, cr
 
 def test_resume_of_a_reset_keeps_a_password_on_file_and_redoes_the_rest(home: Path, tmp_path: Path,
                                                                         created: dict[str, str]) -> None:
-    from batch.runfiles import PasswordsFile
+    from batch.run.files import PasswordsFile
 
     source = tmp_path / "reset.csv"
     source.write_text("signInName\r\nc1@example.com\r\nc2@example.com\r\n", encoding="utf-8", newline="")

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from batch.cli import main
 from batch.emulator import Store
 from batch.emulator.directory import Directory
-from batch.excel import neutralise, unquote
 from batch.export.fields import DEFAULT_COLUMNS, SelectError, choose_columns, flatten
 from batch.export.listing import PARTITION_PREFIXES
+from batch.io.quoting import neutralise, unquote
 
 DOMAIN = "contoso.onmicrosoft.com"
 
@@ -382,8 +382,8 @@ def test_report_of_a_real_export_opens_in_a_browser(home: Path, tmp_path: Path, 
 def test_a_page_that_cannot_be_fetched_stops_the_export_and_says_what_is_left(
         home: Path, tmp_path: Path, people: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
+    from batch.errors import GraphRequestFailed
     from batch.export import listing
-    from batch.graph.errors import GraphRequestFailed
 
     real = listing.pages
 

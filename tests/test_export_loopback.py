@@ -10,12 +10,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from emulator.server_process import running_emulator
+from test_create_loopback import client_env, run_cli
 
 from batch.emulator import Store
 from batch.emulator.directory import Directory
-
-from emulator.server_process import running_emulator
-from test_create_loopback import client_env, run_cli
 
 pytestmark = pytest.mark.network
 

@@ -13,9 +13,10 @@ import pytest
 from batch.cli import main
 from batch.emulator import Store
 from batch.emulator.directory import Directory
-from batch.journal import Journal, RunLocked, SentRow
-from batch.outcome import Outcome, Status
-from batch.runner import RunRequest, fingerprint
+from batch.errors import RunLocked
+from batch.outcome import Outcome, SentRow, Status
+from batch.run.journal import Journal
+from batch.run.lifecycle import RunRequest, fingerprint
 
 HEADER = "signInType,signInName,displayName,password\r\n"
 

@@ -19,7 +19,14 @@ from urllib.parse import parse_qsl
 from .batching import run_batch
 from .errors import GraphError
 from .faults import Fault
-from .service import JSON_TYPE, GraphRequest, GraphResponse, GraphService, parse_query, split_path
+from .service import (
+    JSON_TYPE,
+    GraphRequest,
+    GraphResponse,
+    GraphService,
+    parse_query,
+    split_path,
+)
 from .settings import EmulatorSettings
 from .store import Store
 from .tokens import TokenError

@@ -11,10 +11,15 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from .. import rules
+from ..userschema import (
+    DEFAULT_PROPERTIES,
+    LIST_PROPERTIES,
+    USER_PROPERTIES,
+    canonical_property,
+)
 from . import errors
 from .errors import GraphError
 from .store import IdentityRow, Store, Tenant, UserRow
-from ..userschema import DEFAULT_PROPERTIES, LIST_PROPERTIES, USER_PROPERTIES, canonical_property
 
 LOCAL_SIGN_IN_TYPES = ("emailaddress", "username")
 PASSWORD_POLICIES = {"disablepasswordexpiration": "DisablePasswordExpiration", "disablestrongpassword": "DisableStrongPassword"}

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from ..userschema import USER_PROPERTIES, canonical_property
 from . import errors
 from .errors import GraphError
-from ..userschema import USER_PROPERTIES, canonical_property
 
 MAX_OR_CLAUSES = 15  # "Too many child clauses ... Max allowed: 15" (docs issue #21098)
 

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..userschema import USER_PROPERTIES
-from ..verbs.delete import RETENTION
-
+from batch.userschema import USER_PROPERTIES
+from batch.verbs.delete import RETENTION
 
 SIGN_IN_COLUMNS = ("signIn.emailAddress", "signIn.userName", "signIn.federated")
 DEFAULT_COLUMNS = ("id", "userPrincipalName", "displayName", "givenName", "surname", "mail", *SIGN_IN_COLUMNS,

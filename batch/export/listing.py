@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..engine import first_failure
-from ..graph.client import GraphClient
+from batch.errors import first_failure
+from batch.graph.client import GraphClient
 
 PAGE_SIZE = 999
 PARTITION_PREFIXES: tuple[str, ...] = tuple(sorted("!#'-." + string.digits + "^_" + string.ascii_lowercase + "~"))

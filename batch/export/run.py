@@ -19,18 +19,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .. import __version__, interrupts
-from ..config import Target
-from ..connection import Connection, open_connection, target_identity
-from ..graph.client import GraphCall, GraphClient
-from ..graph.errors import ConfigError, GraphRequestFailed, RunError
-from ..runfiles import new_run_dir, prepare_out_dir, write_summary
-from ..verbs.create import READ
-from ..verbs.delete import DELETE_RESTORE
-from . import listing
-from .fields import COUNTED_COLUMNS, Columns, SelectError, choose_columns, flatten
-from .summary import ExportSummary, render_report
-from .writers import FORMATS, format_for, open_writer
+from batch import __version__, interrupts
+from batch.config import Target
+from batch.errors import ConfigError, GraphRequestFailed, RunError, RunFolderTaken
+from batch.export import listing
+from batch.export.fields import (
+    COUNTED_COLUMNS,
+    Columns,
+    SelectError,
+    choose_columns,
+    flatten,
+)
+from batch.export.summary import ExportSummary, render_report
+from batch.export.writers import FORMATS, format_for, open_writer
+from batch.graph.client import GraphCall, GraphClient
+from batch.run.connection import Connection, open_connection, target_identity
+from batch.run.files import new_run_dir, prepare_out_dir, write_summary
+from batch.verbs.create import READ
+from batch.verbs.delete import DELETE_RESTORE
 
 LIST_DELETED = DELETE_RESTORE | READ
 READ_APPLICATIONS = frozenset({"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All",
@@ -144,7 +150,7 @@ def run_export(request: ExportRequest, target: Target, *, on_progress: Callable[
     _check(request)
     try:
         run_dir = prepare_out_dir(Path(request.out_dir)) if request.out_dir else new_run_dir(Path("runs"), "export")
-    except FileExistsError:
+    except RunFolderTaken:
         raise
     except OSError as exc:
         raise ConfigError(f"cannot make the run folder {request.out_dir or 'runs/'} ({exc.strerror or exc}); "

@@ -6,7 +6,7 @@ renames it to the file's name only on `finish()`, so a file under the asked name
 complete; an interrupted export leaves the `.partial` file and says so.
 
 Formula injection (PRODUCT.md, quality bars): in CSV a cell that starts with `=`, `+`, `-`,
-`@`, tab or CR gets a leading `'` (`batch.excel`: the input reader takes it off again, so
+`@`, tab or CR gets a leading `'` (`batch.io.quoting`: the input reader takes it off again, so
 the file round-trips). In XLSX every cell is a text cell, never a formula, and such cells
 also carry Excel's "quote prefix" style, so the value is shown as it is and stays text
 when edited. `raw=True` (`--raw`) writes values untouched. JSON Lines and Parquet are not
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..excel import neutralise
+from batch.io.quoting import neutralise
 
 FORMATS = ("csv", "jsonl", "xlsx", "parquet")
 _BOOLEAN_COLUMNS = frozenset({"accountEnabled"})

@@ -2,10 +2,24 @@
 that keeps a run below Graph's throttling limits, the retry policy, and the run-level
 exception tree. See each module's docstring; `batch.auth` provides the tokens."""
 
-from .client import ClientStats, GraphCall, GraphClient, GraphResult
-from .errors import AuthError, ConfigError, GraphRequestFailed, PermissionMissing, RunError
-from .pacing import AppPool, Pacer, PacingSettings, PoolMember, Quota, TenantBudget, request_cost
-from .retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+from batch.errors import (
+    AuthError,
+    ConfigError,
+    GraphRequestFailed,
+    PermissionMissing,
+    RunError,
+)
+from batch.graph.client import ClientStats, GraphCall, GraphClient, GraphResult
+from batch.graph.pacing import (
+    AppPool,
+    Pacer,
+    PacingSettings,
+    PoolMember,
+    Quota,
+    TenantBudget,
+    request_cost,
+)
+from batch.graph.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
 __all__ = [
     "AppPool", "AuthError", "ClientStats", "ConfigError", "GraphCall", "GraphClient", "GraphRequestFailed",

@@ -23,24 +23,21 @@ import asyncio
 import email.utils
 import json
 import logging
-import os
 import random
 import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
-from .errors import GraphRequestFailed
-from .pacing import AppPool, Pacer, request_cost
-from .retry import AMBIGUOUS_STATUS, RetryPolicy, parse_retry_after
-
-if TYPE_CHECKING:
-    from batch.auth import TokenProvider
+from batch.errors import GraphRequestFailed
+from batch.graph.pacing import AppPool, Pacer, request_cost
+from batch.graph.retry import AMBIGUOUS_STATUS, RetryPolicy, parse_retry_after
+from batch.graph.transport import TokenProvider, tls_verify
 
 log = logging.getLogger(__name__)
 
@@ -545,15 +542,6 @@ class GraphClient:
         return quote(url, safe=_URL_SAFE)
 
 
-def tls_verify(verify: bool | str | ssl.SSLContext) -> bool | ssl.SSLContext:
-    """httpx's `verify`: a CA bundle file or directory becomes an SSL context (httpx 0.28
-    deprecates paths)."""
-    if isinstance(verify, str):
-        if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
-    return verify
-
 
 def _result(status: int, headers: dict[str, str], body: Any, attempts: int) -> GraphResult:
     code = message = None
@@ -609,4 +597,4 @@ def _path(url: str) -> str:
     return urlsplit(url).path or url
 
 
-__all__ = ["ClientStats", "GraphCall", "GraphClient", "GraphResult", "MAX_BATCH", "tls_verify"]
+__all__ = ["ClientStats", "GraphCall", "GraphClient", "GraphResult", "MAX_BATCH"]

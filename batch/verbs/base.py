@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
-from ..outcome import Outcome, Status
+from batch.outcome import Outcome, Status
 
 if TYPE_CHECKING:
-    from ..columns import ColumnSet
-    from ..csvio import Row
-    from ..graph.client import GraphClient
+    from batch.graph.client import GraphClient
+    from batch.io.columns import ColumnSet
+    from batch.io.csvio import Row
 
 
 @dataclass(frozen=True)

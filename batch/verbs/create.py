@@ -24,15 +24,14 @@ from urllib.parse import quote
 import numpy as np
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
-from .. import rules
-from ..columns import COLUMN_SETS, ColumnSet
-from ..csvio import Row
-from ..graph.client import GraphCall, GraphResult
-from ..graph.errors import GraphRequestFailed
-from ..journal import SentRow
-from ..outcome import Outcome, Status
-from ..passwords import generate_password
-from .base import Executed, Rejected, Session
+from batch import rules
+from batch.errors import GraphRequestFailed
+from batch.graph.client import GraphCall, GraphResult
+from batch.io.columns import COLUMN_SETS, ColumnSet
+from batch.io.csvio import Row
+from batch.outcome import Outcome, SentRow, Status
+from batch.passwords import generate_password
+from batch.verbs.base import Executed, Rejected, Session
 
 READ = frozenset({"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"})
 CREATE = frozenset({"User.Create", "User.ReadWrite.All", "Directory.ReadWrite.All"})

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from ..graph.client import GraphCall
-from ..journal import SentRow
-from ..outcome import Outcome, Status
-from .base import Executed, Session
-from .create import READ
-from .keyed import MARGIN_SECONDS, KeyedVerb, KeyPlan
-from .keyed import parse_time as _parse
-from .keys import found_users, lookup_call
+from batch.graph.client import GraphCall
+from batch.outcome import Outcome, SentRow, Status
+from batch.verbs.base import Executed, Session
+from batch.verbs.create import READ
+from batch.verbs.keyed import MARGIN_SECONDS, KeyedVerb, KeyPlan
+from batch.verbs.keyed import parse_time as _parse
+from batch.verbs.lookups import found_users, lookup_call
 
 DELETE_RESTORE = frozenset({"User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
 RETENTION = timedelta(days=30)

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..columns import COLUMN_SETS, ColumnSet
-from ..csvio import Row
-from ..graph.client import GraphCall, GraphResult
-from ..graph.errors import GraphRequestFailed
-from ..outcome import Outcome, Status
-from .base import Executed, Rejected, Session
-from .create import SeenKeys
-from .keys import UserKey, found_users, lookup_call, parse_key
+from batch.errors import GraphRequestFailed
+from batch.graph.client import GraphCall, GraphResult
+from batch.io.columns import COLUMN_SETS, ColumnSet
+from batch.io.csvio import Row
+from batch.outcome import Outcome, Status
+from batch.verbs.base import Executed, Rejected, Session
+from batch.verbs.create import SeenKeys
+from batch.verbs.lookups import UserKey, found_users, lookup_call, parse_key
 
 # A change found this long before the row was sent was not ours (clock skew allowance).
 MARGIN_SECONDS = 30.0

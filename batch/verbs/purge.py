@@ -4,14 +4,13 @@
 
 from __future__ import annotations
 
-from ..graph.client import GraphCall
-from ..journal import SentRow
-from ..outcome import Outcome, Status
-from .base import Executed, Session
-from .create import READ
-from .delete import DELETE_RESTORE
-from .keyed import KeyedVerb, KeyPlan
-from .keys import found_users, lookup_call
+from batch.graph.client import GraphCall
+from batch.outcome import Outcome, SentRow, Status
+from batch.verbs.base import Executed, Session
+from batch.verbs.create import READ
+from batch.verbs.delete import DELETE_RESTORE
+from batch.verbs.keyed import KeyedVerb, KeyPlan
+from batch.verbs.lookups import found_users, lookup_call
 
 
 class PurgeVerb(KeyedVerb):

@@ -9,13 +9,12 @@ the run is resumed, unless its password already reached passwords.csv.
 
 from __future__ import annotations
 
-from ..graph.client import GraphCall
-from ..journal import SentRow
-from ..outcome import Outcome, Status
-from ..passwords import generate_password
-from .base import Executed, Session
-from .create import PASSWORD, READ
-from .keyed import KeyedVerb, KeyPlan
+from batch.graph.client import GraphCall
+from batch.outcome import Outcome, SentRow, Status
+from batch.passwords import generate_password
+from batch.verbs.base import Executed, Session
+from batch.verbs.create import PASSWORD, READ
+from batch.verbs.keyed import KeyedVerb, KeyPlan
 
 
 class ResetPasswordVerb(KeyedVerb):

@@ -5,14 +5,13 @@ the live customer holding it."""
 
 from __future__ import annotations
 
-from ..graph.client import GraphCall, GraphResult
-from ..journal import SentRow
-from ..outcome import Outcome, Status
-from .base import Executed, Session
-from .create import READ, _is_conflict
-from .delete import DELETE_RESTORE
-from .keyed import KeyedVerb, KeyPlan
-from .keys import UserKey, found_users, lookup_call
+from batch.graph.client import GraphCall, GraphResult
+from batch.outcome import Outcome, SentRow, Status
+from batch.verbs.base import Executed, Session
+from batch.verbs.create import READ, _is_conflict
+from batch.verbs.delete import DELETE_RESTORE
+from batch.verbs.keyed import KeyedVerb, KeyPlan
+from batch.verbs.lookups import UserKey, found_users, lookup_call
 
 
 class RestoreVerb(KeyedVerb):

@@ -17,15 +17,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import rules
-from ..csvio import Row
-from ..graph.client import GraphCall
-from ..journal import SentRow
-from ..outcome import Outcome, Status
-from .base import Executed, Rejected, Session
-from .create import ENABLE, PROFILE_COLUMNS, READ, UPDATE, email_problem, parse_bool
-from .keyed import KeyedVerb, KeyPlan
-from .keys import lookup_call
+from batch import rules
+from batch.graph.client import GraphCall
+from batch.io.csvio import Row
+from batch.outcome import Outcome, SentRow, Status
+from batch.verbs.base import Executed, Rejected, Session
+from batch.verbs.create import (
+    ENABLE,
+    PROFILE_COLUMNS,
+    READ,
+    UPDATE,
+    email_problem,
+    parse_bool,
+)
+from batch.verbs.keyed import KeyedVerb, KeyPlan
+from batch.verbs.lookups import lookup_call
 
 CLEAR = "#clear"
 IDENTITIES = frozenset({"User.ManageIdentities.All"})

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import queue
-import ssl
 import shlex
+import ssl
 import subprocess
 import sys
 import threading

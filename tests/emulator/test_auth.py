@@ -10,13 +10,22 @@ from typing import Any
 
 import jwt
 import pytest
+from conftest import (
+    DOMAIN,
+    FORBIDDEN,
+    GRAPH_SCOPE,
+    customer,
+    error_of,
+    graph_error,
+    not_found,
+    unique_email,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from batch.emulator import EmulatorSettings
-from conftest import DOMAIN, FORBIDDEN, GRAPH_SCOPE, customer, error_of, graph_error, not_found, unique_email
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 

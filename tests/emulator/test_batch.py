@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import conflict, customer, error_of, graph_error, not_found, unique_email
 
 from batch.emulator import EmulatorSettings, Quota, Quotas
-from conftest import conflict, customer, error_of, graph_error, not_found, unique_email
 
 JSON = {"Content-Type": "application/json"}
 

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import pytest
-
-from conftest import DEFAULT_KEYS, DOMAIN, conflict, customer, error_of, graph_error, not_found, unique_email
+from conftest import (
+    DEFAULT_KEYS,
+    DOMAIN,
+    conflict,
+    customer,
+    error_of,
+    graph_error,
+    not_found,
+    unique_email,
+)
 
 DELETED_LIST = "/v1.0/directory/deletedItems/microsoft.graph.user"
 DAY = 86400

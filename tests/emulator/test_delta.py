@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from conftest import customer, error_of, graph_error, unique_email
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from conftest import customer, error_of, graph_error, unique_email
 
 from batch.emulator import EmulatorSettings, Faults, Latency
-from conftest import customer, error_of, graph_error, unique_email
 
 
 def faulty(**kwargs) -> EmulatorSettings:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import customer, error_of, graph_error, unique_email
 
 from batch.emulator import EmulatorSettings, Quota, Quotas
 from batch.emulator.throttle import Cost, request_cost
-from conftest import customer, error_of, graph_error, unique_email
 
 TOO_MANY = graph_error("TooManyRequests", "Please retry again later.")
 

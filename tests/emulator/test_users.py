@@ -7,10 +7,20 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from conftest import (
+    DEFAULT_KEYS,
+    DOMAIN,
+    PASSWORD,
+    conflict,
+    customer,
+    error_of,
+    graph_error,
+    invalid,
+    not_found,
+    unique_email,
+)
 
 from batch import rules
-from conftest import (DEFAULT_KEYS, DOMAIN, PASSWORD, conflict, customer, error_of, graph_error, invalid, not_found,
-                      unique_email)
 
 WEAK = graph_error("Request_BadRequest",
                    "The specified password does not comply with password complexity requirements. "

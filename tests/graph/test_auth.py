@@ -23,11 +23,25 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from batch.auth import (ClientCredentialsProvider, MsalTokenProvider, StaticTokenProvider, TokenProvider,
-                        load_certificate, missing_permissions, token_roles)
+from batch.auth import (
+    ClientCredentialsProvider,
+    MsalTokenProvider,
+    StaticTokenProvider,
+    TokenProvider,
+    load_certificate,
+    missing_permissions,
+    token_roles,
+)
 from batch.emulator import ALL_USER_PERMISSIONS, Store, create_app
 from batch.emulator.inprocess import EmulatorTransport
-from batch.graph import AuthError, ConfigError, GraphCall, GraphClient, PermissionMissing, RetryPolicy
+from batch.graph import (
+    AuthError,
+    ConfigError,
+    GraphCall,
+    GraphClient,
+    PermissionMissing,
+    RetryPolicy,
+)
 
 SECRET = "s3cr3t~Value.With-Symbols_0123456789"
 TENANT = "11111111-2222-3333-4444-555555555555"

@@ -21,8 +21,16 @@ import pytest
 from batch.auth import ClientCredentialsProvider
 from batch.emulator import EmulatorSettings, Faults, Quota, Quotas, Store, create_app
 from batch.emulator.inprocess import EmulatorTransport
-from batch.graph import (AppPool, GraphCall, GraphClient, GraphRequestFailed, GraphResult, Pacer, Quota as PacerQuota,
-                         RetryPolicy)
+from batch.graph import (
+    AppPool,
+    GraphCall,
+    GraphClient,
+    GraphRequestFailed,
+    GraphResult,
+    Pacer,
+    RetryPolicy,
+)
+from batch.graph import Quota as PacerQuota
 
 try:
     from .test_pacing import VirtualTime
@@ -281,7 +289,7 @@ def test_ca_bundle_paths_become_ssl_contexts() -> None:
 
     import certifi
 
-    from batch.graph.client import tls_verify
+    from batch.graph.transport import tls_verify
 
     assert isinstance(tls_verify(certifi.where()), ssl.SSLContext)
     assert tls_verify(False) is False and tls_verify(True) is True

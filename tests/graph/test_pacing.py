@@ -21,8 +21,16 @@ from batch.emulator.settings import Quota as ServerQuota
 from batch.emulator.settings import Quotas
 from batch.emulator.throttle import Cost as ServerCost
 from batch.emulator.throttle import Throttle
-from batch.graph.pacing import (AppPool, Cost, Pacer, PacingSettings, PoolMember, Quota, TenantBudget,
-                                request_cost)
+from batch.graph.pacing import (
+    AppPool,
+    Cost,
+    Pacer,
+    PacingSettings,
+    PoolMember,
+    Quota,
+    TenantBudget,
+    request_cost,
+)
 
 T = TypeVar("T")
 

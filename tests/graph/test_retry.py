@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batch.graph.retry import AMBIGUOUS_STATUS, RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+from batch.graph.retry import (
+    AMBIGUOUS_STATUS,
+    RETRYABLE_STATUS,
+    RetryPolicy,
+    parse_retry_after,
+)
 
 NOW = 1_780_000_000.0
 

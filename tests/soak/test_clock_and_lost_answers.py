@@ -7,15 +7,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from batch.csvio import Row
-from batch.journal import Journal, SentRow
-from batch.outcome import Status
+from test_create_reconcile import EMPTY, FakeClient, answer, found
+
+from batch.io.csvio import Row
+from batch.outcome import SentRow, Status
+from batch.run.journal import Journal
 from batch.verbs.base import Session
 from batch.verbs.create import CreateOptions, CreatePlan, CreateVerb
 from batch.verbs.keyed import KeyPlan
 from batch.verbs.restore import RestoreVerb
-
-from test_create_reconcile import EMPTY, FakeClient, answer, found
 
 HOURS = 3 * 3600.0
 NOW = time.time()
@@ -84,7 +84,7 @@ async def test_a_restore_that_never_arrived_is_sent_again() -> None:
     deleted = answer(200, {"value": [{"id": "obj-1", "deletedDateTime": "2026-01-01T00:00:00Z"}]})
     client = FakeClient({"GET": [deleted, answer(404, code="Request_ResourceNotFound"), deleted],
                          "POST": [answer(0, ambiguous=True), answer(200, {"id": "obj-1"})]})
-    from batch.verbs.keys import UserKey
+    from batch.verbs.lookups import UserKey
 
     done = await restore.execute([KeyPlan(1, "a@example.com", UserKey("signin", "a@example.com"))],
                                  Session(client=client))  # type: ignore[arg-type]

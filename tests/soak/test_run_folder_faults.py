@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-import batch.runfiles as runfiles
-import batch.runner as runner
+import batch.run.files as runfiles
+import batch.run.lifecycle as runner
 from batch.cli import main
 from batch.emulator import Store
-from batch.journal import Journal, SentRow
-from batch.outcome import Outcome, Status
-from batch.runfiles import PasswordsFile
+from batch.outcome import Outcome, SentRow, Status
+from batch.run.files import PasswordsFile
+from batch.run.journal import Journal
 
 HEADER = "signInType,signInName,displayName,password\r\n"
 

@@ -17,9 +17,18 @@ import time
 from pathlib import Path
 
 import pytest
-
-from harness import (REPO_ROOT, EmulatorServer, check_create, client_env, generate, journal_counts, read_csv,
-                     read_directory, run_with_kills, soak_cycle)
+from harness import (
+    REPO_ROOT,
+    EmulatorServer,
+    check_create,
+    client_env,
+    generate,
+    journal_counts,
+    read_csv,
+    read_directory,
+    run_with_kills,
+    soak_cycle,
+)
 
 pytestmark = pytest.mark.network
 

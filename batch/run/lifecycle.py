@@ -18,22 +18,29 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__, interrupts
-from .connection import LocalEmulator, open_connection, target_identity
-from .config import Target, home_dir
-from .columns import COLUMN_SETS
-from .csvio import open_csv
-from .engine import Engine, EngineOptions, Progress
-from .graph.client import GraphClient
-from .graph.errors import ConfigError, RunFolderFailed
-from .journal import Journal
-from .outcome import Status
-from .runfiles import PasswordsFile, PlanFile, new_run_dir, prepare_out_dir, write_results, write_summary
+from batch import __version__, interrupts
+from batch.config import Target, home_dir
+from batch.errors import ConfigError, ExitCode, RunFolderFailed, RunFolderTaken
+from batch.graph.client import GraphClient
+from batch.io.columns import COLUMN_SETS
+from batch.io.csvio import open_csv
+from batch.outcome import Status
+from batch.run.connection import LocalEmulator, open_connection, target_identity
+from batch.run.files import (
+    PasswordsFile,
+    PlanFile,
+    new_run_dir,
+    prepare_out_dir,
+    write_results,
+    write_summary,
+)
+from batch.run.journal import Journal
+from batch.run.pipeline import Engine, EngineOptions, Progress
 
 # Verbs whose dry run reads the directory and writes plan.csv (what would change).
 PLANNING_VERBS = ("update",)
-from .verbs import build_verb
-from .verbs.base import Session
+from batch.verbs import build_verb
+from batch.verbs.base import Session
 
 
 @dataclass(frozen=True)
@@ -191,7 +198,7 @@ def _write_run_files(request: RunRequest, target: Target, journal: Journal, run_
         "version": __version__,
     }
     write_summary(run_dir, summary)
-    return RunReport(run_dir, summary, 1 if failed else 0, notes)
+    return RunReport(run_dir, summary, ExitCode.ROWS_FAILED if failed else ExitCode.OK, notes)
 
 
 def _iso(moment: float) -> str:
@@ -209,7 +216,7 @@ def start_run(request: RunRequest, target: Target, on_progress: Callable[[Progre
         run_dir = prepare_out_dir(wanted) if request.out_dir else new_run_dir(base, request.verb)
         check_room(run_dir, source_path)
         journal = Journal(run_dir)
-    except FileExistsError:
+    except RunFolderTaken:
         raise
     except (OSError, sqlite3.Error) as exc:
         # Found before anything is sent: an unwritable place for the run folder.

@@ -25,7 +25,7 @@ Trailing empty fields beyond the header are tolerated (Excel pads rows to the wi
 and so are missing fields under trailing blank header cells.
 
 A cell neutralised for Excel (`'=…`, `'+1 555 …`, written so by `export` and results.csv)
-is read with that one quote taken off (`batch.excel.unquote`), so exports round-trip; a
+is read with that one quote taken off (`batch.io.quoting.unquote`), so exports round-trip; a
 password cell is taken exactly as written.
 
 Run-level trouble raises `InputFileError` (the file cannot be used; the message says what
@@ -52,22 +52,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from batch.columns import ColumnSet, HeaderMatch, match_headers
-from batch.excel import any_quoted, unquote
+from batch.errors import InputFileError
+from batch.io.columns import ColumnSet, HeaderMatch, match_headers
+from batch.io.quoting import any_quoted, unquote
 
 __all__ = ["CsvSource", "InputFileError", "Row", "open_csv"]
 
 DELIMITERS = (",", ";", "\t")
 HEAD_BYTES = 1 << 20  # how much of the file open_csv checks for encoding and binary content
 _BLOCK = 1 << 20
-
-
-class InputFileError(Exception):
-    """The input file cannot be used as a whole; the message says what to do about it."""
-
-    def __init__(self, path: Path, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +355,7 @@ def _row_maker(by_index: dict[int, str], width: int) -> Callable[[int, list[str]
     secret = {i for i, name in by_index.items() if name == "password"}  # a password is taken as written
 
     def make(number: int, fields: list[str]) -> Row:
-        if any_quoted(fields):  # '=…: a cell neutralised for Excel (batch.excel)
+        if any_quoted(fields):  # '=…: a cell neutralised for Excel (batch.io.quoting)
             fields = [f if i in secret else unquote(f) for i, f in enumerate(fields)]
         count = len(fields)
         if count == width:

@@ -1,4 +1,5 @@
-"""Run-level failures: the only exceptions entra-batch raises on purpose.
+"""Run-level failures and exit statuses: the only exceptions entra-batch raises on purpose,
+and the one table of the process exit statuses they map to (PRODUCT.md, "Contract of a run").
 
 A row that Graph refuses, throttles past the deadline or leaves unanswered is *not* an
 exception: it comes back as a value (`GraphResult`, then the engine's row outcome). Only what
@@ -7,6 +8,9 @@ stops the whole run raises, and each message says what to do next. The CLI maps
 
     RunError                    any run-level failure; `exit_code`
     ├── ConfigError             2  usage or configuration error; nothing was sent
+    │   ├── InputFileError      2  the input file cannot be used as a whole (`path`)
+    │   ├── RunFolderTaken      2  --out-dir holds an earlier run or other files
+    │   └── RunLocked           2  another process is working on this run folder
     ├── AuthError               3  credentials refused (AADSTS code and remedy in the message),
     │                              or the token endpoint stayed down past the retry deadline
     ├── PermissionMissing       3  the token lacks an application permission the verb needs;
@@ -26,26 +30,55 @@ certificate key or an access token: foreign exceptions are translated at the bou
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from enum import IntEnum
+from pathlib import Path
+
+
+class ExitCode(IntEnum):
+    """The process exit statuses of PRODUCT.md ("Contract of a run")."""
+
+    OK = 0              # every row succeeded, or was skipped by request
+    ROWS_FAILED = 1     # some rows invalid or failed
+    USAGE = 2           # usage or configuration error; nothing sent
+    ABORTED = 3         # authentication, permission, Graph or run folder failure; resumable
+    INTERRUPTED = 130   # Ctrl-C / SIGTERM; resumable
 
 
 class RunError(Exception):
     """A failure that ends the run. `exit_code` is the process exit status it maps to."""
 
-    exit_code: int = 1
+    exit_code: ExitCode = ExitCode.ABORTED
 
 
 class ConfigError(RunError):
     """Usage or configuration error found before anything was sent."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
+
+
+class InputFileError(ConfigError):
+    """The input file cannot be used as a whole; the message says what to do about it."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+class RunFolderTaken(ConfigError):
+    """The run folder asked for holds an earlier run or other files."""
+
+
+class RunLocked(ConfigError):
+    """Another entra-batch process holds the run folder's lock."""
 
 
 class AuthError(RunError):
     """The identity platform refused the credentials, or could not be reached before the
     deadline. The run is resumable once the credentials are fixed."""
 
-    exit_code = 3
+    exit_code = ExitCode.ABORTED
 
     def __init__(self, message: str, *, code: str | None = None, error: str | None = None) -> None:
         super().__init__(message)
@@ -56,7 +89,7 @@ class AuthError(RunError):
 class PermissionMissing(RunError):
     """The app's token lacks application permission(s) the verb needs."""
 
-    exit_code = 3
+    exit_code = ExitCode.ABORTED
 
     def __init__(self, missing: Sequence[str], *, client_id: str | None = None) -> None:
         self.missing = list(missing)
@@ -75,7 +108,7 @@ class PermissionMissing(RunError):
 class GraphRequestFailed(RunError):
     """Graph kept failing a request that the run cannot go on without."""
 
-    exit_code = 3
+    exit_code = ExitCode.ABORTED
 
     RESUMABLE = "The run can be resumed once Graph answers again."
 
@@ -90,7 +123,7 @@ class GraphRequestFailed(RunError):
 class RowsUnresolved(RunError):
     """Rows whose requests may or may not have been applied, and that could not be looked up."""
 
-    exit_code = 3
+    exit_code = ExitCode.ABORTED
 
     def __init__(self, count: int) -> None:
         self.count = count
@@ -104,7 +137,7 @@ class RunFolderFailed(RunError):
     """The run folder could not be written (journal, passwords.csv, results): the run stops
     where it is, with every row either done or `sent`, and `resume` finishes it."""
 
-    exit_code = 3
+    exit_code = ExitCode.ABORTED
 
     def __init__(self, run_dir: object, cause: BaseException) -> None:
         self.run_dir = run_dir
@@ -114,5 +147,15 @@ class RunFolderFailed(RunError):
                          f"`entra-batch resume {run_dir}`.")
 
 
-__all__ = ["AuthError", "ConfigError", "GraphRequestFailed", "PermissionMissing", "RowsUnresolved", "RunError",
-           "RunFolderFailed"]
+def first_failure(failures: BaseExceptionGroup) -> BaseException:  # type: ignore[type-arg]
+    """The error that stopped a task group; cancellations of the other tasks are not news."""
+    for failure in failures.exceptions:
+        if isinstance(failure, BaseExceptionGroup):
+            return first_failure(failure)
+        if not isinstance(failure, asyncio.CancelledError):
+            return failure
+    return failures.exceptions[0]
+
+
+__all__ = ["AuthError", "ConfigError", "ExitCode", "GraphRequestFailed", "InputFileError", "PermissionMissing",
+           "RowsUnresolved", "RunError", "RunFolderFailed", "RunFolderTaken", "RunLocked", "first_failure"]

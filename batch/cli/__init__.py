@@ -8,9 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__, config
-
-from .exitcodes import INTERRUPTED as EXIT_INTERRUPTED, OK as EXIT_OK, USAGE as EXIT_USAGE
+from batch import __version__, config
+from batch.errors import ExitCode
 
 EMULATOR_EPILOG = """\
 examples:
@@ -28,7 +27,7 @@ See docs/emulator.md for every endpoint, setting and deliberate difference from 
 
 
 def _quota(text: str):  # type: ignore[no-untyped-def]
-    from .emulator.settings import Quota
+    from batch.emulator.settings import Quota
 
     try:
         return Quota.parse(text)
@@ -385,8 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_emulator(args: argparse.Namespace) -> int:
-    from .emulator.server import NotLoopback, ServeOptions, serve
-    from .emulator.settings import EmulatorSettings, Faults, Latency, Quotas
+    from batch.emulator.server import NotLoopback, ServeOptions, serve
+    from batch.emulator.settings import EmulatorSettings, Faults, Latency, Quotas
 
     quotas = Quotas(enabled=not args.no_throttle)
     changes = {}
@@ -407,7 +406,7 @@ def run_emulator(args: argparse.Namespace) -> int:
                         seed=args.seed)
     except ValueError as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     settings = EmulatorSettings(quotas=quotas, latency=Latency.uniform(args.latency_ms, args.latency_sigma),
                                 faults=faults, token_lifetime_seconds=args.token_lifetime, seed=args.seed)
     db = None if args.memory else (args.db or config.emulator_db_path())
@@ -418,14 +417,14 @@ def run_emulator(args: argparse.Namespace) -> int:
         serve(options, settings, sys.stdout)
     except NotLoopback as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except OSError as exc:
         print(f"entra-batch emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "
               "Try another --port (0 picks a free one).", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-    return EXIT_OK
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -433,14 +432,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if args.command == "emulator":
         return run_emulator(args)
-    from .commands import run_command
+    from batch.cli.commands import run_command
 
     return run_command(args)
     parser.error(f"unknown verb {args.command}")
-    return EXIT_USAGE
+    return ExitCode.USAGE
 
 
 if __name__ == "__main__":

@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .csvio import Row
-from .graph.errors import ConfigError, RowsUnresolved
-from .journal import Journal, SentRow
-from .outcome import Outcome, Status
-from .runfiles import PasswordsFile, PlanFile
-from .verbs.base import Executed, Rejected, Session, Verb
+from batch.errors import ConfigError, RowsUnresolved, first_failure
+from batch.io.csvio import Row
+from batch.outcome import Outcome, SentRow, Status
+from batch.run.files import PasswordsFile, PlanFile
+from batch.run.journal import Journal
+from batch.verbs.base import Executed, Rejected, Session, Verb
 
 CHUNK_ROWS = 2000
 
@@ -186,15 +186,6 @@ class Engine:
         if executed.stop is not None:
             raise executed.stop
 
-
-def first_failure(failures: BaseExceptionGroup) -> BaseException:  # type: ignore[type-arg]
-    """The error that stopped the run; cancellations of the other tasks are not news."""
-    for failure in failures.exceptions:
-        if isinstance(failure, BaseExceptionGroup):
-            return first_failure(failure)
-        if not isinstance(failure, asyncio.CancelledError):
-            return failure
-    return failures.exceptions[0]
 
 
 def _one_per_row(outcomes: list[Outcome], rows: list[int]) -> list[Outcome]:

@@ -10,14 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from .config import Target, resolve_target
-from .csvio import InputFileError, open_csv
-from .engine import Progress
-from .graph.errors import RunError
-from .journal import RunLocked
-
-from .exitcodes import INTERRUPTED as EXIT_INTERRUPTED, OK as EXIT_OK
-from .exitcodes import ROWS_FAILED as EXIT_ROWS_FAILED, USAGE as EXIT_USAGE
+from batch.config import Target, resolve_target
+from batch.errors import ExitCode, InputFileError, RunError
+from batch.io.csvio import open_csv
+from batch.run.pipeline import Progress
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -39,9 +35,6 @@ def run_command(args: argparse.Namespace) -> int:
             return _resume(args)
         if args.command == "export":
             return _export(args)
-    except (InputFileError, FileExistsError, RunLocked) as exc:
-        _say(f"{exc}")
-        return EXIT_USAGE
     except RunError as exc:
         _say(f"{exc}")
         for note in getattr(exc, "__notes__", ()):
@@ -51,10 +44,10 @@ def run_command(args: argparse.Namespace) -> int:
         if args.command == "export":
             _say("interrupted; the export is incomplete (a .partial file holds what was written, if anything was); "
                  "run it again")
-            return EXIT_INTERRUPTED
+            return ExitCode.INTERRUPTED
         folder = getattr(args, "run_dir", None) or _STARTED.get("run_dir")
         _say(f"interrupted; finish the run with `entra-batch resume {folder or '<run folder>'}`")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     raise ValueError(f"unknown verb {args.command}")
 
 
@@ -67,7 +60,7 @@ def _target(args: argparse.Namespace) -> Target:
                             domain=getattr(args, "domain", None),
                             extensions_app_id=getattr(args, "extensions_app_id", None))
     if target.kind == "local":
-        from .config import emulator_db_path
+        from batch.config import emulator_db_path
 
         _say(f"no tenant configured: using the built-in Graph emulator ({emulator_db_path()})")
     return target
@@ -128,13 +121,13 @@ def _confirmed(args: argparse.Namespace, rows: int | None) -> bool:
 
 
 def _start(args: argparse.Namespace) -> int:
-    from .runner import RunRequest, start_run
+    from batch.run.lifecycle import RunRequest, start_run
 
     if not args.file.is_file():
         raise InputFileError(args.file, "no such file")
     rows = _approximate_rows(args.file)
     if not _confirmed(args, rows):
-        return EXIT_USAGE
+        return ExitCode.USAGE
     target = _target(args)
     request = RunRequest(
         verb=args.command, input=str(args.file), encoding=args.encoding,
@@ -163,7 +156,7 @@ def _approximate_rows(path: Path) -> int | None:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from .runner import load_request, resume_run
+    from batch.run.lifecycle import load_request, resume_run
 
     request, journal = load_request(args.run_dir)
     journal.close()
@@ -217,7 +210,7 @@ class ExportProgressBar:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .export.run import ExportRequest, run_export
+    from batch.export.run import ExportRequest, run_export
 
     request = ExportRequest(
         out=str(args.out) if args.out else None, format=args.format, out_dir=str(args.out_dir) if args.out_dir else None,
@@ -245,12 +238,12 @@ def _export(args: argparse.Namespace) -> int:
         print(f"  throttled {summary['throttled_429']} times")
     if args.summary:
         print(report.counts.text(), end="")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .verbs import build_verb
-    from .verbs.base import Rejected
+    from batch.verbs import build_verb
+    from batch.verbs.base import Rejected
 
     request = argparse.Namespace(verb=args.verb, on_existing="fail", force_change_generated=True)
     verb = build_verb(request, domain=args.domain, extensions_app_id=args.extensions_app_id)
@@ -266,11 +259,16 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"row {checked.row}: {'; '.join(checked.problems)}")
     print(f"{args.file}: {rows} rows, {invalid} invalid, {rows - invalid} valid "
           f"({source.encoding}, delimiter {source.delimiter!r}{', admin center template' if source.portal_template else ''})")
-    return EXIT_ROWS_FAILED if invalid else EXIT_OK
+    return ExitCode.ROWS_FAILED if invalid else ExitCode.OK
 
 
 def _template(args: argparse.Namespace) -> int:
-    from .columns import PORTAL_CREATE_HEADER, PORTAL_DELETE_HEADER, PORTAL_RESTORE_HEADER, template_header
+    from batch.io.columns import (
+        PORTAL_CREATE_HEADER,
+        PORTAL_DELETE_HEADER,
+        PORTAL_RESTORE_HEADER,
+        template_header,
+    )
 
     if args.portal:
         header = {"create": PORTAL_CREATE_HEADER, "delete": PORTAL_DELETE_HEADER,
@@ -284,4 +282,4 @@ def _template(args: argparse.Namespace) -> int:
         _say(f"wrote {args.out}")
     else:
         sys.stdout.write(text)
-    return EXIT_OK
+    return ExitCode.OK

@@ -15,11 +15,11 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .outcome import Outcome, Status
+from batch.errors import RunLocked
+from batch.outcome import Outcome, SentRow, Status
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,22 +38,6 @@ CREATE TABLE IF NOT EXISTS rows (
     clock_offset REAL               -- Graph's clock minus ours when it left (NULL: not known yet)
 );
 """
-
-
-class RunLocked(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class SentRow:
-    row: int
-    key: str
-    sent_at: float
-    generated_password: bool
-    attempts: int
-    # Graph's clock minus this machine's when the row left (from the `Date` header), so that
-    # resume judges "created after we sent it" on Graph's clock even if ours jumped since.
-    clock_offset: float | None = None
 
 
 class Journal:

@@ -14,19 +14,25 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .auth import ClientCredentialsProvider, MsalTokenProvider, TokenProvider, missing_permissions, token_roles
-from .config import Target, emulator_db_path
-from .graph.client import GraphCall, GraphClient
-from .graph.errors import ConfigError, GraphRequestFailed, PermissionMissing
-from .graph.pacing import AppPool, Pacer
+from batch.auth import (
+    ClientCredentialsProvider,
+    MsalTokenProvider,
+    TokenProvider,
+    missing_permissions,
+    token_roles,
+)
+from batch.config import Target, emulator_db_path
+from batch.errors import ConfigError, GraphRequestFailed, PermissionMissing
+from batch.graph.client import GraphCall, GraphClient
+from batch.graph.pacing import AppPool, Pacer
 
 
 class LocalEmulator:
     """The in-process emulator of `--target local`, on the directory under ENTRA_BATCH_HOME."""
 
     def __init__(self, settings: Any = None) -> None:
-        from .emulator import EmulatorApp, Store
-        from .emulator.inprocess import EmulatorTransport
+        from batch.emulator import EmulatorApp, Store
+        from batch.emulator.inprocess import EmulatorTransport
 
         self.store = Store(emulator_db_path())
         self.app = EmulatorApp(self.store, settings)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from .. import rules
-from ..graph.client import GraphCall, GraphResult
+from batch import rules
+from batch.graph.client import GraphCall, GraphResult
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 KEY_COLUMNS = (("objectId", "id"), ("userPrincipalName", "upn"), ("signInName", "signin"))

@@ -13,16 +13,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .excel import neutralise
-from .journal import Journal
-from .outcome import RESULT_COLUMNS
+from batch.errors import RunFolderTaken
+from batch.io.quoting import neutralise
+from batch.outcome import RESULT_COLUMNS
+from batch.run.journal import Journal
 
 PASSWORD_COLUMNS = ("row", "sign_in_name", "object_id", "password")
 STARTUP_LEFTOVERS = frozenset({".lock", Journal.FILE, Journal.FILE + "-wal", Journal.FILE + "-shm", Journal.FILE + "-journal"})
 
 
 def excel_safe(value: object) -> str:
-    """Neutralise a cell that Excel would read as a formula (see `batch.excel`)."""
+    """Neutralise a cell that Excel would read as a formula (see `batch.io.quoting`)."""
     return neutralise(value)
 
 
@@ -35,18 +36,18 @@ def new_run_dir(base: Path, verb: str, now: datetime | None = None) -> Path:
             return candidate
         except FileExistsError:
             continue
-    raise FileExistsError(f"cannot make a new run folder under {base}")
+    raise RunFolderTaken(f"cannot make a new run folder under {base}")
 
 
 def prepare_out_dir(path: Path) -> Path:
     """`--out-dir`: a new or empty folder. A folder of an earlier run is finished with `resume`."""
     if path.exists():
         if (path / Journal.FILE).exists() and Journal.recorded(path):
-            raise FileExistsError(f"{path} holds an earlier run; finish it with `entra-batch resume {path}` "
+            raise RunFolderTaken(f"{path} holds an earlier run; finish it with `entra-batch resume {path}` "
                                   "or choose another --out-dir")
         # A start killed before it recorded its run leaves only the lock and an empty journal.
         if any(p.name not in STARTUP_LEFTOVERS for p in path.iterdir()):
-            raise FileExistsError(f"{path} is not empty; choose a new or empty --out-dir")
+            raise RunFolderTaken(f"{path} is not empty; choose a new or empty --out-dir")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -1,0 +1,1 @@
+"""Reading input files and the cell quoting shared with the files we write."""

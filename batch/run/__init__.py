@@ -1,0 +1,1 @@
+"""Running a verb on a file: read → validate → journal → send → record."""
