@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from batch.errors import GraphRequestFailed
-from batch.graph.client import ClientStats, GraphCall, GraphResult
+from batch.graph import ClientStats, GraphCall, GraphResult
 from batch.io.csvio import Row
 from batch.outcome import SentRow, Status
 from batch.verbs.base import Session

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batch.io import csvio
 from batch.errors import InputFileError
+from batch.io import csvio
 from batch.io.columns import CREATE_COLUMNS, PORTAL_CREATE_HEADER, Column, ColumnSet
 from batch.io.csvio import CsvSource, Row, open_csv
 from batch.io.quoting import unquote

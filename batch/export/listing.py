@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import quote
 
 from batch.errors import first_failure
-from batch.graph.client import GraphClient
+from batch.graph import GraphClient
 
 PAGE_SIZE = 999
 PARTITION_PREFIXES: tuple[str, ...] = tuple(sorted("!#'-." + string.digits + "^_" + string.ascii_lowercase + "~"))

@@ -32,7 +32,7 @@ from batch.export.fields import (
 )
 from batch.export.summary import ExportSummary, render_report
 from batch.export.writers import FORMATS, format_for, open_writer
-from batch.graph.client import GraphCall, GraphClient
+from batch.graph import GraphCall, GraphClient
 from batch.run.connection import Connection, open_connection, target_identity
 from batch.run.files import new_run_dir, prepare_out_dir, write_summary
 from batch.verbs.create import READ

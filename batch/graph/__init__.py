@@ -1,14 +1,7 @@
 """The client side of Microsoft Graph: `GraphClient` (requests, $batch, paging), the pacer
-that keeps a run below Graph's throttling limits, the retry policy, and the run-level
-exception tree. See each module's docstring; `batch.auth` provides the tokens."""
+that keeps a run below Graph's throttling limits, and the retry policy.
+See each module's docstring; `batch.auth` provides the tokens."""
 
-from batch.errors import (
-    AuthError,
-    ConfigError,
-    GraphRequestFailed,
-    PermissionMissing,
-    RunError,
-)
 from batch.graph.client import ClientStats, GraphCall, GraphClient, GraphResult
 from batch.graph.pacing import (
     AppPool,
@@ -22,7 +15,6 @@ from batch.graph.pacing import (
 from batch.graph.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
 __all__ = [
-    "AppPool", "AuthError", "ClientStats", "ConfigError", "GraphCall", "GraphClient", "GraphRequestFailed",
-    "GraphResult", "Pacer", "PacingSettings", "PermissionMissing", "PoolMember", "Quota", "RETRYABLE_STATUS",
-    "RetryPolicy", "RunError", "TenantBudget", "parse_retry_after", "request_cost",
+    "AppPool", "ClientStats", "GraphCall", "GraphClient", "GraphResult", "Pacer", "PacingSettings", "PoolMember",
+    "Quota", "RETRYABLE_STATUS", "RetryPolicy", "TenantBudget", "parse_retry_after", "request_cost",
 ]

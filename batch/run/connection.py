@@ -23,8 +23,7 @@ from batch.auth import (
 )
 from batch.config import Target, emulator_db_path
 from batch.errors import ConfigError, GraphRequestFailed, PermissionMissing
-from batch.graph.client import GraphCall, GraphClient
-from batch.graph.pacing import AppPool, Pacer
+from batch.graph import AppPool, GraphCall, GraphClient, Pacer
 
 
 class LocalEmulator:

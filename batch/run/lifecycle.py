@@ -21,7 +21,7 @@ from typing import Any
 from batch import __version__, interrupts
 from batch.config import Target, home_dir
 from batch.errors import ConfigError, ExitCode, RunFolderFailed, RunFolderTaken
-from batch.graph.client import GraphClient
+from batch.graph import GraphClient
 from batch.io.columns import COLUMN_SETS
 from batch.io.csvio import open_csv
 from batch.outcome import Status

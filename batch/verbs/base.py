@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 from batch.outcome import Outcome, Status
 
 if TYPE_CHECKING:
-    from batch.graph.client import GraphClient
+    from batch.graph import GraphClient
     from batch.io.columns import ColumnSet
     from batch.io.csvio import Row
 

@@ -26,7 +26,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 
 from batch import rules
 from batch.errors import GraphRequestFailed
-from batch.graph.client import GraphCall, GraphResult
+from batch.graph import GraphCall, GraphResult
 from batch.io.columns import COLUMN_SETS, ColumnSet
 from batch.io.csvio import Row
 from batch.outcome import Outcome, SentRow, Status

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from batch.errors import GraphRequestFailed
-from batch.graph.client import GraphCall, GraphResult
+from batch.graph import GraphCall, GraphResult
 from batch.io.columns import COLUMN_SETS, ColumnSet
 from batch.io.csvio import Row
 from batch.outcome import Outcome, Status

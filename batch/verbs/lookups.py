@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from batch import rules
-from batch.graph.client import GraphCall, GraphResult
+from batch.graph import GraphCall, GraphResult
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 KEY_COLUMNS = (("objectId", "id"), ("userPrincipalName", "upn"), ("signInName", "signin"))

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from batch.graph.client import GraphCall
+from batch.graph import GraphCall
 from batch.outcome import Outcome, SentRow, Status
 from batch.verbs.base import Executed, Session
 from batch.verbs.create import READ

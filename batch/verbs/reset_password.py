@@ -9,7 +9,7 @@ the run is resumed, unless its password already reached passwords.csv.
 
 from __future__ import annotations
 
-from batch.graph.client import GraphCall
+from batch.graph import GraphCall
 from batch.outcome import Outcome, SentRow, Status
 from batch.passwords import generate_password
 from batch.verbs.base import Executed, Session

@@ -5,7 +5,7 @@ the live customer holding it."""
 
 from __future__ import annotations
 
-from batch.graph.client import GraphCall, GraphResult
+from batch.graph import GraphCall, GraphResult
 from batch.outcome import Outcome, SentRow, Status
 from batch.verbs.base import Executed, Session
 from batch.verbs.create import READ, _is_conflict

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batch import rules
-from batch.graph.client import GraphCall
+from batch.graph import GraphCall
 from batch.io.csvio import Row
 from batch.outcome import Outcome, SentRow, Status
 from batch.verbs.base import Executed, Rejected, Session

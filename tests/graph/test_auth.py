@@ -34,14 +34,8 @@ from batch.auth import (
 )
 from batch.emulator import ALL_USER_PERMISSIONS, Store, create_app
 from batch.emulator.inprocess import EmulatorTransport
-from batch.graph import (
-    AuthError,
-    ConfigError,
-    GraphCall,
-    GraphClient,
-    PermissionMissing,
-    RetryPolicy,
-)
+from batch.errors import AuthError, ConfigError, PermissionMissing
+from batch.graph import GraphCall, GraphClient, RetryPolicy
 
 SECRET = "s3cr3t~Value.With-Symbols_0123456789"
 TENANT = "11111111-2222-3333-4444-555555555555"

@@ -21,11 +21,11 @@ import pytest
 from batch.auth import ClientCredentialsProvider
 from batch.emulator import EmulatorSettings, Faults, Quota, Quotas, Store, create_app
 from batch.emulator.inprocess import EmulatorTransport
+from batch.errors import GraphRequestFailed
 from batch.graph import (
     AppPool,
     GraphCall,
     GraphClient,
-    GraphRequestFailed,
     GraphResult,
     Pacer,
     RetryPolicy,
