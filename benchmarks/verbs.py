@@ -25,21 +25,17 @@ sys.path.insert(0, str(ROOT))
 def run(verb: str, source: Path, run_dir: Path, batch_size: int) -> tuple[float, dict[str, Any]]:
     """One run of `verb` in process on the local emulator (ENTRA_BATCH_HOME), throttling and
     pacing off: (seconds, summary.json)."""
-    from batch.config import Target
+    from batch import RunRequest, Target, start_run
+    from batch.cli.local import LocalEmulator
     from batch.emulator import EmulatorSettings, Quotas
-    from batch.run.journal import Journal
-    from batch.run.lifecycle import RunRequest, execute_run
 
-    run_dir.mkdir()
-    journal = Journal(run_dir)
-    request = RunRequest(verb=verb, input=str(source), batch_size=batch_size, concurrency=4, yes=True)
-    started = time.perf_counter()
-    report = asyncio.run(execute_run(request, Target("local", "http://emulator.local/v1.0"), journal=journal,
-                                     run_dir=run_dir, local_settings=EmulatorSettings(quotas=Quotas(enabled=False)),
-                                     pacing=False))
-    elapsed = time.perf_counter() - started
-    journal.close()
-    return elapsed, report.summary
+    request = RunRequest(verb=verb, input=str(source), out_dir=str(run_dir), batch_size=batch_size, concurrency=4)
+    with LocalEmulator(EmulatorSettings(quotas=Quotas(enabled=False))) as local:
+        target = local.target(Target("local", "http://emulator.local/v1.0"))
+        started = time.perf_counter()
+        summary = asyncio.run(start_run(request, target, transport=local.transport, pacing=False))
+        elapsed = time.perf_counter() - started
+    return elapsed, summary.as_json()
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import re
 import time
@@ -127,7 +128,7 @@ def test_invalid_utf16_be_counts_lines_in_its_byte_order(tmp_path: Path, monkeyp
     expected = f"is not valid UTF-16 (byte 0xdc at offset {2 + 2 * len(good)}, line 5)"
     if block == 16:
         with pytest.raises(InputFileError, match=re.escape(expected)):
-            open_csv(path, CREATE_COLUMNS).check_encoding()
+            open_csv(path, CREATE_COLUMNS).scan()
     else:
         assert expected in error(path)
 
@@ -152,11 +153,25 @@ def test_invalid_bytes_past_the_checked_beginning(tmp_path: Path, monkeypatch: p
     assert 0 < len(seen) < 1001 and [r.number for r in seen] == list(range(1, len(seen) + 1))
     assert f"reading stopped after row {len(seen)}" in message
     with pytest.raises(InputFileError, match=f"offset {offset}, line 1002"):
-        source.check_encoding()
+        source.scan()
 
 
-def test_check_encoding_of_a_valid_file(tmp_path: Path) -> None:
-    open_csv(write(tmp_path, codecs.BOM_UTF16_LE + TEXT.encode("utf-16-le")), CREATE_COLUMNS).check_encoding()
+def test_scan_of_a_valid_file_counts_records_and_hashes_every_byte(tmp_path: Path) -> None:
+    content = codecs.BOM_UTF16_LE + TEXT.encode("utf-16-le")
+    path = write(tmp_path, content)
+    scan = open_csv(path, CREATE_COLUMNS).scan()
+    assert scan.sha256 == hashlib.sha256(content).hexdigest()
+    assert scan.records == len(list(open_csv(path, CREATE_COLUMNS).rows()))
+
+
+@pytest.mark.parametrize("size", [10, 70_000])
+def test_scan_hashes_files_larger_than_its_buffer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    monkeypatch.setattr(csvio, "_BLOCK", 4096)
+    text = "displayName,email\n" + "".join(f"User {i},\"user{i}@example.com\"\n" for i in range(size)) + "\n"
+    path = write(tmp_path, text.encode())
+    scan = open_csv(path, CREATE_COLUMNS).scan()
+    assert scan.sha256 == hashlib.sha256(text.encode()).hexdigest()
+    assert scan.records == size + 1  # the blank line counts as a record; the final newline ends the last one
 
 
 # --- not CSV, empty, header only ----------------------------------------------------------
@@ -448,12 +463,10 @@ def test_no_row_for_the_final_newline(tmp_path: Path) -> None:
 
 # --- streaming ----------------------------------------------------------------------------
 
-def test_rows_can_be_read_twice_and_chunk_rows_changes_nothing(tmp_path: Path) -> None:
+def test_rows_can_be_read_twice(tmp_path: Path) -> None:
     source = open_csv(write(tmp_path, "c0,c1\n" + "a,b\n\nc\n" * 10), GENERIC)
     first = list(source.rows())
-    assert list(source.rows(chunk_rows=1)) == first == list(source.rows())
-    with pytest.raises(ValueError):
-        next(source.rows(chunk_rows=0))
+    assert len(first) == 30 and list(source.rows()) == first
 
 
 def test_memory_stays_bounded(tmp_path: Path) -> None:

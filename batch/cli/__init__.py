@@ -1,430 +1,23 @@
-"""The `entra-batch` command: parses flags, builds configuration, calls the library, maps
-the outcome to an exit status. Nothing else in the package prints or exits."""
+"""The `entra-batch` command: parses flags, resolves the target (choosing the built-in
+emulator for `local`), runs the library in an event loop of its own with SIGTERM handled as
+Ctrl-C, renders progress and summaries, and maps the outcome to an exit status. Nothing else
+in the package prints, prompts, exits, reads the environment (but `batch.config`) or installs
+signal handlers."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from batch import __version__, config
-from batch.errors import ExitCode
+from batch.cli.output import say
+from batch.cli.parser import build_parser
+from batch.cli.run_command import RunFolderHolder
+from batch.errors import ExitCode, RunError
 
-EMULATOR_EPILOG = """\
-examples:
-  entra-batch emulator                      serve on http://127.0.0.1:8765 with Graph's real quotas
-  entra-batch emulator --tls --port 0       https on a free port, for msal and the Graph SDKs
-  entra-batch emulator --write-quota 60/10 --latency-ms 40 --fault-rate 0.05 --seed 7
-                                            a bad day: tight quotas, latency, 5% faults, replayable
-
-Prints `export` lines (tenant id, client id and secret of a ready-made app with every user
-permission, AZURE_AUTHORITY_HOST, the Graph base URL); paste them into a shell to point
-entra-batch, msal or the Graph SDKs at the emulator. State is kept in --db (default: the
-local emulator database under ENTRA_BATCH_HOME), so it survives restarts.
-See docs/emulator.md for every endpoint, setting and deliberate difference from Graph.
-"""
-
-
-def _quota(text: str):  # type: ignore[no-untyped-def]
-    from batch.emulator.settings import Quota
-
-    try:
-        return Quota.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("a probability between 0 and 1")
-    return value
-
-
-CREATE_EPILOG = """\
-examples:
-  entra-batch create customers.csv                      create on the local emulator (no tenant configured)
-  entra-batch create customers.csv --dry-run            validate and plan only; results.csv says what would happen
-  entra-batch create customers.csv --on-existing skip   a second run creates nothing twice
-  entra-batch create legacy.csv --profile prod --priority low --out-dir runs/migration
-
-The file: one customer per row. Columns (headers match case-insensitively, ignoring spaces,
-_ and -): signInType (emailAddress/email or userName/username; blank: guessed from the value),
-signInName, displayName (required), givenName, surname, blockSignIn (Yes/No), usageLocation
-(ISO code), mail, password (blank: a 16-character one is generated), forceChangePasswordNextSignIn,
-extension_<appId>_<name> or ext.<name>. The admin center's bulk-create template works as
-downloaded. `entra-batch template create` writes an empty one.
-
-Writes a run folder (runs/<UTC time>-create/ or --out-dir): results.csv (one line per row:
-row,key,status,object_id,http_status,error_code,error_message,attempts), passwords.csv (mode
-0600, generated passwords only), summary.json, and the journal that `entra-batch resume`
-uses to finish an interrupted run without creating anyone twice.
-Exit status: 0 all rows done, 1 some rows invalid or failed, 2 usage or configuration error
-(nothing sent), 3 aborted (authentication, missing permission; resumable), 130 interrupted
-(resumable).
-"""
-
-
-def _add_target_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("target")
-    g.add_argument("--target", metavar="local|URL",
-                   help="'local' for the built-in emulator (the default when no tenant is configured), or a Graph "
-                        "base URL such as http://127.0.0.1:8765/v1.0 (default: $ENTRA_BATCH_TARGET, else "
-                        "graph.microsoft.com when AZURE_TENANT_ID is set)")
-    g.add_argument("--profile", metavar="NAME", help="a named tenant in $ENTRA_BATCH_HOME/profiles.toml")
-    g.add_argument("--domain", metavar="DOMAIN",
-                   help="the tenant's default domain, issuer of sign-in names (e.g. contoso.onmicrosoft.com)")
-    g.add_argument("--extensions-app-id", metavar="APP_ID",
-                   help="app id of the tenant's extensions app, for ext.<name> columns")
-
-
-def _add_create(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = verbs.add_parser("create", help="create customer accounts from a CSV file",
-                         description="Create one customer account per CSV row through Microsoft Graph.",
-                         epilog=CREATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", type=Path, help="the CSV file (UTF-8, UTF-16 with BOM, or --encoding)")
-    p.add_argument("--encoding", help="the file's encoding when it is not UTF-8 (e.g. cp1252 for Excel's 'CSV (Windows)')")
-    p.add_argument("--out-dir", type=Path, help="run folder to write (new or empty; default runs/<UTC time>-create)")
-    p.add_argument("--dry-run", action="store_true", help="validate and plan; send nothing")
-    p.add_argument("--on-existing", choices=("fail", "skip", "update"), default="fail",
-                   help="when the sign-in name or UPN already exists: fail the row (default), skip it, "
-                        "or update that customer's profile")
-    p.add_argument("--batch-size", type=_batch_size, default=20, help="requests per JSON batch, 1-20 (default 20)")
-    p.add_argument("--concurrency", type=_positive, default=4, help="batches in flight at once (default 4)")
-    p.add_argument("--priority", choices=("normal", "low"), default="normal",
-                   help="low sends x-ms-throttle-priority: Low so that interactive work goes first")
-    p.add_argument("--no-force-change", action="store_true",
-                   help="generated passwords need not be changed at first sign-in (default: they must)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_target_options(p)
-
-
-DELETE_EPILOG = """\
-examples:
-  entra-batch delete leavers.csv --dry-run      what would be deleted; nothing is sent
-  entra-batch delete leavers.csv --yes          delete (soft: restorable for 30 days)
-
-The file: one customer per row, named by objectId, userPrincipalName or signInName (the first
-of these that the row fills). The admin center's bulk-delete template (`User name
-[userPrincipalName] Required`) works as downloaded. A customer already deleted is `skipped`;
-each deleted row says until when it can be restored. More than 100 rows ask for confirmation
-on a terminal, and need --yes otherwise.
-Exit status as for create: 0, 1 (some rows invalid or failed), 2, 3, 130.
-"""
-
-
-RESTORE_EPILOG = """\
-examples:
-  entra-batch restore deleted-by-mistake.csv
-  entra-batch restore export-deleted.csv --dry-run
-
-The file: one customer per row, named by objectId (best), userPrincipalName or signInName,
-looked up among deleted customers. The admin center's bulk-restore template (`Object ID
-[objectId] Required`) works as downloaded. A customer that is live already is `skipped`; one
-whose UPN or sign-in name was taken meanwhile fails with the holder's object id.
-Exit status as for create: 0, 1, 2, 3, 130.
-"""
-
-UPDATE_EPILOG = """\
-examples:
-  entra-batch update changes.csv
-  entra-batch update changes.csv --dry-run      plan.csv: each property that would change, before and after
-
-The file: one customer per row, named by objectId, userPrincipalName or signInName, plus the
-columns to change: displayName, givenName, surname, blockSignIn (Yes/No), usageLocation, mail,
-jobTitle, department, companyName, city, state, country, streetAddress, postalCode,
-officeLocation, mobilePhone, businessPhone, preferredLanguage, employeeId, newSignInName (a new
-email or user name to sign in with), extension_<appId>_<name> or ext.<name>. A blank cell
-leaves the value as it is; #clear empties it (not displayName, usageLocation or blockSignIn).
-A row whose values already match is skipped. Exit status as for create: 0, 1, 2, 3, 130.
-"""
-
-RESET_EPILOG = """\
-examples:
-  entra-batch reset-password forgot.csv           new temporary passwords, changed at next sign-in
-  entra-batch reset-password forgot.csv --no-force-change
-
-The file: one customer per row, named by objectId, userPrincipalName or signInName. Each gets
-a generated 16-character password, written to passwords.csv (mode 0600) once Graph confirmed
-the reset, and nowhere else. The app needs User-PasswordProfile.ReadWrite.All (or
-User.ReadWrite.All) and User.Read.All. Exit status as for create: 0, 1, 2, 3, 130.
-"""
-
-PURGE_EPILOG = """\
-examples:
-  entra-batch purge gone-for-good.csv --dry-run   what would be erased; nothing is sent
-  entra-batch purge gone-for-good.csv --yes       erase for good (cannot be undone)
-
-The file: one soft-deleted customer per row (objectId, userPrincipalName or signInName).
-Purging cannot be undone, so it always needs --yes. A customer already gone is `skipped`; a
-live one fails (delete it first). Exit status as for create: 0, 1, 2, 3, 130.
-"""
-
-
-def _add_keyed(verbs: argparse._SubParsersAction, name: str, help_text: str, description: str,  # type: ignore[type-arg]
-               epilog: str, yes_help: str | None) -> None:
-    p = verbs.add_parser(name, help=help_text, description=description, epilog=epilog,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", type=Path, help="the CSV file")
-    p.add_argument("--encoding", help="the file's encoding when it is not UTF-8 (e.g. cp1252)")
-    p.add_argument("--out-dir", type=Path, help=f"run folder to write (new or empty; default runs/<UTC time>-{name})")
-    p.add_argument("--dry-run", action="store_true", help="validate and plan; send nothing")
-    if yes_help:
-        p.add_argument("--yes", action="store_true", help=yes_help)
-    elif yes_help is None:
-        p.add_argument("--no-force-change", action="store_true",
-                       help="the new passwords need not be changed at next sign-in (default: they must)")
-    p.add_argument("--batch-size", type=_batch_size, default=20, help="requests per JSON batch, 1-20 (default 20)")
-    p.add_argument("--concurrency", type=_positive, default=4, help="batches in flight at once (default 4)")
-    p.add_argument("--priority", choices=("normal", "low"), default="normal",
-                   help="low sends x-ms-throttle-priority: Low so that interactive work goes first")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_target_options(p)
-
-
-def _add_delete(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    _add_keyed(verbs, "delete", "soft-delete customer accounts listed in a CSV file",
-               "Soft-delete one customer per CSV row (restorable for 30 days).", DELETE_EPILOG,
-               "do not ask for confirmation (needed above 100 rows when not on a terminal)")
-    _add_keyed(verbs, "update", "change customer profiles from a CSV file",
-               "Change the properties a CSV row gives, one customer per row.", UPDATE_EPILOG, "")
-    _add_keyed(verbs, "reset-password", "give customers new temporary passwords",
-               "Reset the password of one customer per CSV row to a generated temporary one.", RESET_EPILOG, None)
-    _add_keyed(verbs, "restore", "restore soft-deleted customer accounts listed in a CSV file",
-               "Restore one soft-deleted customer per CSV row.", RESTORE_EPILOG, "accepted; restore asks nothing")
-    _add_keyed(verbs, "purge", "permanently delete soft-deleted customers listed in a CSV file",
-               "Permanently delete one soft-deleted customer per CSV row. This cannot be undone.", PURGE_EPILOG,
-               "confirm the permanent deletion (always required, except with --dry-run)")
-
-
-EXPORT_EPILOG = """\
-examples:
-  entra-batch export                                    every customer to runs/<UTC time>-export/customers.csv
-  entra-batch export --out customers.xlsx --summary     an Excel file, and counts printed
-  entra-batch export --blocked --created-after 2026-01-01 --out blocked.csv
-  entra-batch export --filter "startswith(displayName,'A')" --select id,displayName,signIn.emailAddress
-  entra-batch export --deleted --out deleted.csv        soft-deleted customers, restorable until when
-  entra-batch export --since state.json --out changes.csv   what changed since the last run with state.json
-  entra-batch export --report customers.html            the counts as a page with charts (no network needed)
-
-Columns: id, userPrincipalName, displayName, givenName, surname, mail, signIn.emailAddress,
-signIn.userName, signIn.federated (issuer/name), accountEnabled, usageLocation, createdDateTime,
-creationType, and the tenant's custom attributes as ext.<name>. --select a,b,c gives exactly
-those columns (and id); --select +jobTitle,+city adds to them. --deleted adds deletedDateTime and
-restorableUntil; --since adds change (added, changed, removed) and removal (deleted: soft,
-restorable; purged: gone for good).
-
-A CSV export feeds back into the other verbs unchanged: `entra-batch update` (edit cells, blank
-ones change nothing), `delete`, `reset-password`, and (an export made with --deleted) `restore`.
-
-Excel safety: in CSV, a cell starting with = + - @ tab or CR gets a leading ' so Excel shows it
-as text and never runs it; every entra-batch verb takes that ' off again when it reads the file.
-In XLSX such cells are text cells with Excel's quote prefix. --raw writes values as they are.
-
-Order: a sequential export (--sequential) lists customers in Graph's order. The default splits
-the listing into one partition per first character of the UPN, fetched --concurrency at a time
-(much faster on large tenants), and writes the partitions in order: customers grouped by the
-first character of their UPN, so the same directory gives the same file.
-
-Incremental: --since FILE keeps Graph's delta link in FILE. The first run lists every customer
-(change: added) and creates FILE; each later run lists what changed since, and FILE is only
-replaced once the export is complete, so an interrupted run can simply be run again.
-
-Writes the file as <name>.partial and renames it when complete; summary.json goes to the run
-folder. Needs User.Read.All (and User.DeleteRestore.All or User.Read.All for --deleted;
-Application.Read.All to list the custom attributes).
-Exit status: 0 done, 2 usage or configuration error, 3 Graph refused or failed (permission,
-authentication, a page that could not be fetched), 130 interrupted.
-"""
-
-
-def _add_export(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = verbs.add_parser("export", help="export customer accounts to CSV, JSON Lines, Excel or Parquet",
-                         description="Export customers (all, a filter, the deleted ones, or what changed since the "
-                                     "last export) to a file, streamed page by page.",
-                         epilog=EXPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, metavar="FILE",
-                   help="file to write (default: customers.<format> in the run folder)")
-    p.add_argument("--format", choices=("csv", "jsonl", "xlsx", "parquet"),
-                   help="file format (default: from --out's extension, else csv)")
-    p.add_argument("--out-dir", type=Path, help="run folder for summary.json (new or empty; default runs/<UTC time>-export)")
-    g = p.add_argument_group("which customers")
-    g.add_argument("--filter", metavar="ODATA", help="an OData $filter passed to Graph, e.g. \"accountEnabled eq false\"")
-    g.add_argument("--created-after", metavar="DATE", help="created on or after DATE (2026-01-31 or an ISO time)")
-    g.add_argument("--created-before", metavar="DATE", help="created on or before DATE (a date includes its whole day)")
-    blocked = g.add_mutually_exclusive_group()
-    blocked.add_argument("--blocked", dest="blocked", action="store_const", const=True, help="only customers blocked from signing in")
-    blocked.add_argument("--enabled", dest="blocked", action="store_const", const=False, help="only customers who can sign in")
-    g.add_argument("--sign-in-type", choices=("emailAddress", "userName", "federated"),
-                   help="only customers with this kind of sign-in name (checked by entra-batch: Graph cannot filter on it)")
-    g.add_argument("--deleted", action="store_true", help="soft-deleted customers instead, with deletedDateTime and restorableUntil")
-    g.add_argument("--since", type=Path, metavar="STATE_FILE",
-                   help="incremental: what changed since the last export with this state file (made on first use)")
-    g = p.add_argument_group("what and how")
-    g.add_argument("--select", metavar="COLUMNS", help="a,b,c: exactly these columns; +a,+b: these added to the default ones")
-    g.add_argument("--raw", action="store_true", help="do not neutralise formula-looking cells (see below)")
-    g.add_argument("--summary", action="store_true", help="print counts by status, sign-in type, usage location and month")
-    g.add_argument("--report", type=Path, metavar="FILE.html", help="write the counts as a self-contained page with charts")
-    g.add_argument("--sequential", action="store_true", help="one listing in Graph's order instead of concurrent partitions")
-    g.add_argument("--concurrency", type=_positive, default=16, help="partitions fetched at once (default 16)")
-    g.add_argument("--priority", choices=("normal", "low"), default="normal",
-                   help="low sends x-ms-throttle-priority: Low so that interactive work goes first")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_target_options(p)
-
-
-def _add_validate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = verbs.add_parser("validate", help="check a CSV file for a verb without sending anything",
-                         description="Check every row of a file as the verb would, and print what is wrong, "
-                                     "row by row. Needs no tenant.",
-                         epilog="examples:\n  entra-batch validate customers.csv --verb create\n"
-                                "  entra-batch validate export.csv --verb create --encoding cp1252\n\n"
-                                "Exit status: 0 every row is valid, 1 some rows are not, 2 the file cannot be used.",
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", type=Path)
-    p.add_argument("--verb", required=True, choices=("create", "update", "reset-password", "delete", "restore", "purge"),
-                   help="the verb the file is meant for")
-    p.add_argument("--encoding")
-    p.add_argument("--domain", metavar="DOMAIN", help="the tenant's default domain, to check UPNs against")
-    p.add_argument("--extensions-app-id", metavar="APP_ID")
-
-
-def _add_template(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = verbs.add_parser("template", help="write the CSV template of a verb",
-                         description="Write an empty CSV template for a verb: entra-batch's own columns, "
-                                     "or the Entra admin center's bulk format with --portal.",
-                         epilog="examples:\n  entra-batch template create > customers.csv\n"
-                                "  entra-batch template create --portal --out bulk-create.csv",
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("verb", choices=("create", "update", "reset-password", "delete", "restore", "purge"))
-    p.add_argument("--portal", action="store_true", help="the admin center's bulk template (version row + bracketed headers)")
-    p.add_argument("--out", type=Path, help="file to write (default: stdout)")
-
-
-def _add_resume(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = verbs.add_parser("resume", help="finish an interrupted run",
-                         description="Finish a run that was interrupted (crash, Ctrl-C, kill, lost network, missing "
-                                     "permission): rows already done are kept, rows whose answer never came are "
-                                     "looked up before anything is re-sent, the rest are sent.",
-                         epilog="examples:\n  entra-batch resume runs/20261129T013000Z-create",
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run_dir", type=Path, help="the run folder")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_target_options(p)
-
-
-def _batch_size(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 20:
-        raise argparse.ArgumentTypeError("a JSON batch holds 1 to 20 requests")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("at least 1")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="entra-batch",
-        description="Bulk management of Microsoft Entra External ID customer accounts through Microsoft Graph.",
-    )
-    parser.add_argument("--version", action="version", version=f"entra-batch {__version__}")
-    verbs = parser.add_subparsers(dest="command", metavar="VERB")
-
-    _add_create(verbs)
-    _add_delete(verbs)
-    _add_export(verbs)
-    _add_validate(verbs)
-    _add_template(verbs)
-    _add_resume(verbs)
-
-    emu = verbs.add_parser(
-        "emulator", help="serve the local Microsoft Graph emulator over HTTP(S) on loopback",
-        description="Serve the built-in Microsoft Graph emulator (users, deleted items, $batch, delta, "
-                    "throttling, faults, a client-credentials token endpoint) on a loopback address.",
-        epilog=EMULATOR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    emu.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only; default 127.0.0.1)")
-    emu.add_argument("--port", type=int, default=8765, help="port to bind, 0 for any free port (default 8765)")
-    emu.add_argument("--db", type=Path, help="SQLite file holding the emulator's directory "
-                                             "(default: emulator.db under ENTRA_BATCH_HOME)")
-    emu.add_argument("--memory", action="store_true", help="keep the directory in memory only")
-    emu.add_argument("--tls", action="store_true", help="serve https with a local CA made on first start "
-                                                        "(its path is printed as SSL_CERT_FILE)")
-    emu.add_argument("--allow-remote", action="store_true", help=argparse.SUPPRESS)
-    g = emu.add_argument_group("throttling (defaults are Graph's documented quotas)")
-    g.add_argument("--write-quota", type=_quota, metavar="N/SECONDS",
-                   help="writes per app and tenant (default 3000/150)")
-    g.add_argument("--tenant-write-quota", type=_quota, metavar="N/SECONDS",
-                   help="writes per tenant across apps (default 18000/300)")
-    g.add_argument("--app-write-quota", type=_quota, metavar="N/SECONDS",
-                   help="writes per app across tenants (default 35000/300)")
-    g.add_argument("--ru-quota", type=_quota, metavar="N/SECONDS",
-                   help="resource units per app and tenant (default by tenant size: 3500, 5000 or 8000 per 10 s)")
-    g.add_argument("--no-throttle", action="store_true", help="admit every request")
-    g = emu.add_argument_group("latency and faults (seeded)")
-    g.add_argument("--latency-ms", type=float, default=0.0, metavar="N", help="median service time of a request")
-    g.add_argument("--latency-sigma", type=float, default=0.35, metavar="S", help="spread of the log-normal latency")
-    g.add_argument("--fault-rate", type=_probability, default=0.0, metavar="F",
-                   help="probability that a request meets a fault")
-    g.add_argument("--faults", default="429,503,504,drop-before,drop-after,slow", metavar="KINDS",
-                   help="which faults to inject (comma-separated; default all)")
-    g.add_argument("--storm-seconds", type=float, default=2.0, metavar="S", help="length of an injected 429 storm")
-    g.add_argument("--slow-ms", type=float, default=2000.0, metavar="N", help="extra delay of a slow response")
-    g.add_argument("--token-fault-rate", type=_probability, default=0.0, metavar="F",
-                   help="probability that the token endpoint answers 503")
-    g.add_argument("--seed", type=int, help="seed for latency and fault draws (replayable runs)")
-    g.add_argument("--token-lifetime", type=int, default=3599, metavar="SECONDS", help="access token lifetime")
-    return parser
-
-
-def run_emulator(args: argparse.Namespace) -> int:
-    from batch.emulator.server import NotLoopback, ServeOptions, serve
-    from batch.emulator.settings import EmulatorSettings, Faults, Latency, Quotas
-
-    quotas = Quotas(enabled=not args.no_throttle)
-    changes = {}
-    if args.write_quota:
-        changes["app_tenant_writes"] = args.write_quota
-    if args.tenant_write_quota:
-        changes["tenant_writes"] = args.tenant_write_quota
-    if args.app_write_quota:
-        changes["app_writes"] = args.app_write_quota
-    from dataclasses import replace
-
-    quotas = replace(quotas, **changes)
-    if args.ru_quota:
-        quotas = quotas.with_resource_units(args.ru_quota)
-    try:
-        faults = Faults(rate=args.fault_rate, kinds=tuple(k.strip() for k in args.faults.split(",") if k.strip()),
-                        storm_seconds=args.storm_seconds, slow_ms=args.slow_ms, token_rate=args.token_fault_rate,
-                        seed=args.seed)
-    except ValueError as exc:
-        print(f"entra-batch emulator: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    settings = EmulatorSettings(quotas=quotas, latency=Latency.uniform(args.latency_ms, args.latency_sigma),
-                                faults=faults, token_lifetime_seconds=args.token_lifetime, seed=args.seed)
-    db = None if args.memory else (args.db or config.emulator_db_path())
-    options = ServeOptions(host=args.host, port=args.port, db=db,
-                           tls_dir=config.emulator_tls_dir() if args.tls else None, allow_remote=args.allow_remote)
-    print(f"entra-batch emulator: directory in {db or 'memory'}; Ctrl-C stops it", file=sys.stderr)
-    try:
-        serve(options, settings, sys.stdout)
-    except NotLoopback as exc:
-        print(f"entra-batch emulator: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
-    except OSError as exc:
-        print(f"entra-batch emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "
-              "Try another --port (0 picks a free one).", file=sys.stderr)
-        return ExitCode.USAGE
-    except KeyboardInterrupt:
-        return ExitCode.INTERRUPTED
-    return ExitCode.OK
+RUN_VERBS = ("create", "update", "reset-password", "delete", "restore", "purge")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -434,12 +27,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
     if args.command == "emulator":
-        return run_emulator(args)
-    from batch.cli.commands import run_command
+        from batch.cli.emulator_command import run_emulator
 
+        return run_emulator(args)
     return run_command(args)
-    parser.error(f"unknown verb {args.command}")
-    return ExitCode.USAGE
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    # SIGTERM stops a command as Ctrl-C does: exit 130, resumable. While a run's event loop
+    # turns, `batch.cli.signals.run` handles SIGTERM instead (cancelling the run at an await).
+    raise KeyboardInterrupt
+
+
+def run_command(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
+    holder = RunFolderHolder()
+    try:
+        return _handler(args.command)(args, holder)
+    except RunError as exc:
+        say(f"{exc}")
+        for note in getattr(exc, "__notes__", ()):
+            say(note)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if args.command == "export":
+            say("interrupted; the export is incomplete (a .partial file holds what was written, if anything was); "
+                "run it again")
+            return ExitCode.INTERRUPTED
+        say(f"interrupted; finish the run with `entra-batch resume {holder.run_dir or '<run folder>'}`")
+        return ExitCode.INTERRUPTED
+
+
+def _handler(command: str) -> Callable[[argparse.Namespace, RunFolderHolder], int]:
+    if command in RUN_VERBS:
+        from batch.cli.run_command import start
+
+        return start
+    if command == "resume":
+        from batch.cli.run_command import resume
+
+        return resume
+    if command == "export":
+        from batch.cli.export_command import export
+
+        return export
+    from batch.cli.file_commands import template, validate
+
+    handlers = {"validate": validate, "template": template}
+    return lambda args, holder: handlers[command](args)
+
+
+__all__ = ["build_parser", "main"]
 
 
 if __name__ == "__main__":

@@ -19,9 +19,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from batch import __version__, interrupts
+import httpx
+
+from batch import __version__
 from batch.config import Target
-from batch.errors import ConfigError, GraphRequestFailed, RunError, RunFolderTaken
+from batch.errors import (
+    ConfigError,
+    ExitCode,
+    GraphRequestFailed,
+    RunError,
+    RunFolderTaken,
+)
 from batch.export import listing
 from batch.export.fields import (
     COUNTED_COLUMNS,
@@ -134,7 +142,7 @@ class ExportFailed(RunError):
     """Writing the export (or its summary, report or state file) failed: a full disk, a
     folder that cannot be written."""
 
-    exit_code = 3
+    exit_code = ExitCode.ABORTED
 
     def __init__(self, what: str, cause: OSError, after: str = "") -> None:
         reason = cause.strerror or str(cause) or type(cause).__name__
@@ -144,12 +152,18 @@ class ExportFailed(RunError):
 AGAIN = "Run the export again once Graph answers."
 
 
-def run_export(request: ExportRequest, target: Target, *, on_progress: Callable[[ExportProgress], None] | None = None,
-               on_start: Callable[[Path], None] | None = None, local_settings: Any = None,
-               pacing: bool = True) -> ExportReport:
+async def run_export(request: ExportRequest, target: Target, *, runs_root: Path | None = None,
+                     on_progress: Callable[[ExportProgress], None] | None = None,
+                     on_start: Callable[[Path], None] | None = None, transport: httpx.AsyncBaseTransport | None = None,
+                     pacing: bool = True) -> ExportReport:
+    """Export customers of `target` as `request` says. summary.json goes to `request.out_dir`
+    (new or empty) or a new `<UTC time>-export` folder under `runs_root`; `transport`
+    replaces the network (the built-in emulator in process, a mock)."""
     _check(request)
+    if request.out_dir is None and runs_root is None:
+        raise ValueError("run_export needs request.out_dir or runs_root")
     try:
-        run_dir = prepare_out_dir(Path(request.out_dir)) if request.out_dir else new_run_dir(Path("runs"), "export")
+        run_dir = prepare_out_dir(Path(request.out_dir)) if request.out_dir else new_run_dir(runs_root or Path(), "export")
     except RunFolderTaken:
         raise
     except OSError as exc:
@@ -157,15 +171,15 @@ def run_export(request: ExportRequest, target: Target, *, on_progress: Callable[
                           "choose a writable place with --out-dir") from None
     if on_start is not None:
         on_start(run_dir)
-    return interrupts.run(_export(request, target, run_dir, on_progress or (lambda p: None), local_settings, pacing))
+    return await _export(request, target, run_dir, on_progress or (lambda p: None), transport, pacing)
 
 
 async def _export(request: ExportRequest, target: Target, run_dir: Path, on_progress: Callable[[ExportProgress], None],
-                  local_settings: Any, pacing: bool) -> ExportReport:
+                  transport: httpx.AsyncBaseTransport | None, pacing: bool) -> ExportReport:
     started = time.time()
     notes: list[str] = []
     async with open_connection(target, concurrency=request.concurrency, priority=request.priority,
-                               local_settings=local_settings, pacing=pacing) as connection:
+                               transport=transport, pacing=pacing) as connection:
         identity = _identity(connection)
         state = _read_state(Path(request.since), identity) if request.since else None
         await connection.check_permissions([LIST_DELETED if request.deleted else READ])
@@ -442,11 +456,8 @@ async def _extension_names(connection: Connection) -> tuple[list[str], str | Non
 
 
 def _identity(connection: Connection) -> dict[str, Any]:
-    """The tenant a state file belongs to (the local emulator's own tenant id for `local`)."""
-    identity = target_identity(connection.target)
-    if connection.local is not None:
-        identity["tenant_id"] = connection.local.tenant.id
-    return identity
+    """The tenant a state file belongs to."""
+    return target_identity(connection.target)
 
 
 def _read_state(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:

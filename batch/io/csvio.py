@@ -30,9 +30,10 @@ password cell is taken exactly as written.
 
 Run-level trouble raises `InputFileError` (the file cannot be used; the message says what
 to do): no header, missing required columns, not text, not valid in its encoding. Bytes
-that are invalid in the encoding past the part `open_csv` checked surface from `rows()`
-as `InputFileError`; call `CsvSource.check_encoding()` first to learn that before any row
-is acted on (it reads the whole file once, at disk speed).
+that are invalid in the encoding past the part `open_csv` checked, and a quote that never
+closes, surface from `rows()` as `InputFileError`; `CsvSource.scan()` reads the whole file
+once first, so that a run learns of them (and the file's hash and record count) before any
+row is acted on.
 
 Why the `csv` module and not `pandas.read_csv`: pandas pads short records with empty
 strings, so `a,b` and `a,b,` under a three-column header read the same and a short record
@@ -45,18 +46,20 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import operator
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 from batch.errors import InputFileError
 from batch.io.columns import ColumnSet, HeaderMatch, match_headers
 from batch.io.quoting import any_quoted, unquote
 
-__all__ = ["CsvSource", "InputFileError", "Row", "open_csv"]
+__all__ = ["CsvSource", "Row", "Scan", "open_csv"]
 
 DELIMITERS = (",", ";", "\t")
 HEAD_BYTES = 1 << 20  # how much of the file open_csv checks for encoding and binary content
@@ -91,37 +94,76 @@ class CsvSource:
     headers: list[str]
     match: HeaderMatch
 
-    def rows(self, chunk_rows: int = 50_000) -> Iterator[Row]:
+    def rows(self) -> Iterator[Row]:
         """Stream the data records as `Row`s, in file order (numbering: module docstring).
 
         The file is read through a text decoder and the C `csv` reader record by record, so
-        memory stays bounded whatever the file's size. `chunk_rows` is kept for callers
-        written against the chunked pandas reader; the reader does not need it.
+        memory stays bounded whatever the file's size.
         """
-        if chunk_rows < 1:
-            raise ValueError("chunk_rows must be at least 1")
         width = _effective_width(self.headers)
         make = _row_maker(self.match.by_index, width)
-        number = 0
-        with self.path.open("rb") as raw, io.TextIOWrapper(raw, encoding=self.encoding, newline="") as text:
-            reader = csv.reader(text, delimiter=self.delimiter, strict=False)
-            try:
-                for _ in range(2 if self.portal_template else 1):
-                    next(reader)
-                for number, fields in enumerate(reader, start=1):
-                    yield make(number, fields)
-            except UnicodeDecodeError as exc:
-                problem = _decode_problem(self.path, self.encoding, rows_read=number)
-                raise InputFileError(self.path, problem or f"cannot be decoded as {self.encoding} ({exc})") from exc
-            except csv.Error as exc:
-                raise InputFileError(self.path, f"row {number + 1}: {exc}; a quoted field probably lacks its "
-                                                "closing quote (\") in or before this row") from exc
+        with self.path.open("rb") as raw:
+            for number, fields in self._records(raw):
+                yield make(number, fields)
 
-    def check_encoding(self) -> None:
-        """Read the whole file once and raise `InputFileError` at its first invalid byte."""
-        problem = _decode_problem(self.path, self.encoding)
-        if problem:
-            raise InputFileError(self.path, problem)
+    def scan(self) -> Scan:
+        """Read the whole file once, before anything is acted on: its SHA-256 (a resumed run
+        needs the very same rows), its number of data records (for progress and
+        confirmations), and its first structural problem (an invalid byte, a quote that
+        never closes), raised as `InputFileError`."""
+        digest = hashlib.sha256()
+        records = 0
+        with self.path.open("rb") as raw:
+            hashing = io.BufferedReader(_HashingReader(raw, digest), buffer_size=_BLOCK)
+            for records, _fields in self._records(hashing):
+                pass
+            for block in iter(lambda: raw.read(_BLOCK), b""):  # what the csv reader left unread
+                digest.update(block)
+        return Scan(records=records, sha256=digest.hexdigest())
+
+    def _records(self, raw: io.BufferedIOBase | BinaryIO) -> Iterator[tuple[int, list[str]]]:
+        """(number, fields) of each data record; decoding and quoting trouble as `InputFileError`."""
+        number = 0
+        text = io.TextIOWrapper(raw, encoding=self.encoding, newline="")
+        try:
+            reader = csv.reader(text, delimiter=self.delimiter, strict=False)
+            for _ in range(2 if self.portal_template else 1):
+                next(reader)
+            for number, fields in enumerate(reader, start=1):
+                yield number, fields
+        except UnicodeDecodeError as exc:
+            problem = _decode_problem(self.path, self.encoding, rows_read=number)
+            raise InputFileError(self.path, problem or f"cannot be decoded as {self.encoding} ({exc})") from exc
+        except csv.Error as exc:
+            raise InputFileError(self.path, f"row {number + 1}: {exc}; a quoted field probably lacks its "
+                                            "closing quote (\") in or before this row") from exc
+        finally:
+            text.detach()  # the caller closes the file it opened
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What one pass over the whole input file learned (`CsvSource.scan`)."""
+
+    records: int  # data records under the header, blank ones included
+    sha256: str
+
+
+class _HashingReader(io.RawIOBase):
+    """A read-only view of a binary file that feeds every byte read to a digest."""
+
+    def __init__(self, raw: BinaryIO, digest: Any) -> None:
+        self._raw = raw
+        self._digest = digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._raw.readinto(buffer)
+        if count:
+            self._digest.update(memoryview(buffer)[:count])
+        return count or 0
 
 
 def open_csv(path: Path, columns: ColumnSet, *, encoding: str | None = None,

@@ -1,9 +1,12 @@
 """A paced, authenticated Graph client for a target, and what a run learns from the tenant
 first: its token's permissions, its default domain, its extensions app.
 
-`open_connection(target)` builds it, as `entra-batch` does for every verb: the built-in
-emulator in process for `--target local`, msal (or a plain client-credentials request for
-an http loopback emulator) otherwise, an `AppPool` when the profile lists several apps.
+`open_connection(target)` builds it, as `entra-batch` does for every verb: msal for a
+tenant, a plain client-credentials request for an http loopback emulator (msal refuses http
+authorities), an `AppPool` when the profile lists several apps. `transport` carries the
+requests of both the client and the token endpoint when given: the CLI passes the built-in
+emulator's in-process transport for `--target local`, tests pass mocks. This module never
+imports the emulator.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import httpx
+
 from batch.auth import (
     ClientCredentialsProvider,
     MsalTokenProvider,
@@ -21,41 +26,19 @@ from batch.auth import (
     missing_permissions,
     token_roles,
 )
-from batch.config import Target, emulator_db_path
+from batch.config import Target
 from batch.errors import ConfigError, GraphRequestFailed, PermissionMissing
 from batch.graph import AppPool, GraphCall, GraphClient, Pacer
 
 
-class LocalEmulator:
-    """The in-process emulator of `--target local`, on the directory under ENTRA_BATCH_HOME."""
-
-    def __init__(self, settings: Any = None) -> None:
-        from batch.emulator import EmulatorApp, Store
-        from batch.emulator.inprocess import EmulatorTransport
-
-        self.store = Store(emulator_db_path())
-        self.app = EmulatorApp(self.store, settings)
-        self.transport = EmulatorTransport(self.app)
-        tenant = self.store.tenant(self.store.default_app().tenant_id)
-        assert tenant is not None
-        self.tenant = tenant
-
-    def token_provider(self) -> TokenProvider:
-        app = self.store.default_app()
-        return ClientCredentialsProvider(f"http://emulator.local/{self.tenant.id}/oauth2/v2.0/token",
-                                         app.client_id, app.secret or "", transport=self.transport)
-
-    def close(self) -> None:
-        self.store.close()
-
-
-def token_provider_for(target: Target) -> TokenProvider:
+def token_provider_for(target: Target, transport: httpx.AsyncBaseTransport | None = None) -> TokenProvider:
     assert target.tenant_id and target.client_id
     verify: bool | str = str(target.ca_file) if target.ca_file else True
     if target.authority_host.startswith("http://"):
         # msal refuses http authorities; a plain client-credentials request serves a loopback emulator.
         return ClientCredentialsProvider(f"{target.authority_host}/{target.tenant_id}/oauth2/v2.0/token",
-                                         target.client_id, target.client_secret or "", verify=verify)
+                                         target.client_id, target.client_secret or "", verify=verify,
+                                         transport=transport)
     return MsalTokenProvider(target.tenant_id, target.client_id, client_secret=target.client_secret,
                              certificate_path=target.certificate_path, authority_host=target.authority_host,
                              verify=verify)
@@ -63,23 +46,29 @@ def token_provider_for(target: Target) -> TokenProvider:
 
 def target_identity(target: Target) -> dict[str, Any]:
     """What a run folder (or an export's state file) remembers of its target, to refuse
-    going on against another one."""
+    going on against another one. (Run folders made before the local target named its
+    tenant hold `tenant_id: None` for `local`; `same_target` accepts them.)"""
     return {"kind": target.kind, "tenant_id": target.tenant_id, "graph_url": target.graph_url}
+
+
+def same_target(saved: dict[str, Any], now: dict[str, Any]) -> bool:
+    if saved.get("kind") != now.get("kind"):
+        return False
+    return saved.get("tenant_id") == now.get("tenant_id") or (saved.get("kind") == "local" and not saved.get("tenant_id"))
 
 
 @dataclass
 class Connection:
-    """An open client on a target. `local` is set for the in-process emulator."""
+    """An open client on a target."""
 
     target: Target
     client: GraphClient
     providers: list[TokenProvider]
-    local: LocalEmulator | None = None
     client_ids: list[str] = field(default_factory=list)
 
     @property
     def extensions_app_id(self) -> str | None:
-        return self.target.extensions_app_id or (self.local.tenant.extensions_app_id if self.local else None)
+        return self.target.extensions_app_id
 
     async def check_permissions(self, needed: Sequence[frozenset[str]]) -> None:
         """Raise `PermissionMissing` (exit 3) naming what any app's token lacks for `needed`."""
@@ -91,38 +80,37 @@ class Connection:
     async def default_domain(self) -> str:
         if self.target.domain:
             return self.target.domain
-        if self.local is not None:
-            return self.local.tenant.default_domain
         return await default_domain(self.client)
 
 
 @asynccontextmanager
-async def open_connection(target: Target, *, concurrency: int = 4, priority: str = "normal",
-                          local_settings: Any = None, pacing: bool = True) -> AsyncIterator[Connection]:
+async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport | None = None,
+                          concurrency: int = 4, priority: str = "normal",
+                          pacing: bool = True) -> AsyncIterator[Connection]:
     """A client for `target`, closed (with its token providers) when the block ends.
-    `local_settings` (EmulatorSettings) changes the in-process emulator of the local
-    target; `pacing=False` sends without pacing (benchmarks measure the tool's overhead)."""
-    local = LocalEmulator(local_settings) if target.kind == "local" else None
+    `transport` replaces the network for Graph and the token endpoint (the in-process
+    emulator, a mock); `pacing=False` sends without pacing (benchmarks measure the tool's
+    overhead)."""
     providers: list[TokenProvider] = []
     client: GraphClient | None = None
     try:
-        provider = local.token_provider() if local else token_provider_for(target)
+        provider = token_provider_for(target, transport)
         pool = [token_provider_for(replace(target, client_id=app.client_id, client_secret=app.client_secret,
-                                           certificate_path=app.certificate_path))
-                for app in target.extra_apps] if not local else []
+                                           certificate_path=app.certificate_path), transport)
+                for app in target.extra_apps]
         providers.extend([provider, *pool])
         pacer: Pacer | AppPool | None = Pacer() if pacing else None
         if pool:
             pacer = AppPool.of([provider, *pool])
         client = GraphClient(
             target.graph_url, None if pool else provider, pacer=pacer,
-            transport=local.transport if local else None,
+            transport=transport,
             verify=ssl.create_default_context(cafile=str(target.ca_file)) if target.ca_file else True,
             low_priority=priority == "low",
             max_connections=max(4, concurrency * 2),
         )
         client_ids = [target.client_id or ""] + [app.client_id for app in target.extra_apps]
-        yield Connection(target, client, providers, local, client_ids)
+        yield Connection(target, client, providers, client_ids)
     finally:
         if client is not None:
             await client.aclose()
@@ -130,8 +118,6 @@ async def open_connection(target: Target, *, concurrency: int = 4, priority: str
             closer = getattr(each, "aclose", None)
             if closer is not None:
                 await closer()
-        if local is not None:
-            local.close()
 
 
 async def default_domain(client: GraphClient) -> str:
@@ -151,5 +137,5 @@ async def default_domain(client: GraphClient) -> str:
         "or set ENTRA_BATCH_DOMAIN")
 
 
-__all__ = ["Connection", "LocalEmulator", "default_domain", "open_connection", "target_identity",
+__all__ = ["Connection", "default_domain", "open_connection", "same_target", "target_identity",
            "token_provider_for"]

@@ -1,31 +1,38 @@
-"""A run from start to finish, as the library sees it: resolve the target, open the input,
-make (or reopen) the run folder and its journal, check permissions, run the engine, write
-results.csv and summary.json. The CLI calls `start_run` / `resume_run` and renders what
-they report; run-level failures are exceptions of the `RunError` tree.
+"""A run from start to finish, as the library sees it: read the input once, make (or reopen)
+the run folder and its journal, connect and check permissions, run the pipeline, write
+results.csv and summary.json.
+
+`start_run` and `resume_run` are coroutines that any event loop can await; they never print,
+prompt, exit, install signal handlers or choose a target by themselves. The caller passes the
+target (and, for the built-in emulator or a mock, the httpx transport that reaches it), a
+folder for the run, and callbacks for progress and confirmation. Run-level failures are
+exceptions of the `batch.errors.RunError` tree; per-row results are in the summary and the
+run folder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import sqlite3
 import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
 
-from batch import __version__, interrupts
-from batch.config import Target, home_dir
-from batch.errors import ConfigError, ExitCode, RunFolderFailed, RunFolderTaken
-from batch.graph import GraphClient
+import httpx
+
+from batch.config import Target
+from batch.errors import ConfigError, InputFileError, RunFolderFailed, RunFolderTaken
 from batch.io.columns import COLUMN_SETS
-from batch.io.csvio import open_csv
-from batch.outcome import Status
-from batch.run.connection import LocalEmulator, open_connection, target_identity
+from batch.io.csvio import CsvSource, Scan, open_csv
+from batch.run.connection import (
+    Connection,
+    open_connection,
+    same_target,
+    target_identity,
+)
 from batch.run.files import (
     PasswordsFile,
     PlanFile,
@@ -35,12 +42,16 @@ from batch.run.files import (
     write_summary,
 )
 from batch.run.journal import Journal
-from batch.run.pipeline import Engine, EngineOptions, Progress
+from batch.run.pipeline import Engine, EngineOptions, ProgressCallback
+from batch.run.summary import RunSummary, summarise
+from batch.verbs import build_verb
+from batch.verbs.base import Session
 
 # Verbs whose dry run reads the directory and writes plan.csv (what would change).
 PLANNING_VERBS = ("update",)
-from batch.verbs import build_verb
-from batch.verbs.base import Session
+
+# Asked with the number of data records before anything is written or sent; False stops the run.
+ConfirmCallback = Callable[[int], bool]
 
 
 @dataclass(frozen=True)
@@ -61,78 +72,153 @@ class RunRequest:
     domain: str | None = None
     extensions_app_id: str | None = None
     force_change_generated: bool = True
-    yes: bool = False
+
+    @classmethod
+    def from_journal(cls, saved: dict[str, object]) -> "RunRequest":
+        """The request a run folder recorded (keys of older versions, such as `yes`, are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in saved.items() if k in known})  # type: ignore[arg-type]
 
 
-@dataclass
-class RunReport:
-    run_dir: Path
-    summary: dict[str, Any]
-    exit_status: int
-    notes: list[str] = field(default_factory=list)
+class NotConfirmed(ConfigError):
+    """The confirmation callback said no: nothing was written or sent."""
 
 
-def fingerprint(path: Path) -> str:
-    """SHA-256 of the whole file: resume needs the very same rows (a second per ~300 MB)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class _Input:
+    source: CsvSource
+    scan: Scan
 
 
-async def execute_run(request: RunRequest, target: Target, *, journal: Journal, run_dir: Path,
-                      on_progress: Callable[[Progress], None] | None = None, resuming: bool = False,
-                      local_settings: Any = None, pacing: bool = True) -> RunReport:
-    """One run on an open journal. `local_settings` (EmulatorSettings) changes the in-process
-    emulator of the local target, and `pacing=False` sends without pacing: benchmarks use them
-    to measure the tool's own overhead, the CLI does not."""
+def _read_input(request: RunRequest) -> _Input:
+    """Open the input and read it once, whole: structure, hash and record count, before any
+    run folder exists or anything is sent."""
+    path = Path(request.input)
+    if not path.is_file():
+        raise InputFileError(path, "no such file")
+    source = open_csv(path, COLUMN_SETS[request.verb], encoding=request.encoding)
+    return _Input(source, source.scan())
+
+
+async def start_run(request: RunRequest, target: Target, *, runs_root: Path | None = None,
+                    transport: httpx.AsyncBaseTransport | None = None,
+                    on_progress: ProgressCallback | None = None, on_start: Callable[[Path], None] | None = None,
+                    confirm: ConfirmCallback | None = None, pacing: bool = True) -> RunSummary:
+    """Run `request.verb` on `request.input` against `target`.
+
+    The run folder is `request.out_dir` (new or empty) or, without one, a new
+    `<UTC time>-<verb>` folder under `runs_root`. `transport` replaces the network (the
+    built-in emulator in process, a mock). `confirm(records)` may refuse the run before
+    anything is written; `on_start(run_dir)` is called once the folder holds the run (from
+    then on `resume_run` can finish it). `pacing=False` sends without pacing (benchmarks).
+    """
+    if request.out_dir is None and runs_root is None:
+        raise ValueError("start_run needs request.out_dir or runs_root")
+    opened = _read_input(request)
+    if confirm is not None and not confirm(opened.scan.records):
+        raise NotConfirmed("not confirmed; nothing was sent")
+    request = replace(request, input=str(Path(request.input).resolve()))
+    run_dir, journal = _make_run_folder(request, opened.source.path, runs_root)
+    try:
+        journal.set_meta(request=asdict(request), fingerprint=opened.scan.sha256, target=target.label,
+                         target_identity=target_identity(target), started=time.time())
+        if on_start is not None:
+            on_start(run_dir)
+        return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
+                              on_progress=on_progress, resuming=False, pacing=pacing)
+    finally:
+        journal.close()
+
+
+def _make_run_folder(request: RunRequest, source: Path, runs_root: Path | None) -> tuple[Path, Journal]:
+    wanted = Path(request.out_dir) if request.out_dir else runs_root
+    assert wanted is not None
+    try:
+        run_dir = prepare_out_dir(wanted) if request.out_dir else new_run_dir(wanted, request.verb)
+        check_room(run_dir, source)
+        return run_dir, Journal(run_dir)
+    except RunFolderTaken:
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        # Found before anything is sent: an unwritable place for the run folder.
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"cannot write the run folder {wanted} ({reason}); nothing was sent. "
+                          "Choose a writable place with --out-dir") from None
+
+
+def read_request(run_dir: Path) -> RunRequest:
+    """The request a run folder holds (to resolve its target before resuming it)."""
+    journal = _open_recorded(run_dir)
+    try:
+        return RunRequest.from_journal(journal.meta()["request"])
+    finally:
+        journal.close()
+
+
+def _open_recorded(run_dir: Path) -> Journal:
+    if not (run_dir / Journal.FILE).exists():
+        raise ConfigError(f"{run_dir} is not a run folder (it has no {Journal.FILE})")
+    journal = Journal(run_dir)
+    if "request" not in journal.meta():
+        # Killed between making the folder and recording the run: nothing was sent.
+        journal.close()
+        raise ConfigError(f"the run in {run_dir} was interrupted while starting, before anything was sent; "
+                          f"start it again with the same command (--out-dir {run_dir})")
+    return journal
+
+
+async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBaseTransport | None = None,
+                     on_progress: ProgressCallback | None = None) -> RunSummary:
+    """Finish an interrupted run: rows done are kept, rows sent without an answer are looked
+    up before anything is re-sent, the rest are sent. Needs the same input file and target."""
+    journal = _open_recorded(run_dir)
+    try:
+        meta = journal.meta()
+        request = RunRequest.from_journal(meta["request"])
+        _check_same_target(meta.get("target_identity") or {}, target)
+        source = Path(request.input)
+        if not source.is_file():
+            raise ConfigError(f"the run's input file {source} is gone; put it back to resume")
+        opened = _read_input(request)
+        if opened.scan.sha256 != meta.get("fingerprint"):
+            raise ConfigError(f"{source} changed since the run started; resume needs the same file")
+        check_room(run_dir, source)
+        return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
+                              on_progress=on_progress, resuming=True)
+    finally:
+        journal.close()
+
+
+def _check_same_target(saved: dict[str, object], target: Target) -> None:
+    now = target_identity(target)
+    if not saved or same_target(saved, now):
+        return
+    where = "the built-in emulator" if saved.get("kind") == "local" else \
+        f"tenant {saved.get('tenant_id')} at {saved.get('graph_url')}"
+    here = "the built-in emulator" if now["kind"] == "local" else f"tenant {now['tenant_id']}"
+    raise ConfigError(f"this run was made against {where}, but the current settings point at {here}; "
+                      "set up the same target (the same environment, --target or --profile) to resume it")
+
+
+async def _execute(request: RunRequest, target: Target, opened: _Input, *, journal: Journal, run_dir: Path,
+                   transport: httpx.AsyncBaseTransport | None, on_progress: ProgressCallback | None,
+                   resuming: bool, pacing: bool = True) -> RunSummary:
     started = time.time()
-    notes: list[str] = []
-    source = open_csv(Path(request.input), COLUMN_SETS[request.verb], encoding=request.encoding)
+    source = opened.source
+    notes = (f"ignored columns: {', '.join(source.match.unknown)}",) if source.match.unknown else ()
     reads_in_dry_run = request.dry_run and request.verb in PLANNING_VERBS
-    if request.dry_run and not reads_in_dry_run:
-        source.check_encoding()  # a bad byte deep in the file stops the run before anything is written
-    else:
-        # Before any network: a bad byte or a runaway quote deep in the file stops the run
-        # before anything is sent (a full parse; it checks the encoding too).
-        for _ in source.rows():
-            pass
-    if source.match.unknown:
-        notes.append(f"ignored columns: {', '.join(source.match.unknown)}")
-    remembered = journal.meta()
-    domain = remembered.get("domain") or target.domain
-    extensions_app_id = remembered.get("extensions_app_id") or target.extensions_app_id
     passwords = PasswordsFile(run_dir)
     plan_file = PlanFile(run_dir) if reads_in_dry_run else None
-    client: GraphClient | None = None
+    connection: Connection | None = None
     try:
         async with AsyncExitStack() as stack:
-            session = None
-            connection = None
             if not request.dry_run or reads_in_dry_run:
                 connection = await stack.enter_async_context(open_connection(
-                    target, concurrency=request.concurrency, priority=request.priority,
-                    local_settings=local_settings, pacing=pacing))
-                client = connection.client
-                extensions_app_id = extensions_app_id or connection.extensions_app_id
-                if domain is None:
-                    try:
-                        domain = await connection.default_domain()
-                    except ConfigError:
-                        if request.verb == "create":
-                            raise
-                        domain = None  # other verbs need it only for sign-in name keys (rows say so)
-            elif target.kind == "local" and (domain is None or extensions_app_id is None):
-                local = LocalEmulator(local_settings)  # a dry run validates with the local tenant's names
-                domain = domain or local.tenant.default_domain
-                extensions_app_id = extensions_app_id or local.tenant.extensions_app_id
-                local.close()
-            if domain and "domain" not in remembered:
-                journal.set_meta(domain=domain)  # resume validates rows exactly as this run did
-            if extensions_app_id and "extensions_app_id" not in remembered:
-                journal.set_meta(extensions_app_id=extensions_app_id)
+                    target, transport=transport, concurrency=request.concurrency, priority=request.priority,
+                    pacing=pacing))
+            domain, extensions_app_id = await _tenant_names(request, target, journal, connection)
             verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
+            session = None
             if connection is not None:
                 needs = getattr(verb, "needs", None)  # a verb whose needs depend on the file's columns
                 needed = needs(set(source.match.by_index.values())) if needs else verb.permissions
@@ -141,6 +227,7 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
             engine = Engine(verb, source.rows(), journal, passwords, session,
                             EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
                                           dry_run=request.dry_run), on_progress, plan_file=plan_file)
+            engine.progress.rows_total = opened.scan.records
             try:
                 progress = await engine.run()
             except (OSError, sqlite3.Error) as exc:  # a full disk, a folder gone read-only: resumable
@@ -151,88 +238,35 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
         passwords.close()
         if plan_file is not None:
             plan_file.close()
-    finished = time.time()
     try:
-        return _write_run_files(request, target, journal, run_dir, client, progress, started, finished, resuming,
-                                notes)
+        write_results(journal, run_dir)
+        summary = summarise(request, target, journal, run_dir, connection.client.stats if connection else None,
+                            progress, started, time.time(), resuming, notes)
+        write_summary(run_dir, summary.as_json())
     except (OSError, sqlite3.Error) as exc:
         raise RunFolderFailed(run_dir, exc) from None
+    return summary
 
 
-def _write_run_files(request: RunRequest, target: Target, journal: Journal, run_dir: Path, client: GraphClient | None,
-                     progress: Progress, started: float, finished: float, resuming: bool,
-                     notes: list[str]) -> RunReport:
-    """results.csv from the journal, then summary.json."""
-    write_results(journal, run_dir)
-    counts = {s.value: 0 for s in Status}
-    counts.update(journal.counts())
-    rows = sum(counts.values())
-    stats = client.stats if client is not None else None
-    # Requests, 429s and retries of every process that worked on this run, resumes included.
-    totals = dict(journal.meta().get("client_totals") or {})
-    if stats is not None:
-        for name, value in (("requests", stats.requests), ("graph_calls", stats.calls), ("throttled_429", stats.throttled),
-                            ("retries", stats.retries), ("throttle_wait_seconds", stats.retry_wait + stats.pacing_wait)):
-            totals[name] = round(totals.get(name, 0) + value, 3)
-        journal.set_meta(client_totals=totals)
-    failed = counts[Status.INVALID.value] + counts[Status.FAILED.value]
-    summary = {
-        "verb": request.verb,
-        "input": request.input,
-        "run_dir": str(run_dir),
-        "target": target.label,
-        "dry_run": request.dry_run,
-        "started": _iso(journal.meta().get("started", started)),
-        "finished": _iso(finished),
-        "duration_seconds": round(finished - started, 3),
-        "rows": rows,
-        "counts": counts,
-        "rows_per_second": round(progress.sent / (finished - started), 2) if finished > started else None,
-        "requests": totals.get("requests", 0),
-        "graph_calls": totals.get("graph_calls", 0),
-        "throttled_429": totals.get("throttled_429", 0),
-        "retries": totals.get("retries", 0),
-        "throttle_wait_seconds": totals.get("throttle_wait_seconds", 0.0),
-        "apps": 1 + len(target.extra_apps) if not request.dry_run else 0,
-        "resumed": resuming,
-        "version": __version__,
-    }
-    write_summary(run_dir, summary)
-    return RunReport(run_dir, summary, ExitCode.ROWS_FAILED if failed else ExitCode.OK, notes)
-
-
-def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def start_run(request: RunRequest, target: Target, on_progress: Callable[[Progress], None] | None = None,
-              on_start: Callable[[Path], None] | None = None) -> RunReport:
-    source_path = Path(request.input)
-    if not source_path.is_file():
-        raise ConfigError(f"cannot read {source_path}: no such file")
-    base = Path("runs")
-    wanted = Path(request.out_dir) if request.out_dir else base
-    try:
-        run_dir = prepare_out_dir(wanted) if request.out_dir else new_run_dir(base, request.verb)
-        check_room(run_dir, source_path)
-        journal = Journal(run_dir)
-    except RunFolderTaken:
-        raise
-    except (OSError, sqlite3.Error) as exc:
-        # Found before anything is sent: an unwritable place for the run folder.
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(f"cannot write the run folder {wanted} ({reason}); nothing was sent. "
-                          "Choose a writable place with --out-dir") from None
-    if on_start is not None:
-        on_start(run_dir)
-    try:
-        journal.set_meta(request=asdict(request) | {"input": str(source_path.resolve())},
-                         fingerprint=fingerprint(source_path), target=target.label,
-                         target_identity=target_identity(target), started=time.time())
-        return interrupts.run(execute_run(replace_input(request, source_path.resolve()), target, journal=journal,
-                                       run_dir=run_dir, on_progress=on_progress))
-    finally:
-        journal.close()
+async def _tenant_names(request: RunRequest, target: Target, journal: Journal,
+                        connection: Connection | None) -> tuple[str | None, str | None]:
+    """The tenant's default domain and extensions app id, remembered by the journal so that a
+    resumed run validates its rows exactly as the run that started them."""
+    remembered = journal.meta()
+    domain = remembered.get("domain") or target.domain
+    extensions_app_id = remembered.get("extensions_app_id") or target.extensions_app_id
+    if connection is not None and domain is None:
+        try:
+            domain = await connection.default_domain()
+        except ConfigError:
+            if request.verb == "create":
+                raise
+            domain = None  # other verbs need it only for sign-in name keys (rows say so)
+    if domain and "domain" not in remembered:
+        journal.set_meta(domain=domain)
+    if extensions_app_id and "extensions_app_id" not in remembered:
+        journal.set_meta(extensions_app_id=extensions_app_id)
+    return domain, extensions_app_id
 
 
 ROOM_MARGIN_BYTES = 1 << 20
@@ -250,47 +284,5 @@ def check_room(run_dir: Path, source: Path) -> None:
                           "another --out-dir), then run again; nothing was sent")
 
 
-def replace_input(request: RunRequest, path: Path) -> RunRequest:
-    return replace(request, input=str(path))
-
-
-def load_request(run_dir: Path) -> tuple[RunRequest, Journal]:
-    if not (run_dir / Journal.FILE).exists():
-        raise ConfigError(f"{run_dir} is not a run folder (it has no {Journal.FILE})")
-    journal = Journal(run_dir)
-    meta = journal.meta()
-    if "request" not in meta:
-        # Killed between making the folder and recording the run: nothing was sent.
-        journal.close()
-        raise ConfigError(f"the run in {run_dir} was interrupted while starting, before anything was sent; "
-                          f"start it again with the same command (--out-dir {run_dir})")
-    request = RunRequest(**meta["request"])
-    source = Path(request.input)
-    if not source.is_file():
-        journal.close()
-        raise ConfigError(f"the run's input file {source} is gone; put it back to resume")
-    if fingerprint(source) != meta.get("fingerprint"):
-        journal.close()
-        raise ConfigError(f"{source} changed since the run started; resume needs the same file")
-    return request, journal
-
-
-def resume_run(run_dir: Path, target: Target, on_progress: Callable[[Progress], None] | None = None) -> RunReport:
-    request, journal = load_request(run_dir)
-    try:
-        saved = journal.meta().get("target_identity") or {}
-        now = target_identity(target)
-        if saved and (saved.get("kind") != now["kind"] or saved.get("tenant_id") != now["tenant_id"]):
-            where = "the built-in emulator" if saved.get("kind") == "local" else \
-                f"tenant {saved.get('tenant_id')} at {saved.get('graph_url')}"
-            here = "the built-in emulator" if now["kind"] == "local" else f"tenant {now['tenant_id']}"
-            raise ConfigError(f"this run was made against {where}, but the current settings point at {here}; "
-                              "set up the same target (the same environment, --target or --profile) to resume it")
-        check_room(run_dir, Path(request.input))
-        return interrupts.run(execute_run(request, target, journal=journal, run_dir=run_dir,
-                                       on_progress=on_progress, resuming=True))
-    finally:
-        journal.close()
-
-
-__all__ = ["RunRequest", "RunReport", "start_run", "resume_run", "load_request", "home_dir"]
+__all__ = ["ConfirmCallback", "NotConfirmed", "ProgressCallback", "RunRequest", "RunSummary", "check_room",
+           "read_request", "resume_run", "start_run"]

@@ -39,7 +39,7 @@ class Progress:
     """What the progress bar shows; updated as rows finish."""
 
     rows_done: int = 0
-    rows_seen: int = 0
+    rows_total: int | None = None  # data records in the input, when known
     sent: int = 0
     throttled: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
@@ -105,7 +105,6 @@ class Engine:
             states = self.journal.states_between(chunk[0].number, chunk[-1].number)
             finished: list[Outcome] = []
             for row in chunk:
-                self.progress.rows_seen += 1
                 plan = self.verb.validate(row)  # always: duplicate checks need every row, done or not
                 state = states.get(row.number)
                 if state == "done":

@@ -1,0 +1,52 @@
+"""`entra-batch emulator`: serve the built-in Graph emulator over HTTP(S) on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+
+from batch import config
+from batch.errors import ExitCode
+
+
+def run_emulator(args: argparse.Namespace) -> int:
+    from batch.emulator.server import NotLoopback, ServeOptions, serve
+    from batch.emulator.settings import EmulatorSettings, Faults, Latency, Quotas
+
+    quotas = Quotas(enabled=not args.no_throttle)
+    changes = {}
+    if args.write_quota:
+        changes["app_tenant_writes"] = args.write_quota
+    if args.tenant_write_quota:
+        changes["tenant_writes"] = args.tenant_write_quota
+    if args.app_write_quota:
+        changes["app_writes"] = args.app_write_quota
+    quotas = replace(quotas, **changes)
+    if args.ru_quota:
+        quotas = quotas.with_resource_units(args.ru_quota)
+    try:
+        faults = Faults(rate=args.fault_rate, kinds=tuple(k.strip() for k in args.faults.split(",") if k.strip()),
+                        storm_seconds=args.storm_seconds, slow_ms=args.slow_ms, token_rate=args.token_fault_rate,
+                        seed=args.seed)
+    except ValueError as exc:
+        print(f"entra-batch emulator: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    settings = EmulatorSettings(quotas=quotas, latency=Latency.uniform(args.latency_ms, args.latency_sigma),
+                                faults=faults, token_lifetime_seconds=args.token_lifetime, seed=args.seed)
+    db = None if args.memory else (args.db or config.emulator_db_path())
+    options = ServeOptions(host=args.host, port=args.port, db=db,
+                           tls_dir=config.emulator_tls_dir() if args.tls else None, allow_remote=args.allow_remote)
+    print(f"entra-batch emulator: directory in {db or 'memory'}; Ctrl-C stops it", file=sys.stderr)
+    try:
+        serve(options, settings, sys.stdout)
+    except NotLoopback as exc:
+        print(f"entra-batch emulator: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    except OSError as exc:
+        print(f"entra-batch emulator: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}. "
+              "Try another --port (0 picks a free one).", file=sys.stderr)
+        return ExitCode.USAGE
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK

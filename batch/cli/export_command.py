@@ -1,0 +1,45 @@
+"""`entra-batch export`: arguments → `ExportRequest` → `batch.export` in the CLI's event loop,
+progress on stderr, the closing lines (and `--summary` tables) on stdout."""
+
+from __future__ import annotations
+
+import argparse
+
+from batch.cli import signals
+from batch.cli.output import say
+from batch.cli.progress import ExportProgressBar
+from batch.cli.run_command import RUNS_ROOT, RunFolderHolder
+from batch.cli.targets import reach, target_of
+from batch.errors import ExitCode
+from batch.export.run import ExportRequest, run_export
+
+
+def export(args: argparse.Namespace, holder: RunFolderHolder) -> int:
+    request = ExportRequest(
+        out=str(args.out) if args.out else None, format=args.format, out_dir=str(args.out_dir) if args.out_dir else None,
+        filter=args.filter, created_after=args.created_after, created_before=args.created_before, blocked=args.blocked,
+        sign_in_type=args.sign_in_type, select=args.select, deleted=args.deleted,
+        since=str(args.since) if args.since else None, sequential=args.sequential, concurrency=args.concurrency,
+        raw=args.raw, report=str(args.report) if args.report else None, priority=args.priority)
+    bar = ExportProgressBar(args.quiet)
+    try:
+        with reach(target_of(args)) as where:
+            report = signals.run(run_export(request, where.target, runs_root=RUNS_ROOT, transport=where.transport,
+                                            on_progress=bar, on_start=holder.started))
+    finally:
+        bar.close()
+    summary = report.summary
+    for note in report.notes:
+        say(note)
+    print(f"export: {summary['customers']} customers in {summary['duration_seconds']:.1f} s "
+          f"({summary['customers_per_second']} customers/s, {summary['pages']} pages, {summary['mode']})")
+    print(f"  file: {report.path}")
+    if report.report_path is not None:
+        print(f"  report: {report.report_path}")
+    if args.since:
+        print(f"  state: {args.since} (run again with --since {args.since} for the next changes)")
+    if summary.get("throttled_429"):
+        print(f"  throttled {summary['throttled_429']} times")
+    if args.summary:
+        print(report.counts.text(), end="")
+    return ExitCode.OK

@@ -1,0 +1,53 @@
+"""`--target local`: the built-in Graph emulator, in process, on the directory kept under
+ENTRA_BATCH_HOME. Only the CLI chooses it; the library reaches it, as it reaches any Graph,
+through an httpx transport and a `Target` holding the emulator tenant's own app credentials."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from batch.config import Target, emulator_db_path
+
+LOCAL_AUTHORITY = "http://emulator.local"
+
+
+class LocalEmulator:
+    """The emulator's store and ASGI app, with the transport that reaches them in process."""
+
+    def __init__(self, settings: Any = None, db_path: Path | None = None) -> None:
+        from batch.emulator import EmulatorApp, Store
+        from batch.emulator.inprocess import EmulatorTransport
+
+        self.store = Store(db_path or emulator_db_path())
+        self.app = EmulatorApp(self.store, settings)
+        self.transport: httpx.AsyncBaseTransport = EmulatorTransport(self.app)
+        self._app = self.store.default_app()
+        tenant = self.store.tenant(self._app.tenant_id)
+        assert tenant is not None
+        self.tenant = tenant
+
+    def target(self, base: Target) -> Target:
+        """`base` (kind `local`) with the emulator tenant's id, app credentials and names; a
+        domain or extensions app id given on the command line wins."""
+        return replace(base, tenant_id=self.tenant.id, client_id=self._app.client_id,
+                       client_secret=self._app.secret or "", authority_host=LOCAL_AUTHORITY,
+                       domain=base.domain or self.tenant.default_domain,
+                       extensions_app_id=base.extensions_app_id or self.tenant.extensions_app_id)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "LocalEmulator":
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+
+__all__ = ["LOCAL_AUTHORITY", "LocalEmulator"]

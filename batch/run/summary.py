@@ -1,0 +1,111 @@
+"""What a finished run reports: `RunSummary`, typed and frozen, which is also summary.json."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from batch import __version__
+from batch.config import Target
+from batch.errors import ExitCode
+from batch.outcome import Status
+from batch.run.journal import Journal
+
+if TYPE_CHECKING:
+    from batch.graph import ClientStats
+    from batch.run.lifecycle import RunRequest
+    from batch.run.pipeline import Progress
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Counts per status, timing and Graph traffic of one run (resumes included)."""
+
+    verb: str
+    input: str
+    run_dir: Path
+    target: str
+    dry_run: bool
+    started: str
+    finished: str
+    duration_seconds: float
+    rows: int
+    counts: Mapping[str, int]
+    rows_per_second: float | None
+    requests: int
+    graph_calls: int
+    throttled_429: int
+    retries: int
+    throttle_wait_seconds: float
+    apps: int
+    resumed: bool
+    version: str
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def failed(self) -> int:
+        """Rows that ended invalid or failed."""
+        return self.counts.get(Status.INVALID.value, 0) + self.counts.get(Status.FAILED.value, 0)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return ExitCode.ROWS_FAILED if self.failed else ExitCode.OK
+
+    @property
+    def passwords_file(self) -> Path | None:
+        path = self.run_dir / "passwords.csv"
+        return path if path.exists() else None
+
+    def as_json(self) -> dict[str, Any]:
+        """summary.json (PRODUCT.md, "Contract of a run")."""
+        return {
+            "verb": self.verb, "input": self.input, "run_dir": str(self.run_dir), "target": self.target,
+            "dry_run": self.dry_run, "started": self.started, "finished": self.finished,
+            "duration_seconds": self.duration_seconds, "rows": self.rows, "counts": dict(self.counts),
+            "rows_per_second": self.rows_per_second, "requests": self.requests, "graph_calls": self.graph_calls,
+            "throttled_429": self.throttled_429, "retries": self.retries,
+            "throttle_wait_seconds": self.throttle_wait_seconds, "apps": self.apps, "resumed": self.resumed,
+            "version": self.version,
+        }
+
+
+_TOTALS = (("requests", "requests"), ("graph_calls", "calls"), ("throttled_429", "throttled"),
+           ("retries", "retries"))
+
+
+def summarise(request: "RunRequest", target: Target, journal: Journal, run_dir: Path, stats: "ClientStats | None",
+              progress: "Progress", started: float, finished: float, resuming: bool,
+              notes: tuple[str, ...]) -> RunSummary:
+    """The summary of the run in `journal`, adding this process's Graph traffic to the totals
+    of every process that worked on the run before it."""
+    counts = {s.value: 0 for s in Status}
+    counts.update(journal.counts())
+    totals: dict[str, float] = dict(journal.meta().get("client_totals") or {})
+    if stats is not None:
+        for name, attribute in _TOTALS:
+            totals[name] = round(totals.get(name, 0) + getattr(stats, attribute), 3)
+        totals["throttle_wait_seconds"] = round(totals.get("throttle_wait_seconds", 0)
+                                                + stats.retry_wait + stats.pacing_wait, 3)
+        journal.set_meta(client_totals=totals)
+    return RunSummary(
+        verb=request.verb, input=request.input, run_dir=run_dir, target=target.label, dry_run=request.dry_run,
+        started=_iso(journal.meta().get("started", started)), finished=_iso(finished),
+        duration_seconds=round(finished - started, 3), rows=sum(counts.values()),
+        counts=MappingProxyType(counts),
+        rows_per_second=round(progress.sent / (finished - started), 2) if finished > started else None,
+        requests=int(totals.get("requests", 0)), graph_calls=int(totals.get("graph_calls", 0)),
+        throttled_429=int(totals.get("throttled_429", 0)), retries=int(totals.get("retries", 0)),
+        throttle_wait_seconds=float(totals.get("throttle_wait_seconds", 0.0)),
+        apps=1 + len(target.extra_apps) if not request.dry_run else 0, resumed=resuming, version=__version__,
+        notes=notes)
+
+
+def _iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+__all__ = ["RunSummary", "summarise"]
