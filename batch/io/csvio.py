@@ -200,16 +200,10 @@ def open_csv(path: Path, columns: ColumnSet, *, encoding: str | None = None,
         raise InputFileError(path, "has the admin center's version line but no header line under it")
     chosen_delimiter = delimiter or _sniff_delimiter(header_text)
 
-    with path.open("rb") as raw, io.TextIOWrapper(raw, encoding=chosen, newline="") as stream:
-        reader = csv.reader(stream, delimiter=chosen_delimiter, strict=False)
-        try:
-            if portal:
-                next(reader)
-            headers = next(reader, [])
-        except csv.Error as exc:
-            raise InputFileError(path, f"the header line cannot be read ({exc}); check its quotes") from exc
-        except UnicodeDecodeError as exc:  # only past HEAD_BYTES, in a header longer than that
-            raise InputFileError(path, _decode_problem(path, chosen) or f"cannot be decoded ({exc})") from exc
+    headers = _header_from_head(path, text, chosen_delimiter, portal, complete=len(head) < HEAD_BYTES)
+    if headers is None:  # a header line longer than the head: read it from the file
+        with path.open("rb") as raw, io.TextIOWrapper(raw, encoding=chosen, newline="") as stream:
+            headers = _read_header(path, chosen, stream, chosen_delimiter, portal)
 
     headers = [h.strip() for h in headers]
     if not any(headers):
@@ -314,6 +308,26 @@ def _codec_label(codec: str) -> str:
 # --- dialect and header --------------------------------------------------------------------
 
 _VERSION_LINE = re.compile(r'"?version:\s*v?\d+(\.\d+)*"?', re.IGNORECASE)
+
+
+def _header_from_head(path: Path, text: str, delimiter: str, portal: bool, *, complete: bool) -> list[str] | None:
+    """The header record parsed from the decoded head, or None when the head may end inside it."""
+    stream = io.StringIO(text, newline="")
+    headers = _read_header(path, None, stream, delimiter, portal)
+    return headers if complete or stream.tell() < len(text) else None
+
+
+def _read_header(path: Path, codec: str | None, stream: io.TextIOBase, delimiter: str, portal: bool) -> list[str]:
+    reader = csv.reader(stream, delimiter=delimiter, strict=False)
+    try:
+        if portal:
+            next(reader)
+        return next(reader, [])
+    except csv.Error as exc:
+        raise InputFileError(path, f"the header line cannot be read ({exc}); check its quotes") from exc
+    except UnicodeDecodeError as exc:  # only past HEAD_BYTES, in a header longer than that
+        assert codec is not None
+        raise InputFileError(path, _decode_problem(path, codec) or f"cannot be decoded ({exc})") from exc
 
 
 def _is_version_line(line: str) -> bool:

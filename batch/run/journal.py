@@ -170,10 +170,6 @@ class Journal:
         self.flush()
         return dict(self._db.execute("SELECT status, COUNT(*) FROM rows WHERE state = 'done' GROUP BY status"))
 
-    def rows_total(self) -> int:
-        self.flush()
-        return int(self._db.execute("SELECT COUNT(*) FROM rows").fetchone()[0])
-
 
 def _lock(run_dir: Path) -> int:
     """One process per run folder: the lock dies with its process, even on kill -9."""

@@ -1,0 +1,76 @@
+"""The input file is read whole twice per run, no more: once before anything is sent (hash,
+record count and structure, in one pass) and once as the rows stream to Graph. The header
+is read from the first MiB, which is opened once."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batch.cli import main
+from batch.io import csvio
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Reads:
+    """Every binary open of one file: how far each read got before it was closed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.resolve()
+        self.size = path.stat().st_size
+        self.ends: list[int] = []
+
+    @property
+    def opens(self) -> int:
+        return len(self.ends)
+
+    @property
+    def full_passes(self) -> int:
+        return sum(1 for end in self.ends if end >= self.size)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Reads:
+    source = tmp_path / "customers.csv"
+    subprocess.run([sys.executable, str(ROOT / "sample_data" / "generate.py"), "400", "--out", str(source)], check=True)
+    monkeypatch.setattr(csvio, "HEAD_BYTES", 4096)  # the head read of a small file would cover it whole
+    seen = Reads(source)
+    original = Path.open
+
+    class CountingReader(io.BufferedReader):
+        def close(self) -> None:
+            if not self.closed:
+                seen.ends.append(self.raw.tell())
+            super().close()
+
+    def counting_open(self: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if mode == "rb" and self.resolve() == seen.path:
+            return CountingReader(io.FileIO(self, "rb"))
+        return original(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", counting_open)
+    return seen
+
+
+def test_create_reads_the_file_whole_twice(home: Path, tmp_path: Path, reads: Reads) -> None:
+    status = main(["create", str(reads.path), "--out-dir", str(tmp_path / "run"), "--quiet"])
+    assert status == 0
+    assert (reads.opens, reads.full_passes) == (3, 2), reads.ends
+
+
+def test_resume_reads_the_file_whole_twice(home: Path, tmp_path: Path, reads: Reads) -> None:
+    assert main(["create", str(reads.path), "--out-dir", str(tmp_path / "run"), "--quiet"]) == 0
+    reads.ends.clear()
+    assert main(["resume", str(tmp_path / "run"), "--quiet"]) == 0
+    assert (reads.opens, reads.full_passes) == (3, 2), reads.ends
+
+
+def test_dry_run_reads_the_file_whole_twice(home: Path, tmp_path: Path, reads: Reads) -> None:
+    assert main(["delete", str(reads.path), "--dry-run", "--out-dir", str(tmp_path / "run"), "--quiet"]) == 0
+    assert (reads.opens, reads.full_passes) == (3, 2), reads.ends
