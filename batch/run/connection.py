@@ -91,6 +91,10 @@ async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport
     `transport` replaces the network for Graph and the token endpoint (the in-process
     emulator, a mock); `pacing=False` sends without pacing (benchmarks measure the tool's
     overhead)."""
+    if not target.tenant_id or not target.client_id:
+        raise ConfigError("the target names no tenant and app: 'local' is the command line's built-in emulator; "
+                          "from Python, pass a Graph URL with credentials, or the emulator's own target and "
+                          "transport (README, Python API)")
     providers: list[TokenProvider] = []
     client: GraphClient | None = None
     try:
