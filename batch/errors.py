@@ -147,7 +147,7 @@ class RunFolderFailed(RunError):
                          f"`entra-batch resume {run_dir}`.")
 
 
-def first_failure(failures: BaseExceptionGroup) -> BaseException:  # type: ignore[type-arg]
+def first_failure(failures: BaseExceptionGroup[BaseException]) -> BaseException:
     """The error that stopped a task group; cancellations of the other tasks are not news."""
     for failure in failures.exceptions:
         if isinstance(failure, BaseExceptionGroup):

@@ -53,7 +53,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from batch.errors import InputFileError
 from batch.io.columns import ColumnSet, HeaderMatch, match_headers
@@ -121,7 +121,7 @@ class CsvSource:
                 digest.update(block)
         return Scan(records=records, sha256=digest.hexdigest())
 
-    def _records(self, raw: io.BufferedIOBase | BinaryIO) -> Iterator[tuple[int, list[str]]]:
+    def _records(self, raw: io.BufferedReader[Any]) -> Iterator[tuple[int, list[str]]]:
         """(number, fields) of each data record; decoding and quoting trouble as `InputFileError`."""
         number = 0
         text = io.TextIOWrapper(raw, encoding=self.encoding, newline="")
@@ -152,7 +152,7 @@ class Scan:
 class _HashingReader(io.RawIOBase):
     """A read-only view of a binary file that feeds every byte read to a digest."""
 
-    def __init__(self, raw: BinaryIO, digest: Any) -> None:
+    def __init__(self, raw: io.BufferedReader[Any], digest: Any) -> None:
         self._raw = raw
         self._digest = digest
 
