@@ -614,7 +614,7 @@ async def test_emulator_200_creates_under_a_tight_hidden_quota() -> None:
     ceiling = (200 - 40) / 20  # the emulator's burst, then its rate
     print(f"\n200 creates, emulator writes 40/2s: {elapsed:.1f} s = {200 / elapsed:.1f} rows/s "
           f"({ceiling / elapsed:.0%} of the ceiling), {client.stats.throttled} x 429 in {client.stats.calls} calls "
-          f"({share:.1%}), pacer {pacer.describe()}")
+          f"({share:.1%}), pacer write rate {pacer.write_rate:.1f}/s, {pacer.stats.as_dict()}")
     assert [r.status for r in results] == [201] * 200
     ids = {store.identity_holder(tenant.id, DOMAIN, e) for e in emails}
     assert None not in ids and len(ids) == 200  # none lost, none duplicated

@@ -21,16 +21,9 @@ from batch.emulator.settings import Quota as ServerQuota
 from batch.emulator.settings import Quotas
 from batch.emulator.throttle import Cost as ServerCost
 from batch.emulator.throttle import Throttle
-from batch.graph.pacing import (
-    AppPool,
-    Cost,
-    Pacer,
-    PacingSettings,
-    PoolMember,
-    Quota,
-    TenantBudget,
-    request_cost,
-)
+from batch.graph.pacing import Pacer, TenantBudget
+from batch.graph.pool import AppPool, PoolMember
+from batch.graph.quotas import Cost, PacingSettings, Quota, request_cost
 
 T = TypeVar("T")
 
