@@ -1,20 +1,36 @@
-"""The client side of Microsoft Graph: `GraphClient` (requests, $batch, paging), the pacer
-that keeps a run below Graph's throttling limits, and the retry policy.
-See each module's docstring; `batch.auth` provides the tokens."""
+"""The client side of Microsoft Graph. The rest of entra-batch imports its names from here.
 
-from batch.graph.client import ClientStats, GraphCall, GraphClient, GraphResult
-from batch.graph.pacing import (
-    AppPool,
-    Pacer,
-    PacingSettings,
-    PoolMember,
-    Quota,
-    TenantBudget,
-    request_cost,
-)
+- `client.py`: `GraphClient` (one request, and the entry points for $batch and listings);
+  `session.py` the plumbing every request shares; `answers.py` what an answer means;
+  `batching.py` the `$batch` machine; `paging.py` listings; `model.py` the values
+  (`GraphCall`, `GraphResult`, `ClientStats`).
+- `pacing.py`: the `Pacer` that keeps a run below Graph's throttling limits; `bucket.py` its
+  adaptive token bucket; `quotas.py` the documented quotas and what a request costs;
+  `pool.py` several app registrations as one `AppPool`.
+- `retry.py`: what is retried, `Retry-After`, the deadline-bounded policy.
+- `transport.py`: TLS settings and the `TokenProvider` protocol, which `batch.auth` implements.
+"""
+
+from batch.graph.client import GraphClient
+from batch.graph.model import ClientStats, GraphCall, GraphResult
+from batch.graph.pacing import Pacer, TenantBudget
+from batch.graph.pool import AppPool, PoolMember
+from batch.graph.quotas import PacingSettings, Quota, request_cost
 from batch.graph.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
 
 __all__ = [
-    "AppPool", "ClientStats", "GraphCall", "GraphClient", "GraphResult", "Pacer", "PacingSettings", "PoolMember",
-    "Quota", "RETRYABLE_STATUS", "RetryPolicy", "TenantBudget", "parse_retry_after", "request_cost",
+    "RETRYABLE_STATUS",
+    "AppPool",
+    "ClientStats",
+    "GraphCall",
+    "GraphClient",
+    "GraphResult",
+    "Pacer",
+    "PacingSettings",
+    "PoolMember",
+    "Quota",
+    "RetryPolicy",
+    "TenantBudget",
+    "parse_retry_after",
+    "request_cost",
 ]

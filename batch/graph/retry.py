@@ -120,6 +120,9 @@ class RetryPolicy:
         )
 
 
+DEFAULT_RETRY = RetryPolicy()
+
+
 class stop_at_deadline(stop_base):  # noqa: N801 - tenacity's naming
     """Stop when the next attempt would start after `deadline` (on the injected clock)."""
 
@@ -162,6 +165,6 @@ def _last_result(retry_state: RetryCallState) -> Any:
 
 
 __all__ = [
-    "AMBIGUOUS_STATUS", "RETRYABLE_STATUS", "RetryPolicy", "parse_retry_after", "stop_at_deadline",
+    "AMBIGUOUS_STATUS", "DEFAULT_RETRY", "RETRYABLE_STATUS", "RetryPolicy", "parse_retry_after", "stop_at_deadline",
     "wait_retry_after",
 ]

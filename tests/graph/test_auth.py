@@ -1,7 +1,8 @@
 """Token providers (msal and plain client credentials): caching, refresh 5 minutes before
 expiry, retries of the token endpoint up to a deadline, AuthError with the AADSTS code and a
 remedy, no secret or token in messages or logs; and the permission preflight helpers
-(GRAPH.md §10, §14)."""
+(GRAPH.md §10, §14). The plain token endpoint is a `respx` route; msal gets a scripted
+`http_client` (it speaks `requests`, not httpx); time is the one `FakeClock`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs
 import httpx
 import jwt
 import pytest
+import respx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -37,6 +39,11 @@ from batch.emulator.inprocess import EmulatorTransport
 from batch.errors import AuthError, ConfigError, PermissionMissing
 from batch.graph import GraphCall, GraphClient, RetryPolicy
 
+try:
+    from .fakes import FakeClock
+except ImportError:  # tests/graph is not a package
+    from fakes import FakeClock  # type: ignore[no-redef]
+
 SECRET = "s3cr3t~Value.With-Symbols_0123456789"
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "66666666-7777-8888-9999-000000000000"
@@ -54,17 +61,9 @@ def fake_jwt(roles: list[str] | None = None, **claims: Any) -> str:
     return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(payload)}.c2lnbmF0dXJl"
 
 
-class FakeTime:
-    def __init__(self, now: float = 1_780_000_000.0) -> None:
-        self.now = now
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+def fake_time() -> FakeClock:
+    """The providers' clock is Unix time (`time.time`)."""
+    return FakeClock(start=1_780_000_000.0)
 
 
 def token_answer(token: str, expires_in: int = 3599) -> httpx.Response:
@@ -79,24 +78,22 @@ def aad_error(status: int, error: str, code: int, text: str, headers: dict[str, 
 
 
 class TokenEndpoint:
-    """A scripted token endpoint (the last answer repeats); records the forms it got."""
+    """The token endpoint as a respx route: `route` answers, `forms` are the forms it got."""
 
-    def __init__(self, *answers: Any) -> None:
-        self.answers = list(answers)
-        self.forms: list[dict[str, list[str]]] = []
+    def __init__(self) -> None:
+        self.router = respx.Router()
+        self.route = self.router.post(TOKEN_URL)
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.forms.append(parse_qs(request.content.decode()))
-        answer = self.answers[min(len(self.forms), len(self.answers)) - 1]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+    @property
+    def forms(self) -> list[dict[str, list[str]]]:
+        return [parse_qs(call.request.content.decode()) for call in self.route.calls]
 
 
-def plain(endpoint: TokenEndpoint, t: FakeTime, **kwargs: Any) -> ClientCredentialsProvider:
+def plain(endpoint: TokenEndpoint, t: FakeClock, **kwargs: Any) -> ClientCredentialsProvider:
     kwargs.setdefault("retry", RetryPolicy(deadline_seconds=120, base_delay=1.0, max_delay=30.0, jitter=0.0))
-    return ClientCredentialsProvider(TOKEN_URL, CLIENT, SECRET, transport=httpx.MockTransport(endpoint),
-                                     clock=t.clock, sleep=t.sleep, **kwargs)
+    transport = httpx.MockTransport(endpoint.router.async_handler)
+    return ClientCredentialsProvider(TOKEN_URL, CLIENT, SECRET, transport=transport, clock=t.clock, sleep=t.sleep,
+                                     **kwargs)
 
 
 # ---- the preflight ----------------------------------------------------------------------------------------
@@ -124,8 +121,9 @@ def test_missing_permissions_names_the_least_privileged() -> None:
 # ---- plain client credentials -----------------------------------------------------------------------------
 
 async def test_token_is_cached_and_refreshed_five_minutes_before_expiry() -> None:
-    t = FakeTime()
-    endpoint = TokenEndpoint(token_answer("first", 3600), token_answer("second", 3600))
+    t = fake_time()
+    endpoint = TokenEndpoint()
+    endpoint.route.mock(side_effect=[token_answer("first", 3600), token_answer("second", 3600)])
     provider = plain(endpoint, t)
     assert await provider.token() == "first"
     assert endpoint.forms[0]["client_secret"] == [SECRET] and endpoint.forms[0]["grant_type"] == ["client_credentials"]
@@ -138,16 +136,18 @@ async def test_token_is_cached_and_refreshed_five_minutes_before_expiry() -> Non
 
 
 async def test_concurrent_callers_share_one_fetch() -> None:
-    t = FakeTime()
-    endpoint = TokenEndpoint(token_answer("only"))
+    t = fake_time()
+    endpoint = TokenEndpoint()
+    endpoint.route.mock(return_value=token_answer("only"))
     provider = plain(endpoint, t)
     assert set(await asyncio.gather(*(provider.token() for _ in range(20)))) == {"only"}
-    assert len(endpoint.forms) == 1
+    assert endpoint.route.call_count == 1
 
 
 async def test_invalidate_fetches_a_new_token() -> None:
-    t = FakeTime()
-    endpoint = TokenEndpoint(token_answer("old"), token_answer("new"))
+    t = fake_time()
+    endpoint = TokenEndpoint()
+    endpoint.route.mock(side_effect=[token_answer("old"), token_answer("new")])
     provider = plain(endpoint, t)
     assert await provider.token() == "old"
     provider.invalidate()
@@ -161,35 +161,39 @@ async def test_invalidate_fetches_a_new_token() -> None:
     httpx.ConnectError("connection refused"),
 ])
 async def test_token_endpoint_failures_are_retried(failure: Any) -> None:
-    t = FakeTime()
-    endpoint = TokenEndpoint(failure, failure, token_answer("finally"))
+    t = fake_time()
+    endpoint = TokenEndpoint()
+    endpoint.route.mock(side_effect=[failure, failure, token_answer("finally")])
     provider = plain(endpoint, t)
     assert await provider.token() == "finally"
-    assert len(endpoint.forms) == 3
+    assert endpoint.route.call_count == 3
     expected = [4.0, 4.0] if isinstance(failure, httpx.Response) and failure.status_code == 429 else [1.0, 2.0]
     assert t.sleeps == expected
 
 
 async def test_token_endpoint_down_past_the_deadline_is_an_auth_error() -> None:
-    t = FakeTime()
-    provider = plain(TokenEndpoint(httpx.ConnectError("refused")), t)
+    t = fake_time()
+    endpoint = TokenEndpoint()
+    endpoint.route.mock(side_effect=httpx.ConnectError("refused"))  # every time
+    provider = plain(endpoint, t)
     with pytest.raises(AuthError) as caught:
         await provider.token()
     assert caught.value.exit_code == 3
     assert "120 s" in str(caught.value) and SECRET not in str(caught.value)
-    assert sum(t.sleeps) <= 120
+    assert sum(t.sleeps) <= 120 and endpoint.route.call_count > 3
 
 
 async def test_a_failing_refresh_keeps_the_valid_token() -> None:
-    t = FakeTime()
+    t = fake_time()
     down = aad_error(503, "temporarily_unavailable", 50196, "Unavailable.")
-    endpoint = TokenEndpoint(token_answer("still-good", 3600), down, down, token_answer("fresh", 3600))
+    endpoint = TokenEndpoint()
+    endpoint.route.mock(side_effect=[token_answer("still-good", 3600), down, down, token_answer("fresh", 3600)])
     provider = plain(endpoint, t)
     assert await provider.token() == "still-good"
     t.now += 3400  # inside the refresh margin, still valid for 200 s
     assert await provider.token() == "still-good"  # one failed try, no waiting
     assert await provider.token() == "still-good"  # backing off: no new try yet
-    assert len(endpoint.forms) == 2 and t.sleeps == []
+    assert endpoint.route.call_count == 2 and t.sleeps == []
     t.now += 5
     assert await provider.token() == "still-good"
     t.now += 5
@@ -197,21 +201,23 @@ async def test_a_failing_refresh_keeps_the_valid_token() -> None:
 
 
 async def test_refused_credentials_raise_auth_error_with_code_and_remedy() -> None:
-    t = FakeTime()
+    t = fake_time()
     refused = aad_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent "
                                                         "in the request is the client secret value.")
-    endpoint = TokenEndpoint(refused)
+    endpoint = TokenEndpoint()
+    endpoint.route.mock(return_value=refused)
     with pytest.raises(AuthError) as caught:
         await plain(endpoint, t).token()
     message = str(caught.value)
     assert "7000215" in message and "AZURE_CLIENT_SECRET" in message
     assert caught.value.code == "7000215" and caught.value.error == "invalid_client" and caught.value.exit_code == 3
     assert SECRET not in message and "Trace ID" not in message
-    assert len(endpoint.forms) == 1  # not retried
+    assert endpoint.route.call_count == 1  # not retried
 
-    tenant = aad_error(400, "invalid_request", 90002, f"Tenant '{TENANT}' not found.")
+    tenant = TokenEndpoint()
+    tenant.route.mock(return_value=aad_error(400, "invalid_request", 90002, f"Tenant '{TENANT}' not found."))
     with pytest.raises(AuthError, match="AZURE_TENANT_ID"):
-        await plain(TokenEndpoint(tenant), t).token()
+        await plain(tenant, t).token()
 
 
 async def test_client_credentials_against_the_emulator(caplog: pytest.LogCaptureFixture) -> None:
@@ -284,7 +290,7 @@ def ok(token: str, expires_in: int = 3599) -> tuple[int, dict[str, Any], dict[st
     return 200, {"token_type": "Bearer", "expires_in": expires_in, "access_token": token}, {}
 
 
-def msal_provider(platform: FakeIdentityPlatform, t: FakeTime, **kwargs: Any) -> MsalTokenProvider:
+def msal_provider(platform: FakeIdentityPlatform, t: FakeClock, **kwargs: Any) -> MsalTokenProvider:
     if "certificate_path" not in kwargs:
         kwargs["client_secret"] = SECRET
     return MsalTokenProvider(TENANT, CLIENT, authority_host=HOST, clock=t.clock, sleep=t.sleep, http_client=platform,
@@ -293,7 +299,7 @@ def msal_provider(platform: FakeIdentityPlatform, t: FakeTime, **kwargs: Any) ->
 
 async def test_msal_one_app_cached_and_refreshed_early(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    t = FakeTime()
+    t = fake_time()
     platform = FakeIdentityPlatform(ok(fake_jwt(["User.Create"], n=1), 3600), ok(fake_jwt(["User.Create"], n=2), 3600))
     provider = msal_provider(platform, t)
     first = await provider.token()
@@ -313,7 +319,7 @@ async def test_msal_one_app_cached_and_refreshed_early(caplog: pytest.LogCapture
 
 
 async def test_msal_5xx_and_temporarily_unavailable_are_retried() -> None:
-    t = FakeTime()
+    t = fake_time()
     unavailable = (503, {"error": "temporarily_unavailable", "error_description": "AADSTS50196: busy",
                          "error_codes": [50196]}, {"Retry-After": "30"})
     platform = FakeIdentityPlatform(unavailable, (400, {"error": "temporarily_unavailable",
@@ -328,7 +334,7 @@ async def test_msal_5xx_and_temporarily_unavailable_are_retried() -> None:
 async def test_msal_connection_errors_are_retried_then_give_up() -> None:
     import requests
 
-    t = FakeTime()
+    t = fake_time()
     platform = FakeIdentityPlatform(requests.exceptions.ConnectionError("refused"))
     with pytest.raises(AuthError, match="60 s"):
         await msal_provider(platform, t).token()
@@ -336,10 +342,10 @@ async def test_msal_connection_errors_are_retried_then_give_up() -> None:
 
 
 async def test_msal_refused_secret_is_an_auth_error_without_the_secret() -> None:
-    t = FakeTime()
-    refused = (401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided. "
-                                                                     "Trace ID: x Correlation ID: y",
-                     "error_codes": [7000215]}, {})
+    t = fake_time()
+    description = "AADSTS7000215: Invalid client secret provided. Trace ID: x Correlation ID: y"
+    refused: tuple[int, dict[str, Any], dict[str, str]] = (
+        401, {"error": "invalid_client", "error_description": description, "error_codes": [7000215]}, {})
     platform = FakeIdentityPlatform(refused)
     with pytest.raises(AuthError) as caught:
         await msal_provider(platform, t).token()
@@ -369,7 +375,7 @@ async def test_msal_certificate_signs_ps256_with_x5c(tmp_path: Path) -> None:
     path, _ = self_signed(tmp_path)
     credential = load_certificate(path)
     assert set(credential) == {"private_key", "public_certificate"}
-    t = FakeTime()
+    t = fake_time()
     platform = FakeIdentityPlatform(ok(fake_jwt()))
     await msal_provider(platform, t, certificate_path=path).token()
     form = platform.posts[0]

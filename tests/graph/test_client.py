@@ -1,7 +1,8 @@
 """GraphClient: retries bounded by a deadline, Retry-After in every form, the pause shared by
 every worker, $batch retried by id, ambiguous answers, a fresh token after a 401, paging
-(GRAPH.md §3, §8, §11, §14). Unit tests run on `httpx.MockTransport` with stateful fakes and
-recorded sleeps; the integration tests at the end run against the in-process emulator.
+(GRAPH.md §3, §8, §11, §14). Unit tests answer from `respx` routes (side-effect sequences
+for 429/503/dropped connections, call assertions) on the one `FakeClock`; the integration
+tests at the end run against the in-process emulator.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+import respx
 
 from batch.auth import ClientCredentialsProvider
 from batch.emulator import EmulatorSettings, Faults, Quota, Quotas, Store, create_app
@@ -33,9 +35,9 @@ from batch.graph import (
 from batch.graph import Quota as PacerQuota
 
 try:
-    from .test_pacing import VirtualTime
+    from .fakes import FakeClock
 except ImportError:  # tests/graph is not a package
-    from test_pacing import VirtualTime  # type: ignore[no-redef]
+    from fakes import FakeClock  # type: ignore[no-redef]
 
 BASE = "https://graph.test/v1.0"
 DOMAIN = "contoso.onmicrosoft.com"
@@ -60,40 +62,9 @@ class Tokens:
         self.current = None
 
 
-class Recorder:
-    """Fake time that records sleeps; sleeping moves the clock."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class Script:
-    """A handler answering from a list (the last answer repeats); records every request.
-    An answer is a Response, an exception to raise, or a callable of the request."""
-
-    def __init__(self, *answers: Any) -> None:
-        self.answers = list(answers)
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
-        if isinstance(answer, Exception):
-            raise answer
-        if callable(answer):
-            return answer(request)
-        return answer
+def graph_routes() -> respx.Router:
+    """Routes on the Graph base; a request no route matches fails the test."""
+    return respx.Router(base_url=BASE)
 
 
 def graph_error(status: int, code: str, message: str = "", headers: dict[str, str] | None = None) -> httpx.Response:
@@ -105,24 +76,24 @@ def throttled(retry_after: str | None = "1") -> httpx.Response:
     return graph_error(429, "TooManyRequests", "Please retry again later.", headers)
 
 
-def make_client(handler: Any, t: Recorder | VirtualTime | None = None, tokens: Tokens | None = None,
+def make_client(graph: respx.Router, t: FakeClock | None = None, tokens: Tokens | None = None,
                 **kwargs: Any) -> GraphClient:
-    t = t or Recorder()
-    clock, sleep = (t, t.sleep) if isinstance(t, VirtualTime) else (t.clock, t.sleep)
+    t = t or FakeClock()
     kwargs.setdefault("retry", RetryPolicy(jitter=0.0))
-    return GraphClient(BASE, tokens or Tokens(), transport=httpx.MockTransport(handler), sleep=sleep, clock=clock,
-                       rng=random.Random(0), **kwargs)
+    return GraphClient(BASE, tokens or Tokens(), transport=httpx.MockTransport(graph.async_handler), sleep=t.sleep,
+                       clock=t.clock, rng=random.Random(0), **kwargs)
 
 
 # ---- one request ------------------------------------------------------------------------------------
 
 async def test_get_sends_token_priority_and_parses_the_body() -> None:
-    script = Script(httpx.Response(200, json={"id": "abc"}))
+    graph = graph_routes()
+    user = graph.get("/users/abc", params={"$select": "id"}).respond(200, json={"id": "abc"})
     tokens = Tokens()
-    client = make_client(script, tokens=tokens, low_priority=True)
+    client = make_client(graph, tokens=tokens, low_priority=True)
     result = await client.request(GraphCall("GET", "/users/abc?$select=id", headers={"ConsistencyLevel": "eventual"}))
     assert result.ok and result.body == {"id": "abc"} and result.attempts == 1 and not result.ambiguous
-    sent = script.requests[0]
+    sent = user.calls.last.request
     assert sent.url == "https://graph.test/v1.0/users/abc?$select=id"
     assert sent.headers["authorization"] == f"Bearer {tokens.current}"
     assert sent.headers["x-ms-throttle-priority"] == "Low"
@@ -131,12 +102,12 @@ async def test_get_sends_token_priority_and_parses_the_body() -> None:
 
 
 async def test_post_body_is_json() -> None:
-    script = Script(httpx.Response(201, json={"id": "new"}))
-    client = make_client(script)
-    result = await client.request(GraphCall("POST", "/users", {"displayName": "Åsa"}))
+    graph = graph_routes()
+    create = graph.post("/users").respond(201, json={"id": "new"})
+    result = await make_client(graph).request(GraphCall("POST", "/users", {"displayName": "Åsa"}))
     assert result.status == 201
-    assert json.loads(script.requests[0].content) == {"displayName": "Åsa"}
-    assert script.requests[0].headers["content-type"] == "application/json"
+    assert json.loads(create.calls.last.request.content) == {"displayName": "Åsa"}
+    assert create.calls.last.request.headers["content-type"] == "application/json"
 
 
 @pytest.mark.parametrize(("retry_after", "wait"), [
@@ -149,20 +120,22 @@ async def test_post_body_is_json() -> None:
 async def test_429_honours_retry_after_in_every_form(retry_after: str | None, wait: float) -> None:
     if retry_after == "HTTP-date":
         retry_after = email.utils.formatdate(time.time() + 30, usegmt=True)
-    t = Recorder()
-    script = Script(throttled(retry_after), httpx.Response(200, json={}))
-    client = make_client(script, t)
+    t = FakeClock()
+    graph = graph_routes()
+    users = graph.get("/users").mock(side_effect=[throttled(retry_after), httpx.Response(200, json={})])
+    client = make_client(graph, t)
     result = await client.request(GraphCall("GET", "/users"))
     assert result.status == 200 and result.attempts == 2
     assert t.sleeps == [pytest.approx(wait, abs=1.5 if wait == 30.0 else 1e-6)]
-    assert script.requests[1].headers["retry-attempt"] == "1"
+    assert users.calls[1].request.headers["retry-attempt"] == "1"
     assert client.stats.throttled == 1 and client.stats.retries == 1
 
 
 async def test_throttled_forever_gives_up_at_the_deadline_not_after_a_count() -> None:
-    t = Recorder()
-    client = make_client(Script(throttled("200")), t,
-                         retry=RetryPolicy(deadline_seconds=900, throttled_deadline_seconds=900))
+    t = FakeClock()
+    graph = graph_routes()
+    graph.post("/users").mock(return_value=throttled("200"))
+    client = make_client(graph, t, retry=RetryPolicy(deadline_seconds=900, throttled_deadline_seconds=900))
     result = await client.request(GraphCall("POST", "/users", {}))
     assert result.status == 429 and result.error_code == "TooManyRequests" and not result.ambiguous
     assert result.attempts == 5  # Retry-After ≥ 180 s is honoured, four times
@@ -170,118 +143,138 @@ async def test_throttled_forever_gives_up_at_the_deadline_not_after_a_count() ->
 
 
 async def test_a_throttled_row_waits_its_turn_past_the_failure_deadline() -> None:
-    t = Recorder()
-    script = Script(*[throttled("300")] * 5, httpx.Response(201, json={"id": "x"}))
-    result = await make_client(script, t).request(GraphCall("POST", "/users", {}))
+    t = FakeClock()
+    graph = graph_routes()
+    graph.post("/users").mock(side_effect=[*[throttled("300")] * 5, httpx.Response(201, json={"id": "x"})])
+    result = await make_client(graph, t).request(GraphCall("POST", "/users", {}))
     assert result.status == 201 and result.attempts == 6
     assert sum(t.sleeps) == 1500.0  # beyond the 900 s that bounds failures
 
 
 async def test_failures_still_stop_at_their_deadline() -> None:
-    t = Recorder()
-    client = make_client(Script(graph_error(503, "serviceNotAvailable", headers={"Retry-After": "400"})), t)
-    result = await client.request(GraphCall("GET", "/users"))
+    t = FakeClock()
+    graph = graph_routes()
+    unavailable = graph_error(503, "serviceNotAvailable", headers={"Retry-After": "400"})
+    users = graph.get("/users").mock(return_value=unavailable)
+    result = await make_client(graph, t).request(GraphCall("GET", "/users"))
     assert result.status == 503 and sum(t.sleeps) <= 900
+    assert users.call_count == 3  # at 0, 400 and 800 s
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])
 async def test_server_errors_retry_idempotent_calls_and_leave_posts_ambiguous(status: int) -> None:
-    script = Script(graph_error(status, "UnknownError"), httpx.Response(204))
-    client = make_client(script)
-    patched = await client.request(GraphCall("PATCH", "/users/x", {"city": "Oslo"}))
+    graph = graph_routes()
+    graph.patch("/users/x").mock(side_effect=[graph_error(status, "UnknownError"), httpx.Response(204)])
+    patched = await make_client(graph).request(GraphCall("PATCH", "/users/x", {"city": "Oslo"}))
     assert patched.status == 204 and patched.attempts == 2
 
-    script = Script(graph_error(status, "UnknownError"), httpx.Response(201, json={}))
-    client = make_client(script)
+    graph = graph_routes()
+    create = graph.post("/users").mock(side_effect=[graph_error(status, "UnknownError"), httpx.Response(201, json={})])
+    client = make_client(graph)
     created = await client.request(GraphCall("POST", "/users", {}))
     assert created.status == status and created.ambiguous and created.attempts == 1
-    assert len(script.requests) == 1  # never resent blindly
+    assert create.call_count == 1  # never resent blindly
     assert client.stats.ambiguous == 1
 
 
 async def test_503_is_retried_even_for_post() -> None:
-    script = Script(graph_error(503, "serviceNotAvailable", headers={"Retry-After": "3"}), httpx.Response(201, json={}))
-    t = Recorder()
-    result = await make_client(script, t).request(GraphCall("POST", "/users", {}))
+    graph = graph_routes()
+    graph.post("/users").mock(side_effect=[graph_error(503, "serviceNotAvailable", headers={"Retry-After": "3"}),
+                                           httpx.Response(201, json={})])
+    t = FakeClock()
+    result = await make_client(graph, t).request(GraphCall("POST", "/users", {}))
     assert result.status == 201 and not result.ambiguous and t.sleeps == [3.0]
 
 
 async def test_post_marked_idempotent_is_retried() -> None:
-    script = Script(graph_error(504, "GatewayTimeout"), httpx.Response(200, json={}))
-    result = await make_client(script).request(GraphCall("POST", "/directory/deletedItems/x/restore", idempotent=True))
+    graph = graph_routes()
+    graph.post("/directory/deletedItems/x/restore").mock(
+        side_effect=[graph_error(504, "GatewayTimeout"), httpx.Response(200, json={})])
+    result = await make_client(graph).request(GraphCall("POST", "/directory/deletedItems/x/restore", idempotent=True))
     assert result.status == 200 and result.attempts == 2
 
 
 async def test_connect_error_is_safe_to_retry_even_for_post() -> None:
-    script = Script(httpx.ConnectError("connection refused"), httpx.ConnectTimeout("slow"), httpx.Response(201, json={}))
-    result = await make_client(script).request(GraphCall("POST", "/users", {}))
+    graph = graph_routes()
+    graph.post("/users").mock(side_effect=[httpx.ConnectError("connection refused"), httpx.ConnectTimeout("slow"),
+                                           httpx.Response(201, json={})])
+    result = await make_client(graph).request(GraphCall("POST", "/users", {}))
     assert result.status == 201 and result.attempts == 3 and not result.ambiguous
 
 
 async def test_drop_after_send_leaves_post_ambiguous_and_retries_get() -> None:
     dropped = httpx.RemoteProtocolError("Server disconnected without sending a complete response.")
-    script = Script(dropped, httpx.Response(201, json={}))
-    client = make_client(script)
-    created = await client.request(GraphCall("POST", "/users", {}))
+    graph = graph_routes()
+    create = graph.post("/users").mock(side_effect=[dropped, httpx.Response(201, json={})])
+    created = await make_client(graph).request(GraphCall("POST", "/users", {}))
     assert created.status == 0 and created.ambiguous and created.attempts == 1
     assert created.error_code == "RemoteProtocolError" and "may or may not" in (created.error_message or "")
-    assert len(script.requests) == 1
+    assert create.call_count == 1
 
-    script = Script(httpx.ReadTimeout("timed out"), dropped, httpx.Response(200, json={"value": []}))
-    listed = await make_client(script).request(GraphCall("GET", "/users"))
+    graph = graph_routes()
+    graph.get("/users").mock(side_effect=[httpx.ReadTimeout("timed out"), dropped,
+                                          httpx.Response(200, json={"value": []})])
+    listed = await make_client(graph).request(GraphCall("GET", "/users"))
     assert listed.status == 200 and listed.attempts == 3 and not listed.ambiguous
 
 
 async def test_401_gets_one_fresh_token() -> None:
     tokens = Tokens()
     expired = graph_error(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
-    script = Script(expired, httpx.Response(200, json={}))
-    client = make_client(script, tokens=tokens)
+    graph = graph_routes()
+    users = graph.get("/users").mock(side_effect=[expired, httpx.Response(200, json={})])
+    client = make_client(graph, tokens=tokens)
     result = await client.request(GraphCall("GET", "/users"))
     assert result.status == 200 and tokens.invalidations == 1 and tokens.issued == 2
-    first, second = (r.headers["authorization"] for r in script.requests)
+    first, second = (call.request.headers["authorization"] for call in users.calls)
     assert first != second
     assert client.stats.token_refreshes == 1
 
     tokens = Tokens()
-    client = make_client(Script(expired), tokens=tokens)
-    result = await client.request(GraphCall("GET", "/users"))
+    graph = graph_routes()
+    graph.get("/users").mock(return_value=expired)
+    result = await make_client(graph, tokens=tokens).request(GraphCall("GET", "/users"))
     assert result.status == 401 and result.attempts == 2 and tokens.invalidations == 1
 
 
 async def test_concurrent_401s_drop_the_token_once() -> None:
     tokens = Tokens()
-    seen: list[str] = []
     first_token: list[str] = []
 
-    def graph(request: httpx.Request) -> httpx.Response:
-        seen.append(request.headers["authorization"])
+    def expire_the_first_token(request: httpx.Request) -> httpx.Response:
         if not first_token:
             first_token.append(request.headers["authorization"])
         if request.headers["authorization"] == first_token[0]:
             return graph_error(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
         return httpx.Response(200, json={})
 
+    graph = graph_routes()
+    graph.get(path__regex=r"/users/\d+$").mock(side_effect=expire_the_first_token)
     client = make_client(graph, tokens=tokens)
     results = await asyncio.gather(*(client.request(GraphCall("GET", f"/users/{i}")) for i in range(8)))
     assert all(r.status == 200 for r in results)
     assert tokens.invalidations == 1 and tokens.issued == 2
 
 
-async def test_no_token_in_results_or_errors() -> None:
+@pytest.mark.parametrize("answer", [graph_error(403, "Authorization_RequestDenied"), httpx.ReadError("reset"),
+                                    httpx.Response(200)])
+async def test_no_token_in_results_or_errors(answer: Any) -> None:
     tokens = Tokens()
-    for answer in (graph_error(403, "Authorization_RequestDenied"), httpx.ReadError("reset"), httpx.Response(200)):
-        client = make_client(Script(answer), tokens=tokens)
-        result = await client.request(GraphCall("POST", "/users", {}))
-        assert tokens.current is not None and tokens.current not in repr(result)
+    graph = graph_routes()
+    graph.post("/users").mock(side_effect=[answer])
+    result = await make_client(graph, tokens=tokens).request(GraphCall("POST", "/users", {}))
+    assert tokens.current is not None and tokens.current not in repr(result)
 
 
 async def test_foreign_hosts_never_get_the_token() -> None:
-    client = make_client(Script(httpx.Response(200)))
+    graph = graph_routes()
+    users = graph.get("/users").respond(200)
+    client = make_client(graph)
     with pytest.raises(ValueError):
         await client.request(GraphCall("GET", "https://evil.test/v1.0/users"))
+    assert not graph.calls.called  # refused before anything was sent
     ok = await client.request(GraphCall("GET", "https://graph.test/v1.0/users?$skiptoken=x"))
-    assert ok.status == 200
+    assert ok.status == 200 and users.call_count == 1
 
 
 def test_ca_bundle_paths_become_ssl_contexts() -> None:
@@ -298,16 +291,17 @@ def test_ca_bundle_paths_become_ssl_contexts() -> None:
 # ---- the shared pause --------------------------------------------------------------------------------
 
 async def test_429_pauses_every_worker_not_just_the_throttled_one() -> None:
-    vt = VirtualTime()
-    arrivals: list[tuple[str, float]] = []
+    vt = FakeClock()
+    second_sent: list[float] = []
 
-    def graph(request: httpx.Request) -> httpx.Response:
-        arrivals.append((request.url.path, vt()))
-        if request.url.path.endswith("/first") and sum(1 for p, _ in arrivals if p.endswith("/first")) == 1:
-            return throttled("3")
+    def second_answer(request: httpx.Request) -> httpx.Response:
+        second_sent.append(vt.clock())
         return httpx.Response(200, json={})
 
-    pacer = Pacer(clock=vt, sleep=vt.sleep)
+    graph = graph_routes()
+    graph.get("/users/first").mock(side_effect=[throttled("3"), httpx.Response(200, json={})])
+    graph.get("/users/second").mock(side_effect=second_answer)
+    pacer = Pacer(clock=vt.clock, sleep=vt.sleep)
     client = make_client(graph, vt, pacer=pacer)
 
     async def second_worker() -> GraphResult:
@@ -317,10 +311,9 @@ async def test_429_pauses_every_worker_not_just_the_throttled_one() -> None:
     async def both() -> list[GraphResult]:
         return list(await asyncio.gather(client.request(GraphCall("GET", "/users/first")), second_worker()))
 
-    start = vt()
+    start = vt.clock()
     first, second = await vt.run(both())
     assert first.status == second.status == 200
-    second_sent = [t for p, t in arrivals if p.endswith("/second")]
     assert second_sent == [pytest.approx(start + 3.0)]  # held by the first worker's Retry-After
     assert second.attempts == 1  # it waited; it was never throttled itself
     assert pacer.stats.throttled == 1 and client.stats.pacing_wait >= 2.5
@@ -329,16 +322,21 @@ async def test_429_pauses_every_worker_not_just_the_throttled_one() -> None:
 # ---- $batch ----------------------------------------------------------------------------------------------
 
 class BatchGraph:
-    """A $batch endpoint: answers each inner request through `inner(request_dict, round)`,
-    and returns the responses in *reverse* order (Graph may reorder them)."""
+    """A $batch endpoint (a respx side effect): answers each inner request through
+    `inner(request_dict, round)`, and returns the responses in *reverse* order (Graph may
+    reorder them). `routes()` mounts it on POST /$batch; any other request fails the test."""
 
     def __init__(self, inner: Callable[[dict[str, Any], int], dict[str, Any]], outer: list[Any] | None = None) -> None:
         self.inner = inner
         self.outer = outer or []  # answers or exceptions for the first $batch requests
         self.batches: list[list[dict[str, Any]]] = []
 
+    def routes(self) -> respx.Router:
+        graph = graph_routes()
+        graph.post("/$batch").mock(side_effect=self)
+        return graph
+
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/v1.0/$batch" and request.method == "POST"
         assert request.headers["content-type"] == "application/json"
         items = json.loads(request.content)["requests"]
         assert len(items) <= 20
@@ -367,7 +365,7 @@ def creates(n: int) -> list[GraphCall]:
 async def test_batch_chunks_by_20_and_matches_answers_by_id() -> None:
     graph = BatchGraph(echo)
     calls = creates(45)
-    results = await make_client(graph).batch(calls)
+    results = await make_client(graph.routes()).batch(calls)
     assert [len(b) for b in graph.batches] == [20, 20, 5]
     assert [r.body["echo"]["n"] for r in results] == list(range(45))  # input order despite reversed answers
     assert all(r.status == 201 and r.attempts == 1 for r in results)
@@ -385,8 +383,8 @@ async def test_inner_429_retried_in_a_new_batch_of_only_the_failed_ids_after_the
         return echo(item, number)
 
     graph = BatchGraph(inner)
-    t = Recorder()
-    client = make_client(graph, t)
+    t = FakeClock()
+    client = make_client(graph.routes(), t)
     results = await client.batch(creates(10))
     assert [len(b) for b in graph.batches] == [10, 3]
     assert sorted(item["body"]["n"] for item in graph.batches[1]) == [2, 5, 7]
@@ -400,7 +398,7 @@ async def test_inner_429_retried_in_a_new_batch_of_only_the_failed_ids_after_the
 
 
 async def test_inner_throttle_pauses_the_pacer_for_all_workers() -> None:
-    vt = VirtualTime()
+    vt = FakeClock()
 
     def inner(item: dict[str, Any], number: int) -> dict[str, Any]:
         if number == 1 and item["body"]["n"] == 0:
@@ -408,8 +406,8 @@ async def test_inner_throttle_pauses_the_pacer_for_all_workers() -> None:
                     "body": {"error": {"code": "TooManyRequests", "message": "later"}}}
         return echo(item, number)
 
-    pacer = Pacer(clock=vt, sleep=vt.sleep)
-    client = make_client(BatchGraph(inner), vt, pacer=pacer)
+    pacer = Pacer(clock=vt.clock, sleep=vt.sleep)
+    client = make_client(BatchGraph(inner).routes(), vt, pacer=pacer)
     await vt.run(client.batch(creates(3)))
     assert pacer.not_before >= 1000 + 4 - 1e-6
     assert pacer.stats.throttled == 1
@@ -424,7 +422,7 @@ async def test_inner_server_errors_retry_idempotent_calls_only() -> None:
     graph = BatchGraph(inner)
     calls = [GraphCall("POST", "/users", {"n": 0}), GraphCall("PATCH", "/users/a", {"n": 1}),
              GraphCall("GET", "/users/b"), GraphCall("DELETE", "/users/c")]
-    results = await make_client(graph).batch(calls)
+    results = await make_client(graph.routes()).batch(calls)
     assert [r.status for r in results] == [504, 204, 200, 204]
     assert results[0].ambiguous and results[0].attempts == 1 and results[0].error_code == "UnknownError"
     assert not any(r.ambiguous for r in results[1:])
@@ -435,7 +433,7 @@ async def test_whole_batch_dropped_after_sending() -> None:
     dropped = httpx.RemoteProtocolError("Server disconnected without sending a complete response.")
     graph = BatchGraph(echo, outer=[dropped])
     calls = [GraphCall("POST", "/users", {"n": 0}), GraphCall("GET", "/users/b"), GraphCall("POST", "/users", {"n": 2})]
-    client = make_client(graph)
+    client = make_client(graph.routes())
     results = await client.batch(calls)
     assert [r.ambiguous for r in results] == [True, False, True]
     assert [r.status for r in results] == [0, 200, 0]
@@ -450,14 +448,14 @@ async def test_whole_batch_dropped_after_sending() -> None:
 ])
 async def test_whole_batch_refused_is_resent_whole(outer: Any) -> None:
     graph = BatchGraph(echo, outer=[outer])
-    results = await make_client(graph).batch(creates(4))
+    results = await make_client(graph.routes()).batch(creates(4))
     assert [r.status for r in results] == [201] * 4 and not any(r.ambiguous for r in results)
     assert [len(b) for b in graph.batches] == [4, 4]
 
 
 async def test_whole_batch_5xx_without_retry_after_is_ambiguous_for_posts() -> None:
     graph = BatchGraph(echo, outer=[graph_error(502, "BadGateway")])
-    results = await make_client(graph).batch([GraphCall("POST", "/users", {"n": 0}), GraphCall("PATCH", "/users/x", {})])
+    results = await make_client(graph.routes()).batch([GraphCall("POST", "/users", {"n": 0}), GraphCall("PATCH", "/users/x", {})])
     assert results[0].ambiguous and results[0].status == 502
     assert results[1].status == 204
 
@@ -465,13 +463,13 @@ async def test_whole_batch_5xx_without_retry_after_is_ambiguous_for_posts() -> N
 async def test_batch_401_refreshes_the_token_once() -> None:
     tokens = Tokens()
     graph = BatchGraph(echo, outer=[graph_error(401, "InvalidAuthenticationToken")])
-    results = await make_client(graph, tokens=tokens).batch(creates(2))
+    results = await make_client(graph.routes(), tokens=tokens).batch(creates(2))
     assert [r.status for r in results] == [201, 201] and tokens.invalidations == 1
 
 
 async def test_batch_400_is_final_for_every_item() -> None:
     graph = BatchGraph(echo, outer=[graph_error(400, "BadRequest", "Invalid batch payload format.")])
-    results = await make_client(graph).batch(creates(2))
+    results = await make_client(graph.routes()).batch(creates(2))
     assert [(r.status, r.error_code, r.ambiguous) for r in results] == [(400, "BadRequest", False)] * 2
 
 
@@ -490,7 +488,7 @@ async def test_batch_inner_bodies_are_parsed_and_missing_answers_handled() -> No
             return response
 
     graph = Drops(inner)
-    results = await make_client(graph).batch([GraphCall("GET", "/users/a"), GraphCall("GET", "/users/b?$select=id")])
+    results = await make_client(graph.routes()).batch([GraphCall("GET", "/users/a"), GraphCall("GET", "/users/b?$select=id")])
     assert [r.body for r in results] == [{"value": ["/users/a"]}, {"value": ["/users/b?$select=id"]}]
     assert results[1].attempts == 2
 
@@ -499,8 +497,8 @@ async def test_batch_deadline_returns_the_last_answers() -> None:
     def inner(item: dict[str, Any], number: int) -> dict[str, Any]:
         return {"status": 429, "headers": {"Retry-After": "400"}, "body": {"error": {"code": "TooManyRequests"}}}
 
-    t = Recorder()
-    results = await make_client(BatchGraph(inner), t, retry=RetryPolicy(deadline_seconds=900,
+    t = FakeClock()
+    results = await make_client(BatchGraph(inner).routes(), t, retry=RetryPolicy(deadline_seconds=900,
                                                                          throttled_deadline_seconds=900)).batch(creates(2))
     assert [(r.status, r.attempts) for r in results] == [(429, 3), (429, 3)]
     assert t.sleeps == [400.0, 400.0]
@@ -508,7 +506,7 @@ async def test_batch_deadline_returns_the_last_answers() -> None:
 
 async def test_batch_inner_urls_are_relative_and_escaped() -> None:
     graph = BatchGraph(echo)
-    client = make_client(graph, low_priority=True)
+    client = make_client(graph.routes(), low_priority=True)
     await client.batch([GraphCall("GET", "/users?$filter=identities/any(c:c/issuerAssignedId eq 'a@b.c')",
                                   headers={"ConsistencyLevel": "eventual"}),
                         GraphCall("GET", "https://graph.test/v1.0/users/x")])
@@ -521,47 +519,50 @@ async def test_batch_inner_urls_are_relative_and_escaped() -> None:
 # ---- paging ---------------------------------------------------------------------------------------------
 
 async def test_pages_follow_next_links_and_resend_headers() -> None:
-    pages = {
-        "/v1.0/users": {"value": [1, 2], "@odata.nextLink": "https://graph.test/v1.0/users?$skiptoken=A"},
-        "/v1.0/users?$skiptoken=A": {"value": [3], "@odata.nextLink": "https://graph.test/v1.0/users?$skiptoken=B"},
-        "/v1.0/users?$skiptoken=B": {"value": [4]},
-    }
-    seen: list[httpx.Request] = []
-
-    def graph(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=pages[request.url.raw_path.decode()])
-
+    graph = graph_routes()
+    last = graph.get("/users", params={"$skiptoken": "B"}).respond(200, json={"value": [4]})
+    middle = graph.get("/users", params={"$skiptoken": "A"}).respond(
+        200, json={"value": [3], "@odata.nextLink": "https://graph.test/v1.0/users?$skiptoken=B"})
+    first = graph.get("/users").respond(
+        200, json={"value": [1, 2], "@odata.nextLink": "https://graph.test/v1.0/users?$skiptoken=A"})
     client = make_client(graph)
     got = [page async for page in client.pages("/users", {"ConsistencyLevel": "eventual"})]
     assert [v for page in got for v in page["value"]] == [1, 2, 3, 4]
-    assert all(r.headers["consistencylevel"] == "eventual" for r in seen)
+    assert first.call_count == middle.call_count == last.call_count == 1
+    assert all(call.request.headers["consistencylevel"] == "eventual" for call in graph.calls)
 
 
 async def test_pages_refuse_foreign_links_and_report_failures() -> None:
-    client = make_client(Script(httpx.Response(200, json={"value": [], "@odata.nextLink": "https://evil.test/x"})))
+    graph = graph_routes()
+    graph.get("/users").respond(200, json={"value": [], "@odata.nextLink": "https://evil.test/x"})
     with pytest.raises(GraphRequestFailed):
-        async for _ in client.pages("/users"):
+        async for _ in make_client(graph).pages("/users"):
             pass
-    client = make_client(Script(graph_error(403, "Authorization_RequestDenied", "Insufficient privileges")))
+    assert graph.calls.call_count == 1  # the foreign link was never fetched
+
+    graph = graph_routes()
+    graph.get("/users").mock(return_value=graph_error(403, "Authorization_RequestDenied", "Insufficient privileges"))
     with pytest.raises(GraphRequestFailed) as caught:
-        async for _ in client.pages("/users"):
+        async for _ in make_client(graph).pages("/users"):
             pass
     assert caught.value.exit_code == 3 and "Authorization_RequestDenied" in str(caught.value)
 
 
 async def test_app_pool_uses_each_apps_own_token() -> None:
     a, b = Tokens(), Tokens()
-    script = Script(httpx.Response(200, json={}))
-    vt = VirtualTime()
-    pool = AppPool.of([a, b], writes=PacerQuota(2, 1), clock=vt, sleep=vt.sleep)
-    client = GraphClient(BASE, pacer=pool, transport=httpx.MockTransport(script), clock=vt, sleep=vt.sleep)
+    graph = graph_routes()
+    patches = graph.patch(path__regex=r"/users/\d+$").respond(200, json={})
+    vt = FakeClock()
+    pool = AppPool.of([a, b], writes=PacerQuota(2, 1), clock=vt.clock, sleep=vt.sleep)
+    client = GraphClient(BASE, pacer=pool, transport=httpx.MockTransport(graph.async_handler), clock=vt.clock,
+                         sleep=vt.sleep)
 
     async def many() -> None:
         await asyncio.gather(*(client.request(GraphCall("PATCH", f"/users/{i}", {})) for i in range(20)))
 
     await vt.run(many())
-    used = {r.headers["authorization"] for r in script.requests}
+    assert patches.call_count == 20
+    used = {call.request.headers["authorization"] for call in patches.calls}
     assert used == {f"Bearer {a.current}", f"Bearer {b.current}"}
 
 
@@ -593,8 +594,9 @@ async def send_in_batches(client: GraphClient, emails: list[str], workers: int, 
     async def worker() -> None:
         while queue:
             chunk = queue.pop(0)
-            for email, result in zip(chunk, await client.batch([GraphCall("POST", "/users", customer(e)) for e in chunk])):
-                results[email] = result
+            answers = await client.batch([GraphCall("POST", "/users", customer(e)) for e in chunk])
+            for address, result in zip(chunk, answers):
+                results[address] = result
 
     await asyncio.gather(*(worker() for _ in range(workers)))
     return [results[e] for e in emails]
@@ -614,7 +616,7 @@ async def test_emulator_200_creates_under_a_tight_hidden_quota() -> None:
     ceiling = (200 - 40) / 20  # the emulator's burst, then its rate
     print(f"\n200 creates, emulator writes 40/2s: {elapsed:.1f} s = {200 / elapsed:.1f} rows/s "
           f"({ceiling / elapsed:.0%} of the ceiling), {client.stats.throttled} x 429 in {client.stats.calls} calls "
-          f"({share:.1%}), pacer {pacer.describe()}")
+          f"({share:.1%}), pacer write rate {pacer.write_rate:.1f}/s, {pacer.stats.as_dict()}")
     assert [r.status for r in results] == [201] * 200
     ids = {store.identity_holder(tenant.id, DOMAIN, e) for e in emails}
     assert None not in ids and len(ids) == 200  # none lost, none duplicated
@@ -639,9 +641,9 @@ async def test_emulator_dropped_connections_leave_posts_ambiguous_but_applied() 
           f"({sum(r.ambiguous for r in batched)} in batches, {sum(r.ambiguous for r in single)} single)")
     assert ambiguous, "seed 3 drops some connections"
     assert any(r.ambiguous for r in batched) and any(r.ambiguous for r in single)
-    for email, result in zip(emails, results):
+    for address, result in zip(emails, results):
         assert result.status == (0 if result.ambiguous else 201)
-        assert store.identity_holder(tenant.id, DOMAIN, email) is not None  # the write happened
+        assert store.identity_holder(tenant.id, DOMAIN, address) is not None  # the write happened
     assert store.live_user_count(tenant.id) == 100  # and only once
     reads = await client.batch([GraphCall("GET", f"/users?$filter=identities/any(c:c/issuerAssignedId eq '{e}' "
                                                  f"and c/issuer eq '{DOMAIN}')&$select=id") for e in ambiguous])
@@ -654,9 +656,9 @@ async def test_emulator_dropped_connections_leave_posts_ambiguous_but_applied() 
 async def test_emulator_converges_in_virtual_time_on_a_smaller_hidden_rate() -> None:
     # The real emulator on a virtual clock: 2,000 creates against 300 writes / 30 s (half the
     # documented rate), 0.3 s round trips, 16 workers. Minutes of pacing in about a second.
-    vt = VirtualTime(start=1_780_000_000.0)
+    vt = FakeClock(start=1_780_000_000.0)
     store = Store(":memory:")
-    app = create_app(store, EmulatorSettings(quotas=Quotas(app_tenant_writes=Quota(300, 30))), clock=vt)
+    app = create_app(store, EmulatorSettings(quotas=Quotas(app_tenant_writes=Quota(300, 30))), clock=vt.clock)
 
     class Latency(httpx.AsyncBaseTransport):
         def __init__(self) -> None:
@@ -672,13 +674,13 @@ async def test_emulator_converges_in_virtual_time_on_a_smaller_hidden_rate() -> 
     default, tenant = store.default_app(), store.tenants()[0]
     assert default.secret is not None
     tokens = ClientCredentialsProvider(f"http://emulator/{tenant.id}/oauth2/v2.0/token", default.client_id,
-                                       default.secret, transport=EmulatorTransport(app), clock=vt, sleep=vt.sleep)
-    pacer = Pacer(clock=vt, sleep=vt.sleep)
-    client = GraphClient("http://emulator/v1.0", tokens, pacer=pacer, transport=Latency(), clock=vt, sleep=vt.sleep)
+                                       default.secret, transport=EmulatorTransport(app), clock=vt.clock, sleep=vt.sleep)
+    pacer = Pacer(clock=vt.clock, sleep=vt.sleep)
+    client = GraphClient("http://emulator/v1.0", tokens, pacer=pacer, transport=Latency(), clock=vt.clock, sleep=vt.sleep)
     emails = [f"v.{i}@example.com" for i in range(2000)]
-    start = vt()
+    start = vt.clock()
     results = await vt.run(send_in_batches(client, emails, workers=16))
-    elapsed = vt() - start
+    elapsed = vt.clock() - start
     ceiling = (2000 - 300) / 10
     print(f"\n2000 creates, emulator writes 300/30s (virtual time): {2000 / elapsed:.2f} rows/s for a 10/s quota "
           f"({ceiling / elapsed:.0%} of the ceiling), 429 share {client.stats.throttle_share:.2%}")

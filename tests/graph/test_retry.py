@@ -7,15 +7,16 @@ import random
 from dataclasses import dataclass
 
 import pytest
+import tenacity
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batch.graph.retry import (
-    AMBIGUOUS_STATUS,
-    RETRYABLE_STATUS,
-    RetryPolicy,
-    parse_retry_after,
-)
+from batch.graph.retry import RETRYABLE_STATUS, RetryPolicy, parse_retry_after
+
+try:
+    from .fakes import FakeClock
+except ImportError:  # tests/graph is not a package
+    from fakes import FakeClock  # type: ignore[no-redef]
 
 NOW = 1_780_000_000.0
 
@@ -57,11 +58,6 @@ def test_retry_after_never_raises(value: str) -> None:
     assert parsed is None or parsed >= 0
 
 
-def test_statuses() -> None:
-    assert RETRYABLE_STATUS == {429, 500, 502, 503, 504}
-    assert AMBIGUOUS_STATUS == {500, 502, 504}
-
-
 def test_backoff_grows_is_capped_and_jittered() -> None:
     policy = RetryPolicy(base_delay=0.5, max_delay=60.0, jitter=0.25)
     rng = random.Random(1)
@@ -87,19 +83,6 @@ def test_policy_rejects_nonsense() -> None:
 
 # ---- the tenacity controller, with an injected clock and sleep ----------------------------------
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @dataclass
 class Answer:
     status: int
@@ -124,23 +107,23 @@ class FailThenSucceed:
         return Answer(200)
 
 
-def controller(policy: RetryPolicy, t: FakeTime):  # type: ignore[no-untyped-def]
+def controller(policy: RetryPolicy, t: FakeClock) -> tenacity.AsyncRetrying:
     return policy.retrying(should_retry=lambda a: a.retry, retry_after=lambda a: a.retry_after,
                            clock=t.clock, sleep=t.sleep, rng=random.Random(0))
 
 
 async def test_retries_until_success_and_records_waits() -> None:
-    t = FakeTime()
+    t = FakeClock()
     attempt = FailThenSucceed(3, retry_after=None)
-    answer = await controller(RetryPolicy(base_delay=0.5, jitter=0.0), t)(attempt)
+    answer: Answer = await controller(RetryPolicy(base_delay=0.5, jitter=0.0), t)(attempt)
     assert answer.status == 200 and attempt.calls == 4
     assert t.sleeps == [0.5, 1.0, 2.0]
 
 
 async def test_retry_after_is_the_wait() -> None:
-    t = FakeTime()
+    t = FakeClock()
     attempt = FailThenSucceed(2, status=429, retry_after=2.128)
-    answer = await controller(RetryPolicy(), t)(attempt)
+    answer: Answer = await controller(RetryPolicy(), t)(attempt)
     assert answer.status == 200
     assert t.sleeps == [2.128, 2.128]
 
@@ -148,21 +131,21 @@ async def test_retry_after_is_the_wait() -> None:
 async def test_bounded_by_deadline_not_by_count() -> None:
     # 429 with Retry-After 200 s, forever: the SDKs stop after 3 tries (or at 180 s); we keep
     # going while the next try still starts before the deadline, then return the last answer.
-    t = FakeTime()
+    t = FakeClock()
     attempt = FailThenSucceed(10_000, status=429, retry_after=200.0)
-    answer = await controller(RetryPolicy(deadline_seconds=900), t)(attempt)
+    answer: Answer = await controller(RetryPolicy(deadline_seconds=900), t)(attempt)
     assert answer.status == 429  # no exception: the caller gets the last answer
     assert attempt.calls == 5  # at t = 0, 200, 400, 600, 800; t = 1000 would be past 900
     assert t.sleeps == [200.0] * 4
 
-    many = FakeTime()
+    many = FakeClock()
     quick = FailThenSucceed(10_000, status=503, retry_after=0.5)
     await controller(RetryPolicy(deadline_seconds=900), many)(quick)
     assert quick.calls == 1801  # far beyond any fixed count
 
 
 async def test_exceptions_are_not_retried() -> None:
-    t = FakeTime()
+    t = FakeClock()
 
     async def boom() -> Answer:
         raise RuntimeError("run-level")

@@ -1,0 +1,40 @@
+"""Access tokens for Graph (client credentials, GRAPH.md §10 and §14), and the permission
+preflight. Callers import these names from `batch.auth`.
+
+- `providers.py`: `RefreshingProvider` (cache, refresh 5 minutes before expiry, retries of
+  the token endpoint up to a deadline), `ClientCredentialsProvider` (plain httpx: the
+  in-process emulator and http loopback targets) and `StaticTokenProvider` (a fixed token);
+- `msal_provider.py`: `MsalTokenProvider`, a real tenant through msal (secret or certificate);
+- `certificate.py`: `load_certificate`, a PEM file → msal's credential;
+- `errors.py`: what the identity platform's refusals mean, as `AuthError`s with a remedy;
+- `permissions.py`: `token_roles` and `missing_permissions` for the preflight.
+
+The `TokenProvider` protocol lives in `batch.graph.transport`, so that the Graph client never
+imports this package.
+"""
+
+from batch.auth.certificate import load_certificate
+from batch.auth.msal_provider import PUBLIC_AUTHORITY_HOST, MsalTokenProvider
+from batch.auth.permissions import missing_permissions, token_roles
+from batch.auth.providers import (
+    GRAPH_SCOPE,
+    REFRESH_MARGIN_SECONDS,
+    TOKEN_RETRY,
+    ClientCredentialsProvider,
+    StaticTokenProvider,
+)
+from batch.graph.transport import TokenProvider
+
+__all__ = [
+    "GRAPH_SCOPE",
+    "PUBLIC_AUTHORITY_HOST",
+    "REFRESH_MARGIN_SECONDS",
+    "TOKEN_RETRY",
+    "ClientCredentialsProvider",
+    "MsalTokenProvider",
+    "StaticTokenProvider",
+    "TokenProvider",
+    "load_certificate",
+    "missing_permissions",
+    "token_roles",
+]

@@ -1,0 +1,125 @@
+"""Client credentials for a real tenant through msal (GRAPH.md §10, §14): a client secret or a
+PEM certificate, one `ConfidentialClientApplication` for the whole run, and msal's answers and
+exceptions read into the refreshing provider's terms (a token, a transient failure to retry,
+or a refusal with its remedy)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from batch.auth.certificate import load_certificate
+from batch.auth.errors import TRANSIENT_ERRORS, auth_error, scrub
+from batch.auth.providers import GRAPH_SCOPE, TOKEN_RETRY, Fetched, RefreshingProvider
+from batch.errors import ConfigError
+from batch.graph.retry import RetryPolicy
+
+PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
+
+
+class MsalTokenProvider(RefreshingProvider):
+    """Client credentials through msal: a secret, or a PEM certificate with its private key.
+
+    One `ConfidentialClientApplication` is built (lazily, in a thread: msal's construction
+    already calls the network) and reused. msal refuses http authorities; use
+    `ClientCredentialsProvider` for http loopback targets."""
+
+    def __init__(self, tenant_id: str, client_id: str, *, client_secret: str | None = None,
+                 certificate_path: str | Path | None = None, certificate_password: str | None = None,
+                 authority_host: str = PUBLIC_AUTHORITY_HOST, verify: bool | str = True,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 retry: RetryPolicy = TOKEN_RETRY, scope: str = GRAPH_SCOPE, http_client: Any = None) -> None:
+        if (client_secret is None) == (certificate_path is None):
+            raise ConfigError("Give exactly one credential for the app: a client secret (AZURE_CLIENT_SECRET) "
+                              "or a certificate (AZURE_CLIENT_CERTIFICATE_PATH).")
+        if not tenant_id or not client_id:
+            raise ConfigError("A tenant id (AZURE_TENANT_ID) and a client id (AZURE_CLIENT_ID) are needed.")
+        host = authority_host.rstrip("/")
+        if not host.lower().startswith("https://"):
+            raise ConfigError(f"The authority host must be an https URL (msal refuses others), got {authority_host!r}. "
+                              "For an http emulator, use its token endpoint without msal.")
+        super().__init__(clock=clock, sleep=sleep, retry=retry, secret=client_secret)
+        self.tenant_id = tenant_id
+        self.client_id = client_id
+        self.authority = f"{host}/{tenant_id}"
+        self.scope = scope
+        self._credential: str | dict[str, str]
+        if client_secret is not None:
+            self._credential = client_secret
+        else:
+            assert certificate_path is not None
+            self._credential = load_certificate(certificate_path, certificate_password)
+        self._instance_discovery = host.lower() == PUBLIC_AUTHORITY_HOST
+        self._verify = verify
+        self._http_client = http_client
+        self._http_cache: dict[str, Any] = {}
+        self._app: Any = None
+
+    def _build(self) -> Any:
+        import msal
+
+        kwargs: dict[str, Any] = {
+            "client_credential": self._credential, "authority": self.authority, "verify": self._verify,
+            "http_cache": self._http_cache, "token_cache": msal.TokenCache(),
+        }
+        if not self._instance_discovery:
+            kwargs["instance_discovery"] = False
+        if self._http_client is not None:
+            kwargs["http_client"] = self._http_client
+        return msal.ConfidentialClientApplication(self.client_id, **kwargs)
+
+    def _acquire(self) -> dict[str, Any]:
+        if self._app is None:
+            self._app = self._build()
+        result: dict[str, Any] = self._app.acquire_token_for_client(scopes=[self.scope])  # msal is untyped
+        return result
+
+    async def _fetch(self) -> Fetched:
+        import msal
+        import requests
+
+        try:
+            result = await asyncio.to_thread(self._acquire)
+        except msal.exceptions.MsalServiceError as exc:  # msal raises it on a 5xx
+            return Fetched(transient=f"token endpoint error: {scrub(str(exc), self._secret)}")
+        except requests.exceptions.RequestException as exc:
+            return Fetched(transient=f"connection error: {type(exc).__name__}")
+        except OSError as exc:
+            return Fetched(transient=f"connection error: {type(exc).__name__}")
+        except ValueError as exc:
+            text = str(exc)
+            if "Unable to get authority configuration" in text or "OIDC Discovery failed" in text:
+                raise auth_error({"error": "invalid_tenant", "error_codes": [90002],
+                                   "error_description": f"Tenant '{self.tenant_id}' not found at {self.authority}."},
+                                  secret=self._secret) from None
+            if "json" in text.lower() or "expecting" in text.lower():
+                return Fetched(transient="the token endpoint answered something that is not JSON")
+            raise ConfigError(scrub(f"msal refused the configuration: {text}", self._secret)) from None
+        if not isinstance(result, dict):
+            return Fetched(transient="no answer from msal")
+        if "access_token" in result:
+            refresh_on = result.get("refresh_on")
+            refresh_in = None if refresh_on is None else max(0.0, float(refresh_on) - time.time())
+            return Fetched(token=str(result["access_token"]), expires_in=float(result.get("expires_in", 3599)),
+                            refresh_in=refresh_in)
+        if result.get("error") in TRANSIENT_ERRORS:
+            return Fetched(transient=str(result.get("error")))
+        raise auth_error(result, secret=self._secret)
+
+    def _forget(self) -> None:
+        # We are the cache: msal would otherwise hand back the token we were told to drop (a 401),
+        # or a token it still deems fresh on its own clock. Its failure cache is dropped too: we
+        # have already waited out the Retry-After it would replay.
+        self._http_cache.clear()
+        app = self._app
+        if app is None:
+            return
+        cache = app.token_cache
+        for entry in list(cache.search(cache.CredentialType.ACCESS_TOKEN)):
+            cache.remove_at(entry)
+
+
+__all__ = ["PUBLIC_AUTHORITY_HOST", "MsalTokenProvider"]

@@ -1,0 +1,77 @@
+"""The values the Graph client trades in: `GraphCall` (one request), `GraphResult` (what became
+of it, after retries) and `ClientStats` (the client's counters for summary.json).
+
+Row-level failures are values (`GraphResult`), never exceptions: verbs read these types and
+nothing else of the client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class GraphCall:
+    """One Graph request. `url` is relative to the Graph base (`/users?$filter=...`); an
+    absolute URL is accepted only on the base's own host (an `@odata.nextLink`)."""
+
+    method: str
+    url: str
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    idempotent: bool | None = None  # None: GET/PATCH/DELETE/PUT idempotent, POST not
+
+    @property
+    def is_idempotent(self) -> bool:
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.method.upper() in IDEMPOTENT_METHODS
+
+
+@dataclass
+class GraphResult:
+    """What became of one call, after retries."""
+
+    status: int  # 0 = no answer at all
+    headers: dict[str, str]
+    body: Any
+    attempts: int
+    ambiguous: bool = False  # may have been applied without an answer: reconcile, never resend blindly
+    error_code: str | None = None  # Graph's error code, or a transport description
+    error_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass
+class ClientStats:
+    """Counters for summary.json."""
+
+    requests: int = 0  # HTTP requests sent (a $batch counts once)
+    calls: int = 0  # Graph calls sent, each inner request of a $batch counted, re-sends included
+    throttled: int = 0  # 429 answers seen (inner ones included)
+    retries: int = 0  # calls sent again
+    ambiguous: int = 0  # calls left ambiguous
+    transport_errors: int = 0  # requests that got no answer
+    token_refreshes: int = 0  # 401s answered with a fresh token
+    retry_wait: float = 0.0  # seconds slept before re-sends (Retry-After or backoff)
+    pacing_wait: float = 0.0  # seconds spent waiting for the pacer, all workers together
+
+    @property
+    def throttle_share(self) -> float:
+        return self.throttled / self.calls if self.calls else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"requests": self.requests, "calls": self.calls, "throttled": self.throttled,
+                "throttle_share": round(self.throttle_share, 4), "retries": self.retries,
+                "ambiguous": self.ambiguous, "transport_errors": self.transport_errors,
+                "token_refreshes": self.token_refreshes, "retry_wait_seconds": round(self.retry_wait, 3),
+                "pacing_wait_seconds": round(self.pacing_wait, 3)}
+
+
+__all__ = ["IDEMPOTENT_METHODS", "ClientStats", "GraphCall", "GraphResult"]

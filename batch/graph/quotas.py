@@ -1,0 +1,122 @@
+"""What Graph allows and what a request costs (GRAPH.md §9.2): `Quota` (an amount per period,
+refilled continuously like Graph's token buckets), the documented identity quotas, the
+settings of the pacer's adaptation, and `request_cost` (the resource units and writes one
+request spends)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass(frozen=True)
+class Quota:
+    """`amount` units per `seconds`, refilled continuously (Graph's token buckets)."""
+
+    amount: float
+    seconds: float
+
+    def __post_init__(self) -> None:
+        if self.amount <= 0 or self.seconds <= 0:
+            raise ValueError(f"a quota needs a positive amount and period, got {self.amount}/{self.seconds}")
+
+    @property
+    def rate(self) -> float:
+        return self.amount / self.seconds
+
+    @classmethod
+    def parse(cls, text: str) -> Quota:
+        """`3000/150` → 3,000 per 150 seconds."""
+        amount, sep, seconds = text.strip().rstrip("s").partition("/")
+        try:
+            if not sep:
+                raise ValueError
+            return cls(float(amount), float(seconds))
+        except ValueError:
+            raise ValueError(f"expected a quota as N/SECONDS (for example 3000/150), got {text!r}") from None
+
+    def __str__(self) -> str:
+        return f"{self.amount:g}/{self.seconds:g}s"
+
+
+DOCUMENTED_WRITES = Quota(3000, 150)  # per app and tenant (GRAPH.md §9.2)
+DOCUMENTED_RESOURCE_UNITS = Quota(8000, 10)  # per app and tenant, large tenant (> 500 users)
+DOCUMENTED_TENANT_WRITES = Quota(18_000, 300)  # per tenant, all apps together
+
+
+@dataclass(frozen=True)
+class PacingSettings:
+    """How a pacer adapts. The defaults were tuned against the emulator's throttle model with
+    hidden quotas of 1/4 to 1 times the documented ones (tests/graph/test_pacing.py)."""
+
+    target: float = 0.97  # share of the quota's rate aimed at when nothing is heard
+    peak: float = 5.0  # while spending the documented burst, at most peak × the rate
+    smoothing_seconds: float = 1.0  # after the burst: no more than this much rate saved up
+    high_water: float = 0.8  # Graph sends the limit percentage above 0.8
+    warn_cut: float = 1.0  # on a limit percentage p: rate × (1 - warn_cut·(p - high_water))
+    throttle_cut: float = 0.7  # on a 429: rate × throttle_cut
+    adjust_interval: float = 0.5  # 429s within this interval count as one (a batch brings many)
+    warn_interval: float = 2.0  # at most one cut for limit percentages per interval
+    safe_share: float = 0.85  # after a 429, the rate below which creeping back is quick
+    quiet_seconds: float = 1.0  # no signal for this long, and the rate starts to creep back
+    creep_per_second: float = 0.08  # below the safe rate, it grows by ~8% per second of calm answers
+    probe_per_second: float = 0.005  # above it, by ~0.5% per second
+    after_burst: float = 0.8  # share of the rate to restart from when the burst meets the edge
+    floor: float = 0.02  # never below this share of the quota's rate
+    explore: float = 8.0  # calm answers may take the rate up to this multiple of the quota's
+    default_pause: float = 1.0  # a 429 without Retry-After pauses the pool this long
+    utilisation_window: float = 2.0  # seconds over which each bucket's recent use is weighed
+
+    def __post_init__(self) -> None:
+        if not 0 < self.target <= 1 or not 0 < self.floor <= self.target or self.peak < 1 or self.explore < 1:
+            raise ValueError("pacing needs 0 < floor <= target <= 1, peak >= 1 and explore >= 1")
+
+
+# ---- what a request costs (GRAPH.md §9.2) -----------------------------------------------------
+
+DEFAULT_PACING = PacingSettings()
+
+@dataclass(frozen=True)
+class Cost:
+    writes: int
+    resource_units: int
+
+
+def request_cost(method: str, url: str, *, b2c: bool = False) -> Cost:
+    """Graph's documented cost of one identity request: `GET /users` (the collection) 2 RU,
+    other GETs 1, writes 1 RU and 1 write; `$select` −1, `$expand` +1, `$top` < 20 −1, never
+    below 1; creating a user in a B2C tenant +4."""
+    parts = urlsplit(url)
+    path = parts.path
+    for prefix in ("/v1.0", "/beta"):
+        if path.startswith(prefix + "/"):
+            path = path[len(prefix):]
+    segments = [s for s in path.split("/") if s]
+    query = {k.lower().lstrip("$"): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
+    method = method.upper()
+    if method == "GET":
+        writes, units = 0, 2 if [s.lower() for s in segments] == ["users"] else 1
+    else:
+        writes, units = 1, 1
+        if b2c and method == "POST" and [s.lower() for s in segments] == ["users"]:
+            units += 4
+    if "select" in query:
+        units -= 1
+    if "expand" in query:
+        units += 1
+    top = query.get("top", "")
+    if top.isdigit() and int(top) < 20:
+        units -= 1
+    return Cost(writes, max(1, units))
+
+
+__all__ = [
+    "DEFAULT_PACING",
+    "DOCUMENTED_RESOURCE_UNITS",
+    "DOCUMENTED_TENANT_WRITES",
+    "DOCUMENTED_WRITES",
+    "Cost",
+    "PacingSettings",
+    "Quota",
+    "request_cost",
+]
