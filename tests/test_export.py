@@ -450,3 +450,59 @@ def test_a_custom_attribute_selected_in_another_case_is_found(home: Path, tmp_pa
     status, out = export(tmp_path, "ext.csv", "--select", "id,ext.LOYALTYTIER,ext.loyaltyTier")
     assert status == 0
     assert read_csv(out) == [{"id": read_csv(out)[0]["id"], "ext.loyaltyTier": "gold"}]
+
+
+# ---- the Python API -----------------------------------------------------------------------
+
+async def test_the_python_api_exports_in_the_callers_event_loop(tmp_path: Path) -> None:
+    """`batch.run_export` as a library, awaited in this test's own loop, with the emulator in
+    process as the Graph: no CLI, no environment, a typed frozen report matching summary.json."""
+    import asyncio
+    from dataclasses import FrozenInstanceError
+
+    import batch
+    from batch.emulator import EmulatorApp
+    from batch.emulator.inprocess import EmulatorTransport
+
+    loop = asyncio.get_running_loop()
+    store = Store(tmp_path / "emulator.db")
+    try:
+        tenant, app = store.tenants()[0], store.default_app()
+        users = Directory(store, time.time)
+        ada = users.create(tenant, customer("ada", usageLocation="GB"))
+        grace = users.create(tenant, customer("grace", accountEnabled=False, usageLocation="US"))
+        target = batch.Target("local", "http://emulator.local/v1.0", tenant_id=tenant.id, client_id=app.client_id,
+                              client_secret=app.secret or "", authority_host="http://emulator.local",
+                              domain=tenant.default_domain, extensions_app_id=tenant.extensions_app_id)
+        transport = EmulatorTransport(EmulatorApp(store))
+        seen: list[tuple[int, int | None]] = []
+        started: list[Path] = []
+        report = await batch.run_export(
+            batch.ExportRequest(out=str(tmp_path / "customers.jsonl"), sequential=True, select="id,displayName"),
+            target, runs_root=tmp_path / "runs", transport=transport, on_start=started.append,
+            on_progress=lambda progress: seen.append((progress.customers, progress.total)))
+        state = tmp_path / "state.json"
+        changes = await batch.run_export(batch.ExportRequest(out=str(tmp_path / "changes.csv"), since=str(state)),
+                                         target, runs_root=tmp_path / "runs", transport=transport)
+    finally:
+        store.close()
+    assert asyncio.get_running_loop() is loop
+
+    assert isinstance(report, batch.ExportReport)
+    assert started == [report.run_dir] and report.run_dir.parent == tmp_path / "runs"
+    assert (report.customers, report.pages, report.mode, report.format) == (2, 1, "sequential", "jsonl")
+    assert report.columns == ("id", "displayName") and report.target == "local" and report.throttled_429 == 0
+    assert report.notes == () and report.report_path is None and report.customers_per_second is not None
+    assert report.counts.total == 2 and dict(report.counts.by_status) == {"enabled": 1, "blocked": 1}
+    assert seen[0] == (0, 2) and seen[-1] == (2, 2)
+    lines = [json.loads(line) for line in report.path.read_text(encoding="utf-8").splitlines()]
+    assert report.path == tmp_path / "customers.jsonl" and not Path(f"{report.path}.partial").exists()
+    assert {(line["id"], line["displayName"]) for line in lines} == {(ada["id"], "Ada"), (grace["id"], "Grace")}
+    assert json.loads((report.run_dir / "summary.json").read_text(encoding="utf-8")) == report.as_json()
+    assert report.as_json()["counts"]["by_usage_location"] == {"GB": 1, "US": 1}  # counted though not exported
+    with pytest.raises(FrozenInstanceError):
+        report.customers = 3  # type: ignore[misc]
+
+    assert changes.mode == "delta" and changes.customers == 2 and changes.since == str(state)
+    assert {row["change"] for row in read_csv(changes.path)} == {"added"}
+    assert json.loads(state.read_text(encoding="utf-8"))["target"]["tenant_id"] == tenant.id

@@ -21,13 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from batch.export.summary import ExportSummary, percent, printable, render_report
+from batch.export.summary import CustomerCounts, percent, printable, render_report
 
 EVIL = '<script>alert("x")</script>'
 
 
-def summary_of(*records: dict[str, str]) -> ExportSummary:
-    summary = ExportSummary()
+def summary_of(*records: dict[str, str]) -> CustomerCounts:
+    summary = CustomerCounts()
     for record in records:
         summary.add(record)
     return summary
@@ -54,7 +54,7 @@ def made_up_records(count: int = 1000, *, seed: int = 7) -> list[dict[str, str]]
     return records
 
 
-def render(summary: ExportSummary, **overrides: str) -> str:
+def render(summary: CustomerCounts, **overrides: str) -> str:
     fields = {"title": "Contoso customers", "generated_at": "2026-11-29T04:10:00Z",
               "target": "contoso.onmicrosoft.com", "source": "GET /users"} | overrides
     return render_report(summary, **fields)
@@ -109,7 +109,7 @@ def test_to_dict_orders_by_count_then_label_and_months_chronologically() -> None
 
 
 def test_empty_summary() -> None:
-    summary = ExportSummary()
+    summary = CustomerCounts()
     assert summary.total == 0
     assert summary.to_dict() == {"total": 0, "by_status": {}, "by_sign_in_type": {}, "by_usage_location": {},
                                  "by_creation_month": {}}
@@ -120,7 +120,7 @@ def test_empty_summary() -> None:
 
 
 def test_memory_stays_with_the_labels_not_the_records() -> None:
-    summary = ExportSummary()
+    summary = CustomerCounts()
     for index in range(50_000):
         summary.add({"id": str(index), "usageLocation": "US", "createdDateTime": "2026-01-01T00:00:00Z",
                      "signIn.emailAddress": f"u{index}@example.com"})

@@ -28,18 +28,17 @@ def export(args: argparse.Namespace, holder: RunFolderHolder) -> int:
                                             on_progress=bar, on_start=holder.started))
     finally:
         bar.close()
-    summary = report.summary
     for note in report.notes:
         say(note)
-    print(f"export: {summary['customers']} customers in {summary['duration_seconds']:.1f} s "
-          f"({summary['customers_per_second']} customers/s, {summary['pages']} pages, {summary['mode']})")
+    print(f"export: {report.customers} customers in {report.duration_seconds:.1f} s "
+          f"({report.customers_per_second} customers/s, {report.pages} pages, {report.mode})")
     print(f"  file: {report.path}")
     if report.report_path is not None:
         print(f"  report: {report.report_path}")
     if args.since:
         print(f"  state: {args.since} (run again with --since {args.since} for the next changes)")
-    if summary.get("throttled_429"):
-        print(f"  throttled {summary['throttled_429']} times")
+    if report.throttled_429:
+        print(f"  throttled {report.throttled_429} times")
     if args.summary:
         print(report.counts.text(), end="")
     return ExitCode.OK

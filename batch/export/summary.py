@@ -34,8 +34,9 @@ _MONTH = re.compile(r"(\d{4})-(0[1-9]|1[0-2])")
 _LABEL_CHARS = 40
 
 
-class ExportSummary:
-    """Counters over exported customers, one `add` per record."""
+class CustomerCounts:
+    """Counters over exported customers, one `add` per record (summary.json's `counts`, the
+    `--summary` tables, the `--report` page)."""
 
     def __init__(self) -> None:
         self._total = 0
@@ -197,7 +198,7 @@ footer { text-align: center; color: var(--soft); font-size: 12px; padding-bottom
 CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
-def render_report(summary: ExportSummary, *, title: str, generated_at: str, target: str, source: str) -> str:
+def render_report(summary: CustomerCounts, *, title: str, generated_at: str, target: str, source: str) -> str:
     """The summary as one HTML page with nothing to fetch."""
     total = summary.total
     meta = "".join(f"<div><dt>{name}</dt><dd>{value}</dd></div>" for name, value in (
@@ -231,7 +232,7 @@ def render_report(summary: ExportSummary, *, title: str, generated_at: str, targ
             f"<footer>entra-batch export · generated {_label(generated_at, 80)}</footer>\n</body>\n</html>\n")
 
 
-def _figures(summary: ExportSummary) -> str:
+def _figures(summary: CustomerCounts) -> str:
     """The headline numbers above the charts; deleted/removed only when there are any."""
     total = summary.total
     cards = [("", f"{total:,}", "customers")]

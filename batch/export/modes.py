@@ -1,0 +1,139 @@
+"""The three ways an export lists its customers, and the two questions asked before:
+
+- sequential: one listing, page after page (`--sequential`, and always for `--deleted`);
+- partitioned: one listing per first character of the UPN, fetched concurrently and written
+  in partition order (`batch.export.listing`);
+- delta: the changes since the state file's delta link (`--since`), returning the next state.
+
+Before a full listing, `probe` asks for one customer (so that a filter Graph refuses stops the
+export before anything is written) and `count` asks how many to expect, for progress.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from batch.errors import ConfigError, GraphRequestFailed
+from batch.export import listing
+from batch.export.failures import AGAIN
+from batch.export.fields import Columns
+from batch.export.rows import Convert
+from batch.export.state import DeltaState
+from batch.graph import GraphCall, GraphClient
+
+Sink = Callable[[list[list[str]]], None]
+OnPage = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a full (not delta) export lists: live or deleted customers, these properties, this
+    `$filter`, in Graph's advanced query mode or not."""
+
+    select: list[str]
+    filter: str | None
+    advanced: bool
+    deleted: bool
+
+    def listing(self, advanced: bool, top: int) -> listing.Listing:
+        if self.deleted:
+            return listing.deleted_listing(self.select, self.filter, advanced=advanced, top=top)
+        return listing.users_listing(self.select, self.filter, advanced=advanced, top=top)
+
+
+@dataclass(frozen=True)
+class RowFlow:
+    """Where listed users go: `convert` makes rows of a page's users, `sink` takes rows in
+    file order, `on_page` hears of each page as it arrives (with its number of rows)."""
+
+    convert: Convert
+    sink: Sink
+    on_page: OnPage
+
+
+async def probe(client: GraphClient, query: Query) -> bool:
+    """Ask for one customer first, so that a filter Graph refuses stops the export with
+    Graph's reason (exit 2) before anything is written or any partition starts. A filter
+    that needs Graph's advanced query mode is sent again in that mode. Returns whether the
+    mode is used."""
+    advanced = query.advanced
+    first = await client.request(_first_page(query.listing(advanced, 1)))
+    if first.status == 400 and not advanced:
+        retry = await client.request(_first_page(query.listing(True, 1)))
+        if retry.status == 200:
+            return True
+    if first.status == 400:
+        raise ConfigError(f"Graph refused the export's query: {first.error_message or first.error_code}")
+    if not first.ok:
+        raise GraphRequestFailed("GET the first customer", status=first.status, code=first.error_code,
+                                 detail=first.error_message, then=AGAIN)
+    return advanced
+
+
+def _first_page(source: listing.Listing) -> GraphCall:
+    return GraphCall("GET", source.url, headers=source.headers)
+
+
+async def count(client: GraphClient, flt: str | None) -> int | None:
+    """How many customers to expect, for progress (`/users/$count`, eventually consistent;
+    None when Graph will not say)."""
+    url = "/users/$count" + (f"?$filter={quote(flt, safe='')}" if flt else "")
+    result = await client.request(GraphCall("GET", url, headers=listing.EVENTUAL))
+    if result.status != 200:
+        return None
+    try:
+        return int(str(result.body).strip())
+    except ValueError:
+        return None
+
+
+async def sequential(client: GraphClient, query: Query, flow: RowFlow) -> str:
+    """Page after page of one listing; returns the mode's name for the summary."""
+    async for body in listing.pages(client, query.listing(query.advanced, listing.PAGE_SIZE)):
+        rows = flow.convert(body.get("value") or [])
+        flow.sink(rows)
+        flow.on_page(len(rows))
+    return "sequential"
+
+
+async def partitioned(client: GraphClient, query: Query, flow: RowFlow, *, concurrency: int, spool_dir: Path) -> str:
+    """One listing per UPN partition, `concurrency` at a time, spooled beside the output;
+    returns the mode's name for the summary."""
+    listings = [listing.users_listing(query.select, listing.partition_filter(prefix, query.filter),
+                                      advanced=query.advanced)
+                for prefix in listing.PARTITION_PREFIXES]
+    await listing.partitioned(client, listings, concurrency=concurrency, spool_dir=spool_dir,
+                              convert=flow.convert, on_page=flow.on_page, sink=flow.sink)
+    return f"partitioned ({len(listing.PARTITION_PREFIXES)} partitions, {concurrency} at a time)"
+
+
+async def delta(client: GraphClient, columns: Columns, select: list[str], state: DeltaState | None,
+                flow: RowFlow) -> DeltaState:
+    """One delta round; returns the state to keep (the new delta link and when this round
+    started on Graph's clock: next round, a customer created later is `added`, an earlier
+    one `changed`, which Graph's delta does not tell apart)."""
+    source = listing.delta_listing(select, state.delta_link if state else None)
+    sent = time.time()
+    started: float | None = None
+    delta_link = None
+    async for body in listing.pages(client, source):
+        if started is None:  # the first answer's Date header gives Graph's clock
+            started = sent + (client.server_clock_offset or 0.0)
+        rows = flow.convert(body.get("value") or [])
+        flow.sink(rows)
+        flow.on_page(len(rows))
+        link = body.get("@odata.deltaLink")
+        if isinstance(link, str):
+            delta_link = link
+    if delta_link is None or started is None:
+        raise GraphRequestFailed("GET /users/delta", status=200, code="NoDeltaLink",
+                                 detail="the last page carried no @odata.deltaLink; nothing was saved", then=AGAIN)
+    return DeltaState.after_round(state, delta_link, columns.names, columns.extensions, started)
+
+
+__all__ = ["OnPage", "Query", "RowFlow", "Sink", "count", "delta", "partitioned", "probe",
+           "sequential"]
