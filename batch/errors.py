@@ -20,8 +20,9 @@ stops the whole run raises, and each message says what to do next. The CLI maps
     │                              `status`, `code` and `detail` say why
     ├── RowsUnresolved          3  some rows got no answer and could not be looked up either:
     │                              they stay in the journal for `resume` to reconcile
-    └── RunFolderFailed         3  writing the run folder failed mid-run (a full disk, a folder
-                                   gone read-only): rows in flight stay `sent` for `resume`
+    ├── RunFolderFailed         3  writing the run folder failed mid-run (a full disk, a folder
+    │                              gone read-only): rows in flight stay `sent` for `resume`
+    └── ExportFailed            3  writing an export, its summary, report or state file failed
 
 No message, attribute or `__cause__` of these exceptions ever holds a client secret, a
 certificate key or an access token: foreign exceptions are translated at the boundary with
@@ -147,6 +148,17 @@ class RunFolderFailed(RunError):
                          f"`entra-batch resume {run_dir}`.")
 
 
+class ExportFailed(RunError):
+    """Writing the export (or its summary, report or state file) failed: a full disk, a
+    folder that cannot be written."""
+
+    exit_code = ExitCode.ABORTED
+
+    def __init__(self, what: str, cause: OSError, after: str = "") -> None:
+        reason = cause.strerror or str(cause) or type(cause).__name__
+        super().__init__(f"cannot write {what} ({reason}).{' ' + after if after else ''}")
+
+
 def first_failure(failures: BaseExceptionGroup[BaseException]) -> BaseException:
     """The error that stopped a task group; cancellations of the other tasks are not news."""
     for failure in failures.exceptions:
@@ -157,5 +169,5 @@ def first_failure(failures: BaseExceptionGroup[BaseException]) -> BaseException:
     return failures.exceptions[0]
 
 
-__all__ = ["AuthError", "ConfigError", "ExitCode", "GraphRequestFailed", "InputFileError", "PermissionMissing",
+__all__ = ["AuthError", "ConfigError", "ExitCode", "ExportFailed", "GraphRequestFailed", "InputFileError", "PermissionMissing",
            "RowsUnresolved", "RunError", "RunFolderFailed", "RunFolderTaken", "RunLocked", "first_failure"]

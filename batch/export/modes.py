@@ -19,7 +19,6 @@ from urllib.parse import quote
 
 from batch.errors import ConfigError, GraphRequestFailed
 from batch.export import listing
-from batch.export.failures import AGAIN
 from batch.export.fields import Columns
 from batch.export.rows import Convert
 from batch.export.state import DeltaState
@@ -27,6 +26,9 @@ from batch.graph import GraphCall, GraphClient
 
 Sink = Callable[[list[list[str]]], None]
 OnPage = Callable[[int], None]
+
+
+AGAIN = "Run the export again once Graph answers."
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from batch.errors import ConfigError, GraphRequestFailed
-from batch.export.failures import AGAIN, ExportFailed
+from batch.errors import ConfigError, ExportFailed, GraphRequestFailed
+from batch.export.modes import AGAIN
 from batch.export.request import ExportRequest
 from batch.export.summary import CustomerCounts
 from batch.export.writers import ExportWriter, format_for, open_writer

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from batch.export.failures import ExportFailed
+from batch.errors import ExportFailed
 from batch.export.summary import CustomerCounts, render_report
 from batch.run.files import write_summary
 

@@ -20,10 +20,9 @@ import httpx
 
 from batch import __version__
 from batch.config import Target
-from batch.errors import ConfigError, RunFolderTaken
+from batch.errors import ConfigError, ExportFailed, RunFolderTaken
 from batch.export import modes
 from batch.export.attributes import export_columns
-from batch.export.failures import ExportFailed
 from batch.export.fields import COUNTED_COLUMNS
 from batch.export.output import ExportFile, output_file
 from batch.export.permissions import needed
