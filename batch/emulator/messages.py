@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from .faults import Fault
-
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 
 # The query options Graph knows, which clients may send without the `$` (GRAPH.md §7).
@@ -44,7 +42,6 @@ class GraphResponse:
     status: int
     body: Any = None  # dict → JSON; str → text/plain; None → no body
     headers: dict[str, str] = field(default_factory=dict)
-    fault: Fault | None = None  # a connection drop the HTTP layer must act out
 
     def json_bytes(self) -> bytes:
         if self.body is None:
