@@ -16,17 +16,10 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl
 
-from .batching import run_batch
-from .errors import GraphError
+from .batching import answer_batch
 from .faults import Fault
-from .service import (
-    JSON_TYPE,
-    GraphRequest,
-    GraphResponse,
-    GraphService,
-    parse_query,
-    split_path,
-)
+from .messages import JSON_TYPE, GraphRequest, GraphResponse, parse_query, split_path
+from .service import GraphService
 from .settings import EmulatorSettings
 from .store import Store
 from .tokens import TokenError
@@ -109,20 +102,8 @@ class EmulatorApp:
             await self.sleep(service.faults.service_time("read"))
             await _send_response(send, service.injected(fault, request))
             return
-        is_batch = bool(request.segments) and request.segments[0] == "$batch"
-        if is_batch:
-            if request.method != "POST":
-                response = service._error(GraphError(405, "Request_BadRequest",
-                                                     "Specified HTTP method is not allowed for the request target."), request)
-                kinds = ["read"]
-            elif request.body_error:
-                response, kinds = service._error(GraphError(400, "BadRequest", request.body_error), request), ["read"]
-            else:
-                try:
-                    response, kinds = run_batch(service, request, auth)
-                    response = service._finish(response, request)
-                except GraphError as err:
-                    response, kinds = service._error(err, request), ["read"]
+        if request.segments and request.segments[0] == "$batch":
+            response, kinds = answer_batch(service, request, auth)
             delay = max((service.faults.service_time(k) for k in kinds), default=0.0)
         else:
             response = service.handle(request, auth)

@@ -8,10 +8,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from . import errors
 from .errors import GraphError, error_body
-from .service import MAX_BATCH, GraphRequest, GraphResponse, GraphService, parse_query
+from .messages import GraphRequest, GraphResponse, parse_query, split_path
+from .service import GraphService
 from .tokens import Principal
 
+MAX_BATCH = 20
 HOP_HEADERS = {"request-id", "client-request-id"}
 
 
@@ -20,8 +23,6 @@ def _invalid(message: str = "Invalid batch payload format.") -> GraphError:
 
 
 def _split_url(url: str) -> tuple[list[str], str]:
-    from .service import split_path
-
     if url.lower().startswith(("http://", "https://")):
         url = url.split("://", 1)[1].partition("/")[2]
     path, _, query = url.partition("?")
@@ -31,7 +32,24 @@ def _split_url(url: str) -> tuple[list[str], str]:
     return segments, query
 
 
+def answer_batch(service: GraphService, request: GraphRequest, principal: Principal) -> tuple[GraphResponse, list[str]]:
+    """`POST /$batch` answered: the envelope of its responses (or the refusal of the whole
+    batch), and the kinds of the requests it ran, from which the HTTP layer draws the
+    batch's service time."""
+    if request.method != "POST":
+        return service.error(errors.method_not_allowed(), request), ["read"]
+    if request.body_error:
+        return service.error(GraphError(400, "BadRequest", request.body_error), request), ["read"]
+    try:
+        response, kinds = run_batch(service, request, principal)
+    except GraphError as err:
+        return service.error(err, request), ["read"]
+    return service.finish(response, request), kinds
+
+
 def parse_batch(body: Any) -> list[dict[str, Any]]:
+    """The batch's requests, checked before any of them runs: ids, methods, urls, headers,
+    and dependencies that name requests of the batch and form no cycle."""
     if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
         raise _invalid()
     items = body["requests"]
@@ -42,32 +60,40 @@ def parse_batch(body: Any) -> list[dict[str, Any]]:
     seen: set[str] = set()
     parsed: list[dict[str, Any]] = []
     for item in items:
-        if not isinstance(item, dict) or not all(item.get(k) not in (None, "") for k in ("id", "method", "url")):
-            raise _invalid()
-        request_id = str(item["id"])
-        if request_id.lower() in seen:
-            raise _invalid(f"Batch request contains duplicate request id '{request_id}'.")
-        seen.add(request_id.lower())
-        depends = item.get("dependsOn", item.get("depends_on")) or []
-        if not isinstance(depends, list):
-            raise _invalid()
-        headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
-        if item.get("body") is not None and "content-type" not in headers:
-            raise _invalid(f"Write request id : {request_id} does not contain Content-Type header or body.")
-        parsed.append({"id": request_id, "method": str(item["method"]).upper(), "url": str(item["url"]),
-                       "headers": headers, "body": item.get("body"), "depends": [str(d) for d in depends]})
-    ids = {p["id"].lower() for p in parsed}
+        parsed.append(_parse_item(item, seen))
     for p in parsed:
         for dep in p["depends"]:
-            if dep.lower() not in ids or dep.lower() == p["id"].lower():
+            if dep.lower() not in seen or dep.lower() == p["id"].lower():
                 raise _invalid(f"Request id '{p['id']}' depends on '{dep}', which is not in the batch.")
     # Refuse a cycle before anything runs, so that a refused batch has written nothing.
-    graph = {p["id"].lower(): [d.lower() for d in p["depends"]] for p in parsed}
+    _refuse_cycles({p["id"].lower(): [d.lower() for d in p["depends"]] for p in parsed})
+    return parsed
+
+
+def _parse_item(item: Any, seen: set[str]) -> dict[str, Any]:
+    """One request of the batch; `seen` holds the ids (lower case) of those before it."""
+    if not isinstance(item, dict) or not all(item.get(k) not in (None, "") for k in ("id", "method", "url")):
+        raise _invalid()
+    request_id = str(item["id"])
+    if request_id.lower() in seen:
+        raise _invalid(f"Batch request contains duplicate request id '{request_id}'.")
+    seen.add(request_id.lower())
+    depends = item.get("dependsOn", item.get("depends_on")) or []
+    if not isinstance(depends, list):
+        raise _invalid()
+    headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+    if item.get("body") is not None and "content-type" not in headers:
+        raise _invalid(f"Write request id : {request_id} does not contain Content-Type header or body.")
+    return {"id": request_id, "method": str(item["method"]).upper(), "url": str(item["url"]),
+            "headers": headers, "body": item.get("body"), "depends": [str(d) for d in depends]}
+
+
+def _refuse_cycles(graph: dict[str, list[str]]) -> None:
+    """Depth-first through `dependsOn`, without recursion."""
     done: set[str] = set()
     for start in graph:
-        path: set[str] = set()
+        path: set[str] = {start}
         stack = [(start, iter(graph[start]))]
-        path.add(start)
         while stack:
             node, deps = stack[-1]
             dep = next(deps, None)
@@ -80,7 +106,6 @@ def parse_batch(body: Any) -> list[dict[str, Any]]:
             elif dep not in done:
                 path.add(dep)
                 stack.append((dep, iter(graph[dep])))
-    return parsed
 
 
 def run_batch(service: GraphService, outer: GraphRequest, principal: Principal) -> tuple[GraphResponse, list[str]]:
@@ -125,7 +150,7 @@ def _run_one(service: GraphService, outer: GraphRequest, principal: Principal, i
         headers=item["headers"], body=item["body"], base_url=outer.base_url,
     )
     if segments and segments[0] == "$batch":
-        response = service._error(_invalid("Nested batch requests are not supported."), request)
+        response = service.error(_invalid("Nested batch requests are not supported."), request)
     else:
         fault = service.faults.draw()
         if fault is not None and fault.kind in ("429", "503", "504"):

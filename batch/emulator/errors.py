@@ -103,3 +103,8 @@ def method_not_allowed() -> GraphError:
 
 def no_resource(path: str) -> GraphError:
     return GraphError(400, "BadRequest", f"Resource not found for the segment '{path}'.")
+
+
+def too_many_requests() -> GraphError:
+    return GraphError(429, "TooManyRequests", "Please retry again later.",
+                      inner={"code": "429", "message": "Please retry after", "status": "429"})

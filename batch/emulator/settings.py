@@ -7,7 +7,7 @@ Defaults are Graph's documented numbers (GRAPH.md §9.2); tests and benchmarks s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Quotas:
     low_priority_reserve: float = 0.2
 
     def with_resource_units(self, quota: Quota) -> "Quotas":
-        return _replace(self, resource_units={k: quota for k in ("S", "M", "L")})
+        return replace(self, resource_units={k: quota for k in ("S", "M", "L")})
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,3 @@ class EmulatorSettings:
     seed: int | None = None
     # Soft-deleted users are purged this long after deletion (GRAPH.md §6).
     retention_days: int = 30
-
-
-def _replace(obj, **changes):  # type: ignore[no-untyped-def]
-    from dataclasses import replace
-
-    return replace(obj, **changes)

@@ -130,7 +130,7 @@ class Throttle:
         return Decision(True, cost.resource_units, limit_percentage=_percentage(checks))
 
 
-def _percentage(checks: list) -> float | None:  # type: ignore[type-arg]
+def _percentage(checks: list[tuple[str, str, str, Bucket, int]]) -> float | None:
     """`x-ms-throttle-limit-percentage` appears only above 0.8 of a limit, up to 1.8."""
     used = max(bucket.used_fraction() for _, _, _, bucket, _ in checks)
     if used <= 0.8:

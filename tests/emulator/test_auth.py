@@ -10,7 +10,11 @@ from typing import Any
 
 import jwt
 import pytest
-from conftest import (
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from emulator.helpers import (
     DOMAIN,
     FORBIDDEN,
     GRAPH_SCOPE,
@@ -20,10 +24,6 @@ from conftest import (
     not_found,
     unique_email,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from batch.emulator import EmulatorSettings
 

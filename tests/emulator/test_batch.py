@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import conflict, customer, error_of, graph_error, not_found, unique_email
+from emulator.helpers import (
+    conflict,
+    customer,
+    error_of,
+    graph_error,
+    not_found,
+    unique_email,
+)
 
 from batch.emulator import EmulatorSettings, Quota, Quotas
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import (
+from emulator.helpers import (
     DEFAULT_KEYS,
     DOMAIN,
     conflict,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import customer, error_of, graph_error, unique_email
+from emulator.helpers import customer, error_of, graph_error, unique_email
 
 
 async def round_trip(graph, url: str, **kwargs: Any) -> tuple[list[dict[str, Any]], str, int]:

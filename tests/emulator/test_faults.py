@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import customer, error_of, graph_error, unique_email
+from emulator.helpers import customer, error_of, graph_error, unique_email
 
 from batch.emulator import EmulatorSettings, Faults, Latency
 

@@ -19,13 +19,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from emulator.server_process import GRAPH_SCOPE, Emulator, running_emulator
 
 from batch.emulator import ALL_USER_PERMISSIONS, Store
-
-try:
-    from .server_process import GRAPH_SCOPE, Emulator, running_emulator
-except ImportError:  # tests/emulator is not a package
-    from server_process import GRAPH_SCOPE, Emulator, running_emulator  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.network
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import DOMAIN, advanced_required, customer, error_of, graph_error
+from emulator.helpers import DOMAIN, advanced_required, customer, error_of, graph_error
 
 EVENTUAL = {"ConsistencyLevel": "eventual"}
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import msal
 import pytest
+from emulator.server_process import GRAPH_SCOPE, Emulator, running_emulator
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.authentication import (
     AccessTokenProvider,
@@ -33,11 +34,6 @@ from msgraph.graph_request_adapter import options as sdk_middleware_options
 from msgraph_core import GraphClientFactory, PageIterator
 from msgraph_core.requests.batch_request_content import BatchRequestContent
 from msgraph_core.requests.batch_request_item import BatchRequestItem
-
-try:
-    from .server_process import GRAPH_SCOPE, Emulator, running_emulator
-except ImportError:  # tests/emulator is not a package
-    from server_process import GRAPH_SCOPE, Emulator, running_emulator  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.network
 

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import (
+from emulator.helpers import (
     DEFAULT_KEYS,
     DOMAIN,
     PASSWORD,

@@ -1,0 +1,42 @@
+"""Page tokens and page links: `$skiptoken` and `$deltatoken` carry the listing's state as
+URL-safe base64 JSON, so that any emulator on the same store can serve the next page."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from . import errors
+from .messages import GraphRequest
+
+
+def encode_token(state: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> dict[str, Any]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        state = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(state, dict):
+            raise ValueError
+        return state
+    except (ValueError, UnicodeDecodeError):
+        raise errors.bad_request("The specified page token value has expired and can no longer be included in your request.") from None
+
+
+def next_link(request: GraphRequest, name: str, token: str) -> str:
+    """The request's own URL with its query options, the page token replaced."""
+    query = {k: v for k, v in request.query.items() if k not in ("$skiptoken",)}
+    query[name] = token
+    path = "/".join(quote(s, safe="@$") for s in request.segments)
+    return f"{request.base_url}/{path}?" + urlencode(query, quote_via=quote, safe="$,()'")
+
+
+def max_page_size(prefer: str | None, default: int) -> int:
+    """`Prefer: odata.maxpagesize=N`, kept within 1..999."""
+    match = re.search(r"odata\.maxpagesize=(\d+)", prefer or "")
+    return max(1, min(999, int(match.group(1)))) if match else default

@@ -1,0 +1,62 @@
+"""The `/users` resource: create, read, update and delete one customer, and count them.
+Listing is `listing.py`, `users/delta` is `delta.py`; the rules for what may be written
+are the directory's (`directory.py`)."""
+
+from __future__ import annotations
+
+from . import errors, odata
+from .call import Call
+from .directory import project
+from .listing import list_users
+from .messages import GraphResponse
+from .permissions import CREATE, DELETE_RESTORE, READ, update_needs
+
+
+def create_user(call: Call) -> GraphResponse:
+    call.require(CREATE)
+    request, tenant = call.request, call.tenant
+    doc = call.directory.create(tenant, request.body)
+    body = {"@odata.context": f"{request.base_url}/$metadata#users/$entity", **project(doc, None)}
+    # External ID answers with the default set only; B2C also echoes identities (GRAPH.md §1.1).
+    if doc.get("identities") is not None and tenant.kind == "b2c":
+        body["identities"] = doc["identities"]
+        if doc.get("passwordPolicies"):
+            body["passwordPolicies"] = doc["passwordPolicies"]
+    return GraphResponse(201, body, {"Location": f"{request.base_url}/users/{doc['id']}"})
+
+
+def get_user(call: Call, key: str) -> GraphResponse:
+    call.require(READ)
+    select = odata.parse_select(call.request.query.get("$select"))
+    row = call.directory.get_live(call.tenant, key)
+    return GraphResponse(200, {"@odata.context": call.context("users", select) + "/$entity", **project(row.data, select)})
+
+
+def update_user(call: Call, key: str) -> GraphResponse:
+    for roles in update_needs(call.request.body):
+        call.require(roles)
+    call.directory.update(call.tenant, key, call.request.body)
+    return GraphResponse(204)
+
+
+def delete_user(call: Call, key: str) -> GraphResponse:
+    call.require(DELETE_RESTORE)
+    call.directory.delete(call.tenant, key)
+    return GraphResponse(204)
+
+
+def list_live_users(call: Call) -> GraphResponse:
+    call.require(READ)
+    return list_users(call, state="live", context="users")
+
+
+def count_users(call: Call) -> GraphResponse:
+    """`GET /users/$count`, an advanced query: External ID only, with `ConsistencyLevel: eventual`."""
+    call.require(READ)
+    request, tenant = call.request, call.tenant
+    if call.method != "GET":
+        raise errors.method_not_allowed()
+    if tenant.kind == "b2c" or not request.eventual:
+        raise errors.bad_request("$count is not currently supported.")
+    query = odata.compile_filter(request.query.get("$filter", ""))
+    return GraphResponse(200, str(call.store.count_users(tenant.id, "live", query.where, query.params)))
