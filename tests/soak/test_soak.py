@@ -60,8 +60,9 @@ def _cli_with_sigint(handler: str) -> list[str]:
     interactive shell (Ctrl-C raises KeyboardInterrupt), `SIG_IGN` what a background job of a
     script (`… &`) inherits. Set in the child itself rather than by `preexec_fn`, which is
     unsafe in a process with threads (the emulator's output pumps)."""
-    return [sys.executable, "-c", f"import runpy, signal; signal.signal(signal.SIGINT, signal.{handler}); "
-                                  "runpy.run_module('batch', run_name='__main__', alter_sys=True)"]
+    code = (f"import runpy, signal; signal.signal(signal.SIGINT, signal.{handler}); "
+            "runpy.run_module('batch', run_name='__main__', alter_sys=True)")
+    return [sys.executable, "-c", code]
 
 
 @pytest.mark.parametrize("sent, ignore_sigint", [(signal.SIGINT, False), (signal.SIGTERM, False),
