@@ -54,22 +54,36 @@ def _wait_for_done(run_dir: Path, rows: int, process: subprocess.Popen[str], tim
     assert process.poll() is None, "the run finished before the bad moment; make it longer"
 
 
+def _cli_with_sigint(handler: str) -> list[str]:
+    """`python -m batch` with SIGINT set first to `handler` (a name in `signal`), whatever this
+    process passes on: `default_int_handler` is what Python installs when started from an
+    interactive shell (Ctrl-C raises KeyboardInterrupt), `SIG_IGN` what a background job of a
+    script (`… &`) inherits. Set in the child itself rather than by `preexec_fn`, which is
+    unsafe in a process with threads (the emulator's output pumps)."""
+    code = (f"import runpy, signal; signal.signal(signal.SIGINT, signal.{handler}); "
+            "runpy.run_module('batch', run_name='__main__', alter_sys=True)")
+    return [sys.executable, "-c", code]
+
+
 @pytest.mark.parametrize("sent, ignore_sigint", [(signal.SIGINT, False), (signal.SIGTERM, False),
                                                  (signal.SIGTERM, True)],
                          ids=["sigint", "sigterm", "sigterm-to-a-background-job"])
 def test_a_signal_stops_gracefully_exit_130_and_resume_finishes(tmp_path: Path, sent: signal.Signals,
                                                                 ignore_sigint: bool) -> None:
     """Ctrl-C and SIGTERM stop a run at an await (exit 130, resumable), also a background job
-    of a script (`entra-batch create … &`), which starts with SIGINT ignored."""
+    of a script (`entra-batch create … &`), which starts with SIGINT ignored.
+
+    The child's SIGINT is set explicitly either way: it would otherwise inherit pytest's, and
+    pytest started as a background job (`pytest … &` in a script) has SIGINT ignored, which
+    Python keeps ignored in the child, so the Ctrl-C case would test nothing but fail."""
     with EmulatorServer(tmp_path / "emu" / "emulator.db", latency_ms=30) as server:
         env = client_env(server, tmp_path / "home")
         source = generate(tmp_path / "in.csv", 300, "int")
         run_dir = tmp_path / "run"
-        process = subprocess.Popen([sys.executable, "-m", "batch", "create", str(source), "--out-dir", str(run_dir),
-                                    "--quiet", "--batch-size", "5"], cwd=REPO_ROOT, env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-                                   if ignore_sigint else None)
+        cli = _cli_with_sigint("SIG_IGN" if ignore_sigint else "default_int_handler")
+        process = subprocess.Popen([*cli, "create", str(source), "--out-dir", str(run_dir), "--quiet",
+                                    "--batch-size", "5"], cwd=REPO_ROOT, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _wait_for_done(run_dir, 40, process)
         process.send_signal(sent)
         _, err = process.communicate(timeout=30)
