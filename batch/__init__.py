@@ -18,13 +18,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from batch.version import __version__
 
 # Imported on first use, so that `import batch.emulator` (a server of its own) stays light.
 _API = {
     "Target": "batch.config", "resolve_target": "batch.config",
     "RunError": "batch.errors", "ExitCode": "batch.errors",
-    "RunRequest": "batch.run.lifecycle", "start_run": "batch.run.lifecycle", "resume_run": "batch.run.lifecycle",
+    "RunRequest": "batch.run.request", "start_run": "batch.run.lifecycle", "resume_run": "batch.run.lifecycle",
     "RunSummary": "batch.run.summary",
     "ExportRequest": "batch.export.run", "ExportReport": "batch.export.run", "run_export": "batch.export.run",
 }
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from batch.config import Target, resolve_target
     from batch.errors import ExitCode, RunError
     from batch.export.run import ExportReport, ExportRequest, run_export
-    from batch.run.lifecycle import RunRequest, resume_run, start_run
+    from batch.run.lifecycle import resume_run, start_run
+    from batch.run.request import RunRequest
     from batch.run.summary import RunSummary
 
 

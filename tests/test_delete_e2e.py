@@ -15,7 +15,7 @@ from batch.cli import main
 from batch.emulator import Store
 from batch.outcome import SentRow
 from batch.run.journal import Journal
-from batch.run.lifecycle import RunRequest
+from batch.run.request import RunRequest
 
 CREATE = "signInType,signInName,displayName\r\n" + "".join(
     f"emailAddress,c{i}@example.com,Customer {i}\r\n" for i in range(1, 7))

@@ -14,6 +14,7 @@ leaves it.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import sqlite3
 import time
@@ -29,7 +30,7 @@ from batch.cli import main
 from batch.emulator import Store
 from batch.outcome import SentRow
 from batch.run.journal import Journal
-from batch.run.lifecycle import RunRequest, fingerprint
+from batch.run.request import RunRequest
 
 NAMES = [f"r{i}@example.com" for i in range(1, 6)]
 
@@ -82,8 +83,8 @@ def interrupted_run(run_dir: Path, verb: str, source: Path, keys: list[str]) -> 
     sent_at = time.time() - 1
     run_dir.mkdir()
     journal = Journal(run_dir)
-    journal.set_meta(request=asdict(RunRequest(verb=verb, input=str(source.resolve()), yes=True)),
-                     fingerprint=fingerprint(source), target="local", started=sent_at)
+    journal.set_meta(request=asdict(RunRequest(verb=verb, input=str(source.resolve()))),
+                     fingerprint=hashlib.sha256(source.read_bytes()).hexdigest(), target="local", started=sent_at)
     journal.mark_sent([SentRow(n, key, sent_at, False, 1) for n, key in enumerate(keys, start=1)])
     journal.close()
 

@@ -17,7 +17,7 @@ from batch.emulator.directory import Directory
 from batch.errors import RunLocked
 from batch.outcome import Outcome, SentRow, Status
 from batch.run.journal import Journal
-from batch.run.lifecycle import RunRequest
+from batch.run.request import RunRequest
 
 HEADER = "signInType,signInName,displayName,password\r\n"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from batch import __version__
 from batch.cli.help import (
     CREATE_EPILOG,
     DELETE_EPILOG,
@@ -17,6 +16,7 @@ from batch.cli.help import (
     RESTORE_EPILOG,
     UPDATE_EPILOG,
 )
+from batch.version import __version__
 
 
 def _quota(text: str):  # type: ignore[no-untyped-def]

@@ -13,7 +13,8 @@ from batch.cli.output import say
 from batch.cli.progress import ProgressBar
 from batch.cli.targets import reach, target_of
 from batch.errors import ConfigError
-from batch.run.lifecycle import RunRequest, read_request, resume_run, start_run
+from batch.run.lifecycle import read_request, resume_run, start_run
+from batch.run.request import RunRequest
 from batch.run.summary import RunSummary
 
 CONFIRM_ABOVE = 100

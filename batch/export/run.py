@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 
-from batch import __version__
 from batch.config import Target
 from batch.errors import ConfigError, ExportFailed, RunFolderTaken
 from batch.export import modes
@@ -33,6 +32,7 @@ from batch.export.state import DeltaState, read_state, write_state
 from batch.graph import ClientStats
 from batch.run.connection import open_connection, target_identity
 from batch.run.files import new_run_dir, prepare_out_dir
+from batch.version import __version__
 
 
 @dataclass

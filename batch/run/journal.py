@@ -145,6 +145,13 @@ class Journal:
         self.flush()
         return dict(self._db.execute("SELECT row, state FROM rows WHERE row BETWEEN ? AND ?", (first, last)))
 
+    def sent_rows(self) -> list[SentRow]:
+        """Every row still `sent` (for inspecting a run folder; the engine reads them by range)."""
+        self.flush()
+        return [SentRow(r, k, s or 0.0, bool(g), a, o) for r, k, s, g, a, o in self._db.execute(
+            "SELECT row, key, sent_at, generated_password, attempts, clock_offset FROM rows WHERE state = 'sent'"
+            " ORDER BY row")]
+
     def sent_row(self, row: int) -> SentRow | None:
         found = self._db.execute(
             "SELECT row, key, sent_at, generated_password, attempts, clock_offset FROM rows"

@@ -18,7 +18,7 @@ import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -43,6 +43,7 @@ from batch.run.files import (
 )
 from batch.run.journal import Journal
 from batch.run.pipeline import Engine, EngineOptions, ProgressCallback
+from batch.run.request import RunRequest
 from batch.run.summary import RunSummary, summarise
 from batch.verbs import build_verb
 from batch.verbs.base import Session
@@ -52,32 +53,6 @@ PLANNING_VERBS = ("update",)
 
 # Asked with the number of data records before anything is written or sent; False stops the run.
 ConfirmCallback = Callable[[int], bool]
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """Everything a run needs that is not a secret; stored in the journal for `resume`."""
-
-    verb: str
-    input: str
-    encoding: str | None = None
-    out_dir: str | None = None
-    dry_run: bool = False
-    batch_size: int = 20
-    concurrency: int = 4
-    on_existing: str = "fail"
-    priority: str = "normal"
-    target: str | None = None
-    profile: str | None = None
-    domain: str | None = None
-    extensions_app_id: str | None = None
-    force_change_generated: bool = True
-
-    @classmethod
-    def from_journal(cls, saved: dict[str, object]) -> "RunRequest":
-        """The request a run folder recorded (keys of older versions, such as `yes`, are ignored)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in saved.items() if k in known})  # type: ignore[arg-type]
 
 
 class NotConfirmed(ConfigError):
@@ -284,5 +259,5 @@ def check_room(run_dir: Path, source: Path) -> None:
                           "another --out-dir), then run again; nothing was sent")
 
 
-__all__ = ["ConfirmCallback", "NotConfirmed", "ProgressCallback", "RunRequest", "RunSummary", "check_room",
+__all__ = ["ConfirmCallback", "NotConfirmed", "ProgressCallback", "RunSummary", "check_room",
            "read_request", "resume_run", "start_run"]

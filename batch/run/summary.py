@@ -9,16 +9,16 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from batch import __version__
 from batch.config import Target
 from batch.errors import ExitCode
 from batch.outcome import Status
 from batch.run.journal import Journal
+from batch.version import __version__
 
 if TYPE_CHECKING:
     from batch.graph import ClientStats
-    from batch.run.lifecycle import RunRequest
     from batch.run.pipeline import Progress
+    from batch.run.request import RunRequest
 
 
 @dataclass(frozen=True)
