@@ -82,11 +82,6 @@ def test_create_columns_canonical_names_and_requirements() -> None:
     assert COLUMN_SETS["create"] is CREATE_COLUMNS
 
 
-@pytest.mark.parametrize("verb", sorted(COLUMN_SETS))
-def test_every_column_has_help(verb: str) -> None:
-    assert all(column.help for column in COLUMN_SETS[verb].columns)
-
-
 @pytest.mark.parametrize("header, expected", [
     ("sign in type", "signInType"), ("Sign-in type", "signInType"), ("sign in method", "signInType"),
     ("Sign-in method", "signInType"), ("identity type", "signInType"),

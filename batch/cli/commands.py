@@ -242,11 +242,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from batch.verbs import build_verb
     from batch.verbs.base import Rejected
+    from batch.verbs.registry import VerbSettings, build_verb
 
-    request = argparse.Namespace(verb=args.verb, on_existing="fail", force_change_generated=True)
-    verb = build_verb(request, domain=args.domain, extensions_app_id=args.extensions_app_id)
+    verb = build_verb(args.verb, VerbSettings(domain=args.domain, extensions_app_id=args.extensions_app_id))
     source = open_csv(args.file, verb.columns, encoding=args.encoding)
     if source.match.unknown:
         _say(f"ignored columns: {', '.join(source.match.unknown)}")
@@ -263,20 +262,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _template(args: argparse.Namespace) -> int:
-    from batch.io.columns import (
-        PORTAL_CREATE_HEADER,
-        PORTAL_DELETE_HEADER,
-        PORTAL_RESTORE_HEADER,
-        template_header,
-    )
+    from batch.verbs.registry import VERBS
 
-    if args.portal:
-        header = {"create": PORTAL_CREATE_HEADER, "delete": PORTAL_DELETE_HEADER,
-                  "restore": PORTAL_RESTORE_HEADER, "purge": PORTAL_RESTORE_HEADER,
-                  "reset-password": PORTAL_DELETE_HEADER, "update": PORTAL_DELETE_HEADER}[args.verb]
-        text = "version:v1.0\r\n" + header + "\r\n"
-    else:
-        text = ",".join(template_header(args.verb)) + "\r\n"
+    text = VERBS[args.verb].template(portal=args.portal)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8", newline="")
         _say(f"wrote {args.out}")

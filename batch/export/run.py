@@ -35,8 +35,7 @@ from batch.export.writers import FORMATS, format_for, open_writer
 from batch.graph import GraphCall, GraphClient
 from batch.run.connection import Connection, open_connection, target_identity
 from batch.run.files import new_run_dir, prepare_out_dir, write_summary
-from batch.verbs.create import READ
-from batch.verbs.delete import DELETE_RESTORE
+from batch.verbs.permissions import DELETE_RESTORE, READ
 
 LIST_DELETED = DELETE_RESTORE | READ
 READ_APPLICATIONS = frozenset({"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All",

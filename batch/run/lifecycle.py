@@ -36,11 +36,9 @@ from batch.run.files import (
 )
 from batch.run.journal import Journal
 from batch.run.pipeline import Engine, EngineOptions, Progress
-
-# Verbs whose dry run reads the directory and writes plan.csv (what would change).
-PLANNING_VERBS = ("update",)
-from batch.verbs import build_verb
+from batch.verbs import registry
 from batch.verbs.base import Session
+from batch.verbs.registry import VerbSettings, build_verb
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,8 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
     started = time.time()
     notes: list[str] = []
     source = open_csv(Path(request.input), COLUMN_SETS[request.verb], encoding=request.encoding)
-    reads_in_dry_run = request.dry_run and request.verb in PLANNING_VERBS
+    # A dry run that reads the directory writes plan.csv (what would change).
+    reads_in_dry_run = request.dry_run and registry.reads_in_dry_run(request.verb)
     if request.dry_run and not reads_in_dry_run:
         source.check_encoding()  # a bad byte deep in the file stops the run before anything is written
     else:
@@ -132,11 +131,12 @@ async def execute_run(request: RunRequest, target: Target, *, journal: Journal, 
                 journal.set_meta(domain=domain)  # resume validates rows exactly as this run did
             if extensions_app_id and "extensions_app_id" not in remembered:
                 journal.set_meta(extensions_app_id=extensions_app_id)
-            verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
+            verb = build_verb(request.verb, VerbSettings(domain=domain, extensions_app_id=extensions_app_id,
+                                                         on_existing=request.on_existing,
+                                                         force_change_generated=request.force_change_generated))
             if connection is not None:
-                needs = getattr(verb, "needs", None)  # a verb whose needs depend on the file's columns
-                needed = needs(set(source.match.by_index.values())) if needs else verb.permissions
-                await connection.check_permissions(needed[1:2] if reads_in_dry_run else needed)  # a plan only reads
+                needed = verb.needs.for_run(source.match.by_index.values(), reads_only=reads_in_dry_run)  # a plan only reads
+                await connection.check_permissions(needed)
                 session = Session(client=connection.client, passwords_on_file=passwords.rows_present)
             engine = Engine(verb, source.rows(), journal, passwords, session,
                             EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
