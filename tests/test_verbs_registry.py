@@ -5,10 +5,23 @@ from __future__ import annotations
 
 import pytest
 
-from batch.io.columns import COLUMN_SETS, PORTAL_CREATE_HEADER, PORTAL_DELETE_HEADER, PORTAL_RESTORE_HEADER
+from batch.io.columns import (
+    COLUMN_SETS,
+    PORTAL_CREATE_HEADER,
+    PORTAL_DELETE_HEADER,
+    PORTAL_RESTORE_HEADER,
+)
 from batch.io.csvio import Row
 from batch.verbs.base import Rejected, Verb
-from batch.verbs.permissions import CREATE, DELETE_RESTORE, ENABLE, IDENTITIES, PASSWORD, READ, UPDATE
+from batch.verbs.permissions import (
+    CREATE,
+    DELETE_RESTORE,
+    ENABLE,
+    IDENTITIES,
+    PASSWORD,
+    READ,
+    UPDATE,
+)
 from batch.verbs.registry import VERBS, VerbSettings, build_verb, reads_in_dry_run
 
 DOMAIN = "contoso.onmicrosoft.com"
@@ -102,16 +115,15 @@ def test_create_and_update_say_the_same_about_the_same_column(cells: dict[str, s
 
 
 def test_an_ext_column_needs_the_extensions_app_in_both() -> None:
-    expected = ("column 'ext.tier' needs the extensions app id (--extensions-app-id) to become "
-                "extension_<appId>_<name>",)
+    expected = ("column 'ext.tier' needs the extensions app id (--extensions-app-id) to become extension_<appId>_<name>",)
     assert problems_of("create", None, **{"ext.tier": "gold"}) == expected
     assert problems_of("update", None, **{"ext.tier": "gold"}) == expected
 
 
 def test_a_new_sign_in_name_is_checked_as_a_sign_in_name() -> None:
     assert problems_of("update", newSignInName="-dash") == (
-        "newSignInName '-dash' is not a valid user name: it must start with a letter or digit and hold only "
-        "letters, digits, '-' and '_'",)
+        ("newSignInName '-dash' is not a valid user name: it must start with a letter or digit and hold only "
+         "letters, digits, '-' and '_'"),)
     (problem,) = problems_of("update", newSignInName="a b@example.com")
     assert problem.startswith("newSignInName 'a b@example.com' is not a valid email address: ")
     assert problems_of("update", newSignInName="#clear") == ("newSignInName cannot be cleared",)

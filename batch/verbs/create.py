@@ -244,7 +244,7 @@ def _created_since(found: dict[str, Any], since: tuple[float, float]) -> bool:
     if not created:
         return False
     try:
-        moment = datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
+        moment = datetime.fromisoformat(str(created)).timestamp()
     except ValueError:
         return False
     sent_at, margin = since

@@ -11,7 +11,7 @@ in deleted items since the row was sent means we deleted it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from batch.graph import GraphCall
 from batch.io.columns import DELETE_COLUMNS, PORTAL_DELETE_HEADER
@@ -31,7 +31,7 @@ DeletePlan = KeyPlan
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class DeleteVerb(OneKeyVerb):
@@ -52,7 +52,7 @@ class DeleteVerb(OneKeyVerb):
             results = await send([GraphCall("DELETE", f"/users/{object_id}") for _, object_id in targets], session)
             for (plan, object_id), result in zip(targets, results):
                 if result.status == 204:
-                    until = datetime.now(timezone.utc) + RETENTION
+                    until = datetime.now(UTC) + RETENTION
                     done.outcomes.append(Outcome(plan.row, plan.key, Status.DELETED, object_id, 204,
                                                  error_message=f"restorable until {_when(until)}",
                                                  attempts=result.attempts))

@@ -39,7 +39,7 @@ KeyPlanT = TypeVar("KeyPlanT", bound=KeyPlan)
 
 def parse_time(stamp: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        return datetime.fromisoformat(str(stamp))
     except ValueError:
         return None
 

@@ -204,9 +204,7 @@ def _shown(value: Any) -> str:
 def _differs(current: Any, wanted: Any) -> bool:
     if wanted is None:
         return current not in (None, "", [])
-    if isinstance(wanted, str) and isinstance(current, str):
-        return current != wanted
-    return current != wanted
+    return bool(current != wanted)
 
 
 EPILOG = """\
