@@ -17,10 +17,6 @@ class Status(str, Enum):
     INVALID = "invalid"
     FAILED = "failed"
 
-    @property
-    def succeeded(self) -> bool:
-        return self not in (Status.INVALID, Status.FAILED)
-
 
 RESULT_COLUMNS = ("row", "key", "status", "object_id", "http_status", "error_code", "error_message", "attempts")
 

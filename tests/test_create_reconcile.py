@@ -32,6 +32,7 @@ class FakeClient:
         self.script = script
         self.calls: list[GraphCall] = []
         self.stats = ClientStats()
+        self.server_clock_offset: float | None = None  # as GraphClient: unknown until a Date header is seen
 
     async def request(self, call: GraphCall) -> GraphResult:
         self.calls.append(call)
@@ -140,11 +141,11 @@ async def test_ownership_is_judged_on_graphs_clock(verb: CreateVerb) -> None:
     # This machine's clock runs 45 s ahead of Graph's: our lost create shows a createdDateTime
     # 45 s "before" we sent it, and is still ours.
     client = FakeClient({"POST": [answer(0, ambiguous=True)], "GET": [found(NOW - 44)]})
-    client.server_clock_offset = -45.0  # type: ignore[attr-defined]
+    client.server_clock_offset = -45.0
     done = await verb.execute([plan(verb)], session(client))
     assert [o.status for o in done.outcomes] == [Status.CREATED] and len(done.passwords) == 1
     # With Graph's clock known, a customer created well before the send is not claimed.
     client = FakeClient({"POST": [answer(0, ambiguous=True)], "GET": [found(NOW - 60, "theirs")]})
-    client.server_clock_offset = -45.0  # type: ignore[attr-defined]
+    client.server_clock_offset = -45.0
     done = await verb.execute([plan(verb, 2)], session(client))
     assert [(o.status, o.object_id) for o in done.outcomes] == [(Status.FAILED, "theirs")]

@@ -16,8 +16,7 @@ from batch.cli.output import say
 from batch.cli.parser import build_parser
 from batch.cli.run_command import RunFolderHolder
 from batch.errors import ExitCode, RunError
-
-RUN_VERBS = ("create", "update", "reset-password", "delete", "restore", "purge")
+from batch.verbs.registry import VERBS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,7 +58,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace, RunFolderHolder], int]:
-    if command in RUN_VERBS:
+    if command in VERBS:
         from batch.cli.run_command import start
 
         return start

@@ -1,4 +1,4 @@
-"""Help texts of `entra-batch`'s commands (the epilogs of `--help`)."""
+"""Help texts of the commands that are not verbs (each verb's own is in its module's `SPEC`)."""
 
 EMULATOR_EPILOG = """\
 examples:
@@ -15,90 +15,7 @@ See docs/emulator.md for every endpoint, setting and deliberate difference from 
 """
 
 
-CREATE_EPILOG = """\
-examples:
-  entra-batch create customers.csv                      create on the local emulator (no tenant configured)
-  entra-batch create customers.csv --dry-run            validate and plan only; results.csv says what would happen
-  entra-batch create customers.csv --on-existing skip   a second run creates nothing twice
-  entra-batch create legacy.csv --profile prod --priority low --out-dir runs/migration
 
-The file: one customer per row. Columns (headers match case-insensitively, ignoring spaces,
-_ and -): signInType (emailAddress/email or userName/username; blank: guessed from the value),
-signInName, displayName (required), givenName, surname, blockSignIn (Yes/No), usageLocation
-(ISO code), mail, password (blank: a 16-character one is generated), forceChangePasswordNextSignIn,
-extension_<appId>_<name> or ext.<name>. The admin center's bulk-create template works as
-downloaded. `entra-batch template create` writes an empty one.
-
-Writes a run folder (runs/<UTC time>-create/ or --out-dir): results.csv (one line per row:
-row,key,status,object_id,http_status,error_code,error_message,attempts), passwords.csv (mode
-0600, generated passwords only), summary.json, and the journal that `entra-batch resume`
-uses to finish an interrupted run without creating anyone twice.
-Exit status: 0 all rows done, 1 some rows invalid or failed, 2 usage or configuration error
-(nothing sent), 3 aborted (authentication, missing permission; resumable), 130 interrupted
-(resumable).
-"""
-
-
-DELETE_EPILOG = """\
-examples:
-  entra-batch delete leavers.csv --dry-run      what would be deleted; nothing is sent
-  entra-batch delete leavers.csv --yes          delete (soft: restorable for 30 days)
-
-The file: one customer per row, named by objectId, userPrincipalName or signInName (the first
-of these that the row fills). The admin center's bulk-delete template (`User name
-[userPrincipalName] Required`) works as downloaded. A customer already deleted is `skipped`;
-each deleted row says until when it can be restored. More than 100 rows ask for confirmation
-on a terminal, and need --yes otherwise.
-Exit status as for create: 0, 1 (some rows invalid or failed), 2, 3, 130.
-"""
-
-
-RESTORE_EPILOG = """\
-examples:
-  entra-batch restore deleted-by-mistake.csv
-  entra-batch restore export-deleted.csv --dry-run
-
-The file: one customer per row, named by objectId (best), userPrincipalName or signInName,
-looked up among deleted customers. The admin center's bulk-restore template (`Object ID
-[objectId] Required`) works as downloaded. A customer that is live already is `skipped`; one
-whose UPN or sign-in name was taken meanwhile fails with the holder's object id.
-Exit status as for create: 0, 1, 2, 3, 130.
-"""
-
-UPDATE_EPILOG = """\
-examples:
-  entra-batch update changes.csv
-  entra-batch update changes.csv --dry-run      plan.csv: each property that would change, before and after
-
-The file: one customer per row, named by objectId, userPrincipalName or signInName, plus the
-columns to change: displayName, givenName, surname, blockSignIn (Yes/No), usageLocation, mail,
-jobTitle, department, companyName, city, state, country, streetAddress, postalCode,
-officeLocation, mobilePhone, businessPhone, preferredLanguage, employeeId, newSignInName (a new
-email or user name to sign in with), extension_<appId>_<name> or ext.<name>. A blank cell
-leaves the value as it is; #clear empties it (not displayName, usageLocation or blockSignIn).
-A row whose values already match is skipped. Exit status as for create: 0, 1, 2, 3, 130.
-"""
-
-RESET_EPILOG = """\
-examples:
-  entra-batch reset-password forgot.csv           new temporary passwords, changed at next sign-in
-  entra-batch reset-password forgot.csv --no-force-change
-
-The file: one customer per row, named by objectId, userPrincipalName or signInName. Each gets
-a generated 16-character password, written to passwords.csv (mode 0600) once Graph confirmed
-the reset, and nowhere else. The app needs User-PasswordProfile.ReadWrite.All (or
-User.ReadWrite.All) and User.Read.All. Exit status as for create: 0, 1, 2, 3, 130.
-"""
-
-PURGE_EPILOG = """\
-examples:
-  entra-batch purge gone-for-good.csv --dry-run   what would be erased; nothing is sent
-  entra-batch purge gone-for-good.csv --yes       erase for good (cannot be undone)
-
-The file: one soft-deleted customer per row (objectId, userPrincipalName or signInName).
-Purging cannot be undone, so it always needs --yes. A customer already gone is `skipped`; a
-live one fails (delete it first). Exit status as for create: 0, 1, 2, 3, 130.
-"""
 
 
 EXPORT_EPILOG = """\

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from batch.cli.help import (
-    CREATE_EPILOG,
-    DELETE_EPILOG,
-    EMULATOR_EPILOG,
-    EXPORT_EPILOG,
-    PURGE_EPILOG,
-    RESET_EPILOG,
-    RESTORE_EPILOG,
-    UPDATE_EPILOG,
-)
+from batch.cli.help import EMULATOR_EPILOG, EXPORT_EPILOG
+from batch.verbs.registry import VERBS, VerbSpec
 from batch.version import __version__
 
+if TYPE_CHECKING:
+    from batch.emulator.settings import Quota
 
-def _quota(text: str):  # type: ignore[no-untyped-def]
+
+def _quota(text: str) -> Quota:
     from batch.emulator.settings import Quota
 
     try:
@@ -49,41 +45,20 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
                    help="app id of the tenant's extensions app, for ext.<name> columns")
 
 
-def _add_create(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = verbs.add_parser("create", help="create customer accounts from a CSV file",
-                         description="Create one customer account per CSV row through Microsoft Graph.",
-                         epilog=CREATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _add_verb(verbs: argparse._SubParsersAction[argparse.ArgumentParser], spec: VerbSpec) -> None:
+    """A verb's subcommand, from its registry entry: the options every run takes, then its own."""
+    p = verbs.add_parser(spec.name, help=spec.summary, description=spec.description, epilog=spec.epilog,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path, help="the CSV file (UTF-8, UTF-16 with BOM, or --encoding)")
     p.add_argument("--encoding", help="the file's encoding when it is not UTF-8 (e.g. cp1252 for Excel's 'CSV (Windows)')")
-    p.add_argument("--out-dir", type=Path, help="run folder to write (new or empty; default runs/<UTC time>-create)")
+    p.add_argument("--out-dir", type=Path, help=f"run folder to write (new or empty; default runs/<UTC time>-{spec.name})")
     p.add_argument("--dry-run", action="store_true", help="validate and plan; send nothing")
-    p.add_argument("--on-existing", choices=("fail", "skip", "update"), default="fail",
-                   help="when the sign-in name or UPN already exists: fail the row (default), skip it, "
-                        "or update that customer's profile")
-    p.add_argument("--batch-size", type=_batch_size, default=20, help="requests per JSON batch, 1-20 (default 20)")
-    p.add_argument("--concurrency", type=_positive, default=4, help="batches in flight at once (default 4)")
-    p.add_argument("--priority", choices=("normal", "low"), default="normal",
-                   help="low sends x-ms-throttle-priority: Low so that interactive work goes first")
-    p.add_argument("--no-force-change", action="store_true",
-                   help="generated passwords need not be changed at first sign-in (default: they must)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_target_options(p)
-
-
-
-def _add_keyed(verbs: argparse._SubParsersAction, name: str, help_text: str, description: str,  # type: ignore[type-arg]
-               epilog: str, yes_help: str | None) -> None:
-    p = verbs.add_parser(name, help=help_text, description=description, epilog=epilog,
-                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", type=Path, help="the CSV file")
-    p.add_argument("--encoding", help="the file's encoding when it is not UTF-8 (e.g. cp1252)")
-    p.add_argument("--out-dir", type=Path, help=f"run folder to write (new or empty; default runs/<UTC time>-{name})")
-    p.add_argument("--dry-run", action="store_true", help="validate and plan; send nothing")
-    if yes_help:
-        p.add_argument("--yes", action="store_true", help=yes_help)
-    elif yes_help is None:
-        p.add_argument("--no-force-change", action="store_true",
-                       help="the new passwords need not be changed at next sign-in (default: they must)")
+    for option in spec.options:
+        if option.store_true:
+            p.add_argument(option.flag, dest=option.dest, action="store_true", help=option.help)
+        else:
+            p.add_argument(option.flag, dest=option.dest, choices=option.choices, default=option.default,
+                           help=option.help)
     p.add_argument("--batch-size", type=_batch_size, default=20, help="requests per JSON batch, 1-20 (default 20)")
     p.add_argument("--concurrency", type=_positive, default=4, help="batches in flight at once (default 4)")
     p.add_argument("--priority", choices=("normal", "low"), default="normal",
@@ -92,23 +67,7 @@ def _add_keyed(verbs: argparse._SubParsersAction, name: str, help_text: str, des
     _add_target_options(p)
 
 
-def _add_delete(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    _add_keyed(verbs, "delete", "soft-delete customer accounts listed in a CSV file",
-               "Soft-delete one customer per CSV row (restorable for 30 days).", DELETE_EPILOG,
-               "do not ask for confirmation (needed above 100 rows when not on a terminal)")
-    _add_keyed(verbs, "update", "change customer profiles from a CSV file",
-               "Change the properties a CSV row gives, one customer per row.", UPDATE_EPILOG, "")
-    _add_keyed(verbs, "reset-password", "give customers new temporary passwords",
-               "Reset the password of one customer per CSV row to a generated temporary one.", RESET_EPILOG, None)
-    _add_keyed(verbs, "restore", "restore soft-deleted customer accounts listed in a CSV file",
-               "Restore one soft-deleted customer per CSV row.", RESTORE_EPILOG, "accepted; restore asks nothing")
-    _add_keyed(verbs, "purge", "permanently delete soft-deleted customers listed in a CSV file",
-               "Permanently delete one soft-deleted customer per CSV row. This cannot be undone.", PURGE_EPILOG,
-               "confirm the permanent deletion (always required, except with --dry-run)")
-
-
-
-def _add_export(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_export(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser("export", help="export customer accounts to CSV, JSON Lines, Excel or Parquet",
                          description="Export customers (all, a filter, the deleted ones, or what changed since the "
                                      "last export) to a file, streamed page by page.",
@@ -143,7 +102,7 @@ def _add_export(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type
     _add_target_options(p)
 
 
-def _add_validate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_validate(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser("validate", help="check a CSV file for a verb without sending anything",
                          description="Check every row of a file as the verb would, and print what is wrong, "
                                      "row by row. Needs no tenant.",
@@ -152,26 +111,26 @@ def _add_validate(verbs: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                 "Exit status: 0 every row is valid, 1 some rows are not, 2 the file cannot be used.",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", type=Path)
-    p.add_argument("--verb", required=True, choices=("create", "update", "reset-password", "delete", "restore", "purge"),
+    p.add_argument("--verb", required=True, choices=tuple(VERBS),
                    help="the verb the file is meant for")
     p.add_argument("--encoding")
     p.add_argument("--domain", metavar="DOMAIN", help="the tenant's default domain, to check UPNs against")
     p.add_argument("--extensions-app-id", metavar="APP_ID")
 
 
-def _add_template(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_template(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser("template", help="write the CSV template of a verb",
                          description="Write an empty CSV template for a verb: entra-batch's own columns, "
                                      "or the Entra admin center's bulk format with --portal.",
                          epilog="examples:\n  entra-batch template create > customers.csv\n"
                                 "  entra-batch template create --portal --out bulk-create.csv",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("verb", choices=("create", "update", "reset-password", "delete", "restore", "purge"))
+    p.add_argument("verb", choices=tuple(VERBS))
     p.add_argument("--portal", action="store_true", help="the admin center's bulk template (version row + bracketed headers)")
     p.add_argument("--out", type=Path, help="file to write (default: stdout)")
 
 
-def _add_resume(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_resume(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser("resume", help="finish an interrupted run",
                          description="Finish a run that was interrupted (crash, Ctrl-C, kill, lost network, missing "
                                      "permission): rows already done are kept, rows whose answer never came are "
@@ -205,8 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"entra-batch {__version__}")
     verbs = parser.add_subparsers(dest="command", metavar="VERB")
 
-    _add_create(verbs)
-    _add_delete(verbs)
+    for spec in VERBS.values():
+        _add_verb(verbs, spec)
     _add_export(verbs)
     _add_validate(verbs)
     _add_template(verbs)

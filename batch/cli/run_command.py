@@ -16,6 +16,7 @@ from batch.errors import ConfigError
 from batch.run.lifecycle import read_request, resume_run, start_run
 from batch.run.request import RunRequest
 from batch.run.summary import RunSummary
+from batch.verbs.registry import VERBS
 
 CONFIRM_ABOVE = 100
 RUNS_ROOT = Path("runs")  # under the working directory, unless --out-dir says where
@@ -32,8 +33,8 @@ class RunFolderHolder:
 
 
 def start(args: argparse.Namespace, holder: RunFolderHolder) -> int:
-    if args.command == "purge" and not args.dry_run and not args.yes:
-        raise ConfigError("purge deletes customers for good and cannot be undone; pass --yes to confirm "
+    if VERBS[args.command].confirm == "always" and not args.dry_run and not args.yes:
+        raise ConfigError(f"{args.command} deletes customers for good and cannot be undone; pass --yes to confirm "
                           "(or --dry-run to see what would go)")
     request = RunRequest(
         verb=args.command, input=str(args.file), encoding=args.encoding,
@@ -54,8 +55,9 @@ def start(args: argparse.Namespace, holder: RunFolderHolder) -> int:
 
 
 def confirmed(args: argparse.Namespace, rows: int) -> bool:
-    """Deleting more than 100 customers is confirmed on a terminal, or with --yes."""
-    if args.command != "delete" or args.dry_run or args.yes or rows <= CONFIRM_ABOVE:
+    """Deleting more than 100 customers (a verb whose confirmation is `above_limit`) is
+    confirmed on a terminal, or with --yes."""
+    if VERBS[args.command].confirm != "above_limit" or args.dry_run or args.yes or rows <= CONFIRM_ABOVE:
         return True
     if not sys.stdin.isatty():
         raise ConfigError(f"{args.file} holds {rows} rows to delete; pass --yes to confirm (or --dry-run to look "

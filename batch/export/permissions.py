@@ -1,12 +1,11 @@
 """The permissions an export needs: to read customers, and to list the deleted ones.
 
-The permission sets are the verbs' (reading like `create`'s lookups, listing deleted items
-like `delete`/`restore`); every import of them by the export is here."""
+The permission sets are the verbs' (batch/verbs/permissions.py): reading as the verbs' lookups
+do, listing deleted items as `delete`/`restore` do."""
 
 from __future__ import annotations
 
-from batch.verbs.create import READ
-from batch.verbs.delete import DELETE_RESTORE
+from batch.verbs.permissions import DELETE_RESTORE, READ
 
 LIST_DELETED = DELETE_RESTORE | READ
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 __all__ = [
     "COLUMN_SETS",
     "CREATE_COLUMNS",
+    "KEY_COLUMNS",
     "PORTAL_CREATE_HEADER",
     "PORTAL_DELETE_HEADER",
     "PORTAL_RESTORE_HEADER",
@@ -44,6 +45,7 @@ __all__ = [
     "Column",
     "ColumnSet",
     "HeaderMatch",
+    "key_columns",
     "match_headers",
     "normalise_header",
     "template_header",
@@ -88,6 +90,11 @@ class ColumnSet:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(column.name for column in self.columns)
+
+    @property
+    def template_names(self) -> tuple[str, ...]:
+        """The header of `entra-batch template VERB`."""
+        return self.template or self.names
 
 
 @dataclass(frozen=True)
@@ -156,7 +163,7 @@ def template_header(verb: str) -> list[str]:
         columns = COLUMN_SETS[verb]
     except KeyError:
         raise ValueError(f"no columns defined for verb {verb!r}; known: {', '.join(sorted(COLUMN_SETS))}") from None
-    return list(columns.template or columns.names)
+    return list(columns.template_names)
 
 
 # --- matching internals ------------------------------------------------------------------
@@ -294,17 +301,16 @@ KEY_COLUMNS = (
            help="the email address or user name the customer signs in with"),
 )
 
-DELETE_COLUMNS = ColumnSet(
-    verb="delete",
-    columns=KEY_COLUMNS,
-    one_of=(("objectId", "userPrincipalName", "signInName"),),
-    extensions=False,
-    template=("signInName",),
-)
 
-RESTORE_COLUMNS = ColumnSet(verb="restore", columns=KEY_COLUMNS,
-                            one_of=(("objectId", "userPrincipalName", "signInName"),), extensions=False,
-                            template=("objectId",))
+def key_columns(verb: str, template: tuple[str, ...]) -> ColumnSet:
+    """The columns of a verb whose rows name one customer by a user key and hold nothing else."""
+    return ColumnSet(verb=verb, columns=KEY_COLUMNS, one_of=(("objectId", "userPrincipalName", "signInName"),),
+                     extensions=False, template=template)
+
+
+DELETE_COLUMNS = key_columns("delete", template=("signInName",))
+RESTORE_COLUMNS = key_columns("restore", template=("objectId",))
+
 _PROFILE = {c.name: c for c in CREATE_COLUMNS.columns}
 UPDATE_COLUMNS = ColumnSet(
     verb="update",
@@ -318,14 +324,11 @@ UPDATE_COLUMNS = ColumnSet(
     one_of=(("objectId", "userPrincipalName", "signInName"),),
     template=("signInName", "displayName", "givenName", "surname", "blockSignIn", "usageLocation"),
 )
-RESET_COLUMNS = ColumnSet(verb="reset-password", columns=KEY_COLUMNS,
-                          one_of=(("objectId", "userPrincipalName", "signInName"),), extensions=False,
-                          template=("signInName",))
-PURGE_COLUMNS = ColumnSet(verb="purge", columns=KEY_COLUMNS,
-                          one_of=(("objectId", "userPrincipalName", "signInName"),), extensions=False,
-                          template=("objectId",))
+RESET_COLUMNS = key_columns("reset-password", template=("signInName",))
+PURGE_COLUMNS = key_columns("purge", template=("objectId",))
 
-# One entry per verb; a verb module adds its own line here.
+# The column sets declared here, by verb. The verbs' registry (batch/verbs/registry.py) is
+# the list of verbs: a verb module may declare its own set (`key_columns`, say) instead.
 COLUMN_SETS: dict[str, ColumnSet] = {
     CREATE_COLUMNS.verb: CREATE_COLUMNS,
     DELETE_COLUMNS.verb: DELETE_COLUMNS,

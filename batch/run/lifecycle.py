@@ -25,7 +25,6 @@ import httpx
 
 from batch.config import Target
 from batch.errors import ConfigError, InputFileError, RunFolderFailed, RunFolderTaken
-from batch.io.columns import COLUMN_SETS
 from batch.io.csvio import CsvSource, Scan, open_csv
 from batch.run.connection import (
     Connection,
@@ -45,11 +44,8 @@ from batch.run.journal import Journal
 from batch.run.pipeline import Engine, EngineOptions, ProgressCallback
 from batch.run.request import RunRequest
 from batch.run.summary import RunSummary, summarise
-from batch.verbs import build_verb
 from batch.verbs.base import Session
-
-# Verbs whose dry run reads the directory and writes plan.csv (what would change).
-PLANNING_VERBS = ("update",)
+from batch.verbs.registry import VERBS, VerbSettings, build_verb, reads_in_dry_run
 
 # Asked with the number of data records before anything is written or sent; False stops the run.
 ConfirmCallback = Callable[[int], bool]
@@ -71,7 +67,7 @@ def _read_input(request: RunRequest) -> _Input:
     path = Path(request.input)
     if not path.is_file():
         raise InputFileError(path, "no such file")
-    source = open_csv(path, COLUMN_SETS[request.verb], encoding=request.encoding)
+    source = open_csv(path, VERBS[request.verb].columns, encoding=request.encoding)
     return _Input(source, source.scan())
 
 
@@ -181,23 +177,24 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
     started = time.time()
     source = opened.source
     notes = (f"ignored columns: {', '.join(source.match.unknown)}",) if source.match.unknown else ()
-    reads_in_dry_run = request.dry_run and request.verb in PLANNING_VERBS
+    plans_by_reading = request.dry_run and reads_in_dry_run(request.verb)  # plan.csv: what would change
     passwords = PasswordsFile(run_dir)
-    plan_file = PlanFile(run_dir) if reads_in_dry_run else None
+    plan_file = PlanFile(run_dir) if plans_by_reading else None
     connection: Connection | None = None
     try:
         async with AsyncExitStack() as stack:
-            if not request.dry_run or reads_in_dry_run:
+            if not request.dry_run or plans_by_reading:
                 connection = await stack.enter_async_context(open_connection(
                     target, transport=transport, concurrency=request.concurrency, priority=request.priority,
                     pacing=pacing))
             domain, extensions_app_id = await _tenant_names(request, target, journal, connection)
-            verb = build_verb(request, domain=domain, extensions_app_id=extensions_app_id)
+            verb = build_verb(request.verb, VerbSettings(
+                domain=domain, extensions_app_id=extensions_app_id, on_existing=request.on_existing,
+                force_change_generated=request.force_change_generated))
             session = None
             if connection is not None:
-                needs = getattr(verb, "needs", None)  # a verb whose needs depend on the file's columns
-                needed = needs(set(source.match.by_index.values())) if needs else verb.permissions
-                await connection.check_permissions(needed[1:2] if reads_in_dry_run else needed)  # a plan only reads
+                await connection.check_permissions(
+                    verb.needs.for_run(source.match.by_index.values(), reads_only=plans_by_reading))
                 session = Session(client=connection.client, passwords_on_file=passwords.rows_present)
             engine = Engine(verb, source.rows(), journal, passwords, session,
                             EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,

@@ -153,8 +153,8 @@ class Engine:
                 return
             kind, plans = item
             if kind == "plan":
-                executed = await self.verb.plan(plans, self.session)  # type: ignore[attr-defined]
-                assert self.plan_file is not None
+                assert self.plan_file is not None and self.session is not None
+                executed = await self.verb.plan(plans, self.session)
                 self.plan_file.append(executed.plan)
                 rows = [p.row for p in plans]
             elif kind == "execute":

@@ -1,18 +1,21 @@
-"""What every verb shares: the session it works in and the shape of a rejected row."""
+"""What every verb shares: the `Verb` interface the engine drives, the session it works in,
+and the shapes of a rejected row and of what a group of plans came to."""
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from batch.outcome import Outcome, Status
+from batch.outcome import Outcome, SentRow, Status
 
 if TYPE_CHECKING:
     from batch.graph import GraphClient
     from batch.io.columns import ColumnSet
     from batch.io.csvio import Row
+    from batch.verbs.permissions import PermissionNeeds
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Executed:
     # plan.csv lines of a dry run that reads the directory: (row, key, object id, property, before, after).
     plan: list[tuple[Any, ...]] = field(default_factory=list)
 
-    def merge(self, other: "Executed") -> None:
+    def merge(self, other: Executed) -> None:
         self.outcomes += other.outcomes
         self.passwords += other.passwords
         self.unresolved += other.unresolved
@@ -53,35 +56,52 @@ class Executed:
 
 @dataclass
 class Session:
-    client: "GraphClient"
+    client: GraphClient
     clock: Callable[[], float] = time.time
     # Which of these rows already have their password in passwords.csv (for reconciling).
     passwords_on_file: Callable[[set[int]], set[int]] = lambda rows: set()
 
 
 class Plan(Protocol):
-    row: int
-    key: str
+    """What the engine reads of any verb's plan: its row number and key (for the journal)."""
+
+    @property
+    def row(self) -> int: ...
+
+    @property
+    def key(self) -> str: ...
 
 
-class Verb(Protocol):
-    """One operation. Plans are the verb's own type (each has `row` and `key`); the engine
-    only carries them from `validate` to `execute` or `reconcile`."""
+PlanT = TypeVar("PlanT", bound=Plan)
+
+
+class Verb(ABC, Generic[PlanT]):
+    """One operation. `validate` turns a row into the verb's own plan type (or a rejection);
+    the engine journals plans, then hands groups of them to `execute`, to `reconcile` (rows
+    an interrupted run left `sent`), or in a dry run that reads the directory to `plan`."""
 
     name: str
+    columns: ColumnSet
+    needs: PermissionNeeds
+    # Whether a dry run reads the directory (and writes plan.csv) instead of only validating.
+    reads_in_dry_run: bool = False
 
-    @property
-    def columns(self) -> "ColumnSet": ...
+    @abstractmethod
+    def validate(self, row: Row) -> PlanT | Rejected: ...
 
-    @property
-    def permissions(self) -> Sequence[frozenset[str]]: ...
-
-    def validate(self, row: "Row") -> Any: ...
-
-    def sent_marker(self, plan: Any) -> bool:
+    def sent_marker(self, plan: PlanT) -> bool:
         """Whether this plan carries a generated password (journaled as a flag, never the password)."""
-        ...
+        return False
 
-    async def execute(self, plans: Any, session: Session) -> Executed: ...
+    @abstractmethod
+    async def execute(self, plans: list[PlanT], session: Session) -> Executed: ...
 
-    async def reconcile(self, items: Any, session: Session) -> Executed: ...
+    @abstractmethod
+    async def reconcile(self, items: list[tuple[PlanT, SentRow]], session: Session) -> Executed: ...
+
+    async def plan(self, plans: list[PlanT], session: Session) -> Executed:
+        """A dry run: what would happen to each plan. This default reads nothing and says the
+        rows are valid; a verb with `reads_in_dry_run` reads the directory and fills
+        `Executed.plan` with what would change."""
+        return Executed(outcomes=[Outcome(p.row, p.key, Status.SKIPPED, error_message="dry run: valid, not sent")
+                                  for p in plans])

@@ -1,9 +1,8 @@
 """`create`: one customer account per row, `POST /users` with a sign-in identity.
 
-Validation is one rule at a time, each with a message that names the column; every problem
-of a row is reported, not just the first. A plan carries the request body (with the password,
-generated when the cell is blank); the password leaves this module only towards Graph and
-towards passwords.csv.
+Rows become plans in batch/verbs/create_rows.py. A plan carries the request body (with the
+password, generated when the cell is blank, when the row is sent); the password leaves this
+module only towards Graph and towards passwords.csv.
 
 Exactly once: identities and UPNs are unique in the directory, so a create can never make a
 second customer; but an answer can be lost (a dropped connection, a 504, a crash). A row in
@@ -14,37 +13,26 @@ was sent it is ours (reported `created`), otherwise it belonged to someone befor
 
 from __future__ import annotations
 
-import hashlib
-import re
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-
-from batch import rules
 from batch.errors import GraphRequestFailed
 from batch.graph import GraphCall, GraphResult
-from batch.io.columns import COLUMN_SETS, ColumnSet
+from batch.io.columns import CREATE_COLUMNS, PORTAL_CREATE_HEADER
 from batch.io.csvio import Row
 from batch.outcome import Outcome, SentRow, Status
 from batch.passwords import generate_password
-from batch.verbs.base import Executed, Rejected, Session
+from batch.verbs.answers import is_conflict, send
+from batch.verbs.base import Executed, Rejected, Session, Verb
+from batch.verbs.create_rows import CreateOptions, CreatePlan, CreateRows
+from batch.verbs.permissions import CREATE, READ, PermissionNeeds
+from batch.verbs.spec import Option, VerbSettings, VerbSpec
+from batch.verbs.update import NEEDS as UPDATE_NEEDS
 
-READ = frozenset({"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"})
-CREATE = frozenset({"User.Create", "User.ReadWrite.All", "Directory.ReadWrite.All"})
-UPDATE = frozenset({"User.ReadUpdate.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
-PASSWORD = frozenset({"User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
-ENABLE = frozenset({"User.EnableDisableAccount.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
+__all__ = ["SPEC", "CreateOptions", "CreatePlan", "CreateVerb"]
 
-TRUE_WORDS = {"yes", "y", "true", "1"}
-FALSE_WORDS = {"no", "n", "false", "0"}
-SIGN_IN_TYPES = {"emailaddress": "emailAddress", "email": "emailAddress", "username": "userName", "user name": "userName"}
-# Columns copied as they are into the body, after their length check.
-PROFILE_COLUMNS = ("givenName", "surname", "jobTitle", "department", "companyName", "city", "state", "country",
-                   "streetAddress", "postalCode", "officeLocation", "mobilePhone", "employeeId")
+NEEDS = PermissionNeeds(read=READ, write=(CREATE,))
 # A customer created before the row was sent cannot be ours. Send times are moved onto
 # Graph's clock with the `Date` header's offset (1 s resolution); the margin covers that,
 # and clock skew when no Date header was seen.
@@ -52,306 +40,23 @@ CLOCK_SKEW_SECONDS = 5.0
 UNKNOWN_SKEW_SECONDS = 30.0
 
 
-@dataclass
-class CreatePlan:
-    row: int
-    key: str
-    sign_in_type: str | None
-    sign_in_name: str | None
-    upn: str | None
-    body: dict[str, Any] = field(repr=False)
-    generates_password: bool = False
-    generated_password: str | None = field(default=None, repr=False)
-    # Set when a request for this row may have been applied without our seeing the answer:
-    # when it left (this machine's clock), and whether its password died with an earlier process.
-    maybe_applied_at: float | None = None
-    # The same moment on Graph's clock, with the margin to allow around it: taken when the
-    # request left, so that this machine's clock jumping afterwards cannot move it.
-    applied_since: tuple[float, float] | None = None
-    password_lost: bool = False
-    enabled_given: bool = True  # the row said whether sign-in is blocked (else: default, not an update)
-
-    def with_password(self) -> "CreatePlan":
-        """The password is generated when the row is about to be sent, not when it is
-        validated: a dry run or a validation of a million rows makes no secrets."""
-        if self.generates_password and self.generated_password is None:
-            self.generated_password = generate_password()
-            self.body["passwordProfile"]["password"] = self.generated_password
-        return self
-
-    def password_line(self, object_id: str) -> tuple[int, str, str, str]:
-        assert self.generated_password is not None
-        return (self.row, self.sign_in_name or self.upn or "", object_id, self.generated_password)
-
-
-class SeenKeys:
-    """Sign-in names and UPNs seen earlier in the file, as 63-bit digests with the row that had
-    each first. Recent ones sit in a dict; every half million they move into two sorted numpy
-    arrays (12 bytes a key), so a ten-million-row file needs ~120 MB here, not gigabytes."""
-
-    FLUSH_EVERY = 500_000
-
-    def __init__(self) -> None:
-        self._recent: dict[int, int] = {}
-        self._digests = np.empty(0, dtype=np.int64)
-        self._rows = np.empty(0, dtype=np.uint32)
-
-    def claim(self, kind: str, value: str, row: int) -> int | None:
-        """None when `row` is the first to use the value, else the first row that did."""
-        digest = int.from_bytes(hashlib.blake2b(f"{kind}\0{value.lower()}".encode(), digest_size=8).digest(),
-                                "big") >> 1
-        first = self._recent.get(digest)
-        if first is None and self._digests.size:
-            at = int(np.searchsorted(self._digests, digest))
-            if at < self._digests.size and int(self._digests[at]) == digest:
-                first = int(self._rows[at])
-        if first is not None:
-            return None if first == row else first
-        self._recent[digest] = row
-        if len(self._recent) >= self.FLUSH_EVERY:
-            self._flush()
-        return None
-
-    def _flush(self) -> None:
-        digests = np.fromiter(self._recent.keys(), dtype=np.int64, count=len(self._recent))
-        rows = np.fromiter(self._recent.values(), dtype=np.uint32, count=len(self._recent))
-        all_digests = np.concatenate([self._digests, digests])
-        order = np.argsort(all_digests, kind="stable")
-        self._digests = all_digests[order]
-        self._rows = np.concatenate([self._rows, rows])[order]
-        self._recent = {}
-
-
-@dataclass
-class CreateOptions:
-    domain: str                           # the tenant's default domain, the issuer of local identities
-    extensions_app_id: str | None = None  # for ext.<name> columns
-    on_existing: str = "fail"             # fail | skip | update
-    force_change_generated: bool = True   # a generated password is temporary by default
-
-
-def parse_bool(value: str) -> bool | None:
-    word = value.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ValueError(value)
-
-
-# The common, plainly valid address, checked fast; anything else goes to email-validator,
-# which gives the reason. Every address this accepts, email-validator accepts too (tested).
-_PLAIN_EMAIL = re.compile(
-    r"(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
-_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
-
-
-def email_problem(value: str) -> str | None:
-    if len(value) <= 254 and _PLAIN_EMAIL.fullmatch(value) and value.rpartition(".")[2].lower() not in _SPECIAL_USE:
-        return None
-    if rules.has_accents(value):
-        return "has accented characters, which Entra does not accept in an address"
-    try:
-        validate_email(value, check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        return str(exc)
-    return None
-
-
-class CreateVerb:
+class CreateVerb(Verb[CreatePlan]):
     name = "create"
-    permissions: tuple[frozenset[str], ...] = (CREATE, READ)
+    columns = CREATE_COLUMNS
 
     def __init__(self, options: CreateOptions) -> None:
         self.options = options
+        self.needs = NEEDS
         if options.on_existing == "update":
-            # Updating existing customers needs what `update` needs (GRAPH.md §5, §10).
-            self.permissions = (CREATE, READ, UPDATE, ENABLE)
-        self.columns: ColumnSet = COLUMN_SETS["create"]
-        self.seen = SeenKeys()
-        self._ext_prefix = (f"extension_{options.extensions_app_id.replace('-', '').lower()}_"
-                            if options.extensions_app_id else None)
-
-    # ---- validation ----------------------------------------------------------------------
+            # Updating existing customers needs what `update` needs for the columns create
+            # sends (GRAPH.md §5, §10): its write, and sign-in blocking.
+            self.needs = NEEDS.with_writes(*UPDATE_NEEDS.write, *UPDATE_NEEDS.by_column["accountEnabled"])
+        self.rows = CreateRows(options)
 
     def validate(self, row: Row) -> CreatePlan | Rejected:
-        cells = row.cells
-        key = (cells.get("signInName") or cells.get("userPrincipalName") or "").strip()
-        if row.blank:
-            return Rejected(row.number, key, ("blank row",), Status.SKIPPED)
-        if row.problem:
-            # The cells of a row that does not fit the header are shifted: the "sign-in name"
-            # may be someone's password. Such a row is reported without a key.
-            return Rejected(row.number, "", (row.problem,))
-        if row.example:
-            return Rejected(row.number, key, ("this is the example row of the admin center's template; "
-                                              "delete it from the file",))
-        problems: list[str] = []
-        body: dict[str, Any] = {}
+        return self.rows.read(row)
 
-        display_name = cells.get("displayName", "").strip()
-        if not display_name:
-            problems.append("displayName is required")
-        else:
-            self._check_length("displayName", display_name, problems)
-            if "<" in display_name or ">" in display_name:
-                problems.append("displayName cannot contain < or >")
-            body["displayName"] = display_name
-
-        sign_in_name = cells.get("signInName", "").strip() or None
-        upn = cells.get("userPrincipalName", "").strip() or None
-        sign_in_type = self._sign_in_type(cells.get("signInType", ""), sign_in_name, problems)
-        if sign_in_name is None and upn is None:
-            problems.append("signInName (or userPrincipalName) is required")
-        if sign_in_name is not None and sign_in_type is not None:
-            if len(sign_in_name) > rules.ISSUER_ASSIGNED_ID_MAX_LENGTH:
-                problems.append(f"signInName is longer than {rules.ISSUER_ASSIGNED_ID_MAX_LENGTH} characters")
-            elif sign_in_type == "emailAddress":
-                problem = email_problem(sign_in_name)
-                if problem:
-                    problems.append(f"signInName '{sign_in_name}' is not a valid email address: {problem}")
-            elif not rules.is_user_name(sign_in_name):
-                problems.append(f"signInName '{sign_in_name}' is not a valid user name: it must start with a letter "
-                                "or digit and hold only letters, digits, '-' and '_'")
-            body["identities"] = [{"signInType": sign_in_type, "issuer": self.options.domain,
-                                   "issuerAssignedId": sign_in_name}]
-            first = self.seen.claim("signin", sign_in_name, row.number)
-            if first is not None:
-                problems.append(f"signInName '{sign_in_name}' is already used by row {first} of this file")
-        if upn is not None:
-            problem = rules.upn_problem(upn)
-            if problem:
-                problems.append(f"userPrincipalName '{upn}': {problem}")
-            elif self.options.domain and upn.partition("@")[2].lower() != self.options.domain.lower():
-                problems.append(f"userPrincipalName '{upn}' must end with @{self.options.domain}")
-            body["userPrincipalName"] = upn
-            first = self.seen.claim("upn", upn, row.number)
-            if first is not None:
-                problems.append(f"userPrincipalName '{upn}' is already used by row {first} of this file")
-            if sign_in_name is None:
-                # A user without identities is created as Graph's workforce shape requires.
-                body["mailNickname"] = upn.partition("@")[0][:64]
-
-        for column in PROFILE_COLUMNS:
-            value = cells.get(column, "").strip()
-            if value:
-                self._check_length(column, value, problems)
-                body[column] = value
-        if cells.get("businessPhone", "").strip():
-            body["businessPhones"] = [cells["businessPhone"].strip()]
-
-        body["accountEnabled"] = self._account_enabled(cells, problems)
-        enabled_given = bool(cells.get("blockSignIn", "").strip() or cells.get("accountEnabled", "").strip())
-
-        location = cells.get("usageLocation", "").strip()
-        if location:
-            code = rules.normalise_usage_location(location)
-            if code is None:
-                problems.append(f"usageLocation '{location}' is not an ISO 3166-1 two-letter country code (e.g. US, FR, NA)")
-            else:
-                body["usageLocation"] = code
-
-        mail = cells.get("mail", "").strip()
-        if mail:
-            problem = email_problem(mail)
-            if problem:
-                problems.append(f"mail '{mail}' is not a valid email address: {problem}")
-            body["mail"] = mail
-        elif sign_in_type == "emailAddress" and sign_in_name:
-            body["mail"] = sign_in_name  # as the admin center and Graph's External ID example do
-
-        language = cells.get("preferredLanguage", "").strip()
-        if language:
-            if not rules.is_language_tag(language):
-                problems.append(f"preferredLanguage '{language}' is not a language tag such as en-US")
-            body["preferredLanguage"] = language
-
-        password: str | None = cells.get("password", "")
-        if password:
-            problem = rules.password_problem(password)
-            if problem:
-                problems.append(f"password: {problem}")
-            force_default = False
-        else:
-            password = None  # generated when the row is sent
-            force_default = self.options.force_change_generated
-        force = self._bool(cells, "forceChangePasswordNextSignIn", force_default, problems)
-        body["passwordProfile"] = {"password": password, "forceChangePasswordNextSignIn": force}
-        body["passwordPolicies"] = "DisablePasswordExpiration"
-
-        for name, value in cells.items():
-            if name.lower().startswith(("extension_", "ext.")):
-                self._extension(name, value, body, problems)
-
-        if problems:
-            return Rejected(row.number, key, tuple(problems))
-        return CreatePlan(row.number, key, sign_in_type if sign_in_name else None, sign_in_name, upn, body,
-                          generates_password=password is None, enabled_given=enabled_given)
-
-    def _sign_in_type(self, raw: str, sign_in_name: str | None, problems: list[str]) -> str | None:
-        text = raw.strip()
-        if not text:
-            if sign_in_name is None:
-                return None
-            # Unstated: an address signs in by email, anything else by user name.
-            return "emailAddress" if "@" in sign_in_name else "userName"
-        known = SIGN_IN_TYPES.get(text.lower())
-        if known is None:
-            problems.append(f"signInType '{text}' is not emailAddress (email) or userName (username)")
-        return known
-
-    def _account_enabled(self, cells: dict[str, str], problems: list[str]) -> bool:
-        block = self._bool(cells, "blockSignIn", None, problems)
-        enabled = self._bool(cells, "accountEnabled", None, problems)
-        if block is not None and enabled is not None and block == enabled:
-            problems.append("blockSignIn and accountEnabled disagree")
-        if block is not None:
-            return not block
-        return True if enabled is None else enabled
-
-    @staticmethod
-    def _bool(cells: dict[str, str], column: str, default: bool | None, problems: list[str]) -> Any:
-        value = cells.get(column, "").strip()
-        if not value:
-            return default
-        try:
-            return parse_bool(value)
-        except ValueError:
-            problems.append(f"{column} '{value}' is not Yes/No (true/false, 1/0)")
-            return default
-
-    @staticmethod
-    def _check_length(column: str, value: str, problems: list[str]) -> None:
-        limit = rules.PROPERTY_MAX_LENGTHS.get(column)
-        if limit is not None and len(value) > limit:
-            problems.append(f"{column} is {len(value)} characters long; Entra allows {limit}")
-
-    def _extension(self, name: str, value: str, body: dict[str, Any], problems: list[str]) -> None:
-        if name.lower().startswith("ext."):
-            if self._ext_prefix is None:
-                problems.append(f"column '{name}' needs the extensions app id (--extensions-app-id) "
-                                "to become extension_<appId>_<name>")
-                return
-            attribute = name[4:]
-            full = self._ext_prefix + attribute
-        else:
-            full = name
-        parsed = rules.parse_extension_name(full)
-        if parsed is None:
-            problems.append(f"column '{name}' is not a custom attribute name (extension_<appId without hyphens>_<name>)")
-            return
-        if self._ext_prefix is not None and not full.lower().startswith(self._ext_prefix):
-            problems.append(f"column '{name}' belongs to another app than the extensions app {self.options.extensions_app_id}")
-            return
-        if value == "":
-            return
-        if len(value) > rules.EXTENSION_VALUE_MAX_LENGTH:
-            problems.append(f"{name} is longer than {rules.EXTENSION_VALUE_MAX_LENGTH} characters")
-        lowered = value.strip().lower()
-        body[full] = True if lowered == "true" else False if lowered == "false" else value
-
-    def sent_marker(self, plan: CreatePlan) -> bool:  # type: ignore[override]
+    def sent_marker(self, plan: CreatePlan) -> bool:
         return plan.generates_password
 
     # ---- sending ---------------------------------------------------------------------------
@@ -369,15 +74,10 @@ class CreateVerb:
             flt = f"userPrincipalName eq '{(plan.upn or '').replace(chr(39), chr(39) * 2)}'"
         return GraphCall("GET", f"/users?$filter={quote(flt, safe='')}&{select}")
 
-    async def _send(self, calls: list[GraphCall], session: Session) -> list[GraphResult]:
-        if len(calls) == 1:
-            return [await session.client.request(calls[0])]
-        return await session.client.batch(calls)
-
-    async def execute(self, plans: list[CreatePlan], session: Session, *, resends: int = 3) -> Executed:  # type: ignore[override]
+    async def execute(self, plans: list[CreatePlan], session: Session, *, resends: int = 3) -> Executed:
         sent_at = session.clock()
         since = _on_server_clock(sent_at, session)
-        results = await self._send([self.create_call(p) for p in plans], session)
+        results = await send([self.create_call(p) for p in plans], session)
         done = Executed()
         conflicts: list[tuple[CreatePlan, GraphResult]] = []
         unanswered: list[CreatePlan] = []
@@ -394,7 +94,7 @@ class CreateVerb:
                 done.unresolved.append(plan.row)
                 done.stop = done.stop or GraphRequestFailed(
                     "Creating customers", status=result.status, code=result.error_code, detail=result.error_message)
-            elif _is_conflict(result):
+            elif is_conflict(result):
                 conflicts.append((plan, result))
             else:
                 done.outcomes.append(_failed(plan, result))
@@ -402,7 +102,7 @@ class CreateVerb:
             await self._resolve(unanswered, conflicts, since, session, done, resends=resends)
         return done
 
-    async def reconcile(self, items: list[tuple[CreatePlan, SentRow]], session: Session) -> Executed:  # type: ignore[override]
+    async def reconcile(self, items: list[tuple[CreatePlan, SentRow]], session: Session) -> Executed:
         """Rows sent by an interrupted run: look each customer up before anything is re-sent."""
         plans = []
         for plan, sent in items:
@@ -435,7 +135,7 @@ class CreateVerb:
         caused: look the customer up and decide from what the directory says."""
         plans = unanswered + [p for p, _ in conflicts]
         answers = {id(p): r for p, r in conflicts}
-        lookups = await self._send([self.lookup_call(p) for p in plans], session)
+        lookups = await send([self.lookup_call(p) for p in plans], session)
         again: list[CreatePlan] = []
         for plan, lookup in zip(plans, lookups):
             found = _found(lookup)
@@ -524,15 +224,6 @@ class CreateVerb:
                                          attempts=result.attempts))
 
 
-def _is_conflict(result: GraphResult) -> bool:
-    if result.status != 400 or not isinstance(result.body, dict):
-        return False
-    error = result.body.get("error") or {}
-    details = error.get("details") or []
-    return any(isinstance(d, dict) and d.get("code") == "ObjectConflict" for d in details) or \
-        "already exists" in str(error.get("message", ""))
-
-
 def _found(result: GraphResult) -> dict[str, Any] | None:
     if result.status != 200 or not isinstance(result.body, dict):
         return None
@@ -542,7 +233,7 @@ def _found(result: GraphResult) -> dict[str, Any] | None:
 
 def _on_server_clock(sent_at: float, session: Session) -> tuple[float, float]:
     """A local send time on Graph's clock, and the margin to allow around it."""
-    offset = getattr(session.client, "server_clock_offset", None)
+    offset = session.client.server_clock_offset
     if offset is None:
         return sent_at, UNKNOWN_SKEW_SECONDS
     return sent_at + offset, CLOCK_SKEW_SECONDS
@@ -553,7 +244,7 @@ def _created_since(found: dict[str, Any], since: tuple[float, float]) -> bool:
     if not created:
         return False
     try:
-        moment = datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
+        moment = datetime.fromisoformat(str(created)).timestamp()
     except ValueError:
         return False
     sent_at, margin = since
@@ -565,3 +256,52 @@ def _failed(plan: CreatePlan, result: GraphResult, prefix: str = "", object_id: 
     message = result.error_message or ("no answer from Graph" if result.status == 0 else f"HTTP {result.status}")
     return Outcome(plan.row, plan.key, Status.FAILED, object_id, result.status or None, code, prefix + message,
                    result.attempts)
+
+
+EPILOG = """\
+examples:
+  entra-batch create customers.csv                      create on the local emulator (no tenant configured)
+  entra-batch create customers.csv --dry-run            validate and plan only; results.csv says what would happen
+  entra-batch create customers.csv --on-existing skip   a second run creates nothing twice
+  entra-batch create legacy.csv --profile prod --priority low --out-dir runs/migration
+
+The file: one customer per row. Columns (headers match case-insensitively, ignoring spaces,
+_ and -): signInType (emailAddress/email or userName/username; blank: guessed from the value),
+signInName, displayName (required), givenName, surname, blockSignIn (Yes/No), usageLocation
+(ISO code), mail, password (blank: a 16-character one is generated), forceChangePasswordNextSignIn,
+extension_<appId>_<name> or ext.<name>. The admin center's bulk-create template works as
+downloaded. `entra-batch template create` writes an empty one.
+
+Writes a run folder (runs/<UTC time>-create/ or --out-dir): results.csv (one line per row:
+row,key,status,object_id,http_status,error_code,error_message,attempts), passwords.csv (mode
+0600, generated passwords only), summary.json, and the journal that `entra-batch resume`
+uses to finish an interrupted run without creating anyone twice.
+Exit status: 0 all rows done, 1 some rows invalid or failed, 2 usage or configuration error
+(nothing sent), 3 aborted (authentication, missing permission; resumable), 130 interrupted
+(resumable).
+"""
+
+
+def build(settings: VerbSettings) -> CreateVerb:
+    return CreateVerb(CreateOptions(domain=settings.domain or "", extensions_app_id=settings.extensions_app_id,
+                                    on_existing=settings.on_existing,
+                                    force_change_generated=settings.force_change_generated))
+
+
+SPEC = VerbSpec(
+    name="create",
+    summary="create customer accounts from a CSV file",
+    description="Create one customer account per CSV row through Microsoft Graph.",
+    epilog=EPILOG,
+    columns=CREATE_COLUMNS,
+    portal_header=PORTAL_CREATE_HEADER,
+    options=(
+        Option("--on-existing", "on_existing",
+               "when the sign-in name or UPN already exists: fail the row (default), skip it, "
+               "or update that customer's profile", choices=("fail", "skip", "update"), default="fail"),
+        Option("--no-force-change", "no_force_change",
+               "generated passwords need not be changed at first sign-in (default: they must)", store_true=True),
+    ),
+    confirm="never",
+    build=build,
+)

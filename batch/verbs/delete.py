@@ -11,51 +11,55 @@ in deleted items since the row was sent means we deleted it.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from batch.graph import GraphCall
+from batch.io.columns import DELETE_COLUMNS, PORTAL_DELETE_HEADER
 from batch.outcome import Outcome, SentRow, Status
+from batch.verbs.answers import send
 from batch.verbs.base import Executed, Session
-from batch.verbs.create import READ
-from batch.verbs.keyed import MARGIN_SECONDS, KeyedVerb, KeyPlan
-from batch.verbs.keyed import parse_time as _parse
+from batch.verbs.existing import MARGIN_SECONDS, KeyPlan, OneKeyVerb
+from batch.verbs.existing import parse_time as _parse
 from batch.verbs.lookups import found_users, lookup_call
+from batch.verbs.permissions import DELETE_RESTORE, READ, PermissionNeeds
+from batch.verbs.spec import Option, VerbSpec
 
-DELETE_RESTORE = frozenset({"User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"})
 RETENTION = timedelta(days=30)
-
+NEEDS = PermissionNeeds(read=READ, write=(DELETE_RESTORE,))
 
 DeletePlan = KeyPlan
 
 
 def _when(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-class DeleteVerb(KeyedVerb):
+class DeleteVerb(OneKeyVerb):
     name = "delete"
     doing = "Deleting customers"
-    permissions: tuple[frozenset[str], ...] = (DELETE_RESTORE, READ)
+    needs = NEEDS
+
+    def __init__(self, domain: str) -> None:
+        super().__init__(domain, DELETE_COLUMNS)
 
     async def execute(self, plans: list[DeletePlan], session: Session) -> Executed:
         done = Executed()
-        offset = getattr(session.client, "server_clock_offset", None)
-        sent_at = session.clock() + (offset or 0.0)  # on Graph's clock, as deletedDateTime is
+        sent_at = session.clock() + (session.client.server_clock_offset or 0.0)  # on Graph's clock, as deletedDateTime is
         found, absent = await self.find(plans, session, done)  # absent: gone before we sent anything
         targets = [(plan, str(user["id"])) for plan, user in found]
         unseen: list[DeletePlan] = []  # our DELETE may have done it
         if targets:
-            results = await self._send([GraphCall("DELETE", f"/users/{object_id}") for _, object_id in targets], session)
+            results = await send([GraphCall("DELETE", f"/users/{object_id}") for _, object_id in targets], session)
             for (plan, object_id), result in zip(targets, results):
                 if result.status == 204:
-                    until = datetime.now(timezone.utc) + RETENTION
+                    until = datetime.now(UTC) + RETENTION
                     done.outcomes.append(Outcome(plan.row, plan.key, Status.DELETED, object_id, 204,
                                                  error_message=f"restorable until {_when(until)}",
                                                  attempts=result.attempts))
                 elif result.status in (404, 0) or result.ambiguous:
                     unseen.append(plan)  # gone meanwhile, or no answer: deleted items will tell
                 else:
-                    self._refused(plan, result, done, "", object_id)
+                    self.refused(plan, result, done, "", object_id)
         if absent:
             await self._settle(absent, None, session, done)
         if unseen:
@@ -79,7 +83,7 @@ class DeleteVerb(KeyedVerb):
     async def _settle(self, plans: list[DeletePlan], sent_at: float | None, session: Session, done: Executed) -> None:
         """Not among live users: in deleted items (by us, when a DELETE of ours sent at
         `sent_at` may have done it, or before), or unknown."""
-        lookups = await self._send([lookup_call(p.user, self.domain, deleted=True) for p in plans], session)
+        lookups = await send([lookup_call(p.user, self.domain, deleted=True) for p in plans], session)
         for plan, lookup in zip(plans, lookups):
             users = found_users(lookup)
             if users is None:
@@ -100,3 +104,30 @@ class DeleteVerb(KeyedVerb):
                 when = f" on {_when(deleted)}" if deleted else ""
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, str(user.get("id", "")),
                                              error_message=f"already deleted{when}; {until}"))
+
+
+EPILOG = """\
+examples:
+  entra-batch delete leavers.csv --dry-run      what would be deleted; nothing is sent
+  entra-batch delete leavers.csv --yes          delete (soft: restorable for 30 days)
+
+The file: one customer per row, named by objectId, userPrincipalName or signInName (the first
+of these that the row fills). The admin center's bulk-delete template (`User name
+[userPrincipalName] Required`) works as downloaded. A customer already deleted is `skipped`;
+each deleted row says until when it can be restored. More than 100 rows ask for confirmation
+on a terminal, and need --yes otherwise.
+Exit status as for create: 0, 1 (some rows invalid or failed), 2, 3, 130.
+"""
+
+SPEC = VerbSpec(
+    name="delete",
+    summary="soft-delete customer accounts listed in a CSV file",
+    description="Soft-delete one customer per CSV row (restorable for 30 days).",
+    epilog=EPILOG,
+    columns=DELETE_COLUMNS,
+    portal_header=PORTAL_DELETE_HEADER,
+    options=(Option("--yes", "yes", "do not ask for confirmation (needed above 100 rows when not on a terminal)",
+                    store_true=True),),
+    confirm="above_limit",
+    build=lambda settings: DeleteVerb(settings.domain or ""),
+)

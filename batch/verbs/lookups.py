@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from batch import rules
 from batch.graph import GraphCall, GraphResult
+from batch.verbs.fields import email_problem
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 KEY_COLUMNS = (("objectId", "id"), ("userPrincipalName", "upn"), ("signInName", "signin"))
@@ -36,7 +37,7 @@ def parse_key(cells: dict[str, str]) -> UserKey | str:
             return f"objectId '{value}' is not an object id (a GUID such as 8d3f…-…)"
         if kind == "upn" and (problem := rules.upn_problem(value)):
             return f"userPrincipalName '{value}': {problem}"
-        if kind == "signin" and not (rules.is_email(value) or rules.is_user_name(value)):
+        if kind == "signin" and not (rules.is_user_name(value) or email_problem(value) is None):
             return f"signInName '{value}' is neither an email address nor a user name"
         return UserKey(kind, value.lower() if kind == "id" else value)
     return "a user key is required: objectId, userPrincipalName or signInName"

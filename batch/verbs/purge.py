@@ -5,24 +5,31 @@
 from __future__ import annotations
 
 from batch.graph import GraphCall
+from batch.io.columns import PORTAL_RESTORE_HEADER, PURGE_COLUMNS
 from batch.outcome import Outcome, SentRow, Status
+from batch.verbs.answers import send
 from batch.verbs.base import Executed, Session
-from batch.verbs.create import READ
-from batch.verbs.delete import DELETE_RESTORE
-from batch.verbs.keyed import KeyedVerb, KeyPlan
+from batch.verbs.existing import KeyPlan, OneKeyVerb
 from batch.verbs.lookups import found_users, lookup_call
+from batch.verbs.permissions import DELETE_RESTORE, READ, PermissionNeeds
+from batch.verbs.spec import Option, VerbSpec
+
+NEEDS = PermissionNeeds(read=READ, write=(DELETE_RESTORE,))
 
 
-class PurgeVerb(KeyedVerb):
+class PurgeVerb(OneKeyVerb):
     name = "purge"
     doing = "Purging customers"
-    permissions: tuple[frozenset[str], ...] = (DELETE_RESTORE, READ)
+    needs = NEEDS
+
+    def __init__(self, domain: str) -> None:
+        super().__init__(domain, PURGE_COLUMNS)
 
     async def execute(self, plans: list[KeyPlan], session: Session) -> Executed:
         done = Executed()
         found, absent = await self.find(plans, session, done, deleted=True)
         targets = [(plan, str(user["id"])) for plan, user in found]
-        results = await self._send([GraphCall("DELETE", f"/directory/deletedItems/{object_id}")
+        results = await send([GraphCall("DELETE", f"/directory/deletedItems/{object_id}")
                                     for _, object_id in targets], session)
         for (plan, object_id), result in zip(targets, results):
             if result.status in (204, 404):
@@ -32,13 +39,13 @@ class PurgeVerb(KeyedVerb):
             elif result.status == 0 or result.ambiguous:
                 done.unresolved.append(plan.row)
             else:
-                self._refused(plan, result, done, "", object_id)
+                self.refused(plan, result, done, "", object_id)
         if absent:
-            live = await self._send([lookup_call(p.user, self.domain) for p in absent], session)
+            live = await send([lookup_call(p.user, self.domain) for p in absent], session)
             for plan, lookup in zip(absent, live):
                 users = found_users(lookup)
                 if users is None:
-                    self._refused(plan, lookup, done, "looking the customer up failed: ")
+                    self.refused(plan, lookup, done, "looking the customer up failed: ")
                 elif users:
                     done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, str(users[0].get("id", "")),
                                                  error_code="NotDeleted",
@@ -58,3 +65,27 @@ class PurgeVerb(KeyedVerb):
         if pending:
             done.merge(await self.execute([plan for plan, _ in pending], session))
         return done
+
+
+EPILOG = """\
+examples:
+  entra-batch purge gone-for-good.csv --dry-run   what would be erased; nothing is sent
+  entra-batch purge gone-for-good.csv --yes       erase for good (cannot be undone)
+
+The file: one soft-deleted customer per row (objectId, userPrincipalName or signInName).
+Purging cannot be undone, so it always needs --yes. A customer already gone is `skipped`; a
+live one fails (delete it first). Exit status as for create: 0, 1, 2, 3, 130.
+"""
+
+SPEC = VerbSpec(
+    name="purge",
+    summary="permanently delete soft-deleted customers listed in a CSV file",
+    description="Permanently delete one soft-deleted customer per CSV row. This cannot be undone.",
+    epilog=EPILOG,
+    columns=PURGE_COLUMNS,
+    portal_header=PORTAL_RESTORE_HEADER,
+    options=(Option("--yes", "yes", "confirm the permanent deletion (always required, except with --dry-run)",
+                    store_true=True),),
+    confirm="always",
+    build=lambda settings: PurgeVerb(settings.domain or ""),
+)

@@ -10,20 +10,25 @@ the run is resumed, unless its password already reached passwords.csv.
 from __future__ import annotations
 
 from batch.graph import GraphCall
+from batch.io.columns import PORTAL_DELETE_HEADER, RESET_COLUMNS
 from batch.outcome import Outcome, SentRow, Status
 from batch.passwords import generate_password
+from batch.verbs.answers import send
 from batch.verbs.base import Executed, Session
-from batch.verbs.create import PASSWORD, READ
-from batch.verbs.keyed import KeyedVerb, KeyPlan
+from batch.verbs.existing import KeyPlan, OneKeyVerb
+from batch.verbs.permissions import PASSWORD, READ, PermissionNeeds
+from batch.verbs.spec import Option, VerbSpec
+
+NEEDS = PermissionNeeds(read=READ, write=(PASSWORD,))
 
 
-class ResetPasswordVerb(KeyedVerb):
+class ResetPasswordVerb(OneKeyVerb):
     name = "reset-password"
     doing = "Resetting passwords"
-    permissions: tuple[frozenset[str], ...] = (PASSWORD, READ)
+    needs = NEEDS
 
     def __init__(self, domain: str, *, force_change: bool = True) -> None:
-        super().__init__(domain)
+        super().__init__(domain, RESET_COLUMNS)
         self.force_change = force_change
 
     def sent_marker(self, plan: KeyPlan) -> bool:
@@ -35,7 +40,7 @@ class ResetPasswordVerb(KeyedVerb):
         targets = [(plan, str(user["id"])) for plan, user in found]
         done.outcomes += [self.not_live(plan, " (a deleted one must be restored first)") for plan in absent]
         passwords = [generate_password() for _ in targets]
-        results = await self._send([
+        results = await send([
             GraphCall("PATCH", f"/users/{object_id}", headers={"Content-Type": "application/json"},
                       body={"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": self.force_change}})
             for (_, object_id), password in zip(targets, passwords)], session)
@@ -47,7 +52,7 @@ class ResetPasswordVerb(KeyedVerb):
             elif result.status == 0 or result.ambiguous:
                 done.unresolved.append(plan.row)  # resume resets it again, with a fresh password
             else:
-                self._refused(plan, result, done, "", object_id)
+                self.refused(plan, result, done, "", object_id)
         return done
 
     async def reconcile(self, items: list[tuple[KeyPlan, SentRow]], session: Session) -> Executed:
@@ -64,3 +69,28 @@ class ResetPasswordVerb(KeyedVerb):
         if again:
             done.merge(await self.execute(again, session))
         return done
+
+
+EPILOG = """\
+examples:
+  entra-batch reset-password forgot.csv           new temporary passwords, changed at next sign-in
+  entra-batch reset-password forgot.csv --no-force-change
+
+The file: one customer per row, named by objectId, userPrincipalName or signInName. Each gets
+a generated 16-character password, written to passwords.csv (mode 0600) once Graph confirmed
+the reset, and nowhere else. The app needs User-PasswordProfile.ReadWrite.All (or
+User.ReadWrite.All) and User.Read.All. Exit status as for create: 0, 1, 2, 3, 130.
+"""
+
+SPEC = VerbSpec(
+    name="reset-password",
+    summary="give customers new temporary passwords",
+    description="Reset the password of one customer per CSV row to a generated temporary one.",
+    epilog=EPILOG,
+    columns=RESET_COLUMNS,
+    portal_header=PORTAL_DELETE_HEADER,
+    options=(Option("--no-force-change", "no_force_change",
+                    "the new passwords need not be changed at next sign-in (default: they must)", store_true=True),),
+    confirm="never",
+    build=lambda settings: ResetPasswordVerb(settings.domain or "", force_change=settings.force_change_generated),
+)

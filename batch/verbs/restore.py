@@ -6,36 +6,43 @@ the live customer holding it."""
 from __future__ import annotations
 
 from batch.graph import GraphCall, GraphResult
+from batch.io.columns import PORTAL_RESTORE_HEADER, RESTORE_COLUMNS
 from batch.outcome import Outcome, SentRow, Status
+from batch.verbs.answers import is_conflict, send
 from batch.verbs.base import Executed, Session
-from batch.verbs.create import READ, _is_conflict
-from batch.verbs.delete import DELETE_RESTORE
-from batch.verbs.keyed import KeyedVerb, KeyPlan
+from batch.verbs.existing import KeyPlan, OneKeyVerb
 from batch.verbs.lookups import UserKey, found_users, lookup_call
+from batch.verbs.permissions import DELETE_RESTORE, READ, PermissionNeeds
+from batch.verbs.spec import Option, VerbSpec
+
+NEEDS = PermissionNeeds(read=READ, write=(DELETE_RESTORE,))
 
 
-class RestoreVerb(KeyedVerb):
+class RestoreVerb(OneKeyVerb):
     name = "restore"
     doing = "Restoring customers"
-    permissions: tuple[frozenset[str], ...] = (DELETE_RESTORE, READ)
+    needs = NEEDS
+
+    def __init__(self, domain: str) -> None:
+        super().__init__(domain, RESTORE_COLUMNS)
 
     async def execute(self, plans: list[KeyPlan], session: Session, *, resends: int = 3) -> Executed:
         done = Executed()
         found, absent = await self.find(plans, session, done, deleted=True)
         targets = [(plan, str(user["id"])) for plan, user in found]
-        results = await self._send([GraphCall("POST", f"/directory/deletedItems/{object_id}/restore")
+        results = await send([GraphCall("POST", f"/directory/deletedItems/{object_id}/restore")
                                     for _, object_id in targets], session)
         unseen: list[tuple[KeyPlan, str]] = []
         for (plan, object_id), result in zip(targets, results):
             if result.status == 200:
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.RESTORED, object_id, 200,
                                              attempts=result.attempts))
-            elif _is_conflict(result):
+            elif is_conflict(result):
                 await self._conflict(plan, object_id, result, session, done)
             elif result.status == 0 or result.ambiguous or result.status == 404:
                 unseen.append((plan, object_id))
             else:
-                self._refused(plan, result, done, "", object_id)
+                self.refused(plan, result, done, "", object_id)
         if unseen:
             await self._settle_unseen(unseen, session, done, resends=resends)
         if absent:
@@ -61,7 +68,7 @@ class RestoreVerb(KeyedVerb):
         """A restore whose answer was lost: live with that object id means it worked; not live
         means it never arrived (a connection dropped before the request was read), and the
         row is tried again from the start (still in deleted items → restore)."""
-        lookups = await self._send([lookup_call(UserKey("id", object_id), self.domain) for _, object_id in items],
+        lookups = await send([lookup_call(UserKey("id", object_id), self.domain) for _, object_id in items],
                                    session)
         again: list[KeyPlan] = []
         for (plan, object_id), lookup in zip(items, lookups):
@@ -78,11 +85,11 @@ class RestoreVerb(KeyedVerb):
             done.merge(await self.execute(again, session, resends=resends - 1))
 
     async def _not_deleted(self, plans: list[KeyPlan], session: Session, done: Executed) -> None:
-        lookups = await self._send([lookup_call(p.user, self.domain) for p in plans], session)
+        lookups = await send([lookup_call(p.user, self.domain) for p in plans], session)
         for plan, lookup in zip(plans, lookups):
             users = found_users(lookup)
             if users is None:
-                self._refused(plan, lookup, done, "looking the customer up failed: ")
+                self.refused(plan, lookup, done, "looking the customer up failed: ")
             elif users:
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, str(users[0].get("id", "")),
                                              error_message="the customer is live; nothing to restore"))
@@ -105,3 +112,28 @@ class RestoreVerb(KeyedVerb):
 def _not_found(plan: KeyPlan) -> Outcome:
     return Outcome(plan.row, plan.key, Status.FAILED, http_status=404, error_code="Request_ResourceNotFound",
                    error_message="not in deleted items (deleted more than 30 days ago, purged, or never existed)")
+
+
+EPILOG = """\
+examples:
+  entra-batch restore deleted-by-mistake.csv
+  entra-batch restore export-deleted.csv --dry-run
+
+The file: one customer per row, named by objectId (best), userPrincipalName or signInName,
+looked up among deleted customers. The admin center's bulk-restore template (`Object ID
+[objectId] Required`) works as downloaded. A customer that is live already is `skipped`; one
+whose UPN or sign-in name was taken meanwhile fails with the holder's object id.
+Exit status as for create: 0, 1, 2, 3, 130.
+"""
+
+SPEC = VerbSpec(
+    name="restore",
+    summary="restore soft-deleted customer accounts listed in a CSV file",
+    description="Restore one soft-deleted customer per CSV row.",
+    epilog=EPILOG,
+    columns=RESTORE_COLUMNS,
+    portal_header=PORTAL_RESTORE_HEADER,
+    options=(Option("--yes", "yes", "accepted; restore asks nothing", store_true=True),),
+    confirm="never",
+    build=lambda settings: RestoreVerb(settings.domain or ""),
+)

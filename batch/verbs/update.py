@@ -17,25 +17,32 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from batch import rules
 from batch.graph import GraphCall
+from batch.io.columns import PORTAL_DELETE_HEADER, UPDATE_COLUMNS
 from batch.io.csvio import Row
 from batch.outcome import Outcome, SentRow, Status
+from batch.verbs.answers import send
 from batch.verbs.base import Executed, Rejected, Session
-from batch.verbs.create import (
-    ENABLE,
-    PROFILE_COLUMNS,
-    READ,
-    UPDATE,
-    email_problem,
-    parse_bool,
+from batch.verbs.existing import ExistingCustomerVerb, KeyPlan
+from batch.verbs.fields import (
+    FIELD_RULES,
+    FLAG_COLUMNS,
+    Extensions,
+    account_enabled,
+    check_field,
+    is_extension_column,
+    sign_in_name_problem,
 )
-from batch.verbs.keyed import KeyedVerb, KeyPlan
 from batch.verbs.lookups import lookup_call
+from batch.verbs.permissions import ENABLE, IDENTITIES, READ, UPDATE, PermissionNeeds
+from batch.verbs.spec import VerbSpec
 
 CLEAR = "#clear"
-IDENTITIES = frozenset({"User.ManageIdentities.All"})
 NOT_CLEARABLE = {"displayName", "usageLocation", "blockSignIn", "accountEnabled", "newSignInName"}
+KEY_COLUMN_NAMES = ("objectId", "userPrincipalName", "signInName")
+# What a file's columns add (GRAPH.md §5, §10): sign-in blocking and identities have their own permissions.
+NEEDS = PermissionNeeds(read=READ, write=(UPDATE,), by_column={"blockSignIn": (ENABLE,), "accountEnabled": (ENABLE,),
+                                                               "newSignInName": (IDENTITIES,)})
 
 
 @dataclass
@@ -44,54 +51,25 @@ class UpdatePlan(KeyPlan):
     new_sign_in: str | None = None
 
 
-class UpdateVerb(KeyedVerb):
+class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
     name = "update"
     doing = "Updating customers"
-    permissions: tuple[frozenset[str], ...] = (UPDATE, READ)
-
-    def needs(self, columns: set[str]) -> tuple[frozenset[str], ...]:
-        """The permissions this file needs, by the columns it fills (GRAPH.md §5, §10)."""
-        needed = [UPDATE, READ]
-        if columns & {"blockSignIn", "accountEnabled"}:
-            needed.append(ENABLE)
-        if "newSignInName" in columns:
-            needed.append(IDENTITIES)
-        return tuple(needed)
+    needs = NEEDS
+    reads_in_dry_run = True
 
     def __init__(self, domain: str, extensions_app_id: str | None = None) -> None:
-        super().__init__(domain)
-        self.extensions_app_id = extensions_app_id
-        self._ext_prefix = (f"extension_{extensions_app_id.replace('-', '').lower()}_" if extensions_app_id else None)
+        super().__init__(domain, UPDATE_COLUMNS)
+        self.extensions = Extensions(extensions_app_id)
 
-    def validate(self, row: Row) -> UpdatePlan | Rejected:  # type: ignore[override]
-        keyed = super().validate(row)
+    def validate(self, row: Row) -> UpdatePlan | Rejected:
+        keyed = self.read_key(row)
         if isinstance(keyed, Rejected):
             return keyed
-        cells = row.cells
         problems: list[str] = []
-        changes: dict[str, Any] = {}
-        for column, value in cells.items():
-            value = value.strip()
-            if not value or column in ("objectId", "userPrincipalName", "signInName"):
-                continue
-            if value.lower() == CLEAR:
-                if column in NOT_CLEARABLE:
-                    problems.append(f"{column} cannot be cleared")
-                elif column == "businessPhone":
-                    changes["businessPhones"] = []
-                else:
-                    changes[self._property(column)] = None
-                continue
-            self._check(column, value, changes, problems)
-        new_sign_in = cells.get("newSignInName", "").strip() or None
+        changes = self._changes(row.cells, problems)
+        new_sign_in = row.cells.get("newSignInName", "").strip() or None
         if new_sign_in and new_sign_in.lower() != CLEAR:
-            if "@" in new_sign_in and email_problem(new_sign_in):
-                problems.append(f"newSignInName '{new_sign_in}' is not a valid email address")
-            elif "@" not in new_sign_in and not rules.is_user_name(new_sign_in):
-                problems.append(f"newSignInName '{new_sign_in}' is not a valid user name")
-            elif not self.domain:
-                problems.append("newSignInName needs the tenant's domain (--domain)")
-        changes.pop("newSignInName", None)
+            self._check_new_sign_in(new_sign_in, problems)
         if problems:
             return Rejected(row.number, keyed.key, tuple(problems))
         if not changes and not new_sign_in:
@@ -99,54 +77,46 @@ class UpdateVerb(KeyedVerb):
                             Status.SKIPPED)
         return UpdatePlan(keyed.row, keyed.key, keyed.user, changes, new_sign_in)
 
-    def _property(self, column: str) -> str:
-        if column.lower().startswith("ext.") and self._ext_prefix:
-            return self._ext_prefix + column[4:]
-        return column
-
-    def _check(self, column: str, value: str, changes: dict[str, Any], problems: list[str]) -> None:
-        if column in ("blockSignIn", "accountEnabled"):
-            try:
-                flag = parse_bool(value)
-            except ValueError:
-                problems.append(f"{column} '{value}' is not Yes/No (true/false, 1/0)")
-                return
-            enabled = not flag if column == "blockSignIn" else flag
-            if "accountEnabled" in changes and changes["accountEnabled"] != enabled:
-                problems.append("blockSignIn and accountEnabled disagree")
+    def _changes(self, cells: dict[str, str], problems: list[str]) -> dict[str, Any]:
+        """What the row's filled columns change, by the field rules that create uses too."""
+        changes: dict[str, Any] = {}
+        for column, value in cells.items():
+            value = value.strip()
+            if not value or column in KEY_COLUMN_NAMES:
+                continue
+            if value.lower() == CLEAR:
+                self._clear(column, changes, problems)
+            elif column in FIELD_RULES:
+                prop, wanted = check_field(column, value, problems)
+                changes[prop] = wanted
+            elif is_extension_column(column):
+                checked = self.extensions.check(column, value, problems)
+                if checked is not None:
+                    changes[checked[0]] = checked[1]
+        flags = {c: cells.get(c, "") for c in FLAG_COLUMNS if cells.get(c, "").strip().lower() != CLEAR}
+        enabled = account_enabled(flags, problems)
+        if enabled is not None:
             changes["accountEnabled"] = enabled
-        elif column == "usageLocation":
-            code = rules.normalise_usage_location(value)
-            if code is None:
-                problems.append(f"usageLocation '{value}' is not an ISO 3166-1 two-letter country code")
-            changes["usageLocation"] = code
-        elif column == "mail":
-            if email_problem(value):
-                problems.append(f"mail '{value}' is not a valid email address")
-            changes["mail"] = value
-        elif column == "preferredLanguage":
-            if not rules.is_language_tag(value):
-                problems.append(f"preferredLanguage '{value}' is not a language tag such as en-US")
-            changes["preferredLanguage"] = value
-        elif column == "businessPhone":
-            changes["businessPhones"] = [value]
-        elif column == "displayName" or column in PROFILE_COLUMNS:
-            limit = rules.PROPERTY_MAX_LENGTHS.get(column)
-            if limit is not None and len(value) > limit:
-                problems.append(f"{column} is {len(value)} characters long; Entra allows {limit}")
-            changes[column] = value
-        elif column.lower().startswith(("extension_", "ext.")):
-            name = self._property(column)
-            if rules.parse_extension_name(name) is None:
-                problems.append(f"column '{column}' is not a custom attribute name (extension_<appId>_<name>; "
-                                "ext.<name> needs --extensions-app-id)")
-            elif len(value) > rules.EXTENSION_VALUE_MAX_LENGTH:
-                problems.append(f"{column} is longer than {rules.EXTENSION_VALUE_MAX_LENGTH} characters")
-            lowered = value.lower()
-            changes[name] = True if lowered == "true" else False if lowered == "false" else value
+        return changes
 
-    def sent_marker(self, plan: KeyPlan) -> bool:
-        return False
+    def _clear(self, column: str, changes: dict[str, Any], problems: list[str]) -> None:
+        if column in NOT_CLEARABLE:
+            problems.append(f"{column} cannot be cleared")
+        elif column == "businessPhone":
+            changes["businessPhones"] = []
+        elif is_extension_column(column):
+            prop = self.extensions.property_name(column, problems)
+            if prop is not None:
+                changes[prop] = None
+        else:
+            changes[column] = None
+
+    def _check_new_sign_in(self, value: str, problems: list[str]) -> None:
+        problem = sign_in_name_problem("newSignInName", value, "emailAddress" if "@" in value else "userName")
+        if problem:
+            problems.append(problem)
+        elif not self.domain:
+            problems.append("newSignInName needs the tenant's domain (--domain)")
 
     def _lookup(self, plan: UpdatePlan) -> GraphCall:
         call = lookup_call(plan.user, self.domain)
@@ -173,7 +143,7 @@ class UpdateVerb(KeyedVerb):
             body["identities"] = identities
         return body
 
-    async def execute(self, plans: list[UpdatePlan], session: Session, *, resent: bool = False) -> Executed:  # type: ignore[override]
+    async def execute(self, plans: list[UpdatePlan], session: Session, *, resent: bool = False) -> Executed:
         done = Executed()
         found, absent = await self.find(plans, session, done, calls=[self._lookup(p) for p in plans])
         done.outcomes += [self.not_live(plan) for plan in absent]
@@ -189,9 +159,9 @@ class UpdateVerb(KeyedVerb):
             else:
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, object_id,
                                              error_message="already up to date"))
-        results = await self._send([GraphCall("PATCH", f"/users/{object_id}", body=body,
-                                              headers={"Content-Type": "application/json"})
-                                    for _, object_id, body in targets], session)
+        results = await send([GraphCall("PATCH", f"/users/{object_id}", body=body,
+                                        headers={"Content-Type": "application/json"})
+                              for _, object_id, body in targets], session)
         for (plan, object_id, body), result in zip(targets, results):
             if result.status == 204:
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.UPDATED, object_id, 204,
@@ -200,7 +170,7 @@ class UpdateVerb(KeyedVerb):
             elif result.status == 0 or result.ambiguous:
                 done.unresolved.append(plan.row)
             else:
-                self._refused(plan, result, done, "", object_id)
+                self.refused(plan, result, done, "", object_id)
         return done
 
     async def plan(self, plans: list[UpdatePlan], session: Session) -> Executed:
@@ -217,7 +187,7 @@ class UpdateVerb(KeyedVerb):
             done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, object_id, error_message=message))
         return done
 
-    async def reconcile(self, items: list[tuple[UpdatePlan, SentRow]], session: Session) -> Executed:  # type: ignore[override]
+    async def reconcile(self, items: list[tuple[UpdatePlan, SentRow]], session: Session) -> Executed:
         """Read each customer again: values in place mean the interrupted run's PATCH landed."""
         return await self.execute([plan for plan, _ in items], session, resent=True)
 
@@ -234,6 +204,31 @@ def _shown(value: Any) -> str:
 def _differs(current: Any, wanted: Any) -> bool:
     if wanted is None:
         return current not in (None, "", [])
-    if isinstance(wanted, str) and isinstance(current, str):
-        return current != wanted
-    return current != wanted
+    return bool(current != wanted)
+
+
+EPILOG = """\
+examples:
+  entra-batch update changes.csv
+  entra-batch update changes.csv --dry-run      plan.csv: each property that would change, before and after
+
+The file: one customer per row, named by objectId, userPrincipalName or signInName, plus the
+columns to change: displayName, givenName, surname, blockSignIn (Yes/No), usageLocation, mail,
+jobTitle, department, companyName, city, state, country, streetAddress, postalCode,
+officeLocation, mobilePhone, businessPhone, preferredLanguage, employeeId, newSignInName (a new
+email or user name to sign in with), extension_<appId>_<name> or ext.<name>. A blank cell
+leaves the value as it is; #clear empties it (not displayName, usageLocation or blockSignIn).
+A row whose values already match is skipped. Exit status as for create: 0, 1, 2, 3, 130.
+"""
+
+SPEC = VerbSpec(
+    name="update",
+    summary="change customer profiles from a CSV file",
+    description="Change the properties a CSV row gives, one customer per row.",
+    epilog=EPILOG,
+    columns=UPDATE_COLUMNS,
+    portal_header=PORTAL_DELETE_HEADER,
+    options=(),
+    confirm="never",
+    build=lambda settings: UpdateVerb(settings.domain or "", settings.extensions_app_id),
+)

@@ -14,7 +14,7 @@ from batch.outcome import SentRow, Status
 from batch.run.journal import Journal
 from batch.verbs.base import Session
 from batch.verbs.create import CreateOptions, CreatePlan, CreateVerb
-from batch.verbs.keyed import KeyPlan
+from batch.verbs.existing import KeyPlan
 from batch.verbs.restore import RestoreVerb
 
 HOURS = 3 * 3600.0

@@ -1,20 +1,25 @@
-"""What the verbs that act on existing customers share: one user key per row, duplicates in
-the file refused, batched sending, and a 401/403 that stops the run instead of failing rows."""
+"""What the verbs that act on existing customers share (update, reset-password, delete,
+restore, purge): one user key per row, duplicates in the file refused, lookups in batches,
+and a 401/403 that stops the run instead of failing rows.
+
+(Once verbs/keyed.py: the name now says what the module is for, customers that exist.)
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from batch.errors import GraphRequestFailed
 from batch.graph import GraphCall, GraphResult
-from batch.io.columns import COLUMN_SETS, ColumnSet
+from batch.io.columns import ColumnSet
 from batch.io.csvio import Row
 from batch.outcome import Outcome, Status
-from batch.verbs.base import Executed, Rejected, Session
-from batch.verbs.create import SeenKeys
+from batch.verbs.answers import send
+from batch.verbs.base import Executed, Rejected, Session, Verb
 from batch.verbs.lookups import UserKey, found_users, lookup_call, parse_key
+from batch.verbs.seen import SeenKeys
 
 # A change found this long before the row was sent was not ours (clock skew allowance).
 MARGIN_SECONDS = 30.0
@@ -22,29 +27,35 @@ MARGIN_SECONDS = 30.0
 
 @dataclass
 class KeyPlan:
+    """A row that names one customer by a user key."""
+
     row: int
     key: str
     user: UserKey
 
 
+KeyPlanT = TypeVar("KeyPlanT", bound=KeyPlan)
+
+
 def parse_time(stamp: Any) -> datetime | None:
     try:
-        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+        return datetime.fromisoformat(str(stamp))
     except ValueError:
         return None
 
 
-class KeyedVerb:
-    name = ""
-    doing = ""  # "Deleting customers", for the message that stops a run
-    permissions: tuple[frozenset[str], ...] = ()
+class ExistingCustomerVerb(Verb[KeyPlanT]):
+    """A verb whose rows name existing (live or soft-deleted) customers by a user key."""
 
-    def __init__(self, domain: str) -> None:
+    doing = ""  # "Deleting customers", for the message that stops a run
+
+    def __init__(self, domain: str, columns: ColumnSet) -> None:
         self.domain = domain
-        self.columns: ColumnSet = COLUMN_SETS[self.name]
+        self.columns = columns
         self.seen = SeenKeys()
 
-    def validate(self, row: Row) -> KeyPlan | Rejected:
+    def read_key(self, row: Row) -> KeyPlan | Rejected:
+        """The row's user key, checked, and refused when an earlier row of the file has it."""
         if row.blank:
             return Rejected(row.number, "", ("blank row",), Status.SKIPPED)
         if row.problem:
@@ -61,30 +72,19 @@ class KeyedVerb:
             return Rejected(row.number, key.value, (f"{key.value} is already in row {first} of this file",))
         return KeyPlan(row.number, key.value, key)
 
-    def sent_marker(self, plan: KeyPlan) -> bool:
-        return False
-
-    async def _send(self, calls: list[GraphCall], session: Session) -> list[GraphResult]:
-        if not calls:
-            return []
-        if len(calls) == 1:
-            return [await session.client.request(calls[0])]
-        return await session.client.batch(calls)
-
-    async def find(self, plans: list[Any], session: Session, done: Executed, *, deleted: bool = False,
-                   calls: list[GraphCall] | None = None) -> tuple[list[tuple[Any, dict[str, Any]]], list[Any]]:
+    async def find(self, plans: list[KeyPlanT], session: Session, done: Executed, *, deleted: bool = False,
+                   calls: list[GraphCall] | None = None) -> tuple[list[tuple[KeyPlanT, dict[str, Any]]], list[KeyPlanT]]:
         """Look up each plan's customer among live (or deleted) users, in batches. A failed
         lookup and a key that matches several customers become row outcomes in `done`; the
         rest come back as (plan, customer) pairs found, and plans whose customer is absent."""
         where = " in deleted items" if deleted else ""
-        lookups = await self._send(calls or [lookup_call(p.user, self.domain, deleted=deleted) for p in plans],
-                                   session)
-        found: list[tuple[Any, dict[str, Any]]] = []
-        absent: list[Any] = []
+        lookups = await send(calls or [lookup_call(p.user, self.domain, deleted=deleted) for p in plans], session)
+        found: list[tuple[KeyPlanT, dict[str, Any]]] = []
+        absent: list[KeyPlanT] = []
         for plan, lookup in zip(plans, lookups):
             users = found_users(lookup)
             if users is None:
-                self._refused(plan, lookup, done, f"looking the customer up{where} failed: ")
+                self.refused(plan, lookup, done, f"looking the customer up{where} failed: ")
             elif len(users) > 1:
                 # Several customers answer to this UPN or sign-in name: only the object id can say which.
                 done.outcomes.append(Outcome(
@@ -97,14 +97,14 @@ class KeyedVerb:
                 absent.append(plan)
         return found, absent
 
-    async def locate(self, plans: list[Any], session: Session, done: Executed, *, deleted: bool = False
-                     ) -> tuple[list[tuple[Any, dict[str, Any]]], list[Any]]:
+    async def locate(self, plans: list[KeyPlanT], session: Session, done: Executed, *, deleted: bool = False
+                     ) -> tuple[list[tuple[KeyPlanT, dict[str, Any]]], list[KeyPlanT]]:
         """For rows an interrupted run may have sent: where each customer is now, among live
         (or deleted) users. A failed lookup leaves the row unresolved in `done` (kept `sent`
         for a later resume); the rest come back found (with the customer) or absent."""
-        lookups = await self._send([lookup_call(p.user, self.domain, deleted=deleted) for p in plans], session)
-        found: list[tuple[Any, dict[str, Any]]] = []
-        absent: list[Any] = []
+        lookups = await send([lookup_call(p.user, self.domain, deleted=deleted) for p in plans], session)
+        found: list[tuple[KeyPlanT, dict[str, Any]]] = []
+        absent: list[KeyPlanT] = []
         for plan, lookup in zip(plans, lookups):
             users = found_users(lookup)
             if users is None:
@@ -120,8 +120,10 @@ class KeyedVerb:
         return Outcome(plan.row, plan.key, Status.FAILED, http_status=404, error_code="Request_ResourceNotFound",
                        error_message="no live customer has this key" + hint)
 
-    def _refused(self, plan: KeyPlan, result: GraphResult, done: Executed, prefix: str = "",
-                 object_id: str = "") -> None:
+    def refused(self, plan: KeyPlan, result: GraphResult, done: Executed, prefix: str = "",
+                object_id: str = "") -> None:
+        """A request Graph refused: 401/403 stops the run (the row stays `sent`), anything
+        else fails the row with Graph's answer."""
         if result.status in (401, 403):
             done.unresolved.append(plan.row)
             done.stop = done.stop or GraphRequestFailed(self.doing, status=result.status, code=result.error_code,
@@ -130,3 +132,10 @@ class KeyedVerb:
         done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, object_id, result.status or None,
                                      result.error_code or ("NoAnswer" if result.status == 0 else ""),
                                      prefix + (result.error_message or f"HTTP {result.status}"), result.attempts))
+
+
+class OneKeyVerb(ExistingCustomerVerb[KeyPlan]):
+    """A verb whose rows hold a user key and nothing else (reset-password, delete, restore, purge)."""
+
+    def validate(self, row: Row) -> KeyPlan | Rejected:
+        return self.read_key(row)

@@ -1,0 +1,224 @@
+"""The field rules of customer profiles: one table, used by `create` and `update` alike, so
+that both check a column the same way and say the same thing about it.
+
+A rule takes a column's name and its (stripped, non-blank) value, appends what is wrong to
+`problems`, and gives the Graph property and value it becomes. Lengths and code lists come
+from batch/rules.py (GRAPH.md §1.5, §1.6); the one email rule is `email_problem`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
+from batch import rules
+
+TRUE_WORDS = frozenset({"yes", "y", "true", "1"})
+FALSE_WORDS = frozenset({"no", "n", "false", "0"})
+# Columns copied as they are into the body, after their length check.
+PROFILE_COLUMNS = ("givenName", "surname", "jobTitle", "department", "companyName", "city", "state", "country",
+                   "streetAddress", "postalCode", "officeLocation", "mobilePhone", "employeeId")
+FLAG_COLUMNS = ("blockSignIn", "accountEnabled")
+
+
+def parse_bool(value: str) -> bool:
+    """Yes/No, true/false, 1/0 (any case); ValueError otherwise."""
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(value)
+
+
+# --- the one email rule ------------------------------------------------------------------
+
+# The common, plainly valid address, checked fast; anything else goes to email-validator,
+# which gives the reason. Every address this accepts, email-validator accepts too (tested).
+_PLAIN_EMAIL = re.compile(
+    r"(?=[^@]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _plainly_valid(value: str) -> bool:
+    if len(value) > 254 or not _PLAIN_EMAIL.fullmatch(value):
+        return False
+    domain = value.rpartition("@")[2]
+    if domain.rpartition(".")[2].lower() in _SPECIAL_USE:
+        return False
+    # Two characters then "--" at the start of a label are reserved for Punycode (RFC 5890
+    # R-LDH labels, `xn--`): email-validator refuses most such labels and decodes the others,
+    # so it decides them all (`0@00--0.aa` passed here once, and email-validator refused it).
+    return not any(label[2:4] == "--" for label in domain.split("."))
+
+
+def email_problem(value: str) -> str | None:
+    """Why `value` is not an address Entra accepts, or None. Every email check of the client
+    (sign-in names, mail, user keys) is this one."""
+    if _plainly_valid(value):
+        return None
+    if rules.has_accents(value):
+        return "has accented characters, which Entra does not accept in an address"
+    try:
+        validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        return str(exc)
+    return None
+
+
+def sign_in_name_problem(column: str, value: str, sign_in_type: str) -> str | None:
+    """Why `value` cannot be the issuerAssignedId of an `emailAddress` or `userName` identity."""
+    if len(value) > rules.ISSUER_ASSIGNED_ID_MAX_LENGTH:
+        return f"{column} is longer than {rules.ISSUER_ASSIGNED_ID_MAX_LENGTH} characters"
+    if sign_in_type == "emailAddress":
+        problem = email_problem(value)
+        return f"{column} '{value}' is not a valid email address: {problem}" if problem else None
+    if not rules.is_user_name(value):
+        return (f"{column} '{value}' is not a valid user name: it must start with a letter or digit and hold only "
+                "letters, digits, '-' and '_'")
+    return None
+
+
+# --- the table ---------------------------------------------------------------------------
+
+Rule = Callable[[str, str, list[str]], tuple[str, Any]]
+
+
+def _text(column: str, value: str, problems: list[str]) -> tuple[str, Any]:
+    limit = rules.PROPERTY_MAX_LENGTHS.get(column)
+    if limit is not None and len(value) > limit:
+        problems.append(f"{column} is {len(value)} characters long; Entra allows {limit}")
+    return column, value
+
+
+def _display_name(column: str, value: str, problems: list[str]) -> tuple[str, Any]:
+    _text(column, value, problems)
+    if "<" in value or ">" in value:
+        problems.append(f"{column} cannot contain < or >")
+    return column, value
+
+
+def _usage_location(column: str, value: str, problems: list[str]) -> tuple[str, Any]:
+    code = rules.normalise_usage_location(value)
+    if code is None:
+        problems.append(f"{column} '{value}' is not an ISO 3166-1 two-letter country code (e.g. US, FR, NA)")
+    return column, code
+
+
+def _mail(column: str, value: str, problems: list[str]) -> tuple[str, Any]:
+    problem = email_problem(value)
+    if problem:
+        problems.append(f"{column} '{value}' is not a valid email address: {problem}")
+    return column, value
+
+
+def _language(column: str, value: str, problems: list[str]) -> tuple[str, Any]:
+    if not rules.is_language_tag(value):
+        problems.append(f"{column} '{value}' is not a language tag such as en-US")
+    return column, value
+
+
+def _business_phone(column: str, value: str, problems: list[str]) -> tuple[str, Any]:
+    return "businessPhones", [value]
+
+
+# Column → rule, in the order problems are reported. The flags (blockSignIn, accountEnabled)
+# are read together by `account_enabled`, and custom attributes by `Extensions`.
+FIELD_RULES: Mapping[str, Rule] = {
+    "displayName": _display_name,
+    **{column: _text for column in PROFILE_COLUMNS},
+    "businessPhone": _business_phone,
+    "usageLocation": _usage_location,
+    "mail": _mail,
+    "preferredLanguage": _language,
+}
+
+
+def check_field(column: str, value: str, problems: list[str]) -> tuple[str, Any]:
+    """The Graph property and value of a filled field column (a key of FIELD_RULES)."""
+    return FIELD_RULES[column](column, value, problems)
+
+
+def check_fields(cells: Mapping[str, str], problems: list[str], *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The properties that the row's filled field columns give, in table order."""
+    body: dict[str, Any] = {}
+    for column, rule in FIELD_RULES.items():
+        value = cells.get(column, "").strip()
+        if value and column not in skip:
+            prop, wanted = rule(column, value, problems)
+            body[prop] = wanted
+    return body
+
+
+def flag(cells: Mapping[str, str], column: str, problems: list[str]) -> bool | None:
+    """A Yes/No cell: None when blank (or not Yes/No, with the problem said)."""
+    value = cells.get(column, "").strip()
+    if not value:
+        return None
+    try:
+        return parse_bool(value)
+    except ValueError:
+        problems.append(f"{column} '{value}' is not Yes/No (true/false, 1/0)")
+        return None
+
+
+def account_enabled(cells: Mapping[str, str], problems: list[str]) -> bool | None:
+    """accountEnabled as the row gives it: blockSignIn inverted, or accountEnabled; None when
+    the row gives neither."""
+    block = flag(cells, "blockSignIn", problems)
+    enabled = flag(cells, "accountEnabled", problems)
+    if block is not None and enabled is not None and block == enabled:
+        problems.append("blockSignIn and accountEnabled disagree")
+    if block is not None:
+        return not block
+    return enabled
+
+
+# --- custom attributes -------------------------------------------------------------------
+
+def is_extension_column(column: str) -> bool:
+    return column.lower().startswith(("extension_", "ext."))
+
+
+class Extensions:
+    """Custom attribute columns: `extension_<appId without hyphens>_<name>`, or `ext.<name>`
+    with the tenant's extensions app id known (GRAPH.md §1.6 [B2CAttrs])."""
+
+    def __init__(self, app_id: str | None) -> None:
+        self.app_id = app_id
+        self.prefix = f"extension_{app_id.replace('-', '').lower()}_" if app_id else None
+
+    def property_name(self, column: str, problems: list[str]) -> str | None:
+        """The Graph property of a custom attribute column, or None (with the problem said)."""
+        if column.lower().startswith("ext."):
+            if self.prefix is None:
+                problems.append(f"column '{column}' needs the extensions app id (--extensions-app-id) "
+                                "to become extension_<appId>_<name>")
+                return None
+            full = self.prefix + column[4:]
+        else:
+            full = column
+        if rules.parse_extension_name(full) is None:
+            problems.append(f"column '{column}' is not a custom attribute name "
+                            "(extension_<appId without hyphens>_<name>)")
+            return None
+        if self.prefix is not None and not full.lower().startswith(self.prefix):
+            problems.append(f"column '{column}' belongs to another app than the extensions app {self.app_id}")
+            return None
+        return full
+
+    def check(self, column: str, value: str, problems: list[str]) -> tuple[str, Any] | None:
+        """The property and value of a custom attribute cell; None when there is nothing to
+        set (a blank cell, or a column that is not a usable name, with the problem said).
+        "true" and "false" become booleans."""
+        full = self.property_name(column, problems)
+        if full is None or value == "":
+            return None
+        if len(value) > rules.EXTENSION_VALUE_MAX_LENGTH:
+            problems.append(f"{column} is longer than {rules.EXTENSION_VALUE_MAX_LENGTH} characters")
+        lowered = value.strip().lower()
+        return full, True if lowered == "true" else False if lowered == "false" else value

@@ -1,0 +1,46 @@
+"""Duplicate keys in one input file: the sign-in names and UPNs (or user keys) seen so far,
+with the row that used each first. A row whose key an earlier row holds is refused."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+
+class SeenKeys:
+    """Keys seen earlier in the file, as 63-bit digests with the row that had each first.
+    Recent ones sit in a dict; every half million they move into two sorted numpy arrays
+    (12 bytes a key), so a ten-million-row file needs ~120 MB here, not gigabytes."""
+
+    FLUSH_EVERY = 500_000
+
+    def __init__(self) -> None:
+        self._recent: dict[int, int] = {}
+        self._digests = np.empty(0, dtype=np.int64)
+        self._rows = np.empty(0, dtype=np.uint32)
+
+    def claim(self, kind: str, value: str, row: int) -> int | None:
+        """None when `row` is the first to use the value, else the first row that did."""
+        digest = int.from_bytes(hashlib.blake2b(f"{kind}\0{value.lower()}".encode(), digest_size=8).digest(),
+                                "big") >> 1
+        first = self._recent.get(digest)
+        if first is None and self._digests.size:
+            at = int(np.searchsorted(self._digests, digest))
+            if at < self._digests.size and int(self._digests[at]) == digest:
+                first = int(self._rows[at])
+        if first is not None:
+            return None if first == row else first
+        self._recent[digest] = row
+        if len(self._recent) >= self.FLUSH_EVERY:
+            self._flush()
+        return None
+
+    def _flush(self) -> None:
+        digests = np.fromiter(self._recent.keys(), dtype=np.int64, count=len(self._recent))
+        rows = np.fromiter(self._recent.values(), dtype=np.uint32, count=len(self._recent))
+        all_digests = np.concatenate([self._digests, digests])
+        order = np.argsort(all_digests, kind="stable")
+        self._digests = all_digests[order]
+        self._rows = np.concatenate([self._rows, rows])[order]
+        self._recent = {}
