@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def seed(db: Path, count: int, *, seed_value: int = 7) -> None:
         if have:
             raise SystemExit(f"{db} holds {have:,} customers, not {count:,}; choose another --db")
         rng = random.Random(seed_value)
-        start = datetime.now(timezone.utc) - timedelta(days=730)
+        start = datetime.now(UTC) - timedelta(days=730)
         began = time.monotonic()
         chunk = 20_000
         for base in range(0, count, chunk):

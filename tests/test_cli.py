@@ -108,3 +108,18 @@ def test_emulator_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> Non
         assert main(["emulator", "--memory", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
+
+
+def test_template_columns_explains_every_column_of_the_verb(capsys: pytest.CaptureFixture[str]) -> None:
+    from batch.verbs.registry import VERBS
+
+    for name, spec in VERBS.items():
+        assert main(["template", name, "--columns"]) == 0
+        text = capsys.readouterr().out
+        described = [line.split(" (")[0] for line in text.splitlines() if line and not line.startswith((" ", "Columns"))]
+        assert described[:len(spec.columns.columns)] == list(spec.columns.names), name
+        for column in spec.columns.columns:
+            assert column.help, f"{name}: {column.name} has no help text to show"
+            assert column.help in text
+    assert main(["template", "create", "--columns"]) == 0
+    assert "displayName (required)" in capsys.readouterr().out

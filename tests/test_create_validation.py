@@ -176,7 +176,7 @@ def test_the_fast_email_check_never_accepts_what_email_validator_refuses(address
         try:
             validate_email(address, check_deliverability=False, allow_smtputf8=False)
         except EmailNotValidError as exc:  # pragma: no cover - the failure this test exists for
-            raise AssertionError(f"{address!r} passed the fast check but email-validator says {exc}")
+            raise AssertionError(f"{address!r} passed the fast check but email-validator says {exc}") from exc
 
 
 def test_duplicate_detection_survives_the_move_to_compact_storage(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -159,8 +159,6 @@ def test_resume_of_a_purge_counts_the_lost_purge_and_sends_the_one_that_never_le
     assert set(journal_states(run_dir).values()) == {"done"}
 
 
-@pytest.mark.xfail(strict=True, reason="purge's reconcile takes 'not in deleted items' for 'purged' without looking "
-                                       "among live users: a live customer is reported purged (batch/verbs/purge.py)")
 def test_resume_of_a_purge_does_not_report_a_live_customer_purged(home: Path, tmp_path: Path,
                                                                   customers: dict[str, str]) -> None:
     # The row was journaled `sent`; before resume someone restored the customer (or the run

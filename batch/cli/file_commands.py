@@ -8,6 +8,7 @@ from pathlib import Path
 
 from batch.cli.output import say
 from batch.errors import ExitCode
+from batch.io.columns import ColumnSet
 from batch.io.csvio import open_csv
 from batch.outcome import Status
 from batch.verbs.base import Rejected
@@ -33,10 +34,29 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def template(args: argparse.Namespace) -> int:
-    text = VERBS[args.verb].template(portal=args.portal)
+    spec = VERBS[args.verb]
+    text = describe_columns(spec.columns) if args.columns else spec.template(portal=args.portal)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8", newline="")
         say(f"wrote {args.out}")
     else:
         sys.stdout.write(text)
     return ExitCode.OK
+
+
+def describe_columns(columns: ColumnSet) -> str:
+    """`template VERB --columns`: one paragraph per column, for the administrator filling a file."""
+    required_one = {name: group for group in columns.one_of for name in group}
+    lines = [f"Columns of `{columns.verb}` (headers match ignoring case, spaces, _ and -):", ""]
+    for column in columns.columns:
+        need = "required" if column.required else (
+            "one of " + ", ".join(required_one[column.name]) + " is required" if column.name in required_one
+            else "optional")
+        lines.append(f"{column.name} ({need})")
+        if column.help:
+            lines.append(f"    {column.help}")
+        if column.aliases:
+            lines.append("    also read from: " + ", ".join(column.aliases))
+    if columns.extensions:
+        lines += ["extension_<appId>_<name> or ext.<name> (optional)", "    a custom attribute of the tenant"]
+    return "\n".join(lines) + "\n"

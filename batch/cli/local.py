@@ -42,7 +42,7 @@ class LocalEmulator:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "LocalEmulator":
+    def __enter__(self) -> LocalEmulator:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,

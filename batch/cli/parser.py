@@ -123,11 +123,15 @@ def _add_template(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                          description="Write an empty CSV template for a verb: entra-batch's own columns, "
                                      "or the Entra admin center's bulk format with --portal.",
                          epilog="examples:\n  entra-batch template create > customers.csv\n"
-                                "  entra-batch template create --portal --out bulk-create.csv",
+                                "  entra-batch template create --portal --out bulk-create.csv\n"
+                                "  entra-batch template update --columns",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("verb", choices=tuple(VERBS))
     p.add_argument("--portal", action="store_true", help="the admin center's bulk template (version row + bracketed headers)")
     p.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    p.add_argument("--columns", action="store_true",
+                   help="instead of a template, list every column the verb reads: what it means, other headers "
+                        "that match it, and whether it is required")
 
 
 def _add_resume(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -8,8 +8,9 @@ may hold is checked in `userbody.py`.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from .. import rules
 from ..userschema import DEFAULT_PROPERTIES, LIST_PROPERTIES, USER_PROPERTIES
@@ -30,7 +31,7 @@ from .userbody import (
 
 
 def iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def project(doc: dict[str, Any], select: list[str] | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ with `details` for conflicts and invalid values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -27,7 +27,7 @@ class GraphError(Exception):
 
 def error_body(err: GraphError, request_id: str, client_request_id: str | None, now: float) -> dict[str, Any]:
     inner: dict[str, Any] = dict(err.inner)
-    inner["date"] = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    inner["date"] = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     inner["request-id"] = request_id
     inner["client-request-id"] = client_request_id or request_id
     body: dict[str, Any] = {"code": err.code, "message": err.message}

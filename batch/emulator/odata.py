@@ -9,9 +9,10 @@ NOCASE. A filter that Graph refuses is refused with Graph's code and message.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from ..userschema import USER_PROPERTIES, canonical_property
 from . import errors
@@ -279,8 +280,8 @@ def _datetime(text: str, prop: str) -> str:
     except ValueError:
         raise errors.bad_request(f"Invalid filter clause: '{text}' is not a valid DateTimeOffset for property '{prop}'.") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def compile_filter(text: str, local_issuer: Callable[[str], bool] = lambda _: True) -> Query:

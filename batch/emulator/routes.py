@@ -13,7 +13,7 @@ inside one throttle and fault sequence.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from . import errors
 from .call import Call

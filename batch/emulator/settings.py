@@ -22,7 +22,7 @@ class Quota:
         return self.amount / self.seconds
 
     @classmethod
-    def parse(cls, text: str) -> "Quota":
+    def parse(cls, text: str) -> Quota:
         """`3000/150` → 3,000 per 150 seconds."""
         match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)\s*s?\s*", text)
         if not match or float(match.group(1)) <= 0 or float(match.group(2)) <= 0:
@@ -50,7 +50,7 @@ class Quotas:
     # this share of its capacity, so that background work yields first (GRAPH.md §9.3).
     low_priority_reserve: float = 0.2
 
-    def with_resource_units(self, quota: Quota) -> "Quotas":
+    def with_resource_units(self, quota: Quota) -> Quotas:
         return replace(self, resource_units={k: quota for k in ("S", "M", "L")})
 
 
@@ -62,7 +62,7 @@ class Latency:
     sigma: float = 0.35
 
     @classmethod
-    def uniform(cls, median_ms: float, sigma: float = 0.35) -> "Latency":
+    def uniform(cls, median_ms: float, sigma: float = 0.35) -> Latency:
         return cls({"read": median_ms, "write": median_ms, "token": median_ms}, sigma)
 
 

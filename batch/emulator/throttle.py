@@ -13,8 +13,8 @@ a refused write, which wrote nothing, pays no write.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .settings import Quota, Quotas
 

@@ -32,9 +32,9 @@ def ensure_tls_files(folder: Path) -> TlsFiles:
     files = TlsFiles(folder / "ca.pem", folder / "server.pem", folder / "server-key.pem")
     if all(p.exists() for p in (files.ca_cert, files.server_cert, files.server_key)):
         cert = x509.load_pem_x509_certificate(files.server_cert.read_bytes())
-        if cert.not_valid_after_utc > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7):
+        if cert.not_valid_after_utc > dt.datetime.now(dt.UTC) + dt.timedelta(days=7):
             return files
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "entra-batch emulator local CA")])
     ca_cert = (

@@ -12,8 +12,9 @@ import base64
 import hmac
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jwt
 from cryptography import x509

@@ -4,7 +4,8 @@ and sign-in identities. Each check raises the `GraphError` Graph answers with.""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .. import rules
 from ..userschema import USER_PROPERTIES, canonical_property

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from batch.userschema import USER_PROPERTIES
@@ -45,7 +45,7 @@ class Columns:
     names: tuple[str, ...]
     extensions: Mapping[str, str]  # column `ext.<name>` → Graph property `extension_<hex>_<name>`
 
-    def including(self, names: Sequence[str]) -> "Columns":
+    def including(self, names: Sequence[str]) -> Columns:
         """These columns and `names` (not written: fetched and flattened for the summary)."""
         return Columns(tuple(dict.fromkeys([*self.names, *names])), self.extensions)
 
@@ -170,7 +170,7 @@ def restorable_until(deleted: Any) -> str:
         moment = datetime.fromisoformat(deleted.replace("Z", "+00:00"))
     except ValueError:
         return ""
-    until = moment.astimezone(timezone.utc) + RETENTION
+    until = moment.astimezone(UTC) + RETENTION
     return until.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

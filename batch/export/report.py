@@ -4,7 +4,7 @@ folder's summary.json; and the `--report` page drawn from its counts."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ def save_report(report: ExportReport) -> None:
 
 
 def iso_time(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 __all__ = ["ExportReport", "iso_time", "save_report"]

@@ -4,7 +4,7 @@ OData `$filter` its friendly options (`--created-after`, `--blocked`…) and `--
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from batch.errors import ConfigError
 from batch.export.writers import FORMATS
@@ -71,11 +71,11 @@ def _moment(text: str, option: str, *, end: bool = False) -> str:
     value = text.strip()
     try:
         if len(value) == 10:
-            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
             moment = day.replace(hour=23, minute=59, second=59) if end else day
         else:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            moment = moment.replace(tzinfo=moment.tzinfo or timezone.utc).astimezone(timezone.utc)
+            moment = moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC)
     except ValueError:
         raise ConfigError(f"{option} {text!r}: give a date (2026-01-31) or a time (2026-01-31T08:00:00Z)") from None
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

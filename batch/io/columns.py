@@ -252,7 +252,7 @@ CREATE_COLUMNS = ColumnSet(
                               "issuerAssignedId", "login"),
                help="the email address or user name the customer signs in with"),
         Column("displayName", ("name", "display name"), graph="displayName", required=True,
-               help="the customer's display name (required)"),
+               help="the name shown for the customer"),
         Column("givenName", ("first name", "given name"), graph="givenName", help="first name"),
         Column("surname", ("last name", "family name"), graph="surname", help="last name"),
         Column("blockSignIn", ("block sign in", "blocked"),

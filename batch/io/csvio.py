@@ -44,7 +44,6 @@ each record's fields exactly, and reads a million 10-column rows in about two se
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import io
@@ -57,6 +56,7 @@ from typing import Any
 
 from batch.errors import InputFileError
 from batch.io.columns import ColumnSet, HeaderMatch, match_headers
+from batch.io.encodings import choose_encoding, decode_head, decode_problem
 from batch.io.quoting import any_quoted, unquote
 
 __all__ = ["CsvSource", "Row", "Scan", "open_csv"]
@@ -112,11 +112,9 @@ class CsvSource:
         confirmations), and its first structural problem (an invalid byte, a quote that
         never closes), raised as `InputFileError`."""
         digest = hashlib.sha256()
-        records = 0
         with self.path.open("rb") as raw:
             hashing = io.BufferedReader(_HashingReader(raw, digest), buffer_size=_BLOCK)
-            for records, _fields in self._records(hashing):
-                pass
+            records = sum(1 for _ in self._records(hashing))
             for block in iter(lambda: raw.read(_BLOCK), b""):  # what the csv reader left unread
                 digest.update(block)
         return Scan(records=records, sha256=digest.hexdigest())
@@ -132,7 +130,7 @@ class CsvSource:
             for number, fields in enumerate(reader, start=1):
                 yield number, fields
         except UnicodeDecodeError as exc:
-            problem = _decode_problem(self.path, self.encoding, rows_read=number)
+            problem = decode_problem(self.path, self.encoding, rows_read=number, block_size=_BLOCK)
             raise InputFileError(self.path, problem or f"cannot be decoded as {self.encoding} ({exc})") from exc
         except csv.Error as exc:
             raise InputFileError(self.path, f"row {number + 1}: {exc}; a quoted field probably lacks its "
@@ -189,8 +187,8 @@ def open_csv(path: Path, columns: ColumnSet, *, encoding: str | None = None,
     except OSError as exc:
         raise InputFileError(path, f"cannot be read ({exc.strerror or exc})") from exc
 
-    chosen = _choose_encoding(path, head, encoding)
-    text = _decode_head(path, head, chosen, complete=len(head) < HEAD_BYTES)
+    chosen = choose_encoding(path, head, encoding)
+    text = decode_head(path, head, chosen, complete=len(head) < HEAD_BYTES)
     if not text.strip("\r\n"):
         raise InputFileError(path, f"is empty; expected a header line with the columns {_expected(columns)}")
 
@@ -216,95 +214,6 @@ def open_csv(path: Path, columns: ColumnSet, *, encoding: str | None = None,
                      headers=headers, match=match)
 
 
-# --- encodings -----------------------------------------------------------------------------
-
-# Longest first: the UTF-32 LE mark starts with the UTF-16 LE one.
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-_WORKBOOK_SIGNATURES = (
-    b"PK\x03\x04",  # .xlsx, .ods (zip)
-    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",  # .xls (OLE2 compound file)
-)
-
-
-def _choose_encoding(path: Path, head: bytes, asked: str | None) -> str:
-    if not head:
-        raise InputFileError(path, "is empty (0 bytes); expected a header line")
-    for bom, codec in _BOMS:
-        if head.startswith(bom):
-            return codec
-    if head.startswith(_WORKBOOK_SIGNATURES):
-        raise InputFileError(path, "is not a CSV file: this looks like an Excel workbook; save it as CSV UTF-8 "
-                                   "(File > Save As > 'CSV UTF-8 (Comma delimited)')")
-    if asked is not None:
-        try:
-            return codecs.lookup(asked).name
-        except LookupError:
-            raise InputFileError(path, f"unknown encoding {asked!r}; try utf-8, cp1252 or latin-1") from None
-    if b"\x00" in head:
-        raise InputFileError(path, "is not a text CSV file (it holds NUL bytes); if it is UTF-16 without a byte "
-                                   "order mark, save it again as CSV UTF-8")
-    return "utf-8"
-
-
-def _decode_head(path: Path, head: bytes, codec: str, *, complete: bool) -> str:
-    decoder = codecs.getincrementaldecoder(codec)("strict")
-    state = decoder.getstate()
-    try:
-        return decoder.decode(head, final=complete)
-    except UnicodeDecodeError as exc:
-        raise InputFileError(path, _describe_decode_error(codec, exc, fed=len(head), lines_before=0,
-                                                          state=state)) from exc
-
-
-def _decode_problem(path: Path, codec: str, *, rows_read: int | None = None) -> str | None:
-    """Scan the file for its first byte invalid in `codec`; describe it, or None if all is valid."""
-    decoder = codecs.getincrementaldecoder(codec)("strict")
-    fed = 0
-    lines_before = 0
-    with path.open("rb") as raw:
-        while True:
-            block = raw.read(_BLOCK)
-            fed += len(block)
-            state = decoder.getstate()
-            try:
-                text = decoder.decode(block, final=not block)
-            except UnicodeDecodeError as exc:
-                message = _describe_decode_error(codec, exc, fed=fed, lines_before=lines_before, state=state)
-                if rows_read:
-                    message += f"; reading stopped after row {rows_read}"
-                return message
-            lines_before += text.count("\n")
-            if not block:
-                return None
-
-
-def _describe_decode_error(codec: str, exc: UnicodeDecodeError, *, fed: int, lines_before: int,
-                           state: tuple[bytes, int]) -> str:
-    # `exc.object` is what the codec was decoding when it failed: the bytes it held back plus
-    # the block, or the block without its BOM. Either way it ends where the `fed` bytes end.
-    position = fed - len(exc.object) + exc.start
-    # Decode the valid part again, from the decoder's state before the block (UTF-16 keeps
-    # its byte order there), to count the lines before the bad byte.
-    recount = codecs.getincrementaldecoder(codec)("replace")
-    recount.setstate((b"", state[1]))
-    line = lines_before + recount.decode(exc.object[: exc.start], final=True).count("\n") + 1
-    where = f"byte 0x{exc.object[exc.start:exc.start + 1].hex()} at offset {position}, line {line}"
-    if codec in ("utf-8", "utf-8-sig"):
-        return (f"is not valid UTF-8 ({where}); if Excel saved it as 'CSV (Windows)', try --encoding cp1252, "
-                f"or save it again as CSV UTF-8")
-    return f"is not valid {_codec_label(codec)} ({where}); check --encoding (latin-1 accepts any byte)"
-
-
-def _codec_label(codec: str) -> str:
-    return {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "utf-16": "UTF-16", "utf-32": "UTF-32"}.get(codec, codec)
-
-
 # --- dialect and header --------------------------------------------------------------------
 
 _VERSION_LINE = re.compile(r'"?version:\s*v?\d+(\.\d+)*"?', re.IGNORECASE)
@@ -327,7 +236,7 @@ def _read_header(path: Path, codec: str | None, stream: io.TextIOBase, delimiter
         raise InputFileError(path, f"the header line cannot be read ({exc}); check its quotes") from exc
     except UnicodeDecodeError as exc:  # only past HEAD_BYTES, in a header longer than that
         assert codec is not None
-        raise InputFileError(path, _decode_problem(path, codec) or f"cannot be decoded ({exc})") from exc
+        raise InputFileError(path, decode_problem(path, codec, block_size=_BLOCK) or f"cannot be decoded ({exc})") from exc
 
 
 def _is_version_line(line: str) -> bool:
@@ -381,29 +290,26 @@ def _missing_message(match: HeaderMatch, headers: list[str], columns: ColumnSet)
 
 # --- rows ----------------------------------------------------------------------------------
 
+def _picker(indices: list[int], names: list[str], width: int) -> Callable[[list[str]], dict[str, str]]:
+    """The fastest way to take the recognised columns' cells out of a record's fields."""
+    if indices == list(range(len(indices))) and len(indices) == width:
+        return lambda fields: dict(zip(names, fields))
+    if len(indices) == 1:
+        only, name = indices[0], names[0]
+        return lambda fields: {name: fields[only]}
+    if indices:
+        getter = operator.itemgetter(*indices)
+        return lambda fields: dict(zip(names, getter(fields)))
+    return lambda fields: {}
+
+
 def _row_maker(by_index: dict[int, str], width: int) -> Callable[[int, list[str]], Row]:
     """A function turning one record's fields into a `Row`, specialised for speed."""
     items = sorted(by_index.items())
     indices = [i for i, _ in items]
     names = [n for _, n in items]
     empty = dict.fromkeys(names, "")
-    pick: Callable[[list[str]], dict[str, str]]
-    if indices == list(range(len(indices))) and len(indices) == width:
-        def pick(fields: list[str]) -> dict[str, str]:
-            return dict(zip(names, fields))
-    elif len(indices) == 1:
-        only, name = indices[0], names[0]
-
-        def pick(fields: list[str]) -> dict[str, str]:
-            return {name: fields[only]}
-    elif indices:
-        getter = operator.itemgetter(*indices)
-
-        def pick(fields: list[str]) -> dict[str, str]:
-            return dict(zip(names, getter(fields)))
-    else:
-        def pick(fields: list[str]) -> dict[str, str]:
-            return {}
+    pick = _picker(indices, names, width)
 
     def partial(fields: list[str]) -> dict[str, str]:
         return {name: fields[i] if i < len(fields) else "" for i, name in zip(indices, names)}

@@ -9,7 +9,7 @@ import csv
 import json
 import os
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ def excel_safe(value: object) -> str:
 
 
 def new_run_dir(base: Path, verb: str, now: datetime | None = None) -> Path:
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     for n in range(1000):
         candidate = base / (f"{stamp}-{verb}" if n == 0 else f"{stamp}-{verb}-{n}")
         try:

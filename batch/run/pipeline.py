@@ -54,7 +54,7 @@ ProgressCallback = Callable[[Progress], None]
 
 
 class Engine:
-    def __init__(self, verb: Verb, rows: Iterator[Row], journal: Journal, passwords: PasswordsFile,
+    def __init__(self, verb: Verb[Any], rows: Iterator[Row], journal: Journal, passwords: PasswordsFile,
                  session: Session | None, options: EngineOptions,
                  on_progress: ProgressCallback | None = None, clock: Callable[[], float] = time.time,
                  plan_file: PlanFile | None = None) -> None:
@@ -146,26 +146,26 @@ class Engine:
             await queue.put(("plan" if self.options.dry_run else "execute", batch))
 
     async def _worker(self, queue: asyncio.Queue[tuple[str, list[Any]] | None]) -> None:
-        assert self.session is not None or self.options.dry_run
         while True:
             item = await queue.get()
             if item is None:
                 return
             kind, plans = item
+            session = self.session
+            assert session is not None, "rows reach a worker only in a run that reads or sends"
             if kind == "plan":
-                assert self.plan_file is not None and self.session is not None
-                executed = await self.verb.plan(plans, self.session)
+                assert self.plan_file is not None
+                executed = await self.verb.plan(plans, session)
                 self.plan_file.append(executed.plan)
                 rows = [p.row for p in plans]
             elif kind == "execute":
-                now = self.clock()
-                offset = getattr(self.session.client, "server_clock_offset", None) if self.session else None
+                now, offset = self.clock(), session.client.server_clock_offset
                 self.journal.mark_sent([SentRow(p.row, p.key, now, self.verb.sent_marker(p), 1, offset) for p in plans])
                 self.progress.sent += len(plans)
-                executed = await self.verb.execute(plans, self.session)  # type: ignore[arg-type]
+                executed = await self.verb.execute(plans, session)
                 rows = [p.row for p in plans]
             else:
-                executed = await self.verb.reconcile(plans, self.session)  # type: ignore[arg-type]
+                executed = await self.verb.reconcile(plans, session)
                 rows = [p.row for p, _ in plans]
             self._record(executed, rows)
 

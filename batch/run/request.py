@@ -26,7 +26,7 @@ class RunRequest:
     force_change_generated: bool = True
 
     @classmethod
-    def from_journal(cls, saved: dict[str, object]) -> "RunRequest":
+    def from_journal(cls, saved: dict[str, object]) -> RunRequest:
         """The request a run folder recorded (keys of older versions, such as `yes`, are ignored)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in saved.items() if k in known})  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -77,8 +77,8 @@ _TOTALS = (("requests", "requests"), ("graph_calls", "calls"), ("throttled_429",
            ("retries", "retries"))
 
 
-def summarise(request: "RunRequest", target: Target, journal: Journal, run_dir: Path, stats: "ClientStats | None",
-              progress: "Progress", started: float, finished: float, resuming: bool,
+def summarise(request: RunRequest, target: Target, journal: Journal, run_dir: Path, stats: ClientStats | None,
+              progress: Progress, started: float, finished: float, resuming: bool,
               notes: tuple[str, ...]) -> RunSummary:
     """The summary of the run in `journal`, adding this process's Graph traffic to the totals
     of every process that worked on the run before it."""
@@ -105,7 +105,7 @@ def summarise(request: "RunRequest", target: Target, journal: Journal, run_dir: 
 
 
 def _iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 __all__ = ["RunSummary", "summarise"]

@@ -56,10 +56,16 @@ class PurgeVerb(OneKeyVerb):
         return done
 
     async def reconcile(self, items: list[tuple[KeyPlan, SentRow]], session: Session) -> Executed:
-        """Still in deleted items → purge now; gone → purged (by the interrupted run, or before)."""
+        """Still in deleted items → purge now; live again (restored meanwhile) → failed, as a
+        first run would say; in neither → purged (by the interrupted run, or before)."""
         done = Executed()
         pending, gone = await self.locate([plan for plan, _ in items], session, done, deleted=True)
-        for plan in gone:
+        live, purged = await self.locate(gone, session, done) if gone else ([], [])
+        for plan, user in live:
+            done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, str(user.get("id", "")),
+                                         error_code="NotDeleted",
+                                         error_message="the customer is live; delete it before purging it"))
+        for plan in purged:
             done.outcomes.append(Outcome(plan.row, plan.key, Status.PURGED,
                                          error_message="gone (purged by the interrupted run, or before)"))
         if pending:

@@ -78,7 +78,7 @@ def parse_exports(lines: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def _pump(stream, lines: "queue.Queue[str | None]") -> None:  # type: ignore[no-untyped-def]
+def _pump(stream, lines: queue.Queue[str | None]) -> None:  # type: ignore[no-untyped-def]
     for line in stream:
         lines.put(line)
     lines.put(None)

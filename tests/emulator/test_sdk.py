@@ -50,7 +50,7 @@ class MsalTokenProvider(AccessTokenProvider):
         self.app = app
         self.validator = AllowedHostsValidator([host])
 
-    async def get_authorization_token(self, uri: str, additional_authentication_context: dict[str, Any] = {}) -> str:
+    async def get_authorization_token(self, uri: str, additional_authentication_context: dict[str, Any] | None = None) -> str:
         if not self.validator.is_url_host_valid(uri) or not uri.lower().startswith("https://"):
             return ""
         result = await asyncio.to_thread(self.app.acquire_token_for_client, scopes=[GRAPH_SCOPE])

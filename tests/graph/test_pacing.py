@@ -21,7 +21,7 @@ from batch.emulator.throttle import Cost as ServerCost
 from batch.emulator.throttle import Throttle
 from batch.graph.pacing import Pacer, TenantBudget
 from batch.graph.pool import AppPool, PoolMember
-from batch.graph.quotas import Cost, PacingSettings, Quota, request_cost
+from batch.graph.quotas import DOCUMENTED_RESOURCE_UNITS, DOCUMENTED_WRITES, Cost, PacingSettings, Quota, request_cost
 
 try:
     from .fakes import FakeClock
@@ -34,7 +34,7 @@ def apps(*tokens: str) -> list[StaticTokenProvider]:
     return [StaticTokenProvider(token) for token in tokens]
 
 
-def make_pacer(vt: FakeClock, writes: Quota = Quota(3000, 150), units: Quota = Quota(8000, 10),
+def make_pacer(vt: FakeClock, writes: Quota = DOCUMENTED_WRITES, units: Quota = DOCUMENTED_RESOURCE_UNITS,
                **kwargs: Any) -> Pacer:
     return Pacer(writes, units, clock=vt.clock, sleep=vt.sleep, **kwargs)
 

@@ -63,7 +63,7 @@ class EmulatorServer:
         self.exports: dict[str, str] = {}
         self.starts = 0
 
-    def start(self, timeout: float = 30.0) -> "EmulatorServer":
+    def start(self, timeout: float = 30.0) -> EmulatorServer:
         self.db.parent.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ENTRA_BATCH_"))}
         env.update(ENTRA_BATCH_HOME=str(self.db.parent / "emulator-home"), PYTHONUNBUFFERED="1")
@@ -131,7 +131,7 @@ class EmulatorServer:
             if self.process.stdout is not None:
                 self.process.stdout.close()
 
-    def __enter__(self) -> "EmulatorServer":
+    def __enter__(self) -> EmulatorServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
