@@ -60,11 +60,16 @@ def _add_verb(verbs: argparse._SubParsersAction[argparse.ArgumentParser], spec: 
             p.add_argument(option.flag, dest=option.dest, choices=option.choices, default=option.default,
                            help=option.help)
     p.add_argument("--batch-size", type=_batch_size, default=20, help="requests per JSON batch, 1-20 (default 20)")
-    p.add_argument("--concurrency", type=_positive, default=4, help="batches in flight at once (default 4)")
-    p.add_argument("--priority", choices=("normal", "low"), default="normal",
-                   help="low sends x-ms-throttle-priority: Low so that interactive work goes first")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_pace_options(p, concurrency=4, what="batches in flight at once")
     _add_target_options(p)
+
+
+def _add_pace_options(group: argparse._ActionsContainer, *, concurrency: int, what: str) -> None:
+    """--concurrency, --priority and --quiet, which every command that talks to Graph takes."""
+    group.add_argument("--concurrency", type=_positive, default=concurrency, help=f"{what} (default {concurrency})")
+    group.add_argument("--priority", choices=("normal", "low"), default="normal",
+                       help="low sends x-ms-throttle-priority: Low so that interactive work goes first")
+    group.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_export(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,10 +100,7 @@ def _add_export(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     g.add_argument("--summary", action="store_true", help="print counts by status, sign-in type, usage location and month")
     g.add_argument("--report", type=Path, metavar="FILE.html", help="write the counts as a self-contained page with charts")
     g.add_argument("--sequential", action="store_true", help="one listing in Graph's order instead of concurrent partitions")
-    g.add_argument("--concurrency", type=_positive, default=16, help="partitions fetched at once (default 16)")
-    g.add_argument("--priority", choices=("normal", "low"), default="normal",
-                   help="low sends x-ms-throttle-priority: Low so that interactive work goes first")
-    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_pace_options(g, concurrency=16, what="partitions fetched at once")
     _add_target_options(p)
 
 
