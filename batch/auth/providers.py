@@ -61,7 +61,6 @@ class RefreshingProvider:
         self._refresh_at = 0.0
         self._next_try = 0.0
         self._failures = 0
-        self.fetches = 0  # tokens obtained from the endpoint (not from the cache)
 
     async def token(self) -> str:
         if self._token is not None and self._clock() < self._refresh_at:
@@ -103,7 +102,6 @@ class RefreshingProvider:
         self._refresh_at = now + refresh_in
         self._failures = 0
         self._next_try = 0.0
-        self.fetches += 1
 
     async def _try_fetch(self) -> Fetched:
         self._forget()

@@ -35,7 +35,6 @@ import re
 from dataclasses import dataclass, replace
 
 __all__ = [
-    "COLUMN_SETS",
     "CREATE_COLUMNS",
     "KEY_COLUMNS",
     "PORTAL_CREATE_HEADER",
@@ -48,7 +47,6 @@ __all__ = [
     "key_columns",
     "match_headers",
     "normalise_header",
-    "template_header",
 ]
 
 
@@ -155,15 +153,6 @@ def match_headers(headers: list[str], columns: ColumnSet) -> HeaderMatch:
         if closest is not None:
             suggestions[entry] = closest
     return HeaderMatch(by_index=by_index, unknown=unknown, missing=missing, suggestions=suggestions)
-
-
-def template_header(verb: str) -> list[str]:
-    """The header line of the tool's own CSV template for `verb`."""
-    try:
-        columns = COLUMN_SETS[verb]
-    except KeyError:
-        raise ValueError(f"no columns defined for verb {verb!r}; known: {', '.join(sorted(COLUMN_SETS))}") from None
-    return list(columns.template_names)
 
 
 # --- matching internals ------------------------------------------------------------------
@@ -326,17 +315,6 @@ UPDATE_COLUMNS = ColumnSet(
 )
 RESET_COLUMNS = key_columns("reset-password", template=("signInName",))
 PURGE_COLUMNS = key_columns("purge", template=("objectId",))
-
-# The column sets declared here, by verb. The verbs' registry (batch/verbs/registry.py) is
-# the list of verbs: a verb module may declare its own set (`key_columns`, say) instead.
-COLUMN_SETS: dict[str, ColumnSet] = {
-    CREATE_COLUMNS.verb: CREATE_COLUMNS,
-    DELETE_COLUMNS.verb: DELETE_COLUMNS,
-    RESTORE_COLUMNS.verb: RESTORE_COLUMNS,
-    PURGE_COLUMNS.verb: PURGE_COLUMNS,
-    RESET_COLUMNS.verb: RESET_COLUMNS,
-    UPDATE_COLUMNS.verb: UPDATE_COLUMNS,
-}
 
 # The Entra admin center's bulk templates, as downloaded (PRODUCT.md, "Input files").
 PORTAL_VERSION_LINE = "version:v1.0"
