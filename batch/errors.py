@@ -10,7 +10,8 @@ stops the whole run raises, and each message says what to do next. The CLI maps
     ├── ConfigError             2  usage or configuration error; nothing was sent
     │   ├── InputFileError      2  the input file cannot be used as a whole (`path`)
     │   ├── RunFolderTaken      2  --out-dir holds an earlier run or other files
-    │   └── RunLocked           2  another process is working on this run folder
+    │   ├── RunLocked           2  another process is working on this run folder
+    │   └── NotConfirmed        2  the confirmation asked before a run was refused
     ├── AuthError               3  credentials refused (AADSTS code and remedy in the message),
     │                              or the token endpoint stayed down past the retry deadline
     ├── PermissionMissing       3  the token lacks an application permission the verb needs;
@@ -73,6 +74,11 @@ class RunFolderTaken(ConfigError):
 
 class RunLocked(ConfigError):
     """Another entra-batch process holds the run folder's lock."""
+
+
+class NotConfirmed(ConfigError):
+    """The confirmation asked before a run (deleting many customers) was refused: nothing was
+    written or sent."""
 
 
 class AuthError(RunError):
@@ -169,5 +175,5 @@ def first_failure(failures: BaseExceptionGroup[BaseException]) -> BaseException:
     return failures.exceptions[0]
 
 
-__all__ = ["AuthError", "ConfigError", "ExitCode", "ExportFailed", "GraphRequestFailed", "InputFileError", "PermissionMissing",
-           "RowsUnresolved", "RunError", "RunFolderFailed", "RunFolderTaken", "RunLocked", "first_failure"]
+__all__ = ["AuthError", "ConfigError", "ExitCode", "ExportFailed", "GraphRequestFailed", "InputFileError",
+           "NotConfirmed", "PermissionMissing", "RowsUnresolved", "RunError", "RunFolderFailed", "RunFolderTaken", "RunLocked", "first_failure"]

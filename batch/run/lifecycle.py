@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from batch.config import Target
-from batch.errors import ConfigError, InputFileError, RunFolderFailed, RunFolderTaken
+from batch.errors import ConfigError, InputFileError, NotConfirmed, RunFolderFailed, RunFolderTaken
 from batch.io.csvio import CsvSource, Scan, open_csv
 from batch.run.connection import (
     Connection,
@@ -49,10 +49,6 @@ from batch.verbs.registry import VERBS, VerbSettings, build_verb, reads_in_dry_r
 
 # Asked with the number of data records before anything is written or sent; False stops the run.
 ConfirmCallback = Callable[[int], bool]
-
-
-class NotConfirmed(ConfigError):
-    """The confirmation callback said no: nothing was written or sent."""
 
 
 @dataclass(frozen=True)
@@ -256,5 +252,5 @@ def check_room(run_dir: Path, source: Path) -> None:
                           "another --out-dir), then run again; nothing was sent")
 
 
-__all__ = ["ConfirmCallback", "NotConfirmed", "ProgressCallback", "RunSummary", "check_room",
+__all__ = ["ConfirmCallback", "ProgressCallback", "RunSummary", "check_room",
            "read_request", "resume_run", "start_run"]
