@@ -53,7 +53,10 @@ def run_command(args: argparse.Namespace) -> int:
             say("interrupted; the export is incomplete (a .partial file holds what was written, if anything was); "
                 "run it again")
             return ExitCode.INTERRUPTED
-        say(f"interrupted; finish the run with `entra-batch resume {holder.run_dir or '<run folder>'}`")
+        if holder.run_dir is None:
+            say("interrupted before the run started; nothing was sent")
+        else:
+            say(f"interrupted; finish the run with `entra-batch resume {holder.run_dir}`")
         return ExitCode.INTERRUPTED
 
 

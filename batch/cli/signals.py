@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 _STOPPED = object()
@@ -24,7 +24,7 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     result = asyncio.run(_stoppable(main))
     if result is _STOPPED:
         raise KeyboardInterrupt
-    return result  # type: ignore[return-value]
+    return cast(T, result)
 
 
 async def _stoppable(main: Coroutine[Any, Any, T]) -> T | object:

@@ -4,6 +4,7 @@ the very same run."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,10 @@ class RunRequest:
     force_change_generated: bool = True
 
     @classmethod
-    def from_journal(cls, saved: dict[str, object]) -> RunRequest:
+    def from_journal(cls, saved: dict[str, Any]) -> RunRequest:
         """The request a run folder recorded (keys of older versions, such as `yes`, are ignored)."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in saved.items() if k in known})  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in saved.items() if k in known})
 
 
 __all__ = ["RunRequest"]
