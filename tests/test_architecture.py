@@ -286,6 +286,46 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
+# The floors of the house, lowest first (ARCHITECTURE.md): a module may import its own floor
+# and those below it, never one above. The emulator stands apart (its walls: below).
+LAYERS = (
+    ("batch.version", "batch.errors", "batch.outcome", "batch.config", "batch.rules", "batch.userschema",
+     "batch.passwords"),
+    ("batch.io", "batch.graph", "batch.auth"),
+    ("batch.verbs",),
+    ("batch.run", "batch.export"),
+    ("batch.cli", "batch.__main__", "batch"),
+)
+
+
+def floor(name: str) -> int | None:
+    """The floor of a module: that of the longest prefix in LAYERS that names it."""
+    found: tuple[int, int] | None = None
+    for level, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (name == prefix or name.startswith(prefix + ".")) and (found is None or len(prefix) > found[1]):
+                found = (level, len(prefix))
+    return None if found is None else found[0]
+
+
+def test_no_import_runs_from_a_lower_floor_up(modules: dict[str, Module]) -> None:
+    upward = [f"{name} (floor {floor(name)}) imports {target} (floor {floor(target)}), line {line}"
+              for name, module in modules.items() if not name.startswith("batch.emulator")
+              for target, line in module.imports.items()
+              if target in modules and not target.startswith("batch.emulator")
+              and (floor(name) or 0) < (floor(target) or 0)]
+    assert upward == [], "\n".join(upward)
+
+
+def test_every_module_has_a_floor(modules: dict[str, Module]) -> None:
+    assert [name for name in modules if not name.startswith("batch.emulator") and floor(name) is None] == []
+
+
+def test_the_floors_tell_up_from_down() -> None:
+    assert floor("batch.verbs.create") == 2 and floor("batch.run.lifecycle") == 3 and floor("batch") == 4
+    assert floor("batch.errors") == 0 and floor("batch.graph.client") == 1
+
+
 # --- (b) the emulator's walls ---------------------------------------------------------------
 
 def test_the_emulator_imports_nothing_of_batch_outside_its_folder(modules: dict[str, Module]) -> None:
