@@ -45,6 +45,7 @@ class ExitCode(IntEnum):
     ROWS_FAILED = 1     # some rows invalid or failed
     USAGE = 2           # usage or configuration error; nothing sent
     ABORTED = 3         # authentication, permission, Graph or run folder failure; resumable
+    INTERNAL = 4        # entra-batch itself failed (a defect): one line, the traceback in the run folder's log
     INTERRUPTED = 130   # Ctrl-C / SIGTERM; resumable
 
 
