@@ -78,7 +78,7 @@ class PasswordsFile:
     NAME = "passwords.csv"
     ADVICE = ("resume refuses to add passwords to it. If it is the run's own file, make it private "
               "(`chmod 600` it, and know that others could read the passwords already in it); otherwise move it "
-              "away and resume (customers whose password is not in the file are reported for a reset)")
+              "away and resume (a new passwords.csv is started)")
 
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / self.NAME
