@@ -11,6 +11,8 @@ stops the whole run raises, and each message says what to do next. The CLI maps
     │   ├── InputFileError      2  the input file cannot be used as a whole (`path`)
     │   ├── RunFolderTaken      2  --out-dir holds an earlier run or other files
     │   ├── RunLocked           2  another process is working on this run folder
+    │   ├── RunFolderUnsafe     2  a run folder or run file others could write or swap (a link,
+    │                              someone else's, writable by others): refused, nothing sent
     │   └── NotConfirmed        2  the confirmation asked before a run was refused
     ├── AuthError               3  credentials refused (AADSTS code and remedy in the message),
     │                              or the token endpoint stayed down past the retry deadline
@@ -33,6 +35,7 @@ certificate key or an access token: foreign exceptions are translated at the bou
 from __future__ import annotations
 
 import asyncio
+import errno
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
@@ -75,6 +78,12 @@ class RunFolderTaken(ConfigError):
 
 class RunLocked(ConfigError):
     """Another entra-batch process holds the run folder's lock."""
+
+
+class RunFolderUnsafe(ConfigError):
+    """A folder or file the run would write is not private to the user: a symbolic link, a
+    special file, someone else's, or writable (passwords.csv: readable) by others. Refused
+    before anything is sent."""
 
 
 class NotConfirmed(ConfigError):
@@ -150,9 +159,17 @@ class RunFolderFailed(RunError):
     def __init__(self, run_dir: object, cause: BaseException) -> None:
         self.run_dir = run_dir
         reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        name = getattr(cause, "filename", None)
+        if name:
+            reason = f"{Path(str(name)).name}: {reason}"
+        if getattr(cause, "errno", None) in (errno.EEXIST, errno.ELOOP):
+            # Not the disk: a file this run was about to create is already there (put there by
+            # something else, since the folder is private to its owner).
+            remedy = "Move that file out of the run folder (and find out what put it there)"
+        else:
+            remedy = "Free some disk space (or make the folder writable again)"
         super().__init__(f"Writing to the run folder {run_dir} failed ({reason}). The run stopped; nothing was "
-                         f"lost. Free some disk space (or make the folder writable again), then run "
-                         f"`entra-batch resume {run_dir}`.")
+                         f"lost. {remedy}, then run `entra-batch resume {run_dir}`.")
 
 
 class ExportFailed(RunError):
@@ -177,4 +194,5 @@ def first_failure(failures: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 __all__ = ["AuthError", "ConfigError", "ExitCode", "ExportFailed", "GraphRequestFailed", "InputFileError",
-           "NotConfirmed", "PermissionMissing", "RowsUnresolved", "RunError", "RunFolderFailed", "RunFolderTaken", "RunLocked", "first_failure"]
+           "NotConfirmed", "PermissionMissing", "RowsUnresolved", "RunError", "RunFolderFailed", "RunFolderTaken", "RunFolderUnsafe",
+           "RunLocked", "first_failure"]

@@ -4,6 +4,7 @@ progress on stderr, the closing lines (and `--summary` tables) on stdout."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from batch.cli import signals
 from batch.cli.output import say
@@ -11,6 +12,7 @@ from batch.cli.progress import ExportProgressBar
 from batch.cli.run_command import RUNS_ROOT, RunFolderHolder
 from batch.cli.targets import reach, target_of
 from batch.errors import ExitCode
+from batch.export.output import STDOUT
 from batch.export.run import ExportRequest, run_export
 
 
@@ -20,25 +22,29 @@ def export(args: argparse.Namespace, holder: RunFolderHolder) -> int:
         filter=args.filter, created_after=args.created_after, created_before=args.created_before, blocked=args.blocked,
         sign_in_type=args.sign_in_type, select=args.select, deleted=args.deleted,
         since=str(args.since) if args.since else None, sequential=args.sequential, concurrency=args.concurrency,
-        raw=args.raw, report=str(args.report) if args.report else None, priority=args.priority)
+        raw=args.raw, report=str(args.report) if args.report else None, priority=args.priority, force=args.force)
+    to_stdout = request.out == STDOUT
     bar = ExportProgressBar(args.quiet)
     try:
         with reach(target_of(args)) as where:
             report = signals.run(run_export(request, where.target, runs_root=RUNS_ROOT, transport=where.transport,
-                                            on_progress=bar, on_start=holder.started))
+                                            on_progress=bar, on_start=holder.started,
+                                            stdout=sys.stdout.buffer if to_stdout else None))
     finally:
         bar.close()
+    # With --out -, standard output holds the export: the closing lines go to stderr.
+    show = sys.stderr if to_stdout else sys.stdout
     for note in report.notes:
         say(note)
     print(f"export: {report.customers} customers in {report.duration_seconds:.1f} s "
-          f"({report.customers_per_second} customers/s, {report.pages} pages, {report.mode})")
-    print(f"  file: {report.path}")
+          f"({report.customers_per_second} customers/s, {report.pages} pages, {report.mode})", file=show)
+    print(f"  file: {'standard output' if to_stdout else report.path}", file=show)
     if report.report_path is not None:
-        print(f"  report: {report.report_path}")
+        print(f"  report: {report.report_path}", file=show)
     if args.since:
-        print(f"  state: {args.since} (run again with --since {args.since} for the next changes)")
+        print(f"  state: {args.since} (run again with --since {args.since} for the next changes)", file=show)
     if report.throttled_429:
-        print(f"  throttled {report.throttled_429} times")
+        print(f"  throttled {report.throttled_429} times", file=show)
     if args.summary:
-        print(report.counts.text(), end="")
+        print(report.counts.text(), end="", file=show)
     return ExitCode.OK

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from pathlib import Path
 
 from batch.cli.output import say
-from batch.errors import ExitCode
+from batch.errors import ConfigError, ExitCode
 from batch.io.columns import ColumnSet
 from batch.io.csvio import open_csv
 from batch.outcome import Status
+from batch.run.private import check_replaceable
 from batch.verbs.base import Rejected
 from batch.verbs.registry import VERBS, VerbSettings, build_verb
 
@@ -36,12 +39,37 @@ def validate(args: argparse.Namespace) -> int:
 def template(args: argparse.Namespace) -> int:
     spec = VERBS[args.verb]
     text = describe_columns(spec.columns) if args.columns else spec.template(portal=args.portal)
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8", newline="")
+    if args.out and str(args.out) != "-":
+        _write_template(Path(args.out), text.encode("utf-8"), force=args.force)
         say(f"wrote {args.out}")
     else:
         sys.stdout.write(text)
     return ExitCode.OK
+
+
+def _write_template(path: Path, data: bytes, *, force: bool) -> None:
+    """`template --out FILE`: a new file, or a regular file of the user's, rewritten; never
+    through a link, never a folder or a device; a link or another user's file is replaced
+    (not written through) only with --force (`batch.run.private.check_replaceable`)."""
+    check_replaceable(path, force=force)
+    try:
+        if force and os.path.lexists(path):
+            found = os.lstat(path)
+            if stat.S_ISLNK(found.st_mode) or found.st_uid != os.geteuid():
+                path.unlink()  # the link or the other user's file goes; nothing is written through it
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)  # a template: the umask's mode
+        except FileExistsError:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            found = os.fstat(fd)
+            if not stat.S_ISREG(found.st_mode) or found.st_uid != os.geteuid():
+                os.close(fd)
+                raise ConfigError(f"--out {path} changed while being written; run again") from None
+            os.ftruncate(fd, 0)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write --out {path} ({exc.strerror or exc}); choose another --out") from None
 
 
 def describe_columns(columns: ColumnSet) -> str:

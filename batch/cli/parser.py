@@ -78,7 +78,10 @@ def _add_export(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                                      "last export) to a file, streamed page by page.",
                          epilog=EXPORT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, metavar="FILE",
-                   help="file to write (default: customers.<format> in the run folder)")
+                   help="file to write (default: customers.<format> in the run folder); - for standard output "
+                        "(csv and jsonl). An existing file of yours is replaced once the export is complete")
+    p.add_argument("--force", action="store_true",
+                   help="let --out replace a symbolic link (the link, not what it points to) or another user's file")
     p.add_argument("--format", choices=("csv", "jsonl", "xlsx", "parquet"),
                    help="file format (default: from --out's extension, else csv)")
     p.add_argument("--out-dir", type=Path, help="run folder for summary.json (new or empty; default runs/<UTC time>-export)")
@@ -130,7 +133,9 @@ def _add_template(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("verb", choices=tuple(VERBS))
     p.add_argument("--portal", action="store_true", help="the admin center's bulk template (version row + bracketed headers)")
-    p.add_argument("--out", type=Path, help="file to write (default: stdout)")
+    p.add_argument("--out", type=Path, metavar="FILE", help="file to write (default, or -: standard output)")
+    p.add_argument("--force", action="store_true",
+                   help="let --out replace a symbolic link (the link, not what it points to) or another user's file")
     p.add_argument("--columns", action="store_true",
                    help="instead of a template, list every column the verb reads: what it means, other headers "
                         "that match it, and whether it is required")

@@ -1,32 +1,59 @@
-"""The export file: where it goes, the `.partial` file that takes its name once complete
-(`batch.export.writers`), the customers counted as they are written, and what a failure
-leaves behind (the `.partial` file, named in the error)."""
+"""The export file: where it goes (and what `--out` may replace), the `.partial` file that
+takes its name once complete (`batch.export.writers`), the customers counted as they are
+written, and what a failure leaves behind (the `.partial` file, named in the error).
+`--out -` streams CSV or JSON Lines to the stream the caller gives (the CLI: standard output)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from batch.errors import ConfigError, ExportFailed, GraphRequestFailed
 from batch.export.modes import AGAIN
 from batch.export.request import ExportRequest
 from batch.export.summary import CustomerCounts
-from batch.export.writers import ExportWriter, format_for, open_writer
+from batch.export.writers import STREAMABLE, ExportWriter, format_for, open_writer
+from batch.run.private import check_replaceable
 
 T = TypeVar("T")
 
 
+STDOUT = "-"
+
+
 def output_file(request: ExportRequest, run_dir: Path) -> tuple[Path, str]:
-    """The export file (`--out`, or customers.<format> in the run folder) and its format."""
+    """The export file (`--out`, or customers.<format> in the run folder) and its format;
+    `--out -` is standard output (Path("-"))."""
+    fmt = _format(request)
+    if request.out is None:
+        return run_dir / f"customers.{fmt}", fmt
+    check_output(request)
+    return Path(request.out), fmt
+
+
+def _format(request: ExportRequest) -> str:
     try:
-        fmt = format_for(Path(request.out) if request.out else Path("customers.csv"), request.format)
+        return format_for(Path(request.out) if request.out and request.out != STDOUT else Path("customers.csv"),
+                          request.format)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    path = Path(request.out) if request.out else run_dir / f"customers.{fmt}"
-    if path.is_dir():
-        raise ConfigError(f"--out {path} is a folder; give a file name")
-    return path, fmt
+
+
+def check_output(request: ExportRequest) -> None:
+    """`--out` may name a new file, or a regular file of the user's, which the export replaces
+    once complete. A symbolic link or another user's file is replaced only with `--force` (the
+    link itself: what it points to is never written); a folder or a special file (a device, a
+    FIFO) never is. `-` is standard output, for CSV and JSON Lines."""
+    if request.out is None:
+        return
+    fmt = _format(request)
+    if request.out == STDOUT:
+        if fmt not in STREAMABLE:
+            raise ConfigError(f"--out - writes to standard output only as csv or jsonl, not {fmt}; "
+                              f"write it to a file with --out FILE.{fmt}")
+        return
+    check_replaceable(Path(request.out), force=request.force)
 
 
 class ExportFile:
@@ -34,9 +61,15 @@ class ExportFile:
     of them, and every written customer is counted (the columns the counts need are fetched
     even when the file leaves them out)."""
 
-    def __init__(self, path: Path, fmt: str, columns: Sequence[str], fetched: Sequence[str], *, raw: bool) -> None:
+    def __init__(self, path: Path, fmt: str, columns: Sequence[str], fetched: Sequence[str], *, raw: bool,
+                 stream: BinaryIO | None = None) -> None:
+        if str(path) == STDOUT and stream is None:
+            raise ValueError("--out - needs the stream to write to (run_export's stdout)")
         try:
-            self._writer: ExportWriter = open_writer(path, fmt, columns, raw=raw)
+            self._writer: ExportWriter = open_writer(path, fmt, columns, raw=raw,
+                                                     stream=stream if str(path) == STDOUT else None)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         except OSError as exc:
             raise ExportFailed(str(path), exc, "Choose another --out.") from None
         self.path = path
@@ -82,4 +115,4 @@ class ExportFile:
             return None
 
 
-__all__ = ["ExportFile", "output_file"]
+__all__ = ["STDOUT", "ExportFile", "check_output", "output_file"]

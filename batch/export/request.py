@@ -30,6 +30,7 @@ class ExportRequest:
     raw: bool = False
     report: str | None = None
     priority: str = "normal"
+    force: bool = False  # --force: --out may replace a link or another user's file (never a folder or device)
 
 
 def check_request(request: ExportRequest) -> None:

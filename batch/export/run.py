@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -23,7 +23,7 @@ from batch.errors import ConfigError, ExportFailed, RunFolderTaken
 from batch.export import modes
 from batch.export.attributes import export_columns
 from batch.export.fields import COUNTED_COLUMNS
-from batch.export.output import ExportFile, output_file
+from batch.export.output import STDOUT, ExportFile, check_output, output_file
 from batch.export.permissions import needed
 from batch.export.report import ExportReport, iso_time, save_report
 from batch.export.request import ExportRequest, check_request, odata_filter
@@ -45,11 +45,15 @@ class ExportProgress:
 async def run_export(request: ExportRequest, target: Target, *, runs_root: Path | None = None,
                      on_progress: Callable[[ExportProgress], None] | None = None,
                      on_start: Callable[[Path], None] | None = None, transport: httpx.AsyncBaseTransport | None = None,
-                     pacing: bool = True) -> ExportReport:
+                     pacing: bool = True, stdout: BinaryIO | None = None) -> ExportReport:
     """Export customers of `target` as `request` says. summary.json goes to `request.out_dir`
     (new or empty) or a new `<UTC time>-export` folder under `runs_root`; `transport`
-    replaces the network (the built-in emulator in process, a mock)."""
+    replaces the network (the built-in emulator in process, a mock). `request.out == "-"`
+    writes CSV or JSON Lines to `stdout` (a binary stream) as it comes."""
     check_request(request)
+    check_output(request)
+    if request.out == STDOUT and stdout is None:
+        raise ValueError("run_export writes --out - to `stdout`: pass the binary stream")
     if request.out_dir is None and runs_root is None:
         raise ValueError("run_export needs request.out_dir or runs_root")
     try:
@@ -61,11 +65,11 @@ async def run_export(request: ExportRequest, target: Target, *, runs_root: Path 
                           "choose a writable place with --out-dir") from None
     if on_start is not None:
         on_start(run_dir)
-    return await _export(request, target, run_dir, on_progress or (lambda p: None), transport, pacing)
+    return await _export(request, target, run_dir, on_progress or (lambda p: None), transport, pacing, stdout)
 
 
 async def _export(request: ExportRequest, target: Target, run_dir: Path, on_progress: Callable[[ExportProgress], None],
-                  transport: httpx.AsyncBaseTransport | None, pacing: bool) -> ExportReport:
+                  transport: httpx.AsyncBaseTransport | None, pacing: bool, stdout: BinaryIO | None) -> ExportReport:
     started = time.time()
     async with open_connection(target, concurrency=request.concurrency, priority=request.priority,
                                transport=transport, pacing=pacing) as connection:
@@ -84,7 +88,7 @@ async def _export(request: ExportRequest, target: Target, run_dir: Path, on_prog
             # A filter Graph refuses stops here, with Graph's reason, before anything is written.
             query = replace(query, advanced=await modes.probe(client, query))
             progress.total = await modes.count(client, flt) if not request.deleted else None
-        out = ExportFile(path, fmt, columns.names, fetched.names, raw=request.raw)
+        out = ExportFile(path, fmt, columns.names, fetched.names, raw=request.raw, stream=stdout)
 
         def page_arrived(customers: int) -> None:
             progress.pages += 1
@@ -102,7 +106,7 @@ async def _export(request: ExportRequest, target: Target, run_dir: Path, on_prog
             mode, final = await out.fill(modes.sequential(client, query, flow), since=None)
         else:
             mode, final = await out.fill(modes.partitioned(client, query, flow, concurrency=request.concurrency,
-                                                           spool_dir=path.parent), since=None)
+                                                           spool_dir=run_dir if request.out == STDOUT else path.parent), since=None)
         stats = client.stats
     report = _report(request, target, run_dir, final, fmt, mode, flt, columns.names, started, time.time(),
                      out, progress.pages, stats, notes)

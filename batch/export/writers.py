@@ -16,16 +16,21 @@ opened by spreadsheets and are never altered.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
+from batch.errors import RunFolderUnsafe
 from batch.io.quoting import neutralise
+from batch.run.private import create_private
 
 FORMATS = ("csv", "jsonl", "xlsx", "parquet")
+STREAMABLE = ("csv", "jsonl")  # the formats `--out -` writes to standard output
 _BOOLEAN_COLUMNS = frozenset({"accountEnabled"})
 XLSX_MAX_ROWS = 1_048_576  # a worksheet's rows, header included; more continue on a new sheet
 
@@ -51,11 +56,17 @@ def format_for(path: Path, asked: str | None) -> str:
         if suffix in (*FORMATS, "json", "ndjson", "pq") else "csv"
 
 
-def open_writer(path: Path, fmt: str, columns: Sequence[str], *, raw: bool = False) -> ExportWriter:
+def open_writer(path: Path, fmt: str, columns: Sequence[str], *, raw: bool = False,
+                stream: BinaryIO | None = None) -> ExportWriter:
+    """A writer of `fmt` to `path` (through `<path>.partial`), or, given `stream` (`--out -`:
+    standard output), straight to the stream (CSV and JSON Lines only)."""
+    if stream is not None and fmt not in STREAMABLE:
+        raise ValueError(f"--out - writes to standard output only as {' or '.join(STREAMABLE)}; "
+                         f"write {fmt} to a file with --out FILE.{fmt}")
     if fmt == "csv":
-        return CsvWriter(path, columns, raw=raw)
+        return CsvWriter(path, columns, raw=raw, stream=stream)
     if fmt == "jsonl":
-        return JsonLinesWriter(path, columns)
+        return JsonLinesWriter(path, columns, stream=stream)
     if fmt == "xlsx":
         return XlsxWriter(path, columns, raw=raw)
     if fmt == "parquet":
@@ -64,35 +75,74 @@ def open_writer(path: Path, fmt: str, columns: Sequence[str], *, raw: bool = Fal
 
 
 class _PartialFile:
-    """A file written as `<path>.partial`, renamed to `path` once complete."""
+    """A file written as `<path>.partial` (made with O_EXCL|O_NOFOLLOW and mode 0600: exports
+    hold customer data), renamed to `path` once complete. A `.partial` file of ours left by an
+    interrupted export is replaced; anything else under that name is refused."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.partial = path.with_name(path.name + ".partial")
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd: int | None = _create_partial(self.partial)
+
+    def _take_fd(self) -> int:
+        fd = self._fd
+        assert fd is not None
+        self._fd = None
+        return fd
 
     def _commit(self) -> Path:
-        os.replace(self.partial, self.path)
+        os.replace(self.partial, self.path)  # replaces a link at `path`; never writes through it
         return self.path
 
     def _leftover(self) -> Path | None:
         return self.partial if self.partial.exists() else None
 
 
-class _TextFile(_PartialFile):
-    """A text `.partial` file, fsynced before it takes its name."""
+def _create_partial(partial: Path) -> int:
+    for _ in range(2):
+        try:
+            return create_private(partial)
+        except FileExistsError:
+            found = os.lstat(partial)
+            if not stat.S_ISREG(found.st_mode) or found.st_uid != os.geteuid():
+                raise RunFolderUnsafe(f"{partial} is there and is not a file of yours (a link, a folder or someone "
+                                      "else's file); remove it, or choose another --out") from None
+            os.unlink(partial)  # what an interrupted export of ours left
+    raise FileExistsError(errno.EEXIST, "made again while being replaced", str(partial))
 
-    def __init__(self, path: Path, encoding: str) -> None:
-        super().__init__(path)
-        self._handle = self.partial.open("w", encoding=encoding, newline="")
+
+class _TextFile(_PartialFile):
+    """A text `.partial` file, fsynced before it takes its name; or, with `stream`, standard
+    output, written as it comes (an interrupted export leaves what was written)."""
+
+    def __init__(self, path: Path, encoding: str, stream: BinaryIO | None) -> None:
+        self._stream = stream
+        if stream is None:
+            super().__init__(path)
+            raw: BinaryIO = open(self._take_fd(), "wb", closefd=True)
+        else:
+            self.path = path
+            self.partial = path
+            raw = stream
+        self._handle = io.TextIOWrapper(raw, encoding=encoding, newline="")
 
     def finish(self) -> Path:
         self._handle.flush()
+        if self._stream is not None:
+            self._handle.detach()  # standard output stays open for the caller
+            return self.path
         os.fsync(self._handle.fileno())
         self._handle.close()
         return self._commit()
 
     def abandon(self) -> Path | None:
+        if self._stream is not None:
+            try:
+                self._handle.flush()
+            finally:
+                self._handle.detach()
+            return None
         self._handle.close()
         return self._leftover()
 
@@ -100,8 +150,8 @@ class _TextFile(_PartialFile):
 class CsvWriter(_TextFile):
     """UTF-8 with a byte order mark (so that Excel shows accents), CRLF, a header line."""
 
-    def __init__(self, path: Path, columns: Sequence[str], *, raw: bool = False) -> None:
-        super().__init__(path, "utf-8-sig")
+    def __init__(self, path: Path, columns: Sequence[str], *, raw: bool = False, stream: BinaryIO | None = None) -> None:
+        super().__init__(path, "utf-8-sig", stream)
         self.columns = list(columns)
         self.raw = raw
         self._csv = csv.writer(self._handle, lineterminator="\r\n")
@@ -119,8 +169,8 @@ class CsvWriter(_TextFile):
 class JsonLinesWriter(_TextFile):
     """One JSON object per customer: an empty value is null, accountEnabled a boolean."""
 
-    def __init__(self, path: Path, columns: Sequence[str]) -> None:
-        super().__init__(path, "utf-8")
+    def __init__(self, path: Path, columns: Sequence[str], *, stream: BinaryIO | None = None) -> None:
+        super().__init__(path, "utf-8", stream)
         self.columns = list(columns)
 
     def write(self, records: Sequence[dict[str, str]]) -> None:
@@ -142,7 +192,8 @@ class XlsxWriter(_PartialFile):
         super().__init__(path)
         self.columns = list(columns)
         self.raw = raw
-        self._book = xlsxwriter.Workbook(str(self.partial), {"constant_memory": True, "strings_to_formulas": False,
+        self._file = open(self._take_fd(), "w+b", closefd=True)
+        self._book = xlsxwriter.Workbook(self._file, {"constant_memory": True, "strings_to_formulas": False,
                                                              "strings_to_numbers": False, "strings_to_urls": False})
         self._header = self._book.add_format({"bold": True, "bg_color": "#DDEBF7", "bottom": 1})
         self._quoted = self._book.add_format({"quote_prefix": True})
@@ -179,6 +230,9 @@ class XlsxWriter(_PartialFile):
     def finish(self) -> Path:
         self._close_sheet()
         self._book.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
         return self._commit()
 
     def abandon(self) -> Path | None:
@@ -186,6 +240,7 @@ class XlsxWriter(_PartialFile):
             self._book.close()
         except Exception:  # an interrupted workbook may not close cleanly; the .partial says it is incomplete
             pass
+        self._file.close()
         return self._leftover()
 
 
@@ -203,7 +258,8 @@ class ParquetWriter(_PartialFile):
         self.columns = list(columns)
         self._pa = pa
         self._schema = pa.schema([(c, pa.bool_() if c in _BOOLEAN_COLUMNS else pa.string()) for c in self.columns])
-        self._writer = pq.ParquetWriter(str(self.partial), self._schema, compression="zstd")
+        self._file = open(self._take_fd(), "wb", closefd=True)
+        self._writer = pq.ParquetWriter(self._file, self._schema, compression="zstd")
         self._pending: dict[str, list[Any]] = {c: [] for c in self.columns}
         self._rows = 0
 
@@ -227,6 +283,9 @@ class ParquetWriter(_PartialFile):
     def finish(self) -> Path:
         self._flush()
         self._writer.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
         return self._commit()
 
     def abandon(self) -> Path | None:
@@ -234,6 +293,7 @@ class ParquetWriter(_PartialFile):
             self._writer.close()
         except Exception:  # the file is incomplete either way; the .partial says so
             pass
+        self._file.close()
         return self._leftover()
 
 
@@ -248,4 +308,4 @@ def _typed(record: dict[str, str], columns: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["FORMATS", "ExportWriter", "format_for", "open_writer"]
+__all__ = ["FORMATS", "STREAMABLE", "ExportWriter", "format_for", "open_writer"]

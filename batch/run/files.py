@@ -1,22 +1,35 @@
 """The files of a run folder (PRODUCT.md, "Contract of a run"): results.csv, passwords.csv
-(mode 0600, created exclusively before the first secret is written, fsynced before a row is
-marked done), summary.json. results.csv is always regenerated from the journal, so the two
-can never disagree."""
+(created exclusively before the first secret is written, fsynced before a row is marked
+done), summary.json, plan.csv. results.csv is always regenerated from the journal, so the two
+can never disagree.
+
+The folder is 0700 and every file in it 0600, whatever the umask; no file is opened through a
+link, and one left by an earlier part of the run is checked on its descriptor
+(`batch.run.private`)."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
-import stat
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from batch.errors import RunFolderTaken
 from batch.io.quoting import neutralise
 from batch.outcome import RESULT_COLUMNS
 from batch.run.journal import Journal
+from batch.run.private import (
+    PRIVATE_DIR,
+    check_dir,
+    create_private,
+    open_existing,
+    open_or_create,
+    private_dir,
+    write_replacing,
+)
 
 PASSWORD_COLUMNS = ("row", "sign_in_name", "object_id", "password")
 STARTUP_LEFTOVERS = frozenset({".lock", Journal.FILE, Journal.FILE + "-wal", Journal.FILE + "-shm", Journal.FILE + "-journal"})
@@ -28,79 +41,88 @@ def excel_safe(value: object) -> str:
 
 
 def new_run_dir(base: Path, verb: str, now: datetime | None = None) -> Path:
+    """A new `<UTC time>-<verb>` folder under `base`, 0700 (`base` too, when made now)."""
+    private_dir(base, what="run folders")
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     for n in range(1000):
         candidate = base / (f"{stamp}-{verb}" if n == 0 else f"{stamp}-{verb}-{n}")
         try:
-            candidate.mkdir(parents=True, exist_ok=False)
-            return candidate
+            os.mkdir(candidate, PRIVATE_DIR)
         except FileExistsError:
             continue
+        check_dir(candidate)
+        return candidate
     raise RunFolderTaken(f"cannot make a new run folder under {base}")
 
 
 def prepare_out_dir(path: Path) -> Path:
-    """`--out-dir`: a new or empty folder. A folder of an earlier run is finished with `resume`."""
-    if path.exists():
+    """`--out-dir`: a new or empty folder of ours that nobody else can write, made 0700. A
+    folder of an earlier run is finished with `resume`."""
+    if path.exists() and path.is_dir():
+        check_dir(path, tighten=False)  # before looking inside: others could have planted anything
         if (path / Journal.FILE).exists() and Journal.recorded(path):
             raise RunFolderTaken(f"{path} holds an earlier run; finish it with `entra-batch resume {path}` "
                                   "or choose another --out-dir")
         # A start killed before it recorded its run leaves only the lock and an empty journal.
         if any(p.name not in STARTUP_LEFTOVERS for p in path.iterdir()):
             raise RunFolderTaken(f"{path} is not empty; choose a new or empty --out-dir")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(path)
 
 
 class PasswordsFile:
-    """passwords.csv: opened with O_EXCL and mode 0600 when the first secret is about to be
-    written (or re-opened for appending on resume, after checking its mode)."""
+    """passwords.csv: created with O_EXCL, O_NOFOLLOW and mode 0600 when the first secret is
+    about to be written. On resume the file of the earlier part of the run is opened at once,
+    before anything is sent, without following a link, and checked on its descriptor: a
+    regular file of ours that no one else can read, else the resume is refused."""
 
     NAME = "passwords.csv"
+    ADVICE = ("resume refuses to add passwords to it. If it is the run's own file, make it private "
+              "(`chmod 600` it, and know that others could read the passwords already in it); otherwise move it "
+              "away and resume (a new passwords.csv is started)")
 
     def __init__(self, run_dir: Path) -> None:
         self.path = run_dir / self.NAME
         self._fd: int | None = None
+        try:
+            self._fd = open_existing(self.path, os.O_RDWR | os.O_APPEND, tighten=False, advice=self.ADVICE)
+        except FileNotFoundError:
+            return
         self._drop_torn_tail()
 
     def _drop_torn_tail(self) -> None:
         """A line without its line break was cut short (a full disk, a crash mid-write): its
         row was never marked done, and its password may be truncated. Drop it, so that the
         row is reconciled (a fresh password) and later lines do not run into it."""
-        if not self.path.exists():
+        fd = self._fd
+        assert fd is not None
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) == b"\n":
             return
-        with self.path.open("rb+") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, size - 1))
-            if size and handle.read(1) == b"\n":
-                return
-            keep = 0
-            step = 1 << 16
-            position = size
-            while position > 0 and not keep:
-                start = max(0, position - step)
-                handle.seek(start)
-                block = handle.read(position - start)
-                at = block.rfind(b"\n")
-                if at >= 0:
-                    keep = start + at + 1
-                position = start
-            handle.truncate(keep)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if keep == 0:
-            self.path.unlink()  # not even its header: made again, with mode 0600, on the first write
+        keep = 0
+        step = 1 << 16
+        position = size
+        while position > 0 and not keep:
+            start = max(0, position - step)
+            block = os.pread(fd, position - start, start)
+            at = block.rfind(b"\n")
+            if at >= 0:
+                keep = start + at + 1
+            position = start
+        os.ftruncate(fd, keep)
+        if keep == 0:  # not even its header
+            _write_all(fd, self._header())
+        os.fsync(fd)
+
+    @staticmethod
+    def _header() -> bytes:
+        return (",".join(PASSWORD_COLUMNS) + "\r\n").encode()
 
     def _open(self) -> int:
         if self._fd is None:
-            if self.path.exists():
-                mode = stat.S_IMODE(self.path.stat().st_mode)
-                if mode & 0o077:
-                    os.chmod(self.path, 0o600)
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-            else:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-                _write_all(self._fd, (",".join(PASSWORD_COLUMNS) + "\r\n").encode())
+            # FileExistsError if anything (a link too) appeared since the run started: the run
+            # stops (RunFolderFailed says to move it away), and nothing is written through it.
+            self._fd = create_private(self.path, os.O_RDWR | os.O_APPEND)
+            _write_all(self._fd, self._header())
         return self._fd
 
     def append(self, lines: list[tuple[int, str, str, str]]) -> None:
@@ -114,11 +136,14 @@ class PasswordsFile:
 
     def rows_present(self, wanted: set[int]) -> set[int]:
         """Which of `wanted` have a complete password line in the file (for reconciling on
-        resume). Streams the file: it may hold millions of lines."""
-        if not self.path.exists() or not wanted:
+        resume). Streams the file (it may hold millions of lines) through the descriptor
+        checked when the run opened it, never by path."""
+        if self._fd is None or not wanted:
             return set()
         found: set[int] = set()
-        with self.path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        reader = os.dup(self._fd)
+        os.lseek(reader, 0, os.SEEK_SET)  # O_APPEND writes go to the end whatever the offset
+        with open(reader, newline="", encoding="utf-8", errors="replace", closefd=True) as handle:
             for line in csv.reader(handle):
                 if len(line) == 4 and line[0].isdigit() and line[2] and line[3] and int(line[0]) in wanted:
                     found.add(int(line[0]))
@@ -145,8 +170,10 @@ class PlanFile:
         if not lines:
             return
         if self._handle is None:
-            self._handle = self.path.open("a", newline="", encoding="utf-8")
-            if self._handle.tell() == 0:
+            fd, _ = open_or_create(self.path, os.O_WRONLY | os.O_APPEND,
+                                   advice="move it out of the run folder and run again")
+            self._handle = open(fd, "a", newline="", encoding="utf-8", closefd=True)
+            if os.fstat(fd).st_size == 0:
                 csv.writer(self._handle, lineterminator="\r\n").writerow(self.COLUMNS)
         csv.writer(self._handle, lineterminator="\r\n").writerows([[excel_safe(v) for v in line] for line in lines])
         self._handle.flush()
@@ -166,18 +193,17 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _csv_lines(rows: list[tuple[Any, ...]]) -> str:
-    import io
-
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(rows)
     return out.getvalue()
 
 
 def write_results(journal: Journal, run_dir: Path) -> Path:
-    """results.csv from the journal, in input order, written to a temporary file and renamed."""
-    path = run_dir / "results.csv"
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
+    """results.csv from the journal, in input order, written to a fresh temporary file (0600)
+    and renamed."""
+
+    def fill(raw: BinaryIO) -> None:
+        handle = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow(RESULT_COLUMNS)
         for outcome in journal.outcomes():
@@ -185,14 +211,16 @@ def write_results(journal: Journal, run_dir: Path) -> Path:
             writer.writerow([record[0], excel_safe(record[1]), record[2], record[3],
                              "" if record[4] is None else record[4], record[5], excel_safe(record[6]), record[7]])
         handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    return path
+        handle.detach()  # `raw` stays open: write_replacing fsyncs and closes it
+
+    return write_replacing(run_dir / "results.csv", fill)
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
-    path = run_dir / "summary.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """summary.json (0600), through a fresh temporary file renamed into place."""
+    data = (json.dumps(summary, indent=2, sort_keys=False) + "\n").encode("utf-8")
+
+    def fill(raw: BinaryIO) -> None:
+        raw.write(data)
+
+    return write_replacing(run_dir / "summary.json", fill)

@@ -20,6 +20,7 @@ from typing import Any
 
 from batch.errors import RunLocked
 from batch.outcome import Outcome, SentRow, Status
+from batch.run.private import check_dir, open_existing, open_or_create
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,8 +46,14 @@ class Journal:
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
+        check_dir(run_dir)
         self._lock = _lock(run_dir)
-        self._db = sqlite3.connect(run_dir / self.FILE, isolation_level=None)
+        try:
+            _prepare_db_files(run_dir / self.FILE)
+            self._db = sqlite3.connect(run_dir / self.FILE, isolation_level=None)
+        except BaseException:
+            os.close(self._lock)
+            raise
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         for statement in SCHEMA.split(";"):
@@ -61,6 +68,8 @@ class Journal:
     def recorded(cls, run_dir: Path) -> bool:
         """Whether the journal in `run_dir` describes a run (a start killed before recording its
         request leaves an empty one: nothing was sent, the folder can be started again)."""
+        if (run_dir / cls.FILE).is_symlink():
+            return True  # not a journal of ours, but something is there: the folder is not free
         try:
             db = sqlite3.connect(f"file:{run_dir / cls.FILE}?mode=ro", uri=True)
             try:
@@ -172,9 +181,28 @@ class Journal:
         return dict(self._db.execute("SELECT status, COUNT(*) FROM rows WHERE state = 'done' GROUP BY status"))
 
 
+_NOT_OURS = "this run folder holds a file entra-batch did not write; remove it (and find out what put it there)"
+
+
+def _prepare_db_files(db: Path) -> None:
+    """SQLite opens the journal (and makes its -wal and -shm files, with the journal's mode)
+    by path, following links: it cannot be given O_NOFOLLOW. The main protection is the run
+    folder, private (0700, ours, checked just before) so that nobody else can plant anything in
+    it. On top of that the journal is made here with O_EXCL and 0600 (or, left by an earlier
+    part of the run, checked on its descriptor: a regular file of ours), and its companion
+    files, when there, are checked the same way."""
+    fd, _ = open_or_create(db, os.O_RDWR, advice=_NOT_OURS)
+    os.close(fd)
+    for suffix in ("-wal", "-shm", "-journal"):
+        try:
+            os.close(open_existing(db.with_name(db.name + suffix), os.O_RDWR, tighten=True, advice=_NOT_OURS))
+        except FileNotFoundError:
+            pass
+
+
 def _lock(run_dir: Path) -> int:
     """One process per run folder: the lock dies with its process, even on kill -9."""
-    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd, _ = open_or_create(run_dir / ".lock", os.O_RDWR, advice=_NOT_OURS)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
