@@ -148,3 +148,26 @@ def test_a_text_body_is_scrubbed_and_capped_too() -> None:
 
 def test_short_values_are_not_taken_for_secrets() -> None:
     assert server_text("Bad value abc", ["abc"]) == "Bad value abc"
+
+
+def test_the_scan_finds_a_secret_in_any_file_a_wal_included(tmp_path: Path) -> None:
+    """The helper itself can fail: a password in the journal's WAL (not yet in the main file),
+    the client secret in a text file, a token printed, and passwords.csv exempt for passwords."""
+    import sqlite3
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "passwords.csv").write_text("row,sign_in_name,object_id,password\n1,a@b.c,x,Generated-Pw-1\n")
+    keep = sqlite3.connect(run / "journal.db")
+    keep.execute("PRAGMA journal_mode=WAL")
+    keep.execute("PRAGMA wal_autocheckpoint=0")
+    keep.execute("CREATE TABLE rows (message TEXT)")
+    keep.execute("INSERT INTO rows VALUES ('failed: Generated-Pw-1')")
+    keep.commit()
+    assert (run / "journal.db-wal").exists()
+    (run / "notes.txt").write_text(f"secret {SECRET}")
+    found = scan_for_secrets(run, client_secrets=[SECRET], texts={"stderr": f"token {TOKEN}"})
+    keep.close()
+    assert "journal.db (dumped): 1 password(s)" in found and "journal.db-wal: 1 password(s)" in found
+    assert "notes.txt: 1 client secret(s)" in found and "stderr: a JWT (an access token)" in found
+    assert not any(f.startswith("passwords.csv") for f in found)
