@@ -50,6 +50,7 @@ class ExitCode(IntEnum):
     ABORTED = 3         # authentication, permission, Graph or run folder failure; resumable
     INTERNAL = 4        # entra-batch itself failed (a defect): one line, the traceback in the run folder's log
     INTERRUPTED = 130   # Ctrl-C / SIGTERM; resumable
+    BROKEN_PIPE = 141   # stdout closed early (`| head`): 128 + SIGPIPE, what a shell reports for other tools
 
 
 class RunError(Exception):

@@ -9,6 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from secret_scan import input_passwords, scan_for_secrets
 
 from batch.cli import main
 from batch.emulator import Store
@@ -73,6 +74,13 @@ def test_sample_file_creates_every_valid_customer_once(home: Path, tmp_path: Pat
     for secret in secrets:
         assert secret["password"] not in everything
     assert "Welcome-2024!" not in everything
+    # The review's method (issue 15): every password, the app's secret and any token, searched
+    # in every file of the run folder (the journal dumped) and in what was printed.
+    store = Store(home / "emulator.db")
+    client_secret = store.default_app().secret
+    store.close()
+    assert scan_for_secrets(run, passwords=input_passwords(SAMPLE), client_secrets=[client_secret],
+                            texts={"stdout": out.out, "stderr": out.err}) == []
     summary = json.loads((run / "summary.json").read_text())
     assert summary["counts"]["created"] == 43 and summary["counts"]["invalid"] == 7
     assert summary["target"] == "local" and summary["rows"] == 50

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from secret_scan import scan_for_secrets
 
 from batch.cli import main
 from batch.emulator import Store
@@ -172,7 +173,8 @@ def passwords_of(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_reset_password_gives_temporary_passwords(home: Path, tmp_path: Path, created: dict[str, str]) -> None:
+def test_reset_password_gives_temporary_passwords(home: Path, tmp_path: Path, created: dict[str, str],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     import stat
 
     (tmp_path / "reset.csv").write_text(
@@ -195,8 +197,15 @@ def test_reset_password_gives_temporary_passwords(home: Path, tmp_path: Path, cr
                  "--no-force-change"]) == 0
     store = Store(home / "emulator.db")
     user = store.user(store.tenants()[0].id, created["c3@example.com"]).data  # type: ignore[union-attr]
+    client_secret = store.default_app().secret
     store.close()
     assert user["passwordProfile"]["forceChangePasswordNextSignIn"] is False
+    # No password of either run, nor the app's secret or a token, anywhere else (issue 15).
+    out = capsys.readouterr()
+    every = [s["password"] for s in secrets + passwords_of(tmp_path / "r2")]
+    for run in ("r", "r2"):
+        assert scan_for_secrets(tmp_path / run, passwords=every, client_secrets=[client_secret],
+                                texts={"stdout": out.out, "stderr": out.err}) == []
 
 
 def test_resume_of_a_reset_keeps_a_password_on_file_and_redoes_the_rest(home: Path, tmp_path: Path,

@@ -7,29 +7,95 @@ signal handlers."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-from batch.cli.output import say
+from batch.cli.output import say, write_traceback
 from batch.cli.parser import build_parser
 from batch.cli.run_command import RunFolderHolder
-from batch.errors import ExitCode, RunError
+from batch.config import home_dir
+from batch.errors import ExitCode, RunError, first_failure
 from batch.verbs.registry import VERBS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return ExitCode.USAGE
-    if args.command == "emulator":
-        from batch.cli.emulator_command import run_emulator
+    """The command line; every way out is an exit status of `ExitCode`: a failure of
+    entra-batch itself (any exception no layer expected) is one line on stderr and
+    `ExitCode.INTERNAL`, its traceback in a log file (`report_defect`)."""
+    command = "entra-batch"
+    holder = RunFolderHolder()
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command or command
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return ExitCode.USAGE
+        if args.command == "emulator":
+            from batch.cli.emulator_command import run_emulator
 
-        return run_emulator(args)
-    return run_command(args)
+            return run_emulator(args)
+        return run_command(args, holder)
+    except BrokenPipeError:
+        return _stdout_closed()
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the one place that catches what no layer expected
+        return report_defect(exc, command, holder.run_dir)
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (`entra-batch export ... | head -1`): stop quietly, as
+    other tools do when SIGPIPE ends them, with the status a shell reports for those (141).
+    Whatever the command still had to print is dropped; what it wrote to files is complete
+    up to where it stopped."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the flush at exit cannot fail again
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return ExitCode.BROKEN_PIPE
+
+
+def report_defect(exc: BaseException, command: str, run_dir: Path | None) -> int:
+    """An exception no layer expected: entra-batch has a defect. One line on stderr (what
+    failed, where, that it is a defect, where the traceback is), the traceback in the run
+    folder's error.log, or under ENTRA_BATCH_HOME/errors/ without a run folder."""
+    failure = first_failure(exc) if isinstance(exc, BaseExceptionGroup) else exc
+    places = [run_dir] if run_dir is not None and (run_dir / "journal.db").is_file() else []
+    try:
+        places.append(home_dir() / "errors")
+    except Exception:  # noqa: BLE001 - no home: the temporary directory takes the log
+        pass
+    log, why_not = write_traceback(exc, command, places, hide=[os.environ.get("AZURE_CLIENT_SECRET")])
+    where = f"The traceback is in {log}; please report it" if log is not None \
+        else f"The traceback could not be written ({why_not})"
+    then = f". The run folder keeps what was done: `entra-batch resume {run_dir}` goes on from there" \
+        if places and places[0] == run_dir else ""
+    try:
+        say(f"internal error (a defect of entra-batch, not of your input or settings): {command} failed with "
+            f"{type(failure).__name__} at {_place(failure)}. {where}{then}.")
+    except OSError:
+        pass
+    return ExitCode.INTERNAL
+
+
+def _place(exc: BaseException) -> str:
+    """Where it failed: the innermost frame in entra-batch's own code (else the innermost)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "an unknown place"
+    ours = [f for f in frames if f"{os.sep}batch{os.sep}" in f.filename]
+    frame = (ours or frames)[-1]
+    name = frame.filename
+    marker = name.rfind(f"{os.sep}batch{os.sep}")
+    return f"{name[marker + 1:] if marker >= 0 else os.path.basename(name)}:{frame.lineno} ({frame.name})"
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -38,9 +104,9 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace, holder: RunFolderHolder | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
-    holder = RunFolderHolder()
+    holder = holder or RunFolderHolder()
     try:
         return _handler(args.command)(args, holder)
     except RunError as exc:
@@ -79,7 +145,7 @@ def _handler(command: str) -> Callable[[argparse.Namespace, RunFolderHolder], in
     return lambda args, holder: handlers[command](args)
 
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "report_defect"]
 
 
 if __name__ == "__main__":

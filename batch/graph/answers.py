@@ -10,8 +10,9 @@ is retried only for idempotent calls."""
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -49,8 +50,21 @@ def judge(result: GraphResult, idempotent: bool) -> Verdict:
     return Verdict(result)
 
 
-def result_of(status: int, headers: dict[str, str], body: Any, attempts: int) -> GraphResult:
-    """A `GraphResult` with Graph's error code and message lifted out of an error body."""
+MAX_SERVER_TEXT = 1024
+"""Characters kept of an error message from the server (a code is kept to MAX_SERVER_CODE):
+enough for any message Graph writes, not for a body that echoes a request."""
+MAX_SERVER_CODE = 128
+REDACTED = "[redacted]"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_MIN_SECRET = 4  # shorter values would blank out ordinary words; no password or token is this short
+
+
+def result_of(status: int, headers: dict[str, str], body: Any, attempts: int,
+              secrets: Iterable[str] = ()) -> GraphResult:
+    """A `GraphResult` with Graph's error code and message lifted out of an error body, made
+    safe to keep (`server_text`): `secrets` are what the request carried that the answer
+    must not bring back into results.csv, the journal or the terminal (its token, its
+    passwords, the client secret)."""
     code = message = None
     if status >= 400:
         error = body.get("error") if isinstance(body, dict) else None
@@ -58,13 +72,68 @@ def result_of(status: int, headers: dict[str, str], body: Any, attempts: int) ->
             code = error.get("code") if isinstance(error.get("code"), str) else None
             message = error.get("message") if isinstance(error.get("message"), str) else None
         elif isinstance(body, str) and body.strip():
-            message = body.strip()[:500]
-    return GraphResult(status, headers, body, attempts, error_code=code, error_message=message)
+            message = body
+    kept = tuple(secrets)
+    return GraphResult(status, headers, body, attempts,
+                       error_code=None if code is None else server_text(code, kept, MAX_SERVER_CODE),
+                       error_message=None if message is None else server_text(message, kept))
+
+
+def server_text(text: str, secrets: Iterable[str] = (), limit: int = MAX_SERVER_TEXT) -> str:
+    """Text a server sent (an error message or code, a body that is not JSON), fit to be kept:
+    every secret replaced by `[redacted]` (before anything is cut, so that no part of one is
+    left), control characters (a terminal's escape sequences) made spaces, runs of white space
+    one space, and at most `limit` characters, an ellipsis marking the cut."""
+    for secret in sorted(_forms(secrets), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    if len(text) > limit:
+        text = text[:limit - 1].rstrip() + "…"
+    return text
+
+
+def _forms(secrets: Iterable[str]) -> set[str]:
+    """Each secret as an echo may spell it: as sent, and escaped inside a JSON string (a body
+    echoed as text), in the request's UTF-8 form and in \\u escapes."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret or len(secret) < _MIN_SECRET:
+            continue
+        forms.add(secret)
+        forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+        forms.add(json.dumps(secret)[1:-1])
+    return forms
+
+
+def request_secrets(token: str | None, bodies: Iterable[Any], also: Iterable[str] = ()) -> tuple[str, ...]:
+    """What the answer to a request must not bring back: the bearer token it carried, every
+    password in its body (or the bodies of a `$batch`), and `also` (the client secrets)."""
+    found = [token] if token else []
+    for body in bodies:
+        found += _passwords(body)
+    found += [s for s in also if s]
+    return tuple(found)
+
+
+def _passwords(value: Any) -> list[str]:
+    """The values of every `password` key of a request body, however deep."""
+    if isinstance(value, dict):
+        found = []
+        for key, inner in value.items():
+            if str(key).lower() == "password" and isinstance(inner, str):
+                found.append(inner)
+            else:
+                found += _passwords(inner)
+        return found
+    if isinstance(value, list):
+        return [p for item in value for p in _passwords(item)]
+    return []
 
 
 def failure_result(exc: httpx.HTTPError, attempts: int) -> GraphResult:
     """The result of a request that got no answer (status 0)."""
-    return GraphResult(0, {}, None, attempts, error_code=type(exc).__name__, error_message=describe_failure(exc))
+    return GraphResult(0, {}, None, attempts, error_code=type(exc).__name__,
+                       error_message=server_text(describe_failure(exc)))
 
 
 def lower_headers(headers: httpx.Headers) -> dict[str, str]:
@@ -112,6 +181,6 @@ def url_path(url: str) -> str:
 
 
 __all__ = [
-    "NOTHING_SENT", "Verdict", "describe_failure", "failure_result", "inner_body", "json_bytes", "judge",
-    "lower_headers", "response_body", "result_of", "url_path",
+    "MAX_SERVER_TEXT", "NOTHING_SENT", "REDACTED", "Verdict", "describe_failure", "failure_result", "inner_body",
+    "json_bytes", "judge", "lower_headers", "request_secrets", "response_body", "result_of", "server_text", "url_path",
 ]

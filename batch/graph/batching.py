@@ -25,6 +25,7 @@ from batch.graph.answers import (
     inner_body,
     json_bytes,
     lower_headers,
+    request_secrets,
     response_body,
     result_of,
 )
@@ -122,11 +123,13 @@ async def _send_chunk(session: Session, chunk: list[_Item], state: _Round) -> li
     session.note_server_time(response)
     outer_headers = lower_headers(response.headers)
     outer_body = response_body(response)
+    # Any answer may echo any request of the chunk: none may bring back a password of the chunk.
+    secrets = request_secrets(token, [item.call.body for item in chunk], session.redact)
     if response.status_code == 200 and isinstance(outer_body, dict) and isinstance(outer_body.get("responses"), list):
         # The envelope carries no throttle headers; the pacer learns from the inner answers.
-        return _inner_results(session, chunk, outer_body["responses"], lease)
+        return _inner_results(session, chunk, outer_body["responses"], lease, secrets)
     lease.observe(response.status_code, outer_headers)
-    outer = result_of(response.status_code, outer_headers, outer_body, 0)
+    outer = result_of(response.status_code, outer_headers, outer_body, 0, secrets=secrets)
     return await _refused_whole(session, chunk, outer, state, lease, token)
 
 
@@ -185,7 +188,8 @@ def _ambiguous(chunk: list[_Item]) -> list[_Item]:
     return again
 
 
-def _inner_results(session: Session, chunk: list[_Item], responses: list[Any], lease: Lease) -> list[_Item]:
+def _inner_results(session: Session, chunk: list[_Item], responses: list[Any], lease: Lease,
+                   secrets: tuple[str, ...]) -> list[_Item]:
     """Match the inner answers to the items by id; judge each; return the items to send again."""
     by_id: dict[str, dict[str, Any]] = {}
     for answer in responses:
@@ -205,8 +209,8 @@ def _inner_results(session: Session, chunk: list[_Item], responses: list[Any], l
             status = 0
         headers = {str(k).lower(): str(v) for k, v in (answer.get("headers") or {}).items()}
         lease.observe(status, headers)
-        verdict = session.judge(result_of(status, headers, inner_body(answer.get("body"), headers), item.attempts),
-                                item.call.is_idempotent)
+        verdict = session.judge(result_of(status, headers, inner_body(answer.get("body"), headers), item.attempts,
+                                          secrets=secrets), item.call.is_idempotent)
         item.result = verdict.result
         if verdict.retry:
             item.retry_after = verdict.retry_after

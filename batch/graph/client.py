@@ -38,6 +38,7 @@ from batch.graph.answers import (
     failure_result,
     json_bytes,
     lower_headers,
+    request_secrets,
     response_body,
     result_of,
     url_path,
@@ -69,7 +70,9 @@ class GraphClient:
     `base_url` is the Graph root with its version (`https://graph.microsoft.com/v1.0`, or an
     emulator's). `pacer` is shared with every other client of the same app registration
     (or an `AppPool`, whose apps bring their own token providers). `sleep` and `clock` are
-    injectable so that tests run in virtual time."""
+    injectable so that tests run in virtual time. `redact` lists what no answer may bring back
+    into a result (the client secrets); the token and the passwords of each request are
+    redacted from its answer anyway."""
 
     def __init__(
         self,
@@ -87,10 +90,11 @@ class GraphClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         b2c: bool = False,
         rng: random.Random | None = None,
+        redact: Sequence[str | None] = (),
     ) -> None:
         self._session = Session(base_url, token_provider, pacer=pacer, retry=retry, transport=transport,
                                 verify=verify, max_connections=max_connections, low_priority=low_priority,
-                                sleep=sleep, clock=clock, timeout=timeout, b2c=b2c, rng=rng)
+                                sleep=sleep, clock=clock, timeout=timeout, b2c=b2c, rng=rng, redact=redact)
         self.stats: ClientStats = self._session.stats
 
     @property
@@ -157,7 +161,8 @@ class GraphClient:
             return self._transport_failure(exc, call.is_idempotent, attempts)
         lease.observe(response.status_code, response.headers)
         session.note_server_time(response)
-        result = result_of(response.status_code, lower_headers(response.headers), response_body(response), attempts)
+        result = result_of(response.status_code, lower_headers(response.headers), response_body(response), attempts,
+                           secrets=request_secrets(token, [call.body], session.redact))
         if result.status == 401 and not tries.refreshed:
             tries.refreshed = True
             await session.refresh(lease.provider, token)

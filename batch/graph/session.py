@@ -13,7 +13,7 @@ import random
 import ssl
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -67,6 +67,7 @@ class Session:
         timeout: httpx.Timeout,
         b2c: bool,
         rng: random.Random | None,
+        redact: Sequence[str | None] = (),
     ) -> None:
         if token_provider is None and not (isinstance(pacer, AppPool)
                                            and all(m.token_provider for m in pacer.members)):
@@ -78,6 +79,7 @@ class Session:
         self.base_url = base_url.rstrip("/")
         self._origin = f"{parts.scheme}://{parts.netloc}".lower()
         self.token_provider = token_provider
+        self.redact = tuple(s for s in redact if s)  # never kept from an answer (answers.result_of)
         self.pacer = pacer
         self.retry = retry
         self.low_priority = low_priority

@@ -112,6 +112,7 @@ async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport
             verify=ssl.create_default_context(cafile=str(target.ca_file)) if target.ca_file else True,
             low_priority=priority == "low",
             max_connections=max(4, concurrency * 2),
+            redact=[target.client_secret, *(app.client_secret for app in target.extra_apps)],
         )
         client_ids = [target.client_id or ""] + [app.client_id for app in target.extra_apps]
         yield Connection(target, client, providers, client_ids)

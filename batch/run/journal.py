@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from batch.errors import RunLocked
 from batch.outcome import Outcome, SentRow, Status
@@ -39,6 +40,72 @@ CREATE TABLE IF NOT EXISTS rows (
     clock_offset REAL               -- Graph's clock minus ours when it left (NULL: not known yet)
 );
 """
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+ROW_COLUMNS = frozenset({"row", "state", "key", "status", "object_id", "http_status", "error_code", "error_message",
+                         "attempts", "sent_at", "generated_password"})  # clock_offset: added on opening if missing
+
+
+class JournalUnreadable(Exception):
+    """A journal that cannot be read as a run's: `reason` completes "its journal.db …"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def why_unreadable(path: Path) -> str | None:
+    """Why the file at `path` cannot be read as a run journal, as words that complete "its
+    journal.db …", or None. Reads only. A file that is not SQLite, one truncated or
+    overwritten, a journal without its tables or columns, rows in a state no version writes:
+    each is named. An empty file (a start killed before its first write) is readable and
+    describes no run."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if not header:
+        return None
+    if header != SQLITE_MAGIC:
+        return "is not a SQLite database (it was overwritten, or is not entra-batch's)"
+    try:
+        db = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        return f"cannot be opened ({exc})"
+    try:
+        return _why_unreadable(db)
+    except sqlite3.DatabaseError as exc:
+        return f"is damaged ({exc}): it was truncated or overwritten"
+    finally:
+        db.close()
+
+
+def _why_unreadable(db: sqlite3.Connection) -> str | None:
+    checked = db.execute("PRAGMA quick_check(1)").fetchone()
+    if checked is None or checked[0] != "ok":
+        return f"is damaged ({checked[0] if checked else 'no answer to an integrity check'}): it was truncated or " \
+               "overwritten"
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "rows" in tables:
+        columns = {r[1] for r in db.execute("PRAGMA table_info(rows)")}
+        if not ROW_COLUMNS <= columns:
+            return f"has a rows table without the columns {', '.join(sorted(ROW_COLUMNS - columns))}"
+        statuses = ", ".join(f"'{s.value}'" for s in Status)
+        odd = db.execute("SELECT row, state, status FROM rows WHERE state NOT IN ('sent', 'done')"
+                         f" OR (state = 'done' AND (status IS NULL OR status NOT IN ({statuses}))) LIMIT 1").fetchone()
+        if odd is not None:
+            return f"holds row {odd[0]} in a state no version of entra-batch writes ({odd[1]!r}, {odd[2]!r})"
+    if "meta" in tables:
+        columns = {r[1] for r in db.execute("PRAGMA table_info(meta)")}
+        if not {"key", "value"} <= columns:
+            return "has a meta table without its key and value columns"
+    elif "rows" in tables and db.execute("SELECT 1 FROM rows LIMIT 1").fetchone() is not None:
+        return "has rows but no meta table: the description of the run (its file, verb and target) is gone"
+    elif tables - {"rows"}:
+        return "holds tables of another program, not a run journal"
+    return None
 
 
 class Journal:
@@ -106,7 +173,15 @@ class Journal:
     # ---- run description ---------------------------------------------------------------
 
     def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._db.execute("SELECT key, value FROM meta")}
+        """The run's description; `JournalUnreadable` if a value is not the JSON written."""
+        values: dict[str, Any] = {}
+        for key, value in self._db.execute("SELECT key, value FROM meta"):
+            try:
+                values[key] = json.loads(value)
+            except (TypeError, ValueError):
+                raise JournalUnreadable(f"holds a run description whose {key!r} is not readable "
+                                        "(the file was edited or damaged)") from None
+        return values
 
     def set_meta(self, **values: Any) -> None:
         with self._transaction():

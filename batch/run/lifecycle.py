@@ -18,8 +18,9 @@ import ssl
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -40,7 +41,7 @@ from batch.run.files import (
     write_results,
     write_summary,
 )
-from batch.run.journal import Journal
+from batch.run.journal import Journal, JournalUnreadable, why_unreadable
 from batch.run.pipeline import Engine, EngineOptions, ProgressCallback
 from batch.run.request import RunRequest
 from batch.run.summary import RunSummary, summarise
@@ -117,21 +118,83 @@ def read_request(run_dir: Path) -> RunRequest:
     """The request a run folder holds (to resolve its target before resuming it)."""
     journal = _open_recorded(run_dir)
     try:
-        return RunRequest.from_journal(journal.meta()["request"])
+        return _recorded_request(journal.meta())
     finally:
         journal.close()
 
 
 def _open_recorded(run_dir: Path) -> Journal:
-    if not (run_dir / Journal.FILE).exists():
+    """The journal of a run to resume, read and checked first: a journal that is not one
+    (not SQLite, truncated, tables gone, a description that cannot be read) is a
+    `ConfigError` saying why the folder cannot be resumed, never a traceback."""
+    path = run_dir / Journal.FILE
+    if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run folder (it has no {Journal.FILE})")
-    journal = Journal(run_dir)
-    if "request" not in journal.meta():
-        # Killed between making the folder and recording the run: nothing was sent.
+    why = why_unreadable(path)
+    if why is not None:
+        raise _cannot_resume(run_dir, why)
+    try:
+        journal = Journal(run_dir)
+    except sqlite3.DatabaseError as exc:
+        raise _cannot_resume(run_dir, f"is damaged ({exc})") from None
+    except (OSError, sqlite3.Error) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"cannot open the run folder {run_dir} ({reason}); make it readable and writable by you, "
+                          "then resume it") from None
+    try:
+        meta = journal.meta()
+        if "request" not in meta:
+            # Killed between making the folder and recording the run: nothing was sent.
+            raise ConfigError(f"the run in {run_dir} was interrupted while starting, before anything was sent; "
+                              f"start it again with the same command (--out-dir {run_dir})")
+        _recorded_request(meta)
+    except JournalUnreadable as exc:
         journal.close()
-        raise ConfigError(f"the run in {run_dir} was interrupted while starting, before anything was sent; "
-                          f"start it again with the same command (--out-dir {run_dir})")
+        raise _cannot_resume(run_dir, exc.reason) from None
+    except BaseException:
+        journal.close()
+        raise
     return journal
+
+
+def _recorded_request(meta: dict[str, Any]) -> RunRequest:
+    """The run's request, as recorded; `JournalUnreadable` if it is not one this version wrote."""
+    saved = meta.get("request")
+    if not isinstance(saved, dict):
+        raise JournalUnreadable("holds a run description that is not one (the file was edited or damaged)")
+    if not isinstance(saved.get("verb"), str) or saved["verb"] not in VERBS:
+        raise JournalUnreadable(f"names the verb {str(saved.get('verb'))[:40]!r}, which this version of entra-batch "
+                                "does not know (was the run made by another version?)")
+    wrong = []
+    for each in fields(RunRequest):
+        if each.name not in saved:
+            if each.name in ("verb", "input"):
+                wrong.append(each.name)
+            continue
+        value, default = saved[each.name], each.default
+        expected: tuple[type, ...] = (str,) if each.name in ("verb", "input") or isinstance(default, str) else \
+            (str, type(None)) if default is None else (type(default),)
+        if not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected) or \
+                (isinstance(value, int) and not isinstance(value, bool) and value < 1):
+            wrong.append(each.name)
+    identity = meta.get("target_identity")
+    if identity is not None and not isinstance(identity, dict):
+        wrong.append("target_identity")
+    for name in ("domain", "extensions_app_id", "fingerprint"):
+        if meta.get(name) is not None and not isinstance(meta[name], str):
+            wrong.append(name)
+    if wrong:
+        raise JournalUnreadable(f"holds a run description with {', '.join(wrong)} missing or of the wrong kind "
+                                "(the file was edited or damaged)")
+    return RunRequest.from_journal(saved)
+
+
+def _cannot_resume(run_dir: Path, why: str) -> ConfigError:
+    passwords = run_dir / "passwords.csv"
+    kept = f"; the passwords generated so far stay in {passwords}" if passwords.is_file() else ""
+    return ConfigError(
+        f"{run_dir} cannot be resumed: its {Journal.FILE} {why}. Nothing was sent. Run the verb again on the same "
+        f"file in a new run folder (for create, with --on-existing skip, so that no customer is created twice){kept}")
 
 
 async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBaseTransport | None = None,

@@ -20,7 +20,9 @@ import pytest
 from harness import (
     REPO_ROOT,
     EmulatorServer,
+    RunHistory,
     check_create,
+    check_secrets,
     client_env,
     generate,
     journal_counts,
@@ -86,12 +88,14 @@ def test_a_signal_stops_gracefully_exit_130_and_resume_finishes(tmp_path: Path, 
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _wait_for_done(run_dir, 40, process)
         process.send_signal(sent)
-        _, err = process.communicate(timeout=30)
+        out, err = process.communicate(timeout=30)
         assert process.returncode == 130, err
         assert f"entra-batch resume {run_dir}" in err and "Traceback" not in err
         history = run_with_kills("create", source, run_dir, env, 300, __import__("random").Random(1), kills=0)
         assert history.cycles[0].command == "resume" and history.final_status == 0, history.stderr_tail
         assert check_create(run_dir, source, read_directory(server.db)) == []
+        history.printed += [out, err]
+        assert check_secrets(history, [], server.exports["AZURE_CLIENT_SECRET"]) == []
 
 
 def test_the_graph_server_killed_and_restarted_mid_run(tmp_path: Path) -> None:
@@ -110,4 +114,6 @@ def test_the_graph_server_killed_and_restarted_mid_run(tmp_path: Path) -> None:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, out + err
         assert check_create(run_dir, source, read_directory(server.db)) == []
+        history = RunHistory("create", run_dir, printed=[out, err])
+        assert check_secrets(history, [], server.exports["AZURE_CLIENT_SECRET"]) == []
         assert {r["status"] for r in read_csv(run_dir / "results.csv")} == {"created"}
