@@ -259,6 +259,13 @@ class Journal:
 _NOT_OURS = "this run folder holds a file entra-batch did not write; remove it (and find out what put it there)"
 
 
+def check_journal_files(run_dir: Path) -> None:
+    """The run folder and the journal's files checked as a run checks them, before anything
+    reads the journal: even a read-only SQLite open follows links."""
+    check_dir(run_dir)
+    _prepare_db_files(run_dir / Journal.FILE)
+
+
 def _prepare_db_files(db: Path) -> None:
     """SQLite opens the journal (and makes its -wal and -shm files, with the journal's mode)
     by path, following links: it cannot be given O_NOFOLLOW. The main protection is the run

@@ -41,7 +41,7 @@ from batch.run.files import (
     write_results,
     write_summary,
 )
-from batch.run.journal import Journal, JournalUnreadable, why_unreadable
+from batch.run.journal import Journal, JournalUnreadable, check_journal_files, why_unreadable
 from batch.run.pipeline import Engine, EngineOptions, ProgressCallback
 from batch.run.request import RunRequest
 from batch.run.summary import RunSummary, summarise
@@ -130,6 +130,7 @@ def _open_recorded(run_dir: Path) -> Journal:
     path = run_dir / Journal.FILE
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not a run folder (it has no {Journal.FILE})")
+    check_journal_files(run_dir)
     why = why_unreadable(path)
     if why is not None:
         raise _cannot_resume(run_dir, why)
