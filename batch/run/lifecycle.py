@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from batch.config import Target
-from batch.errors import ConfigError, InputFileError, NotConfirmed, RunFolderFailed, RunFolderTaken
+from batch.errors import ConfigError, NotConfirmed, RunFolderFailed, RunFolderTaken
 from batch.io.csvio import CsvSource, Scan, open_csv
 from batch.run.connection import (
     Connection,
