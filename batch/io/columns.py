@@ -134,12 +134,12 @@ def match_headers(headers: list[str], columns: ColumnSet) -> HeaderMatch:
             continue
         name = _match_one(text, columns, lookup)
         if name is None:
-            unknown.append(shown(header, 60))
+            unknown.append(shown(header))
             unmatched.append(header)
         elif name in taken:
             first = taken[name]
-            unknown.append(f"{shown(header, 60)} (duplicate of {name}, column {first + 1} "
-                           f"'{shown(headers[first], 60)}'; ignored)")
+            unknown.append(f"{shown(header)} (duplicate of {name}, column {first + 1} "
+                           f"'{shown(headers[first])}'; ignored)")
         else:
             taken[name] = index
             by_index[index] = name
