@@ -19,6 +19,7 @@ from batch.io.columns import (
     match_headers,
     normalise_header,
 )
+from batch.io.quoting import shown
 
 # Small column sets standing in for the delete and restore verbs (not written yet).
 DELETE_COLUMNS = ColumnSet(
@@ -319,7 +320,8 @@ def test_every_header_is_matched_or_reported(headers: list[str]) -> None:
     values = list(match.by_index.values())
     assert len(values) == len(set(values))
     for index, header in enumerate(headers):
-        reported = any(u == header or u.startswith(f"{header} (duplicate of ") for u in match.unknown)
+        shown_as = shown(header)  # header text is reported escaped (issue 15: no control sequence on a terminal)
+        reported = any(u == shown_as or u.startswith(f"{shown_as} (duplicate of ") for u in match.unknown)
         blank = not header.strip()
         assert (index in match.by_index) + reported + blank >= 1
     assert set(match.suggestions) <= set(match.missing)

@@ -191,7 +191,8 @@ def test_binary_file(tmp_path: Path) -> None:
     path = write(tmp_path, bytes(range(256)) * 4, "photo.jpg")
     assert "is not a text CSV file (it holds NUL bytes)" in error(path)
     utf16_without_bom = write(tmp_path, TEXT.encode("utf-16-le"))
-    assert "if it is UTF-16 without a byte order mark, save it again as CSV UTF-8" in error(utf16_without_bom)
+    assert ("if it is UTF-16 without a byte order mark, give --encoding utf-16-le (or utf-16-be), or save it again "
+            "as CSV UTF-8") in error(utf16_without_bom)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -437,12 +438,15 @@ def test_a_field_over_several_lines_hints_at_a_missing_quote(tmp_path: Path) -> 
     assert rows[0].cells == {"c0": "a", "c1": "b\nc\nd,e,f\n", "c2": ""}
 
 
-def test_a_runaway_quote_stops_the_run_with_the_row_number(tmp_path: Path) -> None:
+def test_a_runaway_quote_fails_its_row_only(tmp_path: Path) -> None:
+    """Issue 15, defect 9: a cell longer than the csv module's limit stopped the whole file."""
     path = write(tmp_path, 'c0,c1\na,b\nc,"' + "x\n" * 70_000 + "e,f\n")
-    with pytest.raises(InputFileError) as caught:
-        read(path, GENERIC)
-    assert str(caught.value) == (f"{path}: row 2: field larger than field limit (131072); a quoted field "
-                                 'probably lacks its closing quote (") in or before this row')
+    rows = read(path, GENERIC)
+    assert [(r.number, r.problem) for r in rows] == [
+        (1, None),
+        (2, 'a quoted field has no closing quote (") before the end of the file; c1 (column 2) is 140,004 '
+            "characters long, more than the 65,536 a cell may hold"),
+    ]
 
 
 def test_blank_rows_keep_their_numbers(tmp_path: Path) -> None:
@@ -503,7 +507,8 @@ def test_a_million_rows_in_seconds(tmp_path: Path) -> None:
 # --- properties ---------------------------------------------------------------------------
 
 # Any text but NUL and lone surrogates (which no UTF encoding can write).
-CELL = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12)
+# Any character a cell may hold: no surrogate, no control character but tab and line breaks.
+CELL = st.text(st.characters(exclude_categories=["Cs", "Cc"], include_characters="\t\r\n"), max_size=12)
 ENCODINGS: dict[str, Callable[[str], bytes]] = {
     "utf-8": lambda text: text.encode("utf-8"),
     "utf-8-sig": lambda text: text.encode("utf-8-sig"),

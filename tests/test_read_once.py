@@ -5,6 +5,7 @@ is read from the first MiB, which is opened once."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from batch.cli import main
-from batch.io import csvio
+from batch.io import csvio, opening
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +42,8 @@ def reads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Reads:
     subprocess.run([sys.executable, str(ROOT / "sample_data" / "generate.py"), "400", "--out", str(source)], check=True)
     monkeypatch.setattr(csvio, "HEAD_BYTES", 4096)  # the head read of a small file would cover it whole
     seen = Reads(source)
-    original = Path.open
+    original = opening._reader
+    inode = source.stat().st_ino
 
     class CountingReader(io.BufferedReader):
         def close(self) -> None:
@@ -49,12 +51,12 @@ def reads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Reads:
                 seen.ends.append(self.raw.tell())
             super().close()
 
-    def counting_open(self: Path, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        if mode == "rb" and self.resolve() == seen.path:
-            return CountingReader(io.FileIO(self, "rb"))
-        return original(self, mode, *args, **kwargs)
+    def counting_reader(fd: int) -> Any:  # every input file is opened through batch.io.opening
+        if os.fstat(fd).st_ino == inode:
+            return CountingReader(io.FileIO(fd, "rb"))
+        return original(fd)
 
-    monkeypatch.setattr(Path, "open", counting_open)
+    monkeypatch.setattr(opening, "_reader", counting_reader)
     return seen
 
 

@@ -12,6 +12,7 @@ from batch.cli.output import say
 from batch.errors import ConfigError, ExitCode
 from batch.io.columns import ColumnSet
 from batch.io.csvio import open_csv
+from batch.io.quoting import shown
 from batch.outcome import Status
 from batch.run.private import check_replaceable
 from batch.verbs.base import Rejected
@@ -22,14 +23,16 @@ def validate(args: argparse.Namespace) -> int:
     verb = build_verb(args.verb, VerbSettings(domain=args.domain, extensions_app_id=args.extensions_app_id))
     source = open_csv(args.file, verb.columns, encoding=args.encoding)
     if source.match.unknown:
-        say(f"ignored columns: {', '.join(source.match.unknown)}")
+        say(f"ignored columns: {', '.join(shown(name, 60) for name in source.match.unknown)}")
     rows = invalid = 0
     for row in source.rows():
         rows += 1
         checked = verb.validate(row)
         if isinstance(checked, Rejected) and checked.problems and checked.status is Status.INVALID:
             invalid += 1
-            print(f"row {checked.row}: {'; '.join(checked.problems)}")
+            # The problems quote cells through `shown` already; escaping the line again keeps
+            # any text a rule let through unescaped off the terminal's control sequences.
+            print(f"row {checked.row}: {shown('; '.join(checked.problems), None)}")
     template = ", admin center template" if source.portal_template else ""
     print(f"{args.file}: {rows} rows, {invalid} invalid, {rows - invalid} valid "
           f"({source.encoding}, delimiter {source.delimiter!r}{template})")

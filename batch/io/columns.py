@@ -34,6 +34,8 @@ import functools
 import re
 from dataclasses import dataclass, replace
 
+from batch.io.quoting import shown
+
 __all__ = [
     "CREATE_COLUMNS",
     "KEY_COLUMNS",
@@ -132,11 +134,12 @@ def match_headers(headers: list[str], columns: ColumnSet) -> HeaderMatch:
             continue
         name = _match_one(text, columns, lookup)
         if name is None:
-            unknown.append(header)
+            unknown.append(shown(header))
             unmatched.append(header)
         elif name in taken:
             first = taken[name]
-            unknown.append(f"{header} (duplicate of {name}, column {first + 1} {headers[first]!r}; ignored)")
+            unknown.append(f"{shown(header)} (duplicate of {name}, column {first + 1} "
+                           f"'{shown(headers[first])}'; ignored)")
         else:
             taken[name] = index
             by_index[index] = name

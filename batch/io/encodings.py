@@ -12,6 +12,7 @@ import codecs
 from pathlib import Path
 
 from batch.errors import InputFileError
+from batch.io.opening import open_input
 
 BLOCK = 1 << 20
 
@@ -40,14 +41,45 @@ def choose_encoding(path: Path, head: bytes, asked: str | None) -> str:
         raise InputFileError(path, "is not a CSV file: this looks like an Excel workbook; save it as CSV UTF-8 "
                                    "(File > Save As > 'CSV UTF-8 (Comma delimited)')")
     if asked is not None:
-        try:
-            return codecs.lookup(asked).name
-        except LookupError:
-            raise InputFileError(path, f"unknown encoding {asked!r}; try utf-8, cp1252 or latin-1") from None
-    if b"\x00" in head:
+        return _asked_encoding(path, asked)
+    if b"\x00" in head and _looks_binary(head):
+        # UTF-16/32 without a byte order mark, or binary data. A few NULs in a text file are
+        # the rows' problem instead (the reader refuses them per cell, naming it).
         raise InputFileError(path, "is not a text CSV file (it holds NUL bytes); if it is UTF-16 without a byte "
-                                   "order mark, save it again as CSV UTF-8")
+                                   "order mark, give --encoding utf-16-le (or utf-16-be), or save it again as "
+                                   "CSV UTF-8")
     return "utf-8"
+
+
+_CONTROL_BYTES = bytes(b for b in range(0x20) if b not in b"\t\n\r") + b"\x7f"
+
+
+def _looks_binary(head: bytes) -> bool:
+    """Many NULs (every other byte in UTF-16 text), or many control bytes of all kinds (an
+    image, an archive): not a text file with a stray control character in a cell."""
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+    return head.count(b"\x00") * 8 > len(head) or controls * 32 > len(head)
+
+
+# Codecs whose decoder insists on a byte order mark at the start (Python's "utf-16" and
+# "utf-32" raise "stream does not start with BOM" otherwise); a file with the mark never
+# gets here, since the mark decides first.
+_NEEDS_BOM = {"utf-16": "utf-16-le (or utf-16-be)", "utf-32": "utf-32-le (or utf-32-be)"}
+
+
+def _asked_encoding(path: Path, asked: str) -> str:
+    """The codec `--encoding` names, if it can decode a text file."""
+    try:
+        info = codecs.lookup(asked)
+    except LookupError:
+        raise InputFileError(path, f"unknown encoding {asked!r}; try utf-8, cp1252 or latin-1") from None
+    # rot13, base64, zlib... are codecs too, but not text encodings (bytes to str).
+    if not getattr(info, "_is_text_encoding", True):
+        raise InputFileError(path, f"{asked!r} is not a text encoding; try utf-8, cp1252 or latin-1")
+    if info.name in _NEEDS_BOM:
+        raise InputFileError(path, f"has no byte order mark, which --encoding {asked} needs; give the byte order: "
+                                   f"--encoding {_NEEDS_BOM[info.name]}")
+    return info.name
 
 
 def decode_head(path: Path, head: bytes, codec: str, *, complete: bool) -> str:
@@ -65,7 +97,7 @@ def decode_problem(path: Path, codec: str, *, rows_read: int | None = None, bloc
     decoder = codecs.getincrementaldecoder(codec)("strict")
     fed = 0
     lines_before = 0
-    with path.open("rb") as raw:
+    with open_input(path) as raw:
         while True:
             block = raw.read(block_size)
             fed += len(block)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 
+SHOWN_CHARS = 200  # how much of a cell value a message quotes
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _DANGEROUS = re.compile(r"'*[=+\-@\t\r]")
 _QUOTED = re.compile(r"'+[=+\-@\t\r]")
@@ -38,4 +40,21 @@ def unquote(text: str) -> str:
     return text[1:] if _QUOTED.match(text) else text
 
 
-__all__ = ["FORMULA_STARTS", "any_quoted", "neutralise", "unquote"]
+def shown(value: str, limit: int | None = SHOWN_CHARS) -> str:
+    """`value` as a message may quote it, on a terminal or in a file: at most `limit`
+    characters (then an ellipsis and the full length), and every character that is not
+    printable (C0 and C1 controls, DEL, line breaks, tabs, bidirectional overrides...)
+    written as a Python escape (`\\x1b`, `\\n`, `\\u202e`), so that a cell cannot move the
+    cursor, clear the screen or reorder the text around it. `limit=None` escapes only."""
+    cut = limit is not None and len(value) > limit
+    text = value[:limit] if cut else value
+    if not text.isprintable():
+        text = "".join(char if char.isprintable() else _escape(char) for char in text)
+    return f"{text}… ({len(value):,} characters)" if cut else text
+
+
+def _escape(char: str) -> str:
+    return repr(char)[1:-1]
+
+
+__all__ = ["FORMULA_STARTS", "SHOWN_CHARS", "any_quoted", "neutralise", "shown", "unquote"]

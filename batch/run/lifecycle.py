@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from batch.config import Target
-from batch.errors import ConfigError, InputFileError, NotConfirmed, RunFolderFailed, RunFolderTaken
+from batch.errors import ConfigError, NotConfirmed, RunFolderFailed, RunFolderTaken
 from batch.io.csvio import CsvSource, Scan, open_csv
 from batch.run.connection import (
     Connection,
@@ -61,9 +61,7 @@ class _Input:
 def _read_input(request: RunRequest) -> _Input:
     """Open the input and read it once, whole: structure, hash and record count, before any
     run folder exists or anything is sent."""
-    path = Path(request.input)
-    if not path.is_file():
-        raise InputFileError(path, "no such file")
+    path = Path(request.input)  # open_csv refuses what is not a regular file (a FIFO, a device), saying so
     source = open_csv(path, VERBS[request.verb].columns, encoding=request.encoding)
     return _Input(source, source.scan())
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from batch import rules
 from batch.io.csvio import Row
+from batch.io.quoting import shown
 from batch.outcome import Status
 from batch.passwords import generate_password
 from batch.verbs.base import Rejected
@@ -115,19 +116,19 @@ class CreateRows:
             problems.append(problem)
         first = self.seen.claim("signin", sign_in_name, row)
         if first is not None:
-            problems.append(f"signInName '{sign_in_name}' is already used by row {first} of this file")
+            problems.append(f"signInName '{shown(sign_in_name)}' is already used by row {first} of this file")
         return [{"signInType": sign_in_type, "issuer": self.options.domain, "issuerAssignedId": sign_in_name}]
 
     def _upn(self, upn: str, only_key: bool, row: int, problems: list[str]) -> dict[str, str]:
         problem = rules.upn_problem(upn)
         domain = self.options.domain
         if problem:
-            problems.append(f"userPrincipalName '{upn}': {problem}")
+            problems.append(f"userPrincipalName '{shown(upn)}': {problem}")
         elif domain and upn.partition("@")[2].lower() != domain.lower():
-            problems.append(f"userPrincipalName '{upn}' must end with @{domain}")
+            problems.append(f"userPrincipalName '{shown(upn)}' must end with @{domain}")
         first = self.seen.claim("upn", upn, row)
         if first is not None:
-            problems.append(f"userPrincipalName '{upn}' is already used by row {first} of this file")
+            problems.append(f"userPrincipalName '{shown(upn)}' is already used by row {first} of this file")
         if only_key:
             # A user without identities is created as Graph's workforce shape requires.
             return {"userPrincipalName": upn, "mailNickname": upn.partition("@")[0][:64]}
@@ -185,5 +186,5 @@ def _sign_in_type(raw: str, sign_in_name: str | None, problems: list[str]) -> st
         return "emailAddress" if "@" in sign_in_name else "userName"
     known = SIGN_IN_TYPES.get(text.lower())
     if known is None:
-        problems.append(f"signInType '{text}' is not emailAddress (email) or userName (username)")
+        problems.append(f"signInType '{shown(text)}' is not emailAddress (email) or userName (username)")
     return known

@@ -15,6 +15,7 @@ from typing import Any
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from batch import rules
+from batch.io.quoting import shown
 
 TRUE_WORDS = frozenset({"yes", "y", "true", "1"})
 FALSE_WORDS = frozenset({"no", "n", "false", "0"})
@@ -76,9 +77,9 @@ def sign_in_name_problem(column: str, value: str, sign_in_type: str) -> str | No
         return f"{column} is longer than {rules.ISSUER_ASSIGNED_ID_MAX_LENGTH} characters"
     if sign_in_type == "emailAddress":
         problem = email_problem(value)
-        return f"{column} '{value}' is not a valid email address: {problem}" if problem else None
+        return f"{column} '{shown(value)}' is not a valid email address: {problem}" if problem else None
     if not rules.is_user_name(value):
-        return (f"{column} '{value}' is not a valid user name: it must start with a letter or digit and hold only "
+        return (f"{column} '{shown(value)}' is not a valid user name: it must start with a letter or digit and hold only "
                 "letters, digits, '-' and '_'")
     return None
 
@@ -88,10 +89,21 @@ def sign_in_name_problem(column: str, value: str, sign_in_type: str) -> str | No
 Rule = Callable[[str, str, list[str]], tuple[str, Any]]
 
 
+# Columns whose value may span lines: a postal address does (Excel's Alt+Enter, a quoted
+# line break in the file). Every other text property is shown on one line (the portal, the
+# sign-in pages, mail), so a line break or tab there is an accident of the spreadsheet.
+MULTI_LINE_COLUMNS = frozenset({"streetAddress"})
+_LINE_BREAK_OR_TAB = re.compile("[\r\n\t]")
+
+
 def _text(column: str, value: str, problems: list[str]) -> tuple[str, Any]:
     limit = rules.PROPERTY_MAX_LENGTHS.get(column)
     if limit is not None and len(value) > limit:
         problems.append(f"{column} is {len(value)} characters long; Entra allows {limit}")
+    if column not in MULTI_LINE_COLUMNS and (found := _LINE_BREAK_OR_TAB.search(value)):
+        what = "a tab" if found.group() == "\t" else "a line break"
+        problems.append(f"{column} holds {what} at character {found.start() + 1}; it is shown on one line: "
+                        "remove it (only streetAddress may span lines)")
     return column, value
 
 
@@ -105,20 +117,20 @@ def _display_name(column: str, value: str, problems: list[str]) -> tuple[str, An
 def _usage_location(column: str, value: str, problems: list[str]) -> tuple[str, Any]:
     code = rules.normalise_usage_location(value)
     if code is None:
-        problems.append(f"{column} '{value}' is not an ISO 3166-1 two-letter country code (e.g. US, FR, NA)")
+        problems.append(f"{column} '{shown(value)}' is not an ISO 3166-1 two-letter country code (e.g. US, FR, NA)")
     return column, code
 
 
 def _mail(column: str, value: str, problems: list[str]) -> tuple[str, Any]:
     problem = email_problem(value)
     if problem:
-        problems.append(f"{column} '{value}' is not a valid email address: {problem}")
+        problems.append(f"{column} '{shown(value)}' is not a valid email address: {problem}")
     return column, value
 
 
 def _language(column: str, value: str, problems: list[str]) -> tuple[str, Any]:
     if not rules.is_language_tag(value):
-        problems.append(f"{column} '{value}' is not a language tag such as en-US")
+        problems.append(f"{column} '{shown(value)}' is not a language tag such as en-US")
     return column, value
 
 
@@ -162,7 +174,7 @@ def flag(cells: Mapping[str, str], column: str, problems: list[str]) -> bool | N
     try:
         return parse_bool(value)
     except ValueError:
-        problems.append(f"{column} '{value}' is not Yes/No (true/false, 1/0)")
+        problems.append(f"{column} '{shown(value)}' is not Yes/No (true/false, 1/0)")
         return None
 
 
@@ -196,18 +208,18 @@ class Extensions:
         """The Graph property of a custom attribute column, or None (with the problem said)."""
         if column.lower().startswith("ext."):
             if self.prefix is None:
-                problems.append(f"column '{column}' needs the extensions app id (--extensions-app-id) "
+                problems.append(f"column '{shown(column, 60)}' needs the extensions app id (--extensions-app-id) "
                                 "to become extension_<appId>_<name>")
                 return None
             full = self.prefix + column[4:]
         else:
             full = column
         if rules.parse_extension_name(full) is None:
-            problems.append(f"column '{column}' is not a custom attribute name "
+            problems.append(f"column '{shown(column, 60)}' is not a custom attribute name "
                             "(extension_<appId without hyphens>_<name>)")
             return None
         if self.prefix is not None and not full.lower().startswith(self.prefix):
-            problems.append(f"column '{column}' belongs to another app than the extensions app {self.app_id}")
+            problems.append(f"column '{shown(column, 60)}' belongs to another app than the extensions app {self.app_id}")
             return None
         return full
 
@@ -219,6 +231,6 @@ class Extensions:
         if full is None or value == "":
             return None
         if len(value) > rules.EXTENSION_VALUE_MAX_LENGTH:
-            problems.append(f"{column} is longer than {rules.EXTENSION_VALUE_MAX_LENGTH} characters")
+            problems.append(f"{shown(column, 60)} is longer than {rules.EXTENSION_VALUE_MAX_LENGTH} characters")
         lowered = value.strip().lower()
         return full, True if lowered == "true" else False if lowered == "false" else value

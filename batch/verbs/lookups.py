@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from batch import rules
 from batch.graph import GraphCall, GraphResult
+from batch.io.quoting import shown
 from batch.verbs.fields import email_problem
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -34,11 +35,11 @@ def parse_key(cells: dict[str, str]) -> UserKey | str:
         if not value:
             continue
         if kind == "id" and not _GUID.match(value):
-            return f"objectId '{value}' is not an object id (a GUID such as 8d3f…-…)"
+            return f"objectId '{shown(value)}' is not an object id (a GUID such as 8d3f…-…)"
         if kind == "upn" and (problem := rules.upn_problem(value)):
-            return f"userPrincipalName '{value}': {problem}"
+            return f"userPrincipalName '{shown(value)}': {problem}"
         if kind == "signin" and not (rules.is_user_name(value) or email_problem(value) is None):
-            return f"signInName '{value}' is neither an email address nor a user name"
+            return f"signInName '{shown(value)}' is neither an email address nor a user name"
         return UserKey(kind, value.lower() if kind == "id" else value)
     return "a user key is required: objectId, userPrincipalName or signInName"
 
