@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -61,6 +62,18 @@ class TokenError(Exception):
 def issuer(tenant_id: str) -> str:
     """The `iss` of a v1.0 app token for Graph (GRAPH.md §10)."""
     return f"https://sts.windows.net/{tenant_id}/"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _well_formed(claims: dict[str, Any]) -> bool:
+    """Claims of the types Entra writes (numeric dates, string ids, a list of role names)."""
+    roles = claims.get("roles", [])
+    return (_number(claims["exp"]) and _number(claims.get("nbf", 0)) and isinstance(claims["tid"], str)
+            and isinstance(claims["appid"], str) and isinstance(claims["iss"], str)
+            and isinstance(roles, list) and all(isinstance(r, str) for r in roles))
 
 
 def _basic_credentials(encoded: str) -> tuple[str, str]:
@@ -174,6 +187,8 @@ class TokenAuthority:
                 raise errors.unauthenticated("Access token validation failure. Invalid audience.") from None
             except jwt.PyJWTError:
                 raise errors.unauthenticated("Access token validation failure.") from None
+            if not _well_formed(claims):
+                raise errors.unauthenticated("Access token validation failure.")
             if len(self._verified) > 10_000:
                 self._verified.clear()
             self._verified[token] = claims
