@@ -97,6 +97,9 @@ def _bound_socket(host: str, port: int) -> socket.socket:
         # waits for the client's delayed ACK (Nagle), 40 ms a request.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
+        # Listen before the export lines are printed: a client that connects as soon as it
+        # reads them waits in the backlog instead of being refused.
+        sock.listen(2048)
     except BaseException:
         sock.close()
         raise

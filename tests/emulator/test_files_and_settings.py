@@ -135,7 +135,12 @@ def test_settings_keep_usable_values() -> None:
     ("--token-lifetime", "-1", "a whole number of seconds between 2 and 86400"),
 ])
 def test_the_emulator_command_refuses_bad_settings(flag: str, value: str, expected: str,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def serve(*args: object) -> None:
+        raise AssertionError("a bad setting reached the server")
+
+    monkeypatch.setattr("batch.emulator.server.serve", serve)
     with pytest.raises(SystemExit) as exit_info:
         main(["emulator", "--memory", flag, value])
     assert exit_info.value.code == 2
