@@ -31,8 +31,10 @@ BODY_NOT_JSON = ("Unable to read JSON request payload. Please ensure Content-Typ
 
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 # The names the in-process emulator is reached by: `--target local` uses emulator.local, the
-# tests http://emulator.
+# tests http://emulator, and names under the special-use domains no public DNS answers for
+# (RFC 6761: .test, .localhost; RFC 6762: .local), such as login.emulator.test.
 IN_PROCESS_NAMES = LOOPBACK_NAMES | {"emulator", "emulator.local"}
+IN_PROCESS_SUFFIXES = (".local", ".test", ".localhost")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -43,6 +45,7 @@ class HostPolicy:
     names: frozenset[str] = IN_PROCESS_NAMES
     port: int | None = None  # None: any port (in process there is no socket)
     default: str = "emulator.local"  # what a request without a Host header is taken to name
+    suffixes: tuple[str, ...] = IN_PROCESS_SUFFIXES  # names ending so are ours too
 
     def authority(self, scheme: str, host: str | None) -> str | None:
         """`host:port` as links should carry it, or None when `host` is not one of ours."""
@@ -52,7 +55,7 @@ class HostPolicy:
         if parsed is None:
             return None
         name, port = parsed
-        if name not in self.names:
+        if name not in self.names and not (name.endswith(self.suffixes) and name[0] != "."):
             return None
         if self.port is not None and (port if port is not None else DEFAULT_PORTS.get(scheme)) != self.port:
             return None

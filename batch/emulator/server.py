@@ -42,7 +42,8 @@ def host_policy(bound_host: str, port: int) -> HostPolicy:
     names = set(LOOPBACK_NAMES)
     if bound_host not in ("0.0.0.0", "::", ""):
         names.add(bound_host.strip("[]").lower())
-    return HostPolicy(frozenset(names), port, f"{bound_host}:{port}" if ":" not in bound_host else f"[{bound_host}]:{port}")
+    default = f"{bound_host}:{port}" if ":" not in bound_host else f"[{bound_host}]:{port}"
+    return HostPolicy(frozenset(names), port, default, suffixes=())
 
 
 def is_loopback(host: str) -> bool:

@@ -200,7 +200,7 @@ async def test_a_token_from_another_issuer_is_refused(graph, iss):
 @pytest.mark.parametrize("path", ["/v1.0/users?$top=1", "/common/discovery/instance", "/",
                                   "/{tenant}/v2.0/.well-known/openid-configuration"])
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:80", "emulator.evil", "127.0.0.1@evil", "[::1",
-                                  "localhost:99999", "emulator:x"])
+                                  "localhost:99999", "emulator:x", "evil.test.example", ".test"])
 async def test_a_foreign_host_is_refused_not_reflected(graph, path, host):
     await graph.create_many(2)
     response = await graph.get(path.replace("{tenant}", graph.tenant.id), headers={"Host": host})
@@ -211,7 +211,8 @@ async def test_a_foreign_host_is_refused_not_reflected(graph, path, host):
 
 async def test_the_names_the_in_process_emulator_answers_to(graph):
     await graph.create_many(2)
-    for host in ("emulator", "emulator.local", "localhost:8765", "127.0.0.1", "[::1]:80", "EMULATOR"):
+    for host in ("emulator", "emulator.local", "localhost:8765", "127.0.0.1", "[::1]:80", "EMULATOR",
+                 "login.emulator.test"):
         response = await graph.get("/v1.0/users?$top=1", headers={"Host": host})
         assert response.status_code == 200, host
         assert response.json()["@odata.nextLink"].startswith(f"http://{host.lower()}/v1.0/users?")
@@ -222,7 +223,7 @@ def test_a_served_emulator_answers_to_its_address_and_port_only():
     assert policy.authority("http", "127.0.0.1:8765") == "127.0.0.1:8765"
     assert policy.authority("http", "localhost:8765") == "localhost:8765"
     assert policy.authority("http", None) == "127.0.0.1:8765"
-    for host in ("127.0.0.1:8766", "127.0.0.1", "evil.example:8765", "emulator:8765"):
+    for host in ("127.0.0.1:8766", "127.0.0.1", "evil.example:8765", "emulator:8765", "x.test:8765"):
         assert policy.authority("http", host) is None, host
     assert host_policy("::1", 443).authority("https", "[::1]") == "[::1]"
     assert HostPolicy().authority("http", "emulator") == "emulator"
