@@ -11,6 +11,7 @@ from batch.errors import ExitCode
 
 
 def run_emulator(args: argparse.Namespace) -> int:
+    from batch.emulator.database import DatabaseUnavailable
     from batch.emulator.server import NotLoopback, ServeOptions, serve
     from batch.emulator.settings import EmulatorSettings, Faults, Latency, Quotas
 
@@ -25,22 +26,26 @@ def run_emulator(args: argparse.Namespace) -> int:
     quotas = replace(quotas, **changes)
     if args.ru_quota:
         quotas = quotas.with_resource_units(args.ru_quota)
+    db = None if args.memory else (args.db or config.emulator_db_path())
     try:
         faults = Faults(rate=args.fault_rate, kinds=tuple(k.strip() for k in args.faults.split(",") if k.strip()),
                         storm_seconds=args.storm_seconds, slow_ms=args.slow_ms, token_rate=args.token_fault_rate,
                         seed=args.seed)
+        settings = EmulatorSettings(quotas=quotas, latency=Latency.uniform(args.latency_ms, args.latency_sigma),
+                                    faults=faults, token_lifetime_seconds=args.token_lifetime, seed=args.seed)
+        options = ServeOptions(host=args.host, port=args.port, db=db,
+                               tls_dir=config.emulator_tls_dir() if args.tls else None, allow_remote=args.allow_remote)
     except ValueError as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    settings = EmulatorSettings(quotas=quotas, latency=Latency.uniform(args.latency_ms, args.latency_sigma),
-                                faults=faults, token_lifetime_seconds=args.token_lifetime, seed=args.seed)
-    db = None if args.memory else (args.db or config.emulator_db_path())
-    options = ServeOptions(host=args.host, port=args.port, db=db,
-                           tls_dir=config.emulator_tls_dir() if args.tls else None, allow_remote=args.allow_remote)
+    if db is not None and db.is_dir():
+        print(f"entra-batch emulator: --db {db} is a folder; give the path of a file, for example {db / 'emulator.db'}",
+              file=sys.stderr)
+        return ExitCode.USAGE
     print(f"entra-batch emulator: directory in {db or 'memory'}; Ctrl-C stops it", file=sys.stderr)
     try:
         serve(options, settings, sys.stdout)
-    except NotLoopback as exc:
+    except (NotLoopback, DatabaseUnavailable) as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     except OSError as exc:

@@ -4,6 +4,7 @@ resume, export and emulator. Help texts live in `batch.cli.help`."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,65 @@ def _probability(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError("a probability between 0 and 1")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a port number between 0 and 65535 (0 picks a free one), got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port number between 0 and 65535 (0 picks a free one), got {text}")
+    return value
+
+
+def _milliseconds(text: str) -> float:
+    from batch.emulator.settings import MAX_DELAY_MS
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= MAX_DELAY_MS:
+        raise argparse.ArgumentTypeError(f"a number of milliseconds between 0 and {MAX_DELAY_MS:.0f}, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    from batch.emulator.settings import MAX_DELAY_MS
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= MAX_DELAY_MS / 1000:
+        raise argparse.ArgumentTypeError(f"a number of seconds between 0 and {MAX_DELAY_MS / 1000:.0f}, got {text!r}")
+    return value
+
+
+def _sigma(text: str) -> float:
+    from batch.emulator.settings import MAX_SIGMA
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= MAX_SIGMA:
+        raise argparse.ArgumentTypeError(f"a spread between 0 and {MAX_SIGMA:g}, got {text!r}")
+    return value
+
+
+def _token_lifetime(text: str) -> int:
+    from batch.emulator.settings import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not MIN_TOKEN_LIFETIME <= value <= MAX_TOKEN_LIFETIME:
+        raise argparse.ArgumentTypeError(f"a whole number of seconds between {MIN_TOKEN_LIFETIME} and "
+                                         f"{MAX_TOKEN_LIFETIME}, got {text!r}")
     return value
 
 
@@ -189,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EMULATOR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     emu.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only; default 127.0.0.1)")
-    emu.add_argument("--port", type=int, default=8765, help="port to bind, 0 for any free port (default 8765)")
+    emu.add_argument("--port", type=_port, default=8765, help="port to bind, 0 for any free port (default 8765)")
     emu.add_argument("--db", type=Path, help="SQLite file holding the emulator's directory "
                                              "(default: emulator.db under ENTRA_BATCH_HOME)")
     emu.add_argument("--memory", action="store_true", help="keep the directory in memory only")
@@ -207,16 +267,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resource units per app and tenant (default by tenant size: 3500, 5000 or 8000 per 10 s)")
     g.add_argument("--no-throttle", action="store_true", help="admit every request")
     g = emu.add_argument_group("latency and faults (seeded)")
-    g.add_argument("--latency-ms", type=float, default=0.0, metavar="N", help="median service time of a request")
-    g.add_argument("--latency-sigma", type=float, default=0.35, metavar="S", help="spread of the log-normal latency")
+    g.add_argument("--latency-ms", type=_milliseconds, default=0.0, metavar="N", help="median service time of a request")
+    g.add_argument("--latency-sigma", type=_sigma, default=0.35, metavar="S", help="spread of the log-normal latency")
     g.add_argument("--fault-rate", type=_probability, default=0.0, metavar="F",
                    help="probability that a request meets a fault")
     g.add_argument("--faults", default="429,503,504,drop-before,drop-after,slow", metavar="KINDS",
                    help="which faults to inject (comma-separated; default all)")
-    g.add_argument("--storm-seconds", type=float, default=2.0, metavar="S", help="length of an injected 429 storm")
-    g.add_argument("--slow-ms", type=float, default=2000.0, metavar="N", help="extra delay of a slow response")
+    g.add_argument("--storm-seconds", type=_seconds, default=2.0, metavar="S", help="length of an injected 429 storm")
+    g.add_argument("--slow-ms", type=_milliseconds, default=2000.0, metavar="N", help="extra delay of a slow response")
     g.add_argument("--token-fault-rate", type=_probability, default=0.0, metavar="F",
                    help="probability that the token endpoint answers 503")
     g.add_argument("--seed", type=int, help="seed for latency and fault draws (replayable runs)")
-    g.add_argument("--token-lifetime", type=int, default=3599, metavar="SECONDS", help="access token lifetime")
+    g.add_argument("--token-lifetime", type=_token_lifetime, default=3599, metavar="SECONDS", help="access token lifetime")
     return parser

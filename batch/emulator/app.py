@@ -10,14 +10,17 @@ committed (the answer is lost, the change is not).
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 from .batching import answer_batch
+from .edge import MAX_BODY_BYTES, HostPolicy, declared_length, parse_json
+from .errors import GraphError, error_body
 from .faults import Fault
 from .messages import JSON_TYPE, GraphRequest, GraphResponse, parse_query, split_path
 from .service import GraphService
@@ -29,6 +32,7 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 GRAPH_VERSIONS = ("v1.0", "beta")
+_log = logging.getLogger("batch.emulator")
 
 
 class ConnectionDropped(Exception):
@@ -39,12 +43,13 @@ class ConnectionDropped(Exception):
 class EmulatorApp:
     def __init__(self, store: Store | str | Path, settings: EmulatorSettings | None = None,
                  clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, hosts: HostPolicy | None = None) -> None:
         self.store = store if isinstance(store, Store) else Store(store)
         self.settings = settings or EmulatorSettings()
         self.service = GraphService(self.store, self.settings, clock)
         self.clock = clock
         self.sleep = sleep
+        self.hosts = hosts or HostPolicy()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -57,16 +62,56 @@ class EmulatorApp:
                     return
         if scope["type"] != "http":
             return
+        started = False
+
+        async def tracked(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self._http(scope, receive, tracked)
+        except ConnectionDropped:
+            raise
+        except Exception as exc:
+            # A bug of ours: Graph's own 500 body, one line in the log, never a traceback to
+            # the client (the traceback goes to the debug log).
+            _log.error("entra-batch emulator: internal error on %s %s: %s: %s", scope.get("method"),
+                       scope.get("path"), type(exc).__name__, exc)
+            _log.debug("traceback", exc_info=True)
+            if started:
+                raise
+            err = GraphError(500, "generalException", "An unspecified error has occurred.")
+            await _send_json(send, 500, error_body(err, str(uuid.uuid4()), None, self.clock()))
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_path = scope.get("raw_path") or scope["path"].encode()
         path = raw_path.decode("latin-1").split("?", 1)[0]
         segments = split_path(path)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        body = await _read_body(receive)
-        origin = f"{scope.get('scheme', 'http')}://{headers.get('host', 'localhost')}"
+        scheme = str(scope.get("scheme", "http"))
+        authority = self.hosts.authority(scheme, headers.get("host"))
+        if authority is None:
+            # HTTP.sys, in front of Microsoft's services, answers a Host it does not serve with
+            # 400 "Bad Request - Invalid Hostname"; the emulator says it in Graph's envelope.
+            err = GraphError(400, "BadRequest", "Invalid hostname: the emulator answers to "
+                             f"{', '.join(sorted(self.hosts.names))} only.")
+            await _send_json(send, 400, error_body(err, str(uuid.uuid4()), None, self.clock()))
+            return
+        origin = f"{scheme}://{authority}"
         query = scope.get("query_string", b"").decode("latin-1")
+        method = str(scope["method"])
         if segments and segments[0] in GRAPH_VERSIONS:
-            await self._graph(scope["method"], segments, query, headers, body, f"{origin}/{segments[0]}", send)
-        elif len(segments) >= 2 and segments[-3:] == ["oauth2", "v2.0", "token"] and scope["method"] == "POST":
+            request = GraphRequest(method=method.upper(), segments=segments[1:], query=parse_query(query),
+                                   headers=headers, base_url=f"{origin}/{segments[0]}")
+            await self._graph(request, receive, send)
+        elif len(segments) >= 2 and segments[-3:] == ["oauth2", "v2.0", "token"] and method == "POST":
+            body = await _read_body(receive, headers)
+            if body is None:
+                too_large = TokenError(413, "invalid_request", 90023, "Request is malformed or invalid: the request "
+                                       f"body exceeds {MAX_BODY_BYTES} bytes.")
+                await _send_json(send, 413, too_large.body(self.clock()))
+                return
             await self._token(segments[0], body, headers, f"{origin}/{'/'.join(segments)}", send)
         elif len(segments) == 4 and segments[1:] == ["v2.0", ".well-known", "openid-configuration"]:
             await self._openid(segments[0], origin, send)
@@ -79,23 +124,27 @@ class EmulatorApp:
             await _send_json(send, 200, {"service": "entra-batch Graph emulator", "graph": f"{origin}/v1.0",
                                          "authority": f"{origin}/{tenant.id}", "docs": "docs/emulator.md"})
         else:
-            await _send_json(send, 404, {"error": {"code": "NotFound", "message": f"No such endpoint: {path}"}})
+            err = GraphError(404, "NotFound", f"No such endpoint: {path}")
+            await _send_json(send, 404, error_body(err, str(uuid.uuid4()), None, self.clock()))
 
-    async def _graph(self, method: str, segments: list[str], query: str, headers: dict[str, str], body: bytes,
-                     base_url: str, send: Send) -> None:
-        request = GraphRequest(method=method.upper(), segments=segments[1:], query=parse_query(query),
-                               headers=headers, base_url=base_url)
-        if body.strip():
-            try:
-                request.body = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
-                request.body_error = ("Unable to read JSON request payload. Please ensure Content-Type header "
-                                      "is set and payload is of valid JSON format.")
+    async def _graph(self, request: GraphRequest, receive: Receive, send: Send) -> None:
         service = self.service
+        # The token is checked before the body is read, so that an anonymous client cannot
+        # make the emulator read (or parse) anything.
         auth = service.authenticate(request)
         if isinstance(auth, GraphResponse):
             await _send_response(send, auth)
             return
+        body = await _read_body(receive, request.headers)
+        if body is None:
+            # 413 is Graph's status for a request over its size limit (concepts/errors.md in
+            # microsoftgraph/microsoft-graph-docs-contrib); "Maximum request length exceeded." is
+            # the message Graph sent for one (microsoftgraph/microsoft-graph-docs#85).
+            err = GraphError(413, "BadRequest", "Maximum request length exceeded.")
+            await _send_response(send, service.error(err, request))
+            return
+        if body.strip():
+            request.body, request.body_error = parse_json(body)
         fault = service.faults.draw()
         if fault is not None and fault.kind == "drop-before":
             await _drop(send)
@@ -156,13 +205,23 @@ def _instance_discovery(origin: str, query: dict[str, str]) -> dict[str, Any]:
     }
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, headers: dict[str, str], limit: int = MAX_BODY_BYTES) -> bytes | None:
+    """The request body, or None as soon as it is known to exceed `limit` (from its
+    Content-Length, or while reading): what is over the limit is never held in memory."""
+    declared = declared_length(headers)
+    if declared is not None and declared > limit:
+        return None
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body"):
             break
     return b"".join(chunks)
@@ -189,8 +248,8 @@ async def _drop(send: Send) -> None:
 
 
 def create_app(db: Store | str | Path, settings: EmulatorSettings | None = None,
-               clock: Callable[[], float] = time.time) -> EmulatorApp:
-    return EmulatorApp(db, settings, clock)
+               clock: Callable[[], float] = time.time, hosts: HostPolicy | None = None) -> EmulatorApp:
+    return EmulatorApp(db, settings, clock, hosts=hosts)
 
 
 __all__ = ["EmulatorApp", "create_app", "ConnectionDropped", "Fault"]

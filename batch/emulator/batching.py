@@ -81,7 +81,11 @@ def _parse_item(item: Any, seen: set[str]) -> dict[str, Any]:
     depends = item.get("dependsOn", item.get("depends_on")) or []
     if not isinstance(depends, list):
         raise _invalid()
-    headers = {str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+    raw_headers = item.get("headers") or {}
+    if not isinstance(raw_headers, dict):
+        # json-batching: "headers" is a JSON object of header names and values.
+        raise _invalid()
+    headers = {str(k).lower(): str(v) for k, v in raw_headers.items()}
     if item.get("body") is not None and "content-type" not in headers:
         raise _invalid(f"Write request id : {request_id} does not contain Content-Type header or body.")
     return {"id": request_id, "method": str(item["method"]).upper(), "url": str(item["url"]),

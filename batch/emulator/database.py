@@ -8,7 +8,9 @@ need an index. `change_seq` grows per tenant on every write and drives `users/de
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -71,6 +73,59 @@ CREATE TABLE IF NOT EXISTS extension_properties (
 """
 
 
+class DatabaseUnavailable(Exception):
+    """The emulator's directory file cannot be used: a directory, a link, another user's file,
+    not SQLite. The message says which and names the path."""
+
+
+def prepare_private_file(path: Path, *, create: bool) -> None:
+    """Make `path` a regular file of ours with mode 0600 before SQLite opens it.
+
+    A new file is created with O_CREAT|O_EXCL|O_NOFOLLOW and mode 0600, then fchmod-ed to
+    exactly 0600 (the umask can only take bits away): its content never exists under another
+    mode. An existing one is opened with O_NOFOLLOW and checked and tightened through that
+    descriptor, never through the path. SQLite gives the -wal and -shm files it creates the
+    mode of the main file (os_unix.c, findCreateFileMode and robust_open's fchmod), so a
+    private main file makes them private too. A umask set around `connect` instead would
+    change the mode of every file the whole process creates in the meantime (the umask is
+    per process, not per thread), and would still leave the -wal file with the main file's
+    mode."""
+    cloexec = getattr(os, "O_CLOEXEC", 0)
+    created = False
+    try:
+        if not create:
+            raise FileExistsError
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | cloexec, 0o600)
+        created = True
+    except FileExistsError:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | cloexec)
+        except FileNotFoundError:
+            if create:
+                raise DatabaseUnavailable(f"{path} disappeared while being opened; try again") from None
+            return
+        except OSError as exc:
+            reason = "is a symbolic link" if os.path.islink(path) else f"cannot be opened ({exc.strerror or exc})"
+            raise DatabaseUnavailable(f"{path} {reason}; the emulator keeps its directory in a regular file") from None
+    except IsADirectoryError:
+        raise DatabaseUnavailable(f"{path} is a directory; --db takes the path of a file") from None
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot create {path}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise DatabaseUnavailable(f"{path} is a directory; --db takes the path of a file")
+        if not stat.S_ISREG(info.st_mode):
+            raise DatabaseUnavailable(f"{path} is not a regular file")
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            raise DatabaseUnavailable(f"{path} belongs to another user; the emulator's directory holds client "
+                                      "secrets and must be your own file")
+        if created or stat.S_IMODE(info.st_mode) != 0o600:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 class Database:
     """One SQLite connection, used from one thread at a time (the lock makes the
     in-process emulator safe when a client drives it from several threads)."""
@@ -78,18 +133,27 @@ class Database:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # It holds client secrets and the token-signing key: private before SQLite opens it.
+            file = Path(self.path)
+            try:
+                file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(f"cannot create the folder of {file}: {exc.strerror or exc}") from None
+            prepare_private_file(file, create=True)
+            for suffix in ("-wal", "-shm", "-journal"):
+                prepare_private_file(Path(self.path + suffix), create=False)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                self._db.execute(statement)
-        if self.path != ":memory:":
-            Path(self.path).chmod(0o600)  # it holds client secrets
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailable(f"cannot open the emulator's directory {self.path}: {exc}") from None
 
     def close(self) -> None:
         with self._lock:

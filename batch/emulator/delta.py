@@ -11,7 +11,7 @@ from . import errors, odata
 from .call import Call
 from .directory import project
 from .messages import GraphResponse
-from .paging import decode_token, encode_token, max_page_size
+from .paging import bad_token, decode_token, encode_token, max_page_size, token_int, token_strings
 from .permissions import READ
 from .records import UserRow
 
@@ -51,14 +51,26 @@ def _state(call: Call) -> dict[str, Any]:
     """Where this page starts: a next link's state, a delta link's new round, or a first round."""
     q, tenant_id = call.request.query, call.tenant.id
     if "$skiptoken" in q:
-        return decode_token(q["$skiptoken"])
+        state = decode_token(q["$skiptoken"])
+        if state.get("p") not in ("init", "changes"):
+            raise bad_token()
+        return {"p": state["p"], "a": token_int(state, "a"), "u": token_int(state, "u"),
+                "s": token_strings(state, "s"), "f": _token_ids(state)}
     if "$deltatoken" in q:
         state = decode_token(q["$deltatoken"])
-        return {"p": "changes", "a": int(state.get("c", 0)), "c": int(state.get("c", 0)),
-                "u": call.store.max_change(tenant_id), "s": state.get("s"), "f": state.get("f")}
+        change = token_int(state, "c")
+        return {"p": "changes", "a": change, "c": change,
+                "u": call.store.max_change(tenant_id), "s": token_strings(state, "s"), "f": _token_ids(state)}
     select = odata.parse_select(q.get("$select"))
     ids = _id_filter(q.get("$filter", ""))
     return {"p": "init", "a": 0, "u": call.store.max_change(tenant_id), "s": select, "f": ids}
+
+
+def _token_ids(state: dict[str, Any]) -> list[str] | None:
+    ids = token_strings(state, "f")
+    if ids is not None and (len(ids) > MAX_IDS or not all(re.fullmatch(r"[0-9a-f-]{36}", i) for i in ids)):
+        raise bad_token()
+    return ids
 
 
 def _item(row: UserRow, select: list[str] | None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from . import errors, odata
 from .call import Call
 from .directory import project
 from .messages import GraphResponse
-from .paging import decode_token, encode_token, next_link
+from .paging import decode_token, encode_token, next_link, token_int
 from .records import UserRow
 
 SEARCH_NEEDS_EVENTUAL = ("Request with $search query parameter only works through MSGraph with a special request "
@@ -31,11 +31,11 @@ def list_users(call: Call, *, state: str, context: str) -> GraphResponse:
     token = decode_token(q["$skiptoken"]) if "$skiptoken" in q else {}
     store = call.store
     if order:
-        offset = int(token.get("o", 0))
+        offset = token_int(token, "o")
         rows = store.select_users(tenant.id, state, where, params, order=order, offset=offset, limit=top + 1)
         next_state = {"o": offset + top}
     else:
-        after = int(token.get("a", 0))
+        after = token_int(token, "a")
         rows = store.select_users(tenant.id, state, where, params, after_seq=after, limit=top + 1)
         next_state = {"a": rows[top - 1].seq} if len(rows) > top else {}
     more = len(rows) > top
@@ -80,8 +80,12 @@ def compile_search(text: str) -> tuple[str, list[str]]:
     """`"displayName:ada" OR "mail:lovelace"`: each term matches a word that starts with the value
     (Graph tokenises; see docs/emulator.md)."""
     terms = re.findall(r'"([^"]*)"|(\bAND\b|\bOR\b)', text)
-    if not terms:
-        raise errors.unsupported_query("Invalid $search query: terms are written \"property:value\".")
+    kinds = ["joiner" if joiner else "term" for _, joiner in terms]
+    # A joiner stands between two terms: `OR` alone, `"a:b" OR`, `AND OR` are not queries.
+    if not terms or kinds[0] == "joiner" or kinds[-1] == "joiner" or any(
+            a == b == "joiner" for a, b in zip(kinds, kinds[1:], strict=False)):
+        raise errors.unsupported_query("Invalid $search query: terms are written \"property:value\", "
+                                       "joined by AND or OR.")
     parts: list[str] = []
     params: list[str] = []
     for quoted, joiner in terms:

@@ -17,6 +17,12 @@ def encode_token(state: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def bad_token() -> errors.GraphError:
+    """Graph's answer to a page token it cannot use (GRAPH.md §15.3: garbage and expired
+    tokens alike)."""
+    return errors.bad_request("The specified page token value has expired and can no longer be included in your request.")
+
+
 def decode_token(token: str) -> dict[str, Any]:
     try:
         padded = token + "=" * (-len(token) % 4)
@@ -24,8 +30,27 @@ def decode_token(token: str) -> dict[str, Any]:
         if not isinstance(state, dict):
             raise ValueError
         return state
-    except (ValueError, UnicodeDecodeError):
-        raise errors.bad_request("The specified page token value has expired and can no longer be included in your request.") from None
+    except (ValueError, UnicodeError, RecursionError):
+        raise bad_token() from None
+
+
+def token_int(state: dict[str, Any], key: str, default: int = 0) -> int:
+    """A position kept in a page token: a whole number SQLite can hold, or the bad-token 400
+    (a token is opaque to clients, but nothing stops one from crafting it)."""
+    value = state.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise bad_token()
+    return value
+
+
+def token_strings(state: dict[str, Any], key: str) -> list[str] | None:
+    """A list of names or ids kept in a page token (`$select`, the delta id filter), or None."""
+    value = state.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise bad_token()
+    return value
 
 
 def next_link(request: GraphRequest, name: str, token: str) -> str:

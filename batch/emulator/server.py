@@ -13,6 +13,7 @@ from typing import TextIO
 import uvicorn
 
 from .app import ConnectionDropped, EmulatorApp
+from .edge import LOOPBACK_NAMES, HostPolicy
 from .settings import EmulatorSettings
 from .store import Store
 from .tls import TlsFiles, ensure_tls_files
@@ -26,9 +27,23 @@ class ServeOptions:
     tls_dir: Path | None = None  # None: plain HTTP
     allow_remote: bool = False
 
+    def __post_init__(self) -> None:
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535 (0 picks a free one), got {self.port!r}")
+
 
 class NotLoopback(ValueError):
     pass
+
+
+def host_policy(bound_host: str, port: int) -> HostPolicy:
+    """The names a server bound to `bound_host:port` answers to: the address itself and the
+    loopback names, on that port only."""
+    names = set(LOOPBACK_NAMES)
+    if bound_host not in ("0.0.0.0", "::", ""):
+        names.add(bound_host.strip("[]").lower())
+    default = f"{bound_host}:{port}" if ":" not in bound_host else f"[{bound_host}]:{port}"
+    return HostPolicy(frozenset(names), port, default, suffixes=())
 
 
 def is_loopback(host: str) -> bool:
@@ -74,21 +89,37 @@ def export_lines(store: Store, origin: str, tls: TlsFiles | None) -> list[str]:
     return lines
 
 
+def _bound_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit this: without it, a response written as headers then body
+        # waits for the client's delayed ACK (Nagle), 40 ms a request.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        # Listen before the export lines are printed: a client that connects as soon as it
+        # reads them waits in the backlog instead of being refused.
+        sock.listen(2048)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(options: ServeOptions, settings: EmulatorSettings, out: TextIO) -> None:
     if not options.allow_remote and not is_loopback(options.host):
         raise NotLoopback(f"{options.host} is not a loopback address; the emulator serves loopback only "
                           "(pass --allow-remote to bind elsewhere on purpose)")
     store = Store(options.db) if options.db else Store(":memory:")
-    app = EmulatorApp(store, settings)
-    tls = ensure_tls_files(options.tls_dir) if options.tls_dir else None
-    family = socket.AF_INET6 if ":" in options.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    # Accepted connections inherit this: without it, a response written as headers then body
-    # waits for the client's delayed ACK (Nagle), 40 ms a request.
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((options.host, options.port))
+    try:
+        tls = ensure_tls_files(options.tls_dir) if options.tls_dir else None
+        sock = _bound_socket(options.host, options.port)
+    except BaseException:
+        store.close()
+        raise
     port = sock.getsockname()[1]
+    app = EmulatorApp(store, settings, hosts=host_policy(options.host, port))
     host = f"[{options.host}]" if ":" in options.host else options.host
     origin = f"{'https' if tls else 'http'}://{host}:{port}"
     for line in export_lines(store, origin, tls):

@@ -6,8 +6,27 @@ Defaults are Graph's documented numbers (GRAPH.md §9.2); tests and benchmarks s
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
+
+# Bounds of what an emulator can be told. A latency or delay is a number of milliseconds
+# between 0 and an hour (NaN or infinity would make every request wait forever); the
+# log-normal's spread stays where exp() cannot overflow.
+MAX_DELAY_MS = 3_600_000.0
+MAX_SIGMA = 3.0
+# An access token lives at least 2 s (its `exp` is whole seconds, so 1 s could be spent before
+# it arrives) and at most 1 day, the ceiling of Entra's configurable token lifetimes (GRAPH.md
+# §10: 10 minutes to 23:59:59). Short lifetimes are for tests of token refresh.
+MIN_TOKEN_LIFETIME = 2
+MAX_TOKEN_LIFETIME = 86_400
+
+
+def check_delay_ms(name: str, value: float) -> float:
+    """`value` if it is a usable number of milliseconds, else ValueError naming `name`."""
+    if not isinstance(value, int | float) or not math.isfinite(value) or not 0 <= value <= MAX_DELAY_MS:
+        raise ValueError(f"{name} must be a number of milliseconds between 0 and {MAX_DELAY_MS:.0f}, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,12 @@ class Latency:
     medians_ms: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "write": 0.0, "token": 0.0})
     sigma: float = 0.35
 
+    def __post_init__(self) -> None:
+        for kind, median in self.medians_ms.items():
+            check_delay_ms(f"the {kind} latency", median)
+        if not isinstance(self.sigma, int | float) or not math.isfinite(self.sigma) or not 0 <= self.sigma <= MAX_SIGMA:
+            raise ValueError(f"the latency spread (sigma) must be between 0 and {MAX_SIGMA:g}, got {self.sigma!r}")
+
     @classmethod
     def uniform(cls, median_ms: float, sigma: float = 0.35) -> Latency:
         return cls({"read": median_ms, "write": median_ms, "token": median_ms}, sigma)
@@ -89,6 +114,8 @@ class Faults:
             raise ValueError(f"unknown fault kind(s) {unknown}; choose among {', '.join(FAULT_KINDS)}")
         if not 0.0 <= self.rate <= 1.0 or not 0.0 <= self.token_rate <= 1.0:
             raise ValueError("fault rates are probabilities between 0 and 1")
+        check_delay_ms("the slow-fault delay", self.slow_ms)
+        check_delay_ms("the storm length", self.storm_seconds * 1000.0)
 
 
 @dataclass(frozen=True)
@@ -100,3 +127,10 @@ class EmulatorSettings:
     seed: int | None = None
     # Soft-deleted users are purged this long after deletion (GRAPH.md §6).
     retention_days: int = 30
+
+    def __post_init__(self) -> None:
+        lifetime = self.token_lifetime_seconds
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int) or not (
+                MIN_TOKEN_LIFETIME <= lifetime <= MAX_TOKEN_LIFETIME):
+            raise ValueError(f"the token lifetime must be a whole number of seconds between {MIN_TOKEN_LIFETIME} "
+                             f"and {MAX_TOKEN_LIFETIME}, got {lifetime!r}")

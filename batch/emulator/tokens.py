@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import math
 import time
 import uuid
 from collections.abc import Callable
@@ -58,6 +59,38 @@ class TokenError(Exception):
         }
 
 
+def issuer(tenant_id: str) -> str:
+    """The `iss` of a v1.0 app token for Graph (GRAPH.md §10)."""
+    return f"https://sts.windows.net/{tenant_id}/"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _well_formed(claims: dict[str, Any]) -> bool:
+    """Claims of the types Entra writes (numeric dates, string ids, a list of role names)."""
+    roles = claims.get("roles", [])
+    return (_number(claims["exp"]) and _number(claims.get("nbf", 0)) and isinstance(claims["tid"], str)
+            and isinstance(claims["appid"], str) and isinstance(claims["iss"], str)
+            and isinstance(roles, list) and all(isinstance(r, str) for r in roles))
+
+
+def _basic_credentials(encoded: str) -> tuple[str, str]:
+    """`client_id:secret` of an HTTP Basic header, or the identity platform's 400 for a header it cannot read (AADSTS90023,
+    "Request is malformed or invalid.")."""
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise TokenError(400, "invalid_request", 90023, "Request is malformed or invalid: the Authorization "
+                         "header is not Basic base64(client_id:client_secret).") from None
+    client_id, colon, secret = decoded.partition(":")
+    if not colon:
+        raise TokenError(400, "invalid_request", 90023, "Request is malformed or invalid: the Authorization "
+                         "header is not Basic base64(client_id:client_secret).")
+    return client_id, secret
+
+
 class TokenAuthority:
     def __init__(self, store: Store, clock: Callable[[], float], lifetime_seconds: int = 3599) -> None:
         self.store = store
@@ -78,8 +111,7 @@ class TokenAuthority:
             raise TokenError(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type. Only client_credentials is served by this emulator.")
         client_id, secret = form.get("client_id", ""), form.get("client_secret")
         if authorization and authorization.lower().startswith("basic "):
-            decoded = base64.b64decode(authorization[6:]).decode()
-            client_id, _, secret = decoded.partition(":")
+            client_id, secret = _basic_credentials(authorization[6:])
         app = self.store.app(client_id) if client_id else None
         if app is None or app.tenant_id != tenant.id:
             raise TokenError(400, "unauthorized_client", 700016, f"Application with identifier '{client_id}' was not found in the directory '{tenant.default_domain}'.")
@@ -99,7 +131,7 @@ class TokenAuthority:
         now = int(self.clock())
         claims = {
             "aud": "https://graph.microsoft.com",
-            "iss": f"https://sts.windows.net/{tenant.id}/",
+            "iss": issuer(tenant.id),
             "iat": now,
             "nbf": now,
             "exp": now + self.lifetime,
@@ -131,7 +163,8 @@ class TokenAuthority:
             raise TokenError(401, "invalid_client", 700023, "Client assertion audience claim does not match Realm issuer, or iss/sub is not the client id.")
         if not str(claims.get("aud", "")).rstrip("/").endswith("/oauth2/v2.0/token"):
             raise TokenError(401, "invalid_client", 700212, f"No matching federated identity record found for presented assertion audience '{claims.get('aud')}'.")
-        if float(claims.get("exp", 0)) < self.clock():
+        exp = claims.get("exp", 0)
+        if not isinstance(exp, int | float) or isinstance(exp, bool) or exp < self.clock():
             raise TokenError(401, "invalid_client", 700024, "Client assertion is not within its valid time range.")
 
     # ---- checking ---------------------------------------------------------------------------
@@ -148,17 +181,27 @@ class TokenAuthority:
             try:
                 claims = jwt.decode(
                     token, self._public, algorithms=["RS256"], audience=list(GRAPH_AUDIENCES),  # type: ignore[arg-type]
-                    options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "require": ["exp", "tid", "appid"]},
+                    options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "require": ["exp", "iss", "tid", "appid"]},
                 )
             except jwt.InvalidAudienceError:
                 raise errors.unauthenticated("Access token validation failure. Invalid audience.") from None
             except jwt.PyJWTError:
                 raise errors.unauthenticated("Access token validation failure.") from None
+            if not _well_formed(claims):
+                raise errors.unauthenticated("Access token validation failure.")
             if len(self._verified) > 10_000:
                 self._verified.clear()
             self._verified[token] = claims
-        if float(claims["exp"]) <= self.clock():
+        now = self.clock()
+        if float(claims["exp"]) <= now:
             raise errors.unauthenticated("Lifetime validation failed, the token is expired.")
+        # Graph refuses a token before its `nbf` and one from another issuer than the tenant's
+        # own STS (v1.0 app tokens: `https://sts.windows.net/{tid}/`), each with 401
+        # InvalidAuthenticationToken (identity platform, "Access tokens": validate nbf and iss).
+        if float(claims.get("nbf", 0)) > now:
+            raise errors.unauthenticated("Lifetime validation failed, the token is not yet valid.")
+        if claims["iss"] != issuer(str(claims["tid"])):
+            raise errors.unauthenticated("Access token validation failure. Invalid issuer.")
         app = self.store.app(str(claims["appid"]))
         if app is None or app.tenant_id != claims["tid"]:
             raise errors.unauthenticated("Access token validation failure. The application is not known in the tenant.")
