@@ -293,7 +293,8 @@ def test_a_profiles_directory_or_fifo_is_refused(home: Path) -> None:
 
 
 @pytest.mark.parametrize("content", [b'[prod]\ntenant_id = "\xff"\n', b'[prod]\ntenant_id = 5\nclient_id = "c"\n'
-                                     b'client_secret = "s"\n', b'[prod]\nclient_secret = "s"\napps = "x"\n'])
+                                     b'client_secret = "s"\n', b'[prod]\ntenant_id = "t"\nclient_id = "c"\n'
+                                     b'client_secret = "s"\napps = 5\n'])
 def test_bad_profiles_through_the_cli_exit_2_without_traceback(home: Path, csv_file: Path, content: bytes,
                                                               monkeypatch: pytest.MonkeyPatch,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
