@@ -9,15 +9,29 @@ Targets (PRODUCT.md, "Targets"):
 - a tenant: AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET (or
   AZURE_CLIENT_CERTIFICATE_PATH), Graph at graph.microsoft.com;
 - a named profile (`--profile NAME`) in ENTRA_BATCH_HOME/profiles.toml.
+
+What is refused here, before anything is sent (issue 15), each as a one-line `ConfigError`
+naming the setting: a Graph URL or authority host that is plain `http://` to anything but
+this machine (the client secret, the bearer token and every password would cross the network
+in clear), a URL holding `user:password@` (it would be echoed and journalled), a scheme other
+than http(s); a profiles file that another user owns or may write (it could repoint the
+target and collect the secret; ssh refuses its config on the same terms), or that holds an
+inline `client_secret` while others may read it; a CA file that cannot be used; a home
+directory that others may write.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import ssl
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -25,21 +39,78 @@ from batch.errors import ConfigError
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 AUTHORITY_HOST = "https://login.microsoftonline.com"
+LOCAL_GRAPH_URL = "http://emulator.local/v1.0"
+"""The built-in emulator's Graph base. It is never reached over the network: the CLI pairs a
+`local` target with the emulator's in-process transport (`batch.cli.local`), and
+`batch.run.connection` refuses plain http to a host other than loopback when no in-process
+transport is given. That is why this constant, and only it, skips `checked_url`: the check
+applies to what a user's settings name, the one way a URL reaches a socket."""
+
+PROFILES_MAX_BYTES = 1 << 20  # a profiles file is a few hundred bytes; anything this big is not one
+CERTIFICATE_MAX_BYTES = 4 << 20
+"""A PEM key and certificate chain is a few KB, a PFX a few more: 4 MiB leaves room for long
+chains and stops a wrong path (`/dev/zero` once grew the process to 23.9 GB) from filling
+memory. `batch.auth.certificate` reads the file under the same cap."""
 
 
 def home_dir(env: Mapping[str, str] | None = None) -> Path:
-    """`ENTRA_BATCH_HOME`, or the platform's per-user data directory."""
+    """`ENTRA_BATCH_HOME`, or the platform's per-user data directory (the path only; see
+    `private_home` for the directory itself)."""
     env = os.environ if env is None else env
     configured = env.get("ENTRA_BATCH_HOME")
     return Path(configured).expanduser() if configured else Path(platformdirs.user_data_dir("entra-batch"))
 
 
+def private_home(env: Mapping[str, str] | None = None) -> Path:
+    """The home directory, created 0700 when missing (before anything is written in it: it
+    holds the emulator's database, with an app secret and a token-signing key), or checked
+    when it exists: a directory of ours that no one else may write (anyone who may write it
+    could swap profiles.toml or the emulator's database under us)."""
+    env = os.environ if env is None else env
+    setting = "ENTRA_BATCH_HOME" if env.get("ENTRA_BATCH_HOME") else "the entra-batch data directory"
+    return private_dir(home_dir(env), setting)
+
+
+def private_dir(path: Path, setting: str) -> Path:
+    """`path` made a directory only we may enter (0700) when it is missing; when it exists, a
+    directory owned by us (or root) that group and others may not write, else `ConfigError`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.mkdir(path, 0o700)  # the umask can only take bits away: never wider than 0700
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"Cannot create {setting} {path}: {exc.strerror or exc}. "
+                          "Set ENTRA_BATCH_HOME to a directory you can write.") from None
+    else:
+        os.chmod(path, 0o700)  # and a umask such as 0277 cannot leave it unusable
+        return path
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"Cannot use {setting} {path}: {exc.strerror or exc}.") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"{setting} {path} is not a directory. Set ENTRA_BATCH_HOME to a directory of yours.")
+    _check_owner_and_mode(path, info, setting, remedy=f"chmod 700 {path}")
+    return path
+
+
+def _check_owner_and_mode(path: Path, info: os.stat_result, what: str, *, remedy: str) -> None:
+    if info.st_uid not in (os.getuid(), 0):
+        raise ConfigError(f"{what} {path} belongs to another user (uid {info.st_uid}); entra-batch uses only "
+                          "files and directories of yours (or root's) for its settings. Use your own copy.")
+    if info.st_mode & 0o022:
+        raise ConfigError(f"{what} {path} may be written by other users (mode {stat.S_IMODE(info.st_mode):04o}): "
+                          f"they could change which tenant entra-batch talks to, or what it reads. Run `{remedy}`.")
+
+
 def emulator_db_path(env: Mapping[str, str] | None = None) -> Path:
-    return home_dir(env) / "emulator.db"
+    """The local emulator's database, in the home directory (created private first)."""
+    return private_home(env) / "emulator.db"
 
 
 def emulator_tls_dir(env: Mapping[str, str] | None = None) -> Path:
-    return home_dir(env) / "emulator-tls"
+    return private_home(env) / "emulator-tls"
 
 
 @dataclass(frozen=True)
@@ -68,6 +139,7 @@ class Target:
     domain: str | None = None        # the tenant's default domain: issuer of local identities
     extensions_app_id: str | None = None
     extra_apps: tuple[AppCredential, ...] = ()  # an app pool: more registrations of the same tenant
+    authority_setting: str = ""      # where authority_host came from, for messages ("" = the default)
 
     @property
     def label(self) -> str:
@@ -77,18 +149,94 @@ class Target:
         return f"Target(kind={self.kind!r}, graph_url={self.graph_url!r}, tenant_id={self.tenant_id!r})"
 
 
+# --- URLs -----------------------------------------------------------------------------------
+
+def is_loopback_host(host: str | None) -> bool:
+    """localhost, 127.0.0.0/8 or ::1: the hosts plain http may go to (the traffic stays on
+    this machine). Spellings that only some resolvers read as loopback (`127.1`, `0x7f.1`,
+    `localhost.`) are not accepted: what is checked must be what is connected to."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        return address == ipaddress.IPv6Address("::1")
+    return address in ipaddress.IPv4Network("127.0.0.0/8")
+
+
+def plain_http_to_remote(url: str) -> bool:
+    """True when `url` is plain http to a host other than loopback (secrets would travel in clear)."""
+    parts = urlsplit(url)
+    return parts.scheme.lower() != "https" and not (parts.scheme.lower() == "http"
+                                                    and is_loopback_host(parts.hostname))
+
+
+def checked_url(url: str, setting: str, *, example: str) -> str:
+    """`url` without its trailing slash, or `ConfigError` naming `setting`: http(s) only,
+    no credentials, no query or fragment, and plain http only to loopback."""
+    if "@" in url:
+        # Never echo it: what comes before the @ is a user name and, likely, a password.
+        raise ConfigError(f"{setting} holds a user name or password (user:password@ before the host); remove it. "
+                          "entra-batch never takes credentials from a URL: the app's secret comes from "
+                          "AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH) or a profile's client_secret_env.")
+    shown = url if url.isprintable() and len(url) <= 200 else repr(url[:200])
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"{setting} is not a valid URL ({shown}); give one such as {example}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{setting} must be an https URL such as {example}, not {shown}")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise ConfigError(f"{setting} must be a base URL without '?' or '#', such as {example}, not {shown}")
+    if scheme == "http" and not is_loopback_host(parts.hostname):
+        host = parts.hostname + (f":{port}" if port else "")
+        raise ConfigError(
+            f"{setting} is plain http to {host}, which would send the client secret, the access token and every "
+            f"password unencrypted: use https://{host}{parts.path.rstrip('/')} (plain http is only for an emulator "
+            "on this machine: localhost, 127.0.0.0/8 or ::1)")
+    return url.rstrip("/")
+
+
+def _graph_url(url: str, setting: str) -> str:
+    if "@" not in url and not url.lower().startswith(("http://", "https://")):
+        raise ConfigError(f"{setting} is 'local' or a Graph URL such as {GRAPH_URL} "
+                          f"(or http://127.0.0.1:8765/v1.0 for the emulator), not {url[:200]!r}")
+    return checked_url(url, setting, example=GRAPH_URL)
+
+
+def _authority(url: str, setting: str) -> str:
+    return checked_url(url, setting, example=AUTHORITY_HOST)
+
+
+# --- targets --------------------------------------------------------------------------------
+
 def resolve_target(target: str | None, profile: str | None, *, domain: str | None = None,
                    extensions_app_id: str | None = None, env: Mapping[str, str] | None = None) -> Target:
     env = os.environ if env is None else env
     if profile:
         resolved = _profile(profile, env)
     elif target == "local" or (target is None and not env.get("ENTRA_BATCH_TARGET") and not env.get("AZURE_TENANT_ID")):
-        resolved = Target("local", "http://emulator.local/v1.0")
+        resolved = Target("local", LOCAL_GRAPH_URL)
     else:
-        url = target or env.get("ENTRA_BATCH_TARGET") or GRAPH_URL
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"--target is 'local' or a Graph URL such as http://127.0.0.1:8765/v1.0, not {url!r}")
-        resolved = _from_env(Target("url" if url != GRAPH_URL else "tenant", url.rstrip("/")), env)
+        if target:
+            url = _graph_url(target, "--target")
+        elif env.get("ENTRA_BATCH_TARGET"):
+            url = _graph_url(env["ENTRA_BATCH_TARGET"], "ENTRA_BATCH_TARGET")
+        else:
+            url = GRAPH_URL
+        resolved = _from_env(Target("url" if url != GRAPH_URL else "tenant", url), env)
+    if resolved.kind != "local":
+        # httpx reads SSL_CERT_FILE, and requests (under msal) REQUESTS_CA_BUNDLE, on their own:
+        # a wrong path would otherwise surface as a traceback, or as a token endpoint "down" for 300 s.
+        for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+            if env.get(name):
+                _ca_file(env[name], name, directory_ok=name == "REQUESTS_CA_BUNDLE")
     return replace(
         resolved,
         domain=domain or resolved.domain or env.get("ENTRA_BATCH_DOMAIN") or None,
@@ -103,28 +251,80 @@ def _from_env(target: Target, env: Mapping[str, str]) -> Target:
         raise ConfigError(
             f"{target.graph_url} needs credentials: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
             "(or AZURE_CLIENT_CERTIFICATE_PATH), or use --profile NAME, or --target local for the built-in emulator")
+    authority, authority_setting = AUTHORITY_HOST, ""
+    if env.get("AZURE_AUTHORITY_HOST"):
+        authority, authority_setting = _authority(env["AZURE_AUTHORITY_HOST"], "AZURE_AUTHORITY_HOST"), \
+            "AZURE_AUTHORITY_HOST"
     ca = env.get("SSL_CERT_FILE") if target.kind == "url" else None
     return replace(target, tenant_id=tenant, client_id=client, client_secret=secret or None,
-                   certificate_path=Path(certificate) if certificate else None,
-                   authority_host=(env.get("AZURE_AUTHORITY_HOST") or AUTHORITY_HOST).rstrip("/"),
+                   certificate_path=_certificate(certificate, "AZURE_CLIENT_CERTIFICATE_PATH") if certificate else None,
+                   authority_host=authority, authority_setting=authority_setting,
                    ca_file=Path(ca) if ca else None)
 
 
+def _certificate(value: str, setting: str) -> Path:
+    """A certificate file worth reading: a regular file of at most `CERTIFICATE_MAX_BYTES`,
+    checked here so that a wrong path is said before a run folder is made (the reader checks
+    the open file again)."""
+    path = Path(value).expanduser()
+    hint = "it must name a PEM file with the private key and the certificate"
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"{setting} names {path}, which cannot be read ({exc.strerror or exc}): {hint}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, a FIFO or a socket)"
+        raise ConfigError(f"{setting} names {path}, which is {kind}: {hint}")
+    if info.st_size > CERTIFICATE_MAX_BYTES:
+        raise ConfigError(f"{setting} names {path}, which is {info.st_size:,} bytes, more than a certificate file can be "
+                          f"({CERTIFICATE_MAX_BYTES >> 20} MiB): {hint}")
+    return path
+
+
+def _ca_file(value: str, setting: str, *, directory_ok: bool = False) -> Path:
+    """A CA bundle that TLS can load, or `ConfigError` naming `setting`."""
+    path = Path(value).expanduser()
+    remedy = "point it at a PEM file of trusted CA certificates, or unset it"
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise ConfigError(f"{setting} names {path}, which cannot be read ({exc.strerror or exc}): {remedy}") from None
+    if directory_ok and stat.S_ISDIR(info.st_mode):
+        return path
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{setting} names {path}, which is not a regular file: {remedy}")
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, ssl.SSLError) \
+            else "no PEM certificate in it"
+        raise ConfigError(f"{setting} names {path}, which TLS cannot use ({reason}): {remedy}") from None
+    return path
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+_PROFILE_STRINGS = ("tenant_id", "client_id", "client_secret", "client_secret_env", "certificate_path", "target",
+                    "authority_host", "ca_file", "domain", "extensions_app_id")
+_APP_STRINGS = ("client_id", "client_secret", "client_secret_env", "certificate_path")
+
+
 def _profile(name: str, env: Mapping[str, str]) -> Target:
-    path = home_dir(env) / "profiles.toml"
-    if not path.exists():
+    home = home_dir(env)
+    path = home / "profiles.toml"
+    if not path.exists() and not path.is_symlink():
         raise ConfigError(f"no profiles file at {path}; create it with a [{name}] table "
                           "(tenant_id, client_id, client_secret_env or certificate_path, domain)")
-    try:
-        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    private_dir(home, "ENTRA_BATCH_HOME" if env.get("ENTRA_BATCH_HOME") else "the entra-batch data directory")
+    profiles = read_profiles(path)
     section = profiles.get(name)
     if not isinstance(section, dict):
         known = ", ".join(sorted(k for k, v in profiles.items() if isinstance(v, dict))) or "none"
         raise ConfigError(f"no profile [{name}] in {path} (profiles: {known})")
+    where = f"profile [{name}] in {path}"
+    _check_types(section, _PROFILE_STRINGS, where)
     if section.get("target") == "local":
-        return Target("local", "http://emulator.local/v1.0", domain=section.get("domain"),
+        return Target("local", LOCAL_GRAPH_URL, domain=section.get("domain"),
                       extensions_app_id=section.get("extensions_app_id"))
     secret = section.get("client_secret")
     if section.get("client_secret_env"):
@@ -133,25 +333,105 @@ def _profile(name: str, env: Mapping[str, str]) -> Target:
             raise ConfigError(f"profile [{name}] takes its secret from ${section['client_secret_env']}, which is not set")
     for key in ("tenant_id", "client_id"):
         if not section.get(key):
-            raise ConfigError(f"profile [{name}] in {path} has no {key}")
+            raise ConfigError(f"{where} has no {key}")
     if not secret and not section.get("certificate_path"):
         raise ConfigError(f"profile [{name}] needs client_secret_env (or client_secret) or certificate_path")
-    url = str(section.get("target") or GRAPH_URL).rstrip("/")
-    extra = tuple(_pool_app(name, i, app, env) for i, app in enumerate(section.get("apps") or [], start=1))
+    url = _graph_url(section["target"], f"the target of {where}") if section.get("target") else GRAPH_URL
+    authority, authority_setting = AUTHORITY_HOST, ""
+    if section.get("authority_host"):
+        authority_setting = f"the authority_host of {where}"
+        authority = _authority(section["authority_host"], authority_setting)
+    apps = section.get("apps") or []
+    if not isinstance(apps, list):
+        raise ConfigError(f"{where}: apps must be a list of tables ([[{name}.apps]] sections), "
+                          f"not {_type_name(apps)}")
+    extra = tuple(_pool_app(name, i, app, env) for i, app in enumerate(apps, start=1))
+    ca_file = _ca_file(section["ca_file"], f"the ca_file of {where}") if section.get("ca_file") else None
     return Target(
         kind="tenant" if url == GRAPH_URL else "url", graph_url=url, tenant_id=section["tenant_id"],
         client_id=section["client_id"], client_secret=secret,
-        certificate_path=Path(section["certificate_path"]).expanduser() if section.get("certificate_path") else None,
-        authority_host=str(section.get("authority_host") or AUTHORITY_HOST).rstrip("/"),
-        ca_file=Path(section["ca_file"]).expanduser() if section.get("ca_file") else None,
+        certificate_path=_certificate(section["certificate_path"], f"the certificate_path of {where}")
+        if section.get("certificate_path") else None,
+        authority_host=authority, authority_setting=authority_setting, ca_file=ca_file,
         domain=section.get("domain"), extensions_app_id=section.get("extensions_app_id"), extra_apps=extra,
     )
+
+
+def read_profiles(path: Path) -> dict[str, Any]:
+    """The profiles file, parsed, after ssh's checks on its owner and mode; every way it can be
+    unusable (a directory, a FIFO, not UTF-8, not TOML, too big) is a one-line `ConfigError`."""
+    try:
+        # O_NONBLOCK: opening a FIFO planted there must not hang; fstat below refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory, not a profiles file; remove it or move it away") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the profiles file {path}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{path} is a directory, not a profiles file; remove it or move it away")
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path} is not a regular file; profiles.toml must be a plain text file")
+        _check_owner_and_mode(path, info, "The profiles file", remedy=f"chmod 600 {path}")
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            data = file.read(PROFILES_MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the profiles file {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > PROFILES_MAX_BYTES:
+        raise ConfigError(f"{path} is larger than {PROFILES_MAX_BYTES // 1024} KiB: that is not a profiles file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                          "save it as UTF-8") from None
+    try:
+        profiles = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    if info.st_mode & 0o044 and _holds_inline_secret(profiles):
+        raise ConfigError(
+            f"{path} holds a client_secret and other users may read it (mode {stat.S_IMODE(info.st_mode):04o}): "
+            f"run `chmod 600 {path}`, or better, keep the secret out of the file (client_secret_env = \"NAME\", "
+            "with the secret in $NAME)")
+    return profiles
+
+
+def _holds_inline_secret(profiles: Mapping[str, Any]) -> bool:
+    for section in profiles.values():
+        if not isinstance(section, dict):
+            continue
+        if section.get("client_secret"):
+            return True
+        apps = section.get("apps")
+        if isinstance(apps, list) and any(isinstance(app, dict) and app.get("client_secret") for app in apps):
+            return True
+    return False
+
+
+def _check_types(table: Mapping[str, Any], keys: tuple[str, ...], where: str) -> None:
+    for key in keys:
+        if key in table and not isinstance(table[key], str):
+            # The value itself is not shown: it may be a secret typed without quotes.
+            raise ConfigError(f"{where}: {key} must be a quoted string, not {_type_name(table[key])}")
+
+
+def _type_name(value: object) -> str:
+    names = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a table",
+             str: "a string"}
+    return names.get(type(value), "a date or time")
 
 
 def _pool_app(profile: str, index: int, app: object, env: Mapping[str, str]) -> AppCredential:
     """`[[NAME.apps]]` tables: client_id and client_secret_env (or certificate_path)."""
     where = f"profile [{profile}], app {index} of its [[{profile}.apps]]"
-    if not isinstance(app, dict) or not app.get("client_id"):
+    if not isinstance(app, dict):
+        raise ConfigError(f"{where} must be a table ([[{profile}.apps]] with client_id = \"...\"), "
+                          f"not {_type_name(app)}")
+    _check_types(app, _APP_STRINGS, where)
+    if not app.get("client_id"):
         raise ConfigError(f"{where} needs a client_id")
     secret = app.get("client_secret")
     if app.get("client_secret_env"):
@@ -161,4 +441,5 @@ def _pool_app(profile: str, index: int, app: object, env: Mapping[str, str]) -> 
     certificate = app.get("certificate_path")
     if not secret and not certificate:
         raise ConfigError(f"{where} needs client_secret_env (or client_secret) or certificate_path")
-    return AppCredential(str(app["client_id"]), secret, Path(certificate).expanduser() if certificate else None)
+    return AppCredential(str(app["client_id"]), secret,
+                         _certificate(certificate, f"the certificate_path of {where}") if certificate else None)

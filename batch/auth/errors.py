@@ -68,6 +68,16 @@ def unavailable(deadline: float, detail: str, secret: str | None) -> AuthError:
         code=None, error="temporarily_unavailable")
 
 
+def unreachable(host: str, setting: str, why: str, tries: int) -> AuthError:
+    """The authority host cannot be connected to at all (its name does not resolve, the
+    connection is refused, its TLS certificate is not trusted): said after a few tries instead
+    of the transient failures' long deadline, naming the host and where it was set."""
+    where = f"set by {setting}" if setting else "the default; AZURE_AUTHORITY_HOST sets another"
+    return AuthError(
+        f"Cannot connect to the authority host {host} ({where}): {why} ({tries} tries). Check the host name and "
+        "the network (a proxy, a firewall), then run again or resume the run.", code=None, error="unreachable")
+
+
 def scrub(text: str, *secrets: str | None) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
@@ -75,4 +85,4 @@ def scrub(text: str, *secrets: str | None) -> str:
     return text
 
 
-__all__ = ["TRANSIENT_ERRORS", "auth_error", "scrub", "unavailable"]
+__all__ = ["TRANSIENT_ERRORS", "auth_error", "scrub", "unavailable", "unreachable"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from batch.auth.certificate import load_certificate
 from batch.auth.errors import TRANSIENT_ERRORS, auth_error, scrub
-from batch.auth.providers import GRAPH_SCOPE, TOKEN_RETRY, Fetched, RefreshingProvider
+from batch.auth.providers import GRAPH_SCOPE, TOKEN_RETRY, Fetched, RefreshingProvider, connect_failure
 from batch.errors import ConfigError
 from batch.graph.retry import RetryPolicy
 
@@ -31,7 +31,8 @@ class MsalTokenProvider(RefreshingProvider):
                  certificate_path: str | Path | None = None, certificate_password: str | None = None,
                  authority_host: str = PUBLIC_AUTHORITY_HOST, verify: bool | str = True,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 retry: RetryPolicy = TOKEN_RETRY, scope: str = GRAPH_SCOPE, http_client: Any = None) -> None:
+                 retry: RetryPolicy = TOKEN_RETRY, scope: str = GRAPH_SCOPE, http_client: Any = None,
+                 authority_setting: str = "") -> None:
         if (client_secret is None) == (certificate_path is None):
             raise ConfigError("Give exactly one credential for the app: a client secret (AZURE_CLIENT_SECRET) "
                               "or a certificate (AZURE_CLIENT_CERTIFICATE_PATH).")
@@ -41,7 +42,8 @@ class MsalTokenProvider(RefreshingProvider):
         if not host.lower().startswith("https://"):
             raise ConfigError(f"The authority host must be an https URL (msal refuses others), got {authority_host!r}. "
                               "For an http emulator, use its token endpoint without msal.")
-        super().__init__(clock=clock, sleep=sleep, retry=retry, secret=client_secret)
+        super().__init__(clock=clock, sleep=sleep, retry=retry, secret=client_secret, authority_url=host,
+                         authority_setting=authority_setting)
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.authority = f"{host}/{tenant_id}"
@@ -85,6 +87,9 @@ class MsalTokenProvider(RefreshingProvider):
             result = await asyncio.to_thread(self._acquire)
         except msal.exceptions.MsalServiceError as exc:  # msal raises it on a 5xx
             return Fetched(transient=f"token endpoint error: {scrub(str(exc), self._secret)}")
+        except requests.exceptions.ConnectionError as exc:
+            cannot = None if isinstance(exc, requests.exceptions.Timeout) else connect_failure(exc)
+            return Fetched(transient=f"connection error: {type(exc).__name__}", unreachable=cannot)
         except requests.exceptions.RequestException as exc:
             return Fetched(transient=f"connection error: {type(exc).__name__}")
         except OSError as exc:

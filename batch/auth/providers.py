@@ -8,21 +8,27 @@ A refreshing provider keeps the token and refreshes it itself 5 minutes before i
 never do), retries the token endpoint (5xx, 429, connection errors,
 `temporarily_unavailable`) with backoff until a deadline (msal retries none of these), keeps
 using a still-valid token while a refresh fails, and raises `AuthError` — with the AADSTS
-code and what to do — when the credentials are refused. Secrets and tokens are never logged,
-and never put in an exception."""
+code and what to do — when the credentials are refused. An authority host that cannot be
+connected to at all (its name does not resolve, the connection is refused, its certificate
+is not trusted) is not a passing failure: after `UNREACHABLE_TRIES` tries in a row, a few
+seconds, the `AuthError` names the host and the setting it came from, instead of 300 s of
+silence. Secrets and tokens are never logged, and never put in an exception."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
-from batch.auth.errors import TRANSIENT_ERRORS, auth_error, unavailable
+from batch.auth.errors import TRANSIENT_ERRORS, auth_error, unavailable, unreachable
 from batch.graph.retry import RetryPolicy, parse_retry_after
 from batch.graph.transport import tls_verify
 
@@ -31,6 +37,7 @@ log = logging.getLogger(__name__)
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 REFRESH_MARGIN_SECONDS = 300.0  # refresh this long before expiry (as azure-identity does)
 TOKEN_RETRY = RetryPolicy(deadline_seconds=300.0, base_delay=1.0, max_delay=30.0, jitter=0.25)
+UNREACHABLE_TRIES = 3  # tries in a row that could not connect at all before giving up (waits of ~1 s and ~2 s)
 
 
 @dataclass
@@ -42,6 +49,33 @@ class Fetched:
     refresh_in: float | None = None
     transient: str | None = None  # why it failed, when it may work next time
     retry_after: float | None = None
+    unreachable: str | None = None  # why no connection could be made at all (with `transient` set too)
+
+
+def connect_failure(exc: BaseException) -> str | None:
+    """Why a connection to the host could not be made at all (its name does not resolve, it
+    refuses connections, the network cannot reach it, its TLS certificate is not trusted), read
+    from the exception's chain (httpx, requests and urllib3 wrap the socket's error); None
+    when it is something that may pass (a timeout, a connection dropped mid-answer)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        each = todo.pop()
+        if id(each) in seen:
+            continue
+        seen.add(id(each))
+        if isinstance(each, socket.gaierror) or type(each).__name__ == "NameResolutionError":
+            return "its name does not resolve"
+        if isinstance(each, ConnectionRefusedError):
+            return "it refuses connections"
+        if isinstance(each, OSError) and each.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "the network cannot reach it"
+        if isinstance(each, ssl.SSLCertVerificationError):
+            return ("its TLS certificate is not trusted (SSL_CERT_FILE, or the profile's ca_file, names the CA "
+                    "of a private authority)")
+        linked = [each.__cause__, each.__context__, getattr(each, "reason", None), *each.args]
+        todo.extend(link for link in linked if isinstance(link, BaseException))
+    return None
 
 
 class RefreshingProvider:
@@ -50,8 +84,10 @@ class RefreshingProvider:
     failed refresh is tried once and the old token used a little longer."""
 
     def __init__(self, *, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
-                 retry: RetryPolicy, secret: str | None) -> None:
+                 retry: RetryPolicy, secret: str | None, authority_url: str = "", authority_setting: str = "") -> None:
         self._clock = clock
+        self._authority_host = urlsplit(authority_url).netloc or authority_url
+        self._authority_setting = authority_setting
         self._sleep = sleep
         self._retry = retry
         self._secret = secret
@@ -108,11 +144,21 @@ class RefreshingProvider:
         return await self._fetch()
 
     async def _fetch_until_deadline(self) -> Fetched:
+        in_a_row = 0  # tries in a row that could not connect at all
+
+        def should_retry(fetched: Fetched) -> bool:
+            nonlocal in_a_row
+            if fetched.token is not None:
+                return False
+            in_a_row = in_a_row + 1 if fetched.unreachable else 0
+            return in_a_row < UNREACHABLE_TRIES
+
         retrying = self._retry.retrying(
-            should_retry=lambda f: f.token is None, retry_after=lambda f: f.retry_after,
-            clock=self._clock, sleep=self._sleep)
+            should_retry=should_retry, retry_after=lambda f: f.retry_after, clock=self._clock, sleep=self._sleep)
         fetched: Fetched = await retrying(self._try_fetch)
         if fetched.token is None:
+            if fetched.unreachable and in_a_row >= UNREACHABLE_TRIES:
+                raise unreachable(self._authority_host, self._authority_setting, fetched.unreachable, in_a_row)
             raise unavailable(self._retry.deadline_seconds, fetched.transient or "no answer", self._secret)
         return fetched
 
@@ -131,8 +177,9 @@ class ClientCredentialsProvider(RefreshingProvider):
     def __init__(self, token_url: str, client_id: str, client_secret: str, *,
                  transport: httpx.AsyncBaseTransport | None = None, verify: bool | str | ssl.SSLContext = True,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 retry: RetryPolicy = TOKEN_RETRY, scope: str = GRAPH_SCOPE) -> None:
-        super().__init__(clock=clock, sleep=sleep, retry=retry, secret=client_secret)
+                 retry: RetryPolicy = TOKEN_RETRY, scope: str = GRAPH_SCOPE, authority_setting: str = "") -> None:
+        super().__init__(clock=clock, sleep=sleep, retry=retry, secret=client_secret, authority_url=token_url,
+                         authority_setting=authority_setting)
         self.token_url = token_url
         self.client_id = client_id
         self.scope = scope
@@ -143,6 +190,8 @@ class ClientCredentialsProvider(RefreshingProvider):
     async def _fetch(self) -> Fetched:
         try:
             response = await self._http.post(self.token_url, data=self._form, headers={"Accept": "application/json"})
+        except httpx.ConnectError as exc:
+            return Fetched(transient=f"connection error: {type(exc).__name__}", unreachable=connect_failure(exc))
         except httpx.HTTPError as exc:
             return Fetched(transient=f"connection error: {type(exc).__name__}")
         try:
@@ -178,6 +227,6 @@ class StaticTokenProvider:
 
 
 __all__ = [
-    "GRAPH_SCOPE", "REFRESH_MARGIN_SECONDS", "TOKEN_RETRY", "ClientCredentialsProvider", "Fetched",
-    "RefreshingProvider", "StaticTokenProvider",
+    "GRAPH_SCOPE", "REFRESH_MARGIN_SECONDS", "TOKEN_RETRY", "UNREACHABLE_TRIES", "ClientCredentialsProvider",
+    "Fetched", "RefreshingProvider", "StaticTokenProvider", "connect_failure",
 ]

@@ -1,6 +1,11 @@
 """`--target local`: the built-in Graph emulator, in process, on the directory kept under
 ENTRA_BATCH_HOME. Only the CLI chooses it; the library reaches it, as it reaches any Graph,
-through an httpx transport and a `Target` holding the emulator tenant's own app credentials."""
+through an httpx transport and a `Target` holding the emulator tenant's own app credentials.
+
+Its Graph URL and authority (`http://emulator.local`) are plain http to a host that is not
+loopback, which `batch.config` refuses in a user's settings: they are built here, never read
+from a setting, and only ever travel through the in-process transport built with them
+(`batch.run.connection.refuse_plain_http` stops them from reaching a socket otherwise)."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from batch.config import Target, emulator_db_path
+from batch.config import Target, emulator_db_path, private_dir
 
 LOCAL_AUTHORITY = "http://emulator.local"
 
@@ -23,6 +28,10 @@ class LocalEmulator:
         from batch.emulator import EmulatorApp, Store
         from batch.emulator.inprocess import EmulatorTransport
 
+        if db_path is not None and not db_path.parent.exists():
+            # The database holds the app's secret and the token-signing key: its folder is made
+            # private before SQLite writes there (the default one is the private home).
+            private_dir(db_path.parent, "the emulator database's folder")
         self.store = Store(db_path or emulator_db_path())
         self.app = EmulatorApp(self.store, settings)
         self.transport: httpx.AsyncBaseTransport = EmulatorTransport(self.app)

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -26,7 +27,7 @@ from batch.auth import (
     missing_permissions,
     token_roles,
 )
-from batch.config import Target
+from batch.config import Target, plain_http_to_remote
 from batch.errors import ConfigError, GraphRequestFailed, PermissionMissing
 from batch.graph import AppPool, GraphCall, GraphClient, Pacer
 
@@ -38,10 +39,36 @@ def token_provider_for(target: Target, transport: httpx.AsyncBaseTransport | Non
         # msal refuses http authorities; a plain client-credentials request serves a loopback emulator.
         return ClientCredentialsProvider(f"{target.authority_host}/{target.tenant_id}/oauth2/v2.0/token",
                                          target.client_id, target.client_secret or "", verify=verify,
-                                         transport=transport)
+                                         transport=transport, authority_setting=target.authority_setting)
     return MsalTokenProvider(target.tenant_id, target.client_id, client_secret=target.client_secret,
                              certificate_path=target.certificate_path, authority_host=target.authority_host,
-                             verify=verify)
+                             verify=verify, authority_setting=target.authority_setting)
+
+
+def refuse_plain_http(target: Target, transport: httpx.AsyncBaseTransport | None) -> None:
+    """The second lock on plain http (the first is `batch.config.checked_url`, for what a
+    user's settings name): a `Target` built by hand in Python, or the built-in emulator's
+    `http://emulator.local` without its in-process transport, must not send the secret, the
+    token and the passwords in clear over a network. A transport other than httpx's network
+    one keeps the requests in this process (the emulator's, a mock), so anything goes there."""
+    if transport is not None and not isinstance(transport, httpx.AsyncHTTPTransport):
+        return
+    for url, what in ((target.graph_url, "the Graph URL"), (target.authority_host, "the authority host")):
+        if plain_http_to_remote(url):
+            host = urlsplit(url).hostname or url
+            raise ConfigError(f"{what} is plain http to {host}, which would send the client secret, the access token "
+                              "and every password unencrypted: use https (plain http is only for an emulator on "
+                              "this machine: localhost, 127.0.0.0/8 or ::1, or the built-in emulator in process)")
+
+
+def _trust(target: Target) -> ssl.SSLContext | bool:
+    if target.ca_file is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(target.ca_file))
+    except (OSError, ssl.SSLError, ValueError):
+        raise ConfigError(f"The CA file {target.ca_file} (SSL_CERT_FILE or a profile's ca_file) cannot be used: "
+                          "point it at a PEM file of trusted CA certificates") from None
 
 
 def target_identity(target: Target) -> dict[str, Any]:
@@ -95,6 +122,8 @@ async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport
         raise ConfigError("the target names no tenant and app: 'local' is the command line's built-in emulator; "
                           "from Python, pass a Graph URL with credentials, or the emulator's own target and "
                           "transport (README, Python API)")
+    refuse_plain_http(target, transport)
+    verify = _trust(target)
     providers: list[TokenProvider] = []
     client: GraphClient | None = None
     try:
@@ -109,7 +138,7 @@ async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport
         client = GraphClient(
             target.graph_url, None if pool else provider, pacer=pacer,
             transport=transport,
-            verify=ssl.create_default_context(cafile=str(target.ca_file)) if target.ca_file else True,
+            verify=verify,
             low_priority=priority == "low",
             max_connections=max(4, concurrency * 2),
             redact=[target.client_secret, *(app.client_secret for app in target.extra_apps)],
@@ -142,5 +171,5 @@ async def default_domain(client: GraphClient) -> str:
         "or set ENTRA_BATCH_DOMAIN")
 
 
-__all__ = ["Connection", "default_domain", "open_connection", "same_target", "target_identity",
-           "token_provider_for"]
+__all__ = ["Connection", "default_domain", "open_connection", "refuse_plain_http", "same_target",
+           "target_identity", "token_provider_for"]
