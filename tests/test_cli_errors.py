@@ -257,3 +257,15 @@ def test_an_export_piped_into_head_ends_quietly_and_its_file_is_complete(home: P
     assert done.returncode == 141
     assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
     assert out.read_text(encoding="utf-8-sig").startswith("id,")
+
+
+def test_a_local_emulator_database_that_cannot_be_used_is_one_line_and_exit_2(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (home / "emulator.db").mkdir()  # a folder where the emulator's directory file should be
+    source = tmp_path / "in.csv"
+    source.write_text("signInName,displayName\r\nada@example.com,Ada\r\n", encoding="utf-8")
+    assert main(["create", str(source), "--out-dir", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "built-in emulator cannot use its directory" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 2  # the "no tenant configured" line, then the refusal

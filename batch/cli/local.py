@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from batch.config import Target, emulator_db_path, private_dir
+from batch.errors import ConfigError
 
 LOCAL_AUTHORITY = "http://emulator.local"
 
@@ -26,13 +27,18 @@ class LocalEmulator:
 
     def __init__(self, settings: Any = None, db_path: Path | None = None) -> None:
         from batch.emulator import EmulatorApp, Store
+        from batch.emulator.database import DatabaseUnavailable
         from batch.emulator.inprocess import EmulatorTransport
 
         if db_path is not None and not db_path.parent.exists():
             # The database holds the app's secret and the token-signing key: its folder is made
             # private before SQLite writes there (the default one is the private home).
             private_dir(db_path.parent, "the emulator database's folder")
-        self.store = Store(db_path or emulator_db_path())
+        path = db_path or emulator_db_path()
+        try:
+            self.store = Store(path)
+        except DatabaseUnavailable as exc:
+            raise ConfigError(f"the built-in emulator cannot use its directory: {exc}") from None
         self.app = EmulatorApp(self.store, settings)
         self.transport: httpx.AsyncBaseTransport = EmulatorTransport(self.app)
         self._app = self.store.default_app()
