@@ -123,3 +123,17 @@ def test_template_columns_explains_every_column_of_the_verb(capsys: pytest.Captu
             assert column.help in text
     assert main(["template", "create", "--columns"]) == 0
     assert "displayName (required)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["create", "x.csv"], ["delete", "x.csv"], ["export"]])
+@pytest.mark.parametrize("value", ["0", "65", "1000000", "many"])
+def test_concurrency_outside_1_to_64_is_a_usage_error(command: list[str], value: str,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main([*command, "--concurrency", value])
+    assert refused.value.code == 2
+    assert "--concurrency" in capsys.readouterr().err
+
+
+def test_concurrency_of_64_is_accepted() -> None:
+    assert build_parser().parse_args(["export", "--concurrency", "64"]).concurrency == 64

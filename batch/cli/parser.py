@@ -126,7 +126,8 @@ def _add_verb(verbs: argparse._SubParsersAction[argparse.ArgumentParser], spec: 
 
 def _add_pace_options(group: argparse._ActionsContainer, *, concurrency: int, what: str) -> None:
     """--concurrency, --priority and --quiet, which every command that talks to Graph takes."""
-    group.add_argument("--concurrency", type=_positive, default=concurrency, help=f"{what} (default {concurrency})")
+    group.add_argument("--concurrency", type=_concurrency, default=concurrency,
+                       help=f"{what}, 1 to {MAX_CONCURRENCY} (default {concurrency})")
     group.add_argument("--priority", choices=("normal", "low"), default="normal",
                        help="low sends x-ms-throttle-priority: Low so that interactive work goes first")
     group.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -220,10 +221,13 @@ def _batch_size(text: str) -> int:
     return value
 
 
-def _positive(text: str) -> int:
+MAX_CONCURRENCY = 64  # far above what Graph's throttling admits from one app; each one costs memory
+
+
+def _concurrency(text: str) -> int:
     value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("at least 1")
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"1 to {MAX_CONCURRENCY}")
     return value
 
 
