@@ -26,16 +26,15 @@ import ipaddress
 import os
 import ssl
 import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import platformdirs
 
 from batch.errors import ConfigError
+from batch.profiles import check_owner_and_mode, check_types, read_profiles, type_name
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -46,7 +45,6 @@ LOCAL_GRAPH_URL = "http://emulator.local/v1.0"
 transport is given. That is why this constant, and only it, skips `checked_url`: the check
 applies to what a user's settings name, the one way a URL reaches a socket."""
 
-PROFILES_MAX_BYTES = 1 << 20  # a profiles file is a few hundred bytes; anything this big is not one
 CERTIFICATE_MAX_BYTES = 4 << 20
 """A PEM key and certificate chain is a few KB, a PFX a few more: 4 MiB leaves room for long
 chains and stops a wrong path (`/dev/zero` once grew the process to 23.9 GB) from filling
@@ -91,17 +89,8 @@ def private_dir(path: Path, setting: str) -> Path:
         raise ConfigError(f"Cannot use {setting} {path}: {exc.strerror or exc}.") from None
     if not stat.S_ISDIR(info.st_mode):
         raise ConfigError(f"{setting} {path} is not a directory. Set ENTRA_BATCH_HOME to a directory of yours.")
-    _check_owner_and_mode(path, info, setting, remedy=f"chmod 700 {path}")
+    check_owner_and_mode(path, info, setting, remedy=f"chmod 700 {path}")
     return path
-
-
-def _check_owner_and_mode(path: Path, info: os.stat_result, what: str, *, remedy: str) -> None:
-    if info.st_uid not in (os.getuid(), 0):
-        raise ConfigError(f"{what} {path} belongs to another user (uid {info.st_uid}); entra-batch uses only "
-                          "files and directories of yours (or root's) for its settings. Use your own copy.")
-    if info.st_mode & 0o022:
-        raise ConfigError(f"{what} {path} may be written by other users (mode {stat.S_IMODE(info.st_mode):04o}): "
-                          f"they could change which tenant entra-batch talks to, or what it reads. Run `{remedy}`.")
 
 
 def emulator_db_path(env: Mapping[str, str] | None = None) -> Path:
@@ -322,7 +311,7 @@ def _profile(name: str, env: Mapping[str, str]) -> Target:
         known = ", ".join(sorted(k for k, v in profiles.items() if isinstance(v, dict))) or "none"
         raise ConfigError(f"no profile [{name}] in {path} (profiles: {known})")
     where = f"profile [{name}] in {path}"
-    _check_types(section, _PROFILE_STRINGS, where)
+    check_types(section, _PROFILE_STRINGS, where)
     if section.get("target") == "local":
         return Target("local", LOCAL_GRAPH_URL, domain=section.get("domain"),
                       extensions_app_id=section.get("extensions_app_id"))
@@ -344,7 +333,7 @@ def _profile(name: str, env: Mapping[str, str]) -> Target:
     apps = section.get("apps") or []
     if not isinstance(apps, list):
         raise ConfigError(f"{where}: apps must be a list of tables ([[{name}.apps]] sections), "
-                          f"not {_type_name(apps)}")
+                          f"not {type_name(apps)}")
     extra = tuple(_pool_app(name, i, app, env) for i, app in enumerate(apps, start=1))
     ca_file = _ca_file(section["ca_file"], f"the ca_file of {where}") if section.get("ca_file") else None
     return Target(
@@ -357,80 +346,13 @@ def _profile(name: str, env: Mapping[str, str]) -> Target:
     )
 
 
-def read_profiles(path: Path) -> dict[str, Any]:
-    """The profiles file, parsed, after ssh's checks on its owner and mode; every way it can be
-    unusable (a directory, a FIFO, not UTF-8, not TOML, too big) is a one-line `ConfigError`."""
-    try:
-        # O_NONBLOCK: opening a FIFO planted there must not hang; fstat below refuses it.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except IsADirectoryError:
-        raise ConfigError(f"{path} is a directory, not a profiles file; remove it or move it away") from None
-    except OSError as exc:
-        raise ConfigError(f"Cannot read the profiles file {path}: {exc.strerror or exc}") from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise ConfigError(f"{path} is a directory, not a profiles file; remove it or move it away")
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{path} is not a regular file; profiles.toml must be a plain text file")
-        _check_owner_and_mode(path, info, "The profiles file", remedy=f"chmod 600 {path}")
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            data = file.read(PROFILES_MAX_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"Cannot read the profiles file {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > PROFILES_MAX_BYTES:
-        raise ConfigError(f"{path} is larger than {PROFILES_MAX_BYTES // 1024} KiB: that is not a profiles file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-                          "save it as UTF-8") from None
-    try:
-        profiles = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    if info.st_mode & 0o044 and _holds_inline_secret(profiles):
-        raise ConfigError(
-            f"{path} holds a client_secret and other users may read it (mode {stat.S_IMODE(info.st_mode):04o}): "
-            f"run `chmod 600 {path}`, or better, keep the secret out of the file (client_secret_env = \"NAME\", "
-            "with the secret in $NAME)")
-    return profiles
-
-
-def _holds_inline_secret(profiles: Mapping[str, Any]) -> bool:
-    for section in profiles.values():
-        if not isinstance(section, dict):
-            continue
-        if section.get("client_secret"):
-            return True
-        apps = section.get("apps")
-        if isinstance(apps, list) and any(isinstance(app, dict) and app.get("client_secret") for app in apps):
-            return True
-    return False
-
-
-def _check_types(table: Mapping[str, Any], keys: tuple[str, ...], where: str) -> None:
-    for key in keys:
-        if key in table and not isinstance(table[key], str):
-            # The value itself is not shown: it may be a secret typed without quotes.
-            raise ConfigError(f"{where}: {key} must be a quoted string, not {_type_name(table[key])}")
-
-
-def _type_name(value: object) -> str:
-    names = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a table",
-             str: "a string"}
-    return names.get(type(value), "a date or time")
-
-
 def _pool_app(profile: str, index: int, app: object, env: Mapping[str, str]) -> AppCredential:
     """`[[NAME.apps]]` tables: client_id and client_secret_env (or certificate_path)."""
     where = f"profile [{profile}], app {index} of its [[{profile}.apps]]"
     if not isinstance(app, dict):
         raise ConfigError(f"{where} must be a table ([[{profile}.apps]] with client_id = \"...\"), "
-                          f"not {_type_name(app)}")
-    _check_types(app, _APP_STRINGS, where)
+                          f"not {type_name(app)}")
+    check_types(app, _APP_STRINGS, where)
     if not app.get("client_id"):
         raise ConfigError(f"{where} needs a client_id")
     secret = app.get("client_secret")

@@ -1,0 +1,96 @@
+"""Reading `profiles.toml` as ssh reads its config: a regular file of the user's (or root's),
+writable by nobody else, an inline secret only in a file nobody else may read, bounded in
+size, UTF-8 TOML, every value of the kind expected. `batch.config` turns a profile into a
+`Target`."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from batch.errors import ConfigError
+
+PROFILES_MAX_BYTES = 1 << 20  # a profiles file is a few hundred bytes; anything this big is not one
+
+
+def check_owner_and_mode(path: Path, info: os.stat_result, what: str, *, remedy: str) -> None:
+    if info.st_uid not in (os.getuid(), 0):
+        raise ConfigError(f"{what} {path} belongs to another user (uid {info.st_uid}); entra-batch uses only "
+                          "files and directories of yours (or root's) for its settings. Use your own copy.")
+    if info.st_mode & 0o022:
+        raise ConfigError(f"{what} {path} may be written by other users (mode {stat.S_IMODE(info.st_mode):04o}): "
+                          f"they could change which tenant entra-batch talks to, or what it reads. Run `{remedy}`.")
+
+
+def read_profiles(path: Path) -> dict[str, Any]:
+    """The profiles file, parsed, after ssh's checks on its owner and mode; every way it can be
+    unusable (a directory, a FIFO, not UTF-8, not TOML, too big) is a one-line `ConfigError`."""
+    try:
+        # O_NONBLOCK: opening a FIFO planted there must not hang; fstat below refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a directory, not a profiles file; remove it or move it away") from None
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the profiles file {path}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise ConfigError(f"{path} is a directory, not a profiles file; remove it or move it away")
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"{path} is not a regular file; profiles.toml must be a plain text file")
+        check_owner_and_mode(path, info, "The profiles file", remedy=f"chmod 600 {path}")
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            data = file.read(PROFILES_MAX_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the profiles file {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > PROFILES_MAX_BYTES:
+        raise ConfigError(f"{path} is larger than {PROFILES_MAX_BYTES // 1024} KiB: that is not a profiles file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                          "save it as UTF-8") from None
+    try:
+        profiles = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    if info.st_mode & 0o044 and _holds_inline_secret(profiles):
+        raise ConfigError(
+            f"{path} holds a client_secret and other users may read it (mode {stat.S_IMODE(info.st_mode):04o}): "
+            f"run `chmod 600 {path}`, or better, keep the secret out of the file (client_secret_env = \"NAME\", "
+            "with the secret in $NAME)")
+    return profiles
+
+
+def _holds_inline_secret(profiles: Mapping[str, Any]) -> bool:
+    for section in profiles.values():
+        if not isinstance(section, dict):
+            continue
+        if section.get("client_secret"):
+            return True
+        apps = section.get("apps")
+        if isinstance(apps, list) and any(isinstance(app, dict) and app.get("client_secret") for app in apps):
+            return True
+    return False
+
+
+def check_types(table: Mapping[str, Any], keys: tuple[str, ...], where: str) -> None:
+    for key in keys:
+        if key in table and not isinstance(table[key], str):
+            # The value itself is not shown: it may be a secret typed without quotes.
+            raise ConfigError(f"{where}: {key} must be a quoted string, not {type_name(table[key])}")
+
+
+def type_name(value: object) -> str:
+    names = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a table",
+             str: "a string"}
+    return names.get(type(value), "a date or time")
+
+
+__all__ = ["PROFILES_MAX_BYTES", "check_owner_and_mode", "check_types", "read_profiles", "type_name"]
