@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from batch.cli.help import EMULATOR_EPILOG, EXPORT_EPILOG
 from batch.verbs.registry import VERBS, VerbSpec
@@ -25,71 +26,39 @@ def _quota(text: str) -> Quota:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("a probability between 0 and 1")
-    return value
+def _emulator_limits() -> Any:
+    from batch.emulator import settings  # imported when an emulator option is given, not at start
+
+    return settings
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a port number between 0 and 65535 (0 picks a free one), got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port number between 0 and 65535 (0 picks a free one), got {text}")
-    return value
+def _number(convert: Callable[[str], float], what: str, limits: Callable[[], tuple[float, float]],
+            *, scale: str = "{:g}") -> Callable[[str], Any]:
+    """An argparse type: `convert(text)` within `limits()` (looked up when an option is parsed,
+    so that the emulator's limits stay in its settings), else one line saying what is wanted."""
+    def parse(text: str) -> Any:
+        low, high = limits()
+        try:
+            value = convert(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low <= value <= high):
+            shown = f", got {text!r}" if what != "a probability" else ""
+            raise argparse.ArgumentTypeError(f"{what} between {scale.format(low)} and {scale.format(high)}{shown}")
+        return value
+    return parse
 
 
-def _milliseconds(text: str) -> float:
-    from batch.emulator.settings import MAX_DELAY_MS
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not 0 <= value <= MAX_DELAY_MS:
-        raise argparse.ArgumentTypeError(f"a number of milliseconds between 0 and {MAX_DELAY_MS:.0f}, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    from batch.emulator.settings import MAX_DELAY_MS
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not 0 <= value <= MAX_DELAY_MS / 1000:
-        raise argparse.ArgumentTypeError(f"a number of seconds between 0 and {MAX_DELAY_MS / 1000:.0f}, got {text!r}")
-    return value
-
-
-def _sigma(text: str) -> float:
-    from batch.emulator.settings import MAX_SIGMA
-
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or not 0 <= value <= MAX_SIGMA:
-        raise argparse.ArgumentTypeError(f"a spread between 0 and {MAX_SIGMA:g}, got {text!r}")
-    return value
-
-
-def _token_lifetime(text: str) -> int:
-    from batch.emulator.settings import MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
-
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not MIN_TOKEN_LIFETIME <= value <= MAX_TOKEN_LIFETIME:
-        raise argparse.ArgumentTypeError(f"a whole number of seconds between {MIN_TOKEN_LIFETIME} and "
-                                         f"{MAX_TOKEN_LIFETIME}, got {text!r}")
-    return value
-
+_probability = _number(float, "a probability", lambda: (0.0, 1.0))
+_port = _number(int, "a port number", lambda: (0, 65535), scale="{:d}")
+_milliseconds = _number(float, "a number of milliseconds", lambda: (0.0, _emulator_limits().MAX_DELAY_MS),
+                        scale="{:.0f}")
+_seconds = _number(float, "a number of seconds", lambda: (0.0, _emulator_limits().MAX_DELAY_MS / 1000),
+                   scale="{:.0f}")
+_sigma = _number(float, "a spread", lambda: (0.0, _emulator_limits().MAX_SIGMA))
+_token_lifetime = _number(int, "a whole number of seconds", lambda: (_emulator_limits().MIN_TOKEN_LIFETIME,
+                                                                      _emulator_limits().MAX_TOKEN_LIFETIME),
+                          scale="{:d}")
 
 
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
