@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -59,10 +59,15 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _MIN_SECRET = 4  # shorter values would blank out ordinary words; no password or token is this short
 
 
+# What an answer must not bring back, asked for only when there is server text to clean (an
+# error): gathering a request's passwords for every successful answer is work for nothing.
+Secrets = Callable[[], Iterable[str]]
+
+
 def result_of(status: int, headers: dict[str, str], body: Any, attempts: int,
-              secrets: Iterable[str] = ()) -> GraphResult:
+              secrets: Secrets = tuple) -> GraphResult:
     """A `GraphResult` with Graph's error code and message lifted out of an error body, made
-    safe to keep (`server_text`): `secrets` are what the request carried that the answer
+    safe to keep (`server_text`): `secrets()` gives what the request carried that the answer
     must not bring back into results.csv, the journal or the terminal (its token, its
     passwords, the client secret)."""
     code = message = None
@@ -73,7 +78,7 @@ def result_of(status: int, headers: dict[str, str], body: Any, attempts: int,
             message = error.get("message") if isinstance(error.get("message"), str) else None
         elif isinstance(body, str) and body.strip():
             message = body
-    kept = tuple(secrets)
+    kept = tuple(secrets()) if code is not None or message is not None else ()
     return GraphResult(status, headers, body, attempts,
                        error_code=None if code is None else server_text(code, kept, MAX_SERVER_CODE),
                        error_message=None if message is None else server_text(message, kept))
@@ -182,5 +187,6 @@ def url_path(url: str) -> str:
 
 __all__ = [
     "MAX_SERVER_TEXT", "NOTHING_SENT", "REDACTED", "Verdict", "describe_failure", "failure_result", "inner_body",
-    "json_bytes", "judge", "lower_headers", "request_secrets", "response_body", "result_of", "server_text", "url_path",
+    "json_bytes", "judge", "lower_headers", "Secrets", "request_secrets", "response_body", "result_of", "server_text",
+    "url_path",
 ]

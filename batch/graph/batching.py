@@ -12,6 +12,7 @@ are resent and the others come back `ambiguous=True` for the engine to reconcile
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import httpx
 
 from batch.graph.answers import (
     NOTHING_SENT,
+    Secrets,
     failure_result,
     inner_body,
     json_bytes,
@@ -124,7 +126,8 @@ async def _send_chunk(session: Session, chunk: list[_Item], state: _Round) -> li
     outer_headers = lower_headers(response.headers)
     outer_body = response_body(response)
     # Any answer may echo any request of the chunk: none may bring back a password of the chunk.
-    secrets = request_secrets(token, [item.call.body for item in chunk], session.redact)
+    secrets: Secrets = functools.cache(lambda: request_secrets(token, [item.call.body for item in chunk],
+                                                               session.redact))
     if response.status_code == 200 and isinstance(outer_body, dict) and isinstance(outer_body.get("responses"), list):
         # The envelope carries no throttle headers; the pacer learns from the inner answers.
         return _inner_results(session, chunk, outer_body["responses"], lease, secrets)
@@ -189,7 +192,7 @@ def _ambiguous(chunk: list[_Item]) -> list[_Item]:
 
 
 def _inner_results(session: Session, chunk: list[_Item], responses: list[Any], lease: Lease,
-                   secrets: tuple[str, ...]) -> list[_Item]:
+                   secrets: Secrets) -> list[_Item]:
     """Match the inner answers to the items by id; judge each; return the items to send again."""
     by_id: dict[str, dict[str, Any]] = {}
     for answer in responses:

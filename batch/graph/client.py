@@ -162,7 +162,7 @@ class GraphClient:
         lease.observe(response.status_code, response.headers)
         session.note_server_time(response)
         result = result_of(response.status_code, lower_headers(response.headers), response_body(response), attempts,
-                           secrets=request_secrets(token, [call.body], session.redact))
+                           secrets=lambda: request_secrets(token, [call.body], session.redact))
         if result.status == 401 and not tries.refreshed:
             tries.refreshed = True
             await session.refresh(lease.provider, token)
