@@ -60,7 +60,7 @@ USER: dict[str, Property] = {
     "deletedDateTime": _ro(),
     "department": _p(max_length=64),
     "displayName": _p(max_length=256),
-    "employeeId": _p(max_length=16),  # GRAPH.md §1.6 (current user.md: 16)
+    "employeeId": _p(max_length=16),  # current user.md: "The maximum length is 16 characters"
     "employeeType": _p(max_length=64),  # no length in [user]; kept from GRAPH.md §1.6's table
     "externalUserState": _ro(),
     "externalUserStateChangeDateTime": _ro(),
@@ -74,7 +74,7 @@ USER: dict[str, Property] = {
     "mail": _p(max_length=256),  # no length in [user]; kept
     "mailNickname": _p(max_length=64),
     "mobilePhone": _p(max_length=64),
-    "officeLocation": _p(max_length=128),  # no length in [user]; kept
+    "officeLocation": _p(max_length=128),  # not in [user]; 128 in the pages of types inheriting from user
     "onPremisesDistinguishedName": _ro(),
     "onPremisesDomainName": _ro(),
     "onPremisesImmutableId": _p(),
@@ -110,14 +110,23 @@ LIST_VALUED = frozenset(name for name, prop in USER.items() if prop.kind in ("li
 # assigned (the migration sample sent the old objectId and got a different one back).
 IGNORED_ON_CREATE = frozenset({"id"})
 
-# [user]: "Allowed values: null, minor, notAdult and adult" / "null, granted, denied and
-# notRequired". userType: "such as Member and Guest"; B2C's attribute page says Member
-# (GRAPH.md §1.6). Graph compares enumeration members case-sensitively.
+# [user] ageGroup "Allowed values: null, Minor, NotAdult and Adult" (older copies of the page:
+# "minor, notAdult and adult"), consentProvidedForMinor "null, Granted, Denied and NotRequired"
+# (older: "granted, denied and notRequired"). As the documented case changed, members are
+# compared case-insensitively (UNSURE) and stored as sent.
 ENUMS: dict[str, frozenset[str]] = {
-    "ageGroup": frozenset({"minor", "notAdult", "adult"}),
-    "consentProvidedForMinor": frozenset({"granted", "denied", "notRequired"}),
-    "userType": frozenset({"Member", "Guest"}),
+    "ageGroup": frozenset({"minor", "notadult", "adult"}),
+    "consentProvidedForMinor": frozenset({"granted", "denied", "notrequired"}),
 }
+# [user] userType: "such as Member and Guest"; B2C's attribute page says Member (GRAPH.md §1.6).
+# Whether Graph takes another case is not documented: only these spellings (never kinder).
+USER_TYPES = frozenset({"Member", "Guest"})
+
+
+def is_member(name: str, value: str) -> bool:
+    """Whether `value` is one of the allowed values of the enumeration-like property `name`."""
+    return value in USER_TYPES if name == "userType" else value.lower() in ENUMS[name]
+
 
 _BY_LOWER = {name.lower(): name for name in USER}
 

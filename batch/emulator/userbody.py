@@ -147,7 +147,7 @@ def _policies(value: str) -> str:
 
 
 def _one_of(name: str) -> Callable[[str], str]:
-    return _valid_if(name, schema.ENUMS[name].__contains__)
+    return _valid_if(name, lambda value: schema.is_member(name, value))
 
 
 _STRING_RULES: dict[str, Callable[[str], str]] = {

@@ -266,6 +266,31 @@ async def test_creation_type_on_create_is_graphs_invalid_value(graph):
                                              [{"code": "InvalidValue", "message": message, "target": "creationType"}])
 
 
+@pytest.mark.parametrize("prop,value,ok", [
+    ("ageGroup", "Adult", True), ("ageGroup", "minor", True), ("ageGroup", "teen", False),
+    ("consentProvidedForMinor", "Granted", True), ("consentProvidedForMinor", "maybe", False),
+    ("userType", "Guest", True), ("userType", "guest", False),
+])
+async def test_enumerated_properties(graph, prop, value, ok):
+    """user.md: ageGroup null/Minor/NotAdult/Adult, consentProvidedForMinor null/Granted/Denied/NotRequired."""
+    response = await graph.post("/v1.0/users", json=customer(unique_email(), **{prop: value}))
+    if ok:
+        assert response.status_code == 201
+        assert (await selected(graph, response.json()["id"], prop))[prop] == value
+    else:
+        assert response.status_code == 400
+        assert error_of(response) == invalid(prop)
+
+
+async def test_read_only_properties_of_graphs_schema(graph, ada):
+    """Properties user.md marks read-only are known (selectable) and refused on write."""
+    user = await selected(graph, ada["id"], "onPremisesSyncEnabled,assignedLicenses,refreshTokensValidFromDateTime")
+    assert user["onPremisesSyncEnabled"] is None and user["assignedLicenses"] == []
+    response = await graph.patch(f"/v1.0/users/{ada['id']}", json={"onPremisesSyncEnabled": True})
+    assert response.status_code == 400
+    assert error_of(response)["message"] == "Property 'onPremisesSyncEnabled' is read-only and cannot be set."
+
+
 async def test_id_on_create_is_ignored(graph):
     """azure-ad-b2c/user-migration#25: Graph drops an `id` sent on create and assigns its own."""
     sent = "00000000-0000-0000-0000-000000000001"
