@@ -229,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--tls", action="store_true", help="serve https with a local CA made on first start "
                                                         "(its path is printed as SSL_CERT_FILE)")
     emu.add_argument("--allow-remote", action="store_true", help=argparse.SUPPRESS)
+    emu.add_argument("--password-reset-needs-role", action="store_true",
+                     help="refuse (403) a passwordProfile change by an app without the User Administrator "
+                          "directory role, as user-update.md says for app-only calls (the default app holds it)")
     g = emu.add_argument_group("throttling (defaults are Graph's documented quotas)")
     g.add_argument("--write-quota", type=_quota, metavar="N/SECONDS",
                    help="writes per app and tenant (default 3000/150)")

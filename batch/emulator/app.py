@@ -22,7 +22,7 @@ from .batching import answer_batch
 from .edge import MAX_BODY_BYTES, HostPolicy, declared_length, parse_json
 from .errors import GraphError, error_body
 from .faults import Fault
-from .messages import JSON_TYPE, GraphRequest, GraphResponse, parse_query, split_path
+from .messages import GraphRequest, GraphResponse, parse_query, split_path
 from .service import GraphService
 from .settings import EmulatorSettings
 from .store import Store
@@ -237,7 +237,8 @@ async def _send_response(send: Send, response: GraphResponse) -> None:
 
 
 async def _send_json(send: Send, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-    all_headers = {"Content-Type": JSON_TYPE if status < 300 else "application/json; charset=utf-8", **(headers or {})}
+    # The login endpoints (token, keys, discovery) answer plain JSON, successes included (GRAPH.md §15.6).
+    all_headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
     await _send_response(send, GraphResponse(status, body, all_headers))
 
 

@@ -12,9 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import rules
-from ..userschema import DEFAULT_PROPERTIES, LIST_PROPERTIES, USER_PROPERTIES
-from . import errors
+from . import errors, schema
 from .errors import GraphError
 from .records import IdentityRow, Tenant, UserRow
 from .store import Store
@@ -35,14 +33,13 @@ def iso(moment: float) -> str:
 
 
 def project(doc: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
-    """The properties a response carries: the default set, or exactly what was selected.
-    Passwords are never returned: `passwordProfile` reads as null (GRAPH.md §1.1)."""
-    names = select if select is not None else DEFAULT_PROPERTIES
+    """The properties a response carries: the default set, or exactly what was selected."""
+    names = select if select is not None else schema.DEFAULT_SELECT
     out: dict[str, Any] = {}
     for name in names:
         if name == "passwordProfile":
-            out[name] = None
-        elif name in LIST_PROPERTIES:
+            out[name] = password_profile_view(doc.get("passwordProfile"))
+        elif name in schema.LIST_VALUED:
             out[name] = doc.get(name) or []
         elif name.startswith("extension_"):
             if name in doc:
@@ -52,11 +49,24 @@ def project(doc: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def password_profile_view(kept: Any) -> dict[str, Any] | None:
+    """`$select=passwordProfile`: never the password. Graph shows the flags while the user must
+    change the password at next sign-in and null otherwise (microsoft-graph-docs#13208: after an
+    admin reset with "require change" the profile reads `forceChangePasswordNextSignIn: true`;
+    after one without, it stays null)."""
+    if not isinstance(kept, dict) or not kept.get("forceChangePasswordNextSignIn"):
+        return None
+    return {"password": None, "forceChangePasswordNextSignIn": True,
+            "forceChangePasswordNextSignInWithMfa": bool(kept.get("forceChangePasswordNextSignInWithMfa"))}
+
+
 class Directory:
-    def __init__(self, store: Store, clock: Callable[[], float], retention_days: int = 30) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float], retention_days: int = 30,
+                 password_reset_needs_role: bool = False) -> None:
         self.store = store
         self.clock = clock
         self.retention_seconds = retention_days * 86400
+        self.password_reset_needs_role = password_reset_needs_role
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -84,7 +94,7 @@ class Directory:
     # ---- writing -------------------------------------------------------------------------
 
     def create(self, tenant: Tenant, body: Any) -> dict[str, Any]:
-        values = clean_body(body, tenant)
+        values = clean_body(body, tenant, creating=True)
         identities = values.pop("identities", None)
         policies = password_policies(values.get("passwordPolicies"))
         user_id = str(uuid.uuid4())
@@ -146,8 +156,10 @@ class Directory:
             profile = values.pop("passwordProfile")
             if profile is None:
                 raise errors.invalid_value("passwordProfile")
-            doc["passwordProfile"] = check_password_profile(profile, policies)
-            doc["lastPasswordChangeDateTime"] = iso(self.clock())
+            kept = check_password_profile(profile, policies, creating=False)
+            if kept is not None:
+                doc["passwordProfile"] = kept
+                doc["lastPasswordChangeDateTime"] = iso(self.clock())
         _apply(doc, values)
         if "userPrincipalName" in values:
             _mirror_upn(doc)
@@ -172,7 +184,7 @@ class Directory:
         doc.pop("deletedDateTime", None)
         new_upn = options.get("newUserPrincipalName")
         if new_upn is not None:
-            if not isinstance(new_upn, str) or rules.upn_problem(new_upn):
+            if not isinstance(new_upn, str) or not schema.upn_is_valid(new_upn):
                 raise errors.bad_request("Property userPrincipalName is invalid.", target="userPrincipalName")
             check_upn_domain(new_upn, tenant)  # a verified domain, as on create (GRAPH.md §1.4)
             doc["userPrincipalName"] = new_upn
@@ -248,12 +260,12 @@ def _apply(doc: dict[str, Any], values: dict[str, Any]) -> None:
     """Write `values` into `doc`; null clears a property (an empty list for a list) and
     removes an extension attribute."""
     for name, value in values.items():
-        if value is not None or not (name.startswith("extension_") or name in USER_PROPERTIES):
+        if value is not None or not (name.startswith("extension_") or name in schema.USER):
             doc[name] = value
         elif name.startswith("extension_"):
             doc.pop(name, None)
         else:
-            doc[name] = [] if name in LIST_PROPERTIES else None
+            doc[name] = [] if name in schema.LIST_VALUED else None
 
 
 def _is_upn_identity(item: dict[str, Any]) -> bool:

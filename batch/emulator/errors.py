@@ -44,8 +44,33 @@ def bad_request(message: str, *, target: str | None = None, detail_code: str = "
     return GraphError(400, "Request_BadRequest", message, details)
 
 
-def invalid_value(prop: str) -> GraphError:
-    return bad_request(f"Invalid value specified for property '{prop}' of resource 'User'.", target=prop)
+def invalid_value(prop: str, *, with_message: bool = False) -> GraphError:
+    """`with_message`: the detail repeats the message, as in the one such answer captured from
+    Graph (creationType on POST, msgraph-sdk-javascript#1523)."""
+    err = bad_request(f"Invalid value specified for property '{prop}' of resource 'User'.", target=prop)
+    if with_message:
+        err.details = [{"code": "InvalidValue", "message": err.message, "target": prop}]
+    return err
+
+
+def schema_mismatch(prop: str) -> GraphError:
+    """A value of the wrong JSON shape, refused by Graph's OData reader (code `BadRequest`, not the
+    directory's `Request_BadRequest`): "Property identities in payload has a value that does not
+    match schema." (msgraph-sdk-php#708)."""
+    return GraphError(400, "BadRequest", f"Property {prop} in payload has a value that does not match schema.")
+
+
+def body_not_json(message: str) -> GraphError:
+    """A body Graph cannot read: 400 `BadRequest` "Unable to read JSON request payload. Please ensure
+    Content-Type header is set and payload is of valid JSON format." (microsoftgraph/
+    nodejs-connect-rest-sample#53, php-connect-rest-sample#29: real responses pasted)."""
+    return GraphError(400, "BadRequest", message)
+
+
+def unknown_select(name: str) -> GraphError:
+    """`$select` of a property the user type lacks: code `BadRequest` from the OData layer (GRAPH.md §15.3)."""
+    return GraphError(400, "BadRequest", "Parsing OData Select and Expand failed: Could not find a property named "
+                                         f"'{name}' on type 'microsoft.graph.user'.")
 
 
 def required_value(prop: str) -> GraphError:

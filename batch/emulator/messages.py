@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import unquote
 
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+# Graph's errors, and the token endpoint's answers, are plain JSON (GRAPH.md §3.3, §15.6).
+ERROR_TYPE = "application/json"
 
 # The query options Graph knows, which clients may send without the `$` (GRAPH.md §7).
 QUERY_OPTIONS = ("filter", "select", "top", "orderby", "count", "search", "skiptoken", "skip", "expand", "deltatoken",

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..userschema import USER_PROPERTIES, canonical_property
 from . import errors
 from .errors import GraphError
+from .schema import USER as USER_PROPERTIES
+from .schema import property_named as canonical_property
 
 MAX_OR_CLAUSES = 15  # "Too many child clauses ... Max allowed: 15" (docs issue #21098)
 
@@ -315,9 +316,7 @@ def parse_select(text: str | None) -> list[str] | None:
             continue
         canonical = canonical_property(name)
         if canonical is None and not name.lower().startswith("extension_"):
-            raise errors.bad_request(
-                f"Parsing OData Select and Expand failed: Could not find a property named '{name}' on type 'microsoft.graph.user'."
-            )
+            raise errors.unknown_select(name)
         names.append(canonical or name)
     return names
 

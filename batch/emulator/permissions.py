@@ -19,6 +19,17 @@ APPLICATIONS = frozenset({"Application.Read.All", "Application.ReadWrite.All", "
                           "Directory.ReadWrite.All"})
 ORGANIZATION = frozenset({"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"})
 
+# user-update.md, passwordProfile: app-only, the app needs "at least the User Administrator Microsoft
+# Entra role"; the roles above it that may reset a non-admin's password are Privileged
+# Authentication Administrator and Global Administrator (users-overview "Who can reset passwords",
+# GRAPH.md §4.1). Checked only when EmulatorSettings.password_reset_needs_role is on.
+PASSWORD_RESET_ROLES = frozenset({"User Administrator", "Privileged Authentication Administrator", "Global Administrator"})
+
+
+def changes_password(body: Any) -> bool:
+    return isinstance(body, dict) and any(k.lower() == "passwordprofile" for k in body)
+
+
 # Properties that a narrower permission than UPDATE may change, with that permission.
 _NARROW = (
     ({"passwordprofile"}, PASSWORD),

@@ -43,7 +43,7 @@ def route(call: Call) -> GraphResponse:
     """Serve one call, or raise the `GraphError` Graph answers with."""
     request = call.request
     if request.body_error:
-        raise errors.bad_request(request.body_error)
+        raise errors.body_not_json(request.body_error)
     segments = request.segments
     if not segments:
         raise errors.no_resource("")

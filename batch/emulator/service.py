@@ -17,7 +17,7 @@ from .call import Call
 from .directory import Directory
 from .errors import GraphError, error_body
 from .faults import Fault, FaultInjector
-from .messages import JSON_TYPE, GraphRequest, GraphResponse
+from .messages import ERROR_TYPE, JSON_TYPE, GraphRequest, GraphResponse
 from .records import Tenant
 from .routes import route
 from .settings import EmulatorSettings
@@ -34,7 +34,7 @@ class GraphService:
         self.store = store
         self.settings = settings or EmulatorSettings()
         self.clock = clock
-        self.directory = Directory(store, clock, self.settings.retention_days)
+        self.directory = Directory(store, clock, self.settings.retention_days, self.settings.password_reset_needs_role)
         self.throttle = Throttle(self.settings.quotas, clock)
         self.tokens = TokenAuthority(store, clock, self.settings.token_lifetime_seconds)
         self.faults = FaultInjector(self.settings.faults, self.settings.latency, clock, self.settings.seed)
@@ -82,20 +82,24 @@ class GraphService:
         return self.error(GraphError(504, "UnknownError", "The gateway timed out waiting for the directory service."), request, headers)
 
     def finish(self, response: GraphResponse, request: GraphRequest) -> GraphResponse:
-        """The headers every Graph response carries: request ids, content type, no caching."""
-        request_id = str(uuid.uuid4())
-        response.headers.setdefault("request-id", request_id)
+        """The headers every Graph response carries: request ids, OData version, content type,
+        no caching. Without a client-request-id from the client, Graph uses one value for the
+        header and for the error's innerError (GRAPH.md §15.6), the request-id."""
+        request_id = response.headers.setdefault("request-id", str(uuid.uuid4()))
         response.headers.setdefault("client-request-id", request.header("client-request-id") or request_id)
+        # Graph is an OData v4 service and says so on its answers (GRAPH.md §15.6, §8 json-batching).
+        response.headers.setdefault("OData-Version", "4.0")
         if response.body is not None:
             response.headers.setdefault("Content-Type", "text/plain" if isinstance(response.body, str) else JSON_TYPE)
         response.headers.setdefault("Cache-Control", "no-cache")
         return response
 
     def error(self, err: GraphError, request: GraphRequest, headers: dict[str, str] | None = None) -> GraphResponse:
-        """`err` in Graph's error envelope (GRAPH.md §3.1), with `headers` and the error's own."""
+        """`err` in Graph's error envelope (GRAPH.md §3.1), with `headers` and the error's own.
+        Errors are plain `application/json`, not the OData type of successes (GRAPH.md §3.3, §15.6)."""
         request_id = str(uuid.uuid4())
         body = error_body(err, request_id, request.header("client-request-id"), self.clock())
-        merged = dict(headers or {})
+        merged = {"Content-Type": ERROR_TYPE, **(headers or {})}
         merged.update(err.headers)
         merged["request-id"] = request_id
         return self.finish(GraphResponse(err.status, body, merged), request)

@@ -127,6 +127,11 @@ class EmulatorSettings:
     seed: int | None = None
     # Soft-deleted users are purged this long after deletion (GRAPH.md §6).
     retention_days: int = 30
+    # user-update.md, passwordProfile: "In app-only scenarios, the calling app must be assigned a
+    # supported permission and at least the User Administrator Microsoft Entra role" (GRAPH.md
+    # §4.1, §15.1). Off by default: the same page's Example 3 names the permission alone, and
+    # field reports disagree. On: a PATCH of passwordProfile by an app without such a role is 403.
+    password_reset_needs_role: bool = False
 
     def __post_init__(self) -> None:
         lifetime = self.token_lifetime_seconds

@@ -39,6 +39,11 @@ ALL_USER_PERMISSIONS = (
 
 DEFAULT_DOMAIN = "contoso.onmicrosoft.com"
 
+# The Microsoft Entra role that user-update.md asks of an app that resets passwords app-only
+# ("at least the User Administrator Microsoft Entra role"); the default app holds it, as the
+# service principal of a set-up tenant would (GRAPH.md §4.1).
+USER_ADMINISTRATOR = "User Administrator"
+
 
 class Store(UserStore):
     """The emulator's directory: tenants, their app registrations and users, and the key that
@@ -73,9 +78,11 @@ class Store(UserStore):
                 db.execute("INSERT INTO meta(key, value) VALUES ('signing_kid', ?)", (secrets.token_hex(8),))
         if self.meta("default_client_id") is None:
             tenant = self.add_tenant(DEFAULT_DOMAIN, display_name="Contoso customers")
-            app = self.add_app(tenant.id, ALL_USER_PERMISSIONS, display_name="entra-batch")
+            app = self.add_app(tenant.id, ALL_USER_PERMISSIONS, display_name="entra-batch",
+                               directory_roles=(USER_ADMINISTRATOR,))
             self.set_meta("default_client_id", app.client_id)
             self.set_meta("default_app_upgraded", "1")
+            self.set_meta("default_app_roles", "1")
         elif self.meta("default_app_upgraded") is None:
             # A directory made by an older version: its app gains what was added since, once.
             older = self.app(self.meta("default_client_id") or "")
@@ -84,6 +91,10 @@ class Store(UserStore):
                 with self.transaction() as db:
                     db.execute("UPDATE apps SET roles = ? WHERE client_id = ?", (json.dumps(roles), older.client_id))
             self.set_meta("default_app_upgraded", "1")
+        if self.meta("default_app_roles") is None:
+            # A directory made before directory roles existed: its default app gains its role, once.
+            self.set_directory_roles(self.meta("default_client_id") or "", (USER_ADMINISTRATOR,))
+            self.set_meta("default_app_roles", "1")
 
     def add_tenant(
         self,
@@ -132,7 +143,11 @@ class Store(UserStore):
         secret: str | None = None,
         certificate_pem: str | None = None,
         client_id: str | None = None,
+        directory_roles: Iterable[str] = (),
     ) -> App:
+        """An app registration with the application permissions `roles` (what its tokens carry) and
+        the Microsoft Entra `directory_roles` assigned to its service principal (which Graph looks
+        up itself and tokens do not carry)."""
         app = App(
             client_id=client_id or str(uuid.uuid4()),
             tenant_id=tenant_id,
@@ -146,7 +161,17 @@ class Store(UserStore):
                 "INSERT INTO apps(client_id, tenant_id, display_name, secret, certificate, roles) VALUES (?, ?, ?, ?, ?, ?)",
                 (app.client_id, app.tenant_id, app.display_name, app.secret, app.certificate, json.dumps(app.roles)),
             )
+        self.set_directory_roles(app.client_id, directory_roles)
         return app
+
+    def set_directory_roles(self, client_id: str, directory_roles: Iterable[str]) -> None:
+        """Assign exactly `directory_roles` (names such as "User Administrator") to the app. Kept in
+        `meta`, so that a store file of an older version needs no new column."""
+        self.set_meta(f"directory_roles:{client_id.lower()}", json.dumps(sorted(set(directory_roles))))
+
+    def directory_roles(self, client_id: str) -> frozenset[str]:
+        text = self.meta(f"directory_roles:{client_id.lower()}")
+        return frozenset(json.loads(text)) if text else frozenset()
 
     def app(self, client_id: str) -> App | None:
         row = self._one("SELECT * FROM apps WHERE client_id = ?", (client_id.lower(),))
@@ -170,4 +195,4 @@ def _new_secret() -> str:
     return secrets.token_urlsafe(24)[:3] + "8Q~" + secrets.token_urlsafe(27)
 
 
-__all__ = ["ALL_USER_PERMISSIONS", "DEFAULT_DOMAIN", "App", "IdentityRow", "Store", "Tenant", "UserRow"]
+__all__ = ["ALL_USER_PERMISSIONS", "DEFAULT_DOMAIN", "USER_ADMINISTRATOR", "App", "IdentityRow", "Store", "Tenant", "UserRow"]

@@ -1,19 +1,18 @@
 """What Graph accepts in the JSON body of a user (GRAPH.md §1, §2): known property names
 and extension attributes, value types, lengths and formats, password policies and profile,
-and sign-in identities. Each check raises the `GraphError` Graph answers with."""
+and sign-in identities. Each check raises the `GraphError` Graph answers with. The facts
+(names, lengths, formats) are the emulator's own, in `schema.py`, with their sources."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from .. import rules
-from ..userschema import USER_PROPERTIES, canonical_property
-from . import errors
+from . import errors, schema
 from .records import IdentityRow, Tenant
+from .schema import PASSWORD_POLICIES, USER, property_named
 
-PASSWORD_POLICIES = {"disablepasswordexpiration": "DisablePasswordExpiration", "disablestrongpassword": "DisableStrongPassword"}
-PASSWORD_PROFILE_KEYS = {"password", "forceChangePasswordNextSignIn", "forceChangePasswordNextSignInWithMfa", "@odata.type"}
+PASSWORD_PROFILE_KEYS = schema.PASSWORD_PROFILE_KEYS | {"@odata.type"}
 WEAK_PASSWORD = ("The specified password does not comply with password complexity requirements. "
                  "Please provide a different password.")
 BAD_ISSUER = "Issuer should match tenants domainName for non federated identity."
@@ -27,8 +26,8 @@ def is_local(sign_in_type: str) -> bool:
     return lowered.startswith("emailaddress") or lowered == "username"
 
 
-def clean_body(body: Any, tenant: Tenant) -> dict[str, Any]:
-    """The body's properties under their canonical names, each value checked."""
+def clean_body(body: Any, tenant: Tenant, *, creating: bool = False) -> dict[str, Any]:
+    """The body's properties under their canonical names, each value checked ([user])."""
     if not isinstance(body, dict):
         raise errors.bad_request("Empty Payload. JSON content expected." if body is None else
                                  "Invalid request body: a JSON object is expected.")
@@ -36,22 +35,32 @@ def clean_body(body: Any, tenant: Tenant) -> dict[str, Any]:
     for raw_name, value in body.items():
         if raw_name.startswith("@odata."):
             continue  # clients send @odata.type; Graph accepts it
-        name = canonical_property(raw_name)
+        name = property_named(raw_name)
         if name is None:
             values[raw_name] = _check_extension(raw_name, value, tenant)
-            continue
-        kind = USER_PROPERTIES[name]
-        if kind == "readonly":
-            raise errors.bad_request(f"Property '{name}' is read-only and cannot be set.", target=name)
-        values[name] = None if value is None else _KIND_CHECKS.get(kind, _check_string)(name, value)
+        elif not (creating and name in schema.IGNORED_ON_CREATE):
+            values[name] = _check_property(name, value, creating=creating)
     return values
 
 
+def _check_property(name: str, value: Any, *, creating: bool) -> Any:
+    prop = USER[name]
+    if prop.read_only:
+        if creating and name == "creationType":
+            # The answer Graph gave to a POST with creationType (msgraph-sdk-javascript#1523).
+            raise errors.invalid_value(name, with_message=True)
+        # Graph's answer to other read-only properties has not been seen: this wording is the
+        # emulator's own (UNSURE); the refusal itself follows "Read-only" in [user].
+        raise errors.bad_request(f"Property '{name}' is read-only and cannot be set.", target=name)
+    if value is None:
+        return None
+    return _KIND_CHECKS.get(prop.kind, _check_string)(name, value)
+
+
 def _check_extension(raw_name: str, value: Any, tenant: Tenant) -> Any:
-    ext = rules.parse_extension_name(raw_name)
-    if ext is None or ext[0] != tenant.extensions_app_hex:
+    if schema.extension_app_hex(raw_name) != tenant.extensions_app_hex:
         raise errors.bad_request(f"Property '{raw_name}' does not exist as a declared property or extension property.")
-    too_long = isinstance(value, str) and len(value) > rules.EXTENSION_VALUE_MAX_LENGTH
+    too_long = isinstance(value, str) and len(value) > schema.EXTENSION_STRING_MAX
     if (value is not None and not isinstance(value, (str, bool, int, float))) or too_long:
         raise errors.bad_request(f"Invalid value specified for property '{raw_name}' of resource 'User'.", target=raw_name)
     return value
@@ -67,13 +76,19 @@ def _check_bool(name: str, value: Any) -> Any:
 def _check_list(name: str, value: Any) -> Any:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise errors.invalid_value(name)
-    if name == "otherMails" and (len(value) > 250 or any(len(v) > 250 or rules.has_accents(v) or not rules.is_email(v) for v in value)):
+    # [update] otherMails: no accents, at most 250 addresses of at most 250 characters (GRAPH.md §1.6).
+    if name == "otherMails" and (len(value) > 250 or any(len(v) > 250 or not _is_plain_email(v) for v in value)):
         raise errors.invalid_value(name)
     return list(value)
 
 
 def _check_identities_shape(name: str, value: Any) -> Any:
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+    # An object where Graph's schema has a collection is refused by the OData reader before the
+    # directory sees it: 400 `BadRequest` "Property identities in payload has a value that does
+    # not match schema." (msgraph-sdk-php#708).
+    if not isinstance(value, list):
+        raise errors.schema_mismatch(name)
+    if not all(isinstance(v, dict) for v in value):
         raise errors.invalid_value(name)
     return value
 
@@ -87,7 +102,7 @@ def _check_object(name: str, value: Any) -> Any:
 def _check_string(name: str, value: Any) -> Any:
     if not isinstance(value, str):
         raise errors.bad_request(f"Cannot convert the literal '{value}' to the expected type 'Edm.String'.", target=name)
-    limit = rules.PROPERTY_MAX_LENGTHS.get(name)
+    limit = USER[name].max_length
     if limit is not None and len(value) > limit:
         raise errors.invalid_value(name)
     rule = _STRING_RULES.get(name)
@@ -97,6 +112,10 @@ def _check_string(name: str, value: Any) -> Any:
 _KIND_CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "bool": _check_bool, "list": _check_list, "identities": _check_identities_shape, "passwordProfile": _check_object,
 }
+
+
+def _is_plain_email(value: str) -> bool:
+    return not schema.has_accents(value) and schema.is_email(value)
 
 
 def _valid_if(name: str, test: Callable[[str], bool]) -> Callable[[str], str]:
@@ -109,13 +128,14 @@ def _valid_if(name: str, test: Callable[[str], bool]) -> Callable[[str], str]:
 
 
 def _upn(value: str) -> str:
-    if rules.upn_problem(value):
+    # "Property userPrincipalName is invalid." (GRAPH.md §3.2, a 2018 Q&A answer).
+    if not schema.upn_is_valid(value):
         raise errors.bad_request("Property userPrincipalName is invalid.", target="userPrincipalName")
     return value
 
 
 def _usage_location(value: str) -> str:
-    code = rules.normalise_usage_location(value)
+    code = schema.usage_location(value)
     if code is None:
         raise errors.invalid_value("usageLocation")
     return code
@@ -126,13 +146,20 @@ def _policies(value: str) -> str:
     return value
 
 
+def _one_of(name: str) -> Callable[[str], str]:
+    return _valid_if(name, lambda value: schema.is_member(name, value))
+
+
 _STRING_RULES: dict[str, Callable[[str], str]] = {
+    # [user] displayName: required at create and "cannot be cleared during updates".
     "displayName": _valid_if("displayName", lambda v: bool(v.strip())),
     "userPrincipalName": _upn,
-    "mail": _valid_if("mail", lambda v: not rules.has_accents(v) and rules.is_email(v)),
+    "mail": _valid_if("mail", _is_plain_email),
     "usageLocation": _usage_location,
-    "preferredLanguage": _valid_if("preferredLanguage", rules.is_language_tag),
-    "userType": _valid_if("userType", lambda v: v in ("Member", "Guest")),
+    "preferredLanguage": _valid_if("preferredLanguage", schema.is_language_tag),
+    "userType": _one_of("userType"),
+    "ageGroup": _one_of("ageGroup"),
+    "consentProvidedForMinor": _one_of("consentProvidedForMinor"),
     "passwordPolicies": _policies,
 }
 
@@ -152,8 +179,10 @@ def password_policies(value: Any) -> set[str]:
     return out
 
 
-def check_password_profile(profile: dict[str, Any], policies: set[str]) -> dict[str, Any]:
-    """What the directory keeps of a valid password profile: the flags, never the password."""
+def check_password_profile(profile: dict[str, Any], policies: set[str], *, creating: bool = True) -> dict[str, Any] | None:
+    """What the directory keeps of a valid password profile: the flags, never the password.
+    None for an update without a password: Graph answers such a PATCH with 204 and changes
+    nothing, not even the flags (microsoft-graph-docs#4267)."""
     password = profile.get("password")
     for flag in ("forceChangePasswordNextSignIn", "forceChangePasswordNextSignInWithMfa"):
         if flag in profile and profile[flag] is not None and not isinstance(profile[flag], bool):
@@ -162,8 +191,12 @@ def check_password_profile(profile: dict[str, Any], policies: set[str]) -> dict[
     if unknown:
         raise errors.bad_request(f"Property '{sorted(unknown)[0]}' does not exist as a declared property or extension property.")
     if password is None:
+        if not creating:
+            return None
+        # [user] passwordProfile: "required when a user is created".
         raise errors.required_value("passwordProfile.password")
-    if not isinstance(password, str) or rules.password_problem(password, strong="DisableStrongPassword" not in policies):
+    strong = "DisableStrongPassword" not in policies
+    if not isinstance(password, str) or not schema.password_is_accepted(password, strong=strong):
         raise errors.bad_request(WEAK_PASSWORD, target="passwordProfile")
     return {
         "forceChangePasswordNextSignIn": bool(profile.get("forceChangePasswordNextSignIn", False)),
@@ -173,7 +206,7 @@ def check_password_profile(profile: dict[str, Any], policies: set[str]) -> dict[
 
 def check_identities(items: list[dict[str, Any]], tenant: Tenant) -> list[IdentityRow]:
     """The sign-in identities of a body (without the userPrincipalName one), as rows."""
-    if len(items) > rules.MAX_IDENTITIES:
+    if len(items) > schema.MAX_IDENTITIES:
         raise errors.invalid_value("identities")
     out: list[IdentityRow] = []
     seen: set[tuple[str, str]] = set()
@@ -196,13 +229,13 @@ def _check_identity(item: dict[str, Any], tenant: Tenant) -> IdentityRow:
     if lowered == "userprincipalname":
         raise errors.bad_request("A userPrincipalName identity mirrors userPrincipalName; set that property instead.",
                                  target="identities")
-    if len(issuer) > rules.ISSUER_MAX_LENGTH or len(assigned) > rules.ISSUER_ASSIGNED_ID_MAX_LENGTH:
+    if len(issuer) > schema.ISSUER_MAX or len(assigned) > schema.ISSUER_ASSIGNED_ID_MAX:
         raise errors.invalid_value("identities")
     if lowered != "federated" and issuer.lower() != tenant.default_domain:
         raise errors.bad_request(BAD_ISSUER, target="identities")
-    if lowered.startswith("emailaddress") and (not rules.is_email(assigned) or rules.has_accents(assigned)):
+    if lowered.startswith("emailaddress") and not _is_plain_email(assigned):
         raise errors.invalid_value("identities")
-    if lowered == "username" and not rules.is_user_name(assigned):
+    if lowered == "username" and not schema.is_user_name(assigned):
         raise errors.invalid_value("identities")
     return IdentityRow(sign_in_type, issuer, assigned)
 

@@ -9,7 +9,7 @@ from .call import Call
 from .directory import project
 from .listing import list_users
 from .messages import GraphResponse
-from .permissions import CREATE, DELETE_RESTORE, READ, update_needs
+from .permissions import CREATE, DELETE_RESTORE, PASSWORD_RESET_ROLES, READ, changes_password, update_needs
 
 
 def create_user(call: Call) -> GraphResponse:
@@ -22,7 +22,15 @@ def create_user(call: Call) -> GraphResponse:
         body["identities"] = doc["identities"]
         if doc.get("passwordPolicies"):
             body["passwordPolicies"] = doc["passwordPolicies"]
-    return GraphResponse(201, body, {"Location": f"{request.base_url}/users/{doc['id']}"})
+    return GraphResponse(201, body, {"Location": created_location(request.base_url, tenant.id, doc["id"])})
+
+
+def created_location(base_url: str, tenant_id: str, user_id: str) -> str:
+    """Graph's `Location` for a new user names the directory's own v2 address, not the v1.0 URL:
+    `https://graph.microsoft.com/v2/<tenant id>/directoryObjects/<id>/Microsoft.DirectoryServices.User`
+    (response headers pasted from Graph Explorer in microsoft-graph-docs#7589)."""
+    origin = base_url.rsplit("/", 1)[0]  # base_url is `<origin>/v1.0` (or `/beta`)
+    return f"{origin}/v2/{tenant_id}/directoryObjects/{user_id}/Microsoft.DirectoryServices.User"
 
 
 def get_user(call: Call, key: str) -> GraphResponse:
@@ -35,6 +43,11 @@ def get_user(call: Call, key: str) -> GraphResponse:
 def update_user(call: Call, key: str) -> GraphResponse:
     for roles in update_needs(call.request.body):
         call.require(roles)
+    if call.directory.password_reset_needs_role and changes_password(call.request.body):
+        # Without the role Graph answers 403 Authorization_RequestDenied "Insufficient privileges to
+        # complete the operation." (GRAPH.md §3.2, §4.1).
+        if call.store.directory_roles(call.principal.app_id).isdisjoint(PASSWORD_RESET_ROLES):
+            raise errors.forbidden()
     call.directory.update(call.tenant, key, call.request.body)
     return GraphResponse(204)
 

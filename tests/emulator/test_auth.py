@@ -416,3 +416,10 @@ async def test_unknown_endpoint(graph):
     response = await graph.client.get("/nothing/here")
     assert response.status_code == 404
 
+
+
+async def test_token_answer_is_plain_json(graph):
+    """The token endpoint is not an OData service: its 200 is plain JSON (GRAPH.md §15.6)."""
+    response = await graph.token_response()
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json; charset=utf-8"

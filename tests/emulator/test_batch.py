@@ -37,7 +37,8 @@ async def test_twenty_creates(graph):
         assert r["status"] == 201
         assert r["body"]["userPrincipalName"].endswith("@contoso.onmicrosoft.com")
         assert r["headers"]["x-ms-resource-unit"] == "1"
-        assert r["headers"]["Location"].startswith("http://emulator/v1.0/users/")
+        assert r["headers"]["Location"] == (f"http://emulator/v2/{graph.tenant.id}/directoryObjects/{r['body']['id']}"
+                                            "/Microsoft.DirectoryServices.User")
     listed = await graph.get("/v1.0/users", params={"$select": "id"})
     assert len(listed.json()["value"]) == 20
 

@@ -161,3 +161,31 @@ def test_the_emulator_command_refuses_a_database_it_cannot_use(tmp_path: Path,
     assert main(["emulator", "--db", str(junk), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "cannot open the emulator's directory" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flags,needs_role", [([], False), (["--password-reset-needs-role"], True)])
+def test_the_emulator_command_passes_the_password_role_setting(flags: list[str], needs_role: bool,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--password-reset-needs-role` turns on EmulatorSettings.password_reset_needs_role (off by default)."""
+    seen: list[EmulatorSettings] = []
+
+    def serve(options: object, settings: EmulatorSettings, out: object) -> None:
+        seen.append(settings)
+
+    monkeypatch.setattr("batch.emulator.server.serve", serve)
+    assert main(["emulator", "--memory", *flags]) in (0, None)
+    assert [s.password_reset_needs_role for s in seen] == [needs_role]
+
+
+def test_an_older_store_gives_its_default_app_the_user_administrator_role(tmp_path: Path) -> None:
+    """A directory file made before directory roles existed: the default app gains its role once."""
+    path = tmp_path / "old.db"
+    store = Store(path)
+    client_id = store.default_app().client_id
+    with store.transaction() as db:
+        db.execute("DELETE FROM meta WHERE key IN ('default_app_roles', ?)", (f"directory_roles:{client_id}",))
+    assert store.directory_roles(client_id) == frozenset()
+    store.close()
+    reopened = Store(path)
+    assert reopened.directory_roles(client_id) == {"User Administrator"}
+    reopened.close()

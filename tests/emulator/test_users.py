@@ -10,6 +10,7 @@ import pytest
 from emulator.helpers import (
     DEFAULT_KEYS,
     DOMAIN,
+    FORBIDDEN,
     PASSWORD,
     conflict,
     customer,
@@ -21,6 +22,7 @@ from emulator.helpers import (
 )
 
 from batch import rules
+from batch.emulator.settings import EmulatorSettings
 
 WEAK = graph_error("Request_BadRequest",
                    "The specified password does not comply with password complexity requirements. "
@@ -48,8 +50,12 @@ async def test_create_customer_with_email_identity(graph):
     assert body["businessPhones"] == []
     for prop in ("givenName", "jobTitle", "mobilePhone", "officeLocation", "preferredLanguage", "surname"):
         assert body[prop] is None
-    assert response.headers["location"] == f"http://emulator/v1.0/users/{user_id}"
-    assert response.headers["content-type"].startswith("application/json")
+    # microsoft-graph-docs#7589: Graph's Location names the directory's v2 address of the object.
+    assert response.headers["location"] == (f"http://emulator/v2/{graph.tenant.id}/directoryObjects/{user_id}"
+                                            "/Microsoft.DirectoryServices.User")
+    assert response.headers["content-type"] == ("application/json;odata.metadata=minimal;odata.streaming=true;"
+                                                "IEEE754Compatible=false;charset=utf-8")
+    assert response.headers["odata-version"] == "4.0"
     assert PASSWORD not in response.text and "passwordProfile" not in response.text
 
 
@@ -243,13 +249,65 @@ async def test_bad_usage_location(graph, value):
     assert error_of(response) == invalid("usageLocation")
 
 
-@pytest.mark.parametrize("prop,value", [("creationType", "LocalAccount"), ("id", "00000000-0000-0000-0000-000000000001"),
-                                        ("createdDateTime", "2020-01-01T00:00:00Z"), ("proxyAddresses", ["SMTP:a@b.com"])])
+@pytest.mark.parametrize("prop,value", [("createdDateTime", "2020-01-01T00:00:00Z"), ("proxyAddresses", ["SMTP:a@b.com"])])
 async def test_read_only_properties(graph, prop, value):
     response = await graph.post("/v1.0/users", json=customer(unique_email(), **{prop: value}))
     assert response.status_code == 400
     assert error_of(response) == graph_error("Request_BadRequest", f"Property '{prop}' is read-only and cannot be set.",
                                              [{"target": prop, "code": "InvalidValue"}])
+
+
+async def test_creation_type_on_create_is_graphs_invalid_value(graph):
+    """msgraph-sdk-javascript#1523: the answer Graph gave, details with a message included."""
+    response = await graph.post("/v1.0/users", json=customer(unique_email(), creationType="LocalAccount"))
+    assert response.status_code == 400
+    message = "Invalid value specified for property 'creationType' of resource 'User'."
+    assert error_of(response) == graph_error("Request_BadRequest", message,
+                                             [{"code": "InvalidValue", "message": message, "target": "creationType"}])
+
+
+@pytest.mark.parametrize("prop,value,ok", [
+    ("ageGroup", "Adult", True), ("ageGroup", "minor", True), ("ageGroup", "teen", False),
+    ("consentProvidedForMinor", "Granted", True), ("consentProvidedForMinor", "maybe", False),
+    ("userType", "Guest", True), ("userType", "guest", False),
+])
+async def test_enumerated_properties(graph, prop, value, ok):
+    """user.md: ageGroup null/Minor/NotAdult/Adult, consentProvidedForMinor null/Granted/Denied/NotRequired."""
+    response = await graph.post("/v1.0/users", json=customer(unique_email(), **{prop: value}))
+    if ok:
+        assert response.status_code == 201
+        assert (await selected(graph, response.json()["id"], prop))[prop] == value
+    else:
+        assert response.status_code == 400
+        assert error_of(response) == invalid(prop)
+
+
+async def test_read_only_properties_of_graphs_schema(graph, ada):
+    """Properties user.md marks read-only are known (selectable) and refused on write."""
+    user = await selected(graph, ada["id"], "onPremisesSyncEnabled,assignedLicenses,refreshTokensValidFromDateTime")
+    assert user["onPremisesSyncEnabled"] is None and user["assignedLicenses"] == []
+    response = await graph.patch(f"/v1.0/users/{ada['id']}", json={"onPremisesSyncEnabled": True})
+    assert response.status_code == 400
+    assert error_of(response)["message"] == "Property 'onPremisesSyncEnabled' is read-only and cannot be set."
+
+
+async def test_id_on_create_is_ignored(graph):
+    """azure-ad-b2c/user-migration#25: Graph drops an `id` sent on create and assigns its own."""
+    sent = "00000000-0000-0000-0000-000000000001"
+    response = await graph.post("/v1.0/users", json=customer(unique_email(), id=sent))
+    assert response.status_code == 201
+    assert response.json()["id"] != sent
+    assert (await graph.get(f"/v1.0/users/{sent}")).status_code == 404
+
+
+async def test_identities_as_an_object_does_not_match_schema(graph):
+    """msgraph-sdk-php#708: the OData reader's code `BadRequest`, not the directory's."""
+    body = customer(unique_email())
+    body["identities"] = body["identities"][0]
+    response = await graph.post("/v1.0/users", json=body)
+    assert response.status_code == 400
+    assert error_of(response) == graph_error(
+        "BadRequest", "Property identities in payload has a value that does not match schema.")
 
 
 async def test_unknown_property(graph):
@@ -330,9 +388,29 @@ async def test_upn_on_unverified_domain(graph):
 async def test_invalid_json_body(graph):
     response = await graph.post("/v1.0/users", content=b"{not json", headers={"Content-Type": "application/json"})
     assert response.status_code == 400
+    # Real answers pasted in microsoftgraph/nodejs-connect-rest-sample#53 and php-connect-rest-sample#29.
     assert error_of(response) == graph_error(
-        "Request_BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set "
-                              "and payload is of valid JSON format.")
+        "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set "
+                      "and payload is of valid JSON format.")
+    assert response.headers["content-type"] == "application/json"
+
+
+async def test_error_headers_without_a_client_request_id(graph):
+    """GRAPH.md §15.6: errors are plain application/json with OData-Version 4.0, and without a
+    client-request-id from the client one value serves the header and innerError."""
+    response = await graph.get("/v1.0/users/7c9e6679-7425-40de-944b-e07fc1f90ae7")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["odata-version"] == "4.0"
+    inner = response.json()["error"]["innerError"]
+    assert response.headers["client-request-id"] == inner["client-request-id"] == inner["request-id"]
+    assert response.headers["request-id"] == inner["request-id"]
+
+
+async def test_a_sent_client_request_id_is_echoed(graph):
+    sent = "11111111-2222-3333-4444-555555555555"
+    response = await graph.get("/v1.0/users/7c9e6679-7425-40de-944b-e07fc1f90ae7", headers={"client-request-id": sent})
+    assert response.headers["client-request-id"] == response.json()["error"]["innerError"]["client-request-id"] == sent
 
 
 # ---- reading ----------------------------------------------------------------------------------
@@ -385,7 +463,7 @@ async def test_select_unknown_property(graph, ada):
     response = await graph.get(f"/v1.0/users/{ada['id']}", params={"$select": "id,shoeSize"})
     assert response.status_code == 400
     assert error_of(response) == graph_error(
-        "Request_BadRequest",
+        "BadRequest",
         "Parsing OData Select and Expand failed: Could not find a property named 'shoeSize' on type 'microsoft.graph.user'.")
 
 
@@ -446,6 +524,55 @@ async def test_patch_password_profile(graph, ada):
     weak = await graph.patch(f"/v1.0/users/{ada['id']}", json={"passwordProfile": {"password": "weak"}})
     assert weak.status_code == 400
     assert error_of(weak) == WEAK
+
+
+async def selected(graph, user_id: str, names: str) -> dict[str, Any]:
+    return (await graph.get(f"/v1.0/users/{user_id}", params={"$select": names})).json()
+
+
+async def test_patch_force_change_without_password_is_204_and_changes_nothing(graph, ada):
+    """microsoft-graph-docs#4267: "trying to force a password change without supplying a new
+    password results in a 204 as if it has been successful, but nothing happens"."""
+    before = await selected(graph, ada["id"], "passwordProfile,lastPasswordChangeDateTime")
+    graph.clock.advance(60)
+    response = await graph.patch(f"/v1.0/users/{ada['id']}",
+                                 json={"passwordProfile": {"forceChangePasswordNextSignIn": True}})
+    assert response.status_code == 204
+    assert await selected(graph, ada["id"], "passwordProfile,lastPasswordChangeDateTime") == before
+
+
+async def test_select_password_profile_shows_the_flags_only_while_a_change_is_forced(graph, ada):
+    """microsoft-graph-docs#13208: null by default and after a reset without "require change";
+    the flags (never the password) after a reset with it."""
+    assert (await selected(graph, ada["id"], "passwordProfile"))["passwordProfile"] is None
+    forced = {"password": "xWwvJ]6NMw+bWH-d", "forceChangePasswordNextSignIn": True}
+    assert (await graph.patch(f"/v1.0/users/{ada['id']}", json={"passwordProfile": forced})).status_code == 204
+    user = await selected(graph, ada["id"], "passwordProfile")
+    assert user["passwordProfile"] == {"password": None, "forceChangePasswordNextSignIn": True,
+                                       "forceChangePasswordNextSignInWithMfa": False}
+    free = {"password": "yWwvJ]6NMw+bWH-e", "forceChangePasswordNextSignIn": False}
+    assert (await graph.patch(f"/v1.0/users/{ada['id']}", json={"passwordProfile": free})).status_code == 204
+    assert (await selected(graph, ada["id"], "passwordProfile"))["passwordProfile"] is None
+
+
+@pytest.mark.parametrize("needs_role", [False, True])
+async def test_password_reset_and_the_user_administrator_role(make_graph, needs_role):
+    """user-update.md: app-only, a passwordProfile change needs a permission "and at least the
+    User Administrator Microsoft Entra role" (GRAPH.md §4.1). An emulator setting, off by default."""
+    g = make_graph(EmulatorSettings(password_reset_needs_role=needs_role))
+    user = await g.create(customer(unique_email()))
+    reset = {"passwordProfile": {"password": "xWwvJ]6NMw+bWH-d", "forceChangePasswordNextSignIn": False}}
+    without_role = g.add_app(["User-PasswordProfile.ReadWrite.All"])
+    with_role = g.add_app(["User-PasswordProfile.ReadWrite.All"], directory_roles=["User Administrator"])
+    refused = await g.request("PATCH", f"/v1.0/users/{user['id']}", app=without_role, json=reset)
+    assert refused.status_code == (403 if needs_role else 204)
+    if needs_role:
+        assert error_of(refused) == FORBIDDEN
+    for app in (with_role, g.default_app):  # the default app holds the role
+        assert (await g.request("PATCH", f"/v1.0/users/{user['id']}", app=app, json=reset)).status_code == 204
+    # Only the password needs the role.
+    assert (await g.request("PATCH", f"/v1.0/users/{user['id']}", app=g.add_app(["User.ReadWrite.All"]),
+                            json={"jobTitle": "Boss"})).status_code == 204
 
 
 async def test_patch_clear_display_name_refused(graph, ada):
