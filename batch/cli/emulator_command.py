@@ -32,7 +32,8 @@ def run_emulator(args: argparse.Namespace) -> int:
                         storm_seconds=args.storm_seconds, slow_ms=args.slow_ms, token_rate=args.token_fault_rate,
                         seed=args.seed)
         settings = EmulatorSettings(quotas=quotas, latency=Latency.uniform(args.latency_ms, args.latency_sigma),
-                                    faults=faults, token_lifetime_seconds=args.token_lifetime, seed=args.seed)
+                                    faults=faults, token_lifetime_seconds=args.token_lifetime, seed=args.seed,
+                                    replication_lag_ms=args.replication_lag_ms)
         options = ServeOptions(host=args.host, port=args.port, db=db,
                                tls_dir=config.emulator_tls_dir() if args.tls else None, allow_remote=args.allow_remote)
     except ValueError as exc:
