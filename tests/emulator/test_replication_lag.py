@@ -9,12 +9,20 @@ and "after it" is the clock moved past the lag.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from emulator.helpers import conflict, customer, error_of, not_found, unique_email
+from emulator.helpers import GRAPH_SCOPE, conflict, customer, error_of, not_found, unique_email
+from emulator.server_process import running_emulator
 
+from batch.cli import main
+from batch.cli.targets import LAG_VARIABLE, local_emulator_settings, reach
+from batch.config import Target
 from batch.emulator import EmulatorSettings, Faults
+from batch.emulator.replication import Visibility
+from batch.errors import ConfigError
 
 LAG_MS = 2000.0
 PAST_LAG = LAG_MS / 1000 + 0.001
@@ -423,3 +431,77 @@ def test_an_old_directory_file_gains_the_pending_tables(tmp_path):
         assert store._one("SELECT COUNT(*) AS n FROM pending_users")["n"] == 0
     finally:
         store.close()
+
+
+def test_a_second_write_inside_the_window_keeps_the_later_moment(store):
+    """The later `visible_at` wins even when the second write draws the shorter delay: its
+    version holds the first write, which must not show before its own moment."""
+    tenant_id = store.tenants()[0].id
+    doc = {"id": "8d7c4c3e-8d7c-4c3e-8d7c-4c3e8d7c4c3e", "userPrincipalName": "a@contoso.onmicrosoft.com",
+           "displayName": "v0"}
+    with store.transaction() as db:
+        store.write_user(db, tenant_id, doc, [])
+    with store.transaction() as db:
+        store.write_user(db, tenant_id, dict(doc, displayName="v1"), None, visible=Visibility(100.0, 110.0))
+    with store.transaction() as db:
+        store.write_user(db, tenant_id, dict(doc, displayName="v2"), None, visible=Visibility(101.0, 105.0))
+    shown = {moment: store.user(tenant_id, doc["id"], as_of=moment).data["displayName"]  # type: ignore[union-attr]
+             for moment in (104.0, 106.0, 109.9, 110.0)}
+    assert shown == {104.0: "v0", 106.0: "v0", 109.9: "v0", 110.0: "v2"}
+    assert store.user(tenant_id, doc["id"]).data["displayName"] == "v2"  # type: ignore[union-attr]
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+def test_emulator_help_names_the_lag_flag_and_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["emulator", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--replication-lag-ms N" in out and LAG_VARIABLE in out
+
+
+def test_the_emulator_command_passes_the_lag_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: list[EmulatorSettings] = []
+    monkeypatch.setattr("batch.emulator.server.serve", lambda options, settings, out: served.append(settings))
+    assert main(["emulator", "--memory", "--replication-lag-ms", "1500", "--seed", "3"]) == 0
+    assert served[0].replication_lag_ms == 1500.0 and served[0].seed == 3
+
+
+def test_the_emulator_command_refuses_a_negative_lag(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["emulator", "--memory", "--replication-lag-ms", "-1"])
+    assert exit_info.value.code == 2
+    assert "a number of milliseconds between 0 and" in capsys.readouterr().err
+
+
+def test_a_served_emulator_lags(tmp_path: Path) -> None:
+    """Over a socket: with an hour of lag (seeded, so the draw is known not to be tiny), a user
+    created a moment ago is 404 and unlisted."""
+    args = ["--replication-lag-ms", "3600000", "--seed", "1"]
+    with running_emulator(tmp_path / "emu", extra_args=args) as emulator, \
+            httpx.Client(verify=emulator.ssl_context(), timeout=30) as client:
+        token = client.post(f"{emulator.authority}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": emulator.client_id,
+            "client_secret": emulator.client_secret, "scope": GRAPH_SCOPE}).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        created = client.post(f"{emulator.graph_url}/users", json=customer(unique_email()), headers=headers)
+        assert created.status_code == 201, created.text
+        assert client.get(f"{emulator.graph_url}/users/{created.json()['id']}", headers=headers).status_code == 404
+        assert client.get(f"{emulator.graph_url}/users", headers=headers).json()["value"] == []
+
+
+def test_the_local_target_reads_its_lag_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENTRA_BATCH_HOME", str(tmp_path))
+    monkeypatch.setenv(LAG_VARIABLE, "1500")
+    with reach(Target("local", "http://emulator.local/v1.0")) as where:
+        assert where.transport.app.settings.replication_lag_ms == 1500.0  # type: ignore[union-attr]
+    monkeypatch.delenv(LAG_VARIABLE)
+    assert local_emulator_settings() is None
+
+
+@pytest.mark.parametrize("value, expected", [("fast", "'fast', not a number of milliseconds"),
+                                             ("-3", "between 0 and 3600000")])
+def test_a_bad_lag_variable_is_a_usage_error(value: str, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LAG_VARIABLE, value)
+    with pytest.raises(ConfigError, match=expected):
+        local_emulator_settings()
