@@ -30,7 +30,7 @@ _IDENTITY_COLUMNS = "user_id, tenant_id, sign_in_type, issuer, assigned_id, live
 # Statements that read as of a moment start with this (two parameters, the moment twice): a
 # user's identities are its pending version's while it has one.
 _VISIBLE_IDENTITIES = (
-    f"WITH identities AS (SELECT {_IDENTITY_COLUMNS} FROM main.identities AS i WHERE NOT EXISTS"
+    f"WITH identities AS NOT MATERIALIZED (SELECT {_IDENTITY_COLUMNS} FROM main.identities AS i WHERE NOT EXISTS"
     " (SELECT 1 FROM pending_users AS p WHERE p.id = i.user_id AND p.visible_at > ?)"
     " UNION ALL SELECT pi.user_id, pi.tenant_id, pi.sign_in_type, pi.issuer, pi.assigned_id, pi.live"
     " FROM pending_identities AS pi JOIN pending_users AS p ON p.id = pi.user_id WHERE p.visible_at > ?) "
@@ -235,13 +235,14 @@ class UserStore(Database):
         """How many match. As of a moment: the true count, less the users whose pending
         version readers see instead, plus the pending versions that match."""
         clause = f" AND ({where})" if where else ""
-        condition, values = f"tenant_id = ? AND state = ?{clause}", (tenant_id, state, *params)
+        condition, values = f"users.tenant_id = ? AND users.state = ?{clause}", (tenant_id, state, *params)
         count = self._count(f"SELECT COUNT(*) AS n FROM users WHERE {condition}", values)
         if as_of is None:
             return count
-        held = "(SELECT id FROM pending_users WHERE tenant_id = ? AND visible_at > ?)"
-        count -= self._count(f"SELECT COUNT(*) AS n FROM users WHERE {condition} AND id IN {held}",
-                             (*values, tenant_id, as_of))
+        # Walked from the pending versions (few) to their users, not the other way round.
+        count -= self._count("SELECT COUNT(*) AS n FROM pending_users AS p CROSS JOIN main.users AS users"
+                             f" ON users.id = p.id WHERE p.tenant_id = ? AND p.visible_at > ? AND {condition}",
+                             (tenant_id, as_of, *values))
         return count + self._count(f"{_VISIBLE_IDENTITIES}SELECT COUNT(*) AS n FROM pending_users AS users"
                                    f" WHERE {condition} AND users.visible_at > ?", (as_of, as_of, *values, as_of))
 
