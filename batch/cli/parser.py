@@ -253,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--slow-ms", type=_milliseconds, default=2000.0, metavar="N", help="extra delay of a slow response")
     g.add_argument("--token-fault-rate", type=_probability, default=0.0, metavar="F",
                    help="probability that the token endpoint answers 503")
-    g.add_argument("--seed", type=int, help="seed for latency and fault draws (replayable runs)")
+    g.add_argument("--replication-lag-ms", type=_milliseconds, default=0.0, metavar="N",
+                   help="each write of a user shows in reads only after a delay drawn between 0 and N ms, as "
+                        "Graph's replicas lag: a user just created is 404 and not listed, one just deleted still "
+                        "live (default 0; for --target local set ENTRA_BATCH_EMULATOR_LAG_MS=N)")
+    g.add_argument("--seed", type=int, help="seed for latency, fault and replication lag draws (replayable runs)")
     g.add_argument("--token-lifetime", type=_token_lifetime, default=3599, metavar="SECONDS", help="access token lifetime")
     return parser

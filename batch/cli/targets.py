@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,11 @@ import httpx
 from batch.cli.local import LocalEmulator
 from batch.cli.output import say
 from batch.config import Target, emulator_db_path, resolve_target
+from batch.errors import ConfigError
+
+# Milliseconds of replication lag for the in-process emulator (`entra-batch emulator` takes
+# --replication-lag-ms): tests of a client's patience against Graph's replicas, run locally.
+LAG_VARIABLE = "ENTRA_BATCH_EMULATOR_LAG_MS"
 
 
 @dataclass(frozen=True)
@@ -32,8 +38,23 @@ def reach(target: Target, *, emulator_settings: Any = None) -> Iterator[Reach]:
         yield Reach(target)
         return
     say(f"no tenant configured: using the built-in Graph emulator ({emulator_db_path()})")
-    with LocalEmulator(emulator_settings) as local:
+    with LocalEmulator(emulator_settings or local_emulator_settings()) as local:
         yield Reach(local.target(target), local.transport)
+
+
+def local_emulator_settings() -> Any:
+    """The in-process emulator's settings: Graph's defaults, with the replication lag of
+    ENTRA_BATCH_EMULATOR_LAG_MS when it is set (None: the defaults)."""
+    text = os.environ.get(LAG_VARIABLE, "").strip()
+    if not text:
+        return None
+    from batch.emulator.settings import EmulatorSettings
+
+    try:
+        return EmulatorSettings(replication_lag_ms=float(text))
+    except ValueError as exc:
+        reason = str(exc) if "replication lag" in str(exc) else f"it is {text!r}, not a number of milliseconds"
+        raise ConfigError(f"{LAG_VARIABLE}: {reason}") from None
 
 
 def target_of(args: argparse.Namespace, *, target: str | None = None, profile: str | None = None,

@@ -4,6 +4,11 @@ emulator` share the file with it.
 
 Every user row carries the whole Graph object as JSON (`data`) plus the few columns that
 need an index. `change_seq` grows per tenant on every write and drives `users/delta`.
+
+With replication lag (`replication.py`), `pending_users` holds, for each user written in the
+last moments, the version readers still see (its row as it was, or state `absent` for a user
+not created yet) and when the newer one becomes visible; `pending_identities` holds that
+version's identities. Rows whose moment has passed are dead and removed on later writes.
 """
 
 from __future__ import annotations
@@ -65,6 +70,34 @@ CREATE TABLE IF NOT EXISTS identities (
 CREATE UNIQUE INDEX IF NOT EXISTS identities_live ON identities(tenant_id, issuer, assigned_id) WHERE live = 1;
 CREATE INDEX IF NOT EXISTS identities_by_assigned_id ON identities(assigned_id);
 CREATE INDEX IF NOT EXISTS identities_user ON identities(user_id);
+CREATE TABLE IF NOT EXISTS pending_users (
+    seq INTEGER NOT NULL,
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    upn TEXT COLLATE NOCASE,
+    display_name TEXT COLLATE NOCASE,
+    mail TEXT COLLATE NOCASE,
+    account_enabled INTEGER,
+    created TEXT NOT NULL,
+    deleted REAL,
+    change_seq INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    visible_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_users_due ON pending_users(tenant_id, visible_at);
+CREATE INDEX IF NOT EXISTS pending_users_listing ON pending_users(tenant_id, state, seq);
+CREATE INDEX IF NOT EXISTS pending_users_upn ON pending_users(tenant_id, upn);
+CREATE TABLE IF NOT EXISTS pending_identities (
+    user_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    sign_in_type TEXT NOT NULL,
+    issuer TEXT NOT NULL COLLATE NOCASE,
+    assigned_id TEXT NOT NULL COLLATE NOCASE,
+    live INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_identities_user ON pending_identities(user_id);
+CREATE INDEX IF NOT EXISTS pending_identities_by_assigned_id ON pending_identities(assigned_id);
 CREATE TABLE IF NOT EXISTS extension_properties (
     tenant_id TEXT NOT NULL,
     name TEXT NOT NULL COLLATE NOCASE,

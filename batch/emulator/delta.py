@@ -29,10 +29,13 @@ def delta(call: Call) -> GraphResponse:
     select = state.get("s")
     ids = state.get("f")
     where, params = ("", []) if not ids else (f"users.id IN ({','.join('?' * len(ids))})", list(ids))
+    as_of = call.directory.as_of()  # a change enters delta once visible (replication.py)
     if state["p"] == "init":
-        rows = call.store.select_users(tenant.id, "live", where, params, after_seq=int(state["a"]), limit=page_size + 1)
+        rows = call.store.select_users(tenant.id, "live", where, params, after_seq=int(state["a"]), limit=page_size + 1,
+                                       as_of=as_of)
     else:
-        rows = call.store.changes(tenant.id, int(state["a"]), int(state["u"]), where, params, page_size + 1)
+        rows = call.store.changes(tenant.id, int(state["a"]), int(state["u"]), where, params, page_size + 1,
+                                  as_of=as_of)
     more = len(rows) > page_size
     rows = rows[:page_size]
     if more:
@@ -49,7 +52,7 @@ def delta(call: Call) -> GraphResponse:
 
 def _state(call: Call) -> dict[str, Any]:
     """Where this page starts: a next link's state, a delta link's new round, or a first round."""
-    q, tenant_id = call.request.query, call.tenant.id
+    q = call.request.query
     if "$skiptoken" in q:
         state = decode_token(q["$skiptoken"])
         if state.get("p") not in ("init", "changes"):
@@ -60,10 +63,16 @@ def _state(call: Call) -> dict[str, Any]:
         state = decode_token(q["$deltatoken"])
         change = token_int(state, "c")
         return {"p": "changes", "a": change, "c": change,
-                "u": call.store.max_change(tenant_id), "s": token_strings(state, "s"), "f": _token_ids(state)}
+                "u": _watermark(call), "s": token_strings(state, "s"), "f": _token_ids(state)}
     select = odata.parse_select(q.get("$select"))
     ids = _id_filter(q.get("$filter", ""))
-    return {"p": "init", "a": 0, "u": call.store.max_change(tenant_id), "s": select, "f": ids}
+    return {"p": "init", "a": 0, "u": _watermark(call), "s": select, "f": ids}
+
+
+def _watermark(call: Call) -> int:
+    """Where this round's changes stop: the newest change, or just below the oldest write
+    not yet visible, so that the next delta link still reports it (replication.py)."""
+    return call.store.change_watermark(call.tenant.id, call.directory.as_of())
 
 
 def _token_ids(state: dict[str, Any]) -> list[str] | None:

@@ -15,6 +15,7 @@ from typing import Any
 from . import errors, schema
 from .errors import GraphError
 from .records import IdentityRow, Tenant, UserRow
+from .replication import ReplicationLag
 from .store import Store
 from .userbody import (
     check_identities,
@@ -62,23 +63,30 @@ def password_profile_view(kept: Any) -> dict[str, Any] | None:
 
 class Directory:
     def __init__(self, store: Store, clock: Callable[[], float], retention_days: int = 30,
-                 password_reset_needs_role: bool = False) -> None:
+                 lag: ReplicationLag | None = None, *, password_reset_needs_role: bool = False) -> None:
         self.store = store
         self.clock = clock
         self.retention_seconds = retention_days * 86400
+        self.lag = lag or ReplicationLag(0.0, None, clock)
         self.password_reset_needs_role = password_reset_needs_role
 
     # ---- reading -------------------------------------------------------------------------
+    # Reads see the directory as of now through the replication lag (`replication.py`);
+    # the writes below check uniqueness against the true state.
+
+    def as_of(self) -> float | None:
+        """The moment reads see the directory as of (None: every write at once)."""
+        return self.lag.as_of()
 
     def get_live(self, tenant: Tenant, key: str) -> UserRow:
-        row = self.store.user(tenant.id, key)
+        row = self.store.user(tenant.id, key, as_of=self.as_of())
         if row is None:
             raise errors.not_found(key)
         return row
 
     def get_deleted(self, tenant: Tenant, object_id: str) -> UserRow:
         self.purge_expired(tenant)
-        row = self.store.user(tenant.id, object_id, ("deleted",))
+        row = self.store.user(tenant.id, object_id, ("deleted",), as_of=self.as_of())
         if row is None or row.id != object_id.lower():
             raise errors.not_found(object_id)
         return row
@@ -89,7 +97,19 @@ class Directory:
         if expired:
             with self.store.transaction() as db:
                 for user_id in expired:
-                    self.store.purge_user(db, tenant.id, user_id)
+                    self.store.purge_user(db, tenant.id, user_id, self.lag.next_write())
+
+    def _writable(self, tenant: Tenant, key: str, state: str) -> UserRow:
+        """The user a write names, as it truly is. Graph finds it through the lagging view
+        first: one created a moment ago is 404 `Request_ResourceNotFound` (msgraph-sdk-java-
+        core#353). It must also be in `state` in the true state, where the write applies."""
+        seen = self.get_live(tenant, key) if state == "live" else self.get_deleted(tenant, key)
+        if not self.lag.enabled:
+            return seen
+        true = self.store.user(tenant.id, seen.id, (state,))
+        if true is None:
+            raise errors.not_found(key)
+        return true
 
     # ---- writing -------------------------------------------------------------------------
 
@@ -140,11 +160,11 @@ class Directory:
             doc["identities"] = [identity_json(i) for i in idents] + [upn_identity(tenant, upn)]
         with self.store.transaction() as db:
             self._check_unique(tenant, doc, idents, exclude=None)
-            self.store.write_user(db, tenant.id, doc, idents)
+            self.store.write_user(db, tenant.id, doc, idents, visible=self.lag.next_write())
         return doc
 
     def update(self, tenant: Tenant, key: str, body: Any) -> None:
-        current = self.get_live(tenant, key)
+        current = self._writable(tenant, key, "live")
         values = clean_body(body, tenant)
         doc = dict(current.data)
         policies = password_policies(values.get("passwordPolicies", doc.get("passwordPolicies")))
@@ -168,17 +188,18 @@ class Directory:
         with self.store.transaction() as db:
             self._check_unique(tenant, doc, idents or [], exclude=current.id,
                                check_upn="userPrincipalName" in values, check_mail="mail" in values)
-            self.store.write_user(db, tenant.id, doc, idents)
+            self.store.write_user(db, tenant.id, doc, idents, visible=self.lag.next_write())
 
     def delete(self, tenant: Tenant, key: str) -> None:
-        current = self.get_live(tenant, key)
+        current = self._writable(tenant, key, "live")
         now = self.clock()
         doc = dict(current.data, deletedDateTime=iso(now))
         with self.store.transaction() as db:
-            self.store.write_user(db, tenant.id, doc, None, state="deleted", deleted=now)
+            self.store.write_user(db, tenant.id, doc, None, state="deleted", deleted=now,
+                                  visible=self.lag.next_write())
 
     def restore(self, tenant: Tenant, object_id: str, body: Any) -> dict[str, Any]:
-        current = self.get_deleted(tenant, object_id)
+        current = self._writable(tenant, object_id, "deleted")
         options = body if isinstance(body, dict) else {}
         doc = dict(current.data)
         doc.pop("deletedDateTime", None)
@@ -198,13 +219,14 @@ class Directory:
         with self.store.transaction() as db:
             self._check_unique(tenant, doc, idents, exclude=current.id,
                                check_mail=bool(doc.get("proxyAddresses")))
-            self.store.write_user(db, tenant.id, doc, idents, state="live", deleted=None)
+            self.store.write_user(db, tenant.id, doc, idents, state="live", deleted=None,
+                                  visible=self.lag.next_write())
         return doc
 
     def purge(self, tenant: Tenant, object_id: str) -> None:
-        current = self.get_deleted(tenant, object_id)
+        current = self._writable(tenant, object_id, "deleted")
         with self.store.transaction() as db:
-            self.store.purge_user(db, tenant.id, current.id)
+            self.store.purge_user(db, tenant.id, current.id, self.lag.next_write())
 
     def _check_unique(self, tenant: Tenant, doc: dict[str, Any], idents: list[IdentityRow], *, exclude: str | None,
                       check_upn: bool = True, check_mail: bool = True) -> None:

@@ -29,20 +29,21 @@ def list_users(call: Call, *, state: str, context: str) -> GraphResponse:
     top = odata.parse_top(q.get("$top"))
     order = odata.parse_orderby(q.get("$orderby"), advanced=advanced, filtered=bool(where))
     token = decode_token(q["$skiptoken"]) if "$skiptoken" in q else {}
-    store = call.store
+    store, as_of = call.store, call.directory.as_of()
     if order:
         offset = token_int(token, "o")
-        rows = store.select_users(tenant.id, state, where, params, order=order, offset=offset, limit=top + 1)
+        rows = store.select_users(tenant.id, state, where, params, order=order, offset=offset, limit=top + 1,
+                                  as_of=as_of)
         next_state = {"o": offset + top}
     else:
         after = token_int(token, "a")
-        rows = store.select_users(tenant.id, state, where, params, after_seq=after, limit=top + 1)
+        rows = store.select_users(tenant.id, state, where, params, after_seq=after, limit=top + 1, as_of=as_of)
         next_state = {"a": rows[top - 1].seq} if len(rows) > top else {}
     more = len(rows) > top
     rows = rows[:top]
     body: dict[str, Any] = {"@odata.context": call.context(context, select)}
     if advanced and not token:
-        body["@odata.count"] = store.count_users(tenant.id, state, where, params)
+        body["@odata.count"] = store.count_users(tenant.id, state, where, params, as_of=as_of)
     body["value"] = [render(row, select, deleted=state == "deleted") for row in rows]
     if more:
         body["@odata.nextLink"] = next_link(request, "$skiptoken", encode_token(next_state))

@@ -19,6 +19,7 @@ from .errors import GraphError, error_body
 from .faults import Fault, FaultInjector
 from .messages import ERROR_TYPE, JSON_TYPE, GraphRequest, GraphResponse
 from .records import Tenant
+from .replication import ReplicationLag
 from .routes import route
 from .settings import EmulatorSettings
 from .store import Store
@@ -34,7 +35,9 @@ class GraphService:
         self.store = store
         self.settings = settings or EmulatorSettings()
         self.clock = clock
-        self.directory = Directory(store, clock, self.settings.retention_days, self.settings.password_reset_needs_role)
+        self.directory = Directory(store, clock, self.settings.retention_days,
+                                   ReplicationLag(self.settings.replication_lag_ms, self.settings.seed, clock),
+                                   password_reset_needs_role=self.settings.password_reset_needs_role)
         self.throttle = Throttle(self.settings.quotas, clock)
         self.tokens = TokenAuthority(store, clock, self.settings.token_lifetime_seconds)
         self.faults = FaultInjector(self.settings.faults, self.settings.latency, clock, self.settings.seed)

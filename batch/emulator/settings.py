@@ -1,4 +1,4 @@
-"""What an emulator instance is told: quotas, latency and faults. Frozen, so one object can be
+"""What an emulator instance is told: quotas, latency, faults and replication lag. Frozen, so one object can be
 shared by the app, the throttle and the fault injector without anyone changing it mid-run.
 
 Defaults are Graph's documented numbers (GRAPH.md §9.2); tests and benchmarks set small ones.
@@ -132,8 +132,13 @@ class EmulatorSettings:
     # §4.1, §15.1). Off by default: the same page's Example 3 names the permission alone, and
     # field reports disagree. On: a PATCH of passwordProfile by an app without such a role is 403.
     password_reset_needs_role: bool = False
+    # Each committed write of a user becomes visible to reads only after a seeded delay drawn
+    # uniformly between 0 and this many milliseconds (GRAPH.md §15.3; `replication.py`). 0 is
+    # a directory that reads its own writes at once.
+    replication_lag_ms: float = 0.0
 
     def __post_init__(self) -> None:
+        check_delay_ms("the replication lag", self.replication_lag_ms)
         lifetime = self.token_lifetime_seconds
         if isinstance(lifetime, bool) or not isinstance(lifetime, int) or not (
                 MIN_TOKEN_LIFETIME <= lifetime <= MAX_TOKEN_LIFETIME):

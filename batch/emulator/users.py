@@ -72,4 +72,5 @@ def count_users(call: Call) -> GraphResponse:
     if tenant.kind == "b2c" or not request.eventual:
         raise errors.bad_request("$count is not currently supported.")
     query = odata.compile_filter(request.query.get("$filter", ""))
-    return GraphResponse(200, str(call.store.count_users(tenant.id, "live", query.where, query.params)))
+    return GraphResponse(200, str(call.store.count_users(tenant.id, "live", query.where, query.params,
+                                                            as_of=call.directory.as_of())))

@@ -3,6 +3,14 @@ address, pages in insertion order, counts, and the change sequence behind `users
 
 The store knows tables, not Graph: the rules about what may be written live in
 `directory.py`.
+
+Reads take `as_of`: None reads the true state (the directory's master, what uniqueness is
+checked against); a moment reads what a replica shows then (`replication.py`). A write given
+a `Visibility` first keeps the version readers see in `pending_users`, and reads as of a
+moment replace each user that has a pending version by it: one SQL branch for users without
+one, one for the pending versions, both under the same conditions, so that `$filter`,
+`$search`, paging and counts hold for what is visible. The `identities` a filter looks up
+are shadowed by a CTE that takes a pending version's identities from `pending_identities`.
 """
 
 from __future__ import annotations
@@ -14,17 +22,45 @@ from typing import Any
 
 from .database import Database
 from .records import IdentityRow, UserRow
+from .replication import Visibility
+
+_COLUMNS = "seq, id, tenant_id, state, upn, display_name, mail, account_enabled, created, deleted, change_seq, data"
+_IDENTITY_COLUMNS = "user_id, tenant_id, sign_in_type, issuer, assigned_id, live"
+
+# Statements that read as of a moment start with this (two parameters, the moment twice): a
+# user's identities are its pending version's while it has one.
+_VISIBLE_IDENTITIES = (
+    f"WITH identities AS NOT MATERIALIZED (SELECT {_IDENTITY_COLUMNS} FROM main.identities AS i WHERE NOT EXISTS"
+    " (SELECT 1 FROM pending_users AS p WHERE p.id = i.user_id AND p.visible_at > ?)"
+    " UNION ALL SELECT pi.user_id, pi.tenant_id, pi.sign_in_type, pi.issuer, pi.assigned_id, pi.live"
+    " FROM pending_identities AS pi JOIN pending_users AS p ON p.id = pi.user_id WHERE p.visible_at > ?) "
+)
+
+
+def _visible(where: str, params: Sequence[Any], as_of: float) -> tuple[str, list[Any]]:
+    """The users matching `where` as readers see them at `as_of`, as a UNION ALL to select
+    from or order: the rows of users without a pending version, then the pending versions
+    (a user still `absent` is in neither). Parameters follow `_VISIBLE_IDENTITIES`'."""
+    true_rows = (f"SELECT {_COLUMNS} FROM main.users AS users WHERE {where} AND NOT EXISTS"
+                 " (SELECT 1 FROM pending_users AS p WHERE p.id = users.id AND p.visible_at > ?)")
+    held_rows = (f"SELECT {_COLUMNS} FROM pending_users AS users WHERE {where}"
+                 " AND users.visible_at > ? AND users.state != 'absent'")
+    return f"{true_rows} UNION ALL {held_rows}", [as_of, as_of, *params, as_of, *params, as_of]
 
 
 class UserStore(Database):
-    def user(self, tenant_id: str, key: str, states: tuple[str, ...] = ("live",)) -> UserRow | None:
+    def user(self, tenant_id: str, key: str, states: tuple[str, ...] = ("live",), *,
+             as_of: float | None = None) -> UserRow | None:
         """By object id or userPrincipalName."""
         marks = ",".join("?" * len(states))
-        row = self._one(
-            f"SELECT * FROM users WHERE tenant_id = ? AND state IN ({marks}) AND (id = ? OR upn = ?)"
-            " ORDER BY state = 'live' DESC, seq DESC LIMIT 1",
-            (tenant_id, *states, key.lower(), key),
-        )
+        where = f"tenant_id = ? AND state IN ({marks}) AND (id = ? OR upn = ?)"
+        params = (tenant_id, *states, key.lower(), key)
+        order = " ORDER BY state = 'live' DESC, seq DESC LIMIT 1"
+        if as_of is None:
+            row = self._one(f"SELECT * FROM users WHERE {where}{order}", params)
+        else:
+            union, all_params = _visible(where, params, as_of)
+            row = self._one(f"{_VISIBLE_IDENTITIES}SELECT * FROM ({union}){order}", all_params)
         return _user_row(row) if row else None
 
     def upn_holder(self, tenant_id: str, upn: str) -> str | None:
@@ -54,6 +90,19 @@ class UserStore(Database):
         row = self._one("SELECT COALESCE(MAX(change_seq), 0) AS n FROM users WHERE tenant_id = ?", (tenant_id,))
         return int(row["n"]) if row else 0
 
+    def change_watermark(self, tenant_id: str, as_of: float | None = None) -> int:
+        """The last change a delta round may cover: every change up to it is visible at
+        `as_of`. It stops below the oldest write still pending, so that a delta link issued
+        now reports that write once it shows, even if later writes showed first."""
+        newest = self.max_change(tenant_id)
+        if as_of is None:
+            return newest
+        row = self._one("SELECT MIN(u.change_seq) AS n FROM pending_users AS p JOIN users AS u ON u.id = p.id"
+                        " WHERE p.tenant_id = ? AND p.visible_at > ?", (tenant_id, as_of))
+        if row is None or row["n"] is None:
+            return newest
+        return min(newest, int(row["n"]) - 1)
+
     def write_user(
         self,
         db: sqlite3.Connection,
@@ -63,11 +112,15 @@ class UserStore(Database):
         *,
         state: str = "live",
         deleted: float | None = None,
+        visible: Visibility | None = None,
     ) -> None:
         """Insert or replace a user inside the caller's transaction. `identities` None keeps
-        the stored ones (only their liveness follows `state`)."""
+        the stored ones (only their liveness follows `state`). With `visible`, readers keep
+        seeing the user as it was until `visible.at`."""
         change = self._next_change(db, tenant_id)
         user_id = data["id"]
+        if visible is not None:
+            self._hold_prior(db, tenant_id, user_id, visible)
         existing = db.execute("SELECT seq FROM users WHERE id = ?", (user_id,)).fetchone()
         values = (
             state,
@@ -110,14 +163,37 @@ class UserStore(Database):
         return [row["name"] for row in self._all(
             "SELECT name FROM extension_properties WHERE tenant_id = ? ORDER BY name", (tenant_id,))]
 
-    def purge_user(self, db: sqlite3.Connection, tenant_id: str, user_id: str) -> None:
+    def purge_user(self, db: sqlite3.Connection, tenant_id: str, user_id: str,
+                   visible: Visibility | None = None) -> None:
         """Permanent deletion leaves a tombstone so that delta can report `reason: deleted`."""
         change = self._next_change(db, tenant_id)
+        if visible is not None:
+            self._hold_prior(db, tenant_id, user_id, visible)
         db.execute("DELETE FROM identities WHERE user_id = ?", (user_id,))
         db.execute(
             "UPDATE users SET state='purged', upn=NULL, display_name=NULL, mail=NULL, change_seq=?, data=? WHERE id = ?",
             (change, json.dumps({"id": user_id}), user_id),
         )
+
+    def _hold_prior(self, db: sqlite3.Connection, tenant_id: str, user_id: str, visible: Visibility) -> None:
+        """Before a write: keep the version of the user that readers see until `visible.at`.
+        A user already pending keeps its older version and takes the later moment (readers
+        never see a write early); one not created yet is held as `absent`. Pending versions
+        whose moment has passed are dropped here, by the index on (tenant, visible_at)."""
+        db.execute("DELETE FROM pending_identities WHERE user_id IN"
+                   " (SELECT id FROM pending_users WHERE tenant_id = ? AND visible_at <= ?)", (tenant_id, visible.now))
+        db.execute("DELETE FROM pending_users WHERE tenant_id = ? AND visible_at <= ?", (tenant_id, visible.now))
+        if db.execute("UPDATE pending_users SET visible_at = MAX(visible_at, ?) WHERE id = ?",
+                      (visible.at, user_id)).rowcount:
+            return
+        copied = db.execute(f"INSERT INTO pending_users({_COLUMNS}, visible_at) SELECT {_COLUMNS}, ? FROM users"
+                            " WHERE id = ?", (visible.at, user_id)).rowcount
+        if copied:
+            db.execute(f"INSERT INTO pending_identities({_IDENTITY_COLUMNS}) SELECT {_IDENTITY_COLUMNS}"
+                       " FROM identities WHERE user_id = ?", (user_id,))
+        else:
+            db.execute("INSERT INTO pending_users(seq, id, tenant_id, state, created, change_seq, data, visible_at)"
+                       " VALUES (0, ?, ?, 'absent', '', 0, '{}', ?)", (user_id, tenant_id, visible.at))
 
     def expired_deleted(self, tenant_id: str, cutoff: float) -> list[str]:
         rows = self._all(
@@ -136,35 +212,59 @@ class UserStore(Database):
         order: str | None = None,
         offset: int = 0,
         limit: int = 100,
+        as_of: float | None = None,
     ) -> list[UserRow]:
         """One page. Without `order` pages are keyed by insertion order (`after_seq`),
         which stays stable while users are added; with `order` by offset."""
         clause = f" AND ({where})" if where else ""
         if order:
-            sql = (f"SELECT * FROM users WHERE tenant_id = ? AND state = ?{clause}"
-                   f" ORDER BY {order}, seq LIMIT ? OFFSET ?")
-            rows = self._all(sql, (tenant_id, state, *params, limit, offset))
+            condition, values = f"tenant_id = ? AND state = ?{clause}", (tenant_id, state, *params)
+            if as_of is None:
+                sql, all_values = f"SELECT * FROM users WHERE {condition}", list(values)
+            else:
+                union, all_values = _visible(condition, values, as_of)
+                sql = f"{_VISIBLE_IDENTITIES}SELECT * FROM ({union}) AS users"
+            rows = self._all(f"{sql} ORDER BY {order}, seq LIMIT ? OFFSET ?", (*all_values, limit, offset))
         else:
-            sql = (f"SELECT * FROM users WHERE tenant_id = ? AND state = ? AND seq > ?{clause}"
-                   " ORDER BY seq LIMIT ?")
-            rows = self._all(sql, (tenant_id, state, after_seq, *params, limit))
+            condition = f"tenant_id = ? AND state = ? AND seq > ?{clause}"
+            rows = self._ordered(condition, (tenant_id, state, after_seq, *params), "seq", limit, as_of)
         return [_user_row(r) for r in rows]
 
-    def count_users(self, tenant_id: str, state: str, where: str = "", params: Sequence[Any] = ()) -> int:
+    def count_users(self, tenant_id: str, state: str, where: str = "", params: Sequence[Any] = (), *,
+                    as_of: float | None = None) -> int:
+        """How many match. As of a moment: the true count, less the users whose pending
+        version readers see instead, plus the pending versions that match."""
         clause = f" AND ({where})" if where else ""
-        row = self._one(f"SELECT COUNT(*) AS n FROM users WHERE tenant_id = ? AND state = ?{clause}",
-                        (tenant_id, state, *params))
+        condition, values = f"users.tenant_id = ? AND users.state = ?{clause}", (tenant_id, state, *params)
+        count = self._count(f"SELECT COUNT(*) AS n FROM users WHERE {condition}", values)
+        if as_of is None:
+            return count
+        # Walked from the pending versions (few) to their users, not the other way round.
+        count -= self._count("SELECT COUNT(*) AS n FROM pending_users AS p CROSS JOIN main.users AS users"
+                             f" ON users.id = p.id WHERE p.tenant_id = ? AND p.visible_at > ? AND {condition}",
+                             (tenant_id, as_of, *values))
+        return count + self._count(f"{_VISIBLE_IDENTITIES}SELECT COUNT(*) AS n FROM pending_users AS users"
+                                   f" WHERE {condition} AND users.visible_at > ?", (as_of, as_of, *values, as_of))
+
+    def changes(self, tenant_id: str, after_change: int, upto: int, where: str, params: Sequence[Any], limit: int,
+                *, as_of: float | None = None) -> list[UserRow]:
+        clause = f" AND ({where})" if where else ""
+        condition = f"tenant_id = ? AND change_seq > ? AND change_seq <= ?{clause}"
+        rows = self._ordered(condition, (tenant_id, after_change, upto, *params), "change_seq", limit, as_of)
+        return [_user_row(r) for r in rows]
+
+    def _ordered(self, condition: str, values: Sequence[Any], key: str, limit: int,
+                 as_of: float | None) -> list[sqlite3.Row]:
+        """The first `limit` users matching `condition` by `key` (seq or change_seq). As of a
+        moment, the two branches are merged in key order (SQLite walks each by its index)."""
+        if as_of is None:
+            return self._all(f"SELECT * FROM users WHERE {condition} ORDER BY {key} LIMIT ?", (*values, limit))
+        union, all_values = _visible(condition, values, as_of)
+        return self._all(f"{_VISIBLE_IDENTITIES}{union} ORDER BY {key} LIMIT ?", (*all_values, limit))
+
+    def _count(self, sql: str, values: Sequence[Any]) -> int:
+        row = self._one(sql, values)
         return int(row["n"]) if row else 0
-
-    def changes(self, tenant_id: str, after_change: int, upto: int, where: str, params: Sequence[Any], limit: int) -> list[UserRow]:
-        clause = f" AND ({where})" if where else ""
-        rows = self._all(
-            f"SELECT * FROM users WHERE tenant_id = ? AND change_seq > ? AND change_seq <= ?{clause}"
-            " ORDER BY change_seq LIMIT ?",
-            (tenant_id, after_change, upto, *params, limit),
-        )
-        return [_user_row(r) for r in rows]
-
 
 
 def _user_row(row: sqlite3.Row) -> UserRow:
