@@ -161,6 +161,8 @@ class Directory:
         with self.store.transaction() as db:
             self._check_unique(tenant, doc, idents, exclude=None)
             self.store.write_user(db, tenant.id, doc, idents, visible=self.lag.next_write())
+            if profile is not None:
+                self.store.keep_password(db, user_id, profile["password"])
         return doc
 
     def update(self, tenant: Tenant, key: str, body: Any) -> None:
@@ -172,12 +174,14 @@ class Directory:
         if values.get("userPrincipalName"):
             check_upn_domain(values["userPrincipalName"], tenant)
         idents = _replace_identities(doc, values, tenant) if "identities" in values else None
+        password = None
         if "passwordProfile" in values:
             profile = values.pop("passwordProfile")
             if profile is None:
                 raise errors.invalid_value("passwordProfile")
             kept = check_password_profile(profile, policies, creating=False)
             if kept is not None:
+                password = profile["password"]
                 doc["passwordProfile"] = kept
                 doc["lastPasswordChangeDateTime"] = iso(self.clock())
         _apply(doc, values)
@@ -189,6 +193,8 @@ class Directory:
             self._check_unique(tenant, doc, idents or [], exclude=current.id,
                                check_upn="userPrincipalName" in values, check_mail="mail" in values)
             self.store.write_user(db, tenant.id, doc, idents, visible=self.lag.next_write())
+            if password is not None:
+                self.store.keep_password(db, current.id, password)
 
     def delete(self, tenant: Tenant, key: str) -> None:
         current = self._writable(tenant, key, "live")

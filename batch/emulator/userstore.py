@@ -15,7 +15,10 @@ are shadowed by a CTE that takes a pending version's identities from `pending_id
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import secrets
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -103,6 +106,31 @@ class UserStore(Database):
             return newest
         return min(newest, int(row["n"]) - 1)
 
+    def keep_password(self, db: sqlite3.Connection, user_id: str, password: str) -> None:
+        """Remember a salted digest of the user's new password, inside the caller's transaction.
+        Graph keeps its own hash and never returns it; nor does the emulator (only
+        `password_is` reads this, for tests and the soak)."""
+        db.execute("INSERT OR REPLACE INTO password_digests(user_id, digest) VALUES (?, ?)",
+                   (user_id, self._password_digest(db, user_id, password)))
+
+    def password_is(self, user_id: str, password: str) -> bool | None:
+        """Whether `password` is the user's current one (None: no password was ever set)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT digest FROM password_digests WHERE user_id = ?", (user_id,)).fetchone()
+            if row is None:
+                return None
+            return hmac.compare_digest(row[0], self._password_digest(db, user_id, password))
+
+    @staticmethod
+    def _password_digest(db: sqlite3.Connection, user_id: str, password: str) -> str:
+        row = db.execute("SELECT value FROM meta WHERE key = 'password_salt'").fetchone()
+        if row is None:
+            salt = secrets.token_hex(16)
+            db.execute("INSERT INTO meta(key, value) VALUES ('password_salt', ?)", (salt,))
+        else:
+            salt = row[0]
+        return hashlib.sha256(f"{salt}\0{user_id}\0{password}".encode()).hexdigest()
+
     def write_user(
         self,
         db: sqlite3.Connection,
@@ -170,6 +198,7 @@ class UserStore(Database):
         if visible is not None:
             self._hold_prior(db, tenant_id, user_id, visible)
         db.execute("DELETE FROM identities WHERE user_id = ?", (user_id,))
+        db.execute("DELETE FROM password_digests WHERE user_id = ?", (user_id,))
         db.execute(
             "UPDATE users SET state='purged', upn=NULL, display_name=NULL, mail=NULL, change_seq=?, data=? WHERE id = ?",
             (change, json.dumps({"id": user_id}), user_id),

@@ -112,6 +112,24 @@ async def test_no_password_in_any_response(graph):
     assert secret not in str(stored.data)
 
 
+
+async def test_the_store_can_tell_a_customers_current_password_and_keeps_only_a_digest(graph):
+    """What the soak checks passwords.csv against: the password a customer has now."""
+    first, second = "Zq9!first-Secret-77", "Zq9!second-Secret-88"
+    user_id = (await graph.create(customer(unique_email(), password=first)))["id"]
+    assert graph.store.password_is(user_id, first) is True
+    assert graph.store.password_is(user_id, second) is False
+    assert (await graph.patch(f"/v1.0/users/{user_id}", json={"passwordProfile": {
+        "password": second, "forceChangePasswordNextSignIn": True}})).status_code == 204
+    assert graph.store.password_is(user_id, second) is True
+    assert graph.store.password_is(user_id, first) is False
+    # A flag alone changes nothing, the password included (microsoft-graph-docs#4267).
+    await graph.patch(f"/v1.0/users/{user_id}", json={"passwordProfile": {"forceChangePasswordNextSignIn": False}})
+    assert graph.store.password_is(user_id, second) is True
+    assert graph.store.password_is("00000000-0000-0000-0000-000000000000", second) is None
+    rows = graph.store._all("SELECT digest FROM password_digests")
+    assert rows and all(second not in r["digest"] and first not in r["digest"] for r in rows)
+
 async def test_duplicate_identity_case_insensitive(graph):
     await graph.create(customer("Grace@Example.com"))
     response = await graph.post("/v1.0/users", json=customer("grace@EXAMPLE.com", mail=None))
