@@ -1,7 +1,7 @@
 """The long soak (issue 6): kill -9 / resume cycles against the emulator served by a separate
 process with seeded faults, checking the exactly-once invariants after every run.
 
-Each round generates a file of --rows customers and runs create, update, delete and restore
+Each round generates a file of --rows customers and runs create, update, reset-password, delete and restore
 on it; every run is killed (kill -9, at a random moment: while reading, mid-batch, while
 writing results) --kills-per-run times and resumed until it finishes. A cycle is one kill
 followed by its resume; rounds go on until --cycles cycles have run. Every few rounds the
@@ -37,7 +37,7 @@ def main() -> int:
     parser.add_argument("--fault-rate", type=float, default=0.05, help="share of requests meeting a fault (default 0.05)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the faults, the files and the kill moments")
     parser.add_argument("--kills-per-run", type=int, default=3, help="kill -9s per verb run (default 3)")
-    parser.add_argument("--verbs", default="create,update,delete,restore", help="verbs of each round")
+    parser.add_argument("--verbs", default="create,update,reset-password,delete,restore", help="verbs of each round")
     parser.add_argument("--restart-server-every", type=int, default=3, metavar="ROUNDS",
                         help="kill -9 and restart the emulator server every N rounds (0: never)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")

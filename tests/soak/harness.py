@@ -163,21 +163,24 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def derived_files(created_run: Path, source: Path, folder: Path, tag: str) -> dict[str, Path]:
-    """update / delete / restore files about the customers a create run made: update by
-    sign-in name (a new job title and department), delete by sign-in name, restore by object id."""
+    """update / reset-password / delete / restore files about the customers a create run made:
+    update and reset-password by sign-in name (a new job title and department), delete by
+    sign-in name, restore by object id."""
     lines = {int(r["row"]): r for r in read_csv(created_run / "results.csv")}
     rows = read_csv(source)
     made = [(rows[n - 1]["signInName"], lines[n]["object_id"]) for n in sorted(lines) if lines[n]["status"] == "created"]
     folder.mkdir(parents=True, exist_ok=True)
-    files = {"update": folder / "update.csv", "delete": folder / "delete.csv", "restore": folder / "restore.csv"}
+    files = {"update": folder / "update.csv", "reset-password": folder / "reset-password.csv",
+             "delete": folder / "delete.csv", "restore": folder / "restore.csv"}
     with files["update"].open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow(["signInName", "jobTitle", "department"])
         writer.writerows([name, f"Title {tag} {i}", f"Dept {tag}"] for i, (name, _) in enumerate(made, 1))
-    with files["delete"].open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\r\n")
-        writer.writerow(["signInName"])
-        writer.writerows([name] for name, _ in made)
+    for verb in ("reset-password", "delete"):
+        with files[verb].open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\r\n")
+            writer.writerow(["signInName"])
+            writer.writerows([name] for name, _ in made)
     with files["restore"].open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\r\n")
         writer.writerow(["objectId"])
@@ -486,7 +489,30 @@ def check_restore(run_dir: Path, source: Path, directory: Directory) -> list[str
     return problems
 
 
-CHECKS = {"create": check_create, "update": check_update, "delete": check_delete, "restore": check_restore}
+def check_reset(run_dir: Path, source: Path, directory: Directory) -> list[str]:
+    """Every reset customer is live and has exactly one password line, for itself."""
+    problems, lines = check_run_folder(run_dir, source, "reset-password")
+    by_id = directory.by_id
+    on_file: dict[str, list[dict[str, str]]] = {}
+    for p in read_csv(run_dir / "passwords.csv"):
+        on_file.setdefault(p["row"], []).append(p)
+    for line in lines:
+        entries = on_file.get(line["row"], [])
+        if line["status"] != "password_reset":
+            if entries:
+                problems.append(f"reset-password: row {line['row']} is {line['status']} but has a password line")
+            continue
+        state = by_id.get(line["object_id"], ("absent", {}))[0]
+        if state != "live":
+            problems.append(f"reset-password: row {line['row']} was reset but the customer is {state}")
+        if len(entries) != 1 or entries[0]["object_id"] != line["object_id"] or len(entries[0]["password"]) < 8:
+            problems.append(f"reset-password: row {line['row']} has {len(entries)} password line(s), "
+                            "or one for another customer")
+    return problems
+
+
+CHECKS = {"create": check_create, "update": check_update, "reset-password": check_reset, "delete": check_delete,
+          "restore": check_restore}
 
 
 def check_secrets(history: RunHistory, passwords: list[str], client_secret: str | None) -> list[str]:
@@ -514,7 +540,7 @@ class SoakReport:
 
 
 def soak_cycle(work: Path, server: EmulatorServer, *, rows: int, seed: int, kills: int, verbs: Sequence[str] =
-               ("create", "update", "delete", "restore"), bad: float = 0.01, log: Log | None = None,
+               ("create", "update", "reset-password", "delete", "restore"), bad: float = 0.01, log: Log | None = None,
                extra_args: Sequence[str] = ("--batch-size", "10", "--concurrency", "4"),
                timeout: float = 300.0) -> SoakReport:
     """Generate `rows` customers (prefix from the seed, so cycles never collide), run each verb

@@ -1,8 +1,8 @@
 """The CI-sized soak (issue 6): the emulator as a separate server with seeded faults (429
 storms, 503/504 with and without Retry-After, connections dropped before and after the write
 commits, slow answers, token endpoint failures, tokens that expire every few seconds); create,
-update, delete and restore on a generated file, each `kill -9`ed at random moments and resumed
-until done; the invariants checked against the emulator's own directory. The long soak is
+update, reset-password, delete and restore on a generated file, each `kill -9`ed at random
+moments and resumed until done; the invariants checked against the emulator's own directory. The long soak is
 `python benchmarks/soak.py --cycles 200`; both use tests/soak/harness.py.
 
 Also the bad days that need real processes: Ctrl-C (SIGINT) mid-run, and the Graph server
@@ -44,7 +44,7 @@ def test_ci_soak_kill_9_and_resume_under_faults_keeps_every_invariant(tmp_path: 
     print("\n".join(lines))
     assert report.violations == [], "\n".join(report.violations + lines)
     assert report.kills >= 4, "the soak must really kill the client"
-    assert [h.verb for h in report.histories] == ["create", "update", "delete", "restore"]
+    assert [h.verb for h in report.histories] == ["create", "update", "reset-password", "delete", "restore"]
 
 
 def _wait_for_done(run_dir: Path, rows: int, process: subprocess.Popen[str], timeout: float = 60) -> None:
