@@ -336,6 +336,7 @@ def _recorded(run_dir: Path) -> bool:
 class Directory:
     live: list[dict[str, Any]]
     deleted: list[dict[str, Any]]
+    current_passwords: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def by_id(self) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -344,16 +345,38 @@ class Directory:
         return out
 
 
-def read_directory(db: Path) -> Directory:
+def read_directory(db: Path, passwords: Sequence[tuple[str, str]] = ()) -> Directory:
+    """The emulator's directory, read from its file; of the (object id, password) pairs given,
+    those that are the customer's current password (the emulator keeps a digest of each)."""
     from batch.emulator import Store
 
     store = Store(db)
     try:
         tenant = store.tenants()[0]
         return Directory([r.data for r in store.select_users(tenant.id, "live", limit=10_000_000)],
-                         [r.data for r in store.select_users(tenant.id, "deleted", limit=10_000_000)])
+                         [r.data for r in store.select_users(tenant.id, "deleted", limit=10_000_000)],
+                         {(i, pw) for i, pw in passwords if store.password_is(i, pw)})
     finally:
         store.close()
+
+
+def password_pairs(run_dir: Path, source: Path | None = None) -> list[tuple[str, str]]:
+    """(object id, password) of every line of the run's passwords.csv, and with `source` (a
+    create file) of every created row that brought its own password."""
+    pairs = [(p["object_id"], p["password"]) for p in read_csv(run_dir / "passwords.csv") if p.get("object_id")]
+    if source is not None:
+        rows = read_csv(source)
+        pairs += [(r["object_id"], rows[int(r["row"]) - 1]["password"]) for r in read_csv(run_dir / "results.csv")
+                  if r["status"] == "created" and rows[int(r["row"]) - 1].get("password")]
+    return pairs
+
+
+def wrong_passwords(verb: str, pairs: Sequence[tuple[str, str]], directory: Directory) -> list[str]:
+    """A password handed out (passwords.csv) or brought by the file that the customer does not have."""
+    wrong = [user_id for user_id, password in pairs if (user_id, password) not in directory.current_passwords]
+    if not wrong:
+        return []
+    return [f"{verb}: {len(wrong)} customer(s) do not have the password the run reports for them, e.g. {wrong[:3]}"]
 
 
 def sign_in_names(user: dict[str, Any]) -> list[str]:
@@ -564,7 +587,9 @@ def soak_cycle(work: Path, server: EmulatorServer, *, rows: int, seed: int, kill
             report.violations.append(f"{verb}: the run never finished (last exit {history.final_status}): "
                                      f"{history.stderr_tail[-800:]}")
             break
-        found = CHECKS[verb](work / verb, files[verb], read_directory(server.db))
+        pairs = password_pairs(work / verb, files[verb] if verb == "create" else None)
+        directory = read_directory(server.db, pairs)
+        found = CHECKS[verb](work / verb, files[verb], directory) + wrong_passwords(verb, pairs, directory)
         passwords += run_passwords(work / verb)
         found += check_secrets(history, passwords, server.exports.get("AZURE_CLIENT_SECRET"))
         report.violations += found
