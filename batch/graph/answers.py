@@ -76,12 +76,36 @@ def result_of(status: int, headers: dict[str, str], body: Any, attempts: int,
         if isinstance(error, dict):
             code = error.get("code") if isinstance(error.get("code"), str) else None
             message = error.get("message") if isinstance(error.get("message"), str) else None
+        elif is_html(headers, body):
+            # A gateway's error page, not Graph's answer: its title says enough, and a kilobyte
+            # of markup must not end up in results.csv (GRAPH.md §15.5).
+            message, body = gateway_page(status, body), None
         elif isinstance(body, str) and body.strip():
             message = body
     kept = tuple(secrets()) if code is not None or message is not None else ()
     return GraphResult(status, headers, body, attempts,
                        error_code=None if code is None else server_text(code, kept, MAX_SERVER_CODE),
                        error_message=None if message is None else server_text(message, kept))
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+MAX_TITLE = 80
+
+
+def is_html(headers: Mapping[str, str], body: Any) -> bool:
+    """An HTML page (by its Content-Type, or by its first tag when the type is missing)."""
+    if not isinstance(body, str):
+        return False
+    if "html" in headers.get("content-type", "").lower():
+        return True
+    return body.lstrip()[:14].lower().startswith(("<html", "<!doctype html"))
+
+
+def gateway_page(status: int, page: str) -> str:
+    """An HTML error page in one short line: `HTTP 502 from a gateway (HTML page: 502 Bad Gateway)`."""
+    title = _TITLE.search(page)
+    named = server_text(title.group(1), limit=MAX_TITLE) if title else ""
+    return f"HTTP {status} from a gateway (HTML page{': ' + named if named else ''}), not an answer from Graph"
 
 
 def server_text(text: str, secrets: Iterable[str] = (), limit: int = MAX_SERVER_TEXT) -> str:
@@ -186,7 +210,8 @@ def url_path(url: str) -> str:
 
 
 __all__ = [
-    "MAX_SERVER_TEXT", "NOTHING_SENT", "REDACTED", "Verdict", "describe_failure", "failure_result", "inner_body",
+    "MAX_SERVER_TEXT", "NOTHING_SENT", "REDACTED", "Verdict", "describe_failure", "failure_result", "gateway_page",
+    "inner_body", "is_html",
     "json_bytes", "judge", "lower_headers", "Secrets", "request_secrets", "response_body", "result_of", "server_text",
     "url_path",
 ]

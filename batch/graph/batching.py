@@ -67,7 +67,7 @@ async def send_batched(session: Session, calls: Sequence[GraphCall]) -> list[Gra
     if not items:
         return []
     for item in items:
-        session.absolute(item.call.url)  # refuse foreign hosts before anything is sent
+        session.relative(item.call.url)  # refuse foreign hosts and versioned paths before anything is sent
 
     async def send_round(state: _Round) -> _Round:
         return await _send_round(session, state)

@@ -153,3 +153,20 @@ async def test_exceptions_are_not_retried() -> None:
     with pytest.raises(RuntimeError):
         await controller(RetryPolicy(), t)(boom)
     assert t.sleeps == []
+
+
+@pytest.mark.parametrize("seconds", [0.249, 1.0, 2.5, 3.0, 17.2])
+@pytest.mark.parametrize("form", ["seconds", "decimal", "date", "none"])
+def test_retry_after_in_every_form_the_emulator_sends(form: str, seconds: float) -> None:
+    """The emulator writes Retry-After as Graph does (faults.py); the client reads each form
+    back to at least the wait asked (a date rounds up to its whole second)."""
+    from batch.emulator.faults import format_retry_after
+
+    value = format_retry_after(seconds, form, NOW + 0.4)
+    parsed = parse_retry_after(value, NOW + 0.4)
+    if form == "none":
+        assert value is None and parsed is None
+    elif form == "decimal":
+        assert parsed == pytest.approx(seconds, abs=1e-3)
+    else:
+        assert parsed is not None and seconds <= parsed + 1e-9 <= seconds + 1.0 + 1e-9
