@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from batch.graph.model import GraphResult
-from batch.graph.retry import AMBIGUOUS_STATUS, parse_retry_after
+from batch.graph.retry import AMBIGUOUS_STATUS, retry_after_of
 
 NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
                 httpx.ProxyError)
@@ -40,7 +39,7 @@ def judge(result: GraphResult, idempotent: bool) -> Verdict:
     """Is this answer final, to be retried (and after how long), or ambiguous? An ambiguous
     answer is marked on `result` itself."""
     status = result.status
-    retry_after = parse_retry_after(result.headers.get("retry-after"), time.time())
+    retry_after = retry_after_of(result.headers)
     if status in (429, 503):
         return Verdict(result, retry=True, retry_after=retry_after)
     if status in AMBIGUOUS_STATUS:
