@@ -140,9 +140,9 @@ def test_server_text_is_scrubbed_before_it_is_cut() -> None:
 
 def test_a_text_body_is_scrubbed_and_capped_too() -> None:
     secrets = request_secrets("tok-123456", [{"passwordProfile": {"password": "Pa$$-word-1"}}], ["sec-ret-9"])
-    result = result_of(500, {}, "<html>Pa$$-word-1 tok-123456 sec-ret-9\n" + PADDING, 1, secrets=lambda: secrets)
+    result = result_of(500, {}, "Oops: Pa$$-word-1 tok-123456 sec-ret-9\n" + PADDING, 1, secrets=lambda: secrets)
     assert result.error_message is not None and result.error_message.startswith(
-        "<html>[redacted] [redacted] [redacted] xxx")
+        "Oops: [redacted] [redacted] [redacted] xxx")
     assert len(result.error_message) <= MAX_SERVER_TEXT
 
 

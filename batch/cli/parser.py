@@ -247,8 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--latency-sigma", type=_sigma, default=0.35, metavar="S", help="spread of the log-normal latency")
     g.add_argument("--fault-rate", type=_probability, default=0.0, metavar="F",
                    help="probability that a request meets a fault")
-    g.add_argument("--faults", default="429,503,504,drop-before,drop-after,slow", metavar="KINDS",
-                   help="which faults to inject (comma-separated; default all)")
+    g.add_argument("--faults", default="429,500,502,503,504,reset,drop-before,drop-after,slow", metavar="KINDS",
+                   help="which faults to inject (comma-separated; default all): 429 storms and 503/504 with a "
+                        "Retry-After in seconds, decimals, a date or none; 500 (JSON) and 502 (a gateway's HTML "
+                        "page), applied or not; reset mid-body; drop-before/drop-after; slow")
     g.add_argument("--storm-seconds", type=_seconds, default=2.0, metavar="S", help="length of an injected 429 storm")
     g.add_argument("--slow-ms", type=_milliseconds, default=2000.0, metavar="N", help="extra delay of a slow response")
     g.add_argument("--token-fault-rate", type=_probability, default=0.0, metavar="F",

@@ -2,9 +2,11 @@
 platform under `/{tenant}/...`. Serve it with uvicorn (`entra-batch emulator`) or call it in
 process through `EmulatorTransport`.
 
-Faults that concern the connection itself happen here: service time (latency), slow
-answers, and dropped connections, before the request is handled or after its write has been
-committed (the answer is lost, the change is not).
+Faults that concern the HTTP exchange itself happen here: service time (latency), slow
+answers, injected 429/500/502/503/504 (a 500 or 502 before the request is handled or after its
+write has been committed), connections reset in the middle of the body, and dropped
+connections, before the request is handled or after its write has been committed (the answer
+is lost, the change is not). A $batch meets 500 through its items (batching.py).
 """
 
 from __future__ import annotations
@@ -15,18 +17,18 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 
 from .batching import answer_batch
 from .edge import MAX_BODY_BYTES, HostPolicy, declared_length, parse_json
 from .errors import GraphError, error_body
-from .faults import Fault
+from .faults import ANSWER_KINDS, Fault
 from .messages import GraphRequest, GraphResponse, parse_query, split_path
 from .service import GraphService
 from .settings import EmulatorSettings
 from .store import Store
-from .tokens import TokenError
+from .tokens import Principal, TokenError
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -145,26 +147,36 @@ class EmulatorApp:
             return
         if body.strip():
             request.body, request.body_error = parse_json(body)
-        fault = service.faults.draw()
+        fault = _outer(service.faults.draw(), batch=bool(request.segments) and request.segments[0] == "$batch")
         if fault is not None and fault.kind == "drop-before":
             await _drop(send)
-        if fault is not None and fault.kind in ("429", "503", "504"):
+        if fault is not None and fault.kind in ANSWER_KINDS and not fault.committed:
+            # Refused before anything ran: nothing is written.
             await self.sleep(service.faults.service_time("read"))
             await _send_response(send, service.injected(fault, request))
             return
-        if request.segments and request.segments[0] == "$batch":
-            response, kinds = answer_batch(service, request, auth)
-            delay = max((service.faults.service_time(k) for k in kinds), default=0.0)
-        else:
-            response = service.handle(request, auth)
-            delay = service.faults.service_time("read" if request.method == "GET" else "write")
+        response, delay = self._answer(request, auth)
         if fault is not None and fault.kind == "slow":
             delay += fault.delay_seconds
         if delay > 0:
             await self.sleep(delay)
         if fault is not None and fault.kind == "drop-after":
             await _drop(send)
+        if fault is not None and fault.kind in ANSWER_KINDS:
+            # The write was committed, and the answer says it failed: a 500 does not tell.
+            response = service.injected(fault, request)
+        if fault is not None and fault.kind == "reset":
+            await _reset(send, response)
         await _send_response(send, response)
+
+    def _answer(self, request: GraphRequest, auth: Principal) -> tuple[GraphResponse, float]:
+        """The request handled (a $batch or one call), and the service time it took."""
+        service = self.service
+        if request.segments and request.segments[0] == "$batch":
+            response, kinds = answer_batch(service, request, auth)
+            return response, max((service.faults.service_time(k) for k in kinds), default=0.0)
+        response = service.handle(request, auth)
+        return response, service.faults.service_time("read" if request.method == "GET" else "write")
 
     async def _token(self, tenant_key: str, body: bytes, headers: dict[str, str], url: str, send: Send) -> None:
         service = self.service
@@ -227,12 +239,17 @@ async def _read_body(receive: Receive, headers: dict[str, str], limit: int = MAX
     return b"".join(chunks)
 
 
-async def _send_response(send: Send, response: GraphResponse) -> None:
-    payload = response.json_bytes()
+def _start(response: GraphResponse, payload: bytes) -> dict[str, Any]:
+    """The ASGI start of `response`, whose body is `payload`."""
     headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in response.headers.items()
                if k.lower() != "content-length"]
     headers.append((b"content-length", str(len(payload)).encode()))
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    return {"type": "http.response.start", "status": response.status, "headers": headers}
+
+
+async def _send_response(send: Send, response: GraphResponse) -> None:
+    payload = response.json_bytes()
+    await send(_start(response, payload))
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -242,7 +259,27 @@ async def _send_json(send: Send, status: int, body: Any, headers: dict[str, str]
     await _send_response(send, GraphResponse(status, body, all_headers))
 
 
-async def _drop(send: Send) -> None:
+def _outer(fault: Fault | None, *, batch: bool) -> Fault | None:
+    """The fault that hits the whole HTTP exchange. A 500 of a $batch is met by its items, as
+    inner answers (batching.py), not by the envelope."""
+    if fault is not None and batch and fault.kind == "500":
+        return None
+    return fault
+
+
+async def _reset(send: Send, response: GraphResponse) -> None:
+    """The status, the headers and the first half of the body sent, then the connection reset:
+    what a client sees of a connection that dies mid-answer. An answer with no body cannot be
+    cut, so it is dropped whole (its write is committed either way)."""
+    payload = response.json_bytes()
+    if not payload:
+        await _drop(send)
+    await send(_start(response, payload))
+    await send({"type": "http.response.body", "body": payload[: len(payload) // 2], "more_body": True})
+    raise ConnectionDropped()
+
+
+async def _drop(send: Send) -> NoReturn:
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")]})
     raise ConnectionDropped()

@@ -75,11 +75,15 @@ class GraphService:
         return self.finish(response, request)
 
     def injected(self, fault: Fault, request: GraphRequest) -> GraphResponse:
-        """The response of an injected 429/503/504."""
-        headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+        """The response of an injected 429/500/502/503/504 (faults.py says when each comes)."""
+        if fault.kind == "502":
+            return bad_gateway_page()
+        headers = {} if fault.retry_after is None else {"Retry-After": fault.retry_after}
         if fault.kind == "429":
             headers.update({"x-ms-throttle-scope": "Tenant/ReadWrite/-/-", "x-ms-throttle-information": "CPULimitExceeded"})
             return self.error(errors.too_many_requests(), request, headers)
+        if fault.kind == "500":
+            return self.error(internal_error(), request, headers)
         if fault.kind == "503":
             return self.error(GraphError(503, "serviceNotAvailable", "The service is temporarily unavailable. Please retry later."), request, headers)
         return self.error(GraphError(504, "UnknownError", "The gateway timed out waiting for the directory service."), request, headers)
@@ -120,4 +124,24 @@ class GraphService:
         return size
 
 
-__all__ = ["GraphService"]
+def internal_error() -> GraphError:
+    """Graph's 500 as seen in the wild: `generalException` "General exception while processing"
+    (OneDrive/onedrive-api-docs#1509, microsoft-graph-docs-contrib#6355)."""
+    return GraphError(500, "generalException", "General exception while processing")
+
+
+# What a gateway in front of Graph answers when the service behind it fails: an HTML page, not
+# Graph's JSON envelope, and without Graph's request ids (the padding is nginx's, which pads its
+# error pages past 512 bytes so that browsers show them).
+BAD_GATEWAY_PAGE = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+    "<hr><center>Microsoft-Azure-Application-Gateway/v2</center>\r\n</body>\r\n</html>\r\n"
+    + "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n" * 6
+)
+
+
+def bad_gateway_page() -> GraphResponse:
+    return GraphResponse(502, BAD_GATEWAY_PAGE, {"Content-Type": "text/html", "Cache-Control": "no-cache"})
+
+
+__all__ = ["GraphService", "bad_gateway_page", "internal_error"]

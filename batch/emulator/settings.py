@@ -91,15 +91,20 @@ class Latency:
         return cls({"read": median_ms, "write": median_ms, "token": median_ms}, sigma)
 
 
-FAULT_KINDS = ("429", "503", "504", "drop-before", "drop-after", "slow")
+FAULT_KINDS = ("429", "500", "502", "503", "504", "reset", "drop-before", "drop-after", "slow")
 
 
 @dataclass(frozen=True)
 class Faults:
     """Seeded fault injection: each request meets a fault with probability `rate`,
     the kind drawn from `kinds`. A `429` starts a storm: every request is refused for
-    `storm_seconds`. `slow` adds `slow_ms`. `drop-after` commits the write, then drops
-    the connection without an answer: the case that duplicates naive clients' creates."""
+    `storm_seconds`, its Retry-After in one of Graph's forms (seconds, decimal seconds, an
+    HTTP date, or none). `503`/`504` likewise. `500` is Graph's JSON error, answered after
+    the write was committed or before it (seeded); `502` is a gateway's HTML page (likewise);
+    `reset` sends the headers and part of the body, then resets the connection (a write is
+    committed first). `slow` adds `slow_ms`. `drop-after` commits the write, then drops the
+    connection without an answer: the case that duplicates naive clients' creates. Items of
+    a `$batch` meet 429, 500, 503 and 504 as inner answers; the others hit the whole batch."""
 
     rate: float = 0.0
     kinds: tuple[str, ...] = FAULT_KINDS

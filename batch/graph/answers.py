@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from batch.graph.model import GraphResult
-from batch.graph.retry import AMBIGUOUS_STATUS, parse_retry_after
+from batch.graph.retry import AMBIGUOUS_STATUS, retry_after_of
 
 NOTHING_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
                 httpx.ProxyError)
@@ -40,7 +39,7 @@ def judge(result: GraphResult, idempotent: bool) -> Verdict:
     """Is this answer final, to be retried (and after how long), or ambiguous? An ambiguous
     answer is marked on `result` itself."""
     status = result.status
-    retry_after = parse_retry_after(result.headers.get("retry-after"), time.time())
+    retry_after = retry_after_of(result.headers)
     if status in (429, 503):
         return Verdict(result, retry=True, retry_after=retry_after)
     if status in AMBIGUOUS_STATUS:
@@ -76,12 +75,36 @@ def result_of(status: int, headers: dict[str, str], body: Any, attempts: int,
         if isinstance(error, dict):
             code = error.get("code") if isinstance(error.get("code"), str) else None
             message = error.get("message") if isinstance(error.get("message"), str) else None
+        elif is_html(headers, body):
+            # A gateway's error page, not Graph's answer: its title says enough, and a kilobyte
+            # of markup must not end up in results.csv (GRAPH.md §15.5).
+            message, body = gateway_page(status, body), None
         elif isinstance(body, str) and body.strip():
             message = body
     kept = tuple(secrets()) if code is not None or message is not None else ()
     return GraphResult(status, headers, body, attempts,
                        error_code=None if code is None else server_text(code, kept, MAX_SERVER_CODE),
                        error_message=None if message is None else server_text(message, kept))
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+MAX_TITLE = 80
+
+
+def is_html(headers: Mapping[str, str], body: Any) -> bool:
+    """An HTML page (by its Content-Type, or by its first tag when the type is missing)."""
+    if not isinstance(body, str):
+        return False
+    if "html" in headers.get("content-type", "").lower():
+        return True
+    return body.lstrip()[:14].lower().startswith(("<html", "<!doctype html"))
+
+
+def gateway_page(status: int, page: str) -> str:
+    """An HTML error page in one short line: `HTTP 502 from a gateway (HTML page: 502 Bad Gateway)`."""
+    title = _TITLE.search(page)
+    named = server_text(title.group(1), limit=MAX_TITLE) if title else ""
+    return f"HTTP {status} from a gateway (HTML page{': ' + named if named else ''}), not an answer from Graph"
 
 
 def server_text(text: str, secrets: Iterable[str] = (), limit: int = MAX_SERVER_TEXT) -> str:
@@ -186,7 +209,8 @@ def url_path(url: str) -> str:
 
 
 __all__ = [
-    "MAX_SERVER_TEXT", "NOTHING_SENT", "REDACTED", "Verdict", "describe_failure", "failure_result", "inner_body",
+    "MAX_SERVER_TEXT", "NOTHING_SENT", "REDACTED", "Verdict", "describe_failure", "failure_result", "gateway_page",
+    "inner_body", "is_html",
     "json_bytes", "judge", "lower_headers", "Secrets", "request_secrets", "response_body", "result_of", "server_text",
     "url_path",
 ]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,7 @@ from batch.graph.answers import (
 )
 from batch.graph.model import GraphCall, GraphResult
 from batch.graph.quotas import Cost, request_cost
-from batch.graph.retry import parse_retry_after
+from batch.graph.retry import retry_after_of
 from batch.graph.session import Lease, Session
 
 MAX_BATCH = 20  # requests per $batch (GRAPH.md §8)
@@ -67,7 +66,7 @@ async def send_batched(session: Session, calls: Sequence[GraphCall]) -> list[Gra
     if not items:
         return []
     for item in items:
-        session.absolute(item.call.url)  # refuse foreign hosts before anything is sent
+        session.relative(item.call.url)  # refuse foreign hosts and versioned paths before anything is sent
 
     async def send_round(state: _Round) -> _Round:
         return await _send_round(session, state)
@@ -158,7 +157,7 @@ def _no_answer(session: Session, chunk: list[_Item], exc: httpx.HTTPError) -> li
 async def _refused_whole(session: Session, chunk: list[_Item], outer: GraphResult, state: _Round, lease: Lease,
                          token: str) -> list[_Item]:
     """The $batch request was answered without a usable envelope: its answer is every item's."""
-    retry_after = parse_retry_after(outer.headers.get("retry-after"), time.time())
+    retry_after = retry_after_of(outer.headers)
     for item in chunk:
         item.result = GraphResult(outer.status, dict(outer.headers), outer.body, item.attempts,
                                   error_code=outer.error_code, error_message=outer.error_message)

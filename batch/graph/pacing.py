@@ -50,7 +50,7 @@ from batch.graph.quotas import (
     PacingSettings,
     Quota,
 )
-from batch.graph.retry import parse_retry_after
+from batch.graph.retry import retry_after_of
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -161,7 +161,7 @@ class Pacer:
         lower = {k.lower(): v for k, v in headers.items()}
         now = self.clock()
         self._refill(now)
-        retry_after = parse_retry_after(lower.get("retry-after"), time.time())
+        retry_after = retry_after_of(lower)
         if status == 429:
             self.stats.throttled += 1
             for bucket in self._attribute(lower, throttled=True):

@@ -15,7 +15,8 @@ import email.utils
 import math
 import random
 import re
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,23 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if len(parts) > 1 and all(_NUMBER.fullmatch(p) for p in parts):
         return max(float(p) for p in parts)
     return None
+
+
+def retry_after_of(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from an answer's headers (lower-case names). An HTTP-date Retry-After is
+    counted from the answer's own `Date` when it has one, so that a skewed local clock neither
+    shortens nor stretches the wait (RFC 9110 §10.2.3 gives the date in the server's time);
+    otherwise from the local clock."""
+    now = time.time()
+    stamp = headers.get("date")
+    if stamp:
+        try:
+            sent = email.utils.parsedate_to_datetime(stamp)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            sent = None
+        if sent is not None and sent.tzinfo is not None:
+            now = sent.timestamp()
+    return parse_retry_after(headers.get("retry-after"), now)
 
 
 @dataclass(frozen=True)
@@ -165,6 +183,7 @@ def _last_result(retry_state: RetryCallState) -> Any:
 
 
 __all__ = [
-    "AMBIGUOUS_STATUS", "DEFAULT_RETRY", "RETRYABLE_STATUS", "RetryPolicy", "parse_retry_after", "stop_at_deadline",
+    "AMBIGUOUS_STATUS", "DEFAULT_RETRY", "RETRYABLE_STATUS", "RetryPolicy", "parse_retry_after", "retry_after_of",
+    "stop_at_deadline",
     "wait_retry_after",
 ]

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import tenacity
 
-from batch.graph.answers import Verdict, judge
+from batch.graph.answers import Verdict, judge, url_path
 from batch.graph.model import ClientStats, GraphResult
 from batch.graph.pacing import Pacer
 from batch.graph.pool import AppPool
@@ -31,6 +31,7 @@ from batch.graph.transport import TokenProvider, tls_verify
 
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=15.0, pool=None)
 _URL_SAFE = "/?&=$:,;()'@!*+%~-._"
+GRAPH_VERSIONS = ("v1.0", "beta")
 
 
 @dataclass
@@ -174,13 +175,24 @@ class Session:
         return f"{self.base_url}{url if url.startswith('/') else '/' + url}"
 
     def relative(self, url: str) -> str:
-        """A $batch item's URL: relative to the version root, spaces and the like escaped."""
+        """A $batch item's URL: relative to the version root, spaces and the like escaped.
+
+        Graph takes nothing else: an absolute item URL refuses the whole batch ("Invalid batch
+        payload format.", microsoft-graph-docs-contrib#8576) and a path that starts with the
+        version fails the item ("Resource not found for the segment 'v1.0'.",
+        msgraph-sdk-javascript#1178). A call that would need either is a bug of the caller:
+        ValueError, before anything is sent."""
         if url.lower().startswith(("http://", "https://")):
             absolute = self.absolute(url)
-            url = absolute[len(self.base_url):] if absolute.startswith(self.base_url) else urlsplit(absolute).path
+            if not absolute.startswith(self.base_url + "/"):
+                raise ValueError(f"cannot batch {url_path(url)}: it is not under the Graph base {self.base_url}")
+            url = absolute[len(self.base_url):]
         if not url.startswith("/"):
             url = "/" + url
+        first = url.lstrip("/").split("/", 1)[0].split("?", 1)[0].lower()
+        if first in GRAPH_VERSIONS:
+            raise ValueError(f"cannot batch {url_path(url)}: a $batch item's URL is relative to the version root "
+                             f"({self.base_url}), so it must not start with /{first}")
         return quote(url, safe=_URL_SAFE)
-
 
 __all__ = ["DEFAULT_TIMEOUT", "Lease", "Session"]

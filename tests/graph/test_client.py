@@ -218,6 +218,53 @@ async def test_drop_after_send_leaves_post_ambiguous_and_retries_get() -> None:
     assert listed.status == 200 and listed.attempts == 3 and not listed.ambiguous
 
 
+GATEWAY_PAGE = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1>"
+                "</center></body>\r\n</html>\r\n" + "<!-- a padding to disable MSIE and Chrome friendly error page -->\r\n" * 6)
+SHORT_502 = "HTTP 502 from a gateway (HTML page: 502 Bad Gateway), not an answer from Graph"
+
+
+def gateway_502(content_type: str | None = "text/html") -> httpx.Response:
+    return httpx.Response(502, text=GATEWAY_PAGE, headers={} if content_type is None else {"Content-Type": content_type})
+
+
+@pytest.mark.parametrize("content_type", ["text/html", "text/html; charset=utf-8", None])
+async def test_a_gateways_html_page_is_one_short_line_and_post_is_ambiguous(content_type: str | None) -> None:
+    graph = graph_routes()
+    create = graph.post("/users").mock(side_effect=[gateway_502(content_type), httpx.Response(201, json={})])
+    created = await make_client(graph).request(GraphCall("POST", "/users", {}))
+    assert created.status == 502 and created.ambiguous and create.call_count == 1
+    assert created.error_message == SHORT_502 and created.error_code is None
+    assert created.body is None  # the page is not kept
+
+    graph = graph_routes()
+    graph.get("/users").mock(side_effect=[gateway_502(content_type), httpx.Response(200, json={"value": []})])
+    listed = await make_client(graph).request(GraphCall("GET", "/users"))
+    assert listed.status == 200 and listed.attempts == 2
+
+
+async def test_a_page_without_a_title_still_says_what_it_is() -> None:
+    graph = graph_routes()
+    graph.post("/users").respond(502, text="<!DOCTYPE html><html><body>" + "x" * 3000 + "</body></html>")
+    created = await make_client(graph).request(GraphCall("POST", "/users", {}))
+    assert created.error_message == "HTTP 502 from a gateway (HTML page), not an answer from Graph"
+
+
+async def test_reset_mid_body_is_a_dropped_answer() -> None:
+    """A connection reset after the headers and part of the body: httpx raises while reading
+    the body; POST is ambiguous, PATCH is sent again."""
+    reset = httpx.ReadError("[Errno 104] Connection reset by peer")
+    graph = graph_routes()
+    create = graph.post("/users").mock(side_effect=[reset, httpx.Response(201, json={})])
+    created = await make_client(graph).request(GraphCall("POST", "/users", {}))
+    assert created.status == 0 and created.ambiguous and create.call_count == 1
+    assert "may or may not" in (created.error_message or "")
+
+    graph = graph_routes()
+    graph.patch("/users/x").mock(side_effect=[reset, httpx.Response(204)])
+    patched = await make_client(graph).request(GraphCall("PATCH", "/users/x", {"city": "Oslo"}))
+    assert patched.status == 204 and patched.attempts == 2 and not patched.ambiguous
+
+
 async def test_401_gets_one_fresh_token() -> None:
     tokens = Tokens()
     expired = graph_error(401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
@@ -458,6 +505,49 @@ async def test_whole_batch_5xx_without_retry_after_is_ambiguous_for_posts() -> N
     results = await make_client(graph.routes()).batch([GraphCall("POST", "/users", {"n": 0}), GraphCall("PATCH", "/users/x", {})])
     assert results[0].ambiguous and results[0].status == 502
     assert results[1].status == 204
+
+
+async def test_whole_batch_gateway_page_is_short_and_ambiguous_for_posts() -> None:
+    graph = BatchGraph(echo, outer=[gateway_502()])
+    results = await make_client(graph.routes()).batch([GraphCall("POST", "/users", {"n": 0}),
+                                                       GraphCall("GET", "/users/x")])
+    assert (results[0].status, results[0].ambiguous, results[0].error_message) == (502, True, SHORT_502)
+    assert results[0].body is None
+    assert results[1].status == 200 and [item["method"] for item in graph.batches[1]] == ["GET"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_batch_answers_in_any_order_are_matched_by_id(seed: int) -> None:
+    class Shuffled(BatchGraph):
+        def __call__(self, request: httpx.Request) -> httpx.Response:
+            answer = super().__call__(request)
+            body = json.loads(answer.content)
+            random.Random(seed).shuffle(body["responses"])
+            return httpx.Response(200, json=body)
+
+    def inner(item: dict[str, Any], number: int) -> dict[str, Any]:
+        n = item["body"]["n"]
+        if n % 3 == 0:
+            return {"status": 400, "headers": {}, "body": {"error": {"code": "Request_BadRequest", "message": f"n={n}"}}}
+        return echo(item, number)
+
+    results = await make_client(Shuffled(inner).routes()).batch(creates(20))
+    for n, result in enumerate(results):
+        if n % 3 == 0:
+            assert (result.status, result.error_message) == (400, f"n={n}")
+        else:
+            assert result.status == 201 and result.body["echo"]["n"] == n
+
+
+@pytest.mark.parametrize("url", ["/v1.0/users", "v1.0/users/x", "/beta/users", "https://graph.test/beta/users",
+                                 "https://graph.test/users"])
+async def test_batch_item_urls_never_carry_a_version(url: str) -> None:
+    """Graph fails such an item ("Resource not found for the segment 'v1.0'.") or the whole
+    batch: the client refuses it before anything is sent."""
+    graph = BatchGraph(echo)
+    with pytest.raises(ValueError, match="cannot batch"):
+        await make_client(graph.routes()).batch([GraphCall("GET", "/users"), GraphCall("GET", url)])
+    assert graph.batches == []
 
 
 async def test_batch_401_refreshes_the_token_once() -> None:

@@ -153,3 +153,34 @@ async def test_exceptions_are_not_retried() -> None:
     with pytest.raises(RuntimeError):
         await controller(RetryPolicy(), t)(boom)
     assert t.sleeps == []
+
+
+@pytest.mark.parametrize("seconds", [0.249, 1.0, 2.5, 3.0, 17.2])
+@pytest.mark.parametrize("form", ["seconds", "decimal", "date", "none"])
+def test_retry_after_in_every_form_the_emulator_sends(form: str, seconds: float) -> None:
+    """The emulator writes Retry-After as Graph does (faults.py); the client reads each form
+    back to at least the wait asked (a date rounds up to its whole second)."""
+    from batch.emulator.faults import format_retry_after
+
+    value = format_retry_after(seconds, form, NOW + 0.4)
+    parsed = parse_retry_after(value, NOW + 0.4)
+    if form == "none":
+        assert value is None and parsed is None
+    elif form == "decimal":
+        assert parsed == pytest.approx(seconds, abs=1e-3)
+    else:
+        assert parsed is not None and seconds <= parsed + 1e-9 <= seconds + 1.0 + 1e-9
+
+
+def test_a_date_retry_after_counts_from_the_answers_own_date() -> None:
+    """A local clock an hour off must not turn "wait 30 s" into no wait or an hour's wait."""
+    import time
+
+    from batch.graph.retry import retry_after_of
+
+    server_now = time.time() + 3600  # the local clock is an hour behind
+    headers = {"date": email.utils.formatdate(server_now, usegmt=True),
+               "retry-after": email.utils.formatdate(server_now + 30, usegmt=True)}
+    assert retry_after_of(headers) == pytest.approx(30.0, abs=1.0)
+    assert retry_after_of({"retry-after": "2.5", "date": "garbage"}) == 2.5
+    assert retry_after_of({"date": headers["date"]}) is None
