@@ -39,7 +39,7 @@ from emulator.server_process import _pump, parse_exports, stop  # noqa: E402
 from secret_scan import input_passwords, run_passwords, scan_for_secrets  # noqa: E402
 
 FINAL = {"created", "updated", "password_reset", "deleted", "restored", "purged", "skipped", "invalid", "failed"}
-FAULT_KINDS = "429,503,504,drop-before,drop-after,slow"
+FAULT_KINDS = "429,500,502,503,504,reset,drop-before,drop-after,slow"
 Log = Callable[[str], None]
 
 
