@@ -28,8 +28,10 @@ def create_user(call: Call) -> GraphResponse:
 def get_user(call: Call, key: str) -> GraphResponse:
     call.require(READ)
     select = odata.parse_select(call.request.query.get("$select"))
+    expand = odata.parse_expand(call.request.query.get("$expand"))
     row = call.directory.get_live(call.tenant, key)
-    return GraphResponse(200, {"@odata.context": call.context("users", select) + "/$entity", **project(row.data, select)})
+    return GraphResponse(200, {"@odata.context": call.context("users", select) + "/$entity", **project(row.data, select),
+                               **expand})
 
 
 def update_user(call: Call, key: str) -> GraphResponse:
@@ -59,4 +61,5 @@ def count_users(call: Call) -> GraphResponse:
     if tenant.kind == "b2c" or not request.eventual:
         raise errors.bad_request("$count is not currently supported.")
     query = odata.compile_filter(request.query.get("$filter", ""))
+    odata.check_advanced(query, advanced=True)
     return GraphResponse(200, str(call.store.count_users(tenant.id, "live", query.where, query.params)))
