@@ -26,10 +26,11 @@ written twice or lost:
 - a partition has written nothing to the output yet (it is copied once complete), so its
   spool file is emptied and the partition read again;
 - a sequential or delta listing has written its customers already, so it remembers the id
-  of every customer it handed out in `SeenIds`, a one-table SQLite file beside the output
-  (bounded memory whatever the size: about 40 bytes of disk per customer, some 40 MB for a
-  million, and one INSERT of a page's ids per page, about a second per million); after a
-  restart, a customer whose id is there is skipped.
+  of every customer it handed out in `SeenIds`, a one-table SQLite file beside the output,
+  so that memory stays bounded whatever the size. Until a restart, ids (16 bytes each) are
+  only appended, unindexed: measured for a million customers, 4 s in all and 24 MB of disk.
+  The first restart indexes them (2 s, 52 MB); after it, a customer whose id is there is
+  skipped.
 """
 
 from __future__ import annotations
@@ -117,22 +118,26 @@ class SeenIds:
     def __init__(self, folder: Path) -> None:
         self._dir = Path(tempfile.mkdtemp(prefix=".export-seen-", dir=folder))
         self._db = sqlite3.connect(self._dir / "seen.db", isolation_level=None)
-        self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-                               "CREATE TABLE seen (id BLOB PRIMARY KEY) WITHOUT ROWID;")
+        self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; CREATE TABLE seen (id BLOB);")
         self.restarted = False
+        self._indexed = False
         self.skipped = 0
 
     def fresh(self, users: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """`users` less those already handed out; records the rest."""
         keys = [_id_key(user) for user in users]
-        if not self.restarted:
+        if not self.restarted:  # appended, unindexed: the cost of a listing that never restarts
             with self._transaction():
-                self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", [(k,) for k in keys])
+                self._db.executemany("INSERT INTO seen VALUES (?)", [(k,) for k in keys])
             return users
+        if not self._indexed:  # one sort, at the first restart
+            self._db.execute("CREATE INDEX seen_id ON seen(id)")
+            self._indexed = True
         kept = []
         with self._transaction():
             for user, key in zip(users, keys, strict=True):
-                if self._db.execute("INSERT OR IGNORE INTO seen VALUES (?)", (key,)).rowcount:
+                if self._db.execute("SELECT 1 FROM seen WHERE id = ?", (key,)).fetchone() is None:
+                    self._db.execute("INSERT INTO seen VALUES (?)", (key,))
                     kept.append(user)
         self.skipped += len(users) - len(kept)
         return kept
