@@ -506,3 +506,135 @@ async def test_the_python_api_exports_in_the_callers_event_loop(tmp_path: Path) 
     assert changes.mode == "delta" and changes.customers == 2 and changes.since == str(state)
     assert {row["change"] for row in read_csv(changes.path)} == {"added"}
     assert json.loads(state.read_text(encoding="utf-8"))["target"]["tenant_id"] == tenant.id
+
+
+# ---- expired page tokens and delta links (GRAPH.md §15.3) ---------------------------------
+
+class SteppedClock:
+    """Graph's clock for the emulator in process: real time plus what a test skips ahead."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.skipped
+
+
+@contextmanager
+def expiring_graph(tmp_path: Path, count: int, **settings: Any) -> Iterator[tuple[Any, Any, SteppedClock, list[str]]]:
+    """An emulator in process whose page tokens last a minute (or as `settings` say), holding
+    `count` customers: (target, transport, clock, their ids)."""
+    import batch
+    from batch.emulator import EmulatorApp, EmulatorSettings
+    from batch.emulator.inprocess import EmulatorTransport
+
+    store = Store(tmp_path / "emulator.db")
+    try:
+        tenant, app = store.tenants()[0], store.default_app()
+        users = Directory(store, time.time)
+        # UPNs that all start with "u": one partition holds everyone, page after page.
+        ids = [users.create(tenant, customer(f"user{i:03d}", userPrincipalName=f"user{i:03d}@{DOMAIN}"))["id"]
+               for i in range(count)]
+        target = batch.Target("local", "http://emulator.local/v1.0", tenant_id=tenant.id, client_id=app.client_id,
+                              client_secret=app.secret or "", authority_host="http://emulator.local",
+                              domain=tenant.default_domain, extensions_app_id=tenant.extensions_app_id)
+        clock = SteppedClock()
+        emulator = EmulatorApp(store, EmulatorSettings(**{"page_token_ttl_seconds": 60, **settings}), clock)
+        yield target, EmulatorTransport(emulator), clock, ids
+    finally:
+        store.close()
+
+
+def pause_after(clock: SteppedClock, customers: list[int]) -> Any:
+    """An on_progress that, once `customers[0]` customers have arrived (then the next number...),
+    lets two minutes pass on Graph's clock before the next request: the next link's page
+    token has expired by then. An empty list pauses after every page."""
+    every = not customers
+
+    def on_progress(progress: Any) -> None:
+        if every or (customers and progress.customers >= customers[0]):
+            customers[:1] = []
+            clock.skipped += 120
+    return on_progress
+
+
+@pytest.mark.parametrize("mode", [{"sequential": True}, {"sequential": False, "concurrency": 2}])
+async def test_an_expired_page_token_restarts_the_listing_without_duplicates(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: dict[str, Any]) -> None:
+    import batch
+    from batch.export import listing
+
+    monkeypatch.setattr(listing, "PAGE_SIZE", 2)
+    with expiring_graph(tmp_path, 9) as (target, transport, clock, ids):
+        report = await batch.run_export(
+            batch.ExportRequest(out=str(tmp_path / "all.jsonl"), select="id", **mode), target,
+            runs_root=tmp_path / "runs", transport=transport, on_progress=pause_after(clock, [2, 6]))
+    exported = [json.loads(line)["id"] for line in report.path.read_text(encoding="utf-8").splitlines()]
+    assert sorted(exported) == sorted(ids)  # every customer, once
+    assert report.customers == 9
+    unbroken = 5 + (0 if mode["sequential"] else len(listing.PARTITION_PREFIXES) - 1)  # pages without a restart
+    assert report.pages > unbroken  # the listing was started again
+    assert not list(tmp_path.glob(".export-*")) and not list(tmp_path.glob("runs/*/.export-*"))
+
+
+async def test_page_tokens_that_keep_expiring_end_the_export_with_a_reason(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import batch
+    from batch.export import listing
+    from batch.graph.paging import PageTokenExpired
+
+    monkeypatch.setattr(listing, "PAGE_SIZE", 2)
+    with expiring_graph(tmp_path, 5) as (target, transport, clock, _):
+        with pytest.raises(PageTokenExpired) as failed:
+            await batch.run_export(
+                batch.ExportRequest(out=str(tmp_path / "all.csv"), sequential=True), target, runs_root=tmp_path / "runs",
+                transport=transport, on_progress=pause_after(clock, []))
+    assert "Directory_ExpiredPageToken" in str(failed.value)
+    assert f"started again {listing.MAX_RESTARTS} times" in str(failed.value)
+
+
+async def test_an_expired_next_link_restarts_a_delta_round(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import batch
+    from batch.export import listing
+
+    monkeypatch.setattr(listing, "PAGE_SIZE", 2)
+    with expiring_graph(tmp_path, 7) as (target, transport, clock, ids):
+        report = await batch.run_export(
+            batch.ExportRequest(out=str(tmp_path / "d.csv"), since=str(tmp_path / "state.json")), target,
+            runs_root=tmp_path / "runs", transport=transport, on_progress=pause_after(clock, [1]))
+    rows = read_csv(report.path)
+    assert sorted(r["id"] for r in rows) == sorted(ids) and {r["change"] for r in rows} == {"added"}
+    assert report.pages > 4  # 7 customers in pages of 2, and the round started again
+
+
+@pytest.mark.parametrize("answer", ["syncStateNotFound", "410"])
+async def test_an_expired_delta_link_asks_for_a_full_export(tmp_path: Path, answer: str) -> None:
+    import batch
+    from batch.errors import ConfigError
+
+    state = tmp_path / "state.json"
+    with expiring_graph(tmp_path, 2, delta_token_ttl_seconds=3600, delta_expiry=answer) as (target, transport, clock, _):
+        await batch.run_export(batch.ExportRequest(out=str(tmp_path / "d1.csv"), since=str(state)), target,
+                               runs_root=tmp_path / "runs", transport=transport)
+        clock.skipped += 3600
+        with pytest.raises(ConfigError, match="has expired .* delete the state file and run again for a full export"):
+            await batch.run_export(batch.ExportRequest(out=str(tmp_path / "d2.csv"), since=str(state)), target,
+                                   runs_root=tmp_path / "runs", transport=transport)
+
+
+def test_a_filter_graph_serves_only_as_an_advanced_query_is_sent_as_one(
+        home: Path, tmp_path: Path, people: list[dict[str, Any]]) -> None:
+    status, out = export(tmp_path, "adv.csv", "--filter", "companyName eq 'nobody'")
+    assert status == 0 and read_csv(out) == []
+
+
+def test_a_refused_filter_is_one_line_with_graphs_words_and_the_remedy(
+        home: Path, tmp_path: Path, people: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+    status, _ = export(tmp_path, "bad.csv", "--filter", "endswith(displayName,'a')")
+    assert status == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "Graph refused" in line]
+    assert len(lines) == 1 and "Traceback" not in err
+    assert ("Unsupported or invalid query filter clause specified for property 'displayName' of resource 'User'."
+            in lines[0])
+    assert "advanced query" in lines[0] and "https://aka.ms/graph-aad-query-advanced" in lines[0]

@@ -3,12 +3,13 @@ and the directory it may touch. Every resource handler takes one."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import errors
 from .directory import Directory
 from .messages import GraphRequest
 from .records import Tenant
+from .settings import EmulatorSettings
 from .store import Store
 from .tokens import Principal
 
@@ -19,6 +20,7 @@ class Call:
     principal: Principal
     tenant: Tenant
     directory: Directory
+    settings: EmulatorSettings = field(default_factory=EmulatorSettings)  # page token lifetimes
 
     @property
     def store(self) -> Store:
@@ -27,6 +29,10 @@ class Call:
     @property
     def method(self) -> str:
         return self.request.method.upper()
+
+    def now(self) -> float:
+        """The emulator's clock (a fake one in tests)."""
+        return self.directory.clock()
 
     def require(self, roles: frozenset[str]) -> None:
         """Refuse the call (403) unless the app holds one of `roles`."""

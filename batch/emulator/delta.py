@@ -4,14 +4,16 @@ changes since the delta link was issued; removed users carry `@removed`. The rou
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
+from urllib.parse import quote
 
 from . import errors, odata
 from .call import Call
 from .directory import project
 from .messages import GraphResponse
-from .paging import bad_token, decode_token, encode_token, max_page_size, token_int, token_strings
+from .paging import bad_token, decode_token, issue_token, max_page_size, open_token, token_int, token_strings
 from .permissions import READ
 from .records import UserRow
 
@@ -43,10 +45,12 @@ def delta(call: Call) -> GraphResponse:
     body: dict[str, Any] = {"@odata.context": call.context("users", select),
                             "value": [_item(r, select) for r in rows]}
     link_base = f"{request.base_url}/users/delta"
+    now = call.now()
     if more:
-        body["@odata.nextLink"] = f"{link_base}?$skiptoken={encode_token(state)}"
+        body["@odata.nextLink"] = f"{link_base}?$skiptoken={issue_token(state, now)}"
     else:
-        body["@odata.deltaLink"] = f"{link_base}?$deltatoken={encode_token({'c': int(state['u']), 's': select, 'f': ids})}"
+        next_round = {"c": int(state["u"]), "s": select, "f": ids}
+        body["@odata.deltaLink"] = f"{link_base}?$deltatoken={issue_token(next_round, now)}"
     return GraphResponse(200, body)
 
 
@@ -54,13 +58,13 @@ def _state(call: Call) -> dict[str, Any]:
     """Where this page starts: a next link's state, a delta link's new round, or a first round."""
     q = call.request.query
     if "$skiptoken" in q:
-        state = decode_token(q["$skiptoken"])
+        state = open_token(q["$skiptoken"], call.now(), call.settings.page_token_ttl_seconds)
         if state.get("p") not in ("init", "changes"):
             raise bad_token()
         return {"p": state["p"], "a": token_int(state, "a"), "u": token_int(state, "u"),
                 "s": token_strings(state, "s"), "f": _token_ids(state)}
-    if "$deltatoken" in q:
-        state = decode_token(q["$deltatoken"])
+    if q.get("$deltatoken"):  # an empty one (the Location of a 410) starts a full round
+        state = _open_delta_token(call, q["$deltatoken"])
         change = token_int(state, "c")
         return {"p": "changes", "a": change, "c": change,
                 "u": _watermark(call), "s": token_strings(state, "s"), "f": _token_ids(state)}
@@ -73,6 +77,47 @@ def _watermark(call: Call) -> int:
     """Where this round's changes stop: the newest change, or just below the oldest write
     not yet visible, so that the next delta link still reports it (replication.py)."""
     return call.store.change_watermark(call.tenant.id, call.directory.as_of())
+
+
+def _open_delta_token(call: Call, token: str) -> dict[str, Any]:
+    """A delta link's state, unless it is older than `delta_token_ttl_seconds` (seven days:
+    delta-query-overview, "Token duration"); then Graph's answer to an expired one."""
+    state = decode_token(token)
+    if "t" not in state:
+        raise bad_token()
+    if call.now() - token_int(state, "t") < call.settings.delta_token_ttl_seconds:
+        return state
+    if _expiry_answer(call.settings.delta_expiry, call.settings.seed, token) == "syncStateNotFound":
+        # "a 40X-series error with error codes such as syncStateNotFound" (delta-query-overview);
+        # the wording is errors.md's description of the code.
+        raise errors.GraphError(400, "syncStateNotFound", "The sync state generation is not found. "
+                                "The delta token is expired and data must be synchronized again.")
+    # "410 (gone) and a Location header containing a request URL with an empty $deltaToken (same
+    # as the initial query)" (delta-query-overview, "Synchronization reset"); resyncRequired is
+    # errors.md's code for "the delta token is no longer valid".
+    raise errors.GraphError(410, "resyncRequired", "Resync required. The delta token is no longer valid, "
+                            "and the app must reset the sync state.",
+                            headers={"Location": _fresh_round(call, state)})
+
+
+def _expiry_answer(setting: str, seed: int | None, token: str) -> str:
+    if setting != "mixed":
+        return setting
+    digest = hashlib.sha256(f"{seed}:{token}".encode()).digest()
+    return "syncStateNotFound" if digest[0] % 2 else "410"
+
+
+def _fresh_round(call: Call, state: dict[str, Any]) -> str:
+    """The first request of a new full round with the expired round's `$select` and id filter."""
+    select = token_strings(state, "s")
+    ids = _token_ids(state)
+    query = []
+    if select:
+        query.append("$select=" + ",".join(select))
+    if ids:
+        query.append("$filter=" + quote(" or ".join(f"id eq '{i}'" for i in ids), safe="'"))
+    query.append("$deltatoken=")
+    return f"{call.request.base_url}/users/delta?" + "&".join(query)
 
 
 def _token_ids(state: dict[str, Any]) -> list[str] | None:

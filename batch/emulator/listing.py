@@ -10,7 +10,7 @@ from . import errors, odata
 from .call import Call
 from .directory import project
 from .messages import GraphResponse
-from .paging import decode_token, encode_token, next_link, token_int
+from .paging import issue_token, next_link, open_token, token_int
 from .records import UserRow
 
 SEARCH_NEEDS_EVENTUAL = ("Request with $search query parameter only works through MSGraph with a special request "
@@ -26,9 +26,10 @@ def list_users(call: Call, *, state: str, context: str) -> GraphResponse:
     advanced = tenant.kind != "b2c" and request.eventual and q.get("$count", "").lower() == "true"
     where, params = _where(call, advanced)
     select = odata.parse_select(q.get("$select"))
+    expand = odata.parse_expand(q.get("$expand"))
     top = odata.parse_top(q.get("$top"))
     order = odata.parse_orderby(q.get("$orderby"), advanced=advanced, filtered=bool(where))
-    token = decode_token(q["$skiptoken"]) if "$skiptoken" in q else {}
+    token = open_token(q["$skiptoken"], call.now(), call.settings.page_token_ttl_seconds) if "$skiptoken" in q else {}
     store, as_of = call.store, call.directory.as_of()
     if order:
         offset = token_int(token, "o")
@@ -44,9 +45,9 @@ def list_users(call: Call, *, state: str, context: str) -> GraphResponse:
     body: dict[str, Any] = {"@odata.context": call.context(context, select)}
     if advanced and not token:
         body["@odata.count"] = store.count_users(tenant.id, state, where, params, as_of=as_of)
-    body["value"] = [render(row, select, deleted=state == "deleted") for row in rows]
+    body["value"] = [{**render(row, select, deleted=state == "deleted"), **expand} for row in rows]
     if more:
-        body["@odata.nextLink"] = next_link(request, "$skiptoken", encode_token(next_state))
+        body["@odata.nextLink"] = next_link(request, "$skiptoken", issue_token(next_state, call.now()))
     return GraphResponse(200, body)
 
 

@@ -12,15 +12,23 @@ from urllib.parse import quote, urlencode
 from . import errors
 from .messages import GraphRequest
 
+EXPIRED_PAGE_TOKEN = "The specified page token value has expired and can no longer be included in your request."
+
 
 def encode_token(state: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def issue_token(state: dict[str, Any], now: float) -> str:
+    """A page token for `state` that remembers when it was handed out (`t`), so that it can
+    expire (`EmulatorSettings.page_token_ttl_seconds`)."""
+    return encode_token({**state, "t": int(now)})
+
+
 def bad_token() -> errors.GraphError:
-    """Graph's answer to a page token it cannot use (GRAPH.md §15.3: garbage and expired
-    tokens alike)."""
-    return errors.bad_request("The specified page token value has expired and can no longer be included in your request.")
+    """Graph's answer to a page token it cannot use: expired and garbage tokens alike
+    (GRAPH.md §15.3; code `Directory_ExpiredPageToken`, msgraph-sdk-java#368)."""
+    return errors.GraphError(400, "Directory_ExpiredPageToken", EXPIRED_PAGE_TOKEN)
 
 
 def decode_token(token: str) -> dict[str, Any]:
@@ -32,6 +40,18 @@ def decode_token(token: str) -> dict[str, Any]:
         return state
     except (ValueError, UnicodeError, RecursionError):
         raise bad_token() from None
+
+
+def open_token(token: str, now: float, ttl: int) -> dict[str, Any]:
+    """The state of a page token handed out less than `ttl` seconds ago; an older one, or
+    one that never came from `issue_token` (no time, a time to come), is the expired-token 400."""
+    state = decode_token(token)
+    if "t" not in state:
+        raise bad_token()
+    age = now - token_int(state, "t")
+    if not -1 <= age < ttl:  # -1: `t` is whole seconds
+        raise bad_token()
+    return state
 
 
 def token_int(state: dict[str, Any], key: str, default: int = 0) -> int:

@@ -68,7 +68,7 @@ class GraphService:
                             "x-ms-throttle-information": decision.information})
             return self.error(errors.too_many_requests(), request, headers)
         try:
-            response = route(Call(request, principal, tenant, self.directory))
+            response = route(Call(request, principal, tenant, self.directory, self.settings))
         except GraphError as err:
             return self.error(err, request, headers)
         response.headers.update(headers)

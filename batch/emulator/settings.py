@@ -91,6 +91,7 @@ class Latency:
         return cls({"read": median_ms, "write": median_ms, "token": median_ms}, sigma)
 
 
+DELTA_EXPIRY_ANSWERS = ("syncStateNotFound", "410", "mixed")
 FAULT_KINDS = ("429", "500", "502", "503", "504", "reset", "drop-before", "drop-after", "slow")
 
 
@@ -141,9 +142,30 @@ class EmulatorSettings:
     # uniformly between 0 and this many milliseconds (GRAPH.md §15.3; `replication.py`). 0 is
     # a directory that reads its own writes at once.
     replication_lag_ms: float = 0.0
+    # A page's `$skiptoken` (/users, deleted items, delta next links) is refused with
+    # Directory_ExpiredPageToken this long after it was handed out. Graph documents no lifetime
+    # (microsoft-graph-docs#20092 asks for one; Microsoft said "no validity period" in
+    # msgraph-sdk-javascript#1463), yet the error exists and is met (msgraph-sdk-java#368).
+    # An hour never troubles a client that reads its pages as they come, and is reached by one
+    # that pauses for long (a throttling storm, a laptop asleep): the case worth rehearsing.
+    page_token_ttl_seconds: int = 3600
+    # A delta link's `$deltatoken` expires after seven days for directory objects
+    # (concepts/delta-query-overview.md, "Token duration").
+    delta_token_ttl_seconds: int = 7 * 86_400
+    # How an expired delta token is answered: "syncStateNotFound" (a 400 with that code, the
+    # "40X-series error" of delta-query-overview), "410" (410 Gone with a Location header that
+    # starts a full round, its "Synchronization reset"), or "mixed": one or the other, drawn
+    # from `seed` and the token so that the same token always gets the same answer.
+    delta_expiry: str = "mixed"
 
     def __post_init__(self) -> None:
         check_delay_ms("the replication lag", self.replication_lag_ms)
+        for name in ("page_token_ttl_seconds", "delta_token_ttl_seconds"):
+            ttl = getattr(self, name)
+            if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+                raise ValueError(f"{name} must be a whole number of seconds, at least 1, got {ttl!r}")
+        if self.delta_expiry not in DELTA_EXPIRY_ANSWERS:
+            raise ValueError(f"delta_expiry must be one of {', '.join(DELTA_EXPIRY_ANSWERS)}, got {self.delta_expiry!r}")
         lifetime = self.token_lifetime_seconds
         if isinstance(lifetime, bool) or not isinstance(lifetime, int) or not (
                 MIN_TOKEN_LIFETIME <= lifetime <= MAX_TOKEN_LIFETIME):

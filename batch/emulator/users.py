@@ -36,8 +36,10 @@ def created_location(base_url: str, tenant_id: str, user_id: str) -> str:
 def get_user(call: Call, key: str) -> GraphResponse:
     call.require(READ)
     select = odata.parse_select(call.request.query.get("$select"))
+    expand = odata.parse_expand(call.request.query.get("$expand"))
     row = call.directory.get_live(call.tenant, key)
-    return GraphResponse(200, {"@odata.context": call.context("users", select) + "/$entity", **project(row.data, select)})
+    return GraphResponse(200, {"@odata.context": call.context("users", select) + "/$entity", **project(row.data, select),
+                               **expand})
 
 
 def update_user(call: Call, key: str) -> GraphResponse:
@@ -72,5 +74,6 @@ def count_users(call: Call) -> GraphResponse:
     if tenant.kind == "b2c" or not request.eventual:
         raise errors.bad_request("$count is not currently supported.")
     query = odata.compile_filter(request.query.get("$filter", ""))
+    odata.check_advanced(query, advanced=True)
     return GraphResponse(200, str(call.store.count_users(tenant.id, "live", query.where, query.params,
                                                             as_of=call.directory.as_of())))

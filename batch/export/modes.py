@@ -69,11 +69,20 @@ async def probe(client: GraphClient, query: Query) -> bool:
         if retry.status == 200:
             return True
     if first.status == 400:
-        raise ConfigError(f"Graph refused the export's query: {first.error_message or first.error_code}")
+        raise ConfigError(refused_query(first.error_message or first.error_code, advanced_tried=not advanced))
     if not first.ok:
         raise GraphRequestFailed("GET the first customer", status=first.status, code=first.error_code,
                                  detail=first.error_message, then=AGAIN)
     return advanced
+
+
+def refused_query(graph_says: str | None, *, advanced_tried: bool) -> str:
+    """One line for a filter Graph refuses: Graph's words, then what to do about it."""
+    tried = (" It was also sent as an advanced query (ConsistencyLevel: eventual and $count=true), and refused there"
+             " too." if advanced_tried else "")
+    return (f"Graph refused the export's query: {graph_says}{tried} Each property supports its own operators, some"
+            " only in advanced queries, which Azure AD B2C tenants do not have: see"
+            " https://aka.ms/graph-aad-query-advanced, then change --filter.")
 
 
 def _first_page(source: listing.Listing) -> GraphCall:
@@ -93,12 +102,17 @@ async def count(client: GraphClient, flt: str | None) -> int | None:
         return None
 
 
-async def sequential(client: GraphClient, query: Query, flow: RowFlow) -> str:
-    """Page after page of one listing; returns the mode's name for the summary."""
-    async for body in listing.pages(client, query.listing(query.advanced, listing.PAGE_SIZE)):
-        rows = flow.convert(body.get("value") or [])
-        flow.sink(rows)
-        flow.on_page(len(rows))
+async def sequential(client: GraphClient, query: Query, flow: RowFlow, *, spool_dir: Path) -> str:
+    """Page after page of one listing, started again if a page token expires (no customer
+    twice: `listing.restartable`); returns the mode's name for the summary."""
+    seen = listing.SeenIds(spool_dir)
+    try:
+        async for body in listing.restartable(client, query.listing(query.advanced, listing.PAGE_SIZE), seen):
+            rows = flow.convert(body.get("value") or [])
+            flow.sink(rows)
+            flow.on_page(len(rows))
+    finally:
+        seen.close()
     return "sequential"
 
 
@@ -114,7 +128,7 @@ async def partitioned(client: GraphClient, query: Query, flow: RowFlow, *, concu
 
 
 async def delta(client: GraphClient, columns: Columns, select: list[str], state: DeltaState | None,
-                flow: RowFlow) -> DeltaState:
+                flow: RowFlow, *, spool_dir: Path) -> DeltaState:
     """One delta round; returns the state to keep (the new delta link and when this round
     started on Graph's clock: next round, a customer created later is `added`, an earlier
     one `changed`, which Graph's delta does not tell apart)."""
@@ -122,20 +136,24 @@ async def delta(client: GraphClient, columns: Columns, select: list[str], state:
     sent = time.time()
     started: float | None = None
     delta_link = None
-    async for body in listing.pages(client, source):
-        if started is None:  # the first answer's Date header gives Graph's clock
-            started = sent + (client.server_clock_offset or 0.0)
-        rows = flow.convert(body.get("value") or [])
-        flow.sink(rows)
-        flow.on_page(len(rows))
-        link = body.get("@odata.deltaLink")
-        if isinstance(link, str):
-            delta_link = link
+    seen = listing.SeenIds(spool_dir)  # a round started again after an expired next link skips whom it listed
+    try:
+        async for body in listing.restartable(client, source, seen):
+            if started is None:  # the first answer's Date header gives Graph's clock
+                started = sent + (client.server_clock_offset or 0.0)
+            rows = flow.convert(body.get("value") or [])
+            flow.sink(rows)
+            flow.on_page(len(rows))
+            link = body.get("@odata.deltaLink")
+            if isinstance(link, str):
+                delta_link = link
+    finally:
+        seen.close()
     if delta_link is None or started is None:
         raise GraphRequestFailed("GET /users/delta", status=200, code="NoDeltaLink",
                                  detail="the last page carried no @odata.deltaLink; nothing was saved", then=AGAIN)
     return DeltaState.after_round(state, delta_link, columns.names, columns.extensions, started)
 
 
-__all__ = ["OnPage", "Query", "RowFlow", "Sink", "count", "delta", "partitioned", "probe",
+__all__ = ["OnPage", "Query", "RowFlow", "Sink", "count", "delta", "partitioned", "probe", "refused_query",
            "sequential"]

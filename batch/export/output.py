@@ -14,6 +14,7 @@ from batch.export.modes import AGAIN
 from batch.export.request import ExportRequest
 from batch.export.summary import CustomerCounts
 from batch.export.writers import STREAMABLE, ExportWriter, format_for, open_writer
+from batch.graph.paging import PageTokenExpired
 from batch.run.private import check_replaceable
 
 T = TypeVar("T")
@@ -96,10 +97,13 @@ class ExportFile:
                 from None
         except GraphRequestFailed as exc:
             leftover = self._abandon()
-            if since and exc.status == 410:
+            # 410 Gone (a resync) and syncStateNotFound (an expired delta link) mean the same:
+            # only a full read helps (delta-query-overview, "Synchronization reset", "Token duration").
+            if since and (exc.status == 410 or exc.code == "syncStateNotFound"):
                 raise ConfigError(f"the delta link in {since} has expired (Graph keeps changes for a "
                                   "limited time); delete the state file and run again for a full export") from None
-            failed = GraphRequestFailed(exc.what, status=exc.status, code=exc.code, detail=exc.detail, then=AGAIN)
+            failed = exc if isinstance(exc, PageTokenExpired) else GraphRequestFailed(  # it says what to do itself
+                exc.what, status=exc.status, code=exc.code, detail=exc.detail, then=AGAIN)
             if leftover:
                 failed.add_note(f"the export did not finish; {leftover} holds what was written so far")
             raise failed from None

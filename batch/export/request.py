@@ -50,20 +50,20 @@ def check_request(request: ExportRequest) -> None:
 
 def odata_filter(request: ExportRequest) -> tuple[str | None, bool]:
     """The `$filter` of the friendly options and `--filter` together, and whether it needs
-    Graph's advanced query mode (createdDateTime can only be filtered there)."""
+    Graph's advanced query mode. None of the friendly options does: createdDateTime ge/le and
+    accountEnabled eq are served by default (includes/filter-directory-objects.md), so they
+    also work in Azure AD B2C, which has no advanced queries. A --filter that needs the mode
+    is sent again in it by `modes.probe`."""
     clauses: list[str] = []
-    advanced = False
     if request.created_after:
         clauses.append(f"createdDateTime ge {_moment(request.created_after, '--created-after')}")
-        advanced = True
     if request.created_before:
         clauses.append(f"createdDateTime le {_moment(request.created_before, '--created-before', end=True)}")
-        advanced = True
     if request.blocked is not None:
         clauses.append(f"accountEnabled eq {'false' if request.blocked else 'true'}")
     if request.filter:
         clauses.append(f"({request.filter})" if clauses else request.filter)
-    return (" and ".join(clauses) or None), advanced
+    return (" and ".join(clauses) or None), False
 
 
 def _moment(text: str, option: str, *, end: bool = False) -> str:

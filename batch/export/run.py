@@ -97,16 +97,17 @@ async def _export(request: ExportRequest, target: Target, run_dir: Path, on_prog
 
         flow = modes.RowFlow(row_maker(fetched, state, request.sign_in_type), out.write, page_arrived)
         on_progress(progress)
+        spool = run_dir if request.out == STDOUT else path.parent  # restart bookkeeping beside the output
         if request.since is not None:
-            new_state, final = await out.fill(modes.delta(client, columns, query.select, state, flow),
+            new_state, final = await out.fill(modes.delta(client, columns, query.select, state, flow, spool_dir=spool),
                                               since=request.since)
             _save_state(request.since, new_state, identity, final)
             mode = "delta"
         elif request.deleted or request.sequential:
-            mode, final = await out.fill(modes.sequential(client, query, flow), since=None)
+            mode, final = await out.fill(modes.sequential(client, query, flow, spool_dir=spool), since=None)
         else:
             mode, final = await out.fill(modes.partitioned(client, query, flow, concurrency=request.concurrency,
-                                                           spool_dir=run_dir if request.out == STDOUT else path.parent), since=None)
+                                                           spool_dir=spool), since=None)
         stats = client.stats
     report = _report(request, target, run_dir, final, fmt, mode, flt, columns.names, started, time.time(),
                      out, progress.pages, stats, notes)

@@ -1,7 +1,9 @@
 """Listings: a collection read page by page, following `@odata.nextLink` (GRAPH.md §7).
 
 A listing with a hole is worth nothing, so a page that cannot be fetched (after the client's
-retries) ends the listing with `GraphRequestFailed` instead of skipping it."""
+retries) ends the listing with `GraphRequestFailed` instead of skipping it. A next link whose
+page token Graph no longer honours ends it with `PageTokenExpired`, so that the caller can
+start the listing again (`batch.export.listing.restartable`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,13 @@ from typing import Any
 from batch.errors import GraphRequestFailed
 from batch.graph.answers import url_path
 from batch.graph.model import GraphCall, GraphResult
+
+EXPIRED_PAGE_TOKEN = "Directory_ExpiredPageToken"
+
+
+class PageTokenExpired(GraphRequestFailed):
+    """Graph refused a next link's `$skiptoken` as expired (400 Directory_ExpiredPageToken,
+    GRAPH.md §15.3): the listing can only start again from its first URL."""
 
 
 async def follow_pages(request: Callable[[GraphCall], Awaitable[GraphResult]], url: str,
@@ -27,6 +36,9 @@ async def follow_pages(request: Callable[[GraphCall], Awaitable[GraphResult]], u
         except ValueError as exc:
             raise GraphRequestFailed("Following @odata.nextLink", status=0, code="ForeignNextLink",
                                      detail=str(exc)) from None
+        if next_url != url and result.status == 400 and result.error_code == EXPIRED_PAGE_TOKEN:
+            raise PageTokenExpired(f"GET {url_path(url)} (a next page)", status=400, code=result.error_code,
+                                   detail=result.error_message)
         if not result.ok or not isinstance(result.body, dict):
             raise GraphRequestFailed(f"GET {url_path(next_url)}", status=result.status, code=result.error_code,
                                      detail=result.error_message)
@@ -35,4 +47,4 @@ async def follow_pages(request: Callable[[GraphCall], Awaitable[GraphResult]], u
         next_url = link if isinstance(link, str) and link else None
 
 
-__all__ = ["follow_pages"]
+__all__ = ["EXPIRED_PAGE_TOKEN", "PageTokenExpired", "follow_pages"]

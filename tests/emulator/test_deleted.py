@@ -208,3 +208,17 @@ async def test_deleted_items_methods(graph):
     await soft_delete(graph, user["id"])
     response = await graph.get(f"/v1.0/directory/deletedItems/{user['id']}/restore")
     assert response.status_code == 405
+
+
+async def test_deleted_items_page_token_expires(make_graph):
+    from batch.emulator import EmulatorSettings
+
+    g = make_graph(EmulatorSettings(page_token_ttl_seconds=5))
+    for user in await g.create_many(3):
+        await soft_delete(g, user["id"])
+    first = (await g.get(DELETED_LIST, params={"$top": "1"})).json()
+    g.clock.advance(5)
+    late = await g.get(first["@odata.nextLink"])
+    assert late.status_code == 400
+    assert error_of(late) == graph_error(
+        "Directory_ExpiredPageToken", "The specified page token value has expired and can no longer be included in your request.")

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from emulator.helpers import customer, error_of, graph_error, unique_email
 
+from batch.emulator import EmulatorSettings
+
 
 async def round_trip(graph, url: str, **kwargs: Any) -> tuple[list[dict[str, Any]], str, int]:
     """Follow nextLinks to the deltaLink: (items, deltaLink, pages)."""
@@ -146,10 +148,85 @@ async def test_delta_is_get_only(graph):
     assert response.status_code == 405
 
 
-async def test_purge_after_retention_shows_as_deleted(graph):
+async def test_purge_after_retention_shows_as_deleted(make_graph):
+    # Graph's delta links last 7 days, less than the 30-day retention: told to keep them longer,
+    # the emulator shows a purge as `reason: deleted`.
+    graph = make_graph(EmulatorSettings(delta_token_ttl_seconds=60 * 86400))
     user = await graph.create()
     assert (await graph.delete(f"/v1.0/users/{user['id']}")).status_code == 204
     _, link, _ = await round_trip(graph, "/v1.0/users/delta")
     graph.clock.advance(31 * 86400)
     items, _, _ = await round_trip(graph, link)
     assert items == [{"id": user["id"], "@removed": {"reason": "deleted"}}]
+
+
+# ---- token lifetimes (delta-query-overview: "Token duration", "Synchronization reset") --------
+
+EXPIRED_PAGE = graph_error(
+    "Directory_ExpiredPageToken", "The specified page token value has expired and can no longer be included in your request.")
+SYNC_STATE_NOT_FOUND = graph_error(
+    "syncStateNotFound", "The sync state generation is not found. The delta token is expired and data must be "
+    "synchronized again.")
+
+
+async def test_delta_next_link_expires_like_any_page_token(make_graph):
+    graph = make_graph(EmulatorSettings(page_token_ttl_seconds=30))
+    await graph.create_many(3)
+    first = (await graph.get("/v1.0/users/delta", headers={"Prefer": "odata.maxpagesize=1"})).json()
+    graph.clock.advance(30)
+    assert error_of(await graph.get(first["@odata.nextLink"])) == EXPIRED_PAGE
+
+
+async def test_delta_link_lives_seven_days_by_default(graph):
+    await graph.create()
+    _, link, _ = await round_trip(graph, "/v1.0/users/delta")
+    graph.clock.advance(7 * 86400 - 1)
+    assert (await graph.get(link)).status_code == 200
+    graph.clock.advance(1)
+    assert (await graph.get(link)).status_code in (400, 410)
+
+
+async def test_expired_delta_link_sync_state_not_found(make_graph):
+    graph = make_graph(EmulatorSettings(delta_token_ttl_seconds=100, delta_expiry="syncStateNotFound"))
+    await graph.create()
+    _, link, _ = await round_trip(graph, "/v1.0/users/delta")
+    graph.clock.advance(100)
+    response = await graph.get(link)
+    assert response.status_code == 400
+    assert error_of(response) == SYNC_STATE_NOT_FOUND
+
+
+async def test_expired_delta_link_410_points_at_a_full_round(make_graph):
+    graph = make_graph(EmulatorSettings(delta_token_ttl_seconds=100, delta_expiry="410"))
+    users = await graph.create_many(2)
+    _, link, _ = await round_trip(graph, "/v1.0/users/delta?$select=displayName")
+    graph.clock.advance(100)
+    response = await graph.get(link)
+    assert response.status_code == 410
+    assert error_of(response)["code"] == "resyncRequired"
+    location = response.headers["Location"]
+    assert location == "http://emulator/v1.0/users/delta?$select=displayName&$deltatoken="
+    items, fresh, _ = await round_trip(graph, location)
+    assert [u["id"] for u in items] == [u["id"] for u in users]  # the full state again
+    assert all(set(u) == {"id", "displayName"} for u in items)
+    assert (await graph.get(fresh)).status_code == 200
+
+
+async def test_mixed_expiry_is_both_and_stable_per_token(make_graph):
+    graph = make_graph(EmulatorSettings(delta_token_ttl_seconds=10, seed=7))
+    await graph.create()
+    statuses = set()
+    for _ in range(12):
+        _, link, _ = await round_trip(graph, "/v1.0/users/delta")
+        graph.clock.advance(10)
+        first, again = await graph.get(link), await graph.get(link)
+        assert first.status_code == again.status_code
+        statuses.add(first.status_code)
+    assert statuses == {400, 410}
+
+
+def test_lifetimes_are_checked():
+    with pytest.raises(ValueError, match="page_token_ttl_seconds"):
+        EmulatorSettings(page_token_ttl_seconds=0)
+    with pytest.raises(ValueError, match="delta_expiry"):
+        EmulatorSettings(delta_expiry="sometimes")

@@ -20,7 +20,7 @@ from batch.emulator.paging import encode_token
 from batch.emulator.server import host_policy
 
 PAGE_TOKEN_EXPIRED = graph_error(
-    "Request_BadRequest", "The specified page token value has expired and can no longer be included in your request.")
+    "Directory_ExpiredPageToken", "The specified page token value has expired and can no longer be included in your request.")
 BODY_NOT_JSON = graph_error(
     "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload "
                           "is of valid JSON format.")

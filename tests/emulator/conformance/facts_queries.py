@@ -84,23 +84,18 @@ FILTERS = [
     listing("unfilterable property", ADVANCED + " (error table)", "?$filter=shoeSize eq '42'", 400,
             code="Request_UnsupportedQuery",
             message="Unsupported or invalid query filter clause specified for property 'shoeSize' of resource 'User'."),
-    listing("companyName eq is advanced-only", FILTER_MATRIX, "?$filter=companyName eq 'x'", 400,
-            awaiting="queries: per-property $filter matrix"),
-    listing("displayName has no ge", FILTER_MATRIX, "?$filter=displayName ge 'A'", 400,
-            awaiting="queries: per-property $filter matrix"),
-    listing("jobTitle has no startsWith", FILTER_MATRIX, "?$filter=startswith(jobTitle,'E')", 400,
-            awaiting="queries: per-property $filter matrix"),
+    listing("companyName eq is advanced-only", FILTER_MATRIX, "?$filter=companyName eq 'x'", 400),
+    listing("displayName has no ge", FILTER_MATRIX, "?$filter=displayName ge 'A'", 400),
+    listing("jobTitle has no startsWith", FILTER_MATRIX, "?$filter=startswith(jobTitle,'E')", 400),
     listing("createdDateTime ge works by default", FILTER_MATRIX, "?$filter=createdDateTime ge 2020-01-01T00:00:00Z",
-            fields={"value": length(2)}, awaiting="queries: per-property $filter matrix"),
+            fields={"value": length(2)}),
     listing("otherMails/any works by default", FILTER_MATRIX,
-            "?$filter=otherMails/any(m:m eq 'ada.other@example.com')", fields={"value": length(1)},
-            awaiting="queries: per-property $filter matrix"),
+            "?$filter=otherMails/any(m:m eq 'ada.other@example.com')", fields={"value": length(1)}),
     listing("identities filter on issuer and issuerAssignedId", USER_LIST + " Example 3 + " + OBJECT_IDENTITY,
             "?$filter=" + IDENTITY.replace("{issuer}", "{domain}"), fields={"value": length(1), "value.0.id": "{ada}"}),
     listing("identities filter ignores the issuer of an emailAddress identity",
             OBJECT_IDENTITY + " + microsoftgraph/microsoft-graph-docs-contrib#4097",
-            "?$filter=" + IDENTITY.replace("{issuer}", "other.onmicrosoft.com"), fields={"value": length(1)},
-            awaiting="queries: the issuer of userName/emailAddress identity filters is ignored"),
+            "?$filter=" + IDENTITY.replace("{issuer}", "other.onmicrosoft.com"), fields={"value": length(1)}),
     listing("identities filter of the deleted is empty", USER_LIST, "?$filter=" + IDENTITY.replace(
         "ada@example.com", "bob@example.com").replace("{issuer}", "{domain}"), fields={"value": length(0)}),
 ]
@@ -112,8 +107,7 @@ PAGES = [
          fields={"value": length(1), "@odata.nextLink": ABSENT}),
     Fact("an expired page token", "GRAPH.md §15.3 (Directory_ExpiredPageToken)", "GET", "{next}", 400,
          given=("next_link", "eight_days_pass"), code="Directory_ExpiredPageToken",
-         message="The specified page token value has expired and can no longer be included in your request.",
-         awaiting="queries: page tokens expire"),
+         message="The specified page token value has expired and can no longer be included in your request."),
 ]
 
 DELTA = [
@@ -128,8 +122,7 @@ DELTA = [
     Fact("a round with no changes is empty with a new deltaLink", USER_DELTA, "GET", "{delta}", 200,
          given=("delta_link",), fields={"value": length(0), "@odata.deltaLink": PRESENT}),
     Fact("an expired delta token", DELTA_OVERVIEW + " (syncStateNotFound, or 410 Gone with Location)", "GET", "{delta}",
-         one_of(400, 410), given=("delta_link", "eight_days_pass"),
-         awaiting="queries: delta tokens expire after 7 days"),
+         one_of(400, 410), given=("delta_link", "eight_days_pass")),
 ]
 
 FACTS = LIST + FILTERS + PAGES + DELTA
