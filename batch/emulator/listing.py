@@ -28,7 +28,8 @@ def list_users(call: Call, *, state: str, context: str) -> GraphResponse:
     select = odata.parse_select(q.get("$select"))
     expand = odata.parse_expand(q.get("$expand"))
     top = odata.parse_top(q.get("$top"))
-    order = odata.parse_orderby(q.get("$orderby"), advanced=advanced, filtered=bool(where))
+    order = odata.parse_orderby(q.get("$orderby"), advanced=advanced, filtered=bool(where),
+                                deleted=state == "deleted")
     token = open_token(q["$skiptoken"], call.now(), call.settings.page_token_ttl_seconds) if "$skiptoken" in q else {}
     store, as_of = call.store, call.directory.as_of()
     if order:

@@ -490,20 +490,30 @@ def parse_top(text: str | None, default: int = 100) -> int:
     return top
 
 
-def parse_orderby(text: str | None, *, advanced: bool, filtered: bool) -> str | None:
+# Deleted items also sort by when they were deleted, with advanced queries only
+# (directory-deleteditems-list.md: "$orderby ... on deletedDateTime" needs ConsistencyLevel).
+_DELETED_ORDERABLE = {"deletedDateTime": "users.deleted"}
+
+
+def parse_orderby(text: str | None, *, advanced: bool, filtered: bool, deleted: bool = False) -> str | None:
     if not text or not text.strip():
         return None
     parts = []
     for clause in text.split(","):
         words = clause.split()
-        prop = canonical_property(words[0]) if words else None
         direction = words[1].lower() if len(words) > 1 else "asc"
-        if prop not in _ORDERABLE or direction not in ("asc", "desc") or len(words) > 2:
+        if deleted and words and words[0].lower() == "deleteddatetime":
+            prop: str | None = "deletedDateTime"
+            column = _DELETED_ORDERABLE["deletedDateTime"]
+        else:
+            prop = canonical_property(words[0]) if words else None
+            column = _ORDERABLE.get(prop or "", "")
+        if not column or direction not in ("asc", "desc") or len(words) > 2:
             raise errors.unsupported_query("Sorting not supported for current query.")
-        if (prop == "createdDateTime" or filtered) and not advanced:
+        if (prop in ("createdDateTime", "deletedDateTime") or filtered) and not advanced:
             raise errors.unsupported_query("Sorting not supported for current query.")
-        collate = " COLLATE NOCASE" if prop != "createdDateTime" else ""
-        parts.append(f"{_ORDERABLE[prop]}{collate} {direction.upper()}")
+        collate = " COLLATE NOCASE" if prop not in ("createdDateTime", "deletedDateTime") else ""
+        parts.append(f"{column}{collate} {direction.upper()}")
     return ", ".join(parts)
 
 

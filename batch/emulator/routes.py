@@ -77,8 +77,9 @@ def _users(call: Call, rest: list[str]) -> GraphResponse:
 def _deleted_items(call: Call, rest: list[str]) -> GraphResponse:
     if not rest:
         # The OData cast segment is mandatory (GRAPH.md §6).
-        raise errors.bad_request("Unsupported request: listing deleted items needs the type cast segment, "
-                                 "for example /directory/deletedItems/microsoft.graph.user.")
+        # microsoft-graph-docs#10080: Graph's answer to a query on deletedItems itself.
+        raise errors.unsupported_query("Searches against this resource are not supported. Only specific instances "
+                                       "can be queried.")
     call.directory.purge_expired(call.tenant)
     if rest[0].lower() in USER_CAST:
         if len(rest) == 1:

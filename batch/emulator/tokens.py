@@ -56,6 +56,9 @@ class TokenError(Exception):
             "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(now)),
             "trace_id": trace,
             "correlation_id": str(uuid.uuid4()),
+            # The identity platform's own error page for the code (GRAPH.md §15.6): a string
+            # only, nothing fetches it.
+            "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
         }
 
 

@@ -68,7 +68,8 @@ async def test_token_with_basic_auth(graph):
 
 def aad_error(response) -> tuple[int, str, list[int]]:
     body = response.json()
-    assert set(body) == {"error", "error_description", "error_codes", "timestamp", "trace_id", "correlation_id"}
+    assert set(body) == {"error", "error_description", "error_codes", "timestamp", "trace_id", "correlation_id", "error_uri"}
+    assert body["error_uri"] == f"https://login.microsoftonline.com/error?code={body['error_codes'][0]}"
     assert body["error_description"].startswith(f"AADSTS{body['error_codes'][0]}: ")
     return response.status_code, body["error"], body["error_codes"]
 

@@ -94,9 +94,10 @@ async def test_get_deleted_item_of_live_user_is_404(graph):
 async def test_deleted_items_without_cast_segment(graph):
     response = await graph.get("/v1.0/directory/deletedItems")
     assert response.status_code == 400
+    # microsoft-graph-docs#10080: the type cast is required; without it Graph refuses the query.
     assert error_of(response) == graph_error(
-        "Request_BadRequest", "Unsupported request: listing deleted items needs the type cast segment, "
-                              "for example /directory/deletedItems/microsoft.graph.user.")
+        "Request_UnsupportedQuery", "Searches against this resource are not supported. Only specific instances "
+                                    "can be queried.")
 
 
 async def test_restore(graph):

@@ -86,8 +86,7 @@ TOKENS = [
     token("scope without /.default", CLIENT_CREDENTIALS + " (scope must end in /.default)", 400,
           scope="https://graph.microsoft.com/User.Read.All", code="invalid_scope", fields=aadsts(1002012)),
     token("token errors carry error_uri", "GRAPH.md §15.6 (token body row)", 401, client_secret="wrong",
-          fields={"error_uri": PRESENT},
-          awaiting="no helper assigned: error_uri in token errors"),
+          fields={"error_uri": PRESENT}),
     token("token success has no refresh token", CLIENT_CREDENTIALS, 200, fields={"refresh_token": ABSENT}),
 ]
 
