@@ -26,7 +26,7 @@ from batch.passwords import generate_password
 from batch.verbs.answers import conflict_on, is_conflict, send
 from batch.verbs.base import Executed, Rejected, Session, Verb
 from batch.verbs.create_rows import CreateOptions, CreatePlan, CreateRows
-from batch.verbs.lag import found_nothing, not_found, until_seen
+from batch.verbs.lag import found_nothing, not_found, until_seen, waiting_for
 from batch.verbs.permissions import CREATE, READ, PermissionNeeds
 from batch.verbs.spec import Option, VerbSettings, VerbSpec
 from batch.verbs.update import NEEDS as UPDATE_NEEDS
@@ -148,7 +148,8 @@ class CreateVerb(Verb[CreatePlan]):
             original = answers.get(id(plan))
             held = original is not None and conflict_on(original, "identities" if plan.sign_in_name
                                                         else "userPrincipalName")
-            return found_nothing(lookup) and (_ours_possible(plan, original) or held)
+            ours = _ours_possible(plan, original) and waiting_for(plan.maybe_applied_at, session)
+            return found_nothing(lookup) and (ours or held)
 
         lookups = await until_seen([self.lookup_call(p) for p in plans], session, expected)
         again: list[CreatePlan] = []

@@ -19,7 +19,7 @@ from batch.outcome import Outcome, SentRow, Status
 from batch.verbs.base import Executed, Session
 from batch.verbs.existing import MARGIN_SECONDS, KeyPlan, OneKeyVerb
 from batch.verbs.existing import parse_time as _parse
-from batch.verbs.lag import found_nothing, not_found, until_seen
+from batch.verbs.lag import first_not_found, found_nothing, until_seen
 from batch.verbs.lookups import found_users, lookup_call
 from batch.verbs.permissions import DELETE_RESTORE, READ, PermissionNeeds
 from batch.verbs.spec import Option, VerbSpec
@@ -52,10 +52,10 @@ class DeleteVerb(OneKeyVerb):
         targets = [(plan, str(user["id"])) for plan, user in found]
         unseen: list[DeletePlan] = []  # our DELETE may have done it
         if targets:
-            # Each customer was just found live: a 404 is first taken for a replica that does not
-            # show it yet (batch/verbs/lag.py), and the DELETE is asked again within the waits.
+            # Each customer was just found live: a first-attempt 404 is taken for a replica that
+            # does not show it yet (batch/verbs/lag.py), and the DELETE is asked again within the waits.
             results = await until_seen([GraphCall("DELETE", f"/users/{object_id}") for _, object_id in targets],
-                                       session, lambda _i, answer: not_found(answer))
+                                       session, lambda _i, answer: first_not_found(answer))
             for (plan, object_id), result in zip(targets, results):
                 if result.status == 204:
                     until = datetime.now(UTC) + RETENTION

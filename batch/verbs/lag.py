@@ -26,12 +26,26 @@ from batch.graph import GraphCall, GraphResult
 from batch.verbs.answers import send
 from batch.verbs.base import REPLICATION_WAITS, Session
 
-__all__ = ["REPLICATION_WAITS", "found_nothing", "not_found", "until_seen"]
+__all__ = ["REPLICATION_WAITS", "first_not_found", "found_nothing", "not_found", "until_seen", "waiting_for"]
 
 
 def not_found(result: GraphResult) -> bool:
     """A write (or GET by key) answered 404: the object is not visible to that replica."""
     return result.status == 404
+
+
+def first_not_found(result: GraphResult) -> bool:
+    """A delete or purge answered 404 at its first attempt. A 404 on a later attempt (the
+    client sent it again after losing an answer) is most likely our own first attempt having
+    done it, and is settled by looking, not by deleting again."""
+    return result.status == 404 and result.attempts <= 1
+
+
+def waiting_for(written_at: float | None, session: Session) -> bool:
+    """Whether a write made at `written_at` (this machine's clock) may still be replicating:
+    within the waits' total since then. A row an interrupted run sent long ago is looked up
+    once; one sent a moment ago is waited for."""
+    return written_at is None or session.clock() - written_at < sum(session.replication_waits)
 
 
 def found_nothing(result: GraphResult) -> bool:
