@@ -65,8 +65,12 @@ def plan(verb: CreateVerb, number: int = 1) -> CreatePlan:
     return result
 
 
-def session(client: FakeClient, on_file: set[int] | None = None) -> Session:
-    return Session(client=client, clock=lambda: NOW, passwords_on_file=lambda rows: (on_file or set()) & rows)  # type: ignore[arg-type]
+def session(client: FakeClient, on_file: set[int] | None = None, waits: tuple[float, ...] = (1.0, 2.0)) -> Session:
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    return Session(client=client, clock=lambda: NOW, passwords_on_file=lambda rows: (on_file or set()) & rows,  # type: ignore[arg-type]
+                   replication_waits=waits, sleep=no_sleep)
 
 
 @pytest.fixture
@@ -74,10 +78,20 @@ def verb() -> CreateVerb:
     return CreateVerb(CreateOptions(domain="contoso.onmicrosoft.com"))
 
 
-async def test_lost_answer_then_a_lagging_lookup_then_a_conflict_is_still_ours(verb: CreateVerb) -> None:
-    client = FakeClient({"POST": [answer(0, ambiguous=True), CONFLICT], "GET": [EMPTY, found(NOW + 1)]})
+async def test_lost_answer_then_a_lagging_lookup_is_asked_again_not_resent(verb: CreateVerb) -> None:
+    client = FakeClient({"POST": [answer(0, ambiguous=True)], "GET": [EMPTY, found(NOW + 1)]})
     p = plan(verb)
     done = await verb.execute([p], session(client))
+    [outcome] = done.outcomes
+    assert (outcome.status, outcome.object_id) == (Status.CREATED, "obj-1")
+    assert [c.method for c in client.calls] == ["POST", "GET", "GET"]
+    assert done.passwords == [(1, "c1@example.com", "obj-1", p.generated_password)]
+
+
+async def test_lost_answer_then_a_lookup_lagging_past_the_waits_then_a_conflict_is_still_ours(verb: CreateVerb) -> None:
+    client = FakeClient({"POST": [answer(0, ambiguous=True), CONFLICT], "GET": [EMPTY, EMPTY, found(NOW + 1)]})
+    p = plan(verb)
+    done = await verb.execute([p], session(client, waits=(1.0,)))
     [outcome] = done.outcomes
     assert (outcome.status, outcome.object_id) == (Status.CREATED, "obj-1")
     # Both POSTs carried the same password, and that is the one on file.

@@ -25,3 +25,13 @@ def is_conflict(result: GraphResult) -> bool:
     details = error.get("details") or []
     return any(isinstance(d, dict) and d.get("code") == "ObjectConflict" for d in details) or \
         "already exists" in str(error.get("message", ""))
+
+
+def conflict_on(result: GraphResult, prop: str) -> bool:
+    """Whether a conflict names `prop` as the taken property ("Another object with the same
+    value for property identities already exists.", or a detail whose target is it)."""
+    if not is_conflict(result) or not isinstance(result.body, dict):
+        return False
+    error = result.body.get("error") or {}
+    targets = {str(d.get("target", "")).lower() for d in error.get("details") or [] if isinstance(d, dict)}
+    return prop.lower() in targets or f"property {prop.lower()} " in str(error.get("message", "")).lower()

@@ -23,9 +23,10 @@ from batch.io.columns import CREATE_COLUMNS, PORTAL_CREATE_HEADER
 from batch.io.csvio import Row
 from batch.outcome import Outcome, SentRow, Status
 from batch.passwords import generate_password
-from batch.verbs.answers import is_conflict, send
+from batch.verbs.answers import conflict_on, is_conflict, send
 from batch.verbs.base import Executed, Rejected, Session, Verb
 from batch.verbs.create_rows import CreateOptions, CreatePlan, CreateRows
+from batch.verbs.lag import found_nothing, not_found, until_seen, waiting_for
 from batch.verbs.permissions import CREATE, READ, PermissionNeeds
 from batch.verbs.spec import Option, VerbSettings, VerbSpec
 from batch.verbs.update import NEEDS as UPDATE_NEEDS
@@ -132,41 +133,43 @@ class CreateVerb(Verb[CreatePlan]):
                        since: tuple[float, float], session: Session, done: Executed, *, resends: int,
                        on_file: set[int] | None = None) -> None:
         """A create whose answer was lost, or a conflict that our own lost answer may have
-        caused: look the customer up and decide from what the directory says."""
+        caused: look the customer up and decide from what the directory says.
+
+        Right after such a write an empty lookup proves nothing (batch/verbs/lag.py): the
+        customer may exist on the replica that took the POST and not yet on the one that
+        reads. So when our own request may have made it, or a conflict on the very key we
+        look up says someone holds it, the lookup is asked again within the replication
+        waits before the row is re-sent (or, for a conflict, failed)."""
         plans = unanswered + [p for p, _ in conflicts]
         answers = {id(p): r for p, r in conflicts}
-        lookups = await send([self.lookup_call(p) for p in plans], session)
+
+        def expected(index: int, lookup: GraphResult) -> bool:
+            plan = plans[index]
+            original = answers.get(id(plan))
+            held = original is not None and conflict_on(original, "identities" if plan.sign_in_name
+                                                        else "userPrincipalName")
+            ours = _ours_possible(plan, original) and waiting_for(plan.maybe_applied_at, session)
+            return found_nothing(lookup) and (ours or held)
+
+        lookups = await until_seen([self.lookup_call(p) for p in plans], session, expected)
         again: list[CreatePlan] = []
         for plan, lookup in zip(plans, lookups):
             found = _found(lookup)
             original = answers.get(id(plan))
-            # Only a request that may have been applied unseen can have made this customer;
-            # a first-attempt conflict of a row never sent before did not.
-            ours_possible = plan.maybe_applied_at is not None or (original is not None and original.attempts > 1)
-            if plan.applied_since is not None:
-                since_sent = plan.applied_since
-            elif plan.maybe_applied_at is not None:  # journaled before Graph's clock was known
-                since_sent = _on_server_clock(plan.maybe_applied_at, session)
-            else:
-                since_sent = since
+            ours_possible = _ours_possible(plan, original)
             if lookup.status != 200:
                 if ours_possible:
                     done.unresolved.append(plan.row)
                 else:
                     done.outcomes.append(_failed(plan, original or lookup, "the customer already exists and looking "
                                                                           "it up failed: "))
-            elif found is not None and ours_possible and _created_since(found, since_sent):
-                if plan.password_lost and not (on_file and plan.row in on_file):
-                    await self._replace_lost_password(plan, str(found["id"]), session, done)
-                elif plan.password_lost or (on_file and plan.row in on_file):
-                    done.outcomes.append(Outcome(plan.row, plan.key, Status.CREATED, str(found["id"]), 201,
-                                                 attempts=(original or lookup).attempts))
-                else:
-                    self._created(plan, str(found["id"]), original or lookup, done)
+            elif found is not None and ours_possible and _created_since(found, self._since_sent(plan, since, session)):
+                await self._ours(plan, found, original or lookup, session, done, on_file)
             elif found is not None:
                 await self._existing(plan, found, done, session)
             elif original is not None and not ours_possible:
-                # The conflict is on another property (mail): report Graph's answer.
+                # The conflict is on another property (mail), or its holder never became
+                # visible: report Graph's answer.
                 done.outcomes.append(_failed(plan, original))
             else:
                 again.append(plan)
@@ -174,6 +177,26 @@ class CreateVerb(Verb[CreatePlan]):
             done.merge(await self.execute(again, session, resends=resends - 1))
         else:
             done.unresolved += [plan.row for plan in again]
+
+    @staticmethod
+    def _since_sent(plan: CreatePlan, since: tuple[float, float], session: Session) -> tuple[float, float]:
+        """When this plan's request may first have been applied, on Graph's clock, with its margin."""
+        if plan.applied_since is not None:
+            return plan.applied_since
+        if plan.maybe_applied_at is not None:  # journaled before Graph's clock was known
+            return _on_server_clock(plan.maybe_applied_at, session)
+        return since
+
+    async def _ours(self, plan: CreatePlan, found: dict[str, Any], answer: GraphResult, session: Session,
+                    done: Executed, on_file: set[int] | None) -> None:
+        """A customer our own request made: created, with the password that reached it."""
+        if plan.password_lost and not (on_file and plan.row in on_file):
+            await self._replace_lost_password(plan, str(found["id"]), session, done)
+        elif plan.password_lost or (on_file and plan.row in on_file):
+            done.outcomes.append(Outcome(plan.row, plan.key, Status.CREATED, str(found["id"]), 201,
+                                         attempts=answer.attempts))
+        else:
+            self._created(plan, str(found["id"]), answer, done)
 
     async def _existing(self, plan: CreatePlan, found: dict[str, Any], done: Executed, session: Session) -> None:
         object_id = str(found.get("id", ""))
@@ -187,8 +210,10 @@ class CreateVerb(Verb[CreatePlan]):
             changes = {k: v for k, v in plan.body.items()
                        if k not in ("identities", "passwordProfile", "passwordPolicies", "userPrincipalName", "mailNickname")
                        and (k != "accountEnabled" or plan.enabled_given)}
-            result = await session.client.request(GraphCall("PATCH", f"/users/{object_id}", body=changes,
-                                                            headers={"Content-Type": "application/json"}))
+            # Just found, so a 404 is a replica that does not show it yet (batch/verbs/lag.py).
+            [result] = await until_seen([GraphCall("PATCH", f"/users/{object_id}", body=changes,
+                                                   headers={"Content-Type": "application/json"})],
+                                        session, lambda _i, answer: not_found(answer))
             if result.status == 204:
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.UPDATED, object_id, 204,
                                              error_message="the customer already existed; its profile was updated "
@@ -207,9 +232,11 @@ class CreateVerb(Verb[CreatePlan]):
         set a fresh one so that the file tells the truth, or say that a reset is needed."""
         password = generate_password()
         force = bool(plan.body["passwordProfile"].get("forceChangePasswordNextSignIn", True))
-        result = await session.client.request(GraphCall(
+        # The lookup just found it: a 404 is a replica that does not show it yet (batch/verbs/lag.py).
+        [result] = await until_seen([GraphCall(
             "PATCH", f"/users/{object_id}", headers={"Content-Type": "application/json"},
-            body={"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": force}}))
+            body={"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": force}})],
+            session, lambda _i, answer: not_found(answer))
         if result.status == 204:
             done.outcomes.append(Outcome(plan.row, plan.key, Status.CREATED, object_id, 201,
                                          error_message="created before the interruption; its first password was "
@@ -222,6 +249,12 @@ class CreateVerb(Verb[CreatePlan]):
                                          "created before the interruption, but its generated password was lost and "
                                          f"setting a new one failed ({result.error_message}); reset its password",
                                          attempts=result.attempts))
+
+
+def _ours_possible(plan: CreatePlan, original: GraphResult | None) -> bool:
+    """Only a request that may have been applied unseen can have made this customer; a
+    first-attempt conflict of a row never sent before did not."""
+    return plan.maybe_applied_at is not None or (original is not None and original.attempts > 1)
 
 
 def _found(result: GraphResult) -> dict[str, Any] | None:

@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from batch.graph import GraphCall
 from batch.io.columns import DELETE_COLUMNS, PORTAL_DELETE_HEADER
 from batch.outcome import Outcome, SentRow, Status
-from batch.verbs.answers import send
 from batch.verbs.base import Executed, Session
 from batch.verbs.existing import MARGIN_SECONDS, KeyPlan, OneKeyVerb
 from batch.verbs.existing import parse_time as _parse
+from batch.verbs.lag import first_not_found, found_nothing, until_seen
 from batch.verbs.lookups import found_users, lookup_call
 from batch.verbs.permissions import DELETE_RESTORE, READ, PermissionNeeds
 from batch.verbs.spec import Option, VerbSpec
@@ -42,14 +42,20 @@ class DeleteVerb(OneKeyVerb):
     def __init__(self, domain: str) -> None:
         super().__init__(domain, DELETE_COLUMNS)
 
-    async def execute(self, plans: list[DeletePlan], session: Session) -> Executed:
+    async def execute(self, plans: list[DeletePlan], session: Session, *, since: float | None = None) -> Executed:
+        """Delete each customer found live. `since`: when an interrupted run may already have
+        sent these rows (on Graph's clock), for telling its deletes from older ones."""
         done = Executed()
-        sent_at = session.clock() + (session.client.server_clock_offset or 0.0)  # on Graph's clock, as deletedDateTime is
+        now = session.clock() + (session.client.server_clock_offset or 0.0)  # on Graph's clock, as deletedDateTime is
+        sent_at = now if since is None else min(since, now)
         found, absent = await self.find(plans, session, done)  # absent: gone before we sent anything
         targets = [(plan, str(user["id"])) for plan, user in found]
         unseen: list[DeletePlan] = []  # our DELETE may have done it
         if targets:
-            results = await send([GraphCall("DELETE", f"/users/{object_id}") for _, object_id in targets], session)
+            # Each customer was just found live: a first-attempt 404 is taken for a replica that
+            # does not show it yet (batch/verbs/lag.py), and the DELETE is asked again within the waits.
+            results = await until_seen([GraphCall("DELETE", f"/users/{object_id}") for _, object_id in targets],
+                                       session, lambda _i, answer: first_not_found(answer))
             for (plan, object_id), result in zip(targets, results):
                 if result.status == 204:
                     until = datetime.now(UTC) + RETENTION
@@ -77,13 +83,16 @@ class DeleteVerb(OneKeyVerb):
         if absent:
             await self._settle(absent, earliest, session, done)
         if live:
-            done.merge(await self.execute([plan for plan, _ in live], session))
+            # Live may only mean that the replica read has not seen the interrupted run's delete yet.
+            done.merge(await self.execute([plan for plan, _ in live], session, since=earliest))
         return done
 
     async def _settle(self, plans: list[DeletePlan], sent_at: float | None, session: Session, done: Executed) -> None:
         """Not among live users: in deleted items (by us, when a DELETE of ours sent at
-        `sent_at` may have done it, or before), or unknown."""
-        lookups = await send([lookup_call(p.user, self.domain, deleted=True) for p in plans], session)
+        `sent_at` may have done it, or before), or unknown. When ours may have done it, deleted
+        items may not show it yet (batch/verbs/lag.py): an empty answer is asked again."""
+        lookups = await until_seen([lookup_call(p.user, self.domain, deleted=True) for p in plans], session,
+                                   lambda _i, answer: sent_at is not None and found_nothing(answer))
         for plan, lookup in zip(plans, lookups):
             users = found_users(lookup)
             if users is None:

@@ -10,6 +10,7 @@ from batch.outcome import Outcome, SentRow, Status
 from batch.verbs.answers import send
 from batch.verbs.base import Executed, Session
 from batch.verbs.existing import KeyPlan, OneKeyVerb
+from batch.verbs.lag import first_not_found, until_seen
 from batch.verbs.lookups import found_users, lookup_call
 from batch.verbs.permissions import DELETE_RESTORE, READ, PermissionNeeds
 from batch.verbs.spec import Option, VerbSpec
@@ -29,8 +30,10 @@ class PurgeVerb(OneKeyVerb):
         done = Executed()
         found, absent = await self.find(plans, session, done, deleted=True)
         targets = [(plan, str(user["id"])) for plan, user in found]
-        results = await send([GraphCall("DELETE", f"/directory/deletedItems/{object_id}")
-                                    for _, object_id in targets], session)
+        # Each customer was just found in deleted items: a first-attempt 404 is taken for a replica
+        # that does not show it yet (batch/verbs/lag.py); only a 404 that lasts means it is gone.
+        results = await until_seen([GraphCall("DELETE", f"/directory/deletedItems/{object_id}")
+                                    for _, object_id in targets], session, lambda _i, answer: first_not_found(answer))
         for (plan, object_id), result in zip(targets, results):
             if result.status in (204, 404):
                 # 404: gone between the lookup and the purge (or a re-sent purge that had worked).

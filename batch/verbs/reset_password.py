@@ -13,9 +13,9 @@ from batch.graph import GraphCall
 from batch.io.columns import PORTAL_DELETE_HEADER, RESET_COLUMNS
 from batch.outcome import Outcome, SentRow, Status
 from batch.passwords import generate_password
-from batch.verbs.answers import send
 from batch.verbs.base import Executed, Session
 from batch.verbs.existing import KeyPlan, OneKeyVerb
+from batch.verbs.lag import not_found, until_seen
 from batch.verbs.permissions import PASSWORD, READ, PermissionNeeds
 from batch.verbs.spec import Option, VerbSpec
 
@@ -40,10 +40,11 @@ class ResetPasswordVerb(OneKeyVerb):
         targets = [(plan, str(user["id"])) for plan, user in found]
         done.outcomes += [self.not_live(plan, " (a deleted one must be restored first)") for plan in absent]
         passwords = [generate_password() for _ in targets]
-        results = await send([
+        # Each customer was just found: a 404 is a replica that does not show it yet (batch/verbs/lag.py).
+        results = await until_seen([
             GraphCall("PATCH", f"/users/{object_id}", headers={"Content-Type": "application/json"},
                       body={"passwordProfile": {"password": password, "forceChangePasswordNextSignIn": self.force_change}})
-            for (_, object_id), password in zip(targets, passwords)], session)
+            for (_, object_id), password in zip(targets, passwords)], session, lambda _i, answer: not_found(answer))
         for (plan, object_id), password, result in zip(targets, passwords, results):
             if result.status == 204:
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.PASSWORD_RESET, object_id, 204,

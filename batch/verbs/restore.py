@@ -11,6 +11,7 @@ from batch.outcome import Outcome, SentRow, Status
 from batch.verbs.answers import is_conflict, send
 from batch.verbs.base import Executed, Session
 from batch.verbs.existing import KeyPlan, OneKeyVerb
+from batch.verbs.lag import found_nothing, until_seen
 from batch.verbs.lookups import UserKey, found_users, lookup_call
 from batch.verbs.permissions import DELETE_RESTORE, READ, PermissionNeeds
 from batch.verbs.spec import Option, VerbSpec
@@ -67,9 +68,10 @@ class RestoreVerb(OneKeyVerb):
                              resends: int) -> None:
         """A restore whose answer was lost: live with that object id means it worked; not live
         means it never arrived (a connection dropped before the request was read), and the
-        row is tried again from the start (still in deleted items → restore)."""
-        lookups = await send([lookup_call(UserKey("id", object_id), self.domain) for _, object_id in items],
-                                   session)
+        row is tried again from the start (still in deleted items → restore). A restore just
+        made may not be visible yet (batch/verbs/lag.py): "not live" is asked again first."""
+        lookups = await until_seen([lookup_call(UserKey("id", object_id), self.domain) for _, object_id in items],
+                                   session, lambda _i, answer: found_nothing(answer))
         again: list[KeyPlan] = []
         for (plan, object_id), lookup in zip(items, lookups):
             users = found_users(lookup)
@@ -101,7 +103,10 @@ class RestoreVerb(OneKeyVerb):
         """Name the live customer that holds the UPN or sign-in name now."""
         holder = ""
         if plan.user.kind != "id":
-            users = found_users(await session.client.request(lookup_call(plan.user, self.domain)))
+            # The conflict says someone holds the key: a lookup that does not see them yet is asked again.
+            [lookup] = await until_seen([lookup_call(plan.user, self.domain)], session,
+                                        lambda _i, answer: found_nothing(answer))
+            users = found_users(lookup)
             holder = str(users[0].get("id", "")) if users else ""
         which = f" by the live customer {holder}" if holder else " by a live customer"
         done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, object_id, result.status, "ObjectConflict",

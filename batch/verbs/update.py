@@ -21,7 +21,6 @@ from batch.graph import GraphCall
 from batch.io.columns import PORTAL_DELETE_HEADER, UPDATE_COLUMNS
 from batch.io.csvio import Row
 from batch.outcome import Outcome, SentRow, Status
-from batch.verbs.answers import send
 from batch.verbs.base import Executed, Rejected, Session
 from batch.verbs.existing import ExistingCustomerVerb, KeyPlan
 from batch.verbs.fields import (
@@ -33,6 +32,7 @@ from batch.verbs.fields import (
     is_extension_column,
     sign_in_name_problem,
 )
+from batch.verbs.lag import not_found, until_seen
 from batch.verbs.lookups import lookup_call
 from batch.verbs.permissions import ENABLE, IDENTITIES, READ, UPDATE, PermissionNeeds
 from batch.verbs.spec import VerbSpec
@@ -159,9 +159,10 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
             else:
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, object_id,
                                              error_message="already up to date"))
-        results = await send([GraphCall("PATCH", f"/users/{object_id}", body=body,
-                                        headers={"Content-Type": "application/json"})
-                              for _, object_id, body in targets], session)
+        # Each customer was just found: a 404 is a replica that does not show it yet (batch/verbs/lag.py).
+        results = await until_seen([GraphCall("PATCH", f"/users/{object_id}", body=body,
+                                              headers={"Content-Type": "application/json"})
+                                    for _, object_id, body in targets], session, lambda _i, answer: not_found(answer))
         for (plan, object_id, body), result in zip(targets, results):
             if result.status == 204:
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.UPDATED, object_id, 204,
