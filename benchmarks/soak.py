@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "soak")] + \
     [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from harness import EmulatorServer, soak_cycle  # noqa: E402  (tests/soak/harness.py)
+from harness import FAULT_KINDS, EmulatorServer, soak_cycle  # noqa: E402  (tests/soak/harness.py)
 
 
 def main() -> int:
@@ -37,6 +37,10 @@ def main() -> int:
     parser.add_argument("--fault-rate", type=float, default=0.05, help="share of requests meeting a fault (default 0.05)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the faults, the files and the kill moments")
     parser.add_argument("--kills-per-run", type=int, default=3, help="kill -9s per verb run (default 3)")
+    parser.add_argument("--replication-lag-ms", type=float, default=2000.0, metavar="N",
+                        help="the emulator's replication lag: a write shows in reads up to N ms later (default 2000)")
+    parser.add_argument("--faults", default=None, metavar="KINDS",
+                        help="fault kinds (default: every kind, see `entra-batch emulator --help`)")
     parser.add_argument("--verbs", default="create,update,reset-password,delete,restore", help="verbs of each round")
     parser.add_argument("--restart-server-every", type=int, default=3, metavar="ROUNDS",
                         help="kill -9 and restart the emulator server every N rounds (0: never)")
@@ -48,10 +52,13 @@ def main() -> int:
     started = time.monotonic()
     violations: list[str] = []
     cycles = rounds = rows = 0
+    calls: dict[str, list[int]] = {}
     server = EmulatorServer(work / "emulator" / "emulator.db", fault_rate=args.fault_rate, seed=args.seed,
-                            token_fault_rate=args.fault_rate, token_lifetime=120, extra=["--no-throttle"])
+                            faults=args.faults or FAULT_KINDS, token_fault_rate=args.fault_rate, token_lifetime=120,
+                            extra=["--no-throttle", "--replication-lag-ms", f"{args.replication_lag_ms:g}"])
     print(f"soak: {args.cycles} cycles of kill -9/resume, {args.rows} rows a file, faults {args.fault_rate:.0%} "
-          f"({server.args[3]}), seed {args.seed}, work in {work}", flush=True)
+          f"({server.args[3]}), replication lag up to {args.replication_lag_ms:g} ms, seed {args.seed}, "
+          f"work in {work}", flush=True)
     try:
         server.start()
         while cycles < args.cycles:
@@ -65,6 +72,10 @@ def main() -> int:
             report = soak_cycle(folder, server, rows=args.rows, seed=args.seed * 1000 + rounds, kills=kills,
                                 verbs=verbs, log=lambda line: print(line, flush=True))
             cycles += report.kills
+            for verb, (done, made) in report.calls.items():
+                total = calls.setdefault(verb, [0, 0])
+                total[0] += done
+                total[1] += made
             rows += args.rows * len(report.histories)
             violations += [f"round {rounds}: {v}" for v in report.violations]
             print(f"round {rounds}: {report.kills} cycles in {report.seconds:.1f} s, "
@@ -77,6 +88,8 @@ def main() -> int:
     finally:
         server.stop()
     elapsed = time.monotonic() - started
+    print("Graph calls per row (summaries of the processes that finished): " + ", ".join(
+        f"{verb} {made / max(done, 1):.2f}" for verb, (done, made) in calls.items()))
     print(f"soak: {cycles} cycles, {rounds} rounds, {rows} rows processed, {len(violations)} violations, "
           f"{elapsed:.0f} s")
     if not args.keep and not violations:

@@ -322,6 +322,14 @@ def run_with_kills(verb: str, source: Path, run_dir: Path, env: dict[str, str], 
         command = "resume" if journal.exists() and _recorded(run_dir) else "start"
 
 
+def _calls(run_dir: Path) -> tuple[int, int]:
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        return int(summary["rows"]), int(summary["graph_calls"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, 0
+
+
 def _recorded(run_dir: Path) -> bool:
     try:
         with sqlite3.connect(f"file:{run_dir / 'journal.db'}?mode=ro", uri=True, timeout=1) as db:
@@ -556,6 +564,9 @@ class SoakReport:
     violations: list[str] = field(default_factory=list)
     histories: list[RunHistory] = field(default_factory=list)
     seconds: float = 0.0
+    # verb → (rows, Graph calls) from each run's summary.json (processes killed -9 before
+    # writing a summary are not counted: a lower bound of the traffic).
+    calls: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def kills(self) -> int:
@@ -593,6 +604,10 @@ def soak_cycle(work: Path, server: EmulatorServer, *, rows: int, seed: int, kill
         passwords += run_passwords(work / verb)
         found += check_secrets(history, passwords, server.exports.get("AZURE_CLIENT_SECRET"))
         report.violations += found
+        report.calls[verb] = _calls(work / verb)
+        if log is not None:
+            rows_done, calls = report.calls[verb]
+            log(f"  {verb}: {rows_done} rows, {calls} Graph calls ({calls / max(rows_done, 1):.2f} per row)")
         if history.final_status != 0:
             # Rows the file got wrong are `invalid`; under faults alone no row may fail.
             failed = [r for r in read_csv(work / verb / "results.csv")

@@ -1,6 +1,8 @@
-"""The CI-sized soak (issue 6): the emulator as a separate server with seeded faults (429
-storms, 503/504 with and without Retry-After, connections dropped before and after the write
-commits, slow answers, token endpoint failures, tokens that expire every few seconds); create,
+"""The CI-sized soak (issues 6 and 11): the emulator as a separate server with seeded faults
+(429 storms, 500, 502 HTML pages, 503/504 with Retry-After in every form or none,
+connections reset mid-answer or dropped before and after the write commits, slow answers,
+token endpoint failures, tokens that expire every few seconds), shuffled $batch answers and
+a replication lag of up to 1.5 s; create,
 update, reset-password, delete and restore on a generated file, each `kill -9`ed at random
 moments and resumed until done; the invariants checked against the emulator's own directory. The long soak is
 `python benchmarks/soak.py --cycles 200`; both use tests/soak/harness.py.
@@ -36,8 +38,10 @@ pytestmark = pytest.mark.network
 
 
 def test_ci_soak_kill_9_and_resume_under_faults_keeps_every_invariant(tmp_path: Path) -> None:
+    # Graph as it really is (issue 11): every fault kind, shuffled $batch answers, and a
+    # replication lag of up to 1.5 s on every write.
     server = EmulatorServer(tmp_path / "emu" / "emulator.db", fault_rate=0.05, seed=6, token_fault_rate=0.05,
-                            token_lifetime=6, extra=["--no-throttle"])
+                            token_lifetime=6, extra=["--no-throttle", "--replication-lag-ms", "1500"])
     lines: list[str] = []
     with server:
         report = soak_cycle(tmp_path / "work", server, rows=150, seed=6, kills=2, log=lines.append)
