@@ -37,6 +37,9 @@ def main() -> int:
     parser.add_argument("--fault-rate", type=float, default=0.05, help="share of requests meeting a fault (default 0.05)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the faults, the files and the kill moments")
     parser.add_argument("--kills-per-run", type=int, default=3, help="kill -9s per verb run (default 3)")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="stop after this many rounds (with --kills-per-run 0: runs that are never killed, "
+                             "to count Graph calls per row)")
     parser.add_argument("--replication-lag-ms", type=float, default=2000.0, metavar="N",
                         help="the emulator's replication lag: a write shows in reads up to N ms later (default 2000)")
     parser.add_argument("--faults", default=None, metavar="KINDS",
@@ -61,7 +64,9 @@ def main() -> int:
           f"work in {work}", flush=True)
     try:
         server.start()
-        while cycles < args.cycles:
+        while cycles < args.cycles or (args.kills_per_run == 0 and rounds < args.rounds):
+            if args.rounds and rounds >= args.rounds:
+                break
             rounds += 1
             if args.restart_server_every and rounds > 1 and (rounds - 1) % args.restart_server_every == 0:
                 server.kill()

@@ -38,7 +38,7 @@ class Fault:
     kind: str  # one of settings.FAULT_KINDS
     retry_after: str | None = None  # the Retry-After header of a 429/503/504; None leaves it out
     delay_seconds: float = 0.0  # for "slow"
-    committed: bool = False  # for "500"/"502": the write was applied before the failure answered
+    committed: bool = False  # for "500"/"502"/"504": the write was applied before the failure answered
 
 
 def format_retry_after(seconds: float, form: str, now: float) -> str | None:
@@ -106,7 +106,10 @@ class FaultInjector:
         if kind in ("503", "504"):
             # Graph sends Retry-After on some 503s only; clients must cope with every form.
             seconds = self._random.choice([0.249, 1.0, 2.5, 3.0])
-            return Fault(kind, retry_after=format_retry_after(seconds, self._random.choice(RETRY_AFTER_FORMS), now))
+            retry_after = format_retry_after(seconds, self._random.choice(RETRY_AFTER_FORMS), now)
+            # A gateway that timed out waiting does not know whether the directory applied the
+            # write: like 500 and 502, a 504 comes after the commit or instead of it.
+            return Fault(kind, retry_after=retry_after, committed=kind == "504" and self._random.random() < 0.5)
         if kind in ("500", "502"):
             return Fault(kind, committed=self._random.random() < 0.5)
         if kind == "slow":

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,8 @@ from batch.outcome import Outcome, SentRow, Status
 from batch.run.files import PasswordsFile, PlanFile
 from batch.run.journal import Journal
 from batch.verbs.base import Executed, Rejected, Session, Verb
+
+Queue = asyncio.Queue[tuple[str, list[Any]] | None]
 
 CHUNK_ROWS = 2000
 
@@ -73,31 +75,66 @@ class Engine:
         self.on_progress = on_progress or (lambda _p: None)
         self.clock = clock
         self.unresolved = 0
+        # Plans a verb handed back for a second look (Executed.later, batch/verbs/lag.py).
+        self.later: list[Any] = []
 
     async def run(self) -> Progress:
         """Reader and workers in one task group: the first failure (a run-level error such as
         credentials refused mid-run, a full disk, a bug) cancels the others at once, and is
         raised as itself. Rows in flight stay `sent` in the journal for `resume`."""
-        queue: asyncio.Queue[tuple[str, list[Any]] | None] = asyncio.Queue(maxsize=max(2, self.options.concurrency * 2))
         try:
-            async with asyncio.TaskGroup() as group:
-                for _ in range(self.options.concurrency):
-                    group.create_task(self._worker(queue))
-                group.create_task(self._produce_all(queue))
-        except BaseExceptionGroup as failures:
-            raise first_failure(failures) from None
+            await self._work(self._produce)
+            if self.later:
+                await self._second_look()
         finally:
             self.journal.flush()
         if self.unresolved:
             raise RowsUnresolved(self.unresolved)
         return self.progress
 
-    async def _produce_all(self, queue: asyncio.Queue[tuple[str, list[Any]] | None]) -> None:
-        await self._produce(queue)
-        for _ in range(self.options.concurrency):
-            await queue.put(None)
+    async def _work(self, produce: Callable[[Queue], Awaitable[None]]) -> None:
+        """`produce` fills a queue that `concurrency` workers empty, in one task group."""
+        queue: Queue = asyncio.Queue(maxsize=max(2, self.options.concurrency * 2))
 
-    async def _produce(self, queue: asyncio.Queue[tuple[str, list[Any]] | None]) -> None:
+        async def produce_all() -> None:
+            await produce(queue)
+            for _ in range(self.options.concurrency):
+                await queue.put(None)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self.options.concurrency):
+                    group.create_task(self._worker(queue))
+                group.create_task(produce_all())
+        except BaseExceptionGroup as failures:
+            raise first_failure(failures) from None
+
+    async def _second_look(self) -> None:
+        """Rows whose customer was not where the row wants it, at a moment when Graph's
+        replication delay could explain it (a customer created or deleted moments before the
+        run): sent to `execute` once more, once the replication window has passed since the
+        last of them was missed. In a run longer than the window the rest of the run has
+        already waited it; otherwise the run waits the remainder, once."""
+        session = self.session
+        assert session is not None
+        plans, self.later = self.later, []
+        due = max(p.missed_at for p in plans) + sum(session.replication_waits)
+        if due > session.clock():
+            await session.sleep(due - session.clock())
+        size = self.options.batch_size
+
+        async def produce(queue: Queue) -> None:
+            for i in range(0, len(plans), size):
+                await queue.put(("again", plans[i:i + size]))
+
+        await self._work(produce)
+        # A verb looks twice at most (it believes the second absence); anything handed back
+        # again would be a defect, reported on its row rather than looped on.
+        lost, self.later = self.later, []
+        if lost:
+            self._record(Executed(), [p.row for p in lost])
+
+    async def _produce(self, queue: Queue) -> None:
         batch: list[Any] = []
         reconcile: list[Any] = []
         size = self.options.batch_size
@@ -145,7 +182,7 @@ class Engine:
         if batch:
             await queue.put(("plan" if self.options.dry_run else "execute", batch))
 
-    async def _worker(self, queue: asyncio.Queue[tuple[str, list[Any]] | None]) -> None:
+    async def _worker(self, queue: Queue) -> None:
         while True:
             item = await queue.get()
             if item is None:
@@ -157,6 +194,9 @@ class Engine:
                 assert self.plan_file is not None
                 executed = await self.verb.plan(plans, session)
                 self.plan_file.append(executed.plan)
+                rows = [p.row for p in plans]
+            elif kind == "again":  # journaled `sent` the first time; nothing of it was sent since
+                executed = await self.verb.execute(plans, session)
                 rows = [p.row for p in plans]
             elif kind == "execute":
                 now, offset = self.clock(), session.client.server_clock_offset
@@ -175,8 +215,10 @@ class Engine:
         self.passwords.append(executed.passwords)
         unresolved = set(executed.unresolved)
         self.unresolved += len(unresolved)
-        outcomes = _one_per_row([o for o in executed.outcomes if o.row not in unresolved],
-                                [r for r in rows if r not in unresolved])
+        self.later += executed.later
+        waiting = unresolved | {p.row for p in executed.later}
+        outcomes = _one_per_row([o for o in executed.outcomes if o.row not in waiting],
+                                [r for r in rows if r not in waiting])
         self.journal.mark_done(outcomes)
         self.progress.add(outcomes)
         if self.session is not None:

@@ -26,7 +26,7 @@ from batch.passwords import generate_password
 from batch.verbs.answers import conflict_on, is_conflict, send
 from batch.verbs.base import Executed, Rejected, Session, Verb
 from batch.verbs.create_rows import CreateOptions, CreatePlan, CreateRows
-from batch.verbs.lag import found_nothing, not_found, until_seen
+from batch.verbs.lag import found_nothing, not_found, until_seen, waiting_for
 from batch.verbs.permissions import CREATE, READ, PermissionNeeds
 from batch.verbs.spec import Option, VerbSettings, VerbSpec
 from batch.verbs.update import NEEDS as UPDATE_NEEDS
@@ -137,13 +137,9 @@ class CreateVerb(Verb[CreatePlan]):
 
         Right after such a write an empty lookup proves nothing (batch/verbs/lag.py): the
         customer may exist on the replica that took the POST and not yet on the one that
-        reads. Nothing is waited for on that account: the row is sent again at once, because
-        Graph checks uniqueness against the directory itself, never a lagging replica — if
-        the lost request did create the customer, the re-send is refused as a conflict on
-        the very key we look up. Only such a conflict (someone holds the key) makes the
-        lookup be asked again within the replication waits, and ownership is then decided
-        from the holder's createdDateTime, as always. A create that never landed costs no
-        wait at all."""
+        reads. So when our own request may have made it, or a conflict on the very key we
+        look up says someone holds it, the lookup is asked again within the replication
+        waits before the row is re-sent (or, for a conflict, failed)."""
         plans = unanswered + [p for p, _ in conflicts]
         answers = {id(p): r for p, r in conflicts}
 
@@ -152,7 +148,11 @@ class CreateVerb(Verb[CreatePlan]):
             original = answers.get(id(plan))
             held = original is not None and conflict_on(original, "identities" if plan.sign_in_name
                                                         else "userPrincipalName")
-            return found_nothing(lookup) and held
+            ours = _ours_possible(plan, original)
+            # A conflict after a request of ours may have landed proves a holder exists even
+            # when Graph names another property (mail's proxy address) or none.
+            return found_nothing(lookup) and (held or (ours and (original is not None or
+                                                                  waiting_for(plan.maybe_applied_at, session))))
 
         lookups = await until_seen([self.lookup_call(p) for p in plans], session, expected)
         again: list[CreatePlan] = []

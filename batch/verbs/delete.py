@@ -67,7 +67,9 @@ class DeleteVerb(OneKeyVerb):
                 else:
                     self.refused(plan, result, done, "", object_id)
         if absent:
-            await self._settle(absent, None, session, done)
+            # Gone before we sent anything, unless an interrupted run of ours sent the row
+            # (`since`): then its delete may be what removed it.
+            await self._settle(absent, since, session, done)
         if unseen:
             await self._settle(unseen, sent_at, session, done)
         return done
@@ -99,9 +101,12 @@ class DeleteVerb(OneKeyVerb):
                 done.unresolved.append(plan.row)
                 continue
             if not users:
-                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, http_status=404,
-                                             error_code="Request_ResourceNotFound",
-                                             error_message="no customer, live or deleted, has this key"))
+                gone = Outcome(plan.row, plan.key, Status.FAILED, http_status=404, error_code="Request_ResourceNotFound",
+                               error_message="no customer, live or deleted, has this key")
+                if sent_at is None:  # not ours to explain: maybe created a moment ago
+                    self.unless_lagging(plan, gone, session, done)
+                else:  # already waited for (until_seen above)
+                    done.outcomes.append(gone)
                 continue
             user = users[0]
             deleted = _parse(user.get("deletedDateTime"))

@@ -7,7 +7,7 @@ and a 401/403 that stops the run instead of failing rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -32,6 +32,8 @@ class KeyPlan:
     row: int
     key: str
     user: UserKey
+    # When this run first found the customer missing (this machine's clock), if it did.
+    missed_at: float | None = field(default=None, kw_only=True)
 
 
 KeyPlanT = TypeVar("KeyPlanT", bound=KeyPlan)
@@ -114,6 +116,21 @@ class ExistingCustomerVerb(Verb[KeyPlanT]):
             else:
                 absent.append(plan)
         return found, absent
+
+    @staticmethod
+    def unless_lagging(plan: KeyPlan, outcome: Outcome, session: Session, done: Executed) -> None:
+        """`outcome` says the customer is not where the row wants it (not live, not deleted).
+        A write moments ago (by an earlier run, an administrator, this file's own creation)
+        may not have reached the replica that answered (batch/verbs/lag.py), so the first time
+        the plan is handed back to the engine, which gives it to `execute` again once the
+        replication window has passed; the second time the outcome is believed. Rows whose
+        customer is where expected never wait; a missing key costs one more lookup, and the
+        run at most one window at its end."""
+        if plan.missed_at is None:
+            plan.missed_at = session.clock()
+            done.later.append(plan)
+        else:
+            done.outcomes.append(outcome)
 
     @staticmethod
     def not_live(plan: KeyPlan, hint: str = "") -> Outcome:

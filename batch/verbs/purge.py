@@ -50,12 +50,15 @@ class PurgeVerb(OneKeyVerb):
                 if users is None:
                     self.refused(plan, lookup, done, "looking the customer up failed: ")
                 elif users:
-                    done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, str(users[0].get("id", "")),
-                                                 error_code="NotDeleted",
-                                                 error_message="the customer is live; delete it before purging it"))
+                    # Live, or deleted a moment ago and not yet shown so (batch/verbs/lag.py).
+                    self.unless_lagging(plan, Outcome(plan.row, plan.key, Status.FAILED, str(users[0].get("id", "")),
+                                                      error_code="NotDeleted",
+                                                      error_message="the customer is live; delete it before purging it"),
+                                        session, done)
                 else:
-                    done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED,
-                                                 error_message="not in deleted items: already purged, or never existed"))
+                    self.unless_lagging(plan, Outcome(plan.row, plan.key, Status.SKIPPED,
+                                                      error_message="not in deleted items: already purged, or never "
+                                                                    "existed"), session, done)
         return done
 
     async def reconcile(self, items: list[tuple[KeyPlan, SentRow]], session: Session) -> Executed:

@@ -38,7 +38,8 @@ class ResetPasswordVerb(OneKeyVerb):
         done = Executed()
         found, absent = await self.find(plans, session, done)
         targets = [(plan, str(user["id"])) for plan, user in found]
-        done.outcomes += [self.not_live(plan, " (a deleted one must be restored first)") for plan in absent]
+        for plan in absent:
+            self.unless_lagging(plan, self.not_live(plan, " (a deleted one must be restored first)"), session, done)
         passwords = [generate_password() for _ in targets]
         # Each customer was just found: a 404 is a replica that does not show it yet (batch/verbs/lag.py).
         results = await until_seen([

@@ -93,10 +93,12 @@ class RestoreVerb(OneKeyVerb):
             if users is None:
                 self.refused(plan, lookup, done, "looking the customer up failed: ")
             elif users:
-                done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, str(users[0].get("id", "")),
-                                             error_message="the customer is live; nothing to restore"))
+                # Live, or deleted a moment ago and not yet shown so (batch/verbs/lag.py).
+                self.unless_lagging(plan, Outcome(plan.row, plan.key, Status.SKIPPED, str(users[0].get("id", "")),
+                                                  error_message="the customer is live; nothing to restore"),
+                                    session, done)
             else:
-                done.outcomes.append(_not_found(plan))
+                self.unless_lagging(plan, _not_found(plan), session, done)
 
     async def _conflict(self, plan: KeyPlan, object_id: str, result: GraphResult, session: Session,
                         done: Executed) -> None:
