@@ -93,6 +93,29 @@ def private_dir(path: Path, setting: str) -> Path:
     return path
 
 
+REPLICATION_WAITS_VARIABLE = "ENTRA_BATCH_REPLICATION_WAITS"
+MAX_REPLICATION_WAIT = 600.0
+
+
+def replication_waits(env: Mapping[str, str] | None = None) -> tuple[float, ...] | None:
+    """ENTRA_BATCH_REPLICATION_WAITS: the pauses, in seconds, before each new look at a
+    customer that Graph's replication delay may hide (batch/verbs/lag.py), for example
+    `0.5,1,2,4,8` (the default, 15.5 s in all); a tenant that replicates slowly may want
+    longer. None when unset; a ConfigError naming the variable when it is not 1 to 10
+    numbers between 0 and 600."""
+    text = (os.environ if env is None else env).get(REPLICATION_WAITS_VARIABLE, "").strip()
+    if not text:
+        return None
+    try:
+        waits = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        waits = ()
+    if not 1 <= len(waits) <= 10 or not all(0.0 <= w <= MAX_REPLICATION_WAIT for w in waits):  # NaN fails too
+        raise ConfigError(f"{REPLICATION_WAITS_VARIABLE} must be 1 to 10 comma-separated numbers of seconds "
+                          f"between 0 and {MAX_REPLICATION_WAIT:.0f} (for example 0.5,1,2,4,8), got {text!r}")
+    return waits
+
+
 def emulator_db_path(env: Mapping[str, str] | None = None) -> Path:
     """The local emulator's database, in the home directory (created private first)."""
     return private_home(env) / "emulator.db"

@@ -12,6 +12,10 @@ import pytest
 pytest_plugins = ["emulator.fast_keys"]
 
 
+# What tests without replication lag give the verbs to wait for it (ENTRA_BATCH_REPLICATION_WAITS).
+SHORT_REPLICATION_WAITS = "0.01,0.02"
+
+
 @pytest.fixture
 def home(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A clean ENTRA_BATCH_HOME (so the local target's emulator directory is new), no tenant in
@@ -19,7 +23,7 @@ def home(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     # The built-in emulator has no replication lag unless a test gives it one, so the verbs'
     # waits for it (batch/verbs/lag.py, 15.5 s in all) are cut short: a file with an unknown
     # key would otherwise cost each test a real 15.5 s second look. Tests of lag set their own.
-    monkeypatch.setattr("batch.verbs.base.REPLICATION_WAITS", (0.01, 0.02))
+    monkeypatch.setenv("ENTRA_BATCH_REPLICATION_WAITS", SHORT_REPLICATION_WAITS)
     for name in ("ENTRA_BATCH_TARGET", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
                  "ENTRA_BATCH_DOMAIN", "ENTRA_BATCH_EXTENSIONS_APP_ID", "AZURE_AUTHORITY_HOST"):
         monkeypatch.delenv(name, raising=False)

@@ -65,3 +65,22 @@ def test_profiles(tmp_path: Path) -> None:
 def test_no_profiles_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no profiles file"):
         resolve_target(None, "prod", env={"ENTRA_BATCH_HOME": str(tmp_path)})
+
+
+@pytest.mark.parametrize("value", ["soon", "", "1,,2", "-1", "601", "nan", "inf", ",".join(["1"] * 11)])
+def test_replication_waits_are_1_to_10_numbers_of_seconds(value: str) -> None:
+    from batch.config import replication_waits
+
+    env = {"ENTRA_BATCH_REPLICATION_WAITS": value}
+    if not value:
+        assert replication_waits(env) is None
+        return
+    with pytest.raises(ConfigError, match="ENTRA_BATCH_REPLICATION_WAITS must be 1 to 10"):
+        replication_waits(env)
+
+
+def test_replication_waits_as_given() -> None:
+    from batch.config import replication_waits
+
+    assert replication_waits({"ENTRA_BATCH_REPLICATION_WAITS": " 0.5, 1,2 "}) == (0.5, 1.0, 2.0)
+    assert replication_waits({}) is None

@@ -31,7 +31,7 @@ def test_each_verb_right_after_the_last_one_sees_the_customers_it_wrote(
         home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ENTRA_BATCH_EMULATOR_LAG_MS", "1000")
     # A replication window of 3 s (the product's is 15.5 s), still three times the lag.
-    monkeypatch.setattr("batch.verbs.base.REPLICATION_WAITS", (0.5, 1.0, 1.5))
+    monkeypatch.setenv("ENTRA_BATCH_REPLICATION_WAITS", "0.5,1,1.5")
     names = [f"lag{i}@example.com" for i in range(1, ROWS + 1)]
     create = write(tmp_path / "create.csv", "signInType,signInName,displayName",
                    [f"emailAddress,{n},Customer {i}" for i, n in enumerate(names, 1)])

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from batch.config import Target
+from batch.config import Target, replication_waits
 from batch.errors import ConfigError, NotConfirmed, RunFolderFailed, RunFolderTaken
 from batch.io.csvio import CsvSource, Scan, open_csv
 from batch.run.connection import (
@@ -80,6 +80,7 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
     """
     if request.out_dir is None and runs_root is None:
         raise ValueError("start_run needs request.out_dir or runs_root")
+    replication_waits()  # a bad setting stops the run before anything is written
     opened = _read_input(request)
     if confirm is not None and not confirm(opened.scan.records):
         raise NotConfirmed("not confirmed; nothing was sent")
@@ -200,6 +201,7 @@ async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBas
                      on_progress: ProgressCallback | None = None) -> RunSummary:
     """Finish an interrupted run: rows done are kept, rows sent without an answer are looked
     up before anything is re-sent, the rest are sent. Needs the same input file and target."""
+    replication_waits()  # a bad setting stops the resume before anything is touched
     journal = _open_recorded(run_dir)
     try:
         meta = journal.meta()
@@ -254,6 +256,7 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                 await connection.check_permissions(
                     verb.needs.for_run(source.match.by_index.values(), reads_only=plans_by_reading))
                 session = Session(client=connection.client, passwords_on_file=passwords.rows_present)
+                session.replication_waits = replication_waits() or session.replication_waits
             engine = Engine(verb, source.rows(), journal, passwords, session,
                             EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
                                           dry_run=request.dry_run), on_progress, plan_file=plan_file)

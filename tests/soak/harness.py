@@ -139,9 +139,13 @@ class EmulatorServer:
         self.stop()
 
 
-def client_env(server: EmulatorServer, home: Path) -> dict[str, str]:
+def client_env(server: EmulatorServer, home: Path, replication_waits: str | None = None) -> dict[str, str]:
+    """The client's environment: the server's exports, its own home, and (when given) the
+    pauses of its replication waits (ENTRA_BATCH_REPLICATION_WAITS; default: the product's)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ENTRA_BATCH_"))}
     env.update(server.exports)
+    if replication_waits is not None:
+        env["ENTRA_BATCH_REPLICATION_WAITS"] = replication_waits
     env["ENTRA_BATCH_HOME"] = str(home)
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -576,14 +580,14 @@ class SoakReport:
 def soak_cycle(work: Path, server: EmulatorServer, *, rows: int, seed: int, kills: int, verbs: Sequence[str] =
                ("create", "update", "reset-password", "delete", "restore"), bad: float = 0.01, log: Log | None = None,
                extra_args: Sequence[str] = ("--batch-size", "10", "--concurrency", "4"),
-               timeout: float = 300.0) -> SoakReport:
+               timeout: float = 300.0, replication_waits: str | None = None) -> SoakReport:
     """Generate `rows` customers (prefix from the seed, so cycles never collide), run each verb
     with `kills` kill -9s and resumes, and check the invariants after each verb."""
     began = time.monotonic()
     work.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     report = SoakReport()
-    env = client_env(server, work / "client-home")
+    env = client_env(server, work / "client-home", replication_waits)
     source = generate(work / "create.csv", rows, f"s{seed}x", seed=seed, bad=bad)
     files: dict[str, Path] = {"create": source}
     passwords = input_passwords(source)

@@ -44,7 +44,9 @@ def test_ci_soak_kill_9_and_resume_under_faults_keeps_every_invariant(tmp_path: 
                             token_lifetime=6, extra=["--no-throttle", "--replication-lag-ms", "1500"])
     lines: list[str] = []
     with server:
-        report = soak_cycle(tmp_path / "work", server, rows=150, seed=6, kills=2, log=lines.append)
+        # Waits scaled to the lag (3.75 s in all, 2.5 times the lag; the product's are 15.5 s).
+        report = soak_cycle(tmp_path / "work", server, rows=150, seed=6, kills=2, log=lines.append,
+                            replication_waits="0.25,0.5,1,2")
     print("\n".join(lines))
     assert report.violations == [], "\n".join(report.violations + lines)
     assert report.kills >= 4, "the soak must really kill the client"
@@ -83,7 +85,7 @@ def test_a_signal_stops_gracefully_exit_130_and_resume_finishes(tmp_path: Path, 
     pytest started as a background job (`pytest … &` in a script) has SIGINT ignored, which
     Python keeps ignored in the child, so the Ctrl-C case would test nothing but fail."""
     with EmulatorServer(tmp_path / "emu" / "emulator.db", latency_ms=30) as server:
-        env = client_env(server, tmp_path / "home")
+        env = client_env(server, tmp_path / "home", replication_waits="0.01,0.02")  # no lag here
         source = generate(tmp_path / "in.csv", 300, "int")
         run_dir = tmp_path / "run"
         cli = _cli_with_sigint("SIG_IGN" if ignore_sigint else "default_int_handler")
@@ -105,7 +107,7 @@ def test_a_signal_stops_gracefully_exit_130_and_resume_finishes(tmp_path: Path, 
 def test_the_graph_server_killed_and_restarted_mid_run(tmp_path: Path) -> None:
     server = EmulatorServer(tmp_path / "emu" / "emulator.db", latency_ms=20, token_lifetime=4)
     with server:
-        env = client_env(server, tmp_path / "home")
+        env = client_env(server, tmp_path / "home", replication_waits="0.01,0.02")  # no lag here
         source = generate(tmp_path / "in.csv", 300, "srv")
         run_dir = tmp_path / "run"
         process = subprocess.Popen([sys.executable, "-m", "batch", "create", str(source), "--out-dir", str(run_dir),
