@@ -179,7 +179,10 @@ def is_email(value: str) -> bool:
         return False
     if local[0] == "." or local[-1] == ".":
         return False
-    return bool(_EMAIL.fullmatch(value)) and all(len(label) <= 63 for label in domain.split("."))
+    # The domain is a host name (RFC 1123): labels of 1-63 characters that neither start nor
+    # end with a hyphen.
+    return bool(_EMAIL.fullmatch(value)) and all(len(label) <= 63 and label[0] != "-" and label[-1] != "-"
+                                                  for label in domain.split("."))
 
 
 def has_accents(value: str) -> bool:
