@@ -195,7 +195,7 @@ class Engine:
                 executed = await self.verb.plan(plans, session)
                 self.plan_file.append(executed.plan)
                 rows = [p.row for p in plans]
-            elif kind == "again":  # journaled `sent` the first time; nothing of it was sent since
+            elif kind == "again":  # still journaled `sent` from its first round, which sent nothing for it
                 executed = await self.verb.execute(plans, session)
                 rows = [p.row for p in plans]
             elif kind == "execute":
