@@ -34,6 +34,7 @@ def run_emulator(args: argparse.Namespace) -> int:
         settings = EmulatorSettings(quotas=quotas, latency=Latency.uniform(args.latency_ms, args.latency_sigma),
                                     faults=faults, token_lifetime_seconds=args.token_lifetime, seed=args.seed,
                                     password_reset_needs_role=args.password_reset_needs_role,
+                                    keep_password_digests=args.keep_password_digests,
                                     replication_lag_ms=args.replication_lag_ms)
         options = ServeOptions(host=args.host, port=args.port, db=db,
                                tls_dir=config.emulator_tls_dir() if args.tls else None, allow_remote=args.allow_remote)

@@ -232,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--password-reset-needs-role", action="store_true",
                      help="refuse (403) a passwordProfile change by an app without the User Administrator "
                           "directory role, as user-update.md says for app-only calls (the default app holds it)")
+    emu.add_argument("--keep-password-digests", action="store_true",
+                     help="for tests: keep a salted digest of each customer's current password, so that a test "
+                          "can check which password a customer has (never returned by any endpoint)")
     g = emu.add_argument_group("throttling (defaults are Graph's documented quotas)")
     g.add_argument("--write-quota", type=_quota, metavar="N/SECONDS",
                    help="writes per app and tenant (default 3000/150)")

@@ -98,8 +98,9 @@ CREATE TABLE IF NOT EXISTS pending_identities (
 );
 CREATE INDEX IF NOT EXISTS pending_identities_user ON pending_identities(user_id);
 CREATE INDEX IF NOT EXISTS pending_identities_by_assigned_id ON pending_identities(assigned_id);
--- A salted digest of each user's current password, never the password: what lets a test ask
--- "does this customer have the password that passwords.csv holds?" (userstore.password_is).
+-- With --keep-password-digests (tests, the soak): a salted digest of each user's current
+-- password, never the password, so a test can ask "does this customer have the password that
+-- passwords.csv holds?" (userstore.password_is).
 CREATE TABLE IF NOT EXISTS password_digests (user_id TEXT PRIMARY KEY, digest TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS extension_properties (
     tenant_id TEXT NOT NULL,

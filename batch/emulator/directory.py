@@ -63,12 +63,14 @@ def password_profile_view(kept: Any) -> dict[str, Any] | None:
 
 class Directory:
     def __init__(self, store: Store, clock: Callable[[], float], retention_days: int = 30,
-                 lag: ReplicationLag | None = None, *, password_reset_needs_role: bool = False) -> None:
+                 lag: ReplicationLag | None = None, *, password_reset_needs_role: bool = False,
+                 keep_password_digests: bool = False) -> None:
         self.store = store
         self.clock = clock
         self.retention_seconds = retention_days * 86400
         self.lag = lag or ReplicationLag(0.0, None, clock)
         self.password_reset_needs_role = password_reset_needs_role
+        self.keep_password_digests = keep_password_digests
 
     # ---- reading -------------------------------------------------------------------------
     # Reads see the directory as of now through the replication lag (`replication.py`);
@@ -161,7 +163,7 @@ class Directory:
         with self.store.transaction() as db:
             self._check_unique(tenant, doc, idents, exclude=None)
             self.store.write_user(db, tenant.id, doc, idents, visible=self.lag.next_write())
-            if profile is not None:
+            if profile is not None and self.keep_password_digests:
                 self.store.keep_password(db, user_id, profile["password"])
         return doc
 
@@ -193,7 +195,7 @@ class Directory:
             self._check_unique(tenant, doc, idents or [], exclude=current.id,
                                check_upn="userPrincipalName" in values, check_mail="mail" in values)
             self.store.write_user(db, tenant.id, doc, idents, visible=self.lag.next_write())
-            if password is not None:
+            if password is not None and self.keep_password_digests:
                 self.store.keep_password(db, current.id, password)
 
     def delete(self, tenant: Tenant, key: str) -> None:

@@ -37,7 +37,8 @@ class GraphService:
         self.clock = clock
         self.directory = Directory(store, clock, self.settings.retention_days,
                                    ReplicationLag(self.settings.replication_lag_ms, self.settings.seed, clock),
-                                   password_reset_needs_role=self.settings.password_reset_needs_role)
+                                   password_reset_needs_role=self.settings.password_reset_needs_role,
+                                   keep_password_digests=self.settings.keep_password_digests)
         self.throttle = Throttle(self.settings.quotas, clock)
         self.tokens = TokenAuthority(store, clock, self.settings.token_lifetime_seconds)
         self.faults = FaultInjector(self.settings.faults, self.settings.latency, clock, self.settings.seed)

@@ -142,6 +142,10 @@ class EmulatorSettings:
     # uniformly between 0 and this many milliseconds (GRAPH.md §15.3; `replication.py`). 0 is
     # a directory that reads its own writes at once.
     replication_lag_ms: float = 0.0
+    # For tests and the soak only: keep a salted digest of each customer's current password
+    # so that a test can ask which password a customer has (`Store.password_is`). Off by
+    # default: a directory someone fills from a real legacy export keeps no trace of passwords.
+    keep_password_digests: bool = False
     # A page's `$skiptoken` (/users, deleted items, delta next links) is refused with
     # Directory_ExpiredPageToken this long after it was handed out. Graph documents no lifetime
     # (microsoft-graph-docs#20092 asks for one; Microsoft said "no validity period" in

@@ -113,8 +113,16 @@ async def test_no_password_in_any_response(graph):
 
 
 
-async def test_the_store_can_tell_a_customers_current_password_and_keeps_only_a_digest(graph):
-    """What the soak checks passwords.csv against: the password a customer has now."""
+async def test_the_store_keeps_no_trace_of_passwords_by_default(graph):
+    user_id = (await graph.create(customer(unique_email(), password="Zq9!first-Secret-77")))["id"]
+    assert graph.store.password_is(user_id, "Zq9!first-Secret-77") is None
+    assert graph.store._all("SELECT * FROM password_digests") == []
+
+
+async def test_the_store_can_tell_a_customers_current_password_and_keeps_only_a_digest(make_graph):
+    """What the soak checks passwords.csv against (--keep-password-digests): the password a
+    customer has now."""
+    graph = make_graph(EmulatorSettings(keep_password_digests=True))
     first, second = "Zq9!first-Secret-77", "Zq9!second-Secret-88"
     user_id = (await graph.create(customer(unique_email(), password=first)))["id"]
     assert graph.store.password_is(user_id, first) is True

@@ -57,7 +57,8 @@ class EmulatorServer:
         self.port = 0
         self.args = ["--fault-rate", str(fault_rate), "--faults", faults, "--seed", str(seed),
                      "--storm-seconds", str(storm_seconds), "--slow-ms", str(slow_ms),
-                     "--token-fault-rate", str(token_fault_rate), "--latency-ms", str(latency_ms), *extra]
+                     "--token-fault-rate", str(token_fault_rate), "--latency-ms", str(latency_ms),
+                     "--keep-password-digests", *extra]
         if token_lifetime is not None:
             self.args += ["--token-lifetime", str(token_lifetime)]
         self.process: subprocess.Popen[str] | None = None
