@@ -74,4 +74,7 @@ class ClientStats:
                 "pacing_wait_seconds": round(self.pacing_wait, 3)}
 
 
-__all__ = ["IDEMPOTENT_METHODS", "ClientStats", "GraphCall", "GraphResult"]
+GRAPH_VERSIONS = ("v1.0", "beta")
+"""The version segments of Graph's URLs: what precedes a path relative to the version root."""
+
+__all__ = ["GRAPH_VERSIONS", "IDEMPOTENT_METHODS", "ClientStats", "GraphCall", "GraphResult"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
+from batch.graph.model import GRAPH_VERSIONS
+
 
 @dataclass(frozen=True)
 class Quota:
@@ -88,9 +90,9 @@ def request_cost(method: str, url: str, *, b2c: bool = False) -> Cost:
     below 1; creating a user in a B2C tenant +4."""
     parts = urlsplit(url)
     path = parts.path
-    for prefix in ("/v1.0", "/beta"):
-        if path.startswith(prefix + "/"):
-            path = path[len(prefix):]
+    for version in GRAPH_VERSIONS:
+        if path.startswith(f"/{version}/"):
+            path = path[len(version) + 1:]
     segments = [s for s in path.split("/") if s]
     query = {k.lower().lstrip("$"): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
     method = method.upper()

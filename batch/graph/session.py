@@ -22,7 +22,7 @@ import httpx
 import tenacity
 
 from batch.graph.answers import Verdict, judge, url_path
-from batch.graph.model import ClientStats, GraphResult
+from batch.graph.model import GRAPH_VERSIONS, ClientStats, GraphResult
 from batch.graph.pacing import Pacer
 from batch.graph.pool import AppPool
 from batch.graph.quotas import Cost
@@ -31,7 +31,6 @@ from batch.graph.transport import TokenProvider, tls_verify
 
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=15.0, pool=None)
 _URL_SAFE = "/?&=$:,;()'@!*+%~-._"
-GRAPH_VERSIONS = ("v1.0", "beta")
 
 
 @dataclass

@@ -45,7 +45,7 @@ from batch.run.journal import Journal, JournalUnreadable, check_journal_files, w
 from batch.run.pipeline import Engine, EngineOptions, ProgressCallback
 from batch.run.request import RunRequest
 from batch.run.summary import RunSummary, summarise
-from batch.verbs.base import Session
+from batch.verbs.base import REPLICATION_WAITS, Session
 from batch.verbs.registry import VERBS, VerbSettings, build_verb, reads_in_dry_run
 
 # Asked with the number of data records before anything is written or sent; False stops the run.
@@ -80,7 +80,7 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
     """
     if request.out_dir is None and runs_root is None:
         raise ValueError("start_run needs request.out_dir or runs_root")
-    replication_waits()  # a bad setting stops the run before anything is written
+    waits = replication_waits()  # a bad setting stops the run before anything is written
     opened = _read_input(request)
     if confirm is not None and not confirm(opened.scan.records):
         raise NotConfirmed("not confirmed; nothing was sent")
@@ -92,7 +92,7 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
         if on_start is not None:
             on_start(run_dir)
         return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
-                              on_progress=on_progress, resuming=False, pacing=pacing)
+                              on_progress=on_progress, resuming=False, pacing=pacing, replication_waits=waits)
     finally:
         journal.close()
 
@@ -201,7 +201,7 @@ async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBas
                      on_progress: ProgressCallback | None = None) -> RunSummary:
     """Finish an interrupted run: rows done are kept, rows sent without an answer are looked
     up before anything is re-sent, the rest are sent. Needs the same input file and target."""
-    replication_waits()  # a bad setting stops the resume before anything is touched
+    waits = replication_waits()  # a bad setting stops the resume before anything is touched
     journal = _open_recorded(run_dir)
     try:
         meta = journal.meta()
@@ -215,7 +215,7 @@ async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBas
             raise ConfigError(f"{source} changed since the run started; resume needs the same file")
         check_room(run_dir, source)
         return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
-                              on_progress=on_progress, resuming=True)
+                              on_progress=on_progress, resuming=True, replication_waits=waits)
     finally:
         journal.close()
 
@@ -233,7 +233,8 @@ def _check_same_target(saved: dict[str, object], target: Target) -> None:
 
 async def _execute(request: RunRequest, target: Target, opened: _Input, *, journal: Journal, run_dir: Path,
                    transport: httpx.AsyncBaseTransport | None, on_progress: ProgressCallback | None,
-                   resuming: bool, pacing: bool = True) -> RunSummary:
+                   resuming: bool, pacing: bool = True,
+                   replication_waits: tuple[float, ...] | None = None) -> RunSummary:
     started = time.time()
     source = opened.source
     notes = (f"ignored columns: {', '.join(source.match.unknown)}",) if source.match.unknown else ()
@@ -255,8 +256,8 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
             if connection is not None:
                 await connection.check_permissions(
                     verb.needs.for_run(source.match.by_index.values(), reads_only=plans_by_reading))
-                session = Session(client=connection.client, passwords_on_file=passwords.rows_present)
-                session.replication_waits = replication_waits() or session.replication_waits
+                session = Session(client=connection.client, passwords_on_file=passwords.rows_present,
+                                  replication_waits=replication_waits or REPLICATION_WAITS)
             engine = Engine(verb, source.rows(), journal, passwords, session,
                             EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
                                           dry_run=request.dry_run), on_progress, plan_file=plan_file)

@@ -75,7 +75,7 @@ class Session:
     # Waiting out Graph's replication delay (batch/verbs/lag.py): the pauses before each new
     # try of a call whose object is not visible yet, and the sleep that makes them (tests
     # inject a fake one, as they do into the Graph client).
-    replication_waits: tuple[float, ...] = field(default_factory=lambda: REPLICATION_WAITS)
+    replication_waits: tuple[float, ...] = REPLICATION_WAITS
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     # Calls sent again because of the replication delay (measured, not reported to users).
     replication_retries: int = 0

@@ -1,4 +1,5 @@
-"""The one fake clock of the Graph client, retry, auth and pacing tests."""
+"""The one fake clock of the Graph client, retry, auth and pacing tests, and the customer body
+they create on the emulator."""
 
 from __future__ import annotations
 
@@ -6,9 +7,20 @@ import asyncio
 import heapq
 import itertools
 from collections.abc import Awaitable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
+DOMAIN = "contoso.onmicrosoft.com"
+
+
+def customer(email: str) -> dict[str, Any]:
+    """The body of a POST /users for one email customer of the emulator's tenant."""
+    return {
+        "displayName": email.split("@")[0],
+        "identities": [{"signInType": "emailAddress", "issuer": DOMAIN, "issuerAssignedId": email}],
+        "passwordProfile": {"password": "Xy12345678!", "forceChangePasswordNextSignIn": False},
+        "passwordPolicies": "DisablePasswordExpiration",
+    }
 
 
 class FakeClock:

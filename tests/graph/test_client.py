@@ -35,12 +35,11 @@ from batch.graph import (
 from batch.graph import Quota as PacerQuota
 
 try:
-    from .fakes import FakeClock
+    from .fakes import DOMAIN, FakeClock, customer
 except ImportError:  # tests/graph is not a package
-    from fakes import FakeClock  # type: ignore[no-redef]
+    from fakes import DOMAIN, FakeClock, customer  # type: ignore[no-redef]
 
 BASE = "https://graph.test/v1.0"
-DOMAIN = "contoso.onmicrosoft.com"
 
 
 class Tokens:
@@ -657,15 +656,6 @@ async def test_app_pool_uses_each_apps_own_token() -> None:
 
 
 # ---- against the emulator ----------------------------------------------------------------------------------
-
-def customer(email: str) -> dict[str, Any]:
-    return {
-        "displayName": email.split("@")[0],
-        "identities": [{"signInType": "emailAddress", "issuer": DOMAIN, "issuerAssignedId": email}],
-        "passwordProfile": {"password": "Xy12345678!", "forceChangePasswordNextSignIn": False},
-        "passwordPolicies": "DisablePasswordExpiration",
-    }
-
 
 def emulator_client(store: Store, settings: EmulatorSettings, **kwargs: Any) -> tuple[GraphClient, ClientCredentialsProvider]:
     app = create_app(store, settings)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
 
 import pytest
 
@@ -20,21 +19,11 @@ from batch.emulator.inprocess import EmulatorTransport
 from batch.graph import GraphCall, GraphClient, GraphResult, Pacer
 
 try:
-    from .fakes import FakeClock
+    from .fakes import DOMAIN, FakeClock, customer
 except ImportError:  # tests/graph is not a package
-    from fakes import FakeClock  # type: ignore[no-redef]
+    from fakes import DOMAIN, FakeClock, customer  # type: ignore[no-redef]
 
-DOMAIN = "contoso.onmicrosoft.com"
 DIRTY = ("500", "502", "reset", "429", "503")
-
-
-def customer(email: str) -> dict[str, Any]:
-    return {
-        "displayName": email.split("@")[0],
-        "identities": [{"signInType": "emailAddress", "issuer": DOMAIN, "issuerAssignedId": email}],
-        "passwordProfile": {"password": "Xy12345678!", "forceChangePasswordNextSignIn": False},
-        "passwordPolicies": "DisablePasswordExpiration",
-    }
 
 
 class Rig:
