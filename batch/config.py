@@ -29,12 +29,21 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import platformdirs
 
 from batch.errors import ConfigError
-from batch.profiles import check_owner_and_mode, check_types, read_profiles, type_name
+from batch.profiles import (
+    APP_KEYS,
+    PROFILE_KEYS,
+    check_known,
+    check_owner_and_mode,
+    check_types,
+    read_profiles,
+    type_name,
+)
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -126,6 +135,43 @@ def emulator_tls_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 @dataclass(frozen=True)
+class Sources:
+    """Where a target's settings came from, named as the administrator set them, for the
+    messages that tell what to fix (`batch.auth.errors`): an environment variable
+    (`AZURE_CLIENT_SECRET`), or a profile and its key (`profile 'staging' (ca_file)`)."""
+
+    tenant_id: str = "AZURE_TENANT_ID"
+    client_id: str = "AZURE_CLIENT_ID"
+    client_secret: str = "AZURE_CLIENT_SECRET"
+    certificate_path: str = "AZURE_CLIENT_CERTIFICATE_PATH"
+    authority_host: str = ""   # "" = the default, login.microsoftonline.com
+    ca_file: str = ""          # the setting that named `Target.ca_file`; "" = none was given
+    fallback_ca: str = ""      # without a ca_file: the CA bundle requests (msal) reads on its own, "NAME (path)"
+    profile: str = ""          # the profile's name; "" = the environment
+
+    @classmethod
+    def of_profile(cls, name: str, section: Mapping[str, object], *, app: int | None = None) -> Sources:
+        """The settings of profile `name` (of its `app`-th [[NAME.apps]] table for an app pool)."""
+        def key(setting: str) -> str:
+            inner = f"apps #{app} {setting}" if app else setting
+            return f"profile '{name}' ({inner})"
+
+        secret_env = section.get("client_secret_env")
+        where = f"apps #{app} of profile '{name}'" if app else f"profile '{name}'"
+        secret = f"${secret_env} (named by client_secret_env of {where})" if secret_env else key("client_secret")
+        return cls(tenant_id=key("tenant_id"), client_id=key("client_id"), client_secret=secret,
+                   certificate_path=key("certificate_path"), profile=name)
+
+    @property
+    def used(self) -> str:
+        """What the settings came from, in a few words."""
+        return f"profile '{self.profile}'" if self.profile else "the environment"
+
+
+ENVIRONMENT = Sources()
+"""The settings of the environment's variables (AZURE_TENANT_ID, ...): the default `Sources`."""
+
+@dataclass(frozen=True)
 class AppCredential:
     """Another app registration of the same tenant, for an app pool (each app has its own
     write quota; together they stay under the tenant's)."""
@@ -133,6 +179,7 @@ class AppCredential:
     client_id: str
     client_secret: str | None = None
     certificate_path: Path | None = None
+    sources: Sources = Sources()  # where its client_id and secret were set
 
     def __repr__(self) -> str:  # never show the secret
         return f"AppCredential(client_id={self.client_id!r})"
@@ -151,7 +198,12 @@ class Target:
     domain: str | None = None        # the tenant's default domain: issuer of local identities
     extensions_app_id: str | None = None
     extra_apps: tuple[AppCredential, ...] = ()  # an app pool: more registrations of the same tenant
-    authority_setting: str = ""      # where authority_host came from, for messages ("" = the default)
+    sources: Sources = Sources()     # where each setting came from, for messages
+
+    @property
+    def authority_setting(self) -> str:
+        """Where authority_host came from, for messages ("" = the default)."""
+        return self.sources.authority_host
 
     @property
     def label(self) -> str:
@@ -231,6 +283,10 @@ def _authority(url: str, setting: str) -> str:
 def resolve_target(target: str | None, profile: str | None, *, domain: str | None = None,
                    extensions_app_id: str | None = None, env: Mapping[str, str] | None = None) -> Target:
     env = os.environ if env is None else env
+    if profile and target:
+        raise ConfigError(f"--target and --profile both name the tenant to talk to: give one of them (profile "
+                          f"'{profile}' talks to its own target key; for another Graph URL, add a profile with that "
+                          "target to profiles.toml)")
     if profile:
         resolved = _profile(profile, env)
     elif target == "local" or (target is None and not env.get("ENTRA_BATCH_TARGET") and not env.get("AZURE_TENANT_ID")):
@@ -249,11 +305,21 @@ def resolve_target(target: str | None, profile: str | None, *, domain: str | Non
         for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
             if env.get(name):
                 _ca_file(env[name], name, directory_ok=name == "REQUESTS_CA_BUNDLE")
+        if resolved.ca_file is None:
+            resolved = replace(resolved, sources=replace(resolved.sources, fallback_ca=_fallback_ca(env)))
     return replace(
         resolved,
         domain=domain or resolved.domain or env.get("ENTRA_BATCH_DOMAIN") or None,
         extensions_app_id=extensions_app_id or resolved.extensions_app_id or env.get("ENTRA_BATCH_EXTENSIONS_APP_ID") or None,
     )
+
+
+def _fallback_ca(env: Mapping[str, str]) -> str:
+    """The CA bundle that requests (under msal) trusts on its own when no CA file is given."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        if env.get(name):
+            return f"{name} ({env[name]})"
+    return ""
 
 
 def _from_env(target: Target, env: Mapping[str, str]) -> Target:
@@ -270,8 +336,8 @@ def _from_env(target: Target, env: Mapping[str, str]) -> Target:
     ca = env.get("SSL_CERT_FILE") if target.kind == "url" else None
     return replace(target, tenant_id=tenant, client_id=client, client_secret=secret or None,
                    certificate_path=_certificate(certificate, "AZURE_CLIENT_CERTIFICATE_PATH") if certificate else None,
-                   authority_host=authority, authority_setting=authority_setting,
-                   ca_file=Path(ca) if ca else None)
+                   authority_host=authority, ca_file=Path(ca) if ca else None,
+                   sources=Sources(authority_host=authority_setting, ca_file="SSL_CERT_FILE" if ca else ""))
 
 
 def _certificate(value: str, setting: str) -> Path:
@@ -316,28 +382,60 @@ def _ca_file(value: str, setting: str, *, directory_ok: bool = False) -> Path:
 
 # --- profiles -------------------------------------------------------------------------------
 
-_PROFILE_STRINGS = ("tenant_id", "client_id", "client_secret", "client_secret_env", "certificate_path", "target",
-                    "authority_host", "ca_file", "domain", "extensions_app_id")
-_APP_STRINGS = ("client_id", "client_secret", "client_secret_env", "certificate_path")
+def profiles_file(env: Mapping[str, str] | None = None) -> Path:
+    """ENTRA_BATCH_HOME/profiles.toml (the path only)."""
+    return home_dir(os.environ if env is None else env) / "profiles.toml"
+
+
+def load_profiles(env: Mapping[str, str] | None = None) -> tuple[Path, dict[str, dict[str, Any]]]:
+    """The profiles file's path and its profiles (an empty dict when there is no file), each
+    checked as a run would check it before using it (`check_profile`): the `entra-batch
+    profiles` command shows what a run would accept."""
+    env = os.environ if env is None else env
+    path = profiles_file(env)
+    if not path.exists() and not path.is_symlink():
+        return path, {}
+    private_dir(path.parent, "ENTRA_BATCH_HOME" if env.get("ENTRA_BATCH_HOME") else "the entra-batch data directory")
+    profiles = {name: section for name, section in read_profiles(path).items() if isinstance(section, dict)}
+    for name, section in profiles.items():
+        check_profile(name, section, path)
+    return path, profiles
+
+
+def check_profile(name: str, section: Mapping[str, Any], path: Path) -> None:
+    """A profile's keys: only known ones (a misspelt key would otherwise be ignored, and the
+    run go elsewhere than meant), strings where strings are expected, apps a list of tables
+    of known keys."""
+    where = f"profile [{name}] in {path}"
+    check_known(section, PROFILE_KEYS, where)
+    check_types(section, tuple(k for k in PROFILE_KEYS if k != "apps"), where)
+    apps = section.get("apps", [])
+    if not isinstance(apps, list):
+        raise ConfigError(f"{where}: apps must be a list of tables ([[{name}.apps]] sections), "
+                          f"not {type_name(apps)}")
+    for index, app in enumerate(apps, start=1):
+        app_where = f"profile [{name}], app {index} of its [[{name}.apps]] in {path}"
+        if not isinstance(app, dict):
+            raise ConfigError(f"{app_where} must be a table ([[{name}.apps]] with client_id = \"...\"), "
+                              f"not {type_name(app)}")
+        check_known(app, APP_KEYS, app_where)
+        check_types(app, tuple(APP_KEYS), app_where)
 
 
 def _profile(name: str, env: Mapping[str, str]) -> Target:
-    home = home_dir(env)
-    path = home / "profiles.toml"
-    if not path.exists() and not path.is_symlink():
+    path, profiles = load_profiles(env)
+    if not profiles and not path.exists():
         raise ConfigError(f"no profiles file at {path}; create it with a [{name}] table "
                           "(tenant_id, client_id, client_secret_env or certificate_path, domain)")
-    private_dir(home, "ENTRA_BATCH_HOME" if env.get("ENTRA_BATCH_HOME") else "the entra-batch data directory")
-    profiles = read_profiles(path)
     section = profiles.get(name)
-    if not isinstance(section, dict):
-        known = ", ".join(sorted(k for k, v in profiles.items() if isinstance(v, dict))) or "none"
+    if section is None:
+        known = ", ".join(sorted(profiles)) or "none"
         raise ConfigError(f"no profile [{name}] in {path} (profiles: {known})")
     where = f"profile [{name}] in {path}"
-    check_types(section, _PROFILE_STRINGS, where)
     if section.get("target") == "local":
         return Target("local", LOCAL_GRAPH_URL, domain=section.get("domain"),
                       extensions_app_id=section.get("extensions_app_id"))
+    sources = Sources.of_profile(name, section)
     secret = section.get("client_secret")
     if section.get("client_secret_env"):
         secret = env.get(section["client_secret_env"])
@@ -349,33 +447,29 @@ def _profile(name: str, env: Mapping[str, str]) -> Target:
     if not secret and not section.get("certificate_path"):
         raise ConfigError(f"profile [{name}] needs client_secret_env (or client_secret) or certificate_path")
     url = _graph_url(section["target"], f"the target of {where}") if section.get("target") else GRAPH_URL
-    authority, authority_setting = AUTHORITY_HOST, ""
+    authority = AUTHORITY_HOST
     if section.get("authority_host"):
-        authority_setting = f"the authority_host of {where}"
-        authority = _authority(section["authority_host"], authority_setting)
-    apps = section.get("apps") or []
-    if not isinstance(apps, list):
-        raise ConfigError(f"{where}: apps must be a list of tables ([[{name}.apps]] sections), "
-                          f"not {type_name(apps)}")
-    extra = tuple(_pool_app(name, i, app, env) for i, app in enumerate(apps, start=1))
-    ca_file = _ca_file(section["ca_file"], f"the ca_file of {where}") if section.get("ca_file") else None
+        authority = _authority(section["authority_host"], f"the authority_host of {where}")
+        sources = replace(sources, authority_host=f"profile '{name}' (authority_host)")
+    ca_file = None
+    if section.get("ca_file"):
+        ca_file = _ca_file(section["ca_file"], f"the ca_file of {where}")
+        sources = replace(sources, ca_file=f"profile '{name}' (ca_file)")
+    extra = tuple(_pool_app(name, i, app, env, sources) for i, app in enumerate(section.get("apps", []), start=1))
     return Target(
         kind="tenant" if url == GRAPH_URL else "url", graph_url=url, tenant_id=section["tenant_id"],
         client_id=section["client_id"], client_secret=secret,
         certificate_path=_certificate(section["certificate_path"], f"the certificate_path of {where}")
         if section.get("certificate_path") else None,
-        authority_host=authority, authority_setting=authority_setting, ca_file=ca_file,
+        authority_host=authority, ca_file=ca_file, sources=sources,
         domain=section.get("domain"), extensions_app_id=section.get("extensions_app_id"), extra_apps=extra,
     )
 
 
-def _pool_app(profile: str, index: int, app: object, env: Mapping[str, str]) -> AppCredential:
+def _pool_app(profile: str, index: int, app: Mapping[str, Any], env: Mapping[str, str],
+              sources: Sources) -> AppCredential:
     """`[[NAME.apps]]` tables: client_id and client_secret_env (or certificate_path)."""
     where = f"profile [{profile}], app {index} of its [[{profile}.apps]]"
-    if not isinstance(app, dict):
-        raise ConfigError(f"{where} must be a table ([[{profile}.apps]] with client_id = \"...\"), "
-                          f"not {type_name(app)}")
-    check_types(app, _APP_STRINGS, where)
     if not app.get("client_id"):
         raise ConfigError(f"{where} needs a client_id")
     secret = app.get("client_secret")
@@ -387,4 +481,11 @@ def _pool_app(profile: str, index: int, app: object, env: Mapping[str, str]) -> 
     if not secret and not certificate:
         raise ConfigError(f"{where} needs client_secret_env (or client_secret) or certificate_path")
     return AppCredential(str(app["client_id"]), secret,
-                         _certificate(certificate, f"the certificate_path of {where}") if certificate else None)
+                         _certificate(certificate, f"the certificate_path of {where}") if certificate else None,
+                         _app_sources(sources, Sources.of_profile(profile, app, app=index)))
+
+
+def _app_sources(profile: Sources, app: Sources) -> Sources:
+    """A pool app's settings: its own id and credential, the profile's tenant, hosts and CA."""
+    return replace(profile, client_id=app.client_id, client_secret=app.client_secret,
+                   certificate_path=app.certificate_path)

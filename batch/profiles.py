@@ -80,6 +80,42 @@ def _holds_inline_secret(profiles: Mapping[str, Any]) -> bool:
     return False
 
 
+PROFILE_KEYS = {
+    "target": "the Graph base URL: https://graph.microsoft.com/v1.0 (the default), an emulator's "
+              "(https://127.0.0.1:8765/v1.0), or \"local\" for the built-in emulator (then no other key is needed)",
+    "tenant_id": "the tenant: its id (a GUID) or its *.onmicrosoft.com domain",
+    "client_id": "the app registration's application (client) id",
+    "client_secret_env": "the name of the environment variable that holds the app's client secret (preferred: the "
+                         "secret stays out of the file)",
+    "client_secret": "the client secret itself (then the file must be readable by you only: chmod 600)",
+    "certificate_path": "a PEM file with the app's private key and certificate, instead of a secret",
+    "authority_host": "where tokens come from (default https://login.microsoftonline.com; an emulator's "
+                      "https://127.0.0.1:8765)",
+    "ca_file": "a PEM file of the CA certificates to trust, for every request of the profile (the token request "
+               "and Graph), such as the ca.pem that `entra-batch emulator --tls` prints",
+    "domain": "the tenant's default domain, issuer of sign-in names (default: read from the tenant)",
+    "extensions_app_id": "the app id of the tenant's extensions app, for ext.<name> columns",
+    "apps": "[[NAME.apps]] tables: more app registrations of the same tenant (an app pool), each with client_id "
+            "and client_secret_env, client_secret or certificate_path",
+}
+"""Every key a profile ([NAME] in profiles.toml) may hold, and what it means; any other key is
+refused (`check_known`)."""
+
+APP_KEYS = {key: PROFILE_KEYS[key] for key in ("client_id", "client_secret_env", "client_secret", "certificate_path")}
+"""Every key of an app pool's [[NAME.apps]] table."""
+
+
+def check_known(table: Mapping[str, Any], known: Mapping[str, str], where: str) -> None:
+    """A key that is not in `known` is refused, naming it and the known ones: a misspelt key
+    (`ca-file`, `authority`) would otherwise be ignored and the run go where it was not meant to."""
+    unknown = [key for key in table if key not in known]
+    if unknown:
+        shown = ", ".join(repr(k) if k.isprintable() and len(k) <= 60 else repr(k[:60]) for k in unknown)
+        plural = "s" if len(unknown) > 1 else ""
+        raise ConfigError(f"{where} has the unknown key{plural} {shown}; the known keys are "
+                          f"{', '.join(known)}")
+
+
 def check_types(table: Mapping[str, Any], keys: tuple[str, ...], where: str) -> None:
     for key in keys:
         if key in table and not isinstance(table[key], str):
@@ -93,4 +129,5 @@ def type_name(value: object) -> str:
     return names.get(type(value), "a date or time")
 
 
-__all__ = ["PROFILES_MAX_BYTES", "check_owner_and_mode", "check_types", "read_profiles", "type_name"]
+__all__ = ["APP_KEYS", "PROFILES_MAX_BYTES", "PROFILE_KEYS", "check_known", "check_owner_and_mode", "check_types",
+           "read_profiles", "type_name"]

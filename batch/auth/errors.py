@@ -1,48 +1,66 @@
 """What the identity platform's refusals mean, and what to do about them: an error answer of
 the token endpoint (its `error`, AADSTS code and description) becomes an `AuthError` whose
-message names the code and the remedy; secrets are scrubbed from every message."""
+message names the code, the setting that was used (an environment variable, or a profile and
+its key: `Sources`) and the remedy; secrets are scrubbed from every message.
+
+None of these messages says what to do *after* the fix (run again, or `resume`): that depends
+on the command (an export has no resume), and the CLI adds it."""
 
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
+from batch.config import ENVIRONMENT, Sources
 from batch.errors import AuthError
 
 TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 """`error` values of the token endpoint that are worth another try."""
 
 _REMEDIES = {
-    "7000215": "The client secret is wrong. Copy the secret's *value* (not its id) from the app "
-               "registration's Certificates & secrets page into AZURE_CLIENT_SECRET, or create a new one.",
-    "7000222": "The client secret has expired. Create a new secret under the app registration's "
-               "Certificates & secrets and put it in AZURE_CLIENT_SECRET.",
-    "700016": "No application with this client id exists in the tenant. Check AZURE_CLIENT_ID and "
-              "AZURE_TENANT_ID (the app must be registered in, or consented to by, that tenant).",
-    "90002": "The tenant was not found. Check AZURE_TENANT_ID (a tenant GUID or its "
-             "*.onmicrosoft.com domain) and the authority host.",
-    "700027": "The client assertion was refused. Upload the certificate (its public part) to the app "
-              "registration's Certificates & secrets, and check AZURE_CLIENT_CERTIFICATE_PATH.",
+    "7000215": "The client secret is wrong: copy the secret's *value* (not its id) from the app registration's "
+               "Certificates & secrets page into {client_secret}, or create a new one.",
+    "7000222": "The client secret has expired: create a new secret under the app registration's "
+               "Certificates & secrets and put it in {client_secret}.",
+    "700016": "No application with client id {client_id_value} exists in tenant {tenant_value}: check "
+              "{client_id} and {tenant_id} (the app must be registered in, or consented to by, that tenant).",
+    "90002": "Tenant {tenant_value} was not found at {authority}: check {tenant_id} (a tenant GUID or its "
+             "*.onmicrosoft.com domain) and the authority host ({authority_host}).",
+    "700027": "The client assertion was refused: upload the certificate (its public part) to the app "
+              "registration's Certificates & secrets, and check {certificate_path}.",
     "700024": "The client assertion is outside its valid time range. Check this machine's clock.",
-    "7000218": "The request held neither a client secret nor a certificate. Set AZURE_CLIENT_SECRET or "
-               "AZURE_CLIENT_CERTIFICATE_PATH.",
+    "7000218": "The request held neither a client secret nor a certificate: set {client_secret} or "
+               "{certificate_path}.",
     "1002012": "The scope was refused. The tool asks for https://graph.microsoft.com/.default.",
     "70011": "The scope was refused. The tool asks for https://graph.microsoft.com/.default.",
     "7000112": "The application is disabled in the tenant. Ask an administrator to enable it.",
-    "700023": "The application is not allowed to get tokens for this tenant. Check AZURE_TENANT_ID.",
+    "700023": "The application is not allowed to get tokens for this tenant: check {tenant_id}.",
 }
 _REMEDY_BY_ERROR = {
-    "invalid_client": "Check the app registration's credentials (AZURE_CLIENT_ID, AZURE_CLIENT_SECRET or "
-                      "AZURE_CLIENT_CERTIFICATE_PATH).",
-    "unauthorized_client": "The app is not authorised in this tenant. Check AZURE_CLIENT_ID and "
-                           "AZURE_TENANT_ID, and that an administrator consented to the app.",
-    "invalid_tenant": "Check AZURE_TENANT_ID.",
+    "invalid_client": "Check the app registration's credentials ({client_id}, {client_secret} or "
+                      "{certificate_path}).",
+    "unauthorized_client": "The app is not authorised in this tenant: check {client_id} and {tenant_id}, and that "
+                           "an administrator consented to the app.",
+    "invalid_tenant": "Check {tenant_id}.",
 }
+_DEFAULT_REMEDY = "Check the app registration and its credentials ({client_id}, {client_secret} or {certificate_path})."
 _AADSTS = re.compile(r"AADSTS(\d+)")
 
 
-def auth_error(body: Mapping[str, Any], *, secret: str | None = None) -> AuthError:
+def _fill(template: str, sources: Sources, values: Mapping[str, str]) -> str:
+    names = {"tenant_id": sources.tenant_id, "client_id": sources.client_id, "client_secret": sources.client_secret,
+             "certificate_path": sources.certificate_path,
+             "authority_host": sources.authority_host or "the default; AZURE_AUTHORITY_HOST or a profile's "
+                                                         "authority_host sets another"}
+    return template.format(**names, **values)
+
+
+def auth_error(body: Mapping[str, Any], *, secret: str | None = None, sources: Sources = ENVIRONMENT,
+               tenant: str = "", client_id: str = "", authority: str = "") -> AuthError:
+    """The token endpoint's refusal `body` as an `AuthError`: its AADSTS code, and a remedy
+    naming the settings as they were given (`sources`)."""
     error = str(body.get("error") or "unknown_error")
     description = str(body.get("error_description") or "")
     codes = body.get("error_codes")
@@ -55,27 +73,58 @@ def auth_error(body: Mapping[str, Any], *, secret: str | None = None) -> AuthErr
     summary = description.split(" Trace ID:")[0].strip() or error
     if code and f"AADSTS{code}" not in summary:
         summary = f"AADSTS{code}: {summary}"
-    remedy = _REMEDIES.get(code or "") or _REMEDY_BY_ERROR.get(error, "Check the app registration and its "
-                                                                      "credentials, then run again.")
-    message = scrub(f"The identity platform refused the credentials ({error}, {summary}). {remedy}", secret)
+    template = _REMEDIES.get(code or "") or _REMEDY_BY_ERROR.get(error, _DEFAULT_REMEDY)
+    remedy = _fill(template, sources, {"tenant_value": tenant or "(none)", "client_id_value": client_id or "(none)",
+                                       "authority": authority or "the authority host"})
+    message = scrub(f"The identity platform refused the credentials of {sources.used} ({error}, {summary}). "
+                    f"{remedy}", secret)
     return AuthError(message, code=code, error=error)
 
 
-def unavailable(deadline: float, detail: str, secret: str | None) -> AuthError:
+def unavailable(deadline: float, detail: str, secret: str | None, sources: Sources = ENVIRONMENT) -> AuthError:
+    setting = sources.authority_host or "the default; AZURE_AUTHORITY_HOST or a profile's authority_host sets another"
     return AuthError(scrub(
         f"The token endpoint could not be reached or kept failing for {deadline:g} s ({detail}). "
-        "Check the network, a proxy, or the authority host (AZURE_AUTHORITY_HOST), then resume the run.", secret),
+        f"Check the network, a proxy, or the authority host ({setting}).", secret),
         code=None, error="temporarily_unavailable")
 
 
 def unreachable(host: str, setting: str, why: str, tries: int) -> AuthError:
     """The authority host cannot be connected to at all (its name does not resolve, the
-    connection is refused, its TLS certificate is not trusted): said after a few tries instead
-    of the transient failures' long deadline, naming the host and where it was set."""
+    connection is refused): said after a few tries instead of the transient failures' long
+    deadline, naming the host and where it was set."""
     where = f"set by {setting}" if setting else "the default; AZURE_AUTHORITY_HOST sets another"
     return AuthError(
         f"Cannot connect to the authority host {host} ({where}): {why} ({tries} tries). Check the host name and "
-        "the network (a proxy, a firewall), then run again or resume the run.", code=None, error="unreachable")
+        "the network (a proxy, a firewall).", code=None, error="unreachable")
+
+
+def untrusted(host: str, failure: ssl.SSLCertVerificationError, sources: Sources, ca_path: str | None) -> AuthError:
+    """The token endpoint's TLS certificate failed verification: no retry can change that, so
+    it is said at once, naming the CA file that was used (and the setting that named it), or
+    that none was given, and where to name the right one."""
+    reason = getattr(failure, "verify_message", None) or failure.reason or str(failure)
+    where = f"set by {sources.authority_host}" if sources.authority_host else "the default"
+    if ca_path and sources.ca_file:
+        trusted = f"It was checked against the CA file {ca_path} ({sources.ca_file})"
+        remedy = f"point {sources.ca_file} at the PEM file of the CA that issued {host}'s certificate"
+    else:
+        if ca_path:
+            trusted = f"It was checked against the CA file {ca_path}"
+        elif sources.fallback_ca:
+            trusted = f"No CA file was given, so it was checked against {sources.fallback_ca}"
+        else:
+            trusted = "No CA file was given, so it was checked against the default trusted CAs"
+        remedy = (f"add ca_file = \"/path/to/ca.pem\" to profile '{sources.profile}'" if sources.profile
+                  else "set SSL_CERT_FILE (or a profile's ca_file)") + \
+            f", naming the PEM file of the CA that issued {host}'s certificate"
+    if "mismatch" in str(reason).lower():
+        remedy = f"use the host name that {host}'s certificate was issued for in the authority host ({where})"
+    return AuthError(
+        f"The token endpoint {host} ({where}) presented a TLS certificate that could not be verified "
+        f"(certificate verify failed: {reason}). {trusted}. No retry can fix this: {remedy} "
+        "(for `entra-batch emulator --tls`, the ca.pem it prints as SSL_CERT_FILE).",
+        code=None, error="tls_untrusted")
 
 
 def scrub(text: str, *secrets: str | None) -> str:
@@ -85,4 +134,4 @@ def scrub(text: str, *secrets: str | None) -> str:
     return text
 
 
-__all__ = ["TRANSIENT_ERRORS", "auth_error", "scrub", "unavailable", "unreachable"]
+__all__ = ["TRANSIENT_ERRORS", "auth_error", "scrub", "unavailable", "unreachable", "untrusted"]

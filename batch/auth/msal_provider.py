@@ -1,7 +1,13 @@
 """Client credentials for a real tenant through msal (GRAPH.md §10, §14): a client secret or a
 PEM certificate, one `ConfidentialClientApplication` for the whole run, and msal's answers and
 exceptions read into the refreshing provider's terms (a token, a transient failure to retry,
-or a refusal with its remedy)."""
+or a refusal with its remedy).
+
+msal's HTTP client is a `requests.Session` of ours (`token_session`): requests lets
+REQUESTS_CA_BUNDLE from the environment win over a session's `verify`, so the CA file of the
+target (a profile's `ca_file`, SSL_CERT_FILE) is given with every request instead, and every
+request has a timeout (msal's own session has none: a silent token endpoint would hang the
+run). Proxies from the environment are still used."""
 
 from __future__ import annotations
 
@@ -12,12 +18,43 @@ from pathlib import Path
 from typing import Any
 
 from batch.auth.certificate import load_certificate
-from batch.auth.errors import TRANSIENT_ERRORS, auth_error, scrub
-from batch.auth.providers import GRAPH_SCOPE, TOKEN_RETRY, Fetched, RefreshingProvider, connect_failure
+from batch.auth.errors import TRANSIENT_ERRORS, scrub
+from batch.auth.providers import (
+    GRAPH_SCOPE,
+    TOKEN_RETRY,
+    Fetched,
+    RefreshingProvider,
+    connect_failure,
+    tls_failure,
+)
+from batch.config import ENVIRONMENT, Sources
 from batch.errors import ConfigError
 from batch.graph.retry import RetryPolicy
 
 PUBLIC_AUTHORITY_HOST = "https://login.microsoftonline.com"
+TOKEN_REQUEST_TIMEOUT = (10.0, 30.0)  # seconds to connect, and to wait for an answer
+
+
+def token_session(verify: bool | str) -> Any:
+    """A `requests.Session` for msal that trusts `verify` (a CA file or directory; True: the
+    defaults, REQUESTS_CA_BUNDLE included) on every request, whatever the environment says,
+    with a timeout, and with msal's own minimal retry of a failed connection."""
+    import requests
+
+    session = requests.Session()
+    send = session.request
+
+    def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", TOKEN_REQUEST_TIMEOUT)
+        if verify is not True:
+            kwargs["verify"] = verify  # per request: it wins over REQUESTS_CA_BUNDLE (session.verify does not)
+        return send(method, url, *args, **kwargs)
+
+    session.request = request  # type: ignore[method-assign,assignment]
+    adapter = requests.adapters.HTTPAdapter(max_retries=1)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 class MsalTokenProvider(RefreshingProvider):
@@ -32,7 +69,7 @@ class MsalTokenProvider(RefreshingProvider):
                  authority_host: str = PUBLIC_AUTHORITY_HOST, verify: bool | str = True,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  retry: RetryPolicy = TOKEN_RETRY, scope: str = GRAPH_SCOPE, http_client: Any = None,
-                 authority_setting: str = "") -> None:
+                 sources: Sources = ENVIRONMENT) -> None:
         if (client_secret is None) == (certificate_path is None):
             raise ConfigError("Give exactly one credential for the app: a client secret (AZURE_CLIENT_SECRET) "
                               "or a certificate (AZURE_CLIENT_CERTIFICATE_PATH).")
@@ -43,7 +80,7 @@ class MsalTokenProvider(RefreshingProvider):
             raise ConfigError(f"The authority host must be an https URL (msal refuses others), got {authority_host!r}. "
                               "For an http emulator, use its token endpoint without msal.")
         super().__init__(clock=clock, sleep=sleep, retry=retry, secret=client_secret, authority_url=host,
-                         authority_setting=authority_setting)
+                         sources=sources, ca_path=verify if isinstance(verify, str) else None)
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.authority = f"{host}/{tenant_id}"
@@ -56,6 +93,7 @@ class MsalTokenProvider(RefreshingProvider):
             self._credential = load_certificate(certificate_path, certificate_password)
         self._instance_discovery = host.lower() == PUBLIC_AUTHORITY_HOST
         self._verify = verify
+        self._own_session = http_client is None
         self._http_client = http_client
         self._http_cache: dict[str, Any] = {}
         self._app: Any = None
@@ -63,14 +101,14 @@ class MsalTokenProvider(RefreshingProvider):
     def _build(self) -> Any:
         import msal
 
+        if self._http_client is None:
+            self._http_client = token_session(self._verify)
         kwargs: dict[str, Any] = {
-            "client_credential": self._credential, "authority": self.authority, "verify": self._verify,
+            "client_credential": self._credential, "authority": self.authority, "http_client": self._http_client,
             "http_cache": self._http_cache, "token_cache": msal.TokenCache(),
         }
         if not self._instance_discovery:
             kwargs["instance_discovery"] = False
-        if self._http_client is not None:
-            kwargs["http_client"] = self._http_client
         return msal.ConfidentialClientApplication(self.client_id, **kwargs)
 
     def _acquire(self) -> dict[str, Any]:
@@ -88,6 +126,9 @@ class MsalTokenProvider(RefreshingProvider):
         except msal.exceptions.MsalServiceError as exc:  # msal raises it on a 5xx
             return Fetched(transient=f"token endpoint error: {scrub(str(exc), self._secret)}")
         except requests.exceptions.ConnectionError as exc:
+            failure = tls_failure(exc)  # an SSLError is a ConnectionError, but no retry helps
+            if failure is not None:
+                raise self._untrusted(failure) from None
             cannot = None if isinstance(exc, requests.exceptions.Timeout) else connect_failure(exc)
             return Fetched(transient=f"connection error: {type(exc).__name__}", unreachable=cannot)
         except requests.exceptions.RequestException as exc:
@@ -97,9 +138,9 @@ class MsalTokenProvider(RefreshingProvider):
         except ValueError as exc:
             text = str(exc)
             if "Unable to get authority configuration" in text or "OIDC Discovery failed" in text:
-                raise auth_error({"error": "invalid_tenant", "error_codes": [90002],
-                                   "error_description": f"Tenant '{self.tenant_id}' not found at {self.authority}."},
-                                  secret=self._secret) from None
+                raise self._refused({"error": "invalid_tenant", "error_codes": [90002],
+                                     "error_description": f"Tenant '{self.tenant_id}' not found at {self.authority}."}
+                                    ) from None
             if "json" in text.lower() or "expecting" in text.lower():
                 return Fetched(transient="the token endpoint answered something that is not JSON")
             raise ConfigError(scrub(f"msal refused the configuration: {text}", self._secret)) from None
@@ -112,7 +153,18 @@ class MsalTokenProvider(RefreshingProvider):
                             refresh_in=refresh_in)
         if result.get("error") in TRANSIENT_ERRORS:
             return Fetched(transient=str(result.get("error")))
-        raise auth_error(result, secret=self._secret)
+        raise self._refused(result)
+
+    def _tenant(self) -> str:
+        return self.tenant_id
+
+    def _client_id(self) -> str:
+        return self.client_id
+
+    async def aclose(self) -> None:
+        """Close the HTTP session this provider made (one given to it is its owner's)."""
+        if self._own_session and self._http_client is not None:
+            self._http_client.close()
 
     def _forget(self) -> None:
         # We are the cache: msal would otherwise hand back the token we were told to drop (a 401),
@@ -127,4 +179,4 @@ class MsalTokenProvider(RefreshingProvider):
             cache.remove_at(entry)
 
 
-__all__ = ["PUBLIC_AUTHORITY_HOST", "MsalTokenProvider"]
+__all__ = ["PUBLIC_AUTHORITY_HOST", "TOKEN_REQUEST_TIMEOUT", "MsalTokenProvider", "token_session"]

@@ -8,11 +8,15 @@ A refreshing provider keeps the token and refreshes it itself 5 minutes before i
 never do), retries the token endpoint (5xx, 429, connection errors,
 `temporarily_unavailable`) with backoff until a deadline (msal retries none of these), keeps
 using a still-valid token while a refresh fails, and raises `AuthError` — with the AADSTS
-code and what to do — when the credentials are refused. An authority host that cannot be
-connected to at all (its name does not resolve, the connection is refused, its certificate
-is not trusted) is not a passing failure: after `UNREACHABLE_TRIES` tries in a row, a few
-seconds, the `AuthError` names the host and the setting it came from, instead of 300 s of
-silence. Secrets and tokens are never logged, and never put in an exception."""
+code, the settings used (`batch.config.Sources`: an environment variable, or a profile and
+its key) and what to do — when the credentials are refused. Only network faults (a
+connection refused or reset, a timeout) and 5xx / 429 / `temporarily_unavailable` answers are
+retried. A token endpoint whose TLS certificate fails verification is said at once, naming
+the CA file used (no retry can fix it); an authority host that cannot be connected to at all
+(its name does not resolve, the connection is refused) is not a passing failure either: after
+`UNREACHABLE_TRIES` tries in a row, a few seconds, the `AuthError` names the host and the
+setting it came from, instead of 300 s of silence. Secrets and tokens are never logged, and
+never put in an exception."""
 
 from __future__ import annotations
 
@@ -28,7 +32,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from batch.auth.errors import TRANSIENT_ERRORS, auth_error, unavailable, unreachable
+from batch.auth.errors import TRANSIENT_ERRORS, auth_error, unavailable, unreachable, untrusted
+from batch.config import ENVIRONMENT, Sources
+from batch.errors import AuthError
 from batch.graph.retry import RetryPolicy, parse_retry_after
 from batch.graph.transport import tls_verify
 
@@ -52,30 +58,41 @@ class Fetched:
     unreachable: str | None = None  # why no connection could be made at all (with `transient` set too)
 
 
-def connect_failure(exc: BaseException) -> str | None:
-    """Why a connection to the host could not be made at all (its name does not resolve, it
-    refuses connections, the network cannot reach it, its TLS certificate is not trusted), read
-    from the exception's chain (httpx, requests and urllib3 wrap the socket's error); None
-    when it is something that may pass (a timeout, a connection dropped mid-answer)."""
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc` and every exception it wraps (httpx, requests and urllib3 wrap the socket's error
+    in causes, contexts, `reason`s and arguments)."""
     seen: set[int] = set()
+    found: list[BaseException] = []
     todo: list[BaseException] = [exc]
     while todo:
         each = todo.pop()
         if id(each) in seen:
             continue
         seen.add(id(each))
+        found.append(each)
+        linked = [each.__cause__, each.__context__, getattr(each, "reason", None), *each.args]
+        todo.extend(link for link in linked if isinstance(link, BaseException))
+    return found
+
+
+def connect_failure(exc: BaseException) -> str | None:
+    """Why a connection to the host could not be made at all (its name does not resolve, it
+    refuses connections, the network cannot reach it), read from the exception's chain; None
+    when it is something that may pass (a timeout, a connection dropped mid-answer). A TLS
+    certificate that fails verification is `tls_failure`'s, said at once."""
+    for each in _chain(exc):
         if isinstance(each, socket.gaierror) or type(each).__name__ == "NameResolutionError":
             return "its name does not resolve"
         if isinstance(each, ConnectionRefusedError):
             return "it refuses connections"
         if isinstance(each, OSError) and each.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
             return "the network cannot reach it"
-        if isinstance(each, ssl.SSLCertVerificationError):
-            return ("its TLS certificate is not trusted (SSL_CERT_FILE, or the profile's ca_file, names the CA "
-                    "of a private authority)")
-        linked = [each.__cause__, each.__context__, getattr(each, "reason", None), *each.args]
-        todo.extend(link for link in linked if isinstance(link, BaseException))
     return None
+
+
+def tls_failure(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure in `exc`'s chain, if that is what it is."""
+    return next((each for each in _chain(exc) if isinstance(each, ssl.SSLCertVerificationError)), None)
 
 
 class RefreshingProvider:
@@ -84,10 +101,12 @@ class RefreshingProvider:
     failed refresh is tried once and the old token used a little longer."""
 
     def __init__(self, *, clock: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
-                 retry: RetryPolicy, secret: str | None, authority_url: str = "", authority_setting: str = "") -> None:
+                 retry: RetryPolicy, secret: str | None, authority_url: str = "", sources: Sources = ENVIRONMENT,
+                 ca_path: str | None = None) -> None:
         self._clock = clock
         self._authority_host = urlsplit(authority_url).netloc or authority_url
-        self._authority_setting = authority_setting
+        self._sources = sources
+        self._ca_path = ca_path  # the CA file the token request trusts, for messages (None: the defaults)
         self._sleep = sleep
         self._retry = retry
         self._secret = secret
@@ -158,9 +177,23 @@ class RefreshingProvider:
         fetched: Fetched = await retrying(self._try_fetch)
         if fetched.token is None:
             if fetched.unreachable and in_a_row >= UNREACHABLE_TRIES:
-                raise unreachable(self._authority_host, self._authority_setting, fetched.unreachable, in_a_row)
-            raise unavailable(self._retry.deadline_seconds, fetched.transient or "no answer", self._secret)
+                raise unreachable(self._authority_host, self._sources.authority_host, fetched.unreachable, in_a_row)
+            raise unavailable(self._retry.deadline_seconds, fetched.transient or "no answer", self._secret, self._sources)
         return fetched
+
+    def _untrusted(self, failure: ssl.SSLCertVerificationError) -> AuthError:
+        return untrusted(self._authority_host, failure, self._sources, self._ca_path)
+
+    def _refused(self, body: dict[str, object]) -> AuthError:
+        """The endpoint's refusal, naming the settings used."""
+        return auth_error(body, secret=self._secret, sources=self._sources, tenant=self._tenant(),
+                          client_id=self._client_id(), authority=self._authority_host)
+
+    def _tenant(self) -> str:
+        return ""
+
+    def _client_id(self) -> str:
+        return ""
 
     async def _fetch(self) -> Fetched:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -177,9 +210,9 @@ class ClientCredentialsProvider(RefreshingProvider):
     def __init__(self, token_url: str, client_id: str, client_secret: str, *,
                  transport: httpx.AsyncBaseTransport | None = None, verify: bool | str | ssl.SSLContext = True,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 retry: RetryPolicy = TOKEN_RETRY, scope: str = GRAPH_SCOPE, authority_setting: str = "") -> None:
+                 retry: RetryPolicy = TOKEN_RETRY, scope: str = GRAPH_SCOPE, sources: Sources = ENVIRONMENT) -> None:
         super().__init__(clock=clock, sleep=sleep, retry=retry, secret=client_secret, authority_url=token_url,
-                         authority_setting=authority_setting)
+                         sources=sources, ca_path=verify if isinstance(verify, str) else None)
         self.token_url = token_url
         self.client_id = client_id
         self.scope = scope
@@ -191,6 +224,9 @@ class ClientCredentialsProvider(RefreshingProvider):
         try:
             response = await self._http.post(self.token_url, data=self._form, headers={"Accept": "application/json"})
         except httpx.ConnectError as exc:
+            failure = tls_failure(exc)
+            if failure is not None:
+                raise self._untrusted(failure) from None
             return Fetched(transient=f"connection error: {type(exc).__name__}", unreachable=connect_failure(exc))
         except httpx.HTTPError as exc:
             return Fetched(transient=f"connection error: {type(exc).__name__}")
@@ -207,7 +243,14 @@ class ClientCredentialsProvider(RefreshingProvider):
             return Fetched(transient=f"HTTP {response.status_code}", retry_after=retry_after)
         if body.get("error") in TRANSIENT_ERRORS:
             return Fetched(transient=str(body.get("error")), retry_after=retry_after)
-        raise auth_error(body, secret=self._form["client_secret"])
+        raise self._refused(body)
+
+    def _tenant(self) -> str:
+        parts = urlsplit(self.token_url).path.strip("/").split("/")  # .../{tenant}/oauth2/v2.0/token
+        return parts[-4] if len(parts) >= 4 else ""
+
+    def _client_id(self) -> str:
+        return self.client_id
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -228,5 +271,5 @@ class StaticTokenProvider:
 
 __all__ = [
     "GRAPH_SCOPE", "REFRESH_MARGIN_SECONDS", "TOKEN_RETRY", "UNREACHABLE_TRIES", "ClientCredentialsProvider",
-    "Fetched", "RefreshingProvider", "StaticTokenProvider", "connect_failure",
+    "Fetched", "RefreshingProvider", "StaticTokenProvider", "connect_failure", "tls_failure",
 ]

@@ -19,7 +19,7 @@ from batch.cli.output import say, write_traceback
 from batch.cli.parser import build_parser
 from batch.cli.run_command import RunFolderHolder
 from batch.config import home_dir
-from batch.errors import ExitCode, RunError, first_failure
+from batch.errors import AuthError, ExitCode, RunError, first_failure
 from batch.verbs.registry import VERBS
 
 
@@ -113,6 +113,8 @@ def run_command(args: argparse.Namespace, holder: RunFolderHolder | None = None)
         say(f"{exc}")
         for note in getattr(exc, "__notes__", ()):
             say(note)
+        if isinstance(exc, AuthError):
+            say(_after_auth_error(args.command, None if getattr(args, "dry_run", False) else holder.run_dir))
         return exc.exit_code
     except KeyboardInterrupt:
         if args.command == "export":
@@ -124,6 +126,17 @@ def run_command(args: argparse.Namespace, holder: RunFolderHolder | None = None)
         else:
             say(f"interrupted; finish the run with `entra-batch resume {holder.run_dir}`")
         return ExitCode.INTERRUPTED
+
+
+def _after_auth_error(command: str, run_dir: Path | None) -> str:
+    """What to do once the credentials are fixed: an export (which has no journal) is run
+    again; a run with a folder is finished with `resume`; a dry run, or a run stopped before
+    it had a folder, sent nothing."""
+    if command == "export":
+        return "Once that is fixed, run the export again."
+    if run_dir is None:
+        return "Nothing was sent; once that is fixed, run the command again."
+    return f"Once that is fixed, finish the run with `entra-batch resume {run_dir}`."
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace, RunFolderHolder], int]:
@@ -139,6 +152,10 @@ def _handler(command: str) -> Callable[[argparse.Namespace, RunFolderHolder], in
         from batch.cli.export_command import export
 
         return export
+    if command == "profiles":
+        from batch.cli.profiles_command import profiles
+
+        return lambda args, holder: profiles(args)
     from batch.cli.file_commands import template, validate
 
     handlers = {"validate": validate, "template": template}

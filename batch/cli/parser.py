@@ -66,8 +66,11 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--target", metavar="local|URL",
                    help="'local' for the built-in emulator (the default when no tenant is configured), or a Graph "
                         "base URL such as http://127.0.0.1:8765/v1.0 (default: $ENTRA_BATCH_TARGET, else "
-                        "graph.microsoft.com when AZURE_TENANT_ID is set)")
-    g.add_argument("--profile", metavar="NAME", help="a named tenant in $ENTRA_BATCH_HOME/profiles.toml")
+                        "graph.microsoft.com when AZURE_TENANT_ID is set). Not with --profile: a profile names "
+                        "its own target")
+    g.add_argument("--profile", metavar="NAME",
+                   help="a named tenant in $ENTRA_BATCH_HOME/profiles.toml (`entra-batch profiles` lists them); "
+                        "its settings replace the AZURE_* and ENTRA_BATCH_TARGET variables. Not with --target")
     g.add_argument("--domain", metavar="DOMAIN",
                    help="the tenant's default domain, issuer of sign-in names (e.g. contoso.onmicrosoft.com)")
     g.add_argument("--extensions-app-id", metavar="APP_ID",
@@ -183,6 +186,28 @@ def _add_resume(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _add_target_options(p)
 
 
+def _add_profiles(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from batch.profiles import APP_KEYS, PROFILE_KEYS
+
+    keys = "\n".join(f"  {key:<18} {meaning}" for key, meaning in PROFILE_KEYS.items())
+    app_keys = ", ".join(APP_KEYS)
+    p = verbs.add_parser(
+        "profiles", help="list the profiles of profiles.toml, or show one",
+        description="List the named tenants of $ENTRA_BATCH_HOME/profiles.toml (name, target, tenant, client id, "
+                    "how the app signs in, how many apps), or show every key of one, secrets masked. The file is "
+                    "checked as a run checks it.",
+        epilog="examples:\n  entra-batch profiles\n  entra-batch profiles show staging\n\n"
+               f"The keys of a profile ([NAME] in profiles.toml); any other key is refused:\n{keys}\n"
+               f"An [[NAME.apps]] table takes {app_keys}.\n\n"
+               "--profile NAME uses the profile's settings instead of the AZURE_* and ENTRA_BATCH_TARGET variables; "
+               "it cannot be given with --target.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="profiles_action", metavar="ACTION")
+    actions.add_parser("list", help="list the profiles (the default)")
+    show = actions.add_parser("show", help="show every key of one profile, secrets masked")
+    show.add_argument("name", metavar="NAME", help="the profile's name")
+
+
 def _batch_size(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 20:
@@ -214,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_validate(verbs)
     _add_template(verbs)
     _add_resume(verbs)
+    _add_profiles(verbs)
 
     emu = verbs.add_parser(
         "emulator", help="serve the local Microsoft Graph emulator over HTTP(S) on loopback",

@@ -39,10 +39,10 @@ def token_provider_for(target: Target, transport: httpx.AsyncBaseTransport | Non
         # msal refuses http authorities; a plain client-credentials request serves a loopback emulator.
         return ClientCredentialsProvider(f"{target.authority_host}/{target.tenant_id}/oauth2/v2.0/token",
                                          target.client_id, target.client_secret or "", verify=verify,
-                                         transport=transport, authority_setting=target.authority_setting)
+                                         transport=transport, sources=target.sources)
     return MsalTokenProvider(target.tenant_id, target.client_id, client_secret=target.client_secret,
                              certificate_path=target.certificate_path, authority_host=target.authority_host,
-                             verify=verify, authority_setting=target.authority_setting)
+                             verify=verify, sources=target.sources)
 
 
 def refuse_plain_http(target: Target, transport: httpx.AsyncBaseTransport | None) -> None:
@@ -129,7 +129,7 @@ async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport
     try:
         provider = token_provider_for(target, transport)
         pool = [token_provider_for(replace(target, client_id=app.client_id, client_secret=app.client_secret,
-                                           certificate_path=app.certificate_path), transport)
+                                           certificate_path=app.certificate_path, sources=app.sources), transport)
                 for app in target.extra_apps]
         providers.extend([provider, *pool])
         pacer: Pacer | AppPool | None = Pacer() if pacing else None
