@@ -23,6 +23,7 @@ from batch.cli import main
 from batch.cli.local import LocalEmulator
 from batch.config import (
     CERTIFICATE_MAX_BYTES,
+    Sources,
     Target,
     emulator_db_path,
     is_loopback_host,
@@ -427,7 +428,7 @@ REFUSED = chained(httpx.ConnectError("All connection attempts failed"),
 def plain_provider(handler: Any, t: FakeClock, setting: str = "AZURE_AUTHORITY_HOST") -> ClientCredentialsProvider:
     return ClientCredentialsProvider("http://127.0.0.1:8765/t/oauth2/v2.0/token", "c", "s3cr3t-value",
                                      transport=httpx.MockTransport(handler), clock=t.clock, sleep=t.sleep,
-                                     authority_setting=setting)
+                                     sources=Sources(authority_host=setting))
 
 
 @pytest.mark.parametrize("failure, why", [(DNS_FAILURE, "its name does not resolve"),
@@ -465,8 +466,8 @@ async def test_the_profile_setting_is_named(home: Path) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise REFUSED
 
-    with pytest.raises(AuthError, match=r"\(set by the authority_host of profile \[prod\] in /x\)"):
-        await plain_provider(handler, t, "the authority_host of profile [prod] in /x").token()
+    with pytest.raises(AuthError, match=r"\(set by profile 'prod' \(authority_host\)\)"):
+        await plain_provider(handler, t, "profile 'prod' (authority_host)").token()
     with pytest.raises(AuthError, match=r"\(the default; AZURE_AUTHORITY_HOST sets another\)"):
         await plain_provider(handler, t, "").token()
 
@@ -498,7 +499,7 @@ async def test_msal_fails_fast_when_the_authority_cannot_be_connected_to() -> No
     provider = MsalTokenProvider("t", "c", client_secret="s3cr3t-value", authority_host="https://login.example.com",
                                  clock=t.clock, sleep=t.sleep, http_client=platform,
                                  retry=RetryPolicy(deadline_seconds=300, base_delay=1.0, jitter=0.0),
-                                 authority_setting="AZURE_AUTHORITY_HOST")
+                                 sources=Sources(authority_host="AZURE_AUTHORITY_HOST"))
     with pytest.raises(AuthError, match=r"login.example.com \(set by AZURE_AUTHORITY_HOST\): it refuses connections"):
         await provider.token()
     assert platform.calls == UNREACHABLE_TRIES and t.sleeps == [1.0, 2.0]

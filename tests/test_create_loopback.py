@@ -151,6 +151,8 @@ def test_a_missing_permission_stops_before_anything_is_sent(tmp_path: Path) -> N
 
 
 def test_an_app_pool_from_a_profile_uses_every_app(tmp_path: Path) -> None:
+    import certifi
+
     db = tmp_path / "emu" / "emulator.db"
     db.parent.mkdir(parents=True)
     store = Store(db)
@@ -168,8 +170,12 @@ def test_an_app_pool_from_a_profile_uses_every_app(tmp_path: Path) -> None:
                    f'[[pool.apps]]\nclient_id = "{second.client_id}"\nclient_secret_env = "SECOND_SECRET"\n')
         (home / "profiles.toml").write_text(profile, encoding="utf-8")
         env.update(FIRST_SECRET=emulator.client_secret, SECOND_SECRET=second.secret or "")
-        for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "ENTRA_BATCH_TARGET"):
-            env.pop(name)
+        # Only the profile's ca_file says whom to trust: no CA variable (issue 12: this test once passed only
+        # because REQUESTS_CA_BUNDLE, which msal's requests read, was set).
+        for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "ENTRA_BATCH_TARGET", "SSL_CERT_FILE",
+                     "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            env.pop(name, None)
+        env["REQUESTS_CA_BUNDLE"] = certifi.where()  # a bundle without the emulator's CA: the ca_file must win
         source = generate(tmp_path / "in.csv", 60, "pool")
         done = run_cli(["create", str(source), "--out-dir", str(tmp_path / "run"), "--quiet", "--profile", "pool"], env)
         assert done.returncode == 0, done.stderr

@@ -49,11 +49,18 @@ _DEFAULT_REMEDY = "Check the app registration and its credentials ({client_id}, 
 _AADSTS = re.compile(r"AADSTS(\d+)")
 
 
+def _authority_setting(sources: Sources) -> str:
+    """Where the authority host was set, or how to set another."""
+    if sources.authority_host:
+        return sources.authority_host
+    if sources.profile:
+        return f"the default; authority_host in profile '{sources.profile}' sets another"
+    return "the default; AZURE_AUTHORITY_HOST sets another"
+
+
 def _fill(template: str, sources: Sources, values: Mapping[str, str]) -> str:
     names = {"tenant_id": sources.tenant_id, "client_id": sources.client_id, "client_secret": sources.client_secret,
-             "certificate_path": sources.certificate_path,
-             "authority_host": sources.authority_host or "the default; AZURE_AUTHORITY_HOST or a profile's "
-                                                         "authority_host sets another"}
+             "certificate_path": sources.certificate_path, "authority_host": _authority_setting(sources)}
     return template.format(**names, **values)
 
 
@@ -82,10 +89,9 @@ def auth_error(body: Mapping[str, Any], *, secret: str | None = None, sources: S
 
 
 def unavailable(deadline: float, detail: str, secret: str | None, sources: Sources = ENVIRONMENT) -> AuthError:
-    setting = sources.authority_host or "the default; AZURE_AUTHORITY_HOST or a profile's authority_host sets another"
     return AuthError(scrub(
         f"The token endpoint could not be reached or kept failing for {deadline:g} s ({detail}). "
-        f"Check the network, a proxy, or the authority host ({setting}).", secret),
+        f"Check the network, a proxy, or the authority host ({_authority_setting(sources)}).", secret),
         code=None, error="temporarily_unavailable")
 
 

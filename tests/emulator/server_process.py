@@ -97,17 +97,18 @@ def stop(process: subprocess.Popen[str], timeout: float = 5.0) -> None:
 
 @contextmanager
 def running_emulator(home: Path, db: Path | None = None, extra_args: Sequence[str] = (),
-                     timeout: float = 30.0) -> Iterator[Emulator]:
-    """Serve the emulator with `--tls --port 0` on 127.0.0.1; `home` is ENTRA_BATCH_HOME
-    (the local CA lands in it), `db` the SQLite directory (default: `home/emulator.db`)."""
+                     timeout: float = 30.0, tls: bool = True) -> Iterator[Emulator]:
+    """Serve the emulator with `--tls --port 0` on 127.0.0.1 (plain http with `tls=False`);
+    `home` is ENTRA_BATCH_HOME (the local CA lands in it), `db` the SQLite directory
+    (default: `home/emulator.db`)."""
     home.mkdir(parents=True, exist_ok=True)
     db = db or home / "emulator.db"
     env = dict(os.environ, ENTRA_BATCH_HOME=str(home), PYTHONUNBUFFERED="1")
     for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
         env.pop(name, None)
     stderr_path = home / f"emulator-{time.monotonic_ns()}.stderr"
-    command = [sys.executable, "-m", "batch", "emulator", "--tls", "--host", "127.0.0.1", "--port", "0",
-               "--db", str(db), *extra_args]
+    command = [sys.executable, "-m", "batch", "emulator", *(["--tls"] if tls else []), "--host", "127.0.0.1",
+               "--port", "0", "--db", str(db), *extra_args]
     with open(stderr_path, "w") as stderr:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr,
                                    stdin=subprocess.DEVNULL, text=True)
@@ -121,7 +122,7 @@ def running_emulator(home: Path, db: Path | None = None, extra_args: Sequence[st
             return RuntimeError(f"emulator {reason}; stdout so far: {seen!r}; stderr: "
                                 f"{stderr_path.read_text(errors='replace')[-2000:]!r}")
 
-        while "REQUESTS_CA_BUNDLE" not in parse_exports(seen):
+        while "ENTRA_BATCH_EXTENSIONS_APP_ID" not in parse_exports(seen):  # the last export line
             try:
                 line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
             except queue.Empty:
@@ -133,7 +134,8 @@ def running_emulator(home: Path, db: Path | None = None, extra_args: Sequence[st
         # The socket is bound before the export lines are printed; wait until it is served.
         while True:
             try:
-                if httpx.get(f"{emulator.authority_host}/", verify=emulator.ssl_context(), timeout=2.0).status_code == 200:
+                verify = emulator.ssl_context() if tls else True
+                if httpx.get(f"{emulator.authority_host}/", verify=verify, timeout=2.0).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
