@@ -8,7 +8,12 @@ Targets (PRODUCT.md, "Targets"):
   `entra-batch emulator`), with the token endpoint under AZURE_AUTHORITY_HOST;
 - a tenant: AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET (or
   AZURE_CLIENT_CERTIFICATE_PATH), Graph at graph.microsoft.com;
-- a named profile (`--profile NAME`) in ENTRA_BATCH_HOME/profiles.toml.
+- a named profile (`--profile NAME`) in ENTRA_BATCH_HOME/profiles.toml, whose keys
+  (`batch.profiles.PROFILE_KEYS`) replace the environment's; `--target` with `--profile` is
+  a usage error (a profile names its own target), and so is a key a profile may not hold.
+
+Each `Target` carries its `Sources`: where each setting came from, as the administrator set
+it, so that an authentication failure names what to fix (`batch.auth.errors`).
 
 What is refused here, before anything is sent (issue 15), each as a one-line `ConfigError`
 naming the setting: a Graph URL or authority host that is plain `http://` to anything but
@@ -171,6 +176,7 @@ class Sources:
 ENVIRONMENT = Sources()
 """The settings of the environment's variables (AZURE_TENANT_ID, ...): the default `Sources`."""
 
+
 @dataclass(frozen=True)
 class AppCredential:
     """Another app registration of the same tenant, for an app pool (each app has its own
@@ -179,7 +185,7 @@ class AppCredential:
     client_id: str
     client_secret: str | None = None
     certificate_path: Path | None = None
-    sources: Sources = Sources()  # where its client_id and secret were set
+    sources: Sources = ENVIRONMENT  # where its client_id and secret were set
 
     def __repr__(self) -> str:  # never show the secret
         return f"AppCredential(client_id={self.client_id!r})"
@@ -198,12 +204,7 @@ class Target:
     domain: str | None = None        # the tenant's default domain: issuer of local identities
     extensions_app_id: str | None = None
     extra_apps: tuple[AppCredential, ...] = ()  # an app pool: more registrations of the same tenant
-    sources: Sources = Sources()     # where each setting came from, for messages
-
-    @property
-    def authority_setting(self) -> str:
-        """Where authority_host came from, for messages ("" = the default)."""
-        return self.sources.authority_host
+    sources: Sources = ENVIRONMENT   # where each setting came from, for messages
 
     @property
     def label(self) -> str:

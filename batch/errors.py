@@ -14,8 +14,11 @@ stops the whole run raises, and each message says what to do next. The CLI maps
     │   ├── RunFolderUnsafe     2  a run folder or run file others could write or swap (a link,
     │                              someone else's, writable by others): refused, nothing sent
     │   └── NotConfirmed        2  the confirmation asked before a run was refused
-    ├── AuthError               3  credentials refused (AADSTS code and remedy in the message),
-    │                              or the token endpoint stayed down past the retry deadline
+    ├── AuthError               3  credentials refused (AADSTS code, the setting used and the
+    │                              remedy in the message), the token endpoint's TLS certificate
+    │                              not verified (at once), or the endpoint down past the retry
+    │                              deadline; what to do after the fix (resume, or run again)
+    │                              is the CLI's, since an export has no resume
     ├── PermissionMissing       3  the token lacks an application permission the verb needs;
     │                              `missing` names the least privileged one(s)
     ├── GraphRequestFailed      3  Graph kept failing a request the run cannot do without
@@ -93,8 +96,10 @@ class NotConfirmed(ConfigError):
 
 
 class AuthError(RunError):
-    """The identity platform refused the credentials, or could not be reached before the
-    deadline. The run is resumable once the credentials are fixed."""
+    """The identity platform refused the credentials, its TLS certificate could not be
+    verified, or it could not be reached before the deadline. The message names the setting
+    that was used (`batch.config.Sources`) and the remedy; a run (not an export) is resumable
+    once it is fixed."""
 
     exit_code = ExitCode.ABORTED
 

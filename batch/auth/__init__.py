@@ -4,9 +4,11 @@ preflight. Callers import these names from `batch.auth`.
 - `providers.py`: `RefreshingProvider` (cache, refresh 5 minutes before expiry, retries of
   the token endpoint up to a deadline), `ClientCredentialsProvider` (plain httpx: the
   in-process emulator and http loopback targets) and `StaticTokenProvider` (a fixed token);
-- `msal_provider.py`: `MsalTokenProvider`, a real tenant through msal (secret or certificate);
+- `msal_provider.py`: `MsalTokenProvider`, a real tenant through msal (secret or certificate),
+  over a requests session of ours that trusts the target's CA file on every request;
 - `certificate.py`: `load_certificate`, a PEM file → msal's credential;
-- `errors.py`: what the identity platform's refusals mean, as `AuthError`s with a remedy;
+- `errors.py`: what the identity platform's refusals (and an unverified TLS certificate) mean,
+  as `AuthError`s naming the setting used (`batch.config.Sources`) and the remedy;
 - `permissions.py`: `token_roles` and `missing_permissions` for the preflight.
 
 The `TokenProvider` protocol lives in `batch.graph.transport`, so that the Graph client never
