@@ -17,11 +17,12 @@ import pytest
 
 from batch.cli import main
 from batch.emulator import Store
+from batch.errors import InputFileError
 from batch.io.columns import CREATE_COLUMNS
 from batch.io.csvio import open_csv
 from batch.io.dialect import OutputDialect
 from batch.outcome import RESULT_COLUMNS, SentRow
-from batch.run.files import PasswordsFile
+from batch.run.files import PasswordsFile, write_retry
 from batch.run.journal import Journal
 from batch.run.request import RunRequest
 
@@ -157,7 +158,7 @@ def test_semicolon_windows_1252_input_gives_semicolon_utf8_outputs_excel_reads(h
 def test_an_input_with_bom_and_semicolons_keeps_both(home: Path, tmp_path: Path) -> None:
     source = tmp_path / "bom.csv"
     source.write_bytes(codecs.BOM_UTF8 + "signInType;signInName;displayName\r\nemailAddress;hé@example.com;hé\r\n"
-                       .encode("utf-8"))
+                       .encode())
     assert main(["create", str(source), "--out-dir", str(tmp_path / "a"), "--quiet"]) in (0, 1)
     data = (tmp_path / "a" / "results.csv").read_bytes()
     assert data.startswith(codecs.BOM_UTF8 + b"row;key;status")
@@ -244,3 +245,24 @@ def test_plan_csv_speaks_the_input_dialect(home: Path, tmp_path: Path, delimiter
     assert data.startswith(codecs.BOM_UTF8)
     records = excel_records(data, delimiter)
     assert records[0][:2] == ["row", "key"] and "Ann Ève" in records[1]
+
+
+def test_retry_csv_is_not_written_from_an_input_changed_since_the_run_read_it(home: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(HEADER + LOOP_ROWS[0] + LOOP_ROWS[1], encoding="utf-8", newline="")
+    opened = open_csv(source, CREATE_COLUMNS)
+    same = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert list(opened.raw_records(iter([2]), sha256=same)) == [HEADER, LOOP_ROWS[1]]
+    with pytest.raises(InputFileError, match="changed since the run read it"):
+        list(opened.raw_records(iter([2]), sha256="0" * 64))
+    run = tmp_path / "run"
+    run.mkdir(mode=0o700)
+    journal = Journal(run)
+    try:
+        journal.set_meta(fingerprint="0" * 64)
+        (run / "retry.csv").write_text("stale", encoding="utf-8")
+        assert write_retry(journal, run, opened) is None and not (run / "retry.csv").exists()
+        journal.set_meta(fingerprint=same)
+        assert write_retry(journal, run, opened) == run / "retry.csv"
+    finally:
+        journal.close()

@@ -161,26 +161,28 @@ class CsvSource:
         """How the files a run writes for people should look to match this input (`batch.io.dialect`)."""
         return OutputDialect(self.delimiter, 2 if self.portal_template else 1)
 
-    def raw_records(self, wanted: Iterable[int]) -> Iterator[str]:
+    def raw_records(self, wanted: Iterable[int], *, sha256: str | None = None) -> Iterator[str]:
         """The text of the head (the version line, when there is one, and the header line),
         then of each record whose number is in `wanted` (ascending), exactly as the file has
         them: quotes, delimiters and quoted line breaks as written, each ending in a line
         break. A second streaming pass (retry.csv), in bounded memory: `wanted` is walked
         alongside the records. A record too long to be read (`RECORD_CHARS`) is given as the
-        fields that were read of it."""
+        fields that were read of it. With `sha256` (the file's when the run read it) the whole
+        file is read, and `InputFileError` raised at the end if it changed meanwhile."""
         head: list[str] = []
         feeds: list[Feed] = []
         numbers = iter(wanted)
         next_number = next(numbers, None)
         head_given = False
+        digest = hashlib.sha256() if sha256 else None
         with open_input(self.path) as raw:
-            for number, fields, _ in self._records(Inspecting(raw, self.encoding), head=head, feeds=feeds):
+            for number, fields, _ in self._records(Inspecting(raw, self.encoding, digest), head=head, feeds=feeds):
                 if not head_given:
                     head_given = True
                     yield _ended("".join(head))
                 while next_number is not None and next_number < number:
                     next_number = next(numbers, None)
-                if next_number is None:
+                if next_number is None and digest is None:
                     return
                 if next_number == number:
                     feed = feeds[0]
@@ -188,8 +190,13 @@ class CsvSource:
                     if OVERSIZED in feed.flags or not text:
                         text = _joined(fields, self.delimiter)
                     yield _ended(text)
+            if digest is not None:
+                for block in iter(lambda: raw.read(_BLOCK), b""):  # what the csv reader left unread
+                    digest.update(block)
         if not head_given:
             yield _ended("".join(head))
+        if digest is not None and digest.hexdigest() != sha256:
+            raise InputFileError(self.path, "changed since the run read it")
 
     def scan(self) -> Scan:
         """Read the whole file once, before anything is acted on: its SHA-256 (a resumed run

@@ -275,12 +275,14 @@ def write_retry(journal: Journal, run_dir: Path, source: CsvSource) -> Path | No
     and every row that ended `invalid` or `failed`, exactly as the input has them, so that
     fixing it and running it again finishes the job. Written in every run, with only its head
     when nothing failed (nothing is left to do); not written when the input cannot be read
-    again. A second pass over the input, walked
+    again or changed since the run read it (the journal's fingerprint). A second pass over the input, walked
     alongside the journal's failing rows (both ascending): bounded memory."""
 
     def fill(raw: BinaryIO) -> None:
         handle = io.TextIOWrapper(raw, encoding=ENCODING, newline="")
-        for text in source.raw_records(journal.rows_ending(RETRY_STATUSES)):
+        fingerprint = journal.meta().get("fingerprint")
+        for text in source.raw_records(journal.rows_ending(RETRY_STATUSES),
+                                       sha256=fingerprint if isinstance(fingerprint, str) else None):
             handle.write(text)
         handle.flush()
         handle.detach()
@@ -288,8 +290,8 @@ def write_retry(journal: Journal, run_dir: Path, source: CsvSource) -> Path | No
     try:
         return write_replacing(run_dir / "retry.csv", fill)
     except InputFileError:
-        # The input cannot be read again (moved, or made unreadable, since the run began):
-        # no retry.csv rather than a wrong one; results.csv still names the rows.
+        # The input cannot be read again (moved, changed or made unreadable since the run
+        # read it): no retry.csv rather than a wrong one; results.csv still names the rows.
         (run_dir / "retry.csv").unlink(missing_ok=True)
         return None
 
