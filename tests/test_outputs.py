@@ -64,13 +64,17 @@ LOOP_ROWS = [
 ]
 
 
-def test_retry_csv_holds_the_failed_rows_verbatim_and_running_it_fixed_finishes(home: Path, tmp_path: Path) -> None:
+def test_retry_csv_holds_the_failed_rows_verbatim_and_running_it_fixed_finishes(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "old.csv").write_text(HEADER + "emailAddress,old@example.com,Old,\r\n", encoding="utf-8", newline="")
     assert main(["create", str(tmp_path / "old.csv"), "--out-dir", str(tmp_path / "first"), "--quiet"]) == 0
     source = tmp_path / "week.csv"
     source.write_text("version:v1.0,,,\r\n" + HEADER + "".join(LOOP_ROWS), encoding="utf-8", newline="")
 
+    capsys.readouterr()
     assert main(["create", str(source), "--out-dir", str(tmp_path / "a"), "--quiet"]) == 1
+    assert f"to fix and run again: {tmp_path / 'a' / 'retry.csv'} (the 4 invalid or failed rows)" in \
+        capsys.readouterr().out
     statuses = [r["status"] for r in read(tmp_path / "a" / "results.csv")]
     assert statuses == ["created", "invalid", "failed", "invalid", "skipped", "created", "invalid"]
     retry = tmp_path / "a" / "retry.csv"
