@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 from collections.abc import Iterable
@@ -273,26 +274,34 @@ def write_results(journal: Journal, run_dir: Path, dialect: OutputDialect | None
 def write_retry(journal: Journal, run_dir: Path, source: CsvSource) -> Path | None:
     """retry.csv: the input's head (its version line, when it has one, and its header line)
     and every row that ended `invalid` or `failed`, exactly as the input has them, so that
-    fixing it and running it again finishes the job. Written in every run, with only its head
-    when nothing failed (nothing is left to do); not written when the input cannot be read
-    again or changed since the run read it (the journal's fingerprint). A second pass over the input, walked
-    alongside the journal's failing rows (both ascending): bounded memory."""
+    fixing it and running it again finishes the job. A pass over the input walked alongside
+    the journal's failing rows (both ascending), in bounded memory, and checked against the
+    fingerprint the run took of the file.
+
+    Only when some row failed, so that a run with nothing to fix reads its input no more than
+    twice (batch/io/csvio.py); an older retry.csv is removed then. Not written either when the
+    input cannot be read again or changed since the run read it: no retry.csv rather than a
+    wrong one (results.csv still names the rows)."""
+    path = run_dir / "retry.csv"
+    failing = journal.rows_ending(RETRY_STATUSES)
+    first = next(failing, None)
+    if first is None:
+        path.unlink(missing_ok=True)
+        return None
+    fingerprint = journal.meta().get("fingerprint")
 
     def fill(raw: BinaryIO) -> None:
         handle = io.TextIOWrapper(raw, encoding=ENCODING, newline="")
-        fingerprint = journal.meta().get("fingerprint")
-        for text in source.raw_records(journal.rows_ending(RETRY_STATUSES),
+        for text in source.raw_records(itertools.chain((first,), failing),
                                        sha256=fingerprint if isinstance(fingerprint, str) else None):
             handle.write(text)
         handle.flush()
         handle.detach()
 
     try:
-        return write_replacing(run_dir / "retry.csv", fill)
+        return write_replacing(path, fill)
     except InputFileError:
-        # The input cannot be read again (moved, changed or made unreadable since the run
-        # read it): no retry.csv rather than a wrong one; results.csv still names the rows.
-        (run_dir / "retry.csv").unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         return None
 
 
