@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class Status(str, Enum):
@@ -18,7 +19,25 @@ class Status(str, Enum):
     FAILED = "failed"
 
 
-RESULT_COLUMNS = ("row", "key", "status", "object_id", "http_status", "error_code", "error_message", "attempts")
+# `line` (the spreadsheet line of the row, batch/io/dialect.py) came last, after the others,
+# so that scripts reading by position keep working.
+RESULT_COLUMNS = ("row", "key", "status", "object_id", "http_status", "error_code", "error_message", "attempts",
+                  "line")
+PASSWORD_COLUMNS = ("row", "sign_in_name", "object_id", "password", "display_name", "contact")
+# What passwords.csv held before display_name and contact (a resumed run of an earlier version).
+FIRST_PASSWORD_COLUMNS = PASSWORD_COLUMNS[:4]
+
+
+class PasswordLine(NamedTuple):
+    """A line of passwords.csv: a generated password, and whom to give it to (`contact`: the
+    customer's mail, else an email sign-in name, else blank)."""
+
+    row: int
+    sign_in_name: str
+    object_id: str
+    password: str
+    display_name: str = ""
+    contact: str = ""
 
 
 @dataclass(frozen=True)

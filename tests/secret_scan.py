@@ -30,7 +30,7 @@ def run_passwords(run_dir: Path) -> list[str]:
     path = run_dir / "passwords.csv"
     if not path.exists():
         return []
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         return [line["password"] for line in csv.DictReader(handle) if line.get("password")]
 
 

@@ -59,7 +59,7 @@ async def test_a_verb_runs_from_the_callers_event_loop(emulator: Emulator, tmp_p
     assert (summary.rows, summary.counts["created"], summary.counts["invalid"], summary.failed) == (50, 43, 7, 7)
     assert summary.exit_code == batch.ExitCode.ROWS_FAILED
     assert summary.run_dir.parent == tmp_path / "runs" and summary.passwords_file is not None
-    with (summary.run_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
+    with (summary.run_dir / "results.csv").open(newline="", encoding="utf-8-sig") as handle:
         assert len(list(csv.DictReader(handle))) == 50
     assert capfd.readouterr() == ("", "")  # the library says nothing
     assert signal.getsignal(signal.SIGTERM) is handler

@@ -20,7 +20,7 @@ HEADER = "signInType,signInName,displayName,givenName,surname,blockSignIn,usageL
 
 
 def results(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
+    with (run_dir / "results.csv").open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -65,7 +65,7 @@ def test_sample_file_creates_every_valid_customer_once(home: Path, tmp_path: Pat
     # Every generated password, and only those, in a private passwords.csv.
     pw = run / "passwords.csv"
     assert stat.S_IMODE(pw.stat().st_mode) == 0o600
-    with pw.open(newline="", encoding="utf-8") as handle:
+    with pw.open(newline="", encoding="utf-8-sig") as handle:
         secrets = list(csv.DictReader(handle))
     assert len(secrets) == 42  # row 26 brought its own password
     assert {int(s["row"]) for s in secrets} == {int(r["row"]) for r in created} - {26}

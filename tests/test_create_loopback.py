@@ -43,7 +43,7 @@ def client_env(emulator, home: Path) -> dict[str, str]:  # type: ignore[no-untyp
 
 
 def results(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
+    with (run_dir / "results.csv").open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -51,7 +51,7 @@ def passwords(run_dir: Path) -> list[dict[str, str]]:
     path = run_dir / "passwords.csv"
     if not path.exists():
         return []
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 

@@ -23,7 +23,7 @@ CREATE = "signInType,signInName,displayName\r\n" + "".join(
 
 
 def results(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
+    with (run_dir / "results.csv").open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -169,7 +169,7 @@ def test_purge_needs_yes_erases_deleted_ones_and_refuses_live_ones(home: Path, t
 
 
 def passwords_of(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "passwords.csv").open(newline="", encoding="utf-8") as handle:
+    with (run_dir / "passwords.csv").open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -286,7 +286,7 @@ def test_update_dry_run_writes_the_plan_and_changes_nothing(home: Path, tmp_path
         ("skipped", "dry run: would change accountEnabled, displayName"),
         ("skipped", "dry run: already up to date"),
         ("failed", "no live customer has this key")]
-    with (tmp_path / "plan" / "plan.csv").open(newline="", encoding="utf-8") as handle:
+    with (tmp_path / "plan" / "plan.csv").open(newline="", encoding="utf-8-sig") as handle:
         plan = [(p["row"], p["property"], p["before"], p["after"]) for p in csv.DictReader(handle)]
     assert plan == [("1", "accountEnabled", "true", "false"), ("1", "displayName", "Customer 1", "Customer One")]
     one = user_data(home, created["c1@example.com"])

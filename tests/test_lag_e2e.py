@@ -18,7 +18,7 @@ ROWS = 6
 
 
 def results(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
+    with (run_dir / "results.csv").open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -50,7 +50,7 @@ def test_each_verb_right_after_the_last_one_sees_the_customers_it_wrote(
     store = Store(home / "emulator.db")
     try:
         tenant = store.tenants()[0]
-        with (tmp_path / "reset-password" / "passwords.csv").open(newline="", encoding="utf-8") as handle:
+        with (tmp_path / "reset-password" / "passwords.csv").open(newline="", encoding="utf-8-sig") as handle:
             assert sorted(p["object_id"] for p in csv.DictReader(handle)) == sorted(ids.values())
         assert all(store.user(tenant.id, i) is not None for i in ids.values())  # live again
     finally:

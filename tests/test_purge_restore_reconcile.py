@@ -36,7 +36,7 @@ NAMES = [f"r{i}@example.com" for i in range(1, 6)]
 
 
 def results(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
+    with (run_dir / "results.csv").open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 

@@ -1,6 +1,7 @@
 """The input file is read whole twice per run, no more: once before anything is sent (hash,
 record count and structure, in one pass) and once as the rows stream to Graph. The header
-is read from the first MiB, which is opened once."""
+is read from the first MiB, which is opened once. A third pass only when rows failed, to
+copy them into retry.csv."""
 
 from __future__ import annotations
 
@@ -76,3 +77,14 @@ def test_resume_reads_the_file_whole_twice(home: Path, tmp_path: Path, reads: Re
 def test_dry_run_reads_the_file_whole_twice(home: Path, tmp_path: Path, reads: Reads) -> None:
     assert main(["delete", str(reads.path), "--dry-run", "--out-dir", str(tmp_path / "run"), "--quiet"]) == 0
     assert (reads.opens, reads.full_passes) == (3, 2), reads.ends
+
+
+def test_a_run_with_failed_rows_reads_the_file_once_more_for_retry_csv(home: Path, tmp_path: Path,
+                                                                      reads: Reads) -> None:
+    text = reads.path.read_bytes()
+    first_row = text.index(b"\n") + 1
+    reads.path.write_bytes(text[:first_row] + b"emailAddress,not an address,,,,,,,\r\n" + text[first_row:])
+    reads.size = reads.path.stat().st_size
+    assert main(["create", str(reads.path), "--out-dir", str(tmp_path / "run"), "--quiet"]) == 1
+    assert (reads.opens, reads.full_passes) == (4, 3), reads.ends
+    assert (tmp_path / "run" / "retry.csv").is_file()

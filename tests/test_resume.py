@@ -23,7 +23,7 @@ HEADER = "signInType,signInName,displayName,password\r\n"
 
 
 def results(run_dir: Path) -> list[dict[str, str]]:
-    with (run_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
+    with (run_dir / "results.csv").open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -80,7 +80,7 @@ def test_resume_reconciles_before_resending(home: Path, tmp_path: Path) -> None:
     assert lines[3]["object_id"] == c_id and lines[3]["error_message"] == ""
     assert lines[4]["object_id"] == d_id
     assert count_users(home) == 5  # b and e created now; nobody twice
-    with (run_dir / "passwords.csv").open(newline="", encoding="utf-8") as handle:
+    with (run_dir / "passwords.csv").open(newline="", encoding="utf-8-sig") as handle:
         on_file = {int(p["row"]): p for p in csv.DictReader(handle)}
     assert sorted(on_file) == [1, 2, 5]
     assert on_file[1]["object_id"] == a_id and on_file[1]["password"] != "Lost-Password-123!"

@@ -175,7 +175,7 @@ def test_a_passwords_csv_others_can_read_is_refused_not_silently_fixed(home: Pat
     assert users(home) == 0 and mode(planted) == 0o644
     os.chmod(planted, 0o600)  # what the message says to do
     assert main(["resume", str(run), "--quiet"]) == 0
-    with planted.open(newline="", encoding="utf-8") as handle:
+    with planted.open(newline="", encoding="utf-8-sig") as handle:
         assert len(list(csv.DictReader(handle))) == 5
 
 
@@ -273,7 +273,7 @@ def test_sent_rows_resume_through_a_checked_passwords_file(home: Path, tmp_path:
     (run / "passwords.csv").write_text("row,sign_in_name,object_id,password\r\n", encoding="utf-8", newline="")
     os.chmod(run / "passwords.csv", 0o600)
     assert main(["resume", str(run), "--quiet"]) == 0
-    with (run / "passwords.csv").open(newline="", encoding="utf-8") as handle:
+    with (run / "passwords.csv").open(newline="", encoding="utf-8-sig") as handle:
         assert sorted(int(r["row"]) for r in csv.DictReader(handle)) == [1, 2, 3, 4, 5]
 
 

@@ -119,7 +119,7 @@ def test_an_echoing_server_leaks_nothing_into_the_run_folder_or_the_terminal(
     assert graph.seen_secrets == {SECRET}
     assert scan_for_secrets(run, passwords=graph.seen_passwords, client_secrets=[SECRET], tokens=[TOKEN],
                             texts={"stdout": out.out, "stderr": out.err}) == []
-    with (run / "results.csv").open(newline="", encoding="utf-8") as handle:
+    with (run / "results.csv").open(newline="", encoding="utf-8-sig") as handle:
         lines = list(csv.DictReader(handle))
     assert [line["status"] for line in lines] == ["failed"] * 3
     for line in lines:

@@ -91,6 +91,8 @@ def report(summary: RunSummary) -> int:
     if summary.throttled_429:
         print(f"  throttled {summary.throttled_429} times, waited {summary.throttle_wait_seconds} s")
     print(f"  results: {summary.run_dir / 'results.csv'}")
+    if summary.failed and (summary.run_dir / "retry.csv").is_file():
+        print(f"  to fix and run again: {summary.run_dir / 'retry.csv'} (the {summary.failed} invalid or failed rows)")
     if summary.passwords_file is not None:
         print(f"  passwords: {summary.passwords_file} (keep it secret; delete it once handed over)")
     return summary.exit_code

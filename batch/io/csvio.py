@@ -71,12 +71,13 @@ import hashlib
 import io
 import operator
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from batch.errors import InputFileError
 from batch.io.columns import ColumnSet, HeaderMatch, match_headers
+from batch.io.dialect import OutputDialect
 from batch.io.encodings import choose_encoding, decode_head, decode_problem
 from batch.io.header import (
     DELIMITERS,
@@ -155,6 +156,48 @@ class CsvSource:
                 else:
                     yield _with_problem(make(number, fields), problem)
 
+    @property
+    def dialect(self) -> OutputDialect:
+        """How the files a run writes for people should look to match this input (`batch.io.dialect`)."""
+        return OutputDialect(self.delimiter, 2 if self.portal_template else 1)
+
+    def raw_records(self, wanted: Iterable[int], *, sha256: str | None = None) -> Iterator[str]:
+        """The text of the head (the version line, when there is one, and the header line),
+        then of each record whose number is in `wanted` (ascending), exactly as the file has
+        them: quotes, delimiters and quoted line breaks as written, each ending in a line
+        break. A second streaming pass (retry.csv), in bounded memory: `wanted` is walked
+        alongside the records. A record too long to be read (`RECORD_CHARS`) is given as the
+        fields that were read of it. With `sha256` (the file's when the run read it) the whole
+        file is read, and `InputFileError` raised at the end if it changed meanwhile."""
+        head: list[str] = []
+        feeds: list[Feed] = []
+        numbers = iter(wanted)
+        next_number = next(numbers, None)
+        head_given = False
+        digest = hashlib.sha256() if sha256 else None
+        with open_input(self.path) as raw:
+            for number, fields, _ in self._records(Inspecting(raw, self.encoding, digest), head=head, feeds=feeds):
+                if not head_given:
+                    head_given = True
+                    yield _ended("".join(head))
+                while next_number is not None and next_number < number:
+                    next_number = next(numbers, None)
+                if next_number is None and digest is None:
+                    return
+                if next_number == number:
+                    feed = feeds[0]
+                    text = "".join(feed.lines)
+                    if OVERSIZED in feed.flags or not text:
+                        text = _joined(fields, self.delimiter)
+                    yield _ended(text)
+            if digest is not None:
+                for block in iter(lambda: raw.read(_BLOCK), b""):  # what the csv reader left unread
+                    digest.update(block)
+        if not head_given:
+            yield _ended("".join(head))
+        if digest is not None and digest.hexdigest() != sha256:
+            raise InputFileError(self.path, "changed since the run read it")
+
     def scan(self) -> Scan:
         """Read the whole file once, before anything is acted on: its SHA-256 (a resumed run
         needs the very same rows), its number of data records (for progress and
@@ -167,18 +210,25 @@ class CsvSource:
                 digest.update(block)
         return Scan(records=records, sha256=digest.hexdigest())
 
-    def _records(self, inspecting: Inspecting) -> Iterator[tuple[int, list[str], str | None]]:
-        """(number, fields, problem) of each data record; decoding trouble as `InputFileError`."""
+    def _records(self, inspecting: Inspecting, *, head: list[str] | None = None,
+                 feeds: list[Feed] | None = None) -> Iterator[tuple[int, list[str], str | None]]:
+        """(number, fields, problem) of each data record; decoding trouble as `InputFileError`.
+        `head` receives the raw lines of the version and header lines, `feeds` the `Feed`,
+        whose `lines` hold the raw lines of the record just yielded (`raw_records`)."""
         number = 0
         text = io.TextIOWrapper(io.BufferedReader(inspecting, buffer_size=_BLOCK), encoding=self.encoding,
                                 newline="")
         feed = Feed(text, inspecting, self.delimiter)
+        if feeds is not None:
+            feeds.append(feed)
         lines, flags, source = feed.lines, feed.flags, feed.lines_read()
         clear = lines.clear
         reader = csv.reader(source, delimiter=self.delimiter, strict=True)
         try:
             for _ in range(2 if self.portal_template else 1):  # checked by open_csv already
                 next_lenient(reader, feed, source)
+                if head is not None:
+                    head += lines
                 lines.clear()
                 flags.clear()
             while True:
@@ -249,6 +299,17 @@ class Scan:
 
     records: int  # data records under the header, blank ones included
     sha256: str
+
+
+def _ended(text: str) -> str:
+    """`text` with a line break at its end (the last line of a file may lack one)."""
+    return text if not text or text.endswith(("\n", "\r")) else text + "\r\n"
+
+
+def _joined(fields: list[str], delimiter: str) -> str:
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\r\n").writerow(fields)
+    return out.getvalue()
 
 
 def _with_problem(row: Row, problem: str) -> Row:

@@ -1,7 +1,11 @@
 """The files of a run folder (PRODUCT.md, "Contract of a run"): results.csv, passwords.csv
 (created exclusively before the first secret is written, fsynced before a row is marked
-done), summary.json, plan.csv. results.csv is always regenerated from the journal, so the two
-can never disagree.
+done), summary.json, plan.csv, retry.csv. results.csv and retry.csv are always regenerated
+from the journal, so they can never disagree with it.
+
+The CSV files are written in the input's dialect (`batch.io.dialect`): its delimiter, UTF-8
+with a byte order mark. The journal remembers the dialect (meta `outputs`), so that results
+regenerated without the input (a resume, a provisional results.csv) look the same.
 
 The folder is 0700 and every file in it 0600, whatever the umask; no file is opened through a
 link, and one left by an earlier part of the run is checked on its descriptor
@@ -11,15 +15,18 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from batch.errors import RunFolderTaken
+from batch.errors import InputFileError, RunFolderTaken
+from batch.io.dialect import ENCODING, OutputDialect
 from batch.io.quoting import neutralise
-from batch.outcome import RESULT_COLUMNS
+from batch.outcome import FIRST_PASSWORD_COLUMNS, PASSWORD_COLUMNS, RESULT_COLUMNS, PasswordLine, Status
 from batch.run.journal import Journal
 from batch.run.private import (
     PRIVATE_DIR,
@@ -31,7 +38,11 @@ from batch.run.private import (
     write_replacing,
 )
 
-PASSWORD_COLUMNS = ("row", "sign_in_name", "object_id", "password")
+if TYPE_CHECKING:
+    from batch.io.csvio import CsvSource
+
+OUTPUTS_META = "outputs"  # the journal's record of the dialect (OutputDialect.as_meta)
+RETRY_STATUSES = (Status.INVALID, Status.FAILED)
 STARTUP_LEFTOVERS = frozenset({".lock", Journal.FILE, Journal.FILE + "-wal", Journal.FILE + "-shm", Journal.FILE + "-journal"})
 
 
@@ -73,21 +84,39 @@ class PasswordsFile:
     """passwords.csv: created with O_EXCL, O_NOFOLLOW and mode 0600 when the first secret is
     about to be written. On resume the file of the earlier part of the run is opened at once,
     before anything is sent, without following a link, and checked on its descriptor: a
-    regular file of ours that no one else can read, else the resume is refused."""
+    regular file of ours that no one else can read, else the resume is refused.
+
+    Its columns are `PASSWORD_COLUMNS` in the input's dialect; a file begun by an earlier
+    version (`row,sign_in_name,object_id,password`, comma) goes on in its own format, so that
+    one file never mixes two."""
 
     NAME = "passwords.csv"
     ADVICE = ("resume refuses to add passwords to it. If it is the run's own file, make it private "
               "(`chmod 600` it, and know that others could read the passwords already in it); otherwise move it "
               "away and resume (a new passwords.csv is started)")
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, dialect: OutputDialect | None = None) -> None:
         self.path = run_dir / self.NAME
+        self._delimiter = (dialect or OutputDialect()).delimiter
+        self._columns: tuple[str, ...] = PASSWORD_COLUMNS
         self._fd: int | None = None
         try:
             self._fd = open_existing(self.path, os.O_RDWR | os.O_APPEND, tighten=False, advice=self.ADVICE)
         except FileNotFoundError:
             return
         self._drop_torn_tail()
+        self._follow_header()
+
+    def _follow_header(self) -> None:
+        """Take the delimiter and the columns of the file already there from its header line."""
+        assert self._fd is not None
+        first = os.pread(self._fd, 4096, 0).decode("utf-8", "replace").removeprefix("\ufeff")
+        first = first.split("\n", 1)[0].rstrip("\r")
+        for delimiter in (",", ";", "\t"):
+            names = tuple(first.split(delimiter))
+            if names in (PASSWORD_COLUMNS, FIRST_PASSWORD_COLUMNS):
+                self._delimiter, self._columns = delimiter, names
+                return
 
     def _drop_torn_tail(self) -> None:
         """A line without its line break was cut short (a full disk, a crash mid-write): its
@@ -113,9 +142,8 @@ class PasswordsFile:
             _write_all(fd, self._header())
         os.fsync(fd)
 
-    @staticmethod
-    def _header() -> bytes:
-        return (",".join(PASSWORD_COLUMNS) + "\r\n").encode()
+    def _header(self) -> bytes:
+        return ("\ufeff" + self._delimiter.join(self._columns) + "\r\n").encode("utf-8")
 
     def _open(self) -> int:
         if self._fd is None:
@@ -125,13 +153,17 @@ class PasswordsFile:
             _write_all(self._fd, self._header())
         return self._fd
 
-    def append(self, lines: list[tuple[int, str, str, str]]) -> None:
-        """Write all of it and fsync: only then may the rows be marked done."""
-        if not lines:
+    def append(self, lines: Iterable[tuple[Any, ...]]) -> None:
+        """Write all of it and fsync: only then may the rows be marked done. `lines` are
+        `PasswordLine`s (a plain 4-tuple is one without display name and contact)."""
+        given = [PasswordLine(*line) for line in lines]
+        if not given:
             return
         fd = self._open()
-        buffer = _csv_lines([(row, excel_safe(name), object_id, password) for row, name, object_id, password in lines])
-        _write_all(fd, buffer.encode("utf-8"))
+        width = len(self._columns)
+        cells = [(p.row, excel_safe(p.sign_in_name), p.object_id, p.password, excel_safe(p.display_name),
+                  excel_safe(p.contact))[:width] for p in given]
+        _write_all(fd, _csv_lines(cells, self._delimiter).encode("utf-8"))
         os.fsync(fd)
 
     def rows_present(self, wanted: set[int]) -> set[int]:
@@ -141,11 +173,12 @@ class PasswordsFile:
         if self._fd is None or not wanted:
             return set()
         found: set[int] = set()
+        width = len(self._columns)
         reader = os.dup(self._fd)
         os.lseek(reader, 0, os.SEEK_SET)  # O_APPEND writes go to the end whatever the offset
-        with open(reader, newline="", encoding="utf-8", errors="replace", closefd=True) as handle:
-            for line in csv.reader(handle):
-                if len(line) == 4 and line[0].isdigit() and line[2] and line[3] and int(line[0]) in wanted:
+        with open(reader, newline="", encoding=ENCODING, errors="replace", closefd=True) as handle:
+            for line in csv.reader(handle, delimiter=self._delimiter):
+                if len(line) == width and line[0].isdigit() and line[2] and line[3] and int(line[0]) in wanted:
                     found.add(int(line[0]))
         return found
 
@@ -162,26 +195,34 @@ class PlanFile:
     NAME = "plan.csv"
     COLUMNS = ("row", "key", "object_id", "property", "before", "after")
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, dialect: OutputDialect | None = None) -> None:
         self.path = run_dir / self.NAME
+        self.dialect = dialect or OutputDialect()
         self._handle: Any = None
 
     def append(self, lines: list[tuple[Any, ...]]) -> None:
         if not lines:
             return
         if self._handle is None:
-            fd, _ = open_or_create(self.path, os.O_WRONLY | os.O_APPEND,
-                                   advice="move it out of the run folder and run again")
-            self._handle = open(fd, "a", newline="", encoding="utf-8", closefd=True)
-            if os.fstat(fd).st_size == 0:
-                csv.writer(self._handle, lineterminator="\r\n").writerow(self.COLUMNS)
-        csv.writer(self._handle, lineterminator="\r\n").writerows([[excel_safe(v) for v in line] for line in lines])
+            self._handle = open_csv_output(self.path, self.COLUMNS, self.dialect)
+        self.dialect.writer(self._handle).writerows([[excel_safe(v) for v in line] for line in lines])
         self._handle.flush()
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+
+def open_csv_output(path: Path, columns: Iterable[str], dialect: OutputDialect) -> Any:
+    """A CSV file of the run folder opened for appending text in `dialect` (0600, no link
+    followed), its byte order mark and header line written when it is new."""
+    fd, _ = open_or_create(path, os.O_WRONLY | os.O_APPEND, advice="move it out of the run folder and run again")
+    handle = open(fd, "a", newline="", encoding="utf-8", closefd=True)
+    if os.fstat(fd).st_size == 0:
+        handle.write("\ufeff")
+        dialect.writer(handle).writerow(columns)
+    return handle
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -192,28 +233,76 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _csv_lines(rows: list[tuple[Any, ...]]) -> str:
+def _csv_lines(rows: list[tuple[Any, ...]], delimiter: str = ",") -> str:
     out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    csv.writer(out, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
     return out.getvalue()
 
 
-def write_results(journal: Journal, run_dir: Path) -> Path:
-    """results.csv from the journal, in input order, written to a fresh temporary file (0600)
-    and renamed."""
+def output_dialect(journal: Journal, dialect: OutputDialect | None = None) -> OutputDialect:
+    """The dialect of the run's files: `dialect` (the input's), remembered by the journal the
+    first time, else the one the journal remembers (the defaults for a run of an earlier
+    version)."""
+    remembered = journal.meta().get(OUTPUTS_META)
+    if dialect is None:
+        return OutputDialect.from_meta(remembered)
+    if remembered != dialect.as_meta():
+        journal.set_meta(**{OUTPUTS_META: dialect.as_meta()})
+    return dialect
+
+
+def write_results(journal: Journal, run_dir: Path, dialect: OutputDialect | None = None) -> Path:
+    """results.csv from the journal, in input order, in the run's dialect, written to a fresh
+    temporary file (0600) and renamed."""
+    chosen = output_dialect(journal, dialect)
 
     def fill(raw: BinaryIO) -> None:
-        handle = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-        writer = csv.writer(handle, lineterminator="\r\n")
+        handle = io.TextIOWrapper(raw, encoding=ENCODING, newline="")
+        writer = chosen.writer(handle)
         writer.writerow(RESULT_COLUMNS)
         for outcome in journal.outcomes():
             record = outcome.as_record()
             writer.writerow([record[0], excel_safe(record[1]), record[2], record[3],
-                             "" if record[4] is None else record[4], record[5], excel_safe(record[6]), record[7]])
+                             "" if record[4] is None else record[4], record[5], excel_safe(record[6]), record[7],
+                             chosen.line(outcome.row)])
         handle.flush()
         handle.detach()  # `raw` stays open: write_replacing fsyncs and closes it
 
     return write_replacing(run_dir / "results.csv", fill)
+
+
+def write_retry(journal: Journal, run_dir: Path, source: CsvSource) -> Path | None:
+    """retry.csv: the input's head (its version line, when it has one, and its header line)
+    and every row that ended `invalid` or `failed`, exactly as the input has them, so that
+    fixing it and running it again finishes the job. A pass over the input walked alongside
+    the journal's failing rows (both ascending), in bounded memory, and checked against the
+    fingerprint the run took of the file.
+
+    Only when some row failed, so that a run with nothing to fix reads its input no more than
+    twice (batch/io/csvio.py); an older retry.csv is removed then. Not written either when the
+    input cannot be read again or changed since the run read it: no retry.csv rather than a
+    wrong one (results.csv still names the rows)."""
+    path = run_dir / "retry.csv"
+    failing = journal.rows_ending(RETRY_STATUSES)
+    first = next(failing, None)
+    if first is None:
+        path.unlink(missing_ok=True)
+        return None
+    fingerprint = journal.meta().get("fingerprint")
+
+    def fill(raw: BinaryIO) -> None:
+        handle = io.TextIOWrapper(raw, encoding=ENCODING, newline="")
+        for text in source.raw_records(itertools.chain((first,), failing),
+                                       sha256=fingerprint if isinstance(fingerprint, str) else None):
+            handle.write(text)
+        handle.flush()
+        handle.detach()
+
+    try:
+        return write_replacing(path, fill)
+    except InputFileError:
+        path.unlink(missing_ok=True)
+        return None
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:

@@ -251,6 +251,15 @@ class Journal:
         for row, key, status, object_id, http_status, code, message, attempts in cursor:
             yield Outcome(row, key, Status(status), object_id or "", http_status, code or "", message or "", attempts)
 
+    def rows_ending(self, statuses: Iterable[Status]) -> Iterator[int]:
+        """The numbers of the rows done with one of `statuses`, ascending (streamed)."""
+        self.flush()
+        wanted = [s.value for s in statuses]
+        marks = ", ".join("?" for _ in wanted)
+        for (row,) in self._db.execute(f"SELECT row FROM rows WHERE state = 'done' AND status IN ({marks})"
+                                       " ORDER BY row", wanted):
+            yield row
+
     def counts(self) -> dict[str, int]:
         self.flush()
         return dict(self._db.execute("SELECT status, COUNT(*) FROM rows WHERE state = 'done' GROUP BY status"))

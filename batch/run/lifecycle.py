@@ -37,8 +37,10 @@ from batch.run.files import (
     PasswordsFile,
     PlanFile,
     new_run_dir,
+    output_dialect,
     prepare_out_dir,
     write_results,
+    write_retry,
     write_summary,
 )
 from batch.run.journal import Journal, JournalUnreadable, check_journal_files, why_unreadable
@@ -239,8 +241,9 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
     source = opened.source
     notes = (f"ignored columns: {', '.join(source.match.unknown)}",) if source.match.unknown else ()
     plans_by_reading = request.dry_run and reads_in_dry_run(request.verb)  # plan.csv: what would change
-    passwords = PasswordsFile(run_dir)
-    plan_file = PlanFile(run_dir) if plans_by_reading else None
+    dialect = output_dialect(journal, source.dialect)  # the input's, remembered for results written later
+    passwords = PasswordsFile(run_dir, dialect)
+    plan_file = PlanFile(run_dir, dialect) if plans_by_reading else None
     connection: Connection | None = None
     try:
         async with AsyncExitStack() as stack:
@@ -273,7 +276,8 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
         if plan_file is not None:
             plan_file.close()
     try:
-        write_results(journal, run_dir)
+        write_results(journal, run_dir, dialect)
+        write_retry(journal, run_dir, source)
         summary = summarise(request, target, journal, run_dir, connection.client.stats if connection else None,
                             progress, started, time.time(), resuming, notes)
         write_summary(run_dir, summary.as_json())

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from batch.outcome import Outcome, SentRow, Status
+from batch.outcome import Outcome, PasswordLine, SentRow, Status
 
 if TYPE_CHECKING:
     from batch.graph import GraphClient
@@ -36,10 +36,10 @@ class Rejected:
 @dataclass
 class Executed:
     """What a verb did with a group of plans: final outcomes, and the generated passwords that
-    must reach passwords.csv (row, sign-in name, object id, password) before they are final."""
+    must reach passwords.csv (with whom to give them to) before they are final."""
 
     outcomes: list[Outcome] = field(default_factory=list)
-    passwords: list[tuple[int, str, str, str]] = field(default_factory=list)
+    passwords: list[PasswordLine] = field(default_factory=list)
     # Rows whose fate could not be established (no answer, and the lookup failed too): they
     # stay `sent` for `resume` to reconcile; the run ends with exit 3.
     unresolved: list[int] = field(default_factory=list)

@@ -228,7 +228,8 @@ class CreateVerb(Verb[CreatePlan]):
             return
         done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, object_id, 400, "ObjectConflict",
                                      f"a customer with this sign-in name already exists (object id {object_id}); "
-                                     "use --on-existing skip or update"))
+                                     "to skip existing customers when running a file again, use --on-existing skip "
+                                     "(or update, to update their profiles)"))
 
     async def _replace_lost_password(self, plan: CreatePlan, object_id: str, session: Session, done: Executed) -> None:
         """The customer exists but the run died before its password reached passwords.csv:
@@ -245,7 +246,7 @@ class CreateVerb(Verb[CreatePlan]):
                                          error_message="created before the interruption; its first password was "
                                                        "lost, so a new one was set (in passwords.csv)",
                                          attempts=result.attempts))
-            done.passwords.append((plan.row, plan.sign_in_name or plan.upn or "", object_id, password))
+            done.passwords.append(plan.password_line(object_id, password))
         else:
             done.outcomes.append(Outcome(plan.row, plan.key, Status.CREATED, object_id, result.status or None,
                                          result.error_code or "PasswordResetNeeded",

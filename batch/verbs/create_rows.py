@@ -14,7 +14,7 @@ from typing import Any
 from batch import rules
 from batch.io.csvio import Row
 from batch.io.quoting import shown
-from batch.outcome import Status
+from batch.outcome import PasswordLine, Status
 from batch.passwords import generate_password
 from batch.verbs.base import Rejected
 from batch.verbs.fields import (
@@ -66,9 +66,14 @@ class CreatePlan:
             self.body["passwordProfile"]["password"] = self.generated_password
         return self
 
-    def password_line(self, object_id: str) -> tuple[int, str, str, str]:
-        assert self.generated_password is not None
-        return (self.row, self.sign_in_name or self.upn or "", object_id, self.generated_password)
+    def password_line(self, object_id: str, password: str | None = None) -> PasswordLine:
+        """passwords.csv's line for this customer: the generated password (or `password`),
+        with the display name and contact address (the mail the row gave, or its email
+        sign-in name, which became its mail) to give it to the right person."""
+        given = password or self.generated_password
+        assert given is not None
+        return PasswordLine(self.row, self.sign_in_name or self.upn or "", object_id, given,
+                            str(self.body.get("displayName") or ""), str(self.body.get("mail") or ""))
 
 
 class CreateRows:

@@ -16,7 +16,7 @@ from batch.verbs.fields import email_problem
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 KEY_COLUMNS = (("objectId", "id"), ("userPrincipalName", "upn"), ("signInName", "signin"))
-SELECT = "id,userPrincipalName,identities,accountEnabled,createdDateTime"
+SELECT = "id,userPrincipalName,identities,accountEnabled,createdDateTime,displayName,mail"
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,17 @@ def lookup_call(key: UserKey, domain: str, *, deleted: bool = False) -> GraphCal
     else:
         flt = f"identities/any(c:c/issuerAssignedId eq '{_quoted(key.value)}' and c/issuer eq '{_quoted(domain)}')"
     return GraphCall("GET", f"{base}?$filter={quote(flt, safe='')}&$select={select}")
+
+
+def contact_of(user: dict[str, Any]) -> str:
+    """Where to reach a customer: its mail, else its email sign-in name, else ''."""
+    if user.get("mail"):
+        return str(user["mail"])
+    for identity in user.get("identities") or ():
+        if isinstance(identity, dict) and identity.get("signInType") == "emailAddress" and \
+                identity.get("issuerAssignedId"):
+            return str(identity["issuerAssignedId"])
+    return ""
 
 
 def found_users(result: GraphResult) -> list[dict[str, Any]] | None:

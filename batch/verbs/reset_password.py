@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from batch.graph import GraphCall
 from batch.io.columns import PORTAL_DELETE_HEADER, RESET_COLUMNS
-from batch.outcome import Outcome, SentRow, Status
+from batch.outcome import Outcome, PasswordLine, SentRow, Status
 from batch.passwords import generate_password
 from batch.verbs.base import Executed, Session
 from batch.verbs.existing import KeyPlan, OneKeyVerb
 from batch.verbs.lag import not_found, until_seen
+from batch.verbs.lookups import contact_of
 from batch.verbs.permissions import PASSWORD, READ, PermissionNeeds
 from batch.verbs.spec import Option, VerbSpec
 
@@ -38,6 +39,7 @@ class ResetPasswordVerb(OneKeyVerb):
         done = Executed()
         found, absent = await self.find(plans, session, done)
         targets = [(plan, str(user["id"])) for plan, user in found]
+        to_whom = {plan.row: (str(user.get("displayName") or ""), contact_of(user)) for plan, user in found}
         for plan in absent:
             self.unless_lagging(plan, self.not_live(plan, " (a deleted one must be restored first)"), session, done)
         passwords = [generate_password() for _ in targets]
@@ -50,7 +52,7 @@ class ResetPasswordVerb(OneKeyVerb):
             if result.status == 204:
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.PASSWORD_RESET, object_id, 204,
                                              attempts=result.attempts))
-                done.passwords.append((plan.row, plan.key, object_id, password))
+                done.passwords.append(PasswordLine(plan.row, plan.key, object_id, password, *to_whom[plan.row]))
             elif result.status == 0 or result.ambiguous:
                 done.unresolved.append(plan.row)  # resume resets it again, with a fresh password
             else:

@@ -163,7 +163,7 @@ def generate(path: Path, n: int, prefix: str, seed: int = 5, bad: float = 0.0) -
 def read_csv(path: Path) -> list[dict[str, str]]:
     if not path.exists():
         return []
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         return list(csv.DictReader(handle))
 
 
