@@ -1,6 +1,6 @@
 """The files of a run folder (PRODUCT.md, "Contract of a run"): results.csv, passwords.csv
 (created exclusively before the first secret is written, fsynced before a row is marked
-done), summary.json, plan.csv. results.csv is always regenerated from the journal, so the two
+done), summary.json, plan.csv (a dry run's). results.csv is always regenerated from the journal, so the two
 can never disagree.
 
 The folder is 0700 and every file in it 0600, whatever the umask; no file is opened through a
@@ -13,6 +13,8 @@ import csv
 import io
 import json
 import os
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -30,6 +32,7 @@ from batch.run.private import (
     private_dir,
     write_replacing,
 )
+from batch.verbs.base import PlanLine
 
 PASSWORD_COLUMNS = ("row", "sign_in_name", "object_id", "password")
 STARTUP_LEFTOVERS = frozenset({".lock", Journal.FILE, Journal.FILE + "-wal", Journal.FILE + "-shm", Journal.FILE + "-journal"})
@@ -156,17 +159,19 @@ class PasswordsFile:
 
 
 class PlanFile:
-    """plan.csv of a dry run that reads the directory (`update --dry-run`): one line per
-    property that would change, with its current and its new value."""
+    """plan.csv of a dry run: one line per valid row, saying what would happen to it
+    (`action`), to which customer (object id, display name, sign-in name), why, and for an
+    update which properties would change, named as the input's own header names them."""
 
     NAME = "plan.csv"
-    COLUMNS = ("row", "key", "object_id", "property", "before", "after")
+    COLUMNS = ("row", "key", "action", "object_id", "display_name", "sign_in_name", "reason", "changes")
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, labels: Mapping[str, str] | None = None) -> None:
         self.path = run_dir / self.NAME
+        self.labels = dict(labels or {})
         self._handle: Any = None
 
-    def append(self, lines: list[tuple[Any, ...]]) -> None:
+    def append(self, lines: list[PlanLine]) -> None:
         if not lines:
             return
         if self._handle is None:
@@ -175,13 +180,36 @@ class PlanFile:
             self._handle = open(fd, "a", newline="", encoding="utf-8", closefd=True)
             if os.fstat(fd).st_size == 0:
                 csv.writer(self._handle, lineterminator="\r\n").writerow(self.COLUMNS)
-        csv.writer(self._handle, lineterminator="\r\n").writerows([[excel_safe(v) for v in line] for line in lines])
+        csv.writer(self._handle, lineterminator="\r\n").writerows(
+            [[excel_safe(v) for v in self._record(line)] for line in lines])
         self._handle.flush()
+
+    def _record(self, line: PlanLine) -> tuple[object, ...]:
+        changes = "; ".join(f"{self.labels.get(c.column, c.column)}: {c.before} \u2192 {c.after}" for c in line.changes)
+        return (line.row, line.key, line.action, line.object_id, line.display_name, line.sign_in_name, line.reason,
+                changes)
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+
+_BRACKET = re.compile(r"\[[^\[\]]*\]")
+_REMARK = re.compile(r"\([^()]*\)")
+_REQUIRED = re.compile(r"\s*(\*|\brequired)\s*$", re.IGNORECASE)
+
+
+def column_labels(headers: list[str], by_index: Mapping[int, str]) -> dict[str, str]:
+    """Each matched column's name as the file's header writes it, without the admin center's
+    [graphProperty], (remarks) and "Required": "Block sign in (Yes/No) [accountEnabled]
+    Required" is "Block sign in"."""
+    labels: dict[str, str] = {}
+    for index, name in by_index.items():
+        text = headers[index] if index < len(headers) else ""
+        label = _REQUIRED.sub("", _REMARK.sub("", _BRACKET.sub("", text))).strip().lstrip("\ufeff").strip()
+        labels[name] = label or name
+    return labels
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -14,6 +14,7 @@ from batch.verbs.existing import KeyPlan, OneKeyVerb
 from batch.verbs.lag import found_nothing, until_seen
 from batch.verbs.lookups import UserKey, found_users, lookup_call
 from batch.verbs.permissions import DELETE_RESTORE, READ, PermissionNeeds
+from batch.verbs.plans import line_for
 from batch.verbs.spec import Option, VerbSpec
 
 NEEDS = PermissionNeeds(read=READ, write=(DELETE_RESTORE,))
@@ -48,6 +49,22 @@ class RestoreVerb(OneKeyVerb):
             await self._settle_unseen(unseen, session, done, resends=resends)
         if absent:
             await self._not_deleted(absent, session, done)
+        return done
+
+    async def plan(self, plans: list[KeyPlan], session: Session) -> Executed:
+        """A dry run: a customer in deleted items would be restored; a live one skipped, as a
+        run skips it; a key in neither fails."""
+        done = Executed()
+        found, absent = await self.find_for_plan(plans, session, done, deleted=True)
+        for plan, user in found:
+            when = str(user.get("deletedDateTime") or "")
+            done.would(line_for(plan.row, plan.key, "restore", user,
+                                "in deleted items" + (f" since {when}" if when else "")))
+        for plan, live in await self.plan_elsewhere(absent, session, done, deleted=False):
+            if live is None:
+                done.would(line_for(plan.row, plan.key, "fail", None, _not_found(plan).error_message))
+            else:
+                done.would(line_for(plan.row, plan.key, "skip", live, "the customer is live; nothing to restore"))
         return done
 
     async def reconcile(self, items: list[tuple[KeyPlan, SentRow]], session: Session) -> Executed:
