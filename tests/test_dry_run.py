@@ -282,3 +282,56 @@ async def test_a_dry_run_of_every_verb_sends_no_write_and_needs_only_read(emulat
         await start_run(RunRequest(verb="delete", input=str(keys), out_dir=str(tmp_path / "real")), emulator.reader,
                         transport=emulator.transport)
     assert refused.value.exit_code == batch.ExitCode.ABORTED
+
+
+async def test_restore_dry_run_fails_a_customer_whose_sign_in_name_is_taken_again(emulator: Emulator,
+                                                                                  tmp_path: Path) -> None:
+    first = (await seed(emulator, tmp_path, ["ann@example.com"]))["ann@example.com"]
+    await run(emulator, "delete", write(tmp_path / "ann.csv", "signInName\r\nann@example.com\r\n"), tmp_path / "gone",
+              dry_run=False)
+    second = (await seed(emulator, tmp_path, ["ann@example.com"], name="again"))["ann@example.com"]
+    source = write(tmp_path / "back.csv", f"objectId\r\n{first}\r\n")
+    await run(emulator, "restore", source, tmp_path / "dry")
+    [line] = plan_of(tmp_path / "dry")
+    assert (line["action"], line["object_id"]) == ("fail", first)
+    assert line["reason"].startswith(f"exists: sign-in name ann@example.com is taken by the live customer {second}")
+    await run(emulator, "restore", source, tmp_path / "real", dry_run=False)
+    assert [r["status"] for r in rows(tmp_path / "real" / "results.csv")] == ["failed"]  # as the plan said
+
+
+async def test_groups_planned_out_of_order_are_recorded_in_input_order(tmp_path: Path) -> None:
+    """The engine writes plan.csv (and marks rows done) in input order even when the groups'
+    lookups finish in another order: here each group answers later than the one after it."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from batch.io.columns import DELETE_COLUMNS
+    from batch.io.csvio import Row
+    from batch.run.files import PasswordsFile, PlanFile
+    from batch.run.journal import Journal
+    from batch.run.pipeline import Engine, EngineOptions
+    from batch.verbs.base import Executed, PlanLine, Session
+    from batch.verbs.delete import DeleteVerb
+    from batch.verbs.existing import KeyPlan
+
+    class SlowFirst(DeleteVerb):
+        async def plan(self, plans: list[KeyPlan], session: Session) -> Executed:
+            await asyncio.sleep(0.05 * (10 - plans[0].row) / 10)
+            done = Executed()
+            for plan in reversed(plans):
+                done.would(PlanLine(plan.row, plan.key, "delete", reason="found"))
+            return done
+
+    verb = SlowFirst("contoso.onmicrosoft.com")
+    assert verb.columns is DELETE_COLUMNS
+    journal = Journal(tmp_path)
+    plan_file = PlanFile(tmp_path)
+    client = SimpleNamespace(stats=SimpleNamespace(throttled=0), server_clock_offset=None)
+    engine = Engine(verb, iter([Row(n, {"signInName": f"c{n}@example.com"}) for n in range(1, 11)]), journal,
+                    PasswordsFile(tmp_path), Session(client=client),  # type: ignore[arg-type]
+                    EngineOptions(batch_size=2, concurrency=4, dry_run=True), plan_file=plan_file)
+    await engine.run()
+    plan_file.close()
+    assert [int(p["row"]) for p in plan_of(tmp_path)] == list(range(1, 11))
+    assert [o.error_message for o in journal.outcomes()] == ["dry run: would delete (found)"] * 10
+    journal.close()
