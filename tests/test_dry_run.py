@@ -335,3 +335,28 @@ async def test_groups_planned_out_of_order_are_recorded_in_input_order(tmp_path:
     assert [int(p["row"]) for p in plan_of(tmp_path)] == list(range(1, 11))
     assert [o.error_message for o in journal.outcomes()] == ["dry run: would delete (found)"] * 10
     journal.close()
+
+
+class Refusing(httpx.AsyncBaseTransport):
+    """The emulator's token endpoint; every Graph request answered 403, as a tenant answers an
+    app whose read permission was withdrawn after its token was issued."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth2/v2.0/token"):
+            return await self.inner.handle_async_request(request)
+        return httpx.Response(403, json={"error": {"code": "Authorization_RequestDenied",
+                                                   "message": "Insufficient privileges to complete the operation."}})
+
+
+@pytest.mark.parametrize("verb", ["create", "delete"])
+async def test_a_dry_run_whose_reads_are_refused_stops_with_exit_3(emulator: Emulator, tmp_path: Path,
+                                                                   verb: str) -> None:
+    source = write(tmp_path / "in.csv", DOMAIN_FREE + "a@example.com,A\r\nb@example.com,B\r\n")
+    with pytest.raises(batch.RunError) as refused:
+        await start_run(RunRequest(verb=verb, input=str(source), out_dir=str(tmp_path / "dry"), dry_run=True),
+                        emulator.reader, transport=Refusing(emulator.transport))
+    assert refused.value.exit_code == batch.ExitCode.ABORTED
+    assert "403" in str(refused.value) or "Authorization_RequestDenied" in str(refused.value)

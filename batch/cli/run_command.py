@@ -85,7 +85,7 @@ def report(summary: RunSummary) -> int:
     counts = {k: v for k, v in summary.counts.items() if v}
     for note in summary.notes:
         say(note)
-    sent = "dry run, nothing sent" if summary.dry_run else f"{summary.rows_per_second} rows/s sent"
+    sent = "dry run: read only, nothing changed" if summary.dry_run else f"{summary.rows_per_second} rows/s sent"
     print(f"{summary.verb}: {summary.rows} rows in {summary.duration_seconds:.1f} s ({sent})")
     print("  " + ", ".join(planned(summary) if summary.dry_run else [f"{k} {v}" for k, v in counts.items()]))
     if summary.throttled_429:
