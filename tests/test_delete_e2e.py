@@ -83,7 +83,8 @@ def test_more_than_100_rows_need_yes(home: Path, tmp_path: Path, capsys: pytest.
     big.write_text("signInName\r\n" + "".join(f"x{i}@example.com\r\n" for i in range(101)), encoding="utf-8")
     assert main(["delete", str(big), "--quiet"]) == 2
     assert "pass --yes to confirm" in capsys.readouterr().err
-    assert main(["delete", str(big), "--quiet", "--dry-run", "--out-dir", str(tmp_path / "dry")]) == 0
+    # A dry run asks nothing; it looks the keys up, and nobody has them: every row would fail.
+    assert main(["delete", str(big), "--quiet", "--dry-run", "--out-dir", str(tmp_path / "dry")]) == 1
     assert {r["status"] for r in results(tmp_path / "dry")} == {"skipped"}
 
 
@@ -157,7 +158,9 @@ def test_purge_needs_yes_erases_deleted_ones_and_refuses_live_ones(home: Path, t
                      newline="")
     assert main(["purge", str(purge), "--quiet"]) == 2
     assert "cannot be undone; pass --yes" in capsys.readouterr().err
-    assert main(["purge", str(purge), "--dry-run", "--out-dir", str(tmp_path / "dry"), "--quiet"]) == 0
+    assert main(["purge", str(purge), "--dry-run", "--out-dir", str(tmp_path / "dry"), "--quiet"]) == 1
+    assert [r["error_message"].split(" (")[0] for r in results(tmp_path / "dry")] == [
+        "dry run: would purge", "dry run: would purge", "dry run: would fail"]  # c3 is live
     assert state(home) == (4, 2)
     assert main(["purge", str(purge), "--yes", "--out-dir", str(tmp_path / "p1"), "--quiet"]) == 1
     lines = results(tmp_path / "p1")
@@ -283,12 +286,14 @@ def test_update_dry_run_writes_the_plan_and_changes_nothing(home: Path, tmp_path
                                      encoding="utf-8", newline="")
     assert main(["update", str(tmp_path / "up.csv"), "--dry-run", "--out-dir", str(tmp_path / "plan"), "--quiet"]) == 1
     assert [(r["status"], r["error_message"]) for r in results(tmp_path / "plan")] == [
-        ("skipped", "dry run: would change accountEnabled, displayName"),
-        ("skipped", "dry run: already up to date"),
-        ("failed", "no live customer has this key")]
+        ("skipped", "dry run: would update (2 properties differ: blockSignIn, displayName)"),
+        ("skipped", "dry run: would skip (already up to date)"),
+        ("skipped", "dry run: would fail (no customer with this key)")]
     with (tmp_path / "plan" / "plan.csv").open(newline="", encoding="utf-8-sig") as handle:
-        plan = [(p["row"], p["property"], p["before"], p["after"]) for p in csv.DictReader(handle)]
-    assert plan == [("1", "accountEnabled", "true", "false"), ("1", "displayName", "Customer 1", "Customer One")]
+        plan = [(p["row"], p["action"], p["object_id"], p["changes"]) for p in csv.DictReader(handle)]
+    assert plan == [("1", "update", created["c1@example.com"],
+                     "blockSignIn: No \u2192 Yes; displayName: 'Customer 1' \u2192 'Customer One'"),
+                    ("2", "skip", created["c2@example.com"], ""), ("3", "fail", "", "")]
     one = user_data(home, created["c1@example.com"])
     assert (one["displayName"], one["accountEnabled"]) == ("Customer 1", True)
 

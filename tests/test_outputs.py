@@ -248,7 +248,7 @@ def test_plan_csv_speaks_the_input_dialect(home: Path, tmp_path: Path, delimiter
     data = (tmp_path / "u" / "plan.csv").read_bytes()
     assert data.startswith(codecs.BOM_UTF8)
     records = excel_records(data, delimiter)
-    assert records[0][:2] == ["row", "key"] and "Ann Ève" in records[1]
+    assert records[0][:2] == ["row", "key"] and any("Ann Ève" in cell for cell in records[1])
 
 
 def test_retry_csv_is_not_written_from_an_input_changed_since_the_run_read_it(home: Path, tmp_path: Path) -> None:

@@ -75,7 +75,8 @@ def test_resume_reads_the_file_whole_twice(home: Path, tmp_path: Path, reads: Re
 
 
 def test_dry_run_reads_the_file_whole_twice(home: Path, tmp_path: Path, reads: Reads) -> None:
-    assert main(["delete", str(reads.path), "--dry-run", "--out-dir", str(tmp_path / "run"), "--quiet"]) == 0
+    # Nobody in the emulator has these keys: every row would fail.
+    assert main(["delete", str(reads.path), "--dry-run", "--out-dir", str(tmp_path / "run"), "--quiet"]) == 1
     assert (reads.opens, reads.full_passes) == (3, 2), reads.ends
 
 

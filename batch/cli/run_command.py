@@ -85,9 +85,9 @@ def report(summary: RunSummary) -> int:
     counts = {k: v for k, v in summary.counts.items() if v}
     for note in summary.notes:
         say(note)
-    sent = "dry run, nothing sent" if summary.dry_run else f"{summary.rows_per_second} rows/s sent"
+    sent = "dry run: read only, nothing changed" if summary.dry_run else f"{summary.rows_per_second} rows/s sent"
     print(f"{summary.verb}: {summary.rows} rows in {summary.duration_seconds:.1f} s ({sent})")
-    print("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print("  " + ", ".join(planned(summary) if summary.dry_run else [f"{k} {v}" for k, v in counts.items()]))
     if summary.throttled_429:
         print(f"  throttled {summary.throttled_429} times, waited {summary.throttle_wait_seconds} s")
     print(f"  results: {summary.run_dir / 'results.csv'}")
@@ -96,6 +96,18 @@ def report(summary: RunSummary) -> int:
     if summary.passwords_file is not None:
         print(f"  passwords: {summary.passwords_file} (keep it secret; delete it once handed over)")
     return summary.exit_code
+
+
+def planned(summary: RunSummary) -> list[str]:
+    """A dry run's counts in the future tense ("would create 180, would fail 20 (exists: 20)"),
+    then the rows it did not plan (invalid, or skipped by validation such as blank rows)."""
+    said = []
+    for action, number in summary.plan.items():
+        causes = ", ".join(f"{cause}: {n}" for cause, n in summary.plan_failures.items())
+        said.append(f"would {action} {number}" + (f" ({causes})" if action == "fail" and causes else ""))
+    rest = dict(summary.counts)
+    rest["skipped"] = rest.get("skipped", 0) - sum(summary.plan.values())
+    return said + [f"{k} {v}" for k, v in rest.items() if v]
 
 
 __all__ = ["RunFolderHolder", "report", "resume", "start"]

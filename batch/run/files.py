@@ -1,7 +1,7 @@
 """The files of a run folder (PRODUCT.md, "Contract of a run"): results.csv, passwords.csv
 (created exclusively before the first secret is written, fsynced before a row is marked
-done), summary.json, plan.csv, retry.csv. results.csv and retry.csv are always regenerated
-from the journal, so they can never disagree with it.
+done), summary.json, plan.csv (a dry run's), retry.csv. results.csv and retry.csv are
+always regenerated from the journal, so they can never disagree with it.
 
 The CSV files are written in the input's dialect (`batch.io.dialect`): its delimiter, UTF-8
 with a byte order mark. The journal remembers the dialect (meta `outputs`), so that results
@@ -18,7 +18,8 @@ import io
 import itertools
 import json
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -37,6 +38,7 @@ from batch.run.private import (
     private_dir,
     write_replacing,
 )
+from batch.verbs.base import PlanLine
 
 if TYPE_CHECKING:
     from batch.io.csvio import CsvSource
@@ -189,24 +191,33 @@ class PasswordsFile:
 
 
 class PlanFile:
-    """plan.csv of a dry run that reads the directory (`update --dry-run`): one line per
-    property that would change, with its current and its new value."""
+    """plan.csv of a dry run: one line per valid row, saying what would happen to it
+    (`action`), to which customer (object id, display name, sign-in name), why, and for an
+    update which properties would change, named as the input's own header names them."""
 
     NAME = "plan.csv"
-    COLUMNS = ("row", "key", "object_id", "property", "before", "after")
+    COLUMNS = ("row", "key", "action", "object_id", "display_name", "sign_in_name", "reason", "changes")
 
-    def __init__(self, run_dir: Path, dialect: OutputDialect | None = None) -> None:
+    def __init__(self, run_dir: Path, dialect: OutputDialect | None = None,
+                 labels: Mapping[str, str] | None = None) -> None:
         self.path = run_dir / self.NAME
         self.dialect = dialect or OutputDialect()
+        self.labels = dict(labels or {})
         self._handle: Any = None
 
-    def append(self, lines: list[tuple[Any, ...]]) -> None:
+    def append(self, lines: list[PlanLine]) -> None:
         if not lines:
             return
         if self._handle is None:
             self._handle = open_csv_output(self.path, self.COLUMNS, self.dialect)
-        self.dialect.writer(self._handle).writerows([[excel_safe(v) for v in line] for line in lines])
+        self.dialect.writer(self._handle).writerows(
+            [[excel_safe(v) for v in self._record(line)] for line in lines])
         self._handle.flush()
+
+    def _record(self, line: PlanLine) -> tuple[object, ...]:
+        changes = "; ".join(f"{self.labels.get(c.column, c.column)}: {c.before} \u2192 {c.after}" for c in line.changes)
+        return (line.row, line.key, line.action, line.object_id, line.display_name, line.sign_in_name, line.reason,
+                changes)
 
     def close(self) -> None:
         if self._handle is not None:
@@ -223,6 +234,23 @@ def open_csv_output(path: Path, columns: Iterable[str], dialect: OutputDialect) 
         handle.write("\ufeff")
         dialect.writer(handle).writerow(columns)
     return handle
+
+
+_BRACKET = re.compile(r"\[[^\[\]]*\]")
+_REMARK = re.compile(r"\([^()]*\)")
+_REQUIRED = re.compile(r"\s*(\*|\brequired)\s*$", re.IGNORECASE)
+
+
+def column_labels(headers: list[str], by_index: Mapping[int, str]) -> dict[str, str]:
+    """Each matched column's name as the file's header writes it, without the admin center's
+    [graphProperty], (remarks) and "Required": "Block sign in (Yes/No) [accountEnabled]
+    Required" is "Block sign in"."""
+    labels: dict[str, str] = {}
+    for index, name in by_index.items():
+        text = headers[index] if index < len(headers) else ""
+        label = _REQUIRED.sub("", _REMARK.sub("", _BRACKET.sub("", text))).strip().lstrip("\ufeff").strip()
+        labels[name] = label or name
+    return labels
 
 
 def _write_all(fd: int, data: bytes) -> None:

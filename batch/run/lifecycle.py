@@ -36,6 +36,7 @@ from batch.run.connection import (
 from batch.run.files import (
     PasswordsFile,
     PlanFile,
+    column_labels,
     new_run_dir,
     output_dialect,
     prepare_out_dir,
@@ -48,7 +49,7 @@ from batch.run.pipeline import Engine, EngineOptions, ProgressCallback
 from batch.run.request import RunRequest
 from batch.run.summary import RunSummary, summarise
 from batch.verbs.base import REPLICATION_WAITS, Session
-from batch.verbs.registry import VERBS, VerbSettings, build_verb, reads_in_dry_run
+from batch.verbs.registry import VERBS, VerbSettings, build_verb
 
 # Asked with the number of data records before anything is written or sent; False stops the run.
 ConfirmCallback = Callable[[int], bool]
@@ -240,17 +241,17 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
     started = time.time()
     source = opened.source
     notes = (f"ignored columns: {', '.join(source.match.unknown)}",) if source.match.unknown else ()
-    plans_by_reading = request.dry_run and reads_in_dry_run(request.verb)  # plan.csv: what would change
+    plans_by_reading = request.dry_run  # every dry run reads the directory; plan.csv: what would happen
     dialect = output_dialect(journal, source.dialect)  # the input's, remembered for results written later
     passwords = PasswordsFile(run_dir, dialect)
-    plan_file = PlanFile(run_dir, dialect) if plans_by_reading else None
+    plan_file = PlanFile(run_dir, dialect, column_labels(source.headers, source.match.by_index)) \
+        if plans_by_reading else None
     connection: Connection | None = None
     try:
         async with AsyncExitStack() as stack:
-            if not request.dry_run or plans_by_reading:
-                connection = await stack.enter_async_context(open_connection(
-                    target, transport=transport, concurrency=request.concurrency, priority=request.priority,
-                    pacing=pacing))
+            connection = await stack.enter_async_context(open_connection(
+                target, transport=transport, concurrency=request.concurrency, priority=request.priority,
+                pacing=pacing))
             domain, extensions_app_id = await _tenant_names(request, target, journal, connection)
             verb = build_verb(request.verb, VerbSettings(
                 domain=domain, extensions_app_id=extensions_app_id, on_existing=request.on_existing,

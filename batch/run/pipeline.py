@@ -24,7 +24,8 @@ from batch.run.files import PasswordsFile, PlanFile
 from batch.run.journal import Journal
 from batch.verbs.base import Executed, Rejected, Session, Verb
 
-Queue = asyncio.Queue[tuple[str, list[Any]] | None]
+# (kind, plans, n): `n` numbers a dry run's groups, which are recorded in input order.
+Queue = asyncio.Queue[tuple[str, list[Any], int] | None]
 
 CHUNK_ROWS = 2000
 
@@ -60,11 +61,16 @@ class Engine:
                  session: Session | None, options: EngineOptions,
                  on_progress: ProgressCallback | None = None, clock: Callable[[], float] = time.time,
                  plan_file: PlanFile | None = None) -> None:
-        if not options.dry_run and session is None:
-            raise ValueError("a run that sends needs a session")
-        if plan_file is not None and session is None:
-            raise ValueError("a dry run that reads the directory needs a session")
+        if session is None:
+            raise ValueError("a run needs a session: it sends, or in a dry run reads the directory")
+        if options.dry_run and plan_file is None:
+            raise ValueError("a dry run writes plan.csv")
         self.plan_file = plan_file
+        # A dry run's groups of plans: how many were queued, recorded, and those done but not
+        # yet recorded (waiting for an earlier group), by number.
+        self._planned = 0
+        self._recorded = 0
+        self._plans_done: dict[int, tuple[Executed, list[int]]] = {}
         self.verb = verb
         self.rows = rows
         self.journal = journal
@@ -125,7 +131,7 @@ class Engine:
 
         async def produce(queue: Queue) -> None:
             for i in range(0, len(plans), size):
-                await queue.put(("again", plans[i:i + size]))
+                await queue.put(("again", plans[i:i + size], 0))
 
         await self._work(produce)
         # A verb looks twice at most (it believes the second absence); anything handed back
@@ -156,21 +162,14 @@ class Engine:
                                           "resume needs the same file and settings")
                     reconcile.append((plan, sent))
                     if len(reconcile) >= size:
-                        await queue.put(("reconcile", reconcile))
+                        await queue.put(("reconcile", reconcile, 0))
                         reconcile = []
                 elif isinstance(plan, Rejected):
                     finished.append(plan.outcome())
-                elif self.options.dry_run and self.plan_file is not None:
-                    batch.append(plan)  # a dry run that reads the directory to say what would change
-                    if len(batch) >= size:
-                        await queue.put(("plan", batch))
-                        batch = []
-                elif self.options.dry_run:
-                    finished.append(Outcome(plan.row, plan.key, Status.SKIPPED, error_message="dry run: valid, not sent"))
                 else:
                     batch.append(plan)
                     if len(batch) >= size:
-                        await queue.put(("execute", batch))
+                        await self._put(queue, batch)
                         batch = []
             if finished:
                 self.journal.mark_done(finished, commit=False)
@@ -178,24 +177,31 @@ class Engine:
                 self.on_progress(self.progress)
             await asyncio.sleep(0)
         if reconcile:
-            await queue.put(("reconcile", reconcile))
+            await queue.put(("reconcile", reconcile, 0))
         if batch:
-            await queue.put(("plan" if self.options.dry_run else "execute", batch))
+            await self._put(queue, batch)
+
+    async def _put(self, queue: Queue, batch: list[Any]) -> None:
+        """A group of valid rows: to execute, or in a dry run to plan (numbered, for its order)."""
+        if self.options.dry_run:
+            await queue.put(("plan", batch, self._planned))
+            self._planned += 1
+        else:
+            await queue.put(("execute", batch, 0))
 
     async def _worker(self, queue: Queue) -> None:
         while True:
             item = await queue.get()
             if item is None:
                 return
-            kind, plans = item
+            kind, plans, number = item
             session = self.session
             assert session is not None, "rows reach a worker only in a run that reads or sends"
             if kind == "plan":
-                assert self.plan_file is not None
-                executed = await self.verb.plan(plans, session)
-                self.plan_file.append(executed.plan)
-                rows = [p.row for p in plans]
-            elif kind == "again":  # still journaled `sent` from its first round, which sent nothing for it
+                self._plans_done[number] = (await self.verb.plan(plans, session), [p.row for p in plans])
+                self._record_plans()
+                continue
+            if kind == "again":  # still journaled `sent` from its first round, which sent nothing for it
                 executed = await self.verb.execute(plans, session)
                 rows = [p.row for p in plans]
             elif kind == "execute":
@@ -207,6 +213,17 @@ class Engine:
             else:
                 executed = await self.verb.reconcile(plans, session)
                 rows = [p.row for p, _ in plans]
+            self._record(executed, rows)
+
+    def _record_plans(self) -> None:
+        """A dry run's groups, recorded in the order they were read: plan.csv lists the rows
+        in input order, and each row is `done` in the journal once its line is written (an
+        interrupted dry run plans again what it had not written)."""
+        assert self.plan_file is not None
+        while self._recorded in self._plans_done:
+            executed, rows = self._plans_done.pop(self._recorded)
+            self._recorded += 1
+            self.plan_file.append(sorted(executed.plan, key=lambda line: line.row))
             self._record(executed, rows)
 
     def _record(self, executed: Executed, rows: list[int]) -> None:

@@ -13,6 +13,7 @@ from batch.config import Target
 from batch.errors import ExitCode
 from batch.outcome import Status
 from batch.run.journal import Journal
+from batch.verbs.base import ACTIONS, planned
 from batch.version import __version__
 
 if TYPE_CHECKING:
@@ -45,11 +46,15 @@ class RunSummary:
     resumed: bool
     version: str
     notes: tuple[str, ...] = field(default=(), compare=False)
+    # A dry run's plan: rows per action (plan.csv's), and the `fail`s per cause ("exists").
+    plan: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    plan_failures: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def failed(self) -> int:
-        """Rows that ended invalid or failed."""
-        return self.counts.get(Status.INVALID.value, 0) + self.counts.get(Status.FAILED.value, 0)
+        """Rows that ended invalid or failed (in a dry run: or would fail)."""
+        return (self.counts.get(Status.INVALID.value, 0) + self.counts.get(Status.FAILED.value, 0)
+                + self.plan.get("fail", 0))
 
     @property
     def exit_code(self) -> ExitCode:
@@ -70,6 +75,7 @@ class RunSummary:
             "throttled_429": self.throttled_429, "retries": self.retries,
             "throttle_wait_seconds": self.throttle_wait_seconds, "apps": self.apps, "resumed": self.resumed,
             "version": self.version,
+            **({"plan": dict(self.plan), "plan_failures": dict(self.plan_failures)} if self.dry_run else {}),
         }
 
 
@@ -91,6 +97,7 @@ def summarise(request: RunRequest, target: Target, journal: Journal, run_dir: Pa
         totals["throttle_wait_seconds"] = round(totals.get("throttle_wait_seconds", 0)
                                                 + stats.retry_wait + stats.pacing_wait, 3)
         journal.set_meta(client_totals=totals)
+    plan, plan_failures = _plan_counts(journal) if request.dry_run else ({}, {})
     return RunSummary(
         verb=request.verb, input=request.input, run_dir=run_dir, target=target.label, dry_run=request.dry_run,
         started=_iso(journal.meta().get("started", started)), finished=_iso(finished),
@@ -101,7 +108,24 @@ def summarise(request: RunRequest, target: Target, journal: Journal, run_dir: Pa
         throttled_429=int(totals.get("throttled_429", 0)), retries=int(totals.get("retries", 0)),
         throttle_wait_seconds=float(totals.get("throttle_wait_seconds", 0.0)),
         apps=1 + len(target.extra_apps) if not request.dry_run else 0, resumed=resuming, version=__version__,
-        notes=notes)
+        notes=notes, plan=MappingProxyType(plan), plan_failures=MappingProxyType(plan_failures))
+
+
+def _plan_counts(journal: Journal) -> tuple[dict[str, int], dict[str, int]]:
+    """A dry run's rows per action, and its `fail`s per cause, from the journal (so that a
+    resumed dry run counts the rows of every part of it), in plan.csv's order of actions."""
+    actions: dict[str, int] = {}
+    causes: dict[str, int] = {}
+    for outcome in journal.outcomes():
+        found = planned(outcome.error_message) if outcome.status is Status.SKIPPED else None
+        if found is None:
+            continue
+        action, cause = found
+        actions[action] = actions.get(action, 0) + 1
+        if action == "fail":
+            causes[cause] = causes.get(cause, 0) + 1
+    ordered = {a: actions[a] for a in ACTIONS if a in actions}
+    return ordered, dict(sorted(causes.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _iso(moment: float) -> str:

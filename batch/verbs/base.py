@@ -1,9 +1,11 @@
 """What every verb shares: the `Verb` interface the engine drives, the session it works in,
-and the shapes of a rejected row and of what a group of plans came to."""
+and the shapes of a rejected row, of what a group of plans came to, and of a dry run's
+plan.csv line."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
@@ -33,6 +35,62 @@ class Rejected:
                        error_message="; ".join(self.problems))
 
 
+# What a dry run says would happen to a row (plan.csv's `action`).
+ACTIONS = ("create", "update", "reset", "delete", "restore", "purge", "skip", "fail")
+DRY_RUN_PREFIX = "dry run: would "
+
+
+@dataclass(frozen=True)
+class Change:
+    """One property an update would change, in the input's terms: its column (the canonical
+    name; plan.csv shows the file's own header for it) and the values as a user writes them
+    ("No" → "Yes" for blockSignIn, never accountEnabled true → false)."""
+
+    column: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    """One line of plan.csv: what a dry run found a row would do, why, and to which customer.
+    A `fail` reason starts with its cause ("exists: ...", "no customer with this key"), which
+    the summary counts by."""
+
+    row: int
+    key: str
+    action: str
+    object_id: str = ""
+    display_name: str = ""
+    sign_in_name: str = ""
+    reason: str = ""
+    changes: tuple[Change, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"a plan's action is one of {', '.join(ACTIONS)}, not {self.action!r}")
+
+    def outcome(self) -> Outcome:
+        """results.csv of a dry run keeps its contract: the row is `skipped`, and its message
+        says what would happen ("dry run: would fail (exists: ...)")."""
+        return Outcome(self.row, self.key, Status.SKIPPED, self.object_id,
+                       error_message=DRY_RUN_PREFIX + self.action + (f" ({self.reason})" if self.reason else ""))
+
+
+def planned(message: str) -> tuple[str, str] | None:
+    """(action, cause) of a dry run's outcome message, None for any other message. The cause
+    is a `fail`'s reason up to its first ':', ';', ',' or '(' ("exists"); "" for other actions."""
+    if not message.startswith(DRY_RUN_PREFIX):
+        return None
+    action, _, rest = message[len(DRY_RUN_PREFIX):].partition(" ")
+    if action not in ACTIONS:
+        return None
+    cause = ""
+    if action == "fail" and rest.startswith("("):
+        cause = re.split(r"[:;,(]", rest[1:].removesuffix(")"), maxsplit=1)[0].strip()
+    return action, cause
+
+
 @dataclass
 class Executed:
     """What a verb did with a group of plans: final outcomes, and the generated passwords that
@@ -45,8 +103,8 @@ class Executed:
     unresolved: list[int] = field(default_factory=list)
     # A run-level refusal (401/403 on a write): recorded rows are kept, then the run stops.
     stop: Exception | None = None
-    # plan.csv lines of a dry run that reads the directory: (row, key, object id, property, before, after).
-    plan: list[tuple[Any, ...]] = field(default_factory=list)
+    # A dry run's plan.csv lines, one per row planned (each with its outcome, by `would`).
+    plan: list[PlanLine] = field(default_factory=list)
     # Plans whose customer was not where the row says, at a moment when Graph's replication
     # delay could explain it (batch/verbs/lag.py): the engine gives them to `execute` once
     # more when the replication window has passed since they were missed (`missed_at`).
@@ -57,7 +115,13 @@ class Executed:
         self.passwords += other.passwords
         self.unresolved += other.unresolved
         self.later += other.later
+        self.plan += other.plan
         self.stop = self.stop or other.stop
+
+    def would(self, line: PlanLine) -> None:
+        """A dry run's verdict on a row: its plan.csv line, and its results.csv outcome."""
+        self.plan.append(line)
+        self.outcomes.append(line.outcome())
 
 
 # Seconds to wait before each new try of a call whose object the replica answering it does
@@ -97,13 +161,11 @@ PlanT = TypeVar("PlanT", bound=Plan)
 class Verb(ABC, Generic[PlanT]):
     """One operation. `validate` turns a row into the verb's own plan type (or a rejection);
     the engine journals plans, then hands groups of them to `execute`, to `reconcile` (rows
-    an interrupted run left `sent`), or in a dry run that reads the directory to `plan`."""
+    an interrupted run left `sent`), or in a dry run to `plan`."""
 
     name: str
     columns: ColumnSet
     needs: PermissionNeeds
-    # Whether a dry run reads the directory (and writes plan.csv) instead of only validating.
-    reads_in_dry_run: bool = False
 
     @abstractmethod
     def validate(self, row: Row) -> PlanT | Rejected: ...
@@ -118,9 +180,8 @@ class Verb(ABC, Generic[PlanT]):
     @abstractmethod
     async def reconcile(self, items: list[tuple[PlanT, SentRow]], session: Session) -> Executed: ...
 
+    @abstractmethod
     async def plan(self, plans: list[PlanT], session: Session) -> Executed:
-        """A dry run: what would happen to each plan. This default reads nothing and says the
-        rows are valid; a verb with `reads_in_dry_run` reads the directory and fills
-        `Executed.plan` with what would change."""
-        return Executed(outcomes=[Outcome(p.row, p.key, Status.SKIPPED, error_message="dry run: valid, not sent")
-                                  for p in plans])
+        """A dry run: read the directory as `execute` would, write nothing, and say what would
+        happen to each plan (`Executed.would`: one plan.csv line and one `skipped` outcome
+        per plan). Only reads are sent; a 401/403 stops the run as in `execute`."""

@@ -24,10 +24,12 @@ from batch.io.csvio import Row
 from batch.outcome import Outcome, SentRow, Status
 from batch.passwords import generate_password
 from batch.verbs.answers import conflict_on, is_conflict, send
-from batch.verbs.base import Executed, Rejected, Session, Verb
+from batch.verbs.base import Executed, PlanLine, Rejected, Session, Verb
 from batch.verbs.create_rows import CreateOptions, CreatePlan, CreateRows
 from batch.verbs.lag import found_nothing, not_found, until_seen, waiting_for
+from batch.verbs.lookups import SELECT, UserKey, found_users, lookup_call
 from batch.verbs.permissions import CREATE, READ, PermissionNeeds
+from batch.verbs.plans import changes_of, counted, line_for
 from batch.verbs.spec import Option, VerbSettings, VerbSpec
 from batch.verbs.update import NEEDS as UPDATE_NEEDS
 
@@ -123,6 +125,74 @@ class CreateVerb(Verb[CreatePlan]):
                             on_file=on_file)
         return done
 
+    async def plan(self, plans: list[CreatePlan], session: Session) -> Executed:
+        """A dry run: look up each row's sign-in name and UPN (batched), as a conflict would
+        make a run do, and apply --on-existing to the customer found. No password is made."""
+        calls: list[GraphCall] = []
+        asked: list[list[tuple[str, int]]] = []  # per plan: (what, index of its lookup in `calls`)
+        more = self._update_select(plans)
+        for plan in plans:
+            mine = []
+            for kind, value, what in (("signin", plan.sign_in_name, "sign-in name"), ("upn", plan.upn, "UPN")):
+                if value:
+                    call = lookup_call(UserKey(kind, value), self.options.domain)
+                    mine.append((f"{what} {value}", len(calls)))
+                    calls.append(GraphCall("GET", call.url + more))
+            asked.append(mine)
+        answers = await send(calls, session)
+        done = Executed()
+        for plan, mine in zip(plans, asked):
+            holder: tuple[str, dict[str, Any]] | None = None
+            for what, index in mine:
+                users = found_users(answers[index])
+                if users is None:
+                    self._lookup_failed(plan, answers[index], done)
+                    break
+                if users and holder is None:
+                    holder = (what, users[0])
+            else:
+                done.would(self._verdict(plan, holder))
+        return done
+
+    def _update_select(self, plans: list[CreatePlan]) -> str:
+        """With --on-existing update, the lookups read what an update would compare."""
+        if self.options.on_existing != "update":
+            return ""
+        wanted = sorted({k for p in plans for k in self._updatable(p)} - set(SELECT.split(",")))
+        return "".join("," + name for name in wanted)
+
+    def _updatable(self, plan: CreatePlan) -> dict[str, Any]:
+        """What --on-existing update sends to a customer that exists: only what the row says
+        (a blank "block sign in" leaves a blocked customer blocked)."""
+        return {k: v for k, v in plan.body.items()
+                if k not in ("identities", "passwordProfile", "passwordPolicies", "userPrincipalName", "mailNickname")
+                and (k != "accountEnabled" or plan.enabled_given)}
+
+    def _lookup_failed(self, plan: CreatePlan, answer: GraphResult, done: Executed) -> None:
+        if answer.status in (401, 403):
+            done.unresolved.append(plan.row)
+            done.stop = done.stop or GraphRequestFailed("Creating customers", status=answer.status,
+                                                        code=answer.error_code, detail=answer.error_message)
+            return
+        message = answer.error_message or ("no answer from Graph" if answer.status == 0 else f"HTTP {answer.status}")
+        done.would(line_for(plan.row, plan.key, "fail", None, f"looking the customer up failed: {message}"))
+
+    def _verdict(self, plan: CreatePlan, holder: tuple[str, dict[str, Any]] | None) -> PlanLine:
+        if holder is None:
+            free = " and ".join(what for what, value in (("sign-in name", plan.sign_in_name), ("UPN", plan.upn)) if value)
+            return line_for(plan.row, plan.key, "create", None, f"no customer has this {free}")
+        what, user = holder
+        exists = f"exists: {what} is taken by {user.get('id', '')}"
+        policy = self.options.on_existing
+        if policy == "skip":
+            return line_for(plan.row, plan.key, "skip", user, f"{exists}; --on-existing skip")
+        if policy == "update":
+            body = {k: v for k, v in self._updatable(plan).items() if user.get(k) != v}
+            changes = changes_of(body, user, plan.columns)
+            differ = counted(changes) if changes else "nothing differs"
+            return line_for(plan.row, plan.key, "update", user, f"{exists}; --on-existing update: {differ}", changes)
+        return line_for(plan.row, plan.key, "fail", user, f"{exists}; use --on-existing skip or update")
+
     def _created(self, plan: CreatePlan, object_id: str, result: GraphResult, done: Executed, note: str = "") -> None:
         done.outcomes.append(Outcome(plan.row, plan.key, Status.CREATED, object_id, 201, error_message=note,
                                      attempts=result.attempts))
@@ -209,10 +279,7 @@ class CreateVerb(Verb[CreatePlan]):
                                          "the customer already exists; skipped (--on-existing skip)"))
             return
         if policy == "update":
-            # Only what the row says: a blank "block sign in" leaves a blocked customer blocked.
-            changes = {k: v for k, v in plan.body.items()
-                       if k not in ("identities", "passwordProfile", "passwordPolicies", "userPrincipalName", "mailNickname")
-                       and (k != "accountEnabled" or plan.enabled_given)}
+            changes = self._updatable(plan)
             # Just found, so a 404 is a replica that does not show it yet (batch/verbs/lag.py).
             [result] = await until_seen([GraphCall("PATCH", f"/users/{object_id}", body=changes,
                                                    headers={"Content-Type": "application/json"})],
@@ -298,7 +365,7 @@ def _failed(plan: CreatePlan, result: GraphResult, prefix: str = "", object_id: 
 EPILOG = """\
 examples:
   entra-batch create customers.csv                      create on the local emulator (no tenant configured)
-  entra-batch create customers.csv --dry-run            validate and plan only; results.csv says what would happen
+  entra-batch create customers.csv --dry-run            look up each row, write nothing; plan.csv says what would happen
   entra-batch create customers.csv --on-existing skip   a second run creates nothing twice
   entra-batch create legacy.csv --profile prod --priority low --out-dir runs/migration
 

@@ -25,6 +25,7 @@ from batch.verbs.fields import (
     is_extension_column,
     sign_in_name_problem,
 )
+from batch.verbs.plans import property_columns
 from batch.verbs.seen import SeenKeys
 
 EXAMPLE_ROW = "this is the example row of the admin center's template; delete it from the file"
@@ -57,6 +58,8 @@ class CreatePlan:
     applied_since: tuple[float, float] | None = None
     password_lost: bool = False
     enabled_given: bool = True  # the row said whether sign-in is blocked (else: default, not an update)
+    # Graph property → the row's column, where they differ (a dry run's plan.csv speaks in columns).
+    columns: dict[str, str] = field(default_factory=dict)
 
     def with_password(self) -> CreatePlan:
         """The password is generated when the row is about to be sent, not when it is
@@ -113,7 +116,8 @@ class CreateRows:
         if problems:
             return Rejected(row.number, key, tuple(problems))
         return CreatePlan(row.number, key, sign_in_type if sign_in_name else None, sign_in_name, upn, body,
-                          generates_password=password is None, enabled_given=_flag_given(cells))
+                          generates_password=password is None, enabled_given=_flag_given(cells),
+                          columns=property_columns(cells, self.extensions))
 
     def _identity(self, sign_in_name: str, sign_in_type: str, row: int, problems: list[str]) -> list[dict[str, str]]:
         problem = sign_in_name_problem("signInName", sign_in_name, sign_in_type)

@@ -22,6 +22,7 @@ from batch.verbs.existing import parse_time as _parse
 from batch.verbs.lag import first_not_found, found_nothing, until_seen
 from batch.verbs.lookups import found_users, lookup_call
 from batch.verbs.permissions import DELETE_RESTORE, READ, PermissionNeeds
+from batch.verbs.plans import line_for
 from batch.verbs.spec import Option, VerbSpec
 
 RETENTION = timedelta(days=30)
@@ -72,6 +73,24 @@ class DeleteVerb(OneKeyVerb):
             await self._settle(absent, since, session, done)
         if unseen:
             await self._settle(unseen, sent_at, session, done)
+        return done
+
+    async def plan(self, plans: list[DeletePlan], session: Session) -> Executed:
+        """A dry run: a live customer would be deleted; one in deleted items skipped, as a run
+        skips it; a key that names nobody fails."""
+        done = Executed()
+        found, absent = await self.find_for_plan(plans, session, done)
+        for plan, user in found:
+            done.would(line_for(plan.row, plan.key, "delete", user,
+                                f"found live; restorable for {RETENTION.days} days after the delete"))
+        for plan, gone in await self.plan_elsewhere(absent, session, done, deleted=True):
+            if gone is None:
+                done.would(line_for(plan.row, plan.key, "fail", None,
+                                    "no customer with this key, live or deleted"))
+                continue
+            deleted = _parse(gone.get("deletedDateTime"))
+            when = f" on {_when(deleted)}" if deleted else ""
+            done.would(line_for(plan.row, plan.key, "skip", gone, f"already deleted{when}"))
         return done
 
     async def reconcile(self, items: list[tuple[DeletePlan, SentRow]], session: Session) -> Executed:

@@ -17,8 +17,9 @@ from batch.io.columns import ColumnSet
 from batch.io.csvio import Row
 from batch.outcome import Outcome, Status
 from batch.verbs.answers import send
-from batch.verbs.base import Executed, Rejected, Session, Verb
+from batch.verbs.base import Executed, PlanLine, Rejected, Session, Verb
 from batch.verbs.lookups import UserKey, found_users, lookup_call, parse_key
+from batch.verbs.plans import line_for
 from batch.verbs.seen import SeenKeys
 
 # A change found this long before the row was sent was not ours (clock skew allowance).
@@ -98,6 +99,42 @@ class ExistingCustomerVerb(Verb[KeyPlanT]):
             else:
                 absent.append(plan)
         return found, absent
+
+    async def find_for_plan(self, plans: list[KeyPlanT], session: Session, done: Executed, *, deleted: bool = False,
+                            calls: list[GraphCall] | None = None
+                            ) -> tuple[list[tuple[KeyPlanT, dict[str, Any]]], list[KeyPlanT]]:
+        """`find`, for a dry run: a failed lookup or an ambiguous key is the row's `fail` line
+        (a 401/403 still stops the run)."""
+        looked = Executed()
+        found, absent = await self.find(plans, session, looked, deleted=deleted, calls=calls)
+        done.unresolved += looked.unresolved
+        done.stop = done.stop or looked.stop
+        for outcome in looked.outcomes:
+            reason = outcome.error_message
+            if outcome.error_code == "AmbiguousKey":
+                reason = "ambiguous key: " + reason
+            done.would(PlanLine(outcome.row, outcome.key, "fail", reason=reason))
+        return found, absent
+
+    async def plan_elsewhere(self, plans: list[KeyPlanT], session: Session, done: Executed, *, deleted: bool
+                             ) -> list[tuple[KeyPlanT, dict[str, Any] | None]]:
+        """For a dry run, rows whose customer `find_for_plan` did not find: the customer among
+        deleted (or live) users, or None. A failed lookup is the row's `fail` line."""
+        where = " in deleted items" if deleted else ""
+        lookups = await send([lookup_call(p.user, self.domain, deleted=deleted) for p in plans], session)
+        answers: list[tuple[KeyPlanT, dict[str, Any] | None]] = []
+        for plan, lookup in zip(plans, lookups):
+            users = found_users(lookup)
+            if users is None:
+                looked = Executed()
+                self.refused(plan, lookup, looked, f"looking the customer up{where} failed: ")
+                done.unresolved += looked.unresolved
+                done.stop = done.stop or looked.stop
+                for outcome in looked.outcomes:
+                    done.would(line_for(outcome.row, outcome.key, "fail", None, outcome.error_message))
+            else:
+                answers.append((plan, users[0] if users else None))
+        return answers
 
     async def locate(self, plans: list[KeyPlanT], session: Session, done: Executed, *, deleted: bool = False
                      ) -> tuple[list[tuple[KeyPlanT, dict[str, Any]]], list[KeyPlanT]]:

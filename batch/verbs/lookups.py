@@ -16,7 +16,7 @@ from batch.verbs.fields import email_problem
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 KEY_COLUMNS = (("objectId", "id"), ("userPrincipalName", "upn"), ("signInName", "signin"))
-SELECT = "id,userPrincipalName,identities,accountEnabled,createdDateTime,displayName,mail"
+SELECT = "id,userPrincipalName,displayName,identities,accountEnabled,createdDateTime,mail"
 
 
 @dataclass(frozen=True)

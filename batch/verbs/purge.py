@@ -13,6 +13,7 @@ from batch.verbs.existing import KeyPlan, OneKeyVerb
 from batch.verbs.lag import first_not_found, until_seen
 from batch.verbs.lookups import found_users, lookup_call
 from batch.verbs.permissions import DELETE_RESTORE, READ, PermissionNeeds
+from batch.verbs.plans import line_for
 from batch.verbs.spec import Option, VerbSpec
 
 NEEDS = PermissionNeeds(read=READ, write=(DELETE_RESTORE,))
@@ -59,6 +60,22 @@ class PurgeVerb(OneKeyVerb):
                     self.unless_lagging(plan, Outcome(plan.row, plan.key, Status.SKIPPED,
                                                       error_message="not in deleted items: already purged, or never "
                                                                     "existed"), session, done)
+        return done
+
+    async def plan(self, plans: list[KeyPlan], session: Session) -> Executed:
+        """A dry run: a customer in deleted items would be erased; a live one fails (delete it
+        first) and a key in neither is skipped, as in a run."""
+        done = Executed()
+        found, absent = await self.find_for_plan(plans, session, done, deleted=True)
+        for plan, user in found:
+            done.would(line_for(plan.row, plan.key, "purge", user, "in deleted items; would be erased for good"))
+        for plan, live in await self.plan_elsewhere(absent, session, done, deleted=False):
+            if live is None:
+                done.would(line_for(plan.row, plan.key, "skip", None,
+                                    "not in deleted items: already purged, or never existed"))
+            else:
+                done.would(line_for(plan.row, plan.key, "fail", live,
+                                    "the customer is live: delete it before purging it"))
         return done
 
     async def reconcile(self, items: list[tuple[KeyPlan, SentRow]], session: Session) -> Executed:

@@ -15,7 +15,7 @@ from batch.verbs import create, delete, purge, reset_password, restore, update
 from batch.verbs.base import Verb
 from batch.verbs.spec import Option, VerbSettings, VerbSpec
 
-__all__ = ["VERBS", "Option", "VerbSettings", "VerbSpec", "build_verb", "reads_in_dry_run"]
+__all__ = ["VERBS", "Option", "VerbSettings", "VerbSpec", "build_verb"]
 
 
 def _registry(*specs: VerbSpec) -> Mapping[str, VerbSpec]:
@@ -42,8 +42,3 @@ def build_verb(name: str, settings: VerbSettings) -> Verb[Any]:
         raise ValueError(f"unknown verb {name!r}; known: {', '.join(VERBS)}") from None
     return spec.build(settings)
 
-
-def reads_in_dry_run(name: str) -> bool:
-    """Whether a dry run of `name` reads the directory (and so needs a connection): known
-    before the tenant's domain is, so asked of a verb built without one."""
-    return build_verb(name, VerbSettings(domain=None)).reads_in_dry_run

@@ -18,6 +18,7 @@ from batch.verbs.existing import KeyPlan, OneKeyVerb
 from batch.verbs.lag import not_found, until_seen
 from batch.verbs.lookups import contact_of
 from batch.verbs.permissions import PASSWORD, READ, PermissionNeeds
+from batch.verbs.plans import line_for
 from batch.verbs.spec import Option, VerbSpec
 
 NEEDS = PermissionNeeds(read=READ, write=(PASSWORD,))
@@ -57,6 +58,20 @@ class ResetPasswordVerb(OneKeyVerb):
                 done.unresolved.append(plan.row)  # resume resets it again, with a fresh password
             else:
                 self.refused(plan, result, done, "", object_id)
+        return done
+
+    async def plan(self, plans: list[KeyPlan], session: Session) -> Executed:
+        """A dry run: a live customer would get a new temporary password; a key that names no
+        live customer fails, as in a run. No password is generated."""
+        done = Executed()
+        found, absent = await self.find_for_plan(plans, session, done)
+        change = "to change at next sign-in" if self.force_change else "not to change at next sign-in"
+        for plan, user in found:
+            done.would(line_for(plan.row, plan.key, "reset", user,
+                                f"found live; would get a generated password ({change}) in passwords.csv"))
+        for plan in absent:
+            done.would(line_for(plan.row, plan.key, "fail", None,
+                                "no customer with this key; a deleted one must be restored first"))
         return done
 
     async def reconcile(self, items: list[tuple[KeyPlan, SentRow]], session: Session) -> Executed:

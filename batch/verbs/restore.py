@@ -5,6 +5,8 @@ the live customer holding it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from batch.graph import GraphCall, GraphResult
 from batch.io.columns import PORTAL_RESTORE_HEADER, RESTORE_COLUMNS
 from batch.outcome import Outcome, SentRow, Status
@@ -14,6 +16,7 @@ from batch.verbs.existing import KeyPlan, OneKeyVerb
 from batch.verbs.lag import found_nothing, until_seen
 from batch.verbs.lookups import UserKey, found_users, lookup_call
 from batch.verbs.permissions import DELETE_RESTORE, READ, PermissionNeeds
+from batch.verbs.plans import LOCAL_SIGN_IN_TYPES, line_for
 from batch.verbs.spec import Option, VerbSpec
 
 NEEDS = PermissionNeeds(read=READ, write=(DELETE_RESTORE,))
@@ -49,6 +52,55 @@ class RestoreVerb(OneKeyVerb):
         if absent:
             await self._not_deleted(absent, session, done)
         return done
+
+    async def plan(self, plans: list[KeyPlan], session: Session) -> Executed:
+        """A dry run: a customer in deleted items would be restored, unless a live customer
+        holds its sign-in name or UPN now (the restore would fail); a live one is skipped, as
+        a run skips it; a key in neither fails."""
+        done = Executed()
+        found, absent = await self.find_for_plan(plans, session, done, deleted=True)
+        taken = await self._taken([user for _, user in found], session)
+        for (plan, user), holder in zip(found, taken):
+            when = str(user.get("deletedDateTime") or "")
+            if holder is None:
+                done.would(line_for(plan.row, plan.key, "restore", user,
+                                    "in deleted items" + (f" since {when}" if when else "")))
+            else:
+                what, other = holder
+                done.would(line_for(plan.row, plan.key, "fail", user,
+                                    f"exists: {what} is taken by the live customer {other}; free it, or restore "
+                                    "with a new UPN"))
+        for plan, live in await self.plan_elsewhere(absent, session, done, deleted=False):
+            if live is None:
+                done.would(line_for(plan.row, plan.key, "fail", None, _not_found(plan).error_message))
+            else:
+                done.would(line_for(plan.row, plan.key, "skip", live, "the customer is live; nothing to restore"))
+        return done
+
+    async def _taken(self, users: list[dict[str, Any]], session: Session) -> list[tuple[str, str] | None]:
+        """For each deleted customer, a live customer that holds its email or user name identity
+        or its UPN now: (what is taken, the holder's object id), or None. A lookup that fails
+        says nothing (the real run's restore will tell)."""
+        calls: list[GraphCall] = []
+        asked: list[list[tuple[str, int]]] = []
+        for user in users:
+            mine = []
+            for identity in user.get("identities") or []:
+                name = str(identity.get("issuerAssignedId", ""))
+                if str(identity.get("signInType", "")).lower() in LOCAL_SIGN_IN_TYPES and name:
+                    mine.append((f"sign-in name {name}", len(calls)))
+                    calls.append(lookup_call(UserKey("signin", name), str(identity.get("issuer") or self.domain)))
+            upn = str(user.get("userPrincipalName") or "")
+            if upn:
+                mine.append((f"UPN {upn}", len(calls)))
+                calls.append(lookup_call(UserKey("upn", upn), self.domain))
+            asked.append(mine)
+        answers = await send(calls, session)
+        taken: list[tuple[str, str] | None] = []
+        for user, mine in zip(users, asked):
+            holders = [(what, str(u.get("id", ""))) for what, index in mine for u in found_users(answers[index]) or []]
+            taken.append(next(((what, other) for what, other in holders if other != str(user.get("id", ""))), None))
+        return taken
 
     async def reconcile(self, items: list[tuple[KeyPlan, SentRow]], session: Session) -> Executed:
         """Still in deleted items → restore now; live → restored (by the interrupted run, or

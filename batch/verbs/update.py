@@ -13,7 +13,6 @@ values are in place, counted as updated.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +20,7 @@ from batch.graph import GraphCall
 from batch.io.columns import PORTAL_DELETE_HEADER, UPDATE_COLUMNS
 from batch.io.csvio import Row
 from batch.outcome import Outcome, SentRow, Status
-from batch.verbs.base import Executed, Rejected, Session
+from batch.verbs.base import Change, Executed, Rejected, Session
 from batch.verbs.existing import ExistingCustomerVerb, KeyPlan
 from batch.verbs.fields import (
     FIELD_RULES,
@@ -35,6 +34,7 @@ from batch.verbs.fields import (
 from batch.verbs.lag import not_found, until_seen
 from batch.verbs.lookups import lookup_call
 from batch.verbs.permissions import ENABLE, IDENTITIES, READ, UPDATE, PermissionNeeds
+from batch.verbs.plans import LOCAL_SIGN_IN_TYPES, changes_of, counted, line_for, property_columns, shown
 from batch.verbs.spec import VerbSpec
 
 CLEAR = "#clear"
@@ -49,13 +49,13 @@ NEEDS = PermissionNeeds(read=READ, write=(UPDATE,), by_column={"blockSignIn": (E
 class UpdatePlan(KeyPlan):
     changes: dict[str, Any] = field(default_factory=dict)  # Graph property → wanted value (None: clear)
     new_sign_in: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # Graph property → the row's column, where they differ
 
 
 class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
     name = "update"
     doing = "Updating customers"
     needs = NEEDS
-    reads_in_dry_run = True
 
     def __init__(self, domain: str, extensions_app_id: str | None = None) -> None:
         super().__init__(domain, UPDATE_COLUMNS)
@@ -75,7 +75,8 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
         if not changes and not new_sign_in:
             return Rejected(row.number, keyed.key, ("nothing to change: every column besides the key is blank",),
                             Status.SKIPPED)
-        return UpdatePlan(keyed.row, keyed.key, keyed.user, changes, new_sign_in)
+        return UpdatePlan(keyed.row, keyed.key, keyed.user, changes, new_sign_in,
+                          property_columns(row.cells, self.extensions))
 
     def _changes(self, cells: dict[str, str], problems: list[str]) -> dict[str, Any]:
         """What the row's filled columns change, by the field rules that create uses too."""
@@ -176,17 +177,23 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
         return done
 
     async def plan(self, plans: list[UpdatePlan], session: Session) -> Executed:
-        """A dry run: read each customer and say, property by property, what would change."""
+        """A dry run: read each customer and say, property by property and in the row's own
+        columns, what would change."""
         done = Executed()
-        found, absent = await self.find(plans, session, done, calls=[self._lookup(p) for p in plans])
-        done.outcomes += [self.not_live(plan) for plan in absent]
+        found, absent = await self.find_for_plan(plans, session, done, calls=[self._lookup(p) for p in plans])
+        for plan in absent:
+            done.would(line_for(plan.row, plan.key, "fail", None, "no customer with this key"))
         for plan, current in found:
-            object_id = str(current.get("id", ""))
             body = self._patch(plan, current)
-            for name in sorted(body):
-                done.plan.append((plan.row, plan.key, object_id, name, _shown(current.get(name)), _shown(body[name])))
-            message = ("dry run: would change " + ", ".join(sorted(body))) if body else "dry run: already up to date"
-            done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, object_id, error_message=message))
+            changes = changes_of(body, current, plan.columns)
+            if "identities" in body and plan.new_sign_in:
+                changes = tuple(sorted((*changes, Change("newSignInName", shown("newSignInName", _replaced(current, body)),
+                                                          shown("newSignInName", plan.new_sign_in))),
+                                       key=lambda c: c.column.lower()))
+            if changes:
+                done.would(line_for(plan.row, plan.key, "update", current, counted(changes), changes))
+            else:
+                done.would(line_for(plan.row, plan.key, "skip", current, "already up to date"))
         return done
 
     async def reconcile(self, items: list[tuple[UpdatePlan, SentRow]], session: Session) -> Executed:
@@ -194,13 +201,14 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
         return await self.execute([plan for plan, _ in items], session, resent=True)
 
 
-def _shown(value: Any) -> str:
-    """A value as plan.csv shows it: text as it is, anything else as JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _replaced(current: dict[str, Any], body: dict[str, Any]) -> str | None:
+    """The email or user name identity that the new sign-in name would replace (None: added)."""
+    kept = {str(i.get("issuerAssignedId", "")).lower() for i in body.get("identities") or []}
+    for identity in current.get("identities") or []:
+        name = str(identity.get("issuerAssignedId", ""))
+        if str(identity.get("signInType", "")).lower() in LOCAL_SIGN_IN_TYPES and name.lower() not in kept:
+            return name
+    return None
 
 
 def _differs(current: Any, wanted: Any) -> bool:
@@ -212,7 +220,7 @@ def _differs(current: Any, wanted: Any) -> bool:
 EPILOG = """\
 examples:
   entra-batch update changes.csv
-  entra-batch update changes.csv --dry-run      plan.csv: each property that would change, before and after
+  entra-batch update changes.csv --dry-run      plan.csv: each customer found, and what would change
 
 The file: one customer per row, named by objectId, userPrincipalName or signInName, plus the
 columns to change: displayName, givenName, surname, blockSignIn (Yes/No), usageLocation, mail,
