@@ -82,6 +82,9 @@ def _add_verb(verbs: argparse._SubParsersAction[argparse.ArgumentParser], spec: 
     p.add_argument("--encoding", help="the file's encoding when it is not UTF-8 (e.g. cp1252 for Excel's 'CSV (Windows)')")
     p.add_argument("--out-dir", type=Path, help=f"run folder to write (new or empty; default runs/<UTC time>-{spec.name})")
     p.add_argument("--dry-run", action="store_true", help="validate and plan; send nothing")
+    p.add_argument("--new-run", action="store_true",
+                   help="start a separate run even though an earlier run of this verb on the same file and target "
+                        "is not finished (by default that is refused, naming the folder to resume)")
     for option in spec.options:
         if option.store_true:
             p.add_argument(option.flag, dest=option.dest, action="store_true", help=option.help)
