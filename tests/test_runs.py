@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import dataclasses
+import hashlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +16,13 @@ import httpx
 import pytest
 
 import batch
+from batch.cli import main
 from batch.emulator import EmulatorApp, Store
 from batch.emulator.inprocess import EmulatorTransport
 from batch.emulator.settings import EmulatorSettings
+from batch.outcome import Outcome, SentRow, Status
 from batch.run.index import RunIndex
+from batch.run.journal import Journal
 
 HEADER = "signInType,signInName,displayName\r\n"
 
@@ -152,3 +157,136 @@ async def test_a_dry_run_and_a_finished_run_do_not_block_a_new_run(emulator: Emu
     index = RunIndex()
     assert [e.run_dir for e in index.runs()] == [(tmp_path / "one").resolve(), (tmp_path / "two").resolve()]
     assert all(e.finished is not None for e in index.runs())
+
+
+# ---- usage errors leave no folder (finding 10) ------------------------------------------------------
+
+
+def test_finding_10_a_usage_error_after_the_folder_was_made_leaves_runs_empty(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    source = rows_file(tmp_path / "in.csv", 2)
+    not_a_certificate = tmp_path / "app.pem"
+    not_a_certificate.write_text("not a certificate\n", encoding="utf-8")
+    for name, value in (("AZURE_TENANT_ID", "00000000-0000-0000-0000-000000000001"), ("AZURE_CLIENT_ID", "app"),
+                        ("AZURE_CLIENT_CERTIFICATE_PATH", str(not_a_certificate))):
+        monkeypatch.setenv(name, value)
+    assert main(["create", str(source), "--quiet", "--target", "http://127.0.0.1:9/v1.0"]) == batch.ExitCode.USAGE
+    assert "private key" in capsys.readouterr().err
+    assert list((tmp_path / "runs").iterdir()) == []
+    assert RunIndex().runs() == []
+    # --out-dir: the folder it named is removed when the run made it, emptied when it was there.
+    assert main(["create", str(source), "--quiet", "--target", "http://127.0.0.1:9/v1.0",
+                 "--out-dir", str(tmp_path / "new")]) == batch.ExitCode.USAGE
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir(mode=0o700)
+    assert main(["create", str(source), "--quiet", "--target", "http://127.0.0.1:9/v1.0",
+                 "--out-dir", str(tmp_path / "mine")]) == batch.ExitCode.USAGE
+    assert list((tmp_path / "mine").iterdir()) == []
+
+
+# ---- runs as things (finding 10) ----------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data" / "customers.csv"
+
+
+def killed_run(run_dir: Path, source: Path) -> None:
+    """A run folder as kill -9 leaves it: row 1 done, row 2 sent without an answer, no results.csv."""
+    run_dir.mkdir(mode=0o700)
+    journal = Journal(run_dir)
+    journal.set_meta(request=dataclasses.asdict(batch.RunRequest(verb="create", input=str(source.resolve()))),
+                     fingerprint=hashlib.sha256(source.read_bytes()).hexdigest(), target="local",
+                     target_identity={"kind": "local", "tenant_id": None, "graph_url": "http://emulator.local/v1.0"},
+                     started=time.time() - 10, records=3)
+    journal.mark_sent([SentRow(2, "c2@example.com", time.time() - 5, True, 1)])
+    journal.mark_done([Outcome(1, "c1@example.com", Status.CREATED, "obj-1", 201, attempts=1)])
+    journal.close()
+
+
+def test_finding_10_runs_lists_shows_and_writes_provisional_results(home: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    source = rows_file(tmp_path / "in.csv", 3)
+    assert main(["create", str(source), "--quiet", "--out-dir", str(tmp_path / "done")]) == 0
+    killed = tmp_path / "runs" / "20260101T000000Z-create"
+    (tmp_path / "runs").mkdir(mode=0o700, exist_ok=True)
+    killed_run(killed, source)  # not in the index: found under ./runs/
+    capsys.readouterr()
+    assert main(["runs"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].split("\t") == ["folder", "verb", "target", "started", "state", "counts"]
+    rows = {line.split("\t")[0]: line.split("\t") for line in listed[1:]}
+    assert rows["done"][1:3] == ["create", "local"] and rows["done"][4:] == ["finished", "created 3"]
+    assert rows["runs/20260101T000000Z-create"][4:] == ["interrupted", "created 1, not finished 2"]
+
+    assert not (killed / "results.csv").exists()
+    assert main(["runs", "show", str(killed)]) == 0
+    shown = capsys.readouterr().out
+    assert "state:    interrupted" in shown and "1 rows sent without an answer" in shown
+    assert f"`entra-batch resume {killed}`" in shown and "provisional" in shown
+    assert sorted(results(killed)) == [1]
+
+    # The unfinished run blocks a second run of the same file (but not one with --new-run).
+    assert main(["create", str(source), "--quiet"]) == batch.ExitCode.USAGE
+    assert f"entra-batch resume {killed.resolve()}" in capsys.readouterr().err
+    assert main(["create", str(source), "--quiet", "--new-run", "--on-existing", "skip"]) == 0
+
+
+def test_finding_10_prune_removes_only_old_finished_folders_and_keeps_passwords(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    generated = rows_file(tmp_path / "in.csv", 2)
+    own = tmp_path / "own.csv"
+    own.write_text("signInType,signInName,displayName,password\r\nemailAddress,x@example.com,X,Own-Password-1!\r\n",
+                   encoding="utf-8", newline="")
+    assert main(["create", str(generated), "--quiet", "--out-dir", str(tmp_path / "with-passwords")]) == 0
+    assert main(["create", str(own), "--quiet", "--out-dir", str(tmp_path / "plain")]) == 0
+    killed_run(tmp_path / "killed", rows_file(tmp_path / "other.csv", 3))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep", encoding="utf-8")
+    (tmp_path / "runs").mkdir(mode=0o700, exist_ok=True)
+    (tmp_path / "runs" / "link").symlink_to(outside)
+    capsys.readouterr()
+
+    assert main(["runs", "prune", "--older-than", "1d"]) == 0  # nothing that old
+    assert (tmp_path / "plain").exists()
+    assert main(["runs", "prune", "--older-than", "0m", "--dry-run"]) == 0
+    out = capsys.readouterr()
+    assert out.out == "would remove plain\n" and "kept with-passwords" in out.err
+    assert (tmp_path / "plain").exists()
+    assert main(["runs", "prune", "--older-than", "0m"]) == 0
+    assert capsys.readouterr().out == "removed plain\n"
+    assert not (tmp_path / "plain").exists() and (tmp_path / "with-passwords" / "passwords.csv").exists()
+    assert (tmp_path / "killed").exists()  # unfinished: never pruned
+    assert main(["runs", "prune", "--older-than", "0m", "--including-passwords"]) == 0
+    assert not (tmp_path / "with-passwords").exists()
+    assert (outside / "keep.txt").exists() and (tmp_path / "runs" / "link").is_symlink()
+    assert [e.run_dir for e in RunIndex().runs()] == []
+
+
+def test_finding_10_the_readme_first_command_twice_gives_the_same_result(home: Path, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "sample_data/customers.csv" in readme
+    (tmp_path / "sample_data").mkdir()
+    (tmp_path / "sample_data" / "customers.csv").write_bytes(SAMPLE.read_bytes())
+    # What the README's first line runs after installing: `entra-batch emulator reset --yes &&
+    # entra-batch create sample_data/customers.csv` (proposed README change, issue 12).
+    outcomes = []
+    for _ in range(2):
+        assert main(["emulator", "reset", "--yes"]) == 0
+        assert main(["create", "sample_data/customers.csv", "--quiet"]) == 1
+        outcomes.append(capsys.readouterr().out.splitlines()[1])
+    assert outcomes == ["  created 43, invalid 7"] * 2
+    # Without the reset, the second run finds the customers of the first: what finding 10 saw.
+    assert main(["create", "sample_data/customers.csv", "--quiet"]) == 1
+    assert capsys.readouterr().out.splitlines()[1] == "  invalid 7, failed 43"
+
+
+def test_emulator_reset_asks_and_needs_yes_without_a_terminal(home: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["create", str(rows_file(tmp_path / "in.csv", 1)), "--quiet"]) == 0
+    assert main(["emulator", "reset"]) == batch.ExitCode.USAGE  # stdin is not a terminal under pytest
+    assert "pass --yes" in capsys.readouterr().err
+    assert (home / "emulator.db").exists()
+    assert main(["emulator", "reset", "--yes"]) == 0
+    assert not (home / "emulator.db").exists()

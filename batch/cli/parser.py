@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,6 +187,43 @@ def _add_resume(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _add_target_options(p)
 
 
+_AGE = re.compile(r"(\d+(?:\.\d+)?)([dhm])")
+_AGE_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0}
+
+
+def older_than(text: str) -> float:
+    """`7d`, `12h`, `30m`: an age in seconds (`runs prune --older-than`)."""
+    found = _AGE.fullmatch(text.strip())
+    if not found:
+        raise argparse.ArgumentTypeError(f"an age such as 7d, 12h or 30m, got {text!r}")
+    return float(found.group(1)) * _AGE_UNITS[found.group(2)]
+
+
+def _add_runs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = verbs.add_parser("runs", help="list, show and prune run folders",
+                         description="The run folders of this user (wherever --out-dir put them: they are indexed "
+                                     "in ENTRA_BATCH_HOME) and those under ./runs/: folder, verb, target, start, "
+                                     "state (finished, interrupted, running) and counts.",
+                         epilog="examples:\n  entra-batch runs\n  entra-batch runs show runs/20261129T013000Z-create\n"
+                                "  entra-batch runs prune --older-than 7d --dry-run\n\n"
+                                "`runs show` of an interrupted run writes its results.csv with the rows finished so "
+                                "far (provisional; `resume` writes it whole).",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="runs_action", metavar="ACTION")
+    show = actions.add_parser("show", help="one run's details; writes a provisional results.csv if it is unfinished")
+    show.add_argument("run_dir", type=Path, help="the run folder")
+    prune = actions.add_parser("prune", help="remove finished run folders older than an age",
+                               description="Remove finished run folders whose run ended longer ago than --older-than. "
+                                           "Unfinished and running ones are never removed, nor folders that still "
+                                           "hold passwords.csv unless --including-passwords; links are never "
+                                           "followed.")
+    prune.add_argument("--older-than", type=older_than, required=True, metavar="AGE",
+                       help="an age: 7d (days), 12h (hours) or 30m (minutes)")
+    prune.add_argument("--including-passwords", action="store_true",
+                       help="remove folders that still hold passwords.csv too (the passwords are gone for good)")
+    prune.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+
+
 def _batch_size(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 20:
@@ -217,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_validate(verbs)
     _add_template(verbs)
     _add_resume(verbs)
+    _add_runs(verbs)
 
     emu = verbs.add_parser(
         "emulator", help="serve the local Microsoft Graph emulator over HTTP(S) on loopback",
@@ -224,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "throttling, faults, a client-credentials token endpoint) on a loopback address.",
         epilog=EMULATOR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    emu.add_argument("action", nargs="?", choices=("reset",),
+                     help="reset: empty the local emulator's directory (every customer, deleted ones too; a new app "
+                          "secret) after asking, or with --yes; a running `entra-batch emulator` must be stopped "
+                          "first")
+    emu.add_argument("--yes", action="store_true", help="with reset: do not ask")
     emu.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only; default 127.0.0.1)")
     emu.add_argument("--port", type=_port, default=8765, help="port to bind, 0 for any free port (default 8765)")
     emu.add_argument("--db", type=Path, help="SQLite file holding the emulator's directory "

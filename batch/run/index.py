@@ -206,17 +206,43 @@ def folder_state(run_dir: Path, meta: dict[str, Any]) -> str:
 
 
 def unfinished_runs(index: RunIndex, *, verb: str, fingerprint: str, target_identity: dict[str, Any],
-                    exclude: Path | None = None) -> list[Path]:
+                    exclude: Path | None = None, also_under: Path | None = None) -> list[Path]:
     """Folders of earlier runs of `verb` on the same input against the same target that are not
-    finished (dry runs do not count; folders moved or deleted are skipped)."""
-    return [entry.run_dir for entry in _same_runs(index, verb, fingerprint, target_identity, exclude)
-            if folder_state(entry.run_dir, read_journal(entry.run_dir)[0]) != FINISHED]
+    finished and hold rows (dry runs do not count; folders moved or deleted are skipped)."""
+    unfinished = []
+    for entry in _same_runs(index, verb, fingerprint, target_identity, exclude, also_under):
+        meta, counts, sent = read_journal(entry.run_dir)
+        # A run stopped before its first row (a refused token, say) handed nothing out: no conflict.
+        if folder_state(entry.run_dir, meta) != FINISHED and (counts or sent):
+            unfinished.append(entry.run_dir)
+    return unfinished
+
+
+def _candidates(index: RunIndex, also_under: Path | None) -> Iterator[IndexedRun]:
+    """The index's runs, then run folders under `also_under` (./runs/) it does not name (made by
+    an earlier version, or with the index lost), described by their own journals."""
+    entries = index.runs()
+    yield from entries
+    if also_under is None or not also_under.is_dir() or also_under.is_symlink():
+        return
+    known = {entry.run_dir for entry in entries}
+    for path in sorted(also_under.iterdir()):
+        if path.is_symlink() or path.resolve() in known or not is_run_folder(path):
+            continue
+        meta = read_journal(path)[0]
+        request = meta.get("request") if isinstance(meta.get("request"), dict) else None
+        identity = meta.get("target_identity")
+        if request is None or not isinstance(identity, dict):
+            continue
+        yield IndexedRun(path.resolve(), verb=str(request.get("verb", "")), target=str(meta.get("target", "")),
+                         fingerprint=str(meta.get("fingerprint", "")), target_identity=identity,
+                         dry_run=bool(request.get("dry_run", False)))
 
 
 def _same_runs(index: RunIndex, verb: str, fingerprint: str, target_identity: dict[str, Any],
-               exclude: Path | None) -> Iterator[IndexedRun]:
+               exclude: Path | None, also_under: Path | None = None) -> Iterator[IndexedRun]:
     skip = exclude.resolve() if exclude is not None else None
-    for entry in index.runs():
+    for entry in _candidates(index, also_under):
         if entry.dry_run or entry.verb != verb or entry.fingerprint != fingerprint or entry.run_dir == skip:
             continue
         if not entry.target_identity or not same_target(entry.target_identity, target_identity):
@@ -273,11 +299,12 @@ def _password_keys(path: Path) -> Iterator[str]:
 
 
 def refuse_second_run(index: RunIndex, *, verb: str, fingerprint: str, target_identity: dict[str, Any],
-                      input_name: str) -> None:
+                      input_name: str, also_under: Path | None = None) -> None:
     """ConfigError (exit 2, nothing sent) when an earlier run of `verb` on this input and
     target is not finished: a second run beside it could hand out a second password for the
     same customer (issue 12, finding 6)."""
-    unfinished = unfinished_runs(index, verb=verb, fingerprint=fingerprint, target_identity=target_identity)
+    unfinished = unfinished_runs(index, verb=verb, fingerprint=fingerprint, target_identity=target_identity,
+                                 also_under=also_under)
     if not unfinished:
         return
     folder = unfinished[-1]

@@ -95,7 +95,7 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
     identity = target_identity(target)
     if not request.dry_run and not new_run:
         refuse_second_run(index, verb=request.verb, fingerprint=opened.scan.sha256, target_identity=identity,
-                          input_name=request.input)
+                          input_name=request.input, also_under=runs_root)
     if confirm is not None and not confirm(opened.scan.records):
         raise NotConfirmed("not confirmed; nothing was sent")
     request = replace(request, input=str(Path(request.input).resolve()))
@@ -104,7 +104,7 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
     closed = False
     try:
         journal.set_meta(request=asdict(request), fingerprint=opened.scan.sha256, target=target.label,
-                         target_identity=identity, started=started)
+                         target_identity=identity, started=started, records=opened.scan.records)
         index.run_started(run_dir, verb=request.verb, target=target.label, fingerprint=opened.scan.sha256,
                           target_identity=identity, started=started, dry_run=request.dry_run)
         if on_start is not None:
@@ -284,6 +284,18 @@ async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBas
         journal.close()
 
 
+def write_provisional_results(run_dir: Path) -> Path:
+    """results.csv of a run folder that is not finished, from its journal: the rows done so
+    far (`entra-batch runs show`). `RunLocked` while a process works on the folder."""
+    journal = _open_recorded(run_dir)
+    try:
+        return write_results(journal, run_dir)
+    except (OSError, sqlite3.Error) as exc:
+        raise RunFolderFailed(run_dir, exc) from None
+    finally:
+        journal.close()
+
+
 def _check_same_target(saved: dict[str, object], target: Target) -> None:
     now = target_identity(target)
     if not saved or same_target(saved, now):
@@ -403,4 +415,4 @@ def check_room(run_dir: Path, source: Path) -> None:
 
 
 __all__ = ["ConfirmCallback", "ProgressCallback", "RunSummary", "check_room",
-           "read_request", "resume_run", "start_run"]
+           "read_request", "resume_run", "start_run", "write_provisional_results"]
