@@ -153,8 +153,7 @@ def _add_validate(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--verb", required=True, choices=tuple(VERBS),
                    help="the verb the file is meant for")
     p.add_argument("--encoding")
-    p.add_argument("--domain", metavar="DOMAIN", help="the tenant's default domain, to check UPNs against")
-    p.add_argument("--extensions-app-id", metavar="APP_ID")
+    _add_target_options(p)  # read offline, as the verb would use them (nothing is sent)
 
 
 def _add_template(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
