@@ -8,6 +8,7 @@ import asyncio
 import csv
 import dataclasses
 import hashlib
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,6 +208,7 @@ def test_finding_10_runs_lists_shows_and_writes_provisional_results(home: Path, 
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     source = rows_file(tmp_path / "in.csv", 3)
     assert main(["create", str(source), "--quiet", "--out-dir", str(tmp_path / "done")]) == 0
+    assert main(["create", str(source), "--quiet", "--dry-run", "--out-dir", str(tmp_path / "dry")]) == 0
     killed = tmp_path / "runs" / "20260101T000000Z-create"
     (tmp_path / "runs").mkdir(mode=0o700, exist_ok=True)
     killed_run(killed, source)  # not in the index: found under ./runs/
@@ -217,6 +219,7 @@ def test_finding_10_runs_lists_shows_and_writes_provisional_results(home: Path, 
     rows = {line.split("\t")[0]: line.split("\t") for line in listed[1:]}
     assert rows["done"][1:3] == ["create", "local"] and rows["done"][4:] == ["finished", "created 3"]
     assert rows["runs/20260101T000000Z-create"][4:] == ["interrupted", "created 1, not finished 2"]
+    assert rows["dry"][1] == "create (dry run)" and rows["dry"][4] == "finished"
 
     assert not (killed / "results.csv").exists()
     assert main(["runs", "show", str(killed)]) == 0
@@ -290,3 +293,36 @@ def test_emulator_reset_asks_and_needs_yes_without_a_terminal(home: Path, tmp_pa
     assert (home / "emulator.db").exists()
     assert main(["emulator", "reset", "--yes"]) == 0
     assert not (home / "emulator.db").exists()
+
+
+class RefusingLater(httpx.AsyncBaseTransport):
+    """The emulator, until the second $batch: its writes are refused with 403, as when the
+    app's permission is taken away mid-run."""
+
+    def __init__(self, app: EmulatorApp) -> None:
+        self.inner = EmulatorTransport(app)
+        self.batches = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/$batch"):
+            self.batches += 1
+            if self.batches >= 2:
+                items = json.loads(request.content)["requests"]
+                denied = {"error": {"code": "Authorization_RequestDenied",
+                                    "message": "Insufficient privileges to complete the operation."}}
+                return httpx.Response(200, json={"responses": [
+                    {"id": item["id"], "status": 403, "headers": {"Content-Type": "application/json"}, "body": denied}
+                    for item in items]})
+        return await self.inner.handle_async_request(request)
+
+
+async def test_finding_10_an_abort_with_exit_3_leaves_a_provisional_results_csv(emulator: Emulator,
+                                                                                  tmp_path: Path) -> None:
+    source = rows_file(tmp_path / "in.csv", 10)
+    request = batch.RunRequest(verb="create", input=str(source), batch_size=5, concurrency=1,
+                               out_dir=str(tmp_path / "run"))
+    with pytest.raises(batch.RunError) as stopped:
+        await batch.start_run(request, emulator.target, transport=RefusingLater(emulator.app))
+    assert stopped.value.exit_code == batch.ExitCode.ABORTED
+    lines = results(tmp_path / "run")
+    assert {lines[row]["status"] for row in range(1, 6)} == {"created"} and len(lines) <= 10

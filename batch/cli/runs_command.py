@@ -83,7 +83,8 @@ def describe(path: Path) -> RunFolder:
     records = meta.get("records")
     if finished is None and (path / "summary.json").is_file():
         finished = _summary_finished(path)
-    return RunFolder(path, str(request.get("verb", "?")), str(meta.get("target", "?")),
+    verb = str(request.get("verb", "?")) + (" (dry run)" if request.get("dry_run") else "")
+    return RunFolder(path, verb, str(meta.get("target", "?")),
                      float(started) if isinstance(started, (int, float)) else None,
                      float(finished) if isinstance(finished, (int, float)) else None,
                      folder_state(path, meta), counts, sent, records if isinstance(records, int) else None)
@@ -137,7 +138,7 @@ def show(run_dir: Path) -> int:
     saved = read_journal(run_dir)[0].get("request")
     request: dict[str, Any] = saved if isinstance(saved, dict) else {}
     print(f"folder:   {run_dir}")
-    print(f"verb:     {run.verb}{' (dry run)' if request.get('dry_run') else ''}")
+    print(f"verb:     {run.verb}")
     print(f"input:    {request.get('input', '?')}")
     print(f"target:   {run.target}")
     print(f"started:  {_when(run.started)}")
