@@ -155,16 +155,16 @@ def _make_run_folder(request: RunRequest, source: Path, runs_root: Path | None) 
     wanted = Path(request.out_dir) if request.out_dir else runs_root
     assert wanted is not None
     made = not request.out_dir or not os.path.lexists(wanted)
-    run_dir: Path | None = None
     try:
         run_dir = prepare_out_dir(wanted) if request.out_dir else new_run_dir(wanted, request.verb)
-        check_room(run_dir, source)
+        try:
+            check_room(run_dir, source)
+        except ConfigError:
+            if made:
+                _remove_start(run_dir, remove_folder=True)  # the empty folder made just now
+            raise
         return run_dir, Journal(run_dir), made
     except RunFolderTaken:
-        raise
-    except ConfigError:
-        if run_dir is not None:
-            _remove_start(run_dir, remove_folder=made)
         raise
     except (OSError, sqlite3.Error) as exc:
         # Found before anything is sent: an unwritable place for the run folder.
