@@ -16,6 +16,13 @@ pytest_plugins = ["emulator.fast_keys"]
 SHORT_REPLICATION_WAITS = "0.01,0.02"
 
 
+@pytest.fixture(autouse=True)
+def _a_home_of_its_own(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets an ENTRA_BATCH_HOME of its own (the run index, batch/run/index.py, lives
+    there), so that no test reads or writes the user's real one; `home` replaces it."""
+    monkeypatch.setenv("ENTRA_BATCH_HOME", str(tmp_path_factory.mktemp("entra-batch-home")))
+
+
 @pytest.fixture
 def home(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """A clean ENTRA_BATCH_HOME (so the local target's emulator directory is new), no tenant in

@@ -156,6 +156,10 @@ def _handler(command: str) -> Callable[[argparse.Namespace, RunFolderHolder], in
         from batch.cli.profiles_command import profiles
 
         return lambda args, holder: profiles(args)
+    if command == "runs":
+        from batch.cli.runs_command import runs
+
+        return lambda args, holder: runs(args)
     from batch.cli.file_commands import template, validate
 
     handlers = {"validate": validate, "template": template}

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from batch import config
-from batch.errors import ExitCode
+from batch.errors import ConfigError, ExitCode
 
 
 def run_emulator(args: argparse.Namespace) -> int:
+    if args.action == "reset":
+        return reset_emulator(args)
     from batch.emulator.database import DatabaseUnavailable
     from batch.emulator.server import NotLoopback, ServeOptions, serve
     from batch.emulator.settings import EmulatorSettings, Faults, Latency, Quotas
@@ -57,4 +61,41 @@ def run_emulator(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
+    return ExitCode.OK
+
+
+def reset_emulator(args: argparse.Namespace) -> int:
+    """`entra-batch emulator reset`: the local emulator's directory (its SQLite file, default
+    under ENTRA_BATCH_HOME, or --db) removed, after asking on a terminal or with --yes; the
+    next command starts from the emulator's first state (one tenant, one app, no customers).
+    A link is removed, never followed."""
+    try:
+        db: Path = args.db or config.emulator_db_path()
+    except ConfigError as exc:
+        print(f"entra-batch emulator: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    files = [db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+    if not os.path.lexists(db):
+        print(f"entra-batch emulator: {db} does not exist; the local directory is already empty", file=sys.stderr)
+        return ExitCode.OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(f"entra-batch emulator: reset removes every customer of the local emulator ({db}); pass --yes "
+                  "to confirm", file=sys.stderr)
+            return ExitCode.USAGE
+        answer = input(f"Remove the local emulator's directory {db} (every customer, and its app's secret)? "
+                       "Type yes to go on: ")
+        if answer.strip().lower() != "yes":
+            print("entra-batch emulator: not reset", file=sys.stderr)
+            return ExitCode.USAGE
+    for path in files:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            print(f"entra-batch emulator: cannot remove {path}: {exc.strerror or exc}", file=sys.stderr)
+            return ExitCode.USAGE
+    print(f"entra-batch emulator: the local directory ({db}) is empty; it starts afresh on the next command",
+          file=sys.stderr)
     return ExitCode.OK

@@ -8,7 +8,9 @@ import stat
 import sys
 from pathlib import Path
 
+from batch.cli.local import local_tenant_names
 from batch.cli.output import say
+from batch.cli.targets import target_of
 from batch.errors import ConfigError, ExitCode
 from batch.io.columns import ColumnSet
 from batch.io.csvio import open_csv
@@ -20,8 +22,12 @@ from batch.verbs.registry import VERBS, VerbSettings, build_verb
 
 
 def validate(args: argparse.Namespace) -> int:
-    verb = build_verb(args.verb, VerbSettings(domain=args.domain, extensions_app_id=args.extensions_app_id))
+    domain, extensions_app_id = _tenant_names(args)
+    verb = build_verb(args.verb, VerbSettings(domain=domain, extensions_app_id=extensions_app_id))
     source = open_csv(args.file, verb.columns, encoding=args.encoding)
+    if not domain:
+        say("the tenant's default domain is not known offline, so userPrincipalName domains were not checked (and "
+            "sign-in name keys need it); give --domain, or use a profile or environment that names it")
     if source.match.unknown:
         say(f"ignored columns: {', '.join(shown(name, 60) for name in source.match.unknown)}")
     rows = invalid = 0
@@ -37,6 +43,22 @@ def validate(args: argparse.Namespace) -> int:
     print(f"{args.file}: {rows} rows, {invalid} invalid, {rows - invalid} valid "
           f"({source.encoding}, delimiter {source.delimiter!r}{template})")
     return ExitCode.ROWS_FAILED if invalid else ExitCode.OK
+
+
+def _tenant_names(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """The default domain and extensions app id that `create` on the same settings would use,
+    as far as they can be known without sending anything: --domain and --extensions-app-id,
+    the profile's or environment's, and for the built-in emulator its tenant's (issue 12,
+    finding 7). A tenant's domain that only Graph can tell stays None."""
+    try:
+        target = target_of(args)
+    except ConfigError as exc:
+        say(f"the target's settings cannot be used ({exc}); checking with --domain and --extensions-app-id only")
+        return args.domain, args.extensions_app_id
+    if target.kind != "local":
+        return target.domain, target.extensions_app_id
+    domain, extensions_app_id = local_tenant_names()
+    return target.domain or domain, target.extensions_app_id or extensions_app_id
 
 
 def template(args: argparse.Namespace) -> int:

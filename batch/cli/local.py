@@ -16,10 +16,24 @@ from typing import Any
 
 import httpx
 
-from batch.config import Target, emulator_db_path, private_dir
+from batch.config import Target, emulator_db_path, home_dir, private_dir
 from batch.errors import ConfigError
 
 LOCAL_AUTHORITY = "http://emulator.local"
+# The built-in emulator's tenant, before its directory exists: its default domain is fixed
+# (PRODUCT.md, "Targets"); its extensions app id is drawn when the directory is made, and any
+# one gives `ext.<name>` columns the same verdict (`local_tenant_names`).
+LOCAL_DEFAULT_DOMAIN = "contoso.onmicrosoft.com"
+_ANY_EXTENSIONS_APP_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def local_tenant_names() -> tuple[str, str]:
+    """The built-in emulator tenant's default domain and extensions app id, read from its
+    directory when there is one (never made here: `validate` writes nothing)."""
+    if not (home_dir() / "emulator.db").is_file():  # the path of emulator_db_path, without making the home
+        return LOCAL_DEFAULT_DOMAIN, _ANY_EXTENSIONS_APP_ID
+    with LocalEmulator() as local:
+        return local.tenant.default_domain, local.tenant.extensions_app_id
 
 
 class LocalEmulator:
@@ -65,4 +79,4 @@ class LocalEmulator:
         self.close()
 
 
-__all__ = ["LOCAL_AUTHORITY", "LocalEmulator"]
+__all__ = ["LOCAL_AUTHORITY", "LOCAL_DEFAULT_DOMAIN", "LocalEmulator", "local_tenant_names"]

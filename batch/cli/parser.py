@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,9 @@ def _add_verb(verbs: argparse._SubParsersAction[argparse.ArgumentParser], spec: 
     p.add_argument("--encoding", help="the file's encoding when it is not UTF-8 (e.g. cp1252 for Excel's 'CSV (Windows)')")
     p.add_argument("--out-dir", type=Path, help=f"run folder to write (new or empty; default runs/<UTC time>-{spec.name})")
     p.add_argument("--dry-run", action="store_true", help="validate and plan; send nothing")
+    p.add_argument("--new-run", action="store_true",
+                   help="start a separate run even though an earlier run of this verb on the same file and target "
+                        "is not finished (by default that is refused, naming the folder to resume)")
     for option in spec.options:
         if option.store_true:
             p.add_argument(option.flag, dest=option.dest, action="store_true", help=option.help)
@@ -152,8 +156,7 @@ def _add_validate(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--verb", required=True, choices=tuple(VERBS),
                    help="the verb the file is meant for")
     p.add_argument("--encoding")
-    p.add_argument("--domain", metavar="DOMAIN", help="the tenant's default domain, to check UPNs against")
-    p.add_argument("--extensions-app-id", metavar="APP_ID")
+    _add_target_options(p)  # read offline, as the verb would use them (nothing is sent)
 
 
 def _add_template(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -208,6 +211,43 @@ def _add_profiles(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("name", metavar="NAME", help="the profile's name")
 
 
+_AGE = re.compile(r"(\d+(?:\.\d+)?)([dhm])")
+_AGE_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0}
+
+
+def older_than(text: str) -> float:
+    """`7d`, `12h`, `30m`: an age in seconds (`runs prune --older-than`)."""
+    found = _AGE.fullmatch(text.strip())
+    if not found:
+        raise argparse.ArgumentTypeError(f"an age such as 7d, 12h or 30m, got {text!r}")
+    return float(found.group(1)) * _AGE_UNITS[found.group(2)]
+
+
+def _add_runs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = verbs.add_parser("runs", help="list, show and prune run folders",
+                         description="The run folders of this user (wherever --out-dir put them: they are indexed "
+                                     "in ENTRA_BATCH_HOME) and those under ./runs/: folder, verb, target, start, "
+                                     "state (finished, interrupted, running) and counts.",
+                         epilog="examples:\n  entra-batch runs\n  entra-batch runs show runs/20261129T013000Z-create\n"
+                                "  entra-batch runs prune --older-than 7d --dry-run\n\n"
+                                "`runs show` of an interrupted run writes its results.csv with the rows finished so "
+                                "far (provisional; `resume` writes it whole).",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = p.add_subparsers(dest="runs_action", metavar="ACTION")
+    show = actions.add_parser("show", help="one run's details; writes a provisional results.csv if it is unfinished")
+    show.add_argument("run_dir", type=Path, help="the run folder")
+    prune = actions.add_parser("prune", help="remove finished run folders older than an age",
+                               description="Remove finished run folders whose run ended longer ago than --older-than. "
+                                           "Unfinished and running ones are never removed, nor folders that still "
+                                           "hold passwords.csv unless --including-passwords; links are never "
+                                           "followed.")
+    prune.add_argument("--older-than", type=older_than, required=True, metavar="AGE",
+                       help="an age: 7d (days), 12h (hours) or 30m (minutes)")
+    prune.add_argument("--including-passwords", action="store_true",
+                       help="remove folders that still hold passwords.csv too (the passwords are gone for good)")
+    prune.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+
+
 def _batch_size(text: str) -> int:
     value = int(text)
     if not 1 <= value <= 20:
@@ -240,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_template(verbs)
     _add_resume(verbs)
     _add_profiles(verbs)
+    _add_runs(verbs)
 
     emu = verbs.add_parser(
         "emulator", help="serve the local Microsoft Graph emulator over HTTP(S) on loopback",
@@ -247,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "throttling, faults, a client-credentials token endpoint) on a loopback address.",
         epilog=EMULATOR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    emu.add_argument("action", nargs="?", choices=("reset",),
+                     help="reset: empty the local emulator's directory (every customer, deleted ones too; a new app "
+                          "secret) after asking, or with --yes; a running `entra-batch emulator` must be stopped "
+                          "first")
+    emu.add_argument("--yes", action="store_true", help="with reset: do not ask")
     emu.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only; default 127.0.0.1)")
     emu.add_argument("--port", type=_port, default=8765, help="port to bind, 0 for any free port (default 8765)")
     emu.add_argument("--db", type=Path, help="SQLite file holding the emulator's directory "

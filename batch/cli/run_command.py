@@ -48,7 +48,7 @@ def start(args: argparse.Namespace, holder: RunFolderHolder) -> int:
         with reach(target_of(args)) as where:
             summary = signals.run(start_run(request, where.target, runs_root=RUNS_ROOT, transport=where.transport,
                                             on_progress=bar, on_start=holder.started,
-                                            confirm=lambda rows: confirmed(args, rows)))
+                                            confirm=lambda rows: confirmed(args, rows), new_run=args.new_run))
     finally:
         bar.close()
     return report(summary)

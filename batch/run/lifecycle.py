@@ -12,6 +12,7 @@ run folder.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import ssl
@@ -34,6 +35,7 @@ from batch.run.connection import (
     target_identity,
 )
 from batch.run.files import (
+    STARTUP_LEFTOVERS,
     PasswordsFile,
     PlanFile,
     column_labels,
@@ -44,6 +46,7 @@ from batch.run.files import (
     write_retry,
     write_summary,
 )
+from batch.run.index import PasswordsElsewhere, RunIndex, refuse_second_run
 from batch.run.journal import Journal, JournalUnreadable, check_journal_files, why_unreadable
 from batch.run.pipeline import Engine, EngineOptions, ProgressCallback
 from batch.run.request import RunRequest
@@ -72,7 +75,8 @@ def _read_input(request: RunRequest) -> _Input:
 async def start_run(request: RunRequest, target: Target, *, runs_root: Path | None = None,
                     transport: httpx.AsyncBaseTransport | None = None,
                     on_progress: ProgressCallback | None = None, on_start: Callable[[Path], None] | None = None,
-                    confirm: ConfirmCallback | None = None, pacing: bool = True) -> RunSummary:
+                    confirm: ConfirmCallback | None = None, pacing: bool = True, new_run: bool = False,
+                    index: RunIndex | None = None) -> RunSummary:
     """Run `request.verb` on `request.input` against `target`.
 
     The run folder is `request.out_dir` (new or empty) or, without one, a new
@@ -80,33 +84,89 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
     built-in emulator in process, a mock). `confirm(records)` may refuse the run before
     anything is written; `on_start(run_dir)` is called once the folder holds the run (from
     then on `resume_run` can finish it). `pacing=False` sends without pacing (benchmarks).
+
+    One run per file and target: while an earlier run of the same verb on the same input
+    (by content) against the same target is not finished, `ConfigError` names its folder,
+    unless `new_run`. `index` (default: the one under ENTRA_BATCH_HOME) is where run folders
+    are found. A `ConfigError` raised before anything was sent removes the folder it made.
     """
     if request.out_dir is None and runs_root is None:
         raise ValueError("start_run needs request.out_dir or runs_root")
     waits = replication_waits()  # a bad setting stops the run before anything is written
     opened = _read_input(request)
+    index = index or RunIndex()
+    identity = target_identity(target)
+    if not request.dry_run and not new_run:
+        refuse_second_run(index, verb=request.verb, fingerprint=opened.scan.sha256, target_identity=identity,
+                          input_name=request.input, also_under=runs_root)
     if confirm is not None and not confirm(opened.scan.records):
         raise NotConfirmed("not confirmed; nothing was sent")
     request = replace(request, input=str(Path(request.input).resolve()))
-    run_dir, journal = _make_run_folder(request, opened.source.path, runs_root)
+    run_dir, journal, made = _make_run_folder(request, opened.source.path, runs_root)
+    started = time.time()
+    closed = False
     try:
         journal.set_meta(request=asdict(request), fingerprint=opened.scan.sha256, target=target.label,
-                         target_identity=target_identity(target), started=time.time())
+                         target_identity=identity, started=started, records=opened.scan.records)
+        index.run_started(run_dir, verb=request.verb, target=target.label, fingerprint=opened.scan.sha256,
+                          target_identity=identity, started=started, dry_run=request.dry_run)
         if on_start is not None:
             on_start(run_dir)
         return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
-                              on_progress=on_progress, resuming=False, pacing=pacing, replication_waits=waits)
-    finally:
+                              on_progress=on_progress, resuming=False, pacing=pacing, replication_waits=waits,
+                              index=index)
+    except ConfigError:
+        unused = _nothing_but_the_start(run_dir, journal)
         journal.close()
+        closed = True
+        if unused:
+            _remove_start(run_dir, remove_folder=made)
+            index.forget([run_dir])
+        raise
+    finally:
+        if not closed:
+            journal.close()
 
 
-def _make_run_folder(request: RunRequest, source: Path, runs_root: Path | None) -> tuple[Path, Journal]:
+def _nothing_but_the_start(run_dir: Path, journal: Journal) -> bool:
+    """Whether the run folder holds only what starting a run put there (a usage error found
+    after the folder was made: nothing was sent, nothing is worth keeping)."""
+    try:
+        leftovers = {p.name for p in run_dir.iterdir()}
+        return leftovers <= STARTUP_LEFTOVERS and not journal.counts() and not journal.sent_rows()
+    except (OSError, sqlite3.Error):
+        return False
+
+
+def _remove_start(run_dir: Path, *, remove_folder: bool) -> None:
+    """Remove the lock and journal a start made (never following a link: unlink removes the
+    link itself), and the folder when this start made it."""
+    try:
+        for name in STARTUP_LEFTOVERS:
+            try:
+                os.unlink(run_dir / name)
+            except FileNotFoundError:
+                pass
+        if remove_folder:
+            os.rmdir(run_dir)
+    except OSError:
+        pass  # a folder that cannot be cleaned stays; it holds nothing that was sent
+
+
+def _make_run_folder(request: RunRequest, source: Path, runs_root: Path | None) -> tuple[Path, Journal, bool]:
+    """The run folder, its journal, and whether the folder was made now."""
     wanted = Path(request.out_dir) if request.out_dir else runs_root
     assert wanted is not None
+    made = not request.out_dir or not os.path.lexists(wanted)
     try:
         run_dir = prepare_out_dir(wanted) if request.out_dir else new_run_dir(wanted, request.verb)
-        check_room(run_dir, source)
-        return run_dir, Journal(run_dir)
+        try:
+            check_room(run_dir, source)
+        except ConfigError:
+            if made:
+                _remove_start(run_dir, remove_folder=True)  # the empty folder made just now
+            raise
+        return run_dir, Journal(run_dir), made
     except RunFolderTaken:
         raise
     except (OSError, sqlite3.Error) as exc:
@@ -201,7 +261,7 @@ def _cannot_resume(run_dir: Path, why: str) -> ConfigError:
 
 
 async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBaseTransport | None = None,
-                     on_progress: ProgressCallback | None = None) -> RunSummary:
+                     on_progress: ProgressCallback | None = None, index: RunIndex | None = None) -> RunSummary:
     """Finish an interrupted run: rows done are kept, rows sent without an answer are looked
     up before anything is re-sent, the rest are sent. Needs the same input file and target."""
     waits = replication_waits()  # a bad setting stops the resume before anything is touched
@@ -217,8 +277,24 @@ async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBas
         if opened.scan.sha256 != meta.get("fingerprint"):
             raise ConfigError(f"{source} changed since the run started; resume needs the same file")
         check_room(run_dir, source)
+        index = index or RunIndex()
+        index.run_started(run_dir, verb=request.verb, target=str(meta.get("target", target.label)),
+                          fingerprint=opened.scan.sha256, target_identity=meta.get("target_identity") or {},
+                          started=float(meta.get("started") or time.time()), dry_run=request.dry_run)
         return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
-                              on_progress=on_progress, resuming=True, replication_waits=waits)
+                              on_progress=on_progress, resuming=True, replication_waits=waits, index=index)
+    finally:
+        journal.close()
+
+
+def write_provisional_results(run_dir: Path) -> Path:
+    """results.csv of a run folder that is not finished, from its journal: the rows done so
+    far (`entra-batch runs show`). `RunLocked` while a process works on the folder."""
+    journal = _open_recorded(run_dir)
+    try:
+        return write_results(journal, run_dir)
+    except (OSError, sqlite3.Error) as exc:
+        raise RunFolderFailed(run_dir, exc) from None
     finally:
         journal.close()
 
@@ -236,7 +312,7 @@ def _check_same_target(saved: dict[str, object], target: Target) -> None:
 
 async def _execute(request: RunRequest, target: Target, opened: _Input, *, journal: Journal, run_dir: Path,
                    transport: httpx.AsyncBaseTransport | None, on_progress: ProgressCallback | None,
-                   resuming: bool, pacing: bool = True,
+                   resuming: bool, index: RunIndex, pacing: bool = True,
                    replication_waits: tuple[float, ...] | None = None) -> RunSummary:
     started = time.time()
     source = opened.source
@@ -261,6 +337,9 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                 await connection.check_permissions(
                     verb.needs.for_run(source.match.by_index.values(), reads_only=plans_by_reading))
                 session = Session(client=connection.client, passwords_on_file=passwords.rows_present,
+                                  passwords_elsewhere=PasswordsElsewhere(
+                                      index, verb=request.verb, fingerprint=opened.scan.sha256, run_dir=run_dir,
+                                      target_identity=journal.meta().get("target_identity") or {}),
                                   replication_waits=replication_waits or REPLICATION_WAITS)
             engine = Engine(verb, source.rows(), journal, passwords, session,
                             EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
@@ -270,8 +349,12 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                 progress = await engine.run()
             except (OSError, sqlite3.Error) as exc:  # a full disk, a folder gone read-only: resumable
                 if isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):
+                    _write_provisional_results(journal, run_dir)
                     raise  # not the run folder: the network, which the client should have turned into results
                 raise RunFolderFailed(run_dir, exc) from None
+            except BaseException:  # Ctrl-C, SIGTERM, an abort with exit 3: what is done so far
+                _write_provisional_results(journal, run_dir)
+                raise
     finally:
         passwords.close()
         if plan_file is not None:
@@ -282,9 +365,22 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
         summary = summarise(request, target, journal, run_dir, connection.client.stats if connection else None,
                             progress, started, time.time(), resuming, notes)
         write_summary(run_dir, summary.as_json())
+        finished = time.time()
+        journal.set_meta(finished=finished)
     except (OSError, sqlite3.Error) as exc:
         raise RunFolderFailed(run_dir, exc) from None
+    index.run_finished(run_dir, finished)
     return summary
+
+
+def _write_provisional_results(journal: Journal, run_dir: Path) -> None:
+    """results.csv of a run that stops before its end (Ctrl-C, SIGTERM, exit 3): the rows
+    done so far, in input order; `resume` rewrites it whole. Best effort: the run is already
+    stopping for another reason, which must not be hidden by this one."""
+    try:
+        write_results(journal, run_dir)
+    except (OSError, sqlite3.Error):
+        pass
 
 
 async def _tenant_names(request: RunRequest, target: Target, journal: Journal,
@@ -324,4 +420,4 @@ def check_room(run_dir: Path, source: Path) -> None:
 
 
 __all__ = ["ConfirmCallback", "ProgressCallback", "RunSummary", "check_room",
-           "read_request", "resume_run", "start_run"]
+           "read_request", "resume_run", "start_run", "write_provisional_results"]

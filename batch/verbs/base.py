@@ -10,6 +10,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from batch.outcome import Outcome, PasswordLine, SentRow, Status
@@ -136,6 +137,10 @@ class Session:
     clock: Callable[[], float] = time.time
     # Which of these rows already have their password in passwords.csv (for reconciling).
     passwords_on_file: Callable[[set[int]], set[int]] = lambda rows: set()
+    # Which other run folder of the same input and target handed out the password of this
+    # customer (object id, sign-in name), if any: reconciling never resets such a customer's
+    # password, which would make that folder's passwords.csv lie (issue 12, finding 6).
+    passwords_elsewhere: Callable[[str, str], Path | None] = lambda object_id, sign_in_name: None
     # Waiting out Graph's replication delay (batch/verbs/lag.py): the pauses before each new
     # try of a call whose object is not visible yet, and the sleep that makes them (tests
     # inject a fake one, as they do into the Graph client).

@@ -264,7 +264,14 @@ class CreateVerb(Verb[CreatePlan]):
                     done: Executed, on_file: set[int] | None) -> None:
         """A customer our own request made: created, with the password that reached it."""
         if plan.password_lost and not (on_file and plan.row in on_file):
-            await self._replace_lost_password(plan, str(found["id"]), session, done)
+            elsewhere = session.passwords_elsewhere(str(found["id"]), plan.sign_in_name or plan.upn or "")
+            if elsewhere is not None:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.CREATED, str(found["id"]), 201,
+                                             error_message=f"created by the run in {elsewhere}; its password is in "
+                                                           "that folder's passwords.csv",
+                                             attempts=answer.attempts))
+            else:
+                await self._replace_lost_password(plan, str(found["id"]), session, done)
         elif plan.password_lost or (on_file and plan.row in on_file):
             done.outcomes.append(Outcome(plan.row, plan.key, Status.CREATED, str(found["id"]), 201,
                                          attempts=answer.attempts))

@@ -182,6 +182,8 @@ The file: one customer per row, named by objectId (best), userPrincipalName or s
 looked up among deleted customers. The admin center's bulk-restore template (`Object ID
 [objectId] Required`) works as downloaded. A customer that is live already is `skipped`; one
 whose UPN or sign-in name was taken meanwhile fails with the holder's object id.
+Restore only brings customers back, so it never asks for confirmation; --yes is accepted
+(and changes nothing) so that one script line can serve delete, purge and restore.
 Exit status as for create: 0, 1, 2, 3, 130.
 """
 
@@ -192,7 +194,9 @@ SPEC = VerbSpec(
     epilog=EPILOG,
     columns=RESTORE_COLUMNS,
     portal_header=PORTAL_RESTORE_HEADER,
-    options=(Option("--yes", "yes", "accepted; restore asks nothing", store_true=True),),
+    options=(Option("--yes", "yes", "changes nothing: restore never asks for confirmation (it only brings customers "
+                                    "back); accepted so that scripts can pass --yes to delete, purge and restore "
+                                    "alike", store_true=True),),
     confirm="never",
     build=lambda settings: RestoreVerb(settings.domain or ""),
 )
