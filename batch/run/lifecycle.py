@@ -45,6 +45,7 @@ from batch.run.journal import Journal, JournalUnreadable, check_journal_files, w
 from batch.run.pipeline import Engine, EngineOptions, ProgressCallback
 from batch.run.request import RunRequest
 from batch.run.summary import RunSummary, summarise
+from batch.run.watch import RunWatch, name_target
 from batch.verbs.base import REPLICATION_WAITS, Session
 from batch.verbs.registry import VERBS, VerbSettings, build_verb, reads_in_dry_run
 
@@ -69,7 +70,8 @@ def _read_input(request: RunRequest) -> _Input:
 async def start_run(request: RunRequest, target: Target, *, runs_root: Path | None = None,
                     transport: httpx.AsyncBaseTransport | None = None,
                     on_progress: ProgressCallback | None = None, on_start: Callable[[Path], None] | None = None,
-                    confirm: ConfirmCallback | None = None, pacing: bool = True) -> RunSummary:
+                    confirm: ConfirmCallback | None = None, pacing: bool = True,
+                    watch: RunWatch | None = None) -> RunSummary:
     """Run `request.verb` on `request.input` against `target`.
 
     The run folder is `request.out_dir` (new or empty) or, without one, a new
@@ -92,7 +94,8 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
         if on_start is not None:
             on_start(run_dir)
         return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
-                              on_progress=on_progress, resuming=False, pacing=pacing, replication_waits=waits)
+                              on_progress=on_progress, resuming=False, pacing=pacing, replication_waits=waits,
+                              watch=watch)
     finally:
         journal.close()
 
@@ -198,7 +201,7 @@ def _cannot_resume(run_dir: Path, why: str) -> ConfigError:
 
 
 async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBaseTransport | None = None,
-                     on_progress: ProgressCallback | None = None) -> RunSummary:
+                     on_progress: ProgressCallback | None = None, watch: RunWatch | None = None) -> RunSummary:
     """Finish an interrupted run: rows done are kept, rows sent without an answer are looked
     up before anything is re-sent, the rest are sent. Needs the same input file and target."""
     waits = replication_waits()  # a bad setting stops the resume before anything is touched
@@ -215,7 +218,7 @@ async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBas
             raise ConfigError(f"{source} changed since the run started; resume needs the same file")
         check_room(run_dir, source)
         return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
-                              on_progress=on_progress, resuming=True, replication_waits=waits)
+                              on_progress=on_progress, resuming=True, replication_waits=waits, watch=watch)
     finally:
         journal.close()
 
@@ -234,7 +237,7 @@ def _check_same_target(saved: dict[str, object], target: Target) -> None:
 async def _execute(request: RunRequest, target: Target, opened: _Input, *, journal: Journal, run_dir: Path,
                    transport: httpx.AsyncBaseTransport | None, on_progress: ProgressCallback | None,
                    resuming: bool, pacing: bool = True,
-                   replication_waits: tuple[float, ...] | None = None) -> RunSummary:
+                   replication_waits: tuple[float, ...] | None = None, watch: RunWatch | None = None) -> RunSummary:
     started = time.time()
     source = opened.source
     notes = (f"ignored columns: {', '.join(source.match.unknown)}",) if source.match.unknown else ()
@@ -242,12 +245,13 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
     passwords = PasswordsFile(run_dir)
     plan_file = PlanFile(run_dir) if plans_by_reading else None
     connection: Connection | None = None
+    tenant = None
     try:
         async with AsyncExitStack() as stack:
             if not request.dry_run or plans_by_reading:
                 connection = await stack.enter_async_context(open_connection(
                     target, transport=transport, concurrency=request.concurrency, priority=request.priority,
-                    pacing=pacing))
+                    pacing=pacing, observer=stack.enter_context((watch or RunWatch()).observing(run_dir))))
             domain, extensions_app_id = await _tenant_names(request, target, journal, connection)
             verb = build_verb(request.verb, VerbSettings(
                 domain=domain, extensions_app_id=extensions_app_id, on_existing=request.on_existing,
@@ -256,12 +260,14 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
             if connection is not None:
                 await connection.check_permissions(
                     verb.needs.for_run(source.match.by_index.values(), reads_only=plans_by_reading))
+                tenant = await name_target(connection, request.verb, opened.scan.records, watch)
                 session = Session(client=connection.client, passwords_on_file=passwords.rows_present,
                                   replication_waits=replication_waits or REPLICATION_WAITS)
             engine = Engine(verb, source.rows(), journal, passwords, session,
                             EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
                                           dry_run=request.dry_run), on_progress, plan_file=plan_file)
             engine.progress.rows_total = opened.scan.records
+            engine.progress.hold = connection.client.hold if connection is not None else None
             try:
                 progress = await engine.run()
             except (OSError, sqlite3.Error) as exc:  # a full disk, a folder gone read-only: resumable
@@ -275,7 +281,7 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
     try:
         write_results(journal, run_dir)
         summary = summarise(request, target, journal, run_dir, connection.client.stats if connection else None,
-                            progress, started, time.time(), resuming, notes)
+                            progress, started, time.time(), resuming, notes, tenant=tenant)
         write_summary(run_dir, summary.as_json())
     except (OSError, sqlite3.Error) as exc:
         raise RunFolderFailed(run_dir, exc) from None

@@ -17,6 +17,7 @@ from batch.version import __version__
 
 if TYPE_CHECKING:
     from batch.graph import ClientStats
+    from batch.run.connection import TenantNames
     from batch.run.pipeline import Progress
     from batch.run.request import RunRequest
 
@@ -45,6 +46,7 @@ class RunSummary:
     resumed: bool
     version: str
     notes: tuple[str, ...] = field(default=(), compare=False)
+    tenant: Mapping[str, Any] | None = None  # who was written to (connection.TenantNames), None without Graph
 
     @property
     def failed(self) -> int:
@@ -69,7 +71,7 @@ class RunSummary:
             "rows_per_second": self.rows_per_second, "requests": self.requests, "graph_calls": self.graph_calls,
             "throttled_429": self.throttled_429, "retries": self.retries,
             "throttle_wait_seconds": self.throttle_wait_seconds, "apps": self.apps, "resumed": self.resumed,
-            "version": self.version,
+            "version": self.version, "tenant": dict(self.tenant) if self.tenant is not None else None,
         }
 
 
@@ -79,7 +81,7 @@ _TOTALS = (("requests", "requests"), ("graph_calls", "calls"), ("throttled_429",
 
 def summarise(request: RunRequest, target: Target, journal: Journal, run_dir: Path, stats: ClientStats | None,
               progress: Progress, started: float, finished: float, resuming: bool,
-              notes: tuple[str, ...]) -> RunSummary:
+              notes: tuple[str, ...], *, tenant: TenantNames | None = None) -> RunSummary:
     """The summary of the run in `journal`, adding this process's Graph traffic to the totals
     of every process that worked on the run before it."""
     counts = {s.value: 0 for s in Status}
@@ -88,8 +90,9 @@ def summarise(request: RunRequest, target: Target, journal: Journal, run_dir: Pa
     if stats is not None:
         for name, attribute in _TOTALS:
             totals[name] = round(totals.get(name, 0) + getattr(stats, attribute), 3)
-        totals["throttle_wait_seconds"] = round(totals.get("throttle_wait_seconds", 0)
-                                                + stats.retry_wait + stats.pacing_wait, 3)
+        # Wall-clock time during which sending was held (the union of the workers' waits, not
+        # their sum: four workers waiting out one Retry-After held the run once).
+        totals["throttle_wait_seconds"] = round(totals.get("throttle_wait_seconds", 0) + stats.held_wait, 3)
         journal.set_meta(client_totals=totals)
     return RunSummary(
         verb=request.verb, input=request.input, run_dir=run_dir, target=target.label, dry_run=request.dry_run,
@@ -101,7 +104,7 @@ def summarise(request: RunRequest, target: Target, journal: Journal, run_dir: Pa
         throttled_429=int(totals.get("throttled_429", 0)), retries=int(totals.get("retries", 0)),
         throttle_wait_seconds=float(totals.get("throttle_wait_seconds", 0.0)),
         apps=1 + len(target.extra_apps) if not request.dry_run else 0, resumed=resuming, version=__version__,
-        notes=notes)
+        notes=notes, tenant=MappingProxyType(tenant.as_json()) if tenant is not None else None)
 
 
 def _iso(moment: float) -> str:
