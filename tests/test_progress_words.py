@@ -1,6 +1,6 @@
 """Issue 12, findings 4 and 9, the words: the progress bar's paced rate, ETA and what holds
 the run; the closing line about throttling; the confirmation of a mass password reset
-against a tenant, naming it."""
+against a tenant (not an emulator on this machine), naming it."""
 
 from __future__ import annotations
 
@@ -37,12 +37,14 @@ def test_a_mass_password_reset_against_a_tenant_asks_naming_the_tenant(monkeypat
     tenant = Target(kind="tenant", graph_url="https://graph.microsoft.com/v1.0", tenant_id="1234-tenant",
                     client_id="5678-app")
     local = Target(kind="local", graph_url="http://emulator.local/v1.0")
+    loopback = Target(kind="url", graph_url="http://127.0.0.1:8765/v1.0", tenant_id="1234-tenant")
     with pytest.raises(ConfigError, match="150 passwords to reset in tenant 1234-tenant .*pass --yes"):
         confirmed(_args("reset-password"), 150, tenant)  # not a terminal
     assert confirmed(_args("reset-password"), 100, tenant)
     assert confirmed(_args("reset-password", yes=True), 150, tenant)
     assert confirmed(_args("reset-password", dry_run=True), 150, tenant)
     assert confirmed(_args("reset-password"), 150, local)
+    assert confirmed(_args("reset-password"), 150, loopback)  # an emulator on this machine
     asked: list[str] = []
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or "no")

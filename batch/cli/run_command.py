@@ -8,12 +8,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from batch.cli import signals
 from batch.cli.output import say
 from batch.cli.progress import ProgressBar
 from batch.cli.targets import reach, target_of
-from batch.config import Target
+from batch.config import Target, is_loopback_host
 from batch.errors import ConfigError
 from batch.graph import Exchange
 from batch.run.connection import TenantNames
@@ -24,8 +25,9 @@ from batch.run.watch import RunWatch
 from batch.verbs.registry import VERBS
 
 CONFIRM_ABOVE = 100
-# Verbs that ask above CONFIRM_ABOVE rows against a tenant (not the built-in emulator), as delete
-# asks everywhere: a reset invalidates passwords that customers are using.
+# Verbs that ask above CONFIRM_ABOVE rows against a tenant (not the built-in emulator, nor an
+# emulator on this machine's loopback), as delete asks everywhere: a reset invalidates
+# passwords that customers are using.
 ASK_ON_A_TENANT = frozenset({"reset-password"})
 RUNS_ROOT = Path("runs")  # under the working directory, unless --out-dir says where
 
@@ -82,7 +84,8 @@ def confirmed(args: argparse.Namespace, rows: int, target: Target | None = None)
     """Deleting more than 100 customers (a verb whose confirmation is `above_limit`), or
     resetting more than 100 passwords in a tenant (ASK_ON_A_TENANT), is confirmed on a
     terminal, or with --yes. The question names the tenant."""
-    on_a_tenant = target is not None and target.kind != "local"
+    on_a_tenant = target is not None and target.kind != "local" and \
+        not is_loopback_host(urlsplit(target.graph_url).hostname)
     asks = VERBS[args.command].confirm == "above_limit" or (args.command in ASK_ON_A_TENANT and on_a_tenant)
     if not asks or args.dry_run or getattr(args, "yes", False) or rows <= CONFIRM_ABOVE:
         return True
