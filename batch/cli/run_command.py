@@ -66,9 +66,11 @@ def start(args: argparse.Namespace, holder: RunFolderHolder) -> int:
 
 
 def watching(args: argparse.Namespace, *, dry_run: bool = False) -> RunWatch:
-    """The run's watchers: the tenant named on stderr before anything is sent, and with
-    --verbose every request (stderr and run.log)."""
+    """The run's watchers: the tenant named on stderr before anything is sent (the built-in
+    emulator is announced when it opens), and with --verbose every request (stderr and run.log)."""
     def named(names: TenantNames, verb: str, rows: int) -> None:
+        if names.local:
+            return  # already announced, with its directory ("no tenant configured: using the built-in …")
         if dry_run:
             say(f"dry run of {verb} on {rows} rows, reading {names.words()}")
         else:
