@@ -28,7 +28,7 @@ def export(args: argparse.Namespace, holder: RunFolderHolder) -> int:
     if to_stdout and args.json:
         raise ConfigError("--json and --out - both want standard output: write the export to a file with --out, "
                           "or leave --json out (summary.json in the run folder holds the same document)")
-    bar = ExportProgressBar(args.quiet)
+    bar = ExportProgressBar(args.quiet or args.verbose)
     try:
         with reach(target_of(args)) as where:
             report = signals.run(run_export(request, where.target, runs_root=RUNS_ROOT, transport=where.transport,

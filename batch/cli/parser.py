@@ -99,7 +99,7 @@ def _add_output_options(parser: argparse._ActionsContainer) -> None:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="one line per HTTP request on stderr (method, path, status, request-id, duration, "
                              "throttle headers; never a token or a body), also written to run.log in the run folder "
-                             "(export: stderr only)")
+                             "(export: stderr only); no progress bar then")
     parser.add_argument("--json", action="store_true",
                         help="print the closing summary as one JSON document on stdout (summary.json and run_dir), "
                              "for scripts; other lines go to stderr")

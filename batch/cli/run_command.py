@@ -53,7 +53,7 @@ def start(args: argparse.Namespace, holder: RunFolderHolder) -> int:
         target=args.target, profile=args.profile, domain=args.domain, extensions_app_id=args.extensions_app_id,
         force_change_generated=not getattr(args, "no_force_change", False),
     )
-    bar = ProgressBar(args.quiet)
+    bar = ProgressBar(args.quiet or args.verbose)
     try:
         with reach(target_of(args)) as where:
             summary = signals.run(start_run(request, where.target, runs_root=RUNS_ROOT, transport=where.transport,
@@ -111,7 +111,7 @@ def resume(args: argparse.Namespace, holder: RunFolderHolder) -> int:
     request = read_request(args.run_dir)
     target = target_of(args, target=request.target, profile=request.profile, domain=request.domain,
                        extensions_app_id=request.extensions_app_id)
-    bar = ProgressBar(args.quiet)
+    bar = ProgressBar(args.quiet or args.verbose)
     try:
         with reach(target) as where:
             summary = signals.run(resume_run(args.run_dir, where.target, transport=where.transport, on_progress=bar,
