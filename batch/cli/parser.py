@@ -97,7 +97,19 @@ def _add_verb(verbs: argparse._SubParsersAction[argparse.ArgumentParser], spec: 
                            help=option.help)
     p.add_argument("--batch-size", type=_batch_size, default=20, help="requests per JSON batch, 1-20 (default 20)")
     _add_pace_options(p, concurrency=4, what="batches in flight at once")
+    _add_output_options(p)
     _add_target_options(p)
+
+
+def _add_output_options(parser: argparse._ActionsContainer) -> None:
+    """-v/--verbose and --json, which every command that talks to Graph takes."""
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="one line per HTTP request on stderr (method, path, status, request-id, duration, "
+                             "throttle headers; never a token or a body), also written to run.log in the run folder "
+                             "(export: stderr only); no progress bar then")
+    parser.add_argument("--json", action="store_true",
+                        help="print the closing summary as one JSON document on stdout (summary.json and run_dir), "
+                             "for scripts; other lines go to stderr")
 
 
 def _add_pace_options(group: argparse._ActionsContainer, *, concurrency: int, what: str) -> None:
@@ -141,6 +153,7 @@ def _add_export(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     g.add_argument("--report", type=Path, metavar="FILE.html", help="write the counts as a self-contained page with charts")
     g.add_argument("--sequential", action="store_true", help="one listing in Graph's order instead of concurrent partitions")
     _add_pace_options(g, concurrency=16, what="partitions fetched at once")
+    _add_output_options(g)
     _add_target_options(p)
 
 
@@ -186,6 +199,7 @@ def _add_resume(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, help="the run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_output_options(p)
     _add_target_options(p)
 
 

@@ -5,20 +5,30 @@ progress on stderr, confirmation on the terminal, and the closing summary on std
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from batch.cli import signals
 from batch.cli.output import say
 from batch.cli.progress import ProgressBar
 from batch.cli.targets import reach, target_of
+from batch.config import Target, is_loopback_host
 from batch.errors import ConfigError
+from batch.graph import Exchange
+from batch.run.connection import TenantNames
 from batch.run.lifecycle import read_request, resume_run, start_run
 from batch.run.request import RunRequest
 from batch.run.summary import RunSummary
+from batch.run.watch import RunWatch
 from batch.verbs.registry import VERBS
 
 CONFIRM_ABOVE = 100
+# Verbs that ask above CONFIRM_ABOVE rows against a tenant (not the built-in emulator, nor an
+# emulator on this machine's loopback), as delete asks everywhere: a reset invalidates
+# passwords that customers are using.
+ASK_ON_A_TENANT = frozenset({"reset-password"})
 RUNS_ROOT = Path("runs")  # under the working directory, unless --out-dir says where
 
 
@@ -43,27 +53,57 @@ def start(args: argparse.Namespace, holder: RunFolderHolder) -> int:
         target=args.target, profile=args.profile, domain=args.domain, extensions_app_id=args.extensions_app_id,
         force_change_generated=not getattr(args, "no_force_change", False),
     )
-    bar = ProgressBar(args.quiet)
+    bar = ProgressBar(args.quiet or args.verbose)
     try:
         with reach(target_of(args)) as where:
             summary = signals.run(start_run(request, where.target, runs_root=RUNS_ROOT, transport=where.transport,
                                             on_progress=bar, on_start=holder.started,
-                                            confirm=lambda rows: confirmed(args, rows), new_run=args.new_run))
+                                            confirm=lambda rows: confirmed(args, rows, where.target),
+                                            watch=watching(args, dry_run=args.dry_run),
+                                            new_run=args.new_run))
     finally:
         bar.close()
-    return report(summary)
+    return report(summary, as_json=args.json)
 
 
-def confirmed(args: argparse.Namespace, rows: int) -> bool:
-    """Deleting more than 100 customers (a verb whose confirmation is `above_limit`) is
-    confirmed on a terminal, or with --yes."""
-    if VERBS[args.command].confirm != "above_limit" or args.dry_run or args.yes or rows <= CONFIRM_ABOVE:
+def watching(args: argparse.Namespace, *, dry_run: bool = False) -> RunWatch:
+    """The run's watchers: the tenant named on stderr before anything is sent (the built-in
+    emulator is announced when it opens), and with --verbose every request (stderr and run.log)."""
+    def named(names: TenantNames, verb: str, rows: int) -> None:
+        if names.local:
+            return  # already announced, with its directory ("no tenant configured: using the built-in …")
+        if dry_run:
+            say(f"dry run of {verb} on {rows} rows, reading {names.words()}")
+        else:
+            say(f"{verb} {rows} rows in {names.words()}")
+    return RunWatch(on_exchange=tell_exchange if args.verbose else None, on_target=named)
+
+
+def tell_exchange(exchange: Exchange) -> None:
+    say(exchange.line())
+
+
+def confirmed(args: argparse.Namespace, rows: int, target: Target | None = None) -> bool:
+    """Deleting more than 100 customers (a verb whose confirmation is `above_limit`), or
+    resetting more than 100 passwords in a tenant (ASK_ON_A_TENANT), is confirmed on a
+    terminal, or with --yes. The question names the tenant."""
+    on_a_tenant = target is not None and target.kind != "local" and \
+        not is_loopback_host(urlsplit(target.graph_url).hostname)
+    asks = VERBS[args.command].confirm == "above_limit" or (args.command in ASK_ON_A_TENANT and on_a_tenant)
+    if not asks or args.dry_run or getattr(args, "yes", False) or rows <= CONFIRM_ABOVE:
         return True
+    where = f" in tenant {target.tenant_id} ({target.graph_url}{', profile ' + args.profile if args.profile else ''})" \
+        if on_a_tenant and target is not None else ""
+    what = "rows to delete" if args.command == "delete" else "passwords to reset"
     if not sys.stdin.isatty():
-        raise ConfigError(f"{args.file} holds {rows} rows to delete; pass --yes to confirm (or --dry-run to look "
+        raise ConfigError(f"{args.file} holds {rows} {what}{where}; pass --yes to confirm (or --dry-run to look "
                           "first)")
-    answer = input(f"Delete {rows} customers listed in {args.file}? They stay restorable for 30 days. "
-                   "Type yes to go on: ")
+    if args.command == "delete":
+        question = f"Delete {rows} customers listed in {args.file}{where}? They stay restorable for 30 days. "
+    else:
+        question = (f"Reset the passwords of {rows} customers listed in {args.file}{where}? Their current "
+                    "passwords stop working. ")
+    answer = input(question + "Type yes to go on: ")
     return answer.strip().lower() == "yes"
 
 
@@ -72,24 +112,30 @@ def resume(args: argparse.Namespace, holder: RunFolderHolder) -> int:
     request = read_request(args.run_dir)
     target = target_of(args, target=request.target, profile=request.profile, domain=request.domain,
                        extensions_app_id=request.extensions_app_id)
-    bar = ProgressBar(args.quiet)
+    bar = ProgressBar(args.quiet or args.verbose)
     try:
         with reach(target) as where:
-            summary = signals.run(resume_run(args.run_dir, where.target, transport=where.transport, on_progress=bar))
+            summary = signals.run(resume_run(args.run_dir, where.target, transport=where.transport, on_progress=bar,
+                                             watch=watching(args)))
     finally:
         bar.close()
-    return report(summary)
+    return report(summary, as_json=args.json)
 
 
-def report(summary: RunSummary) -> int:
-    counts = {k: v for k, v in summary.counts.items() if v}
+def report(summary: RunSummary, *, as_json: bool = False) -> int:
     for note in summary.notes:
         say(note)
+    if as_json:
+        # For scripts: summary.json's document (run_dir included) and nothing else on stdout.
+        print(json.dumps(summary.as_json(), ensure_ascii=False))
+        return summary.exit_code
+    counts = {k: v for k, v in summary.counts.items() if v}
     sent = "dry run: read only, nothing changed" if summary.dry_run else f"{summary.rows_per_second} rows/s sent"
     print(f"{summary.verb}: {summary.rows} rows in {summary.duration_seconds:.1f} s ({sent})")
     print("  " + ", ".join(planned(summary) if summary.dry_run else [f"{k} {v}" for k, v in counts.items()]))
-    if summary.throttled_429:
-        print(f"  throttled {summary.throttled_429} times, waited {summary.throttle_wait_seconds} s")
+    held = held_back(summary.throttled_429, summary.throttle_wait_seconds, summary.duration_seconds)
+    if held:
+        print(f"  {held}")
     print(f"  results: {summary.run_dir / 'results.csv'}")
     if summary.failed and (summary.run_dir / "retry.csv").is_file():
         print(f"  to fix and run again: {summary.run_dir / 'retry.csv'} (the {summary.failed} invalid or failed rows)")
@@ -110,4 +156,15 @@ def planned(summary: RunSummary) -> list[str]:
     return said + [f"{k} {v}" for k, v in rest.items() if v]
 
 
-__all__ = ["RunFolderHolder", "report", "resume", "start"]
+def held_back(throttled: int, held_seconds: float, duration_seconds: float) -> str:
+    """The closing line about throttling: how often Graph answered 429, and for how much of
+    the run's wall-clock time sending was held (not the workers' waits added up)."""
+    parts = []
+    if throttled:
+        parts.append(f"throttled {throttled} time{'s' if throttled != 1 else ''} (429)")
+    if held_seconds >= max(1.0, 0.05 * duration_seconds) or (throttled and held_seconds >= 0.05):
+        parts.append(f"held back by throttling for {held_seconds:.1f} s of the run's {duration_seconds:.1f} s")
+    return "; ".join(parts)
+
+
+__all__ = ["ASK_ON_A_TENANT", "RunFolderHolder", "held_back", "planned", "report", "resume", "start"]

@@ -29,7 +29,7 @@ from batch.export.report import ExportReport, iso_time, save_report
 from batch.export.request import ExportRequest, check_request, odata_filter
 from batch.export.rows import row_maker
 from batch.export.state import DeltaState, read_state, write_state
-from batch.graph import ClientStats
+from batch.graph import ClientStats, Observer
 from batch.run.connection import open_connection, target_identity
 from batch.run.files import new_run_dir, prepare_out_dir
 from batch.version import __version__
@@ -45,11 +45,13 @@ class ExportProgress:
 async def run_export(request: ExportRequest, target: Target, *, runs_root: Path | None = None,
                      on_progress: Callable[[ExportProgress], None] | None = None,
                      on_start: Callable[[Path], None] | None = None, transport: httpx.AsyncBaseTransport | None = None,
-                     pacing: bool = True, stdout: BinaryIO | None = None) -> ExportReport:
+                     pacing: bool = True, stdout: BinaryIO | None = None,
+                     observer: Observer | None = None) -> ExportReport:
     """Export customers of `target` as `request` says. summary.json goes to `request.out_dir`
     (new or empty) or a new `<UTC time>-export` folder under `runs_root`; `transport`
     replaces the network (the built-in emulator in process, a mock). `request.out == "-"`
-    writes CSV or JSON Lines to `stdout` (a binary stream) as it comes."""
+    writes CSV or JSON Lines to `stdout` (a binary stream) as it comes. `observer` is told
+    every request (`--verbose`)."""
     check_request(request)
     check_output(request)
     if request.out == STDOUT and stdout is None:
@@ -65,14 +67,16 @@ async def run_export(request: ExportRequest, target: Target, *, runs_root: Path 
                           "choose a writable place with --out-dir") from None
     if on_start is not None:
         on_start(run_dir)
-    return await _export(request, target, run_dir, on_progress or (lambda p: None), transport, pacing, stdout)
+    return await _export(request, target, run_dir, on_progress or (lambda p: None), transport, pacing, stdout,
+                         observer)
 
 
 async def _export(request: ExportRequest, target: Target, run_dir: Path, on_progress: Callable[[ExportProgress], None],
-                  transport: httpx.AsyncBaseTransport | None, pacing: bool, stdout: BinaryIO | None) -> ExportReport:
+                  transport: httpx.AsyncBaseTransport | None, pacing: bool, stdout: BinaryIO | None,
+                  observer: Observer | None = None) -> ExportReport:
     started = time.time()
     async with open_connection(target, concurrency=request.concurrency, priority=request.priority,
-                               transport=transport, pacing=pacing) as connection:
+                               transport=transport, pacing=pacing, observer=observer) as connection:
         identity = target_identity(connection.target)
         state = read_state(Path(request.since), identity) if request.since else None
         await connection.check_permissions([needed(deleted=request.deleted)])

@@ -8,11 +8,13 @@
   adaptive token bucket; `quotas.py` the documented quotas and what a request costs;
   `pool.py` several app registrations as one `AppPool`.
 - `retry.py`: what is retried, `Retry-After`, the deadline-bounded policy.
+- `observe.py`: what `--verbose` shows, one `Exchange` per request, handed to an observer.
 - `transport.py`: TLS settings and the `TokenProvider` protocol, which `batch.auth` implements.
 """
 
 from batch.graph.client import GraphClient
-from batch.graph.model import ClientStats, GraphCall, GraphResult
+from batch.graph.model import ClientStats, GraphCall, GraphResult, Hold
+from batch.graph.observe import Exchange, ObservedTokenProvider, Observer
 from batch.graph.pacing import Pacer, TenantBudget
 from batch.graph.pool import AppPool, PoolMember
 from batch.graph.quotas import PacingSettings, Quota, request_cost
@@ -22,9 +24,13 @@ __all__ = [
     "RETRYABLE_STATUS",
     "AppPool",
     "ClientStats",
+    "Exchange",
     "GraphCall",
     "GraphClient",
     "GraphResult",
+    "Hold",
+    "ObservedTokenProvider",
+    "Observer",
     "Pacer",
     "PacingSettings",
     "PoolMember",

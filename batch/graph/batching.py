@@ -31,6 +31,7 @@ from batch.graph.answers import (
     result_of,
 )
 from batch.graph.model import GraphCall, GraphResult
+from batch.graph.observe import Exchange, request_id_of, shown_headers
 from batch.graph.quotas import Cost, request_cost
 from batch.graph.retry import retry_after_of
 from batch.graph.session import Lease, Session
@@ -118,7 +119,8 @@ async def _send_chunk(session: Session, chunk: list[_Item], state: _Round) -> li
     headers = session.headers(token, state.number)
     headers["Content-Type"] = "application/json"
     try:
-        response = await session.http.post(f"{session.base_url}/$batch", headers=headers, content=json_bytes(payload))
+        response = await session.send("POST", f"{session.base_url}/$batch", headers, json_bytes(payload),
+                                      what=f"{len(chunk)} request{'s' if len(chunk) != 1 else ''}")
     except httpx.HTTPError as exc:
         return _no_answer(session, chunk, exc)
     session.note_server_time(response)
@@ -211,6 +213,9 @@ def _inner_results(session: Session, chunk: list[_Item], responses: list[Any], l
             status = 0
         headers = {str(k).lower(): str(v) for k, v in (answer.get("headers") or {}).items()}
         lease.observe(status, headers)
+        if session.observer is not None:
+            session.observe(Exchange("item", item.call.method.upper(), session.relative(item.call.url), status,
+                                     request_id=request_id_of(headers), headers=shown_headers(headers), what=item.id))
         verdict = session.judge(result_of(status, headers, inner_body(answer.get("body"), headers), item.attempts,
                                           secrets=secrets), item.call.is_idempotent)
         item.result = verdict.result

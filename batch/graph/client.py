@@ -44,7 +44,8 @@ from batch.graph.answers import (
     url_path,
 )
 from batch.graph.batching import send_batched
-from batch.graph.model import ClientStats, GraphCall, GraphResult
+from batch.graph.model import ClientStats, GraphCall, GraphResult, Hold
+from batch.graph.observe import Observer
 from batch.graph.pacing import Pacer
 from batch.graph.paging import follow_pages
 from batch.graph.pool import AppPool
@@ -72,7 +73,7 @@ class GraphClient:
     (or an `AppPool`, whose apps bring their own token providers). `sleep` and `clock` are
     injectable so that tests run in virtual time. `redact` lists what no answer may bring back
     into a result (the client secrets); the token and the passwords of each request are
-    redacted from its answer anyway."""
+    redacted from its answer anyway. `observer` is told every exchange (`observe.py`)."""
 
     def __init__(
         self,
@@ -91,10 +92,12 @@ class GraphClient:
         b2c: bool = False,
         rng: random.Random | None = None,
         redact: Sequence[str | None] = (),
+        observer: Observer | None = None,
     ) -> None:
         self._session = Session(base_url, token_provider, pacer=pacer, retry=retry, transport=transport,
                                 verify=verify, max_connections=max_connections, low_priority=low_priority,
-                                sleep=sleep, clock=clock, timeout=timeout, b2c=b2c, rng=rng, redact=redact)
+                                sleep=sleep, clock=clock, timeout=timeout, b2c=b2c, rng=rng, redact=redact,
+                                observer=observer)
         self.stats: ClientStats = self._session.stats
 
     @property
@@ -104,6 +107,11 @@ class GraphClient:
     @property
     def pacer(self) -> Pacer | AppPool | None:
         return self._session.pacer
+
+    def hold(self) -> Hold | None:
+        """Why sending is held right now (the pacer keeps the pace, or Graph asked to wait),
+        or None: a read-out for progress displays."""
+        return self._session.hold()
 
     @property
     def server_clock_offset(self) -> float | None:
@@ -155,8 +163,7 @@ class GraphClient:
         if attempts > 1:
             self.stats.retries += 1
         try:
-            response = await session.http.request(method, url, headers=headers,
-                                                  content=None if call.body is None else json_bytes(call.body))
+            response = await session.send(method, url, headers, None if call.body is None else json_bytes(call.body))
         except httpx.HTTPError as exc:
             return self._transport_failure(exc, call.is_idempotent, attempts)
         lease.observe(response.status_code, response.headers)

@@ -61,6 +61,7 @@ class ClientStats:
     token_refreshes: int = 0  # 401s answered with a fresh token
     retry_wait: float = 0.0  # seconds slept before re-sends (Retry-After or backoff)
     pacing_wait: float = 0.0  # seconds spent waiting for the pacer, all workers together
+    held_wait: float = 0.0  # wall-clock seconds during which at least one worker was held (the union)
 
     @property
     def throttle_share(self) -> float:
@@ -71,10 +72,49 @@ class ClientStats:
                 "throttle_share": round(self.throttle_share, 4), "retries": self.retries,
                 "ambiguous": self.ambiguous, "transport_errors": self.transport_errors,
                 "token_refreshes": self.token_refreshes, "retry_wait_seconds": round(self.retry_wait, 3),
-                "pacing_wait_seconds": round(self.pacing_wait, 3)}
+                "pacing_wait_seconds": round(self.pacing_wait, 3), "held_wait_seconds": round(self.held_wait, 3)}
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Why sending is held right now, and until when (on the client's clock): `reason` is
+    `write quota`, `tenant write quota`, `resource-unit quota` (the pacer keeps the pace),
+    `retry` (a worker's backoff before a re-send) or
+    `429 Retry-After` / `503 Retry-After` (Graph asked to wait)."""
+
+    reason: str
+    until: float
+
+    def seconds_left(self, now: float) -> float:
+        return max(0.0, self.until - now)
+
+    @property
+    def asked_by_graph(self) -> bool:
+        return "Retry-After" in self.reason
+
+
+class HeldTime:
+    """Wall-clock seconds during which at least one worker was held (waiting for the pacer or
+    sleeping before a re-send): the union of the workers' waits, not their sum, so that four
+    workers waiting out the same Retry-After count its seconds once."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._holding = 0
+        self._since = 0.0
+
+    def begin(self, now: float) -> None:
+        if self._holding == 0:
+            self._since = now
+        self._holding += 1
+
+    def end(self, now: float) -> None:
+        self._holding = max(0, self._holding - 1)
+        if self._holding == 0:
+            self.seconds += max(0.0, now - self._since)
 
 
 GRAPH_VERSIONS = ("v1.0", "beta")
 """The version segments of Graph's URLs: what precedes a path relative to the version root."""
 
-__all__ = ["GRAPH_VERSIONS", "IDEMPOTENT_METHODS", "ClientStats", "GraphCall", "GraphResult"]
+__all__ = ["GRAPH_VERSIONS", "IDEMPOTENT_METHODS", "ClientStats", "GraphCall", "GraphResult", "HeldTime", "Hold"]

@@ -42,6 +42,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from batch.graph.bucket import AdaptiveBucket
+from batch.graph.model import Hold
 from batch.graph.quotas import (
     DEFAULT_PACING,
     DOCUMENTED_RESOURCE_UNITS,
@@ -101,6 +102,8 @@ class Pacer:
         self.resource_units = AdaptiveBucket("resource units", resource_units, settings, now)
         self.budget = budget
         self.not_before = -math.inf
+        self.paused_by = 429  # the status of the answer that set not_before
+        self.hold: Hold | None = None  # what acquire last slept for, and until when (a read-out; `_why`)
         self.stats = PacerStats()
         self._lock = asyncio.Lock()
         self._queued_writes = 0
@@ -125,6 +128,7 @@ class Pacer:
                         self.stats.waits += 1
                         waited = True
                     self.stats.total_wait += wait
+                    self.hold = Hold(self._why(now, writes, resource_units), now + wait)
                     await self.sleep(wait)
         finally:
             self._queued_writes -= writes
@@ -141,6 +145,17 @@ class Pacer:
         if self.budget is not None:
             waits += [self.budget.not_before - now, self.budget.bucket.wait(writes)]
         return max(0.0, *waits)
+
+    def _why(self, now: float, writes: int, units: int) -> str:
+        """Which limit `_wait` waits for (after its refill), in words for a progress display."""
+        paused, by = self.not_before - now, self.paused_by
+        waits = {"write quota": self.writes.wait(writes), "resource-unit quota": self.resource_units.wait(units)}
+        if self.budget is not None:
+            waits["tenant write quota"] = self.budget.bucket.wait(writes)
+            if self.budget.not_before - now > paused:
+                paused, by = self.budget.not_before - now, 429  # only 429s pause the tenant
+        waits[f"{by} Retry-After"] = paused
+        return max(waits, key=lambda k: waits[k])
 
     def _refill(self, now: float) -> None:
         self.writes.refill(now)
@@ -172,7 +187,7 @@ class Pacer:
                         tenant_wide=self._tenant_scope(lower))
             return
         if status == 503 and retry_after is not None:
-            self._pause(now, retry_after, tenant_wide=False)
+            self._pause(now, retry_after, tenant_wide=False, status=503)
         percentage = _float(lower.get("x-ms-throttle-limit-percentage"))
         if percentage is not None and percentage > self.settings.high_water:
             self.stats.warnings += 1
@@ -190,12 +205,13 @@ class Pacer:
             buckets.append(self.budget.bucket)
         return buckets
 
-    def _pause(self, now: float, seconds: float, *, tenant_wide: bool) -> None:
+    def _pause(self, now: float, seconds: float, *, tenant_wide: bool, status: int = 429) -> None:
         holder: Pacer | TenantBudget = self.budget if tenant_wide and self.budget is not None else self
         until = now + max(0.0, seconds)
         if until > holder.not_before:
             holder.not_before = until
             self.stats.pauses += 1
+            self.paused_by = status
 
     @staticmethod
     def _tenant_scope(headers: Mapping[str, str]) -> bool:

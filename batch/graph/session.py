@@ -22,7 +22,8 @@ import httpx
 import tenacity
 
 from batch.graph.answers import Verdict, judge, url_path
-from batch.graph.model import GRAPH_VERSIONS, ClientStats, GraphResult
+from batch.graph.model import GRAPH_VERSIONS, ClientStats, GraphResult, HeldTime, Hold
+from batch.graph.observe import Exchange, Observer, request_id_of, shown_headers, shown_path
 from batch.graph.pacing import Pacer
 from batch.graph.pool import AppPool
 from batch.graph.quotas import Cost
@@ -30,6 +31,7 @@ from batch.graph.retry import RetryPolicy
 from batch.graph.transport import TokenProvider, tls_verify
 
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=15.0, pool=None)
+RECENT_HOLD = 1.0  # seconds a pacer's wait stays "current" for progress displays
 _URL_SAFE = "/?&=$:,;()'@!*+%~-._"
 
 
@@ -68,6 +70,7 @@ class Session:
         b2c: bool,
         rng: random.Random | None,
         redact: Sequence[str | None] = (),
+        observer: Observer | None = None,
     ) -> None:
         if token_provider is None and not (isinstance(pacer, AppPool)
                                            and all(m.token_provider for m in pacer.members)):
@@ -84,7 +87,10 @@ class Session:
         self.retry = retry
         self.low_priority = low_priority
         self.b2c = b2c
+        self.observer = observer  # told every exchange (`--verbose`); never a header with a credential
         self.stats = ClientStats()
+        self.held = HeldTime()  # stats.held_wait: the union of the workers' waits
+        self.retry_hold: Hold | None = None  # the latest sleep before a re-send, for progress read-outs
         self.server_clock_offset: float | None = None  # seconds Graph's clock is ahead of ours
         self._sleep = sleep
         self.clock = clock
@@ -101,6 +107,7 @@ class Session:
     async def lease(self, cost: Cost) -> Lease:
         """Wait until the pacer (or the pool's first available app) grants `cost`."""
         start = self.clock()
+        self.held.begin(start)
         try:
             if self.pacer is None:
                 assert self.token_provider is not None
@@ -114,7 +121,13 @@ class Session:
             assert self.token_provider is not None
             return Lease(self.pacer, self.token_provider)
         finally:
-            self.stats.pacing_wait += max(0.0, self.clock() - start)
+            end = self.clock()
+            self.stats.pacing_wait += max(0.0, end - start)
+            self._held_end(end)
+
+    def _held_end(self, now: float) -> None:
+        self.held.end(now)
+        self.stats.held_wait = self.held.seconds
 
     async def refresh(self, provider: TokenProvider, refused: str) -> None:
         """Graph refused `refused` (401: expired or revoked mid-run). Drop it, unless another
@@ -139,7 +152,28 @@ class Session:
 
     async def _counted_sleep(self, seconds: float) -> None:
         self.stats.retry_wait += seconds
-        await self._sleep(seconds)
+        start = self.clock()
+        self.retry_hold = Hold("retry", start + seconds)
+        self.held.begin(start)
+        try:
+            await self._sleep(seconds)
+        finally:
+            self._held_end(self.clock())
+
+    def hold(self) -> Hold | None:
+        """Why sending is held now, if it is: the pacer's (or any pool app's) wait, else a
+        worker's sleep before a re-send. A pacer pacing at a quota sleeps a little before
+        each request, so a wait that ended less than `RECENT_HOLD` seconds ago still counts.
+        A read-out for progress displays; changes nothing."""
+        now = self.clock()
+        pacers = [m.pacer for m in self.pacer.members] if isinstance(self.pacer, AppPool) else \
+            [self.pacer] if self.pacer is not None else []
+        holds = [h for h in (p.hold for p in pacers) if h is not None and h.until > now - RECENT_HOLD]
+        if holds:
+            return min(holds, key=lambda h: h.until) if isinstance(self.pacer, AppPool) else holds[0]
+        if self.retry_hold is not None and self.retry_hold.until > now:
+            return self.retry_hold
+        return None
 
     def note_server_time(self, response: httpx.Response) -> None:
         """Graph's clock minus ours, from the `Date` header (1 s resolution): lets a caller
@@ -153,6 +187,27 @@ class Session:
             self.server_clock_offset = server - time.time()
 
     # ---- requests --------------------------------------------------------------------------------
+
+    async def send(self, method: str, url: str, headers: dict[str, str], content: bytes | None, *,
+                   what: str = "") -> httpx.Response:
+        """One HTTP request, reported to the observer (if any) with its answer or its failure."""
+        if self.observer is None:
+            return await self.http.request(method, url, headers=headers, content=content)
+        start = time.monotonic()
+        try:
+            response = await self.http.request(method, url, headers=headers, content=content)
+        except httpx.HTTPError as exc:
+            self.observe(Exchange("http", method, shown_path(url, self.base_url), 0, (time.monotonic() - start) * 1000,
+                                  request_id=request_id_of({}, headers), error=type(exc).__name__, what=what))
+            raise
+        self.observe(Exchange("http", method, shown_path(url, self.base_url), response.status_code,
+                              (time.monotonic() - start) * 1000, request_id_of(response.headers, headers),
+                              shown_headers(response.headers), what=what))
+        return response
+
+    def observe(self, exchange: Exchange) -> None:
+        if self.observer is not None:
+            self.observer(exchange)
 
     def headers(self, token: str, attempt: int) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json",
@@ -194,4 +249,4 @@ class Session:
                              f"({self.base_url}), so it must not start with /{first}")
         return quote(url, safe=_URL_SAFE)
 
-__all__ = ["DEFAULT_TIMEOUT", "Lease", "Session"]
+__all__ = ["DEFAULT_TIMEOUT", "RECENT_HOLD", "Lease", "Session"]

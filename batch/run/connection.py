@@ -11,6 +11,8 @@ imports the emulator.
 
 from __future__ import annotations
 
+import base64
+import json
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -29,7 +31,7 @@ from batch.auth import (
 )
 from batch.config import Target, plain_http_to_remote
 from batch.errors import ConfigError, GraphRequestFailed, PermissionMissing
-from batch.graph import AppPool, GraphCall, GraphClient, Pacer
+from batch.graph import AppPool, GraphCall, GraphClient, GraphResult, ObservedTokenProvider, Observer, Pacer
 
 
 def token_provider_for(target: Target, transport: httpx.AsyncBaseTransport | None = None) -> TokenProvider:
@@ -84,6 +86,42 @@ def same_target(saved: dict[str, Any], now: dict[str, Any]) -> bool:
     return saved.get("tenant_id") == now.get("tenant_id") or (saved.get("kind") == "local" and not saved.get("tenant_id"))
 
 
+@dataclass(frozen=True)
+class TenantNames:
+    """Who a run is about to write to, for the line that names it before anything is sent and
+    for summary.json's `tenant`: what `GET /organization` and the token's claims say."""
+
+    tenant_id: str
+    display_name: str | None
+    default_domain: str | None
+    app_name: str | None
+    client_id: str
+    local: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.tenant_id, "display_name": self.display_name, "default_domain": self.default_domain,
+                "app_name": self.app_name, "client_id": self.client_id, "local": self.local}
+
+    def words(self) -> str:
+        """`Contoso Customers (contoso.onmicrosoft.com, tenant 1234…) as app entra-batch (client id 5678…)`."""
+        where = ", ".join(x for x in (self.default_domain, f"tenant {self.tenant_id}") if x)
+        tenant = f"{self.display_name} ({where})" if self.display_name else f"the tenant {where}"
+        app = f"app {self.app_name} (client id {self.client_id})" if self.app_name else f"client id {self.client_id}"
+        return f"{'the built-in emulator: ' if self.local else ''}{tenant} as {app}"
+
+
+def token_claims(access_token: str) -> dict[str, Any]:
+    """The claims of a JWT access token, read without verifying it (only to name things)."""
+    parts = access_token.split(".")
+    if len(parts) < 2:
+        return {}
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
 @dataclass
 class Connection:
     """An open client on a target."""
@@ -92,6 +130,33 @@ class Connection:
     client: GraphClient
     providers: list[TokenProvider]
     client_ids: list[str] = field(default_factory=list)
+    _organization: GraphResult | None = field(default=None, repr=False)
+
+    async def organization(self) -> GraphResult:
+        """`GET /organization` (once per connection): the tenant's names and domains."""
+        if self._organization is None:
+            self._organization = await self.client.request(
+                GraphCall("GET", "/organization?$select=id,displayName,verifiedDomains"))
+        return self._organization
+
+    async def names(self) -> TenantNames:
+        """The tenant and app this connection writes to. A token that cannot read
+        `/organization` (no Organization.Read.All) still names the tenant by its id and the
+        domain the run uses."""
+        claims = token_claims(await self.providers[0].token())
+        result = await self.organization()
+        display_name = None
+        domain = self.target.domain
+        if result.status == 200 and isinstance(result.body, dict):
+            for org in result.body.get("value") or []:
+                if isinstance(org, dict):
+                    display_name = str(org["displayName"]) if org.get("displayName") else None
+                    domain = domain or _default_of(org)
+        app_name = claims.get("app_displayname")
+        return TenantNames(tenant_id=str(self.target.tenant_id or claims.get("tid") or ""), display_name=display_name,
+                           default_domain=domain, app_name=str(app_name) if app_name else None,
+                           client_id=str(self.client_ids[0] if self.client_ids else claims.get("appid") or ""),
+                           local=self.target.kind == "local")
 
     @property
     def extensions_app_id(self) -> str | None:
@@ -107,17 +172,17 @@ class Connection:
     async def default_domain(self) -> str:
         if self.target.domain:
             return self.target.domain
-        return await default_domain(self.client)
+        return domain_of(await self.organization())
 
 
 @asynccontextmanager
 async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport | None = None,
                           concurrency: int = 4, priority: str = "normal",
-                          pacing: bool = True) -> AsyncIterator[Connection]:
+                          pacing: bool = True, observer: Observer | None = None) -> AsyncIterator[Connection]:
     """A client for `target`, closed (with its token providers) when the block ends.
     `transport` replaces the network for Graph and the token endpoint (the in-process
     emulator, a mock); `pacing=False` sends without pacing (benchmarks measure the tool's
-    overhead)."""
+    overhead); `observer` is told every request and token request (`--verbose`)."""
     if not target.tenant_id or not target.client_id:
         raise ConfigError("the target names no tenant and app: 'local' is the command line's built-in emulator; "
                           "from Python, pass a Graph URL with credentials, or the emulator's own target and "
@@ -127,9 +192,11 @@ async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport
     providers: list[TokenProvider] = []
     client: GraphClient | None = None
     try:
-        provider = token_provider_for(target, transport)
-        pool = [token_provider_for(replace(target, client_id=app.client_id, client_secret=app.client_secret,
-                                           certificate_path=app.certificate_path, sources=app.sources), transport)
+        provider = _observed(token_provider_for(target, transport), observer, target.client_id)
+        pool = [_observed(token_provider_for(replace(target, client_id=app.client_id, client_secret=app.client_secret,
+                                                     certificate_path=app.certificate_path, sources=app.sources),
+                                             transport),
+                          observer, app.client_id)
                 for app in target.extra_apps]
         providers.extend([provider, *pool])
         pacer: Pacer | AppPool | None = Pacer() if pacing else None
@@ -142,6 +209,7 @@ async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport
             low_priority=priority == "low",
             max_connections=max(4, concurrency * 2),
             redact=[target.client_secret, *(app.client_secret for app in target.extra_apps)],
+            observer=observer,
         )
         client_ids = [target.client_id or ""] + [app.client_id for app in target.extra_apps]
         yield Connection(target, client, providers, client_ids)
@@ -154,14 +222,29 @@ async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport
                 await closer()
 
 
+def _default_of(org: dict[str, Any]) -> str | None:
+    for domain in org.get("verifiedDomains") or []:
+        if isinstance(domain, dict) and domain.get("isDefault") and domain.get("name"):
+            return str(domain["name"])
+    return None
+
+
+def _observed(provider: TokenProvider, observer: Observer | None, client_id: str | None) -> TokenProvider:
+    return provider if observer is None else ObservedTokenProvider(provider, observer, client_id or "")
+
+
 async def default_domain(client: GraphClient) -> str:
     """The tenant's default domain, the issuer of local sign-in names, from `GET /organization`."""
-    result = await client.request(GraphCall("GET", "/organization?$select=verifiedDomains"))
+    return domain_of(await client.request(GraphCall("GET", "/organization?$select=verifiedDomains")))
+
+
+def domain_of(result: GraphResult) -> str:
+    """The default domain from an answer of `GET /organization`, or the run-level error."""
     if result.status == 200 and isinstance(result.body, dict):
         for org in result.body.get("value") or []:
-            for domain in org.get("verifiedDomains") or []:
-                if domain.get("isDefault") and domain.get("name"):
-                    return str(domain["name"])
+            found = _default_of(org) if isinstance(org, dict) else None
+            if found:
+                return found
     if result.status == 0 or result.status >= 500:
         raise GraphRequestFailed("Reading the tenant's default domain (GET /organization)", status=result.status,
                                  code=result.error_code, detail=result.error_message)
@@ -171,5 +254,5 @@ async def default_domain(client: GraphClient) -> str:
         "or set ENTRA_BATCH_DOMAIN")
 
 
-__all__ = ["Connection", "default_domain", "open_connection", "refuse_plain_http", "same_target",
+__all__ = ["Connection", "TenantNames", "default_domain", "domain_of", "token_claims", "open_connection", "refuse_plain_http", "same_target",
            "target_identity", "token_provider_for"]

@@ -45,7 +45,9 @@ if TYPE_CHECKING:
 
 OUTPUTS_META = "outputs"  # the journal's record of the dialect (OutputDialect.as_meta)
 RETRY_STATUSES = (Status.INVALID, Status.FAILED)
-STARTUP_LEFTOVERS = frozenset({".lock", Journal.FILE, Journal.FILE + "-wal", Journal.FILE + "-shm", Journal.FILE + "-journal"})
+# What starting a run leaves before its first row (run.log: --verbose told the token request).
+STARTUP_LEFTOVERS = frozenset({".lock", Journal.FILE, Journal.FILE + "-wal", Journal.FILE + "-shm", Journal.FILE + "-journal",
+                               "run.log"})
 
 
 def excel_safe(value: object) -> str:

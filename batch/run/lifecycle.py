@@ -51,6 +51,7 @@ from batch.run.journal import Journal, JournalUnreadable, check_journal_files, w
 from batch.run.pipeline import Engine, EngineOptions, ProgressCallback
 from batch.run.request import RunRequest
 from batch.run.summary import RunSummary, summarise
+from batch.run.watch import RunWatch, name_target
 from batch.verbs.base import REPLICATION_WAITS, Session
 from batch.verbs.registry import VERBS, VerbSettings, build_verb
 
@@ -76,7 +77,8 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
                     transport: httpx.AsyncBaseTransport | None = None,
                     on_progress: ProgressCallback | None = None, on_start: Callable[[Path], None] | None = None,
                     confirm: ConfirmCallback | None = None, pacing: bool = True, new_run: bool = False,
-                    index: RunIndex | None = None) -> RunSummary:
+                    index: RunIndex | None = None,
+                    watch: RunWatch | None = None) -> RunSummary:
     """Run `request.verb` on `request.input` against `target`.
 
     The run folder is `request.out_dir` (new or empty) or, without one, a new
@@ -114,7 +116,7 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
             on_start(run_dir)
         return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
                               on_progress=on_progress, resuming=False, pacing=pacing, replication_waits=waits,
-                              index=index)
+                              index=index, watch=watch)
     except ConfigError:
         unused = _nothing_but_the_start(run_dir, journal)
         journal.close()
@@ -261,7 +263,8 @@ def _cannot_resume(run_dir: Path, why: str) -> ConfigError:
 
 
 async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBaseTransport | None = None,
-                     on_progress: ProgressCallback | None = None, index: RunIndex | None = None) -> RunSummary:
+                     on_progress: ProgressCallback | None = None, index: RunIndex | None = None,
+                     watch: RunWatch | None = None) -> RunSummary:
     """Finish an interrupted run: rows done are kept, rows sent without an answer are looked
     up before anything is re-sent, the rest are sent. Needs the same input file and target."""
     waits = replication_waits()  # a bad setting stops the resume before anything is touched
@@ -282,7 +285,8 @@ async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBas
                           fingerprint=opened.scan.sha256, target_identity=meta.get("target_identity") or {},
                           started=float(meta.get("started") or time.time()), dry_run=request.dry_run)
         return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
-                              on_progress=on_progress, resuming=True, replication_waits=waits, index=index)
+                              on_progress=on_progress, resuming=True, replication_waits=waits, index=index,
+                              watch=watch)
     finally:
         journal.close()
 
@@ -313,7 +317,7 @@ def _check_same_target(saved: dict[str, object], target: Target) -> None:
 async def _execute(request: RunRequest, target: Target, opened: _Input, *, journal: Journal, run_dir: Path,
                    transport: httpx.AsyncBaseTransport | None, on_progress: ProgressCallback | None,
                    resuming: bool, index: RunIndex, pacing: bool = True,
-                   replication_waits: tuple[float, ...] | None = None) -> RunSummary:
+                   replication_waits: tuple[float, ...] | None = None, watch: RunWatch | None = None) -> RunSummary:
     started = time.time()
     source = opened.source
     notes = (f"ignored columns: {', '.join(source.match.unknown)}",) if source.match.unknown else ()
@@ -323,11 +327,12 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
     plan_file = PlanFile(run_dir, dialect, column_labels(source.headers, source.match.by_index)) \
         if plans_by_reading else None
     connection: Connection | None = None
+    tenant = None
     try:
         async with AsyncExitStack() as stack:
             connection = await stack.enter_async_context(open_connection(
                 target, transport=transport, concurrency=request.concurrency, priority=request.priority,
-                pacing=pacing))
+                pacing=pacing, observer=stack.enter_context((watch or RunWatch()).observing(run_dir))))
             domain, extensions_app_id = await _tenant_names(request, target, journal, connection)
             verb = build_verb(request.verb, VerbSettings(
                 domain=domain, extensions_app_id=extensions_app_id, on_existing=request.on_existing,
@@ -336,6 +341,7 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
             if connection is not None:
                 await connection.check_permissions(
                     verb.needs.for_run(source.match.by_index.values(), reads_only=plans_by_reading))
+                tenant = await name_target(connection, request.verb, opened.scan.records, watch)
                 session = Session(client=connection.client, passwords_on_file=passwords.rows_present,
                                   passwords_elsewhere=PasswordsElsewhere(
                                       index, verb=request.verb, fingerprint=opened.scan.sha256, run_dir=run_dir,
@@ -345,6 +351,7 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                             EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
                                           dry_run=request.dry_run), on_progress, plan_file=plan_file)
             engine.progress.rows_total = opened.scan.records
+            engine.progress.hold = connection.client.hold if connection is not None else None
             try:
                 progress = await engine.run()
             except (OSError, sqlite3.Error) as exc:  # a full disk, a folder gone read-only: resumable
@@ -363,7 +370,7 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
         write_results(journal, run_dir, dialect)
         write_retry(journal, run_dir, source)
         summary = summarise(request, target, journal, run_dir, connection.client.stats if connection else None,
-                            progress, started, time.time(), resuming, notes)
+                            progress, started, time.time(), resuming, notes, tenant=tenant)
         write_summary(run_dir, summary.as_json())
         finished = time.time()
         journal.set_meta(finished=finished)

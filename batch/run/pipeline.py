@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batch.errors import ConfigError, RowsUnresolved, first_failure
+from batch.graph import Hold
 from batch.io.csvio import Row
 from batch.outcome import Outcome, SentRow, Status
 from batch.run.files import PasswordsFile, PlanFile
@@ -46,6 +47,7 @@ class Progress:
     sent: int = 0
     throttled: int = 0
     by_status: dict[str, int] = field(default_factory=dict)
+    hold: Callable[[], Hold | None] | None = None  # why sending is held now (the client's read-out)
 
     def add(self, outcomes: list[Outcome]) -> None:
         self.rows_done += len(outcomes)

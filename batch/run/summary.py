@@ -18,6 +18,7 @@ from batch.version import __version__
 
 if TYPE_CHECKING:
     from batch.graph import ClientStats
+    from batch.run.connection import TenantNames
     from batch.run.pipeline import Progress
     from batch.run.request import RunRequest
 
@@ -49,6 +50,7 @@ class RunSummary:
     # A dry run's plan: rows per action (plan.csv's), and the `fail`s per cause ("exists").
     plan: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     plan_failures: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    tenant: Mapping[str, Any] | None = None  # who was written to (connection.TenantNames), None without Graph
 
     @property
     def failed(self) -> int:
@@ -74,7 +76,7 @@ class RunSummary:
             "rows_per_second": self.rows_per_second, "requests": self.requests, "graph_calls": self.graph_calls,
             "throttled_429": self.throttled_429, "retries": self.retries,
             "throttle_wait_seconds": self.throttle_wait_seconds, "apps": self.apps, "resumed": self.resumed,
-            "version": self.version,
+            "version": self.version, "tenant": dict(self.tenant) if self.tenant is not None else None,
             **({"plan": dict(self.plan), "plan_failures": dict(self.plan_failures)} if self.dry_run else {}),
         }
 
@@ -85,7 +87,7 @@ _TOTALS = (("requests", "requests"), ("graph_calls", "calls"), ("throttled_429",
 
 def summarise(request: RunRequest, target: Target, journal: Journal, run_dir: Path, stats: ClientStats | None,
               progress: Progress, started: float, finished: float, resuming: bool,
-              notes: tuple[str, ...]) -> RunSummary:
+              notes: tuple[str, ...], *, tenant: TenantNames | None = None) -> RunSummary:
     """The summary of the run in `journal`, adding this process's Graph traffic to the totals
     of every process that worked on the run before it."""
     counts = {s.value: 0 for s in Status}
@@ -94,8 +96,9 @@ def summarise(request: RunRequest, target: Target, journal: Journal, run_dir: Pa
     if stats is not None:
         for name, attribute in _TOTALS:
             totals[name] = round(totals.get(name, 0) + getattr(stats, attribute), 3)
-        totals["throttle_wait_seconds"] = round(totals.get("throttle_wait_seconds", 0)
-                                                + stats.retry_wait + stats.pacing_wait, 3)
+        # Wall-clock time during which sending was held (the union of the workers' waits, not
+        # their sum: four workers waiting out one Retry-After held the run once).
+        totals["throttle_wait_seconds"] = round(totals.get("throttle_wait_seconds", 0) + stats.held_wait, 3)
         journal.set_meta(client_totals=totals)
     plan, plan_failures = _plan_counts(journal) if request.dry_run else ({}, {})
     return RunSummary(
@@ -108,7 +111,8 @@ def summarise(request: RunRequest, target: Target, journal: Journal, run_dir: Pa
         throttled_429=int(totals.get("throttled_429", 0)), retries=int(totals.get("retries", 0)),
         throttle_wait_seconds=float(totals.get("throttle_wait_seconds", 0.0)),
         apps=1 + len(target.extra_apps) if not request.dry_run else 0, resumed=resuming, version=__version__,
-        notes=notes, plan=MappingProxyType(plan), plan_failures=MappingProxyType(plan_failures))
+        notes=notes, plan=MappingProxyType(plan), plan_failures=MappingProxyType(plan_failures),
+        tenant=MappingProxyType(tenant.as_json()) if tenant is not None else None)
 
 
 def _plan_counts(journal: Journal) -> tuple[dict[str, int], dict[str, int]]:

@@ -109,7 +109,9 @@ SPEC = VerbSpec(
     columns=RESET_COLUMNS,
     portal_header=PORTAL_DELETE_HEADER,
     options=(Option("--no-force-change", "no_force_change",
-                    "the new passwords need not be changed at next sign-in (default: they must)", store_true=True),),
+                    "the new passwords need not be changed at next sign-in (default: they must)", store_true=True),
+             Option("--yes", "yes", "do not ask for confirmation (asked above 100 rows against a tenant, on a "
+                                    "terminal; needed there otherwise)", store_true=True)),
     confirm="never",
     build=lambda settings: ResetPasswordVerb(settings.domain or "", force_change=settings.force_change_generated),
 )
