@@ -35,7 +35,7 @@ def rows_file(path: Path, count: int) -> Path:
 
 
 def results(run_dir: Path) -> dict[int, dict[str, str]]:
-    with (run_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
+    with (run_dir / "results.csv").open(newline="", encoding="utf-8-sig") as handle:
         return {int(r["row"]): r for r in csv.DictReader(handle)}
 
 
@@ -208,7 +208,8 @@ def test_finding_10_runs_lists_shows_and_writes_provisional_results(home: Path, 
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     source = rows_file(tmp_path / "in.csv", 3)
     assert main(["create", str(source), "--quiet", "--out-dir", str(tmp_path / "done")]) == 0
-    assert main(["create", str(source), "--quiet", "--dry-run", "--out-dir", str(tmp_path / "dry")]) == 0
+    # A dry run is listed too (its rows exist now, so it says they would fail: exit 1).
+    assert main(["create", str(source), "--quiet", "--dry-run", "--out-dir", str(tmp_path / "dry")]) == 1
     killed = tmp_path / "runs" / "20260101T000000Z-create"
     (tmp_path / "runs").mkdir(mode=0o700, exist_ok=True)
     killed_run(killed, source)  # not in the index: found under ./runs/
@@ -269,11 +270,11 @@ def test_finding_10_prune_removes_only_old_finished_folders_and_keeps_passwords(
 def test_finding_10_the_readme_first_command_twice_gives_the_same_result(home: Path, tmp_path: Path,
                                                                           capsys: pytest.CaptureFixture[str]) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "sample_data/customers.csv" in readme
+    first = next(line for line in readme.splitlines() if "sample_data/customers.csv" in line)
+    assert "entra-batch emulator reset --yes && .venv/bin/entra-batch create sample_data/customers.csv" in first
     (tmp_path / "sample_data").mkdir()
     (tmp_path / "sample_data" / "customers.csv").write_bytes(SAMPLE.read_bytes())
-    # What the README's first line runs after installing: `entra-batch emulator reset --yes &&
-    # entra-batch create sample_data/customers.csv` (proposed README change, issue 12).
+    # What the README's first line runs after installing (checked above).
     outcomes = []
     for _ in range(2):
         assert main(["emulator", "reset", "--yes"]) == 0

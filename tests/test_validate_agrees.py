@@ -17,7 +17,7 @@ FILE = ("displayName,userPrincipalName,ext.loyalty\r\n"
 
 
 def verdicts(run_dir: Path) -> dict[int, str]:
-    with (run_dir / "results.csv").open(newline="", encoding="utf-8") as handle:
+    with (run_dir / "results.csv").open(newline="", encoding="utf-8-sig") as handle:
         return {int(r["row"]): r["status"] for r in csv.DictReader(handle)}
 
 
