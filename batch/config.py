@@ -388,6 +388,19 @@ def profiles_file(env: Mapping[str, str] | None = None) -> Path:
     return home_dir(os.environ if env is None else env) / "profiles.toml"
 
 
+def profile_tenant_names(name: str, env: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """A profile's `domain` and `extensions_app_id`, read without its credentials (`validate`,
+    which sends nothing, needs no secret to check rows as a run with that profile would).
+    `ConfigError` when the file or the profile cannot be used at all."""
+    path, profiles = load_profiles(env)
+    section = profiles.get(name)
+    if section is None:
+        known = ", ".join(sorted(profiles)) or "none"
+        raise ConfigError(f"no profile [{name}] in {path} (profiles: {known})")
+    domain, app_id = section.get("domain"), section.get("extensions_app_id")
+    return (domain if isinstance(domain, str) else None), (app_id if isinstance(app_id, str) else None)
+
+
 def load_profiles(env: Mapping[str, str] | None = None) -> tuple[Path, dict[str, dict[str, Any]]]:
     """The profiles file's path and its profiles (an empty dict when there is no file), each
     checked as a run would check it before using it (`check_profile`): the `entra-batch

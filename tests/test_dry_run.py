@@ -104,11 +104,12 @@ async def seed(emulator: Emulator, tmp_path: Path, names: list[str], name: str =
     return {r["key"]: r["object_id"] for r in rows(tmp_path / name / "results.csv")}
 
 
-def plan_of(run_dir: Path) -> list[dict[str, str]]:
+def plan_of(run_dir: Path, *, invalid: bool = False) -> list[dict[str, str]]:
+    """plan.csv's lines (those of rows that validation refused only when `invalid`)."""
     path = run_dir / "plan.csv"
     assert path.read_bytes().decode("utf-8-sig").startswith(
-        "row,key,action,object_id,display_name,sign_in_name,reason,changes\r\n")
-    return rows(path)
+        "row,key,action,object_id,display_name,sign_in_name,reason,changes,line\r\n")
+    return [line for line in rows(path) if invalid or not line["reason"].startswith("invalid: ")]
 
 
 # ---- finding 1: create --dry-run passed 200 rows; the real run then failed all 200 ----------------------
@@ -131,6 +132,12 @@ async def test_create_dry_run_finds_the_rows_that_already_exist(emulator: Emulat
     assert first["reason"].startswith(f"exists: sign-in name old0@example.com is taken by {ids['old0@example.com']}")
     assert plan[5]["reason"].startswith(f"exists: UPN {upn} is taken by")
     assert plan[3]["reason"] == "no customer has this sign-in name" and plan[3]["object_id"] == ""
+    # Every row has its line, the invalid one too (the week's trial: 185 lines for 200 rows),
+    # with the line Excel shows.
+    everything = plan_of(tmp_path / "dry", invalid=True)
+    assert [(p["row"], p["line"]) for p in everything] == [(str(n), str(n + 1)) for n in range(1, 8)]
+    assert (everything[6]["action"], everything[6]["reason"]) == (
+        "fail", "invalid: signInName (or userPrincipalName) is required")
     results = rows(tmp_path / "dry" / "results.csv")
     assert [r["status"] for r in results] == ["skipped"] * 6 + ["invalid"]  # the contract: valid rows skipped
     assert results[0]["error_message"].startswith("dry run: would fail (exists: sign-in name old0@example.com")

@@ -73,7 +73,7 @@ def test_retry_csv_holds_the_failed_rows_verbatim_and_running_it_fixed_finishes(
 
     capsys.readouterr()
     assert main(["create", str(source), "--out-dir", str(tmp_path / "a"), "--quiet"]) == 1
-    assert f"to fix and run again: {tmp_path / 'a' / 'retry.csv'} (the 4 invalid or failed rows)" in \
+    assert f"to fix and run again: {tmp_path / 'a' / 'retry.csv'} (the 4 rows that ended invalid or failed)" in \
         capsys.readouterr().out
     statuses = [r["status"] for r in read(tmp_path / "a" / "results.csv")]
     assert statuses == ["created", "invalid", "failed", "invalid", "skipped", "created", "invalid"]

@@ -20,9 +20,14 @@ from batch.graph import Hold
 
 def test_the_closing_line_says_how_long_the_run_was_held_of_its_length() -> None:
     """Finding 9: "held back by throttling for 12.3 s of the run's 34 s"."""
-    assert held_back(3, 12.3, 34.0) == "throttled 3 times (429); held back by throttling for 12.3 s of the run's 34.0 s"
+    assert held_back(3, 12.3, 34.0) == ("throttled 3 times (429); sending was held back for 12.3 s of the run's "
+                                        "34.0 s (Retry-After and pacing)")
     assert held_back(0, 0.2, 34.0) == ""  # a run that was barely held says nothing
     assert held_back(1, 0.0, 2.0) == "throttled 1 time (429)"
+    # Pacing is not throttling: a short local run paced all along said "held back by throttling
+    # for 1.7 s of the run's 1.7 s" (the week's trial); only a long, mostly paced run says so.
+    assert held_back(0, 1.7, 1.7) == ""
+    assert held_back(0, 30.0, 40.0) == "paced under Graph's quotas: sending waited 30.0 s of the run's 40.0 s"
 
 
 def _args(command: str, **extra: Any) -> argparse.Namespace:
@@ -31,7 +36,8 @@ def _args(command: str, **extra: Any) -> argparse.Namespace:
     return argparse.Namespace(**values)
 
 
-def test_a_mass_password_reset_against_a_tenant_asks_naming_the_tenant(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_mass_password_reset_against_a_tenant_asks_naming_the_tenant(monkeypatch: pytest.MonkeyPatch,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
     """Know the target: above 100 rows, reset-password asks on a terminal against a tenant (as
     delete does everywhere), naming the tenant; --yes, a dry run and the local emulator do not."""
     tenant = Target(kind="tenant", graph_url="https://graph.microsoft.com/v1.0", tenant_id="1234-tenant",
@@ -44,15 +50,19 @@ def test_a_mass_password_reset_against_a_tenant_asks_naming_the_tenant(monkeypat
     assert confirmed(_args("reset-password", yes=True), 150, tenant)
     assert confirmed(_args("reset-password", dry_run=True), 150, tenant)
     assert confirmed(_args("reset-password"), 150, local)
-    assert confirmed(_args("reset-password"), 150, loopback)  # an emulator on this machine
-    asked: list[str] = []
+    # A served emulator stands for a tenant (the week's trial: a profile on `entra-batch emulator`
+    # reset 194 passwords without asking).
+    with pytest.raises(ConfigError, match="150 passwords to reset in the emulator at http://127.0.0.1:8765/v1.0"):
+        confirmed(_args("reset-password"), 150, loopback)
+    answers = iter(["no", "yes"])
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
-    monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or "no")
+    monkeypatch.setattr("builtins.input", lambda *question: next(answers))
     assert not confirmed(_args("reset-password"), 150, tenant)
-    assert "Reset the passwords of 150 customers listed in resets.csv in tenant 1234-tenant" in asked[0]
-    monkeypatch.setattr("builtins.input", lambda question: asked.append(question) or "yes")
+    asked = capsys.readouterr()
+    assert "Reset the passwords of 150 customers listed in resets.csv in tenant 1234-tenant" in asked.err
+    assert asked.out == ""  # stdout stays the summary's (--json)
     assert confirmed(_args("delete", file=Path("leavers.csv")), 150, tenant)
-    assert "Delete 150 customers listed in leavers.csv in tenant 1234-tenant" in asked[1]
+    assert "Delete 150 customers listed in leavers.csv in tenant 1234-tenant" in capsys.readouterr().err
 
 
 def test_reset_password_takes_yes(home: Path, tmp_path: Path) -> None:

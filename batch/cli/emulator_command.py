@@ -50,6 +50,7 @@ def run_emulator(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return ExitCode.USAGE
     print(f"entra-batch emulator: directory in {db or 'memory'}; Ctrl-C stops it", file=sys.stderr)
+    lock = _hold(db)
     try:
         serve(options, settings, sys.stdout)
     except (NotLoopback, DatabaseUnavailable) as exc:
@@ -61,7 +62,22 @@ def run_emulator(args: argparse.Namespace) -> int:
         return ExitCode.USAGE
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
+    finally:
+        if lock is not None:
+            os.close(lock)
     return ExitCode.OK
+
+
+def _hold(db: Path | None) -> int | None:
+    """The directory's shared lock while serving it, so that `emulator reset` refuses."""
+    if db is None:
+        return None
+    from batch.cli.local import directory_in_use
+
+    try:
+        return directory_in_use(db)
+    except OSError:
+        return None
 
 
 def reset_emulator(args: argparse.Namespace) -> int:
@@ -88,6 +104,24 @@ def reset_emulator(args: argparse.Namespace) -> int:
         if answer.strip().lower() != "yes":
             print("entra-batch emulator: not reset", file=sys.stderr)
             return ExitCode.USAGE
+    from batch.cli.local import directory_in_use
+
+    try:
+        lock = directory_in_use(db, exclusive=True)
+    except OSError as exc:
+        print(f"entra-batch emulator: cannot lock {db}: {exc.strerror or exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    if lock is None:
+        print(f"entra-batch emulator: {db} is in use by a running `entra-batch emulator` or a run on the built-in "
+              "emulator; stop it first (Ctrl-C), then reset. Nothing was removed", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        return _remove(db, files)
+    finally:
+        os.close(lock)
+
+
+def _remove(db: Path, files: list[Path]) -> int:
     for path in files:
         try:
             os.unlink(path)

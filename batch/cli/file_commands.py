@@ -11,6 +11,7 @@ from pathlib import Path
 from batch.cli.local import local_tenant_names
 from batch.cli.output import say
 from batch.cli.targets import target_of
+from batch.config import profile_tenant_names
 from batch.errors import ConfigError, ExitCode
 from batch.io.columns import ColumnSet
 from batch.io.csvio import open_csv
@@ -53,6 +54,14 @@ def _tenant_names(args: argparse.Namespace) -> tuple[str | None, str | None]:
     try:
         target = target_of(args)
     except ConfigError as exc:
+        if args.profile:  # a run could not sign in with it, but its names need no secret
+            try:
+                domain, extensions_app_id = profile_tenant_names(args.profile)
+            except ConfigError:
+                pass
+            else:
+                say(f"the profile cannot sign in as it is ({exc}); checking with its domain and extensions app id")
+                return args.domain or domain, args.extensions_app_id or extensions_app_id
         say(f"the target's settings cannot be used ({exc}); checking with --domain and --extensions-app-id only")
         return args.domain, args.extensions_app_id
     if target.kind != "local":

@@ -9,6 +9,8 @@ from a setting, and only ever travel through the in-process transport built with
 
 from __future__ import annotations
 
+import fcntl
+import os
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +27,20 @@ LOCAL_AUTHORITY = "http://emulator.local"
 # one gives `ext.<name>` columns the same verdict (`local_tenant_names`).
 LOCAL_DEFAULT_DOMAIN = "contoso.onmicrosoft.com"
 _ANY_EXTENSIONS_APP_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def directory_in_use(db: Path, *, exclusive: bool = False) -> int | None:
+    """A lock on the emulator directory `db` (`<db>.lock`, 0600, never through a link): shared
+    while a served emulator or an in-process run uses it, exclusive for `emulator reset`, so
+    that a reset cannot pull the directory from under a server that keeps serving the old one.
+    The descriptor holding the lock (close it to release), or None when it is taken."""
+    fd = os.open(db.with_name(db.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def local_tenant_names() -> tuple[str, str]:
@@ -49,9 +65,12 @@ class LocalEmulator:
             # private before SQLite writes there (the default one is the private home).
             private_dir(db_path.parent, "the emulator database's folder")
         path = db_path or emulator_db_path()
+        self._lock = _shared_lock(path)
         try:
             self.store = Store(path)
         except DatabaseUnavailable as exc:
+            if self._lock is not None:
+                os.close(self._lock)
             raise ConfigError(f"the built-in emulator cannot use its directory: {exc}") from None
         self.app = EmulatorApp(self.store, settings)
         self.transport: httpx.AsyncBaseTransport = EmulatorTransport(self.app)
@@ -70,6 +89,9 @@ class LocalEmulator:
 
     def close(self) -> None:
         self.store.close()
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
     def __enter__(self) -> LocalEmulator:
         return self
@@ -79,4 +101,12 @@ class LocalEmulator:
         self.close()
 
 
-__all__ = ["LOCAL_AUTHORITY", "LOCAL_DEFAULT_DOMAIN", "LocalEmulator", "local_tenant_names"]
+def _shared_lock(db: Path) -> int | None:
+    """The shared lock of a run on the directory (a reset waits for no one: it refuses)."""
+    try:
+        return directory_in_use(db)
+    except OSError:
+        return None  # a folder where no lock can be made: the directory itself says what is wrong
+
+
+__all__ = ["LOCAL_AUTHORITY", "LOCAL_DEFAULT_DOMAIN", "LocalEmulator", "directory_in_use", "local_tenant_names"]

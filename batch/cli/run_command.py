@@ -25,8 +25,8 @@ from batch.run.watch import RunWatch
 from batch.verbs.registry import VERBS
 
 CONFIRM_ABOVE = 100
-# Verbs that ask above CONFIRM_ABOVE rows against a tenant (not the built-in emulator, nor an
-# emulator on this machine's loopback), as delete asks everywhere: a reset invalidates
+# Verbs that ask above CONFIRM_ABOVE rows against any target but the built-in emulator (a
+# tenant, or an emulator served as one), as delete asks everywhere: a reset invalidates
 # passwords that customers are using.
 ASK_ON_A_TENANT = frozenset({"reset-password"})
 RUNS_ROOT = Path("runs")  # under the working directory, unless --out-dir says where
@@ -58,7 +58,7 @@ def start(args: argparse.Namespace, holder: RunFolderHolder) -> int:
         with reach(target_of(args)) as where:
             summary = signals.run(start_run(request, where.target, runs_root=RUNS_ROOT, transport=where.transport,
                                             on_progress=bar, on_start=holder.started,
-                                            confirm=lambda rows: confirmed(args, rows, where.target),
+                                            confirm=lambda rows: confirmed(args, rows, where.target, bar),
                                             watch=watching(args, dry_run=args.dry_run),
                                             new_run=args.new_run))
     finally:
@@ -83,17 +83,21 @@ def tell_exchange(exchange: Exchange) -> None:
     say(exchange.line())
 
 
-def confirmed(args: argparse.Namespace, rows: int, target: Target | None = None) -> bool:
+def confirmed(args: argparse.Namespace, rows: int, target: Target | None = None,
+              bar: ProgressBar | None = None) -> bool:
     """Deleting more than 100 customers (a verb whose confirmation is `above_limit`), or
-    resetting more than 100 passwords in a tenant (ASK_ON_A_TENANT), is confirmed on a
-    terminal, or with --yes. The question names the tenant."""
-    on_a_tenant = target is not None and target.kind != "local" and \
-        not is_loopback_host(urlsplit(target.graph_url).hostname)
+    resetting more than 100 passwords anywhere but in the built-in emulator
+    (ASK_ON_A_TENANT), is confirmed on a terminal, or with --yes. Asked once the run has
+    named the tenant it is connected to (the line just above the question); the question
+    names the tenant too. The question goes to stderr, so that stdout stays the summary's
+    (`--json`)."""
+    on_a_tenant = target is not None and target.kind != "local"
     asks = VERBS[args.command].confirm == "above_limit" or (args.command in ASK_ON_A_TENANT and on_a_tenant)
     if not asks or args.dry_run or getattr(args, "yes", False) or rows <= CONFIRM_ABOVE:
         return True
     where = f" in tenant {target.tenant_id} ({target.graph_url}{', profile ' + args.profile if args.profile else ''})" \
-        if on_a_tenant and target is not None else ""
+        if on_a_tenant and target is not None and not is_loopback_host(urlsplit(target.graph_url).hostname) \
+        else f" in the emulator at {target.graph_url}" if on_a_tenant and target is not None else ""
     what = "rows to delete" if args.command == "delete" else "passwords to reset"
     if not sys.stdin.isatty():
         raise ConfigError(f"{args.file} holds {rows} {what}{where}; pass --yes to confirm (or --dry-run to look "
@@ -103,7 +107,11 @@ def confirmed(args: argparse.Namespace, rows: int, target: Target | None = None)
     else:
         question = (f"Reset the passwords of {rows} customers listed in {args.file}{where}? Their current "
                     "passwords stop working. ")
-    answer = input(question + "Type yes to go on: ")
+    if bar is not None:
+        bar.bar.clear()
+    sys.stderr.write(question + "Type yes to go on: ")
+    sys.stderr.flush()
+    answer = input()
     return answer.strip().lower() == "yes"
 
 
@@ -116,7 +124,7 @@ def resume(args: argparse.Namespace, holder: RunFolderHolder) -> int:
     try:
         with reach(target) as where:
             summary = signals.run(resume_run(args.run_dir, where.target, transport=where.transport, on_progress=bar,
-                                             watch=watching(args)))
+                                             watch=watching(args, dry_run=request.dry_run)))
     finally:
         bar.close()
     return report(summary, as_json=args.json)
@@ -133,12 +141,14 @@ def report(summary: RunSummary, *, as_json: bool = False) -> int:
     sent = "dry run: read only, nothing changed" if summary.dry_run else f"{summary.rows_per_second} rows/s sent"
     print(f"{summary.verb}: {summary.rows} rows in {summary.duration_seconds:.1f} s ({sent})")
     print("  " + ", ".join(planned(summary) if summary.dry_run else [f"{k} {v}" for k, v in counts.items()]))
-    held = held_back(summary.throttled_429, summary.throttle_wait_seconds, summary.duration_seconds)
+    held = held_back(summary.throttled_429, summary.held_seconds, summary.duration_seconds)
     if held:
         print(f"  {held}")
     print(f"  results: {summary.run_dir / 'results.csv'}")
-    if summary.failed and (summary.run_dir / "retry.csv").is_file():
-        print(f"  to fix and run again: {summary.run_dir / 'retry.csv'} (the {summary.failed} invalid or failed rows)")
+    to_retry = summary.counts.get("invalid", 0) + summary.counts.get("failed", 0)
+    if to_retry and (summary.run_dir / "retry.csv").is_file():
+        print(f"  to fix and run again: {summary.run_dir / 'retry.csv'} (the {rows(to_retry)} that ended invalid or "
+              "failed)")
     if summary.passwords_file is not None:
         print(f"  passwords: {summary.passwords_file} (keep it secret; delete it once handed over)")
     return summary.exit_code
@@ -156,15 +166,24 @@ def planned(summary: RunSummary) -> list[str]:
     return said + [f"{k} {v}" for k, v in rest.items() if v]
 
 
+def rows(number: int) -> str:
+    return f"{number} row" if number == 1 else f"{number} rows"
+
+
 def held_back(throttled: int, held_seconds: float, duration_seconds: float) -> str:
     """The closing line about throttling: how often Graph answered 429, and for how much of
-    the run's wall-clock time sending was held (not the workers' waits added up)."""
-    parts = []
+    this process's wall-clock time sending was held (not the workers' waits added up). A run
+    that Graph never throttled says so only when pacing under the quotas took a good part of
+    a run long enough to notice."""
     if throttled:
-        parts.append(f"throttled {throttled} time{'s' if throttled != 1 else ''} (429)")
-    if held_seconds >= max(1.0, 0.05 * duration_seconds) or (throttled and held_seconds >= 0.05):
-        parts.append(f"held back by throttling for {held_seconds:.1f} s of the run's {duration_seconds:.1f} s")
-    return "; ".join(parts)
+        said = f"throttled {throttled} time{'s' if throttled != 1 else ''} (429)"
+        if held_seconds >= 0.05:
+            said += (f"; sending was held back for {held_seconds:.1f} s of the run's {duration_seconds:.1f} s "
+                     "(Retry-After and pacing)")
+        return said
+    if duration_seconds >= 5 and held_seconds >= 0.25 * duration_seconds:
+        return f"paced under Graph's quotas: sending waited {held_seconds:.1f} s of the run's {duration_seconds:.1f} s"
+    return ""
 
 
-__all__ = ["ASK_ON_A_TENANT", "RunFolderHolder", "held_back", "planned", "report", "resume", "start"]
+__all__ = ["ASK_ON_A_TENANT", "RunFolderHolder", "held_back", "planned", "report", "resume", "rows", "start"]

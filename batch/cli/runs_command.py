@@ -133,7 +133,10 @@ def list_runs() -> int:
 
 def show(run_dir: Path) -> int:
     if not is_run_folder(run_dir):
-        raise ConfigError(f"{run_dir} is not a run folder (it has no journal.db); `entra-batch runs` lists them")
+        what = " (an export's folder holds its files only; nothing there needs resuming)" \
+            if (run_dir / "summary.json").is_file() else ""
+        raise ConfigError(f"{run_dir} is not the folder of a verb's run: it has no journal.db{what}. "
+                          "`entra-batch runs` lists the run folders")
     run = describe(run_dir)
     saved = read_journal(run_dir)[0].get("request")
     request: dict[str, Any] = saved if isinstance(saved, dict) else {}

@@ -91,6 +91,8 @@ class ExportFile:
         try:
             result = await listing
             return result, self._writer.finish()
+        except BrokenPipeError:
+            raise  # `--out - | head`: the reader left; the command line ends as shells expect (141)
         except OSError as exc:
             leftover = self._abandon()
             raise ExportFailed(str(self.path), exc, f"{leftover} holds what was written so far." if leftover else "") \

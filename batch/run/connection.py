@@ -105,8 +105,14 @@ class TenantNames:
     def words(self) -> str:
         """`Contoso Customers (contoso.onmicrosoft.com, tenant 1234…) as app entra-batch (client id 5678…)`."""
         where = ", ".join(x for x in (self.default_domain, f"tenant {self.tenant_id}") if x)
-        tenant = f"{self.display_name} ({where})" if self.display_name else f"the tenant {where}"
-        app = f"app {self.app_name} (client id {self.client_id})" if self.app_name else f"client id {self.client_id}"
+        if self.display_name:
+            tenant = f"{self.display_name} ({where})"
+        elif self.default_domain:
+            tenant = f"the tenant {self.default_domain} (tenant {self.tenant_id})"
+        else:
+            tenant = f"tenant {self.tenant_id}"
+        app = f"app {self.app_name} (client id {self.client_id})" if self.app_name else f"the app with client id " \
+            f"{self.client_id}"
         return f"{'the built-in emulator: ' if self.local else ''}{tenant} as {app}"
 
 

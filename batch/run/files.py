@@ -198,7 +198,7 @@ class PlanFile:
     update which properties would change, named as the input's own header names them."""
 
     NAME = "plan.csv"
-    COLUMNS = ("row", "key", "action", "object_id", "display_name", "sign_in_name", "reason", "changes")
+    COLUMNS = ("row", "key", "action", "object_id", "display_name", "sign_in_name", "reason", "changes", "line")
 
     def __init__(self, run_dir: Path, dialect: OutputDialect | None = None,
                  labels: Mapping[str, str] | None = None) -> None:
@@ -219,7 +219,7 @@ class PlanFile:
     def _record(self, line: PlanLine) -> tuple[object, ...]:
         changes = "; ".join(f"{self.labels.get(c.column, c.column)}: {c.before} \u2192 {c.after}" for c in line.changes)
         return (line.row, line.key, line.action, line.object_id, line.display_name, line.sign_in_name, line.reason,
-                changes)
+                changes, self.dialect.line(line.row))
 
     def close(self) -> None:
         if self._handle is not None:

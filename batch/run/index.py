@@ -49,6 +49,7 @@ class IndexedRun:
     started: float = 0.0
     finished: float | None = None
     dry_run: bool = False
+    forgotten: bool = False
 
 
 class RunIndex:
@@ -68,21 +69,11 @@ class RunIndex:
         self._append({"event": "finish", "dir": str(run_dir.resolve()), "finished": finished})
 
     def forget(self, run_dirs: Iterable[Path]) -> None:
-        """Folders removed (`runs prune`): their lines go."""
-        gone = {str(p.resolve()) for p in run_dirs}
-        if not gone or not self.path.is_file():
-            return
-        kept = [line for line in self._lines() if json.loads(line).get("dir") not in gone]
-        try:
-            fd, _ = open_or_create(self.path, os.O_RDWR, advice="remove it; it is only an index of run folders")
-        except (OSError, RunError):
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, "".join(line + "\n" for line in kept).encode("utf-8"), 0)
-        finally:
-            os.close(fd)
+        """Folders removed (`runs prune`, a start undone by a usage error): a `forget` line each.
+        Appended like every other line, never rewritten, so that a run starting at the same
+        moment in another process cannot lose its own line."""
+        for run_dir in run_dirs:
+            self._append({"event": "forget", "dir": str(run_dir.resolve())})
 
     def _append(self, event: dict[str, Any]) -> None:
         line = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
@@ -129,7 +120,7 @@ class RunIndex:
                 _apply(entry, event)
             except (TypeError, ValueError):
                 continue
-        return sorted(found.values(), key=lambda e: e.started)
+        return sorted((e for e in found.values() if not e.forgotten), key=lambda e: e.started)
 
 
 def _apply(entry: IndexedRun, event: dict[str, Any]) -> None:
@@ -142,8 +133,11 @@ def _apply(entry: IndexedRun, event: dict[str, Any]) -> None:
         entry.started = float(event.get("started", 0.0))
         entry.dry_run = bool(event.get("dry_run", False))
         entry.finished = None
+        entry.forgotten = False
     elif event.get("event") == "finish":
         entry.finished = float(event["finished"])
+    elif event.get("event") == "forget":
+        entry.forgotten = True
 
 
 # ---- what a folder holds -------------------------------------------------------------------
@@ -252,28 +246,30 @@ def _same_runs(index: RunIndex, verb: str, fingerprint: str, target_identity: di
 
 
 class PasswordsElsewhere:
-    """The passwords.csv files of the other run folders of the same input and target, read on
-    first use: which folder handed out the password of a customer (by object id or sign-in
-    name). A reconciling run asks before it would set a fresh password."""
+    """The passwords.csv files of the other run folders of the same input and target (in the
+    index, or beside this one, as a previous version's are), read on first use: which folder
+    handed out the password of a customer. A reconciling run asks before it would set a fresh
+    password. Only the object id counts: a sign-in name may have passed to another customer
+    since (a customer purged and created again), whose password that folder never held."""
 
     def __init__(self, index: RunIndex, *, verb: str, fingerprint: str, target_identity: dict[str, Any],
                  run_dir: Path) -> None:
         self._find: Callable[[], list[Path]] = lambda: [
-            e.run_dir for e in _same_runs(index, verb, fingerprint, target_identity, run_dir)]
-        self._by_key: dict[str, Path] | None = None
+            e.run_dir for e in _same_runs(index, verb, fingerprint, target_identity, run_dir, run_dir.parent)]
+        self._by_id: dict[str, Path] | None = None
 
-    def __call__(self, object_id: str, sign_in_name: str) -> Path | None:
-        if self._by_key is None:
-            self._by_key = {}
+    def __call__(self, object_id: str, sign_in_name: str = "") -> Path | None:
+        if self._by_id is None:
+            self._by_id = {}
             for folder in self._find():
-                for key in _password_keys(folder / "passwords.csv"):
-                    self._by_key.setdefault(key, folder)
-        return self._by_key.get(object_id) or (self._by_key.get(sign_in_name.lower()) if sign_in_name else None)
+                for key in _password_ids(folder / "passwords.csv"):
+                    self._by_id.setdefault(key, folder)
+        return self._by_id.get(object_id) if object_id else None
 
 
-def _password_keys(path: Path) -> Iterator[str]:
-    """Object ids and (lower-cased) sign-in names of the complete lines of a passwords.csv,
-    whatever its delimiter or BOM; the passwords themselves are never kept."""
+def _password_ids(path: Path) -> Iterator[str]:
+    """The object ids of the complete lines of a passwords.csv, whatever its delimiter or
+    BOM; the passwords themselves are never kept."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -288,14 +284,9 @@ def _password_keys(path: Path) -> Iterator[str]:
         if "object_id" not in header or "password" not in header:
             return
         at_id, at_password = header.index("object_id"), header.index("password")
-        at_name = header.index("sign_in_name") if "sign_in_name" in header else None
         for line in csv.reader(text, delimiter=delimiter):
-            if len(line) != len(header) or not line[at_password]:
-                continue
-            if line[at_id]:
+            if len(line) == len(header) and line[at_password] and line[at_id]:
                 yield line[at_id]
-            if at_name is not None and line[at_name]:
-                yield line[at_name].lstrip("'").lower()
 
 
 def refuse_second_run(index: RunIndex, *, verb: str, fingerprint: str, target_identity: dict[str, Any],

@@ -264,6 +264,14 @@ class Journal:
         self.flush()
         return dict(self._db.execute("SELECT status, COUNT(*) FROM rows WHERE state = 'done' GROUP BY status"))
 
+    def count_failed_with(self, message_start: str) -> int:
+        """Rows that failed with a message that starts with `message_start` (a note for the summary)."""
+        self.flush()
+        (found,) = self._db.execute(
+            "SELECT COUNT(*) FROM rows WHERE state = 'done' AND status = ? AND substr(error_message, 1, ?) = ?",
+            (Status.FAILED.value, len(message_start), message_start)).fetchone()
+        return int(found)
+
 
 _NOT_OURS = "this run folder holds a file entra-batch did not write; remove it (and find out what put it there)"
 

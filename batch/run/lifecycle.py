@@ -51,8 +51,9 @@ from batch.run.journal import Journal, JournalUnreadable, check_journal_files, w
 from batch.run.pipeline import Engine, EngineOptions, ProgressCallback
 from batch.run.request import RunRequest
 from batch.run.summary import RunSummary, summarise
-from batch.run.watch import RunWatch, name_target
+from batch.run.watch import RUN_LOG, RunWatch, name_target
 from batch.verbs.base import REPLICATION_WAITS, Session
+from batch.verbs.create import EXISTS_MESSAGE
 from batch.verbs.registry import VERBS, VerbSettings, build_verb
 
 # Asked with the number of data records before anything is written or sent; False stops the run.
@@ -83,8 +84,8 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
 
     The run folder is `request.out_dir` (new or empty) or, without one, a new
     `<UTC time>-<verb>` folder under `runs_root`. `transport` replaces the network (the
-    built-in emulator in process, a mock). `confirm(records)` may refuse the run before
-    anything is written; `on_start(run_dir)` is called once the folder holds the run (from
+    built-in emulator in process, a mock). `confirm(records)` may refuse the run once the
+    target is named (`watch.on_target`) and before anything is written; `on_start(run_dir)` is called once the folder holds the run (from
     then on `resume_run` can finish it). `pacing=False` sends without pacing (benchmarks).
 
     One run per file and target: while an earlier run of the same verb on the same input
@@ -101,8 +102,6 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
     if not request.dry_run and not new_run:
         refuse_second_run(index, verb=request.verb, fingerprint=opened.scan.sha256, target_identity=identity,
                           input_name=request.input, also_under=runs_root)
-    if confirm is not None and not confirm(opened.scan.records):
-        raise NotConfirmed("not confirmed; nothing was sent")
     request = replace(request, input=str(Path(request.input).resolve()))
     run_dir, journal, made = _make_run_folder(request, opened.source.path, runs_root)
     started = time.time()
@@ -116,7 +115,7 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
             on_start(run_dir)
         return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
                               on_progress=on_progress, resuming=False, pacing=pacing, replication_waits=waits,
-                              index=index, watch=watch)
+                              index=index, watch=watch, confirm=confirm)
     except ConfigError:
         unused = _nothing_but_the_start(run_dir, journal)
         journal.close()
@@ -145,6 +144,8 @@ def _remove_start(run_dir: Path, *, remove_folder: bool) -> None:
     link itself), and the folder when this start made it."""
     try:
         for name in STARTUP_LEFTOVERS:
+            if name == RUN_LOG and not remove_folder:
+                continue  # an --out-dir of the user's: a run.log there may be theirs
             try:
                 os.unlink(run_dir / name)
             except FileNotFoundError:
@@ -317,10 +318,11 @@ def _check_same_target(saved: dict[str, object], target: Target) -> None:
 async def _execute(request: RunRequest, target: Target, opened: _Input, *, journal: Journal, run_dir: Path,
                    transport: httpx.AsyncBaseTransport | None, on_progress: ProgressCallback | None,
                    resuming: bool, index: RunIndex, pacing: bool = True,
-                   replication_waits: tuple[float, ...] | None = None, watch: RunWatch | None = None) -> RunSummary:
+                   replication_waits: tuple[float, ...] | None = None, watch: RunWatch | None = None,
+                   confirm: ConfirmCallback | None = None) -> RunSummary:
     started = time.time()
     source = opened.source
-    notes = (f"ignored columns: {', '.join(source.match.unknown)}",) if source.match.unknown else ()
+    notes: tuple[str, ...] = (f"ignored columns: {', '.join(source.match.unknown)}",) if source.match.unknown else ()
     plans_by_reading = request.dry_run  # every dry run reads the directory; plan.csv: what would happen
     dialect = output_dialect(journal, source.dialect)  # the input's, remembered for results written later
     passwords = PasswordsFile(run_dir, dialect)
@@ -342,6 +344,9 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                 await connection.check_permissions(
                     verb.needs.for_run(source.match.by_index.values(), reads_only=plans_by_reading))
                 tenant = await name_target(connection, request.verb, opened.scan.records, watch)
+                # Asked once the tenant is named and before anything is written (a refusal leaves no folder).
+                if confirm is not None and not confirm(opened.scan.records):
+                    raise NotConfirmed("not confirmed; nothing was sent")
                 session = Session(client=connection.client, passwords_on_file=passwords.rows_present,
                                   passwords_elsewhere=PasswordsElsewhere(
                                       index, verb=request.verb, fingerprint=opened.scan.sha256, run_dir=run_dir,
@@ -354,6 +359,7 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
             engine.progress.hold = connection.client.hold if connection is not None else None
             try:
                 progress = await engine.run()
+                notes += _second_look_note(engine)
             except (OSError, sqlite3.Error) as exc:  # a full disk, a folder gone read-only: resumable
                 if isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):
                     _write_provisional_results(journal, run_dir)
@@ -366,6 +372,7 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
         passwords.close()
         if plan_file is not None:
             plan_file.close()
+    notes += _existing_note(request, journal)
     try:
         write_results(journal, run_dir, dialect)
         write_retry(journal, run_dir, source)
@@ -378,6 +385,30 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
         raise RunFolderFailed(run_dir, exc) from None
     index.run_finished(run_dir, finished)
     return summary
+
+
+def _second_look_note(engine: Engine) -> tuple[str, ...]:
+    """Why a short run with unknown keys took longer than its rows: they were asked again once
+    Graph's replication window had passed (batch/verbs/lag.py), before being reported."""
+    if not engine.second_looks:
+        return ()
+    waited = f", waiting {engine.second_look_wait:.1f} s for it" if engine.second_look_wait >= 0.5 else ""
+    many = engine.second_looks != 1
+    return (f"{engine.second_looks} row{'s' if many else ''} whose customer {'were' if many else 'was'} not where the "
+            f"row wants {'them' if many else 'it'} got a second look once Graph's replication delay had passed"
+            f"{waited}, before {'they were' if many else 'it was'} reported",)
+
+
+def _existing_note(request: RunRequest, journal: Journal) -> tuple[str, ...]:
+    """A create run again on a file whose customers exist fails those rows: say so once, with
+    the way out, rather than only in each row's message."""
+    if request.verb != "create" or request.dry_run or request.on_existing != "fail":
+        return ()
+    existing = journal.count_failed_with(EXISTS_MESSAGE)
+    if not existing:
+        return ()
+    return (f"{existing} row{'s' if existing != 1 else ''} failed because the customer already exists; to create "
+            "only the missing customers of a file run before, run it again with --on-existing skip",)
 
 
 def _write_provisional_results(journal: Journal, run_dir: Path) -> None:

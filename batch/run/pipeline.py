@@ -23,7 +23,7 @@ from batch.io.csvio import Row
 from batch.outcome import Outcome, SentRow, Status
 from batch.run.files import PasswordsFile, PlanFile
 from batch.run.journal import Journal
-from batch.verbs.base import Executed, Rejected, Session, Verb
+from batch.verbs.base import Executed, PlanLine, Rejected, Session, Verb
 
 # (kind, plans, n): `n` numbers a dry run's groups, which are recorded in input order.
 Queue = asyncio.Queue[tuple[str, list[Any], int] | None]
@@ -73,6 +73,10 @@ class Engine:
         self._planned = 0
         self._recorded = 0
         self._plans_done: dict[int, tuple[Executed, list[int]]] = {}
+        # A dry run's rows that validation refused, since the last group queued: recorded with
+        # that group (or after the last one), so that plan.csv holds every row in input order.
+        self._refused: list[Rejected] = []
+        self._refused_by_group: dict[int, list[Rejected]] = {}
         self.verb = verb
         self.rows = rows
         self.journal = journal
@@ -83,8 +87,11 @@ class Engine:
         self.on_progress = on_progress or (lambda _p: None)
         self.clock = clock
         self.unresolved = 0
-        # Plans a verb handed back for a second look (Executed.later, batch/verbs/lag.py).
+        # Plans a verb handed back for a second look (Executed.later, batch/verbs/lag.py), and
+        # how many rows had one, with the seconds the run waited for it (the summary says so).
         self.later: list[Any] = []
+        self.second_looks = 0
+        self.second_look_wait = 0.0
 
     async def run(self) -> Progress:
         """Reader and workers in one task group: the first failure (a run-level error such as
@@ -126,8 +133,10 @@ class Engine:
         session = self.session
         assert session is not None
         plans, self.later = self.later, []
+        self.second_looks += len(plans)
         due = max(p.missed_at for p in plans) + sum(session.replication_waits)
         if due > session.clock():
+            self.second_look_wait += due - session.clock()
             await session.sleep(due - session.clock())
         size = self.options.batch_size
 
@@ -166,6 +175,8 @@ class Engine:
                     if len(reconcile) >= size:
                         await queue.put(("reconcile", reconcile, 0))
                         reconcile = []
+                elif isinstance(plan, Rejected) and self.options.dry_run:
+                    self._refused.append(plan)
                 elif isinstance(plan, Rejected):
                     finished.append(plan.outcome())
                 else:
@@ -182,10 +193,17 @@ class Engine:
             await queue.put(("reconcile", reconcile, 0))
         if batch:
             await self._put(queue, batch)
+        if self._refused:  # after the last group: recorded once that group is
+            self._refused_by_group[self._planned] = self._refused
+            self._plans_done[self._planned] = (Executed(), [])
+            self._planned += 1
+            self._refused = []
+            self._record_plans()
 
     async def _put(self, queue: Queue, batch: list[Any]) -> None:
         """A group of valid rows: to execute, or in a dry run to plan (numbered, for its order)."""
         if self.options.dry_run:
+            self._refused_by_group[self._planned], self._refused = self._refused, []
             await queue.put(("plan", batch, self._planned))
             self._planned += 1
         else:
@@ -224,9 +242,12 @@ class Engine:
         assert self.plan_file is not None
         while self._recorded in self._plans_done:
             executed, rows = self._plans_done.pop(self._recorded)
+            refused = self._refused_by_group.pop(self._recorded, [])
             self._recorded += 1
+            executed.plan += [refusal_line(r) for r in refused]
+            executed.outcomes += [r.outcome() for r in refused]
             self.plan_file.append(sorted(executed.plan, key=lambda line: line.row))
-            self._record(executed, rows)
+            self._record(executed, sorted(rows + [r.row for r in refused]))
 
     def _record(self, executed: Executed, rows: list[int]) -> None:
         # The passwords reach the disk before their rows are done: a crash in between is
@@ -246,6 +267,14 @@ class Engine:
         if executed.stop is not None:
             raise executed.stop
 
+
+
+def refusal_line(refused: Rejected) -> PlanLine:
+    """plan.csv's line for a row that validation refused: it would fail (invalid, never sent),
+    or be skipped (a blank row)."""
+    if refused.status is Status.INVALID:
+        return PlanLine(refused.row, refused.key, "fail", reason="invalid: " + "; ".join(refused.problems))
+    return PlanLine(refused.row, refused.key, "skip", reason="; ".join(refused.problems))
 
 
 def _one_per_row(outcomes: list[Outcome], rows: list[int]) -> list[Outcome]:

@@ -50,6 +50,9 @@ class RunSummary:
     # A dry run's plan: rows per action (plan.csv's), and the `fail`s per cause ("exists").
     plan: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     plan_failures: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    # Wall-clock seconds this process held sending back (Retry-After, pacing): the closing
+    # line compares it with this process's duration (throttle_wait_seconds adds up every part).
+    held_seconds: float = field(default=0.0, compare=False)
     tenant: Mapping[str, Any] | None = None  # who was written to (connection.TenantNames), None without Graph
 
     @property
@@ -112,7 +115,8 @@ def summarise(request: RunRequest, target: Target, journal: Journal, run_dir: Pa
         throttle_wait_seconds=float(totals.get("throttle_wait_seconds", 0.0)),
         apps=1 + len(target.extra_apps) if not request.dry_run else 0, resumed=resuming, version=__version__,
         notes=notes, plan=MappingProxyType(plan), plan_failures=MappingProxyType(plan_failures),
-        tenant=MappingProxyType(tenant.as_json()) if tenant is not None else None)
+        tenant=MappingProxyType(tenant.as_json()) if tenant is not None else None,
+        held_seconds=round(stats.held_wait, 1) if stats is not None else 0.0)
 
 
 def _plan_counts(journal: Journal) -> tuple[dict[str, int], dict[str, int]]:

@@ -43,6 +43,10 @@ CLOCK_SKEW_SECONDS = 5.0
 UNKNOWN_SKEW_SECONDS = 30.0
 
 
+# How a row whose customer exists fails (with --on-existing fail); the run's summary counts them.
+EXISTS_MESSAGE = "a customer with this sign-in name already exists"
+
+
 class CreateVerb(Verb[CreatePlan]):
     name = "create"
     columns = CREATE_COLUMNS
@@ -301,7 +305,7 @@ class CreateVerb(Verb[CreatePlan]):
                                              object_id))
             return
         done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, object_id, 400, "ObjectConflict",
-                                     f"a customer with this sign-in name already exists (object id {object_id}); "
+                                     f"{EXISTS_MESSAGE} (object id {object_id}); "
                                      "to skip existing customers when running a file again, use --on-existing skip "
                                      "(or update, to update their profiles)"))
 

@@ -289,7 +289,7 @@ def run_with_kills(verb: str, source: Path, run_dir: Path, env: dict[str, str], 
     recorded the run (the very first moments) is started again, as its message says."""
     history = RunHistory(verb, run_dir)
     start_args = [verb, str(source), "--out-dir", str(run_dir), "--quiet", *extra_args]
-    if verb in ("delete", "purge"):
+    if verb in ("delete", "purge", "reset-password"):  # reset-password asks above 100 rows on a served emulator
         start_args.append("--yes")
     resume_args = ["resume", str(run_dir), "--quiet"]
     command = "resume" if (run_dir / "journal.db").exists() and _recorded(run_dir) else "start"
