@@ -176,3 +176,13 @@ def test_another_runs_password_is_matched_by_object_id_only(tmp_path: Path) -> N
     assert elsewhere("old-id", "ann@example.com") == earlier.resolve()
     # The same sign-in name on a customer created since (the first one purged): not that folder's password.
     assert elsewhere("new-id", "ann@example.com") is None
+
+
+def test_the_readme_names_every_status_results_csv_can_hold() -> None:
+    """Finding 9: the README's status list omitted password_reset, deleted, restored, purged."""
+    from batch.outcome import Status
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("`status` is one of")
+    listed = readme[start:readme.index("- `retry.csv`", start)]
+    assert [s.value for s in Status if f"`{s.value}`" not in listed] == []
