@@ -225,7 +225,7 @@ def test_finding_10_runs_lists_shows_and_writes_provisional_results(home: Path, 
     assert not (killed / "results.csv").exists()
     assert main(["runs", "show", str(killed)]) == 0
     shown = capsys.readouterr().out
-    assert "state:    interrupted" in shown and "1 rows sent without an answer" in shown
+    assert "state:    interrupted" in shown and "1 row sent without an answer" in shown
     assert f"`entra-batch resume {killed}`" in shown and "provisional" in shown
     assert sorted(results(killed)) == [1]
 

@@ -73,9 +73,9 @@ def watching(args: argparse.Namespace, *, dry_run: bool = False) -> RunWatch:
         if names.local:
             return  # already announced, with its directory ("no tenant configured: using the built-in …")
         if dry_run:
-            say(f"dry run of {verb} on {rows} rows, reading {names.words()}")
+            say(f"dry run of {verb} on {row_count(rows)}, reading {names.words()}")
         else:
-            say(f"{verb} {rows} rows in {names.words()}")
+            say(f"{verb} {row_count(rows)} in {names.words()}")
     return RunWatch(on_exchange=tell_exchange if args.verbose else None, on_target=named)
 
 
@@ -139,7 +139,7 @@ def report(summary: RunSummary, *, as_json: bool = False) -> int:
         return summary.exit_code
     counts = {k: v for k, v in summary.counts.items() if v}
     sent = "dry run: read only, nothing changed" if summary.dry_run else f"{summary.rows_per_second} rows/s sent"
-    print(f"{summary.verb}: {summary.rows} rows in {summary.duration_seconds:.1f} s ({sent})")
+    print(f"{summary.verb}: {row_count(summary.rows)} in {summary.duration_seconds:.1f} s ({sent})")
     print("  " + ", ".join(planned(summary) if summary.dry_run else [f"{k} {v}" for k, v in counts.items()]))
     held = held_back(summary.throttled_429, summary.held_seconds, summary.duration_seconds)
     if held:
@@ -147,7 +147,7 @@ def report(summary: RunSummary, *, as_json: bool = False) -> int:
     print(f"  results: {summary.run_dir / 'results.csv'}")
     to_retry = summary.counts.get("invalid", 0) + summary.counts.get("failed", 0)
     if to_retry and (summary.run_dir / "retry.csv").is_file():
-        print(f"  to fix and run again: {summary.run_dir / 'retry.csv'} (the {rows(to_retry)} that ended invalid or "
+        print(f"  to fix and run again: {summary.run_dir / 'retry.csv'} (the {row_count(to_retry)} that ended invalid or "
               "failed)")
     if summary.passwords_file is not None:
         print(f"  passwords: {summary.passwords_file} (keep it secret; delete it once handed over)")
@@ -166,7 +166,7 @@ def planned(summary: RunSummary) -> list[str]:
     return said + [f"{k} {v}" for k, v in rest.items() if v]
 
 
-def rows(number: int) -> str:
+def row_count(number: int) -> str:
     return f"{number} row" if number == 1 else f"{number} rows"
 
 
@@ -186,4 +186,4 @@ def held_back(throttled: int, held_seconds: float, duration_seconds: float) -> s
     return ""
 
 
-__all__ = ["ASK_ON_A_TENANT", "RunFolderHolder", "held_back", "planned", "report", "resume", "rows", "start"]
+__all__ = ["ASK_ON_A_TENANT", "RunFolderHolder", "held_back", "planned", "report", "resume", "row_count", "start"]

@@ -148,7 +148,7 @@ def show(run_dir: Path) -> int:
     print(f"state:    {run.state}{'' if run.finished is None else ' at ' + _when(run.finished)}")
     print(f"counts:   {_counts(run)}")
     if run.sent:
-        print(f"          {run.sent} rows sent without an answer (resume looks them up before anything is re-sent)")
+        print(f"          {run.sent} row{'s' if run.sent != 1 else ''} sent without an answer (resume looks them up before anything is re-sent)")
     if (run_dir / "passwords.csv").is_file():
         print(f"passwords: {run_dir / 'passwords.csv'} (keep it secret; delete it once handed over)")
     if run.state == RUNNING:
