@@ -41,7 +41,7 @@ def validate(args: argparse.Namespace) -> int:
             # any text a rule let through unescaped off the terminal's control sequences.
             print(f"row {checked.row}: {shown('; '.join(checked.problems), None)}")
     template = ", admin center template" if source.portal_template else ""
-    print(f"{args.file}: {rows} rows, {invalid} invalid, {rows - invalid} valid "
+    print(f"{args.file}: {rows} row{'s' if rows != 1 else ''}, {invalid} invalid, {rows - invalid} valid "
           f"({source.encoding}, delimiter {source.delimiter!r}{template})")
     return ExitCode.ROWS_FAILED if invalid else ExitCode.OK
 
