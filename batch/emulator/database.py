@@ -9,6 +9,11 @@ With replication lag (`replication.py`), `pending_users` holds, for each user wr
 last moments, the version readers still see (its row as it was, or state `absent` for a user
 not created yet) and when the newer one becomes visible; `pending_identities` holds that
 version's identities. Rows whose moment has passed are dead and removed on later writes.
+
+Every query a request runs searches an index by its key (id, UPN, mail, identity, rowid;
+tests/emulator/test_query_plans.py asks SQLite for each plan): only pages walk the listing
+and change indexes, a page at a time. A file made by an earlier version gains the indexes
+added since when it is opened (`CREATE INDEX IF NOT EXISTS`, then `MIGRATIONS`).
 """
 
 from __future__ import annotations

@@ -89,6 +89,7 @@ def identity_filter(value: str) -> str:
 
 
 DELETED = "/v1.0/directory/deletedItems"
+EVENTUAL = {"headers": {"ConsistencyLevel": "eventual"}}
 
 
 def requests(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
@@ -108,6 +109,9 @@ def requests(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str, 
         ("key", "GET", f"/v1.0/users?$filter={quote(f'id in ({a_id!r}, {b_id!r})', safe='')}", {}),
         ("key", "GET", f"/v1.0/users?$filter={quote(f'userPrincipalName in ({a_upn!r}, {b_upn!r})', safe='')}", {}),
         ("key", "GET", f"/v1.0/users?$filter={quote(f'mail in ({a_mail!r}, {b_mail!r})', safe='')}", {}),
+        ("key", "GET", f"/v1.0/users?$count=true&$filter={quote(f'mail eq {a_mail!r}', safe='')}", EVENTUAL),
+        ("key", "GET", f"/v1.0/users/$count?$filter={quote(f'userPrincipalName in ({a_upn!r}, {b_upn!r})', safe='')}",
+         EVENTUAL),
         ("key", "GET", f"/v1.0/users/delta?$filter={quote(f'id eq {a_id!r}', safe='')}", {}),
         ("key", "PATCH", f"/v1.0/users/{a_id}", {"json": {"accountEnabled": False, "mail": unique_email()}}),
         ("key", "PATCH", f"/v1.0/users/{a_id}", {"json": {"mail": b_mail}}),  # conflicts
