@@ -9,6 +9,11 @@ With replication lag (`replication.py`), `pending_users` holds, for each user wr
 last moments, the version readers still see (its row as it was, or state `absent` for a user
 not created yet) and when the newer one becomes visible; `pending_identities` holds that
 version's identities. Rows whose moment has passed are dead and removed on later writes.
+
+Every query a request runs searches an index by its key (id, UPN, mail, identity, rowid;
+tests/emulator/test_query_plans.py asks SQLite for each plan): only pages walk the listing
+and change indexes, a page at a time. A file made by an earlier version gains the indexes
+added since when it is opened (`CREATE INDEX IF NOT EXISTS`, then `MIGRATIONS`).
 """
 
 from __future__ import annotations
@@ -57,8 +62,13 @@ CREATE TABLE IF NOT EXISTS users (
 CREATE UNIQUE INDEX IF NOT EXISTS users_live_upn ON users(tenant_id, upn) WHERE state = 'live';
 CREATE INDEX IF NOT EXISTS users_listing ON users(tenant_id, state, seq);
 CREATE INDEX IF NOT EXISTS users_changes ON users(tenant_id, change_seq);
-CREATE INDEX IF NOT EXISTS users_mail ON users(tenant_id, mail) WHERE state = 'live';
 CREATE INDEX IF NOT EXISTS users_deleted ON users(tenant_id, state, deleted);
+-- Lookups by UPN or mail among live or deleted users (Store.user, mail_holder, $filter on
+-- /users and on the deleted items): with `state` among the key, SQLite never prefers
+-- users_deleted's (tenant_id, state) prefix and walks every user of the tenant. The value
+-- comes first so that a rowid subquery (`upn IN (...)`, odata.py) can search by it alone.
+CREATE INDEX IF NOT EXISTS users_by_upn ON users(upn, tenant_id, state);
+CREATE INDEX IF NOT EXISTS users_by_mail ON users(mail, tenant_id, state);
 CREATE TABLE IF NOT EXISTS identities (
     user_id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
@@ -88,6 +98,8 @@ CREATE TABLE IF NOT EXISTS pending_users (
 CREATE INDEX IF NOT EXISTS pending_users_due ON pending_users(tenant_id, visible_at);
 CREATE INDEX IF NOT EXISTS pending_users_listing ON pending_users(tenant_id, state, seq);
 CREATE INDEX IF NOT EXISTS pending_users_upn ON pending_users(tenant_id, upn);
+CREATE INDEX IF NOT EXISTS pending_users_by_upn ON pending_users(upn);
+CREATE INDEX IF NOT EXISTS pending_users_by_mail ON pending_users(mail);
 CREATE TABLE IF NOT EXISTS pending_identities (
     user_id TEXT NOT NULL,
     tenant_id TEXT NOT NULL,
@@ -107,6 +119,14 @@ CREATE TABLE IF NOT EXISTS extension_properties (
     name TEXT NOT NULL COLLATE NOCASE,
     PRIMARY KEY (tenant_id, name)
 );
+"""
+
+# A directory file made by an earlier version opens with the schema above (every index is
+# created if missing); these statements then drop what it replaced. The partial index on
+# (tenant_id, mail) of live users was never chosen for `mail_holder` (SQLite preferred
+# users_deleted's prefix and walked the tenant); users_by_mail serves live and deleted.
+MIGRATIONS = """
+DROP INDEX IF EXISTS users_mail;
 """
 
 
@@ -186,7 +206,7 @@ class Database:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=30000")
-            for statement in SCHEMA.split(";"):
+            for statement in (SCHEMA + MIGRATIONS).split(";"):
                 if statement.strip():
                     self._db.execute(statement)
         except sqlite3.Error as exc:

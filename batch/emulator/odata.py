@@ -266,9 +266,12 @@ class _Parser:
             self.query.or_clauses += len(values) - 1
             self._use(op, row, prop)
             self.query.params.extend(values)
+            marks = ",".join("?" * len(values))
             if kind == "guid":
-                return _by_rowid(f"SELECT seq FROM users WHERE id IN ({','.join('?' * len(values))})")
-            return f"{sql}{collate} IN ({','.join('?' * len(values))})"
+                return _by_rowid(f"SELECT seq FROM users WHERE id IN ({marks})")
+            if sql in _KEYED:  # a page ordered by seq would otherwise walk the listing index
+                return _by_rowid(f"SELECT seq FROM users WHERE {_KEYED[sql]} IN ({marks})")
+            return f"{sql}{collate} IN ({marks})"
         value = self.literal(kind, prop)
         if value is None:
             if op == "ne":
@@ -369,9 +372,15 @@ class _Parser:
                          " WHERE i.assigned_id = ? AND (i.issuer = ? OR i.sign_in_type IN ('emailAddress', 'userName'))")
 
 
+# Columns with an index that starts with them (database.py), for `in` lists.
+_KEYED = {"users.upn": "upn", "users.mail": "mail"}
+
+
 def _by_rowid(subquery: str) -> str:
     """Key lookups as a rowid list: SQLite then fetches those rows directly instead of
-    walking the listing index and testing every user (a million-user scan per lookup)."""
+    walking the listing index and testing every user (a million-user scan per lookup).
+    `users` in the subquery is the table the condition is applied to: the directory's, or
+    the pending versions' when a read as of a moment shadows it (userstore.py)."""
     return f"users.seq IN ({subquery})"
 
 

@@ -119,7 +119,7 @@ class GraphService:
         cached = self._size_cache.get(tenant.id)
         if cached and now - cached[0] < SIZE_CACHE_SECONDS:
             return cached[1]
-        count = self.store.live_user_count(tenant.id)
+        count = self.store.live_user_count(tenant.id, at_most=501)
         size = "S" if count < 50 else "M" if count <= 500 else "L"
         self._size_cache[tenant.id] = (now, size)
         return size

@@ -46,24 +46,37 @@ def _visible(where: str, params: Sequence[Any], as_of: float) -> tuple[str, list
     (a user still `absent` is in neither). Parameters follow `_VISIBLE_IDENTITIES`'."""
     true_rows = (f"SELECT {_COLUMNS} FROM main.users AS users WHERE {where} AND NOT EXISTS"
                  " (SELECT 1 FROM pending_users AS p WHERE p.id = users.id AND p.visible_at > ?)")
-    held_rows = (f"SELECT {_COLUMNS} FROM pending_users AS users WHERE {where}"
-                 " AND users.visible_at > ? AND users.state != 'absent'")
+    held_rows = _held(_COLUMNS, f"{where} AND users.visible_at > ? AND users.state != 'absent'")
     return f"{true_rows} UNION ALL {held_rows}", [as_of, as_of, *params, as_of, *params, as_of]
+
+
+def _held(columns: str, where: str) -> str:
+    """The pending versions matching `where`, under the name `users` for the whole of it: a
+    rowid subquery of `where` (`SELECT seq FROM users WHERE upn IN ...`, odata.py) then
+    searches the pending versions by their own index, not the directory's rows."""
+    return (f"SELECT {columns} FROM (WITH users AS NOT MATERIALIZED (SELECT * FROM pending_users)"
+            f" SELECT * FROM users WHERE {where})")
 
 
 class UserStore(Database):
     def user(self, tenant_id: str, key: str, states: tuple[str, ...] = ("live",), *,
              as_of: float | None = None) -> UserRow | None:
-        """By object id or userPrincipalName."""
+        """By object id or userPrincipalName: one index search for each (`id = ? OR upn = ?`
+        in one WHERE made SQLite walk every user of the tenant, 139 ms at 100,000)."""
         marks = ",".join("?" * len(states))
-        where = f"tenant_id = ? AND state IN ({marks}) AND (id = ? OR upn = ?)"
-        params = (tenant_id, *states, key.lower(), key)
+        by_id = f"tenant_id = ? AND state IN ({marks}) AND id = ?"
+        by_upn = f"tenant_id = ? AND state IN ({marks}) AND upn = ?"
+        id_params, upn_params = (tenant_id, *states, key.lower()), (tenant_id, *states, key)
         order = " ORDER BY state = 'live' DESC, seq DESC LIMIT 1"
         if as_of is None:
-            row = self._one(f"SELECT * FROM users WHERE {where}{order}", params)
+            row = self._one(f"SELECT * FROM (SELECT * FROM users WHERE {by_id} UNION ALL"
+                            f" SELECT * FROM users WHERE {by_upn}){order}", (*id_params, *upn_params))
         else:
-            union, all_params = _visible(where, params, as_of)
-            row = self._one(f"{_VISIBLE_IDENTITIES}SELECT * FROM ({union}){order}", all_params)
+            ids, id_values = _visible(by_id, id_params, as_of)
+            upns, upn_values = _visible(by_upn, upn_params, as_of)
+            # One `_VISIBLE_IDENTITIES` for both: the second branch drops its two parameters.
+            row = self._one(f"{_VISIBLE_IDENTITIES}SELECT * FROM ({ids} UNION ALL {upns}){order}",
+                            [*id_values, *upn_values[2:]])
         return _user_row(row) if row else None
 
     def upn_holder(self, tenant_id: str, upn: str) -> str | None:
@@ -81,8 +94,14 @@ class UserStore(Database):
         )
         return row["user_id"] if row else None
 
-    def live_user_count(self, tenant_id: str) -> int:
-        row = self._one("SELECT COUNT(*) AS n FROM users WHERE tenant_id = ? AND state = 'live'", (tenant_id,))
+    def live_user_count(self, tenant_id: str, at_most: int | None = None) -> int:
+        """How many live users the tenant has; with `at_most`, counting stops there (the
+        size class needs no more, and a count walks every user: 5 ms at 100,000)."""
+        if at_most is None:
+            row = self._one("SELECT COUNT(*) AS n FROM users WHERE tenant_id = ? AND state = 'live'", (tenant_id,))
+        else:
+            row = self._one("SELECT COUNT(*) AS n FROM (SELECT 1 FROM users WHERE tenant_id = ? AND state = 'live'"
+                            " LIMIT ?)", (tenant_id, at_most))
         return int(row["n"]) if row else 0
 
     def _next_change(self, db: sqlite3.Connection, tenant_id: str) -> int:
@@ -272,8 +291,8 @@ class UserStore(Database):
         count -= self._count("SELECT COUNT(*) AS n FROM pending_users AS p CROSS JOIN main.users AS users"
                              f" ON users.id = p.id WHERE p.tenant_id = ? AND p.visible_at > ? AND {condition}",
                              (tenant_id, as_of, *values))
-        return count + self._count(f"{_VISIBLE_IDENTITIES}SELECT COUNT(*) AS n FROM pending_users AS users"
-                                   f" WHERE {condition} AND users.visible_at > ?", (as_of, as_of, *values, as_of))
+        held = _held("COUNT(*) AS n", f"{condition} AND users.visible_at > ?")
+        return count + self._count(f"{_VISIBLE_IDENTITIES}{held}", (as_of, as_of, *values, as_of))
 
     def changes(self, tenant_id: str, after_change: int, upto: int, where: str, params: Sequence[Any], limit: int,
                 *, as_of: float | None = None) -> list[UserRow]:

@@ -160,6 +160,33 @@ async def test_a_renamed_user_is_found_by_its_old_name_until_visible(lagging):
     assert await status(lagging, "GET", f"/v1.0/users/{new_upn}") == 200
 
 
+async def test_in_lists_on_upn_and_mail_see_the_version_readers_see(lagging):
+    """`in` on userPrincipalName and mail is a rowid list from the index (odata.py): the
+    pending version is searched under its own values, not the directory's newer ones."""
+    old_mail, new_mail = unique_email("old"), unique_email("new")
+    user = await settled(lagging, customer(old_mail))
+    uid, old_upn = user["id"], user["userPrincipalName"]
+    new_upn = f"renamed.{uid[:8]}@contoso.onmicrosoft.com"
+    other = await settled(lagging)
+    body = {"userPrincipalName": new_upn, "mail": new_mail}
+    assert await status(lagging, "PATCH", f"/v1.0/users/{uid}", json=body) == 204
+
+    def either(prop: str, value: str) -> dict[str, str]:
+        return {"$filter": f"{prop} in ('{value}', '{other[prop]}')", "$count": "true"}
+
+    listed = {other["id"], uid}
+    assert await ids_listed(lagging, "/v1.0/users", **either("userPrincipalName", old_upn)) == listed
+    assert await ids_listed(lagging, "/v1.0/users", **either("userPrincipalName", new_upn)) == {other["id"]}
+    assert await ids_listed(lagging, "/v1.0/users", **either("mail", old_mail.upper())) == listed
+    assert await ids_listed(lagging, "/v1.0/users", **either("mail", new_mail)) == {other["id"]}
+    assert await count(lagging, **either("mail", old_mail)) == 2
+    assert await count(lagging, **either("mail", new_mail)) == 1
+    lagging.clock.advance(PAST_LAG)
+    assert await ids_listed(lagging, "/v1.0/users", **either("userPrincipalName", new_upn)) == listed
+    assert await ids_listed(lagging, "/v1.0/users", **either("mail", old_mail)) == {other["id"]}
+    assert await count(lagging, **either("mail", new_mail)) == 2
+
+
 async def test_changed_identities_are_filtered_as_readers_see_them(lagging):
     old_email, new_email = unique_email("old"), unique_email("new")
     user = await settled(lagging, customer(old_email))
