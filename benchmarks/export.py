@@ -6,8 +6,12 @@
 Seeds a directory of N customers (once; reused from --db when it already holds them), serves
 it with `entra-batch emulator` (a separate process, Graph's default quotas, every request
 taking --latency-ms), then runs `entra-batch export` as a separate process, sequentially and
-partitioned, and prints customers/s and the client's peak RSS for each, and their ratio. Both
-files are checked: every seeded customer once, the same set in both.
+partitioned, and prints customers/s, the client's peak RSS and the CPU time of the client and of
+the emulator per 1,000 customers for each, and their ratio. Both files are checked: every
+seeded customer once, the same set in both. As a reference measured in the same run, a bare
+listing (httpx following @odata.nextLink with the export's $select, parsing each page and
+nothing else, in this process) shows what one listing can reach on this machine with this
+emulator: sequential export is read against it as well as against page size / latency.
 
 The customers are written straight into the emulator's store, as its directory would write
 them (a million `POST /users` would take the benchmark an hour, and creating is measured by
@@ -17,6 +21,7 @@ benchmarks/create.py).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import os
@@ -35,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from batch.emulator import Store  # noqa: E402
 from batch.emulator.store import IdentityRow  # noqa: E402
-from benchmarks.emulator import start_server  # noqa: E402
+from batch.export.fields import COUNTED_COLUMNS, choose_columns  # noqa: E402
+from benchmarks.emulator import start_server, token  # noqa: E402
 
 LOCATIONS = ["US", "FR", "DE", "GB", "JP", "BR", "IN", "NL", "ES", "IT", "CA", "AU"]
 
@@ -116,6 +122,25 @@ def export(out: Path, env: dict[str, str], *extra: str) -> tuple[float, float, f
     return seconds, usage.ru_maxrss / 1024, cpu, summary
 
 
+async def bare_listing(env: dict[str, str]) -> tuple[float, int]:
+    """One listing with nothing done with its pages: (seconds, customers)."""
+    import httpx
+
+    select = choose_columns(None, extension_names=[], extensions_app_hex=None).including(COUNTED_COLUMNS).select
+    async with httpx.AsyncClient(timeout=120) as client:
+        headers = {"Authorization": f"Bearer {await token(client, env)}"}
+        url: str | None = f"{env['ENTRA_BATCH_TARGET']}/users?$top=999&$select={','.join(select)}"
+        count = 0
+        began = time.monotonic()
+        while url:
+            answer = await client.get(url, headers=headers)
+            answer.raise_for_status()
+            body = answer.json()
+            count += len(body["value"])
+            url = body.get("@odata.nextLink")
+        return time.monotonic() - began, count
+
+
 def ids_of(path: Path) -> list[str]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
         return [row["id"] for row in csv.DictReader(handle)]
@@ -140,7 +165,14 @@ def main() -> None:
     try:
         results: dict[str, list[tuple[float, float, float, float]]] = {"sequential": [], "partitioned": []}
         files: dict[str, Path] = {}
+        bare: list[float] = []
         for round_ in range(args.rounds):
+            seconds, listed = asyncio.run(bare_listing(env))
+            if listed != args.customers:
+                raise SystemExit(f"the bare listing listed {listed:,} customers, not {args.customers:,}")
+            bare.append(seconds)
+            print(f"round {round_ + 1} bare listing: {args.customers / seconds:>9,.0f} customers/s ({seconds:6.1f} s)",
+                  flush=True)
             for mode, extra in (("sequential", ["--sequential"]),
                                 ("partitioned", ["--concurrency", str(args.concurrency)])):
                 out = work / f"{mode}-{round_}.csv"
@@ -179,8 +211,11 @@ def main() -> None:
     print(f"  partitioned / sequential: {part_rate / seq_rate:.1f}x")
     print(f"  both files list every customer once, the same set: {'yes' if complete else 'NO'}")
     ceiling = 999 / (args.latency_ms / 1000)
+    bare_rate = args.customers / statistics.median(bare)
     print(f"  ceiling of one sequential listing at this latency: {ceiling:,.0f} customers/s "
           f"(sequential reaches {seq_rate / ceiling:.2f} of it)")
+    print(f"  a bare listing in the same run (pages parsed, nothing else): {bare_rate:,.0f} customers/s = "
+          f"{bare_rate / ceiling:.2f} of that ceiling (sequential reaches {seq_rate / bare_rate:.2f} of it)")
     if not complete:
         sys.exit(1)
 

@@ -12,7 +12,7 @@ Graph compares case-insensitively), so one partition per such character is a com
 disjoint cover of the directory, whatever UPNs a migration chose: no customer is missed
 or listed twice. The partitions that hold nobody cost one request each.
 
-Order. Each partition's pages are spooled to a temporary file beside the output and
+Order. Each partition's pages are spooled (a page a line) to a temporary file beside the output and
 copied to the output in partition order (`!`, `#`, `'`, `-`, `.`, `0`…`9`, `^`, `_`,
 `a`…`z`, `~`) as soon as every partition before it is complete. So a partitioned export
 lists customers grouped by the first character of their UPN, and in Graph's order within
@@ -267,7 +267,8 @@ async def partitioned(client: GraphClient, listings: Sequence[Listing], *, concu
                 async with contextlib.aclosing(pages(client, listings[index])) as bodies:
                     async for body in bodies:
                         rows = convert(body.get("value") or [])
-                        handle.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+                        if rows:  # a page a line: a third of the cost of a row a line
+                            handle.write(json.dumps(rows, ensure_ascii=False) + "\n")
                         on_page(len(rows), 1)
                         reported[0] += len(rows)
                         reported[1] += 1
@@ -279,15 +280,9 @@ async def partitioned(client: GraphClient, listings: Sequence[Listing], *, concu
         for index, path in enumerate(files):
             await done[index].wait()
             with path.open(encoding="utf-8") as handle:
-                batch: list[list[str]] = []
                 for line in handle:
-                    batch.append(json.loads(line))
-                    if len(batch) >= PAGE_SIZE:
-                        sink(batch)
-                        batch = []
-                        await asyncio.sleep(0)  # let the fetches go on while a big partition is copied
-                if batch:
-                    sink(batch)
+                    sink(json.loads(line))
+                    await asyncio.sleep(0)  # let the fetches go on while a big partition is copied
             path.unlink()
 
     try:
