@@ -101,6 +101,17 @@ def test_export_files_are_what_the_per_record_code_wrote(tmp_path: Path, case: t
         json.loads((GOLDEN / f"{name}.counts.json").read_text(encoding="utf-8"))
 
 
+def test_a_file_whose_columns_do_not_lead_the_fetched_ones_picks_them_out(tmp_path: Path) -> None:
+    from batch.export.output import ExportFile
+
+    file = ExportFile(tmp_path / "p.csv", "csv", ("displayName", "id", "jobTitle"), ("id", "displayName", "usageLocation"),
+                      raw=False)
+    file.write([["1", "=Ada", "FR"], ["2", "Grace", ""]])
+    assert file._writer.finish().read_bytes().decode("utf-8-sig") == \
+        "displayName,id,jobTitle\r\n'=Ada,1,\r\nGrace,2,\r\n"
+    assert file.counts.to_dict()["by_usage_location"] == {"FR": 1, "(not set)": 1}
+
+
 if __name__ == "__main__":  # python tests/test_export_golden.py OUT: write the golden files with the code on the path
     import sys
 

@@ -16,8 +16,8 @@ Order. Each partition's pages are spooled (a page a line) to a temporary file be
 copied to the output in partition order (`!`, `#`, `'`, `-`, `.`, `0`…`9`, `^`, `_`,
 `a`…`z`, `~`) as soon as every partition before it is complete. So a partitioned export
 lists customers grouped by the first character of their UPN, and in Graph's order within
-each group: the same directory always gives the same file. Memory holds one page per
-partition being fetched; the spool holds at most the export's size on disk.
+each group: the same directory always gives the same file. Memory holds two pages per
+partition being fetched (below); the spool holds at most the export's size on disk.
 
 Page ahead. Every listing asks for page n+1 as soon as page n has arrived, while page n is
 converted and written (`ahead`): at 300 ms a page, a listing that waited for its writer

@@ -77,13 +77,14 @@ class ExportFile:
         self._fetched = tuple(fetched)
         # The writer takes rows in `columns` order: the fetched rows as they are when the
         # columns lead them (as `Columns.including` makes them), else picked out.
-        self._positions = [self._fetched.index(name) for name in columns]
+        self._positions = [self._fetched.index(name) if name in self._fetched else None for name in columns]
         self._prefix = self._positions == list(range(len(self._positions)))
         self.counts = CustomerCounts()
         self.written = 0
 
     def write(self, rows: list[list[str]]) -> None:
-        self._writer.write(rows if self._prefix else [[row[i] for i in self._positions] for row in rows])
+        self._writer.write(rows if self._prefix else
+                           [["" if i is None else row[i] for i in self._positions] for row in rows])
         self.counts.add_rows(rows, self._fetched)
         self.written += len(rows)
 
