@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 GOLDEN = Path(__file__).parent / "fixtures" / "export_golden"
 D = "contoso.onmicrosoft.com"
@@ -99,6 +101,30 @@ def test_export_files_are_what_the_per_record_code_wrote(tmp_path: Path, case: t
         (GOLDEN / f"{name}.{fmt}.txt").read_text(encoding="utf-8")
     assert json.loads((tmp_path / f"{name}.counts.json").read_text(encoding="utf-8")) == \
         json.loads((GOLDEN / f"{name}.counts.json").read_text(encoding="utf-8"))
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=6),
+                    st.lists(st.text(max_size=3), max_size=2), st.dictionaries(st.text(max_size=2), st.text(max_size=2),
+                                                                              max_size=1))
+_IDENTITY = st.fixed_dictionaries({}, optional={
+    "signInType": st.sampled_from(["emailAddress", "userName", "federated", "userPrincipalName", "phoneNumber"]),
+    "issuer": st.text(max_size=3), "issuerAssignedId": st.one_of(st.none(), st.text(max_size=4))})
+_USER = st.fixed_dictionaries({}, optional={
+    "id": st.text(max_size=4), "displayName": _VALUES, "accountEnabled": _VALUES, "businessPhones": _VALUES,
+    "extension_abc_loyaltyTier": _VALUES, "deletedDateTime": st.one_of(st.none(), st.just("2025-01-31T10:00:00Z"),
+                                                                       st.text(max_size=4)),
+    "identities": st.one_of(st.none(), st.lists(_IDENTITY, max_size=4))})
+
+
+@settings(max_examples=300, deadline=None)
+@given(_USER)
+def test_the_fast_flattening_gives_what_flatten_gives(user: dict[str, Any]) -> None:
+    from batch.export.fields import choose_columns, flatten, row_flattener
+
+    columns = choose_columns("+businessPhones", extension_names=["extension_abc_loyaltyTier"],
+                             extensions_app_hex="abc", deleted=True)
+    record = flatten(user, columns)
+    assert row_flattener(columns)(user) == [record[name] for name in columns.names]
 
 
 def test_a_file_whose_columns_do_not_lead_the_fetched_ones_picks_them_out(tmp_path: Path) -> None:
