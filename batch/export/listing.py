@@ -19,11 +19,14 @@ lists customers grouped by the first character of their UPN, and in Graph's orde
 each group: the same directory always gives the same file. Memory holds two pages per
 partition being fetched (below); the spool holds at most the export's size on disk.
 
-Page ahead. Every listing asks for page n+1 as soon as page n has arrived, while page n is
-converted and written (`ahead`): at 300 ms a page, a listing that waited for its writer
-before asking again spent 0.42-0.45 s a page. Memory holds at most two pages per listing
-(the one being written and the one arriving). Order is kept (the next link is only known
-from the page before), and a page that fails is raised after the pages before it are written.
+Page ahead. Every listing asks for page n+1 as soon as the event loop is free after page n
+has arrived (`ahead`). A sequential or delta listing converts and writes page n in a worker
+thread (`modes.write_page`), so page n+1 is on its way meanwhile: at 300 ms a page, waiting
+for the writer before asking again cost 0.42-0.45 s a page. Partitions convert on the event
+loop; there the other partitions' requests are in flight meanwhile. Memory holds at most two
+pages per listing (the one being written and the one arriving). Order is kept (the next link
+is only known from the page before), and a page that fails is raised after the pages before
+it are written.
 
 Expired page tokens. Graph may refuse a next link's `$skiptoken` as expired (400
 Directory_ExpiredPageToken), typically after a long pause (a throttling storm). The listing
