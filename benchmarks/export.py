@@ -6,8 +6,12 @@
 Seeds a directory of N customers (once; reused from --db when it already holds them), serves
 it with `entra-batch emulator` (a separate process, Graph's default quotas, every request
 taking --latency-ms), then runs `entra-batch export` as a separate process, sequentially and
-partitioned, and prints customers/s and the client's peak RSS for each, and their ratio. Both
-files are checked: every seeded customer once, the same set in both.
+partitioned, and prints customers/s, the client's peak RSS and the CPU time of the client and of
+the emulator per 1,000 customers for each, and their ratio. Both files are checked: every
+seeded customer once, the same set in both. As a reference measured in the same run, a bare
+listing (httpx following @odata.nextLink with the export's $select, parsing each page and
+nothing else, in this process) shows what one listing can reach on this machine with this
+emulator: sequential export is read against it as well as against page size / latency.
 
 The customers are written straight into the emulator's store, as its directory would write
 them (a million `POST /users` would take the benchmark an hour, and creating is measured by
@@ -17,6 +21,7 @@ benchmarks/create.py).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import os
@@ -35,7 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from batch.emulator import Store  # noqa: E402
 from batch.emulator.store import IdentityRow  # noqa: E402
-from benchmarks.emulator import start_server  # noqa: E402
+from batch.export.fields import COUNTED_COLUMNS, choose_columns  # noqa: E402
+from benchmarks.emulator import start_server, token  # noqa: E402
 
 LOCATIONS = ["US", "FR", "DE", "GB", "JP", "BR", "IN", "NL", "ES", "IT", "CA", "AU"]
 
@@ -94,19 +100,45 @@ def serve(db: Path, home: Path, latency_ms: float) -> tuple[subprocess.Popen[str
     return proc, values
 
 
-def export(out: Path, env: dict[str, str], *extra: str) -> tuple[float, float, dict]:
-    """Run `entra-batch export`; returns (seconds, peak RSS in MB, summary.json)."""
+def cpu_seconds(pid: int) -> float:
+    """A running process's CPU time so far (user + system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def export(out: Path, env: dict[str, str], *extra: str) -> tuple[float, float, float, dict]:
+    """Run `entra-batch export`; returns (seconds, peak RSS in MB, CPU seconds, summary.json)."""
     run_dir = out.with_suffix(".run")
     args = [sys.executable, "-m", "batch", "export", "--out", str(out), "--out-dir", str(run_dir), "--quiet", *extra]
     began = time.monotonic()
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.monotonic() - began
+    cpu = usage.ru_utime + usage.ru_stime
     stderr = proc.stderr.read() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"export failed ({status}): {stderr}")
     summary = json.loads((run_dir / "summary.json").read_text())
-    return seconds, usage.ru_maxrss / 1024, summary
+    return seconds, usage.ru_maxrss / 1024, cpu, summary
+
+
+async def bare_listing(env: dict[str, str]) -> tuple[float, int]:
+    """One listing with nothing done with its pages: (seconds, customers)."""
+    import httpx
+
+    select = choose_columns(None, extension_names=[], extensions_app_hex=None).including(COUNTED_COLUMNS).select
+    async with httpx.AsyncClient(timeout=120) as client:
+        headers = {"Authorization": f"Bearer {await token(client, env)}"}
+        url: str | None = f"{env['ENTRA_BATCH_TARGET']}/users?$top=999&$select={','.join(select)}"
+        count = 0
+        began = time.monotonic()
+        while url:
+            answer = await client.get(url, headers=headers)
+            answer.raise_for_status()
+            body = answer.json()
+            count += len(body["value"])
+            url = body.get("@odata.nextLink")
+        return time.monotonic() - began, count
 
 
 def ids_of(path: Path) -> list[str]:
@@ -131,19 +163,30 @@ def main() -> None:
     env.update(exports)
     env["ENTRA_BATCH_HOME"] = str(work / "client-home")
     try:
-        results: dict[str, list[tuple[float, float]]] = {"sequential": [], "partitioned": []}
+        results: dict[str, list[tuple[float, float, float, float]]] = {"sequential": [], "partitioned": []}
         files: dict[str, Path] = {}
+        bare: list[float] = []
         for round_ in range(args.rounds):
+            seconds, listed = asyncio.run(bare_listing(env))
+            if listed != args.customers:
+                raise SystemExit(f"the bare listing listed {listed:,} customers, not {args.customers:,}")
+            bare.append(seconds)
+            print(f"round {round_ + 1} bare listing: {args.customers / seconds:>9,.0f} customers/s ({seconds:6.1f} s)",
+                  flush=True)
             for mode, extra in (("sequential", ["--sequential"]),
                                 ("partitioned", ["--concurrency", str(args.concurrency)])):
                 out = work / f"{mode}-{round_}.csv"
-                seconds, rss, summary = export(out, env, *extra)
+                server_before = cpu_seconds(server.pid)
+                seconds, rss, cpu, summary = export(out, env, *extra)
+                server_cpu = cpu_seconds(server.pid) - server_before
                 if summary["customers"] != args.customers:
                     raise SystemExit(f"{mode}: exported {summary['customers']:,} customers, not {args.customers:,}")
-                results[mode].append((seconds, rss))
+                results[mode].append((seconds, rss, cpu, server_cpu))
                 print(f"round {round_ + 1} {mode:>11}: {args.customers / seconds:>9,.0f} customers/s "
                       f"({seconds:6.1f} s, {summary['pages']:,} pages, {summary['requests']:,} requests, "
-                      f"{summary['throttled_429']} throttled), peak RSS {rss:6.1f} MB", flush=True)
+                      f"{summary['throttled_429']} throttled), peak RSS {rss:6.1f} MB, CPU per 1,000 customers: "
+                      f"client {1000 * cpu / args.customers:.3f} s, emulator {1000 * server_cpu / args.customers:.3f} s",
+                      flush=True)
                 if mode in files:
                     out.unlink()
                 else:
@@ -161,12 +204,18 @@ def main() -> None:
     part_rate = args.customers / median("partitioned", 0)
     print()
     print(f"export of {args.customers:,} customers, {args.latency_ms:.0f} ms per page, medians of {args.rounds} round(s)")
-    print(f"  sequential : {seq_rate:>9,.0f} customers/s, peak RSS {median('sequential', 1):6.1f} MB")
-    print(f"  partitioned: {part_rate:>9,.0f} customers/s, peak RSS {median('partitioned', 1):6.1f} MB "
-          f"({args.concurrency} at a time)")
+    per_k = 1000 / args.customers
+    for mode, rate, more in (("sequential", seq_rate, ""), ("partitioned", part_rate, f" ({args.concurrency} at a time)")):
+        print(f"  {mode:<11}: {rate:>9,.0f} customers/s, peak RSS {median(mode, 1):6.1f} MB, CPU per 1,000 "
+              f"customers: client {per_k * median(mode, 2):.3f} s, emulator {per_k * median(mode, 3):.3f} s{more}")
     print(f"  partitioned / sequential: {part_rate / seq_rate:.1f}x")
     print(f"  both files list every customer once, the same set: {'yes' if complete else 'NO'}")
-    print(f"  ceiling of one sequential listing at this latency: {999 / (args.latency_ms / 1000):,.0f} customers/s")
+    ceiling = 999 / (args.latency_ms / 1000)
+    bare_rate = args.customers / statistics.median(bare)
+    print(f"  ceiling of one sequential listing at this latency: {ceiling:,.0f} customers/s "
+          f"(sequential reaches {seq_rate / ceiling:.2f} of it)")
+    print(f"  a bare listing in the same run (pages parsed, nothing else): {bare_rate:,.0f} customers/s = "
+          f"{bare_rate / ceiling:.2f} of that ceiling (sequential reaches {seq_rate / bare_rate:.2f} of it)")
     if not complete:
         sys.exit(1)
 

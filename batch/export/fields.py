@@ -13,7 +13,7 @@ userPrincipalName identity is left out: it is the `userPrincipalName` column.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -138,6 +138,50 @@ def flatten(user: Mapping[str, Any], columns: Columns) -> dict[str, str]:
     return record
 
 
+def row_flattener(columns: Columns) -> Callable[[Mapping[str, Any]], list[str]]:
+    """`flatten` for the export's hot path: one Graph user as a list of strings in
+    `columns.names` order, the same values as `flatten`, at a fraction of its cost (the plan
+    of each column is made once, identities are read once for all sign-in columns)."""
+    plan: list[tuple[int, str]] = []  # (0: a property, 1: a sign-in type, 2: restorableUntil; its key)
+    for name in columns.names:
+        if name in _SOURCES and name.startswith("signIn."):
+            plan.append((1, name[len("signIn."):]))
+        elif name == "restorableUntil":
+            plan.append((2, name))
+        else:
+            plan.append((0, columns.extensions.get(name, name)))
+    steps = tuple(plan)
+    signs_needed = any(kind == 1 for kind, _ in steps)
+
+    def flat(user: Mapping[str, Any]) -> list[str]:
+        signs = _sign_ins(user.get("identities") or []) if signs_needed else {}
+        out: list[str] = []
+        for kind, key in steps:
+            if kind == 0:
+                value = user.get(key)
+                out.append(value if value.__class__ is str else "" if value is None else _text(value))
+            elif kind == 1:
+                out.append(signs.get(key, ""))
+            else:
+                out.append(restorable_until(user.get("deletedDateTime")))
+        return out
+
+    return flat
+
+
+def _sign_ins(identities: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """`_sign_in` of every kind in one pass: kind → its values joined by `; `."""
+    found: dict[str, list[str]] = {}
+    for identity in identities:
+        sign_in_type = identity.get("signInType")
+        value = identity.get("issuerAssignedId") or ""
+        if sign_in_type == "federated":
+            found.setdefault("federated", []).append(f"{identity.get('issuer', '')}/{value}")
+        elif value and isinstance(sign_in_type, str):
+            found.setdefault(sign_in_type, []).append(value)
+    return {kind: "; ".join(values) for kind, values in found.items()}
+
+
 def _sign_in(identities: Sequence[Mapping[str, Any]], kind: str) -> str:
     found = []
     for identity in identities:
@@ -175,4 +219,4 @@ def restorable_until(deleted: Any) -> str:
 
 
 __all__ = ["CHANGE_COLUMNS", "COUNTED_COLUMNS", "Columns", "DEFAULT_COLUMNS", "DELETED_COLUMNS", "SIGN_IN_COLUMNS", "SelectError",
-           "choose_columns", "flatten", "restorable_until"]
+           "choose_columns", "flatten", "restorable_until", "row_flattener"]

@@ -11,10 +11,13 @@ export before anything is written) and `count` asks how many to expect, for prog
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from batch.errors import ConfigError, GraphRequestFailed
@@ -25,7 +28,7 @@ from batch.export.state import DeltaState
 from batch.graph import GraphCall, GraphClient
 
 Sink = Callable[[list[list[str]]], None]
-OnPage = Callable[[int], None]
+OnPage = Callable[[int, int], None]
 
 
 AGAIN = "Run the export again once Graph answers."
@@ -50,7 +53,8 @@ class Query:
 @dataclass(frozen=True)
 class RowFlow:
     """Where listed users go: `convert` makes rows of a page's users, `sink` takes rows in
-    file order, `on_page` hears of each page as it arrives (with its number of rows)."""
+    file order, `on_page` hears of each page as it arrives (its number of rows, and 1 page; a
+    partition read again takes back what it had reported with negative numbers)."""
 
     convert: Convert
     sink: Sink
@@ -106,14 +110,31 @@ async def sequential(client: GraphClient, query: Query, flow: RowFlow, *, spool_
     """Page after page of one listing, started again if a page token expires (no customer
     twice: `listing.restartable`); returns the mode's name for the summary."""
     seen = listing.SeenIds(spool_dir)
+    source = listing.restartable(client, query.listing(query.advanced, listing.PAGE_SIZE), seen)
     try:
-        async for body in listing.restartable(client, query.listing(query.advanced, listing.PAGE_SIZE), seen):
-            rows = flow.convert(body.get("value") or [])
-            flow.sink(rows)
-            flow.on_page(len(rows))
+        async with contextlib.aclosing(source):
+            async for body in source:
+                flow.on_page(await write_page(flow, body.get("value") or []), 1)
     finally:
         seen.close()
     return "sequential"
+
+
+async def write_page(flow: RowFlow, users: list[dict[str, Any]]) -> int:
+    """Convert and write one page in a worker thread, so that the event loop fetches the next
+    page meanwhile (`listing.ahead` asked for it); the number of rows written. Cancelled, it
+    still waits for the thread to finish its page: the file is closed only after."""
+    def work() -> int:
+        rows = flow.convert(users)
+        flow.sink(rows)
+        return len(rows)
+
+    writing = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(writing)
+    except asyncio.CancelledError:
+        await asyncio.wait([writing])
+        raise
 
 
 async def partitioned(client: GraphClient, query: Query, flow: RowFlow, *, concurrency: int, spool_dir: Path) -> str:
@@ -137,16 +158,16 @@ async def delta(client: GraphClient, columns: Columns, select: list[str], state:
     started: float | None = None
     delta_link = None
     seen = listing.SeenIds(spool_dir)  # a round started again after an expired next link skips whom it listed
+    bodies = listing.restartable(client, source, seen)
     try:
-        async for body in listing.restartable(client, source, seen):
-            if started is None:  # the first answer's Date header gives Graph's clock
-                started = sent + (client.server_clock_offset or 0.0)
-            rows = flow.convert(body.get("value") or [])
-            flow.sink(rows)
-            flow.on_page(len(rows))
-            link = body.get("@odata.deltaLink")
-            if isinstance(link, str):
-                delta_link = link
+        async with contextlib.aclosing(bodies):
+            async for body in bodies:
+                if started is None:  # the first answer's Date header gives Graph's clock
+                    started = sent + (client.server_clock_offset or 0.0)
+                flow.on_page(await write_page(flow, body.get("value") or []), 1)
+                link = body.get("@odata.deltaLink")
+                if isinstance(link, str):
+                    delta_link = link
     finally:
         seen.close()
     if delta_link is None or started is None:

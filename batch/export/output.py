@@ -75,15 +75,18 @@ class ExportFile:
             raise ExportFailed(str(path), exc, "Choose another --out.") from None
         self.path = path
         self._fetched = tuple(fetched)
+        # The writer takes rows in `columns` order: the fetched rows as they are when the
+        # columns lead them (as `Columns.including` makes them), else picked out.
+        self._positions = [self._fetched.index(name) if name in self._fetched else None for name in columns]
+        self._prefix = self._positions == list(range(len(self._positions)))
         self.counts = CustomerCounts()
         self.written = 0
 
     def write(self, rows: list[list[str]]) -> None:
-        records = [dict(zip(self._fetched, row)) for row in rows]
-        self._writer.write(records)
-        for record in records:
-            self.counts.add(record)
-        self.written += len(records)
+        self._writer.write(rows if self._prefix else
+                           [["" if i is None else row[i] for i in self._positions] for row in rows])
+        self.counts.add_rows(rows, self._fetched)
+        self.written += len(rows)
 
     async def fill(self, listing: Awaitable[T], *, since: str | None) -> tuple[T, Path]:
         """Await `listing` (which writes through `write`), then give the file its name; the

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from batch.export.fields import Columns, flatten
+from batch.export.fields import CHANGE_COLUMNS, Columns, flatten, row_flattener
 from batch.export.state import DeltaState
 
 Convert = Callable[[list[dict[str, Any]]], list[list[str]]]
@@ -15,6 +15,11 @@ Convert = Callable[[list[dict[str, Any]]], list[list[str]]]
 def row_maker(fetched: Columns, state: DeltaState | None, sign_in_type: str | None) -> Convert:
     """A page's users → rows, one string per fetched column, in `fetched.names` order."""
     keep = keeper(sign_in_type)
+    if not any(name in CHANGE_COLUMNS for name in fetched.names):
+        flat = row_flattener(fetched)  # the hot path of a full export: no record dicts
+        if not sign_in_type:
+            return lambda users: [flat(user) for user in users]
+        return lambda users: [flat(user) for user in users if keep(user)]
 
     def convert(users: list[dict[str, Any]]) -> list[list[str]]:
         out = []

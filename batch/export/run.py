@@ -94,8 +94,8 @@ async def _export(request: ExportRequest, target: Target, run_dir: Path, on_prog
             progress.total = await modes.count(client, flt) if not request.deleted else None
         out = ExportFile(path, fmt, columns.names, fetched.names, raw=request.raw, stream=stdout)
 
-        def page_arrived(customers: int) -> None:
-            progress.pages += 1
+        def page_arrived(customers: int, pages: int) -> None:
+            progress.pages += pages
             progress.customers += customers
             on_progress(progress)
 

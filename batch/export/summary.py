@@ -18,7 +18,7 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 NOT_SET = "(not set)"
@@ -52,6 +52,41 @@ class CustomerCounts:
         self.by_sign_in_type.update(types or (UPN_ONLY,))
         self.by_usage_location[(record.get("usageLocation") or "").strip() or NOT_SET] += 1
         self.by_creation_month[creation_month(record.get("createdDateTime") or "")] += 1
+
+    def add_rows(self, rows: Sequence[Sequence[str]], names: Sequence[str]) -> None:
+        """`add` of each row, a row being strings in `names` order (the export's hot path:
+        no record dicts, the counters updated once per batch)."""
+        at = {name: index for index, name in enumerate(names)}
+        deleted, change, enabled = at.get("deletedDateTime"), at.get("change"), at.get("accountEnabled")
+        location, created = at.get("usageLocation"), at.get("createdDateTime")
+        signs = [(at[column], label) for column, label in SIGN_IN_COLUMNS.items() if column in at]
+        statuses: list[str] = []
+        types: list[str] = []
+        locations: list[str] = []
+        months: list[str] = []
+        month_of: dict[str, str] = {}
+        for row in rows:
+            if deleted is not None and row[deleted].strip():
+                statuses.append("deleted")
+            elif change is not None and row[change].strip() == "removed":
+                statuses.append("removed")
+            elif enabled is not None and row[enabled].strip().lower() == "false":
+                statuses.append("blocked")
+            else:
+                statuses.append("enabled")
+            found = [label for index, label in signs if row[index].strip()]
+            types.extend(found or (UPN_ONLY,))
+            locations.append((row[location].strip() if location is not None else "") or NOT_SET)
+            when = row[created].strip()[:7] if created is not None else ""  # all creation_month reads
+            month = month_of.get(when)
+            if month is None:
+                month = month_of[when] = creation_month(when)
+            months.append(month)
+        self._total += len(rows)
+        self.by_status.update(statuses)
+        self.by_sign_in_type.update(types)
+        self.by_usage_location.update(locations)
+        self.by_creation_month.update(months)
 
     @property
     def total(self) -> int:

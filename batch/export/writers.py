@@ -1,7 +1,7 @@
 """Export files, written a page at a time: CSV, JSON Lines, Excel (XLSX) and Parquet.
 
-Every writer takes records (dicts of strings, `fields.flatten`) in batches and never holds
-more than one batch (Parquet: one row group) in memory. It writes to `<file>.partial` and
+Every writer takes rows (strings in the writer's column order; a row may run on past them:
+the columns only the summary counts) in batches and never holds more than one batch (Parquet: one row group) in memory. It writes to `<file>.partial` and
 renames it to the file's name only on `finish()`, so a file under the asked name is always
 complete; an interrupted export leaves the `.partial` file and says so.
 
@@ -32,13 +32,14 @@ from batch.run.private import create_private
 FORMATS = ("csv", "jsonl", "xlsx", "parquet")
 STREAMABLE = ("csv", "jsonl")  # the formats `--out -` writes to standard output
 _BOOLEAN_COLUMNS = frozenset({"accountEnabled"})
+_FORMULA_FIRST = frozenset("'=+-@\t\r")  # a cell `neutralise` may change starts with one of these
 XLSX_MAX_ROWS = 1_048_576  # a worksheet's rows, header included; more continue on a new sheet
 
 
 class ExportWriter(Protocol):
     path: Path
 
-    def write(self, records: Sequence[dict[str, str]]) -> None: ...
+    def write(self, rows: Sequence[Sequence[str]]) -> None: ...
 
     def finish(self) -> Path: ...
 
@@ -157,12 +158,14 @@ class CsvWriter(_TextFile):
         self._csv = csv.writer(self._handle, lineterminator="\r\n")
         self._csv.writerow(self.columns)
 
-    def write(self, records: Sequence[dict[str, str]]) -> None:
-        columns = self.columns
+    def write(self, rows: Sequence[Sequence[str]]) -> None:
+        width = len(self.columns)
+        cut = [row if len(row) == width else row[:width] for row in rows]
         if self.raw:
-            self._csv.writerows([[r.get(c, "") for c in columns] for r in records])
-        else:
-            self._csv.writerows([[neutralise(r.get(c, "")) for c in columns] for r in records])
+            self._csv.writerows(cut)
+            return
+        first = _FORMULA_FIRST
+        self._csv.writerows([[neutralise(cell) if cell[:1] in first else cell for cell in row] for row in cut])
 
 
 
@@ -173,10 +176,10 @@ class JsonLinesWriter(_TextFile):
         super().__init__(path, "utf-8", stream)
         self.columns = list(columns)
 
-    def write(self, records: Sequence[dict[str, str]]) -> None:
+    def write(self, rows: Sequence[Sequence[str]]) -> None:
         out = io.StringIO()
-        for record in records:
-            out.write(json.dumps(_typed(record, self.columns), ensure_ascii=False, separators=(",", ":")))
+        for row in rows:
+            out.write(json.dumps(_typed(row, self.columns), ensure_ascii=False, separators=(",", ":")))
             out.write("\n")
         self._handle.write(out.getvalue())
 
@@ -209,13 +212,14 @@ class XlsxWriter(_PartialFile):
         self._sheet.freeze_panes(1, 0)
         self._row = 1
 
-    def write(self, records: Sequence[dict[str, str]]) -> None:
-        for record in records:
+    def write(self, rows: Sequence[Sequence[str]]) -> None:
+        width = len(self.columns)
+        for row in rows:
             if self._row >= XLSX_MAX_ROWS:
                 self._close_sheet()
                 self._new_sheet()
-            for col, name in enumerate(self.columns):
-                value = record.get(name, "")
+            for col in range(width):
+                value = row[col]
                 if not value:
                     continue
                 if not self.raw and neutralise(value) != value:
@@ -263,13 +267,13 @@ class ParquetWriter(_PartialFile):
         self._pending: dict[str, list[Any]] = {c: [] for c in self.columns}
         self._rows = 0
 
-    def write(self, records: Sequence[dict[str, str]]) -> None:
-        for name, values in self._pending.items():
+    def write(self, rows: Sequence[Sequence[str]]) -> None:
+        for col, (name, values) in enumerate(self._pending.items()):
             if name in _BOOLEAN_COLUMNS:
-                values.extend(None if not r.get(name) else r[name] == "true" for r in records)
+                values.extend(None if not r[col] else r[col] == "true" for r in rows)
             else:
-                values.extend(r.get(name) or None for r in records)
-        self._rows += len(records)
+                values.extend(r[col] or None for r in rows)
+        self._rows += len(rows)
         if self._rows >= self.GROUP_ROWS:
             self._flush()
 
@@ -297,10 +301,9 @@ class ParquetWriter(_PartialFile):
         return self._leftover()
 
 
-def _typed(record: dict[str, str], columns: Sequence[str]) -> dict[str, Any]:
+def _typed(row: Sequence[str], columns: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name in columns:
-        value = record.get(name, "")
+    for name, value in zip(columns, row):
         if name in _BOOLEAN_COLUMNS:
             out[name] = None if value == "" else value == "true"
         else:
