@@ -18,6 +18,35 @@ start: the token and the tenant's lookup included, so short runs read a little l
     python benchmarks/pacing.py --quick             # about 30 s a case (a few hundred rows)
     python benchmarks/pacing.py                     # the issue's sizes: 1,500 / 6,000 / 2,000 rows (hours)
     python benchmarks/pacing.py --quick --quotas 30/3 --latencies 80 --repeat 1
+
+Measured with --quick (2 cores shared with other work; medians of 3):
+
+    machine: 2 cores; medians of 3; create: 4 workers, $batches of 20
+    case                                          rows   rows/s  ceiling  ratio   429s
+    one app, app quota 30/3, 80 ms                 330    10.44    10.95  0.953  2.36%
+    pool of 4, tenant quota 30/3, 80 ms            330    10.29    10.94  0.941  4.61%
+      sequential loop, quota 30/3, 80 ms            80     9.75    13.66  0.714
+    one app, app quota 3000/150, 80 ms            3600    73.21    81.01  0.904  0.00%
+    pool of 4, tenant quota 3000/150, 80 ms       3600    75.62    83.02  0.911  0.00%
+      sequential loop, quota 3000/150, 80 ms       150    10.22   224.32  0.046
+    one app, app quota 100/4, 80 ms                850    27.23    28.20  0.965  3.19%
+    pool of 4, tenant quota 100/4, 80 ms           850    26.78    28.15  0.951  4.06%
+      sequential loop, quota 100/4, 80 ms          150    10.48    31.99  0.328
+    300 rows, fresh 3000/150, 80 ms                300   151.52   167.97  0.902  0.00%   (1.98 s; unthrottled 1.79 s)
+    one app, app quota 30/3, 300 ms                330    10.11    10.92  0.926  1.19%
+    pool of 4, tenant quota 30/3, 300 ms           330     9.92    10.90  0.910  2.65%
+      sequential loop, quota 30/3, 300 ms           80     3.00    11.13  0.270
+    one app, app quota 3000/150, 300 ms           3600    64.08    73.40  0.873  0.00%
+    pool of 4, tenant quota 3000/150, 300 ms      3600    53.12    64.26  0.827  0.00%
+      sequential loop, quota 3000/150, 300 ms      150     3.10    82.06  0.038
+    one app, app quota 100/4, 300 ms               850    26.54    28.12  0.944  1.62%
+    pool of 4, tenant quota 100/4, 300 ms          850    25.56    28.01  0.913  5.02%
+      sequential loop, quota 100/4, 300 ms         150     3.12    27.08  0.115
+    300 rows, fresh 3000/150, 300 ms               300    64.27    67.67  0.950  0.00%   (4.67 s; unthrottled 4.43 s)
+
+In quick runs the fixed costs (a run's first round trips; the 10-40 429s that end the first
+burst, whatever the size) weigh several times more than at the issue's sizes, and the 3,000-row
+burst at 3000/150 is bound by the emulator's CPU rather than the quota.
 """
 
 from __future__ import annotations
