@@ -1,6 +1,5 @@
-"""The pacer's client-side token bucket, whose rate adapts to what Graph says: it spends the
-documented burst at a bounded peak pace, slows down on Graph's limit percentage, cuts hard on
-a 429, and creeps back up while answers are calm (the rules are set out in `pacing.py`)."""
+"""The pacer's client-side token bucket for one of Graph's limits, whose rate and allowance it
+learns from Graph's answers (the state machine is set out in `pacing.py`)."""
 
 from __future__ import annotations
 
@@ -10,49 +9,63 @@ from batch.graph.quotas import PacingSettings, Quota
 
 
 class AdaptiveBucket:
-    """A client-side token bucket whose rate adapts to what Graph says."""
+    """A client-side token bucket that learns the server's bucket behind it: its allowance
+    (`capacity`, the window's burst) and its refill rate (`rate`).
 
-    def __init__(self, name: str, quota: Quota, settings: PacingSettings, now: float) -> None:
+    `ramp` buckets (the write quotas) also bound what is in flight while they spend the
+    window's allowance, so that a window smaller than believed is found within a round trip."""
+
+    def __init__(self, name: str, quota: Quota, settings: PacingSettings, now: float, *, ramp: bool = False) -> None:
         self.name = name
         self.quota = quota
         self.s = settings
-        self.factor = 1.0  # adaptive share of `target × quota.rate`
-        self.bursting = True  # spending the documented burst until Graph shows the edge
-        self.level = quota.amount
-        self.peak_cap = max(1.0, quota.rate * settings.smoothing_seconds)
-        self.peak_level = self.peak_cap
+        self.rate = quota.rate * settings.target  # the learned sustained rate (units per second)
+        self.bursting = True  # spending the window's allowance (BURST) until Graph shows its edge
+        self.level = quota.amount  # what may still be spent now
         self.updated = now
+        self.ramp = ramp
+        self.in_flight = 0.0  # taken and not answered yet
+        self.largest = 0.0  # the largest request taken (one $batch): saved up at least that much
+        self.calm_answers = 0  # answered without any signal during the burst (the ramp grows with them)
+        self.last_answer = now
+        self.last_take = now
+        self.capacity: float | None = None  # the server's allowance, once a limit percentage told it
+        self.burst_admitted = 0.0  # admitted during the burst (with the first percentage: the capacity)
+        self.tail_left = 0.0  # answers still due for requests granted during the burst
+        self.tail_until = -math.inf
+        self.estimate: float | None = None  # the server's refill rate, learned
+        self.reading: float | None = None  # the last limit percentage read, and when
+        self.read_at = now
+        self.admitted = 0.0  # admitted since that reading
+        self.last_signal = -math.inf  # the last percentage or 429
         self.last_cut = -math.inf
-        self.last_warn_cut = -math.inf
-        self.last_warn_percentage = 0.0
-        self.cut_base = 1.0
-        self.safe = settings.explore  # below this share, creep quickly; lowered by 429s
-        self.last_signal = now
-        self.last_creep = now
+        self.last_probe = now
         self.recent = 0.0  # exponentially weighted recent use (utilisation)
         self.cuts = 0
 
-    @property
-    def rate(self) -> float:
-        return self.quota.rate * self.s.target * self.factor
+    # ---- the client's own bucket -------------------------------------------------------------
 
     @property
     def smoothing_cap(self) -> float:
-        return max(1.0, self.rate * self.s.smoothing_seconds)
+        return max(1.0, self.rate * self.s.smoothing_seconds, self.largest)
 
     @property
     def cap(self) -> float:
-        """The most that may be saved up: the documented burst at first, then about a second."""
+        """The most that may be saved up: the window's allowance while bursting, then about a second."""
         return self.quota.amount if self.bursting else self.smoothing_cap
+
+    @property
+    def server_capacity(self) -> float:
+        return self.capacity if self.capacity is not None else self.quota.amount
 
     def refill(self, now: float) -> None:
         dt = now - self.updated
         if dt <= 0:
             return
-        self.level = min(self.cap, self.level + self.rate * dt)
-        if self.bursting:
-            self.peak_level = min(self.peak_cap, self.peak_level + self.rate * self.s.peak * dt)
+        self.level = min(max(self.cap, self.level), self.level + self.rate * dt)  # a burst's rest is kept
         self.recent *= math.exp(-dt / self.s.utilisation_window)
+        if self.in_flight > 0 and now - max(self.last_answer, self.last_take) > self.s.stale_seconds:
+            self.in_flight = 0.0  # answers that never came (a dropped connection): stop waiting for them
         self.updated = now
 
     def wait(self, amount: float) -> float:
@@ -60,75 +73,173 @@ class AdaptiveBucket:
         full bucket and leaves it in debt, which keeps the average rate)."""
         if amount <= 0:
             return 0.0
-        waits = [max(0.0, min(amount, self.cap) - self.level) / self.rate]
-        if self.bursting:
-            waits.append(max(0.0, min(amount, self.peak_cap) - self.peak_level) / (self.rate * self.s.peak))
-        return max(waits)
+        wait = max(0.0, min(amount, self.cap) - self.level) / self.rate
+        if self.bursting and self.ramp and self.in_flight > 0 and self.in_flight + amount > self.window:
+            wait = max(wait, self.s.ramp_poll)  # the ramp: wait for answers
+        return wait
+
+    @property
+    def window(self) -> float:
+        """While bursting: how much may be in flight (grows with every calm answer)."""
+        return self.s.ramp_start + self.s.ramp_growth * self.calm_answers
 
     def take(self, amount: float) -> None:
         if amount <= 0:
             return
         self.level -= amount
+        self.last_take = self.updated
+        self.largest = max(self.largest, amount)
         self.recent += amount
-        if self.bursting:
-            self.peak_level -= amount
-            if self.level <= self.smoothing_cap:  # the documented burst is spent
-                self._end_burst()
+        self.in_flight += amount
+        if self.bursting and self.level <= self.smoothing_cap and self.capacity is None:
+            self._end_burst(self.updated)  # the believed allowance is spent, and Graph never objected
 
     def utilisation(self) -> float:
-        return self.recent / (self.s.utilisation_window * self.quota.rate)
+        """Recent use as a share of the learned rate (which bucket a signal is about)."""
+        return self.recent / (self.s.utilisation_window * self.rate)
 
-    def _end_burst(self, edge: bool = False) -> None:
+    def _end_burst(self, now: float, *, edge: bool = False) -> None:
         self.bursting = False
-        if edge:
-            # Graph showed the edge of its bucket during the burst: its real rate may be far
-            # below the documented one. Restart from a share of it and climb back quickly.
-            self.factor = min(self.factor, self.s.after_burst)
-        self.level = min(self.level, self.cap)
+        if edge and self.server_capacity < self.s.after_burst * self.quota.amount:
+            # Graph's window is smaller than believed, and so, probably, is its rate: until the
+            # first measurement (one interval), pace at a share of the belief (for writes, at
+            # most that share of one app's documented rate, even for a tenant's budget).
+            self.rate *= self.s.after_burst
+            if self.ramp:
+                self.rate = min(self.rate, self.s.after_burst * self.s.target * self.s.app_write_rate)
+        self.tail_left = self.in_flight
+        self.tail_until = now + self.s.tail_seconds
 
-    def warned(self, now: float, percentage: float) -> None:
-        """Graph says a bucket is more than 80% used: stop spending saved-up tokens, stop
-        creeping up, and slow down a little (the closer to 1.0, the more)."""
+    def in_tail(self, now: float) -> bool:
+        """Is the answer now one of those granted during the burst? (Counts it.)"""
+        tail = self.tail_left > 0 and now < self.tail_until
+        self.tail_left = max(0.0, self.tail_left - 1)
+        return tail
+
+    # ---- learning ----------------------------------------------------------------------------
+
+    def answered(self, now: float, admitted: float, *, calm: bool) -> None:
+        """One answer to a request that spent this bucket (`admitted` units were spent at
+        Graph: 0 for a 429)."""
+        self.last_answer = now
+        self.in_flight = max(0.0, self.in_flight - max(1.0, admitted))
+        self.admitted += admitted
+        if self.bursting:
+            self.burst_admitted += admitted
+            if calm:
+                self.calm_answers += 1
+
+    def warned(self, now: float, percentage: float) -> bool:
+        """Graph says this bucket is `percentage` used (above 0.8). Returns whether the rate
+        was lowered."""
         self.last_signal = now
         if self.bursting:
-            self._end_burst(edge=True)
-        self.level = min(self.level, 0.0)
-        if now - self.last_warn_cut >= self.s.warn_interval:
-            # Only while the server's bucket is not refilling: a falling percentage means
-            # we are already below its rate, and cutting again would undershoot.
-            if percentage >= self.last_warn_percentage - 0.02:
-                self.cuts += 1
-                self._lower(self.factor * max(0.5, 1.0 - self.s.warn_cut * (percentage - self.s.high_water)))
-            self.last_warn_cut = now
-            self.last_warn_percentage = percentage
-
-    def throttled(self, now: float) -> None:
-        """A 429: cut hard, and remember below which rate it is safe to climb back quickly."""
-        self.last_signal = now
-        if now - self.last_cut >= self.s.adjust_interval:  # a batch brings many 429s: count them once
-            self.last_cut = now
-            self.cut_base = self.factor
-            self.cuts += 1
+            if self.capacity is None:  # a fresh window: what we spent is that share of it
+                self.capacity = max(1.0, self.burst_admitted / max(percentage, 1e-3))
+        # What Graph still holds, less what is on its way to it (that cannot take it below empty).
+        remaining = max(0.0, (1.0 - percentage) * self.server_capacity - self.in_flight)
         if self.bursting:
-            self._end_burst(edge=True)
-        self.safe = self.cut_base * self.s.safe_share
+            self._end_burst(now, edge=True)  # what remains of the allowance stays in `level`, spent at once
+        self.level = min(self.level, remaining)  # never spend what Graph no longer holds
+        lowered = False
+        if self.reading is not None and not self.bursting:
+            dt = now - self.read_at
+            if dt < self.s.estimate_seconds:
+                return False
+            change = self.server_capacity * (percentage - self.reading)
+            slack = self.server_capacity * 0.01  # both percentages were rounded to 0.01
+            if dt < self._interval():  # too soon for a measurement, but maybe not for a bound
+                high, low = (self.admitted - change + slack) / dt, (self.admitted - change - slack) / dt
+                if high < self.rate / self.s.sustain_share:  # Graph's rate is surely below our pace
+                    return self._learn(now, high, limit=True)
+                if low > self.rate:  # ... surely above it
+                    self.rate = min(self.ceiling, low)
+                return False
+            lowered = self._learn(now, (self.admitted - change) / dt)
+        self._read(now, percentage)
+        return lowered
+
+    def throttled(self, now: float) -> bool:
+        """A 429 on this bucket's limit (not the tail of a burst): Graph's bucket is empty, so
+        the pace was above its rate. Resume at the learned rate, not at a fraction of the old
+        one. Returns whether the rate was lowered (a $batch brings many 429s: counted once)."""
+        self.last_signal = now
         self.level = min(self.level, 0.0)
-        self._lower(self.cut_base * self.s.throttle_cut)
+        if self.bursting:  # the burst's end: the allowance is spent; that says nothing of the rate
+            if self.capacity is None:
+                self.capacity = max(1.0, self.burst_admitted)
+            self._end_burst(now, edge=True)
+            self._read(now, 1.0)
+            return False
+        if now - self.last_cut < self.s.adjust_interval:
+            return False
+        self.last_cut = now
+        before = self.rate
+        if self.reading is not None and now - self.read_at >= self._interval():
+            self._learn(now, (self.admitted - self.server_capacity * (1.0 - self.reading)) / (now - self.read_at),
+                        limit=True)
+        elif self.estimate is not None:
+            self.rate = min(self.rate, self.estimate * self.s.sustain_share)
+        elif self.reading is None or now - self.read_at >= self._interval():
+            self._learn(now, self.rate * self.s.throttle_cut)  # nothing to learn from: a plain cut
+        if self.reading is None or now - self.read_at >= self._interval():
+            self._read(now, 1.0)
+        return self.rate < before
 
     def calm(self, now: float) -> None:
-        """An answer without any throttle signal: after a quiet spell, creep back up —
-        quickly up to the last safe rate, slowly beyond it (where the last 429 was)."""
-        start = max(self.last_creep, self.last_signal + self.s.quiet_seconds)
-        if now > start and self.factor < self.s.explore:
-            speed = self.s.creep_per_second if self.factor < self.safe else self.s.probe_per_second
-            self.factor = min(self.s.explore, self.factor * math.exp(speed * (now - start)))
-        self.last_creep = max(self.last_creep, now)
+        """An answer without any signal: Graph's bucket holds more than 20% of its allowance.
+        A bound on its rate when we last read it near empty; otherwise probe upward (the
+        documented quota is a belief, not a ceiling)."""
+        if self.bursting:
+            return
+        if self.reading is not None:
+            dt = now - self.read_at
+            if dt >= self.s.estimate_seconds:  # p was rounded to 0.01: take it 0.01 lower
+                bound = (self.admitted + self.server_capacity * (self.reading - 0.01 - self.s.high_water)) / dt
+                if bound > self.rate:  # Graph refilled faster than we spent: its rate is at least that
+                    self.rate = min(bound, self.ceiling)
+                if bound > self.rate or dt > 2 * max(self._interval(), self.s.quiet_seconds):
+                    self.reading = None  # its level is unknown again: probe from here
+                    self.last_probe = now
+            return
+        if now - self.last_signal > self.s.quiet_seconds:
+            dt = now - max(self.last_probe, self.last_signal + self.s.quiet_seconds)
+            if dt > 0:  # quickly up to the measured rate, slowly beyond it
+                fast = self.estimate is None or self.rate < self.estimate * self.s.sustain_share
+                speed = self.s.probe_fast if fast else self.s.probe_per_second
+                self.rate = min(self.ceiling, self.rate * math.exp(speed * dt))
+        self.last_probe = max(self.last_probe, now)
 
-    def _lower(self, factor: float) -> None:
-        factor = max(self.s.floor / self.s.target, factor)
-        if factor < self.factor:
-            self.factor = factor
-            self.level = min(self.level, self.cap)
+    @property
+    def ceiling(self) -> float:
+        return self.quota.rate * self.s.explore
+
+    def _interval(self) -> float:
+        """How long between two readings before their difference says something: a percentage
+        is rounded to 0.01, so a large allowance needs a long interval."""
+        return max(self.s.estimate_seconds, 0.01 * self.server_capacity / (self.s.resolution * max(self.rate, 1e-9)))
+
+    def _read(self, now: float, percentage: float) -> None:
+        self.reading = percentage
+        self.read_at = now
+        self.admitted = 0.0
+        self.last_probe = now
+
+    def _learn(self, now: float, observed: float, *, limit: bool = False) -> bool:
+        """A measurement of Graph's rate (`limit`: an upper bound, from a 429 or a fast drain):
+        smooth it into the estimate and pace a little below."""
+        observed = max(observed, self.quota.rate * self.s.floor)
+        if self.estimate is None or (limit and observed < self.estimate):
+            self.estimate = observed
+        else:
+            self.estimate += self.s.smoothing * (observed - self.estimate)
+        new = min(self.ceiling, self.estimate * self.s.sustain_share)
+        lowered = new < self.rate
+        if lowered:
+            self.cuts += 1
+        self.rate = new
+        self.level = min(self.level, self.cap)
+        return lowered
 
 
 __all__ = ["AdaptiveBucket"]

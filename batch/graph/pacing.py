@@ -1,36 +1,53 @@
-"""Pacing below Graph's throttling limits, shared by every worker (GRAPH.md §9, PRODUCT.md
+"""Pacing at Graph's throttling limits, shared by every worker (GRAPH.md §9, PRODUCT.md
 "Pacing").
 
 Graph's identity limits are token buckets: resource units per app+tenant (8,000 per 10 s in a
 large tenant), writes per app+tenant (3,000 per 150 s) and writes per tenant across all apps
-(18,000 per 300 s). Hammering and backing off wastes quota (refused requests still cost
-resource units) and stalls rows; so each app registration gets one `Pacer` that every worker
-asks before it sends, and that learns from every answer:
+(18,000 per 300 s). A tenant may enforce other numbers than the documented ones, and never
+says which: the documented quota is a starting belief, not a ceiling. Each app registration
+gets one `Pacer` that every worker asks before it sends (`acquire`) and tells every answer
+(`observe`); each of its limits is an `AdaptiveBucket` (`bucket.py`) that learns the server's
+bucket behind it: its allowance C (the window's burst) and its refill rate r.
 
-- it starts from the documented quotas, at `target` (97%) of their rate;
-- while Graph shows headroom it spends the documented burst, but at a bounded peak pace, so
-  that the first `x-ms-throttle-limit-percentage` (sent once a server-side bucket is more
-  than 80% used) ends the burst before it overshoots;
-- a limit percentage above 0.8 lowers the rate multiplicatively (more the closer it is to
-  1.0), as long as the percentage is not already falling (Graph refilling: we are below its
-  rate, and cutting again would undershoot); a percentage stops any creeping up;
-- a 429 (or a 503 with Retry-After) sets a "not before" time that holds *every* worker of
-  the pacer (or of the whole app pool when the scope is the tenant); a 429 on a write or
-  resource-unit limit also cuts that bucket's rate by 30% and remembers 85% of the old rate
-  as the safe one;
-- answers without any signal let the rate creep back (8% per second up to the safe rate,
-  0.5% beyond it). With no 429 seen, the creep goes on past the documented quota: a quota
-  that is larger than documented is found, and Graph's warnings at 80% stop the climb
-  before anything is refused.
+State machine of one bucket:
 
-Measured against the emulator's throttle model (tests/graph/test_pacing.py): on the
-documented quota, no 429 and the full rate once the burst is spent (the burst's last 20%
-stays unspent as a margin); on hidden quotas from a quarter to twice the documented rate,
-90-99% of the ceiling with 0-1.6% of the calls answered 429, most of them while converging.
+    BURST ──(a limit percentage says the allowance is spent / a 429 / the believed allowance
+    │        is spent without a signal)──> SUSTAIN
+    SUSTAIN ⇄ PROBE (no signal for `quiet_seconds`: the rate grows ~2%/s; a signal stops it)
 
-`AppPool` (`pool.py`) spreads work over several app registrations of one tenant (each its own
-quota and credentials), bounded together by a shared `TenantBudget`. The quotas and what a
-request costs are in `quotas.py`, the adaptive bucket in `bucket.py`.
+- BURST: spend the window's allowance (believed: the documented amount) at once, bounded only
+  by a ramp on what is in flight: one $batch (20) first, plus half of everything answered
+  without a signal (so a window smaller than believed is found within a round trip or two,
+  and a fresh 300-row job runs near the latency/concurrency bound). Graph sends
+  `x-ms-throttle-limit-percentage` p once a bucket is more than 80% used: the first p gives
+  the allowance, C ≈ admitted-so-far / p (a fresh window), and every p the remaining
+  allowance (1 - p)·C, minus what is in flight: the burst spends exactly that and ends
+  before the 429, not after.
+- SUSTAIN: pace at the learned rate. Two percentages Δt apart with W writes admitted between
+  them measure Graph's refill rate: r = (W - C·Δp) / Δt (Δt long enough that p's rounding to
+  0.01 is noise: `resolution`); the pace is `sustain_share` (98%) of the smoothed estimate,
+  and the client never holds more than (1 - p)·C, what Graph still holds. A calm answer after
+  a percentage is a bound (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt.
+- PROBE: with no signal at all, the rate grows by `probe_per_second` up to `explore` × the
+  documented rate; the next percentage measures where Graph's rate is.
+- A 429 on a bucket's limit means Graph's bucket is empty: the rate measured since the last
+  percentage (taking p = 1) becomes the learned rate, and pacing resumes there, not from a
+  fraction of the old pace. 429s answering requests granted during the burst (the burst's
+  tail, within `tail_seconds` of its end) teach nothing about the rate: they only pause. Until
+  the first measurement after a burst that met a window smaller than believed, the pace is
+  `after_burst` (half) of the belief, at most half of one app's documented write rate.
+- Every 429 (or 503 with Retry-After) sets a "not before" time that holds *every* worker of
+  the pacer (or of the whole app pool when the scope is the tenant).
+
+A limit percentage does not say which limit it is about: it goes to the bucket busiest
+relative to its learned rate (a 429 names its limit). `AppPool` (`pool.py`) spreads work over
+several app registrations of one tenant, each with its own `Pacer`, all sharing one
+`TenantBudget`, whose bucket learns the tenant's write quota the same way (its in-flight ramp
+and its tail count every app's requests). The quotas and what a request costs are in
+`quotas.py`.
+
+Measured (benchmarks/pacing.py, and in virtual time tests/graph/test_pacing.py): see the
+numbers in that benchmark's docstring.
 """
 
 from __future__ import annotations
@@ -58,6 +75,20 @@ Sleep = Callable[[float], Awaitable[None]]
 _EPSILON = 1e-6  # shorter waits are rounding (a Unix-time clock ticks in ~2e-7 s): go ahead
 
 
+_INSTANT = 0.005  # answers this close together are one observation (the items of a $batch)
+
+
+@dataclass
+class _Signal:
+    """What one instant's answers said about one bucket."""
+
+    bucket: AdaptiveBucket
+    percentage: float | None = None  # the highest limit percentage
+    throttled: bool = False  # a 429 on its limit (not a burst's tail)
+    tail: bool = False  # a 429 answering a request granted during a burst
+    calm: bool = False  # an answer without any signal
+
+
 @dataclass
 class PacerStats:
     throttled: int = 0  # 429 answers observed
@@ -65,11 +96,12 @@ class PacerStats:
     warnings: int = 0  # answers carrying a limit percentage above 0.8
     cuts: int = 0  # times a rate was lowered
     waits: int = 0  # times an acquire had to wait
+    tail: int = 0  # 429s that answered requests granted during a burst (no rate signal)
     total_wait: float = 0.0  # seconds spent waiting in acquire, all workers together
 
     def as_dict(self) -> dict[str, float]:
         return {"throttled": self.throttled, "pauses": self.pauses, "warnings": self.warnings, "cuts": self.cuts,
-                "waits": self.waits, "total_wait_seconds": round(self.total_wait, 3)}
+                "tail": self.tail, "waits": self.waits, "total_wait_seconds": round(self.total_wait, 3)}
 
 
 class TenantBudget:
@@ -79,8 +111,9 @@ class TenantBudget:
     def __init__(self, writes: Quota = DOCUMENTED_TENANT_WRITES, *, settings: PacingSettings = DEFAULT_PACING,
                  clock: Clock = time.monotonic) -> None:
         self.clock = clock
-        self.bucket = AdaptiveBucket("tenant writes", writes, settings, clock())
+        self.bucket = AdaptiveBucket("tenant writes", writes, settings, clock(), ramp=True)
         self.not_before = -math.inf
+        self.app_named = False  # the last write 429 named an app's own quota, not the tenant's
 
 
 class Pacer:
@@ -98,7 +131,7 @@ class Pacer:
         self.sleep = sleep
         self.name = name
         now = clock()
-        self.writes = AdaptiveBucket("writes", writes, settings, now)
+        self.writes = AdaptiveBucket("writes", writes, settings, now, ramp=True)
         self.resource_units = AdaptiveBucket("resource units", resource_units, settings, now)
         self.budget = budget
         self.not_before = -math.inf
@@ -108,6 +141,8 @@ class Pacer:
         self._lock = asyncio.Lock()
         self._queued_writes = 0
         self._queued_units = 0
+        self._pending: dict[int, _Signal] = {}  # this instant's signals, by bucket
+        self._pending_at = now
 
     # ---- asking ------------------------------------------------------------------------------
 
@@ -157,7 +192,9 @@ class Pacer:
         waits[f"{by} Retry-After"] = paused
         return max(waits, key=lambda k: waits[k])
 
-    def _refill(self, now: float) -> None:
+    def _refill(self, now: float, *, flush: bool = True) -> None:
+        if flush or now - self._pending_at >= _INSTANT or now < self._pending_at:
+            self._flush()
         self.writes.refill(now)
         self.resource_units.refill(now)
         if self.budget is not None:
@@ -172,32 +209,71 @@ class Pacer:
     # ---- learning ----------------------------------------------------------------------------
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
-        """Learn from one answer (status and headers; an inner $batch answer counts too)."""
+        """Learn from one answer (status and headers; an inner $batch answer counts too).
+
+        The answers of one instant (the items of a $batch, which Graph may answer in any
+        order) are one observation: what they spent, the highest limit percentage among them
+        (Graph's bucket after all of them), any 429. It is applied when time moves on."""
         lower = {k.lower(): v for k, v in headers.items()}
         now = self.clock()
-        self._refill(now)
+        self._refill(now, flush=False)
         retry_after = retry_after_of(lower)
+        percentage = _float(lower.get("x-ms-throttle-limit-percentage"))
+        warned = percentage is not None and percentage > self.settings.high_water
+        self._answered(now, status, lower, calm=not warned and status < 500 and status != 429)
         if status == 429:
             self.stats.throttled += 1
             for bucket in self._attribute(lower, throttled=True):
-                before = bucket.cuts
-                bucket.throttled(now)
-                self.stats.cuts += bucket.cuts - before
+                if bucket.in_tail(now) or bucket.bursting:
+                    self.stats.tail += 1  # the end of a burst: no rate signal
+                    self._signal(bucket).tail = True
+                else:
+                    self._signal(bucket).throttled = True
             self._pause(now, retry_after if retry_after is not None else self.settings.default_pause,
                         tenant_wide=self._tenant_scope(lower))
             return
         if status == 503 and retry_after is not None:
             self._pause(now, retry_after, tenant_wide=False, status=503)
-        percentage = _float(lower.get("x-ms-throttle-limit-percentage"))
-        if percentage is not None and percentage > self.settings.high_water:
+        if warned:
+            assert percentage is not None
             self.stats.warnings += 1
             for bucket in self._attribute(lower):
-                before = bucket.cuts
-                bucket.warned(now, percentage)
-                self.stats.cuts += bucket.cuts - before
+                signal = self._signal(bucket)
+                signal.percentage = max(signal.percentage or 0.0, percentage)
         elif status < 500:
             for bucket in self._buckets():
-                bucket.calm(now)
+                self._signal(bucket).calm = True
+
+    def _signal(self, bucket: AdaptiveBucket) -> _Signal:
+        if not self._pending:
+            self._pending_at = self.clock()
+        return self._pending.setdefault(id(bucket), _Signal(bucket))
+
+    def _flush(self) -> None:
+        """Apply the last instant's observation: once time has moved on, or a worker asks."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        for signal in pending.values():
+            bucket = signal.bucket
+            if signal.percentage is not None and bucket.warned(self._pending_at, signal.percentage):
+                self.stats.cuts += 1
+            if signal.tail and bucket.bursting:
+                bucket.throttled(self._pending_at)  # ends the burst (no warning came first)
+            if signal.throttled and bucket.throttled(self._pending_at):
+                self.stats.cuts += 1
+            if signal.calm and signal.percentage is None and not signal.throttled and not signal.tail:
+                bucket.calm(self._pending_at)
+
+    def _answered(self, now: float, status: int, headers: Mapping[str, str], *, calm: bool) -> None:
+        """Count the answer against what each bucket has in flight: a write while writes are
+        in flight (a 429 spent nothing), and the resource units Graph says it charged."""
+        admitted = 0.0 if status == 429 else 1.0
+        for bucket in (self.writes, self.budget.bucket if self.budget is not None else None):
+            if bucket is not None and bucket.in_flight > 0:
+                bucket.answered(now, admitted, calm=calm)
+        units = _float(headers.get("x-ms-resource-unit"))
+        self.resource_units.answered(now, units if units is not None and units > 0 else 1.0, calm=calm)
 
     def _buckets(self) -> list[AdaptiveBucket]:
         buckets = [self.writes, self.resource_units]
@@ -226,25 +302,29 @@ class Pacer:
         if "resourceunit" in info:
             return [self.resource_units]
         if "write" in info:
-            if self._tenant_scope(headers) and self.budget is not None:
-                return [self.budget.bucket]
+            if self.budget is not None:
+                self.budget.app_named = not self._tenant_scope(headers)
+                if not self.budget.app_named:
+                    return [self.budget.bucket]
             return [self.writes]
         if throttled and info:
             return []
-        candidates = [self.writes, self.resource_units]
-        if self.budget is not None:
-            candidates.append(self.budget.bucket)
-        return [max(candidates, key=lambda b: b.utilisation())]
+        writes = self.writes
+        if self.budget is not None and not self.budget.app_named:
+            writes = self.budget.bucket  # in a pool, the shared limit, until a 429 names an app's own
+        return [max((writes, self.resource_units), key=lambda b: b.utilisation())]
 
     # ---- looking -----------------------------------------------------------------------------
 
     @property
     def write_rate(self) -> float:
         """Writes per second the pacer currently allows (its own bucket)."""
+        self._flush()
         return self.writes.rate
 
     @property
     def resource_unit_rate(self) -> float:
+        self._flush()
         return self.resource_units.rate
 
 

@@ -48,30 +48,38 @@ DOCUMENTED_TENANT_WRITES = Quota(18_000, 300)  # per tenant, all apps together
 
 @dataclass(frozen=True)
 class PacingSettings:
-    """How a pacer adapts. The defaults were tuned against the emulator's throttle model with
-    hidden quotas of 1/4 to 1 times the documented ones (tests/graph/test_pacing.py)."""
+    """How a pacer learns (the state machine is in `pacing.py`). Tuned against the emulator's
+    throttle model with hidden quotas from 30/3 to 3000/150 (tests/graph/test_pacing.py,
+    benchmarks/pacing.py)."""
 
-    target: float = 0.97  # share of the quota's rate aimed at when nothing is heard
-    peak: float = 5.0  # while spending the documented burst, at most peak × the rate
+    target: float = 0.97  # share of the documented rate believed before anything is learned
     smoothing_seconds: float = 1.0  # after the burst: no more than this much rate saved up
     high_water: float = 0.8  # Graph sends the limit percentage above 0.8
-    warn_cut: float = 1.0  # on a limit percentage p: rate × (1 - warn_cut·(p - high_water))
-    throttle_cut: float = 0.7  # on a 429: rate × throttle_cut
+    ramp_start: float = 20.0  # BURST: in flight at first (one $batch) ...
+    ramp_growth: float = 0.5  # ... plus this share of all that was answered without a signal
+    ramp_poll: float = 0.01  # BURST: how often a request held by the ramp looks again
+    stale_seconds: float = 5.0  # in-flight writes with no answer nor request for this long are forgotten
+    tail_seconds: float = 2.0  # 429s this soon after a burst's end, for requests sent during it, teach nothing
+    after_burst: float = 0.5  # a window smaller than believed: pace at this share until the rate is measured
+    app_write_rate: float = 20.0  # ... of this many writes/s at most (one app's documented write rate)
+    estimate_seconds: float = 0.5  # two limit percentages this far apart measure Graph's rate ...
+    resolution: float = 0.1  # ... or farther, so that 0.01 of the allowance is at most this share of what we send
+    smoothing: float = 0.5  # weight of a new measurement of Graph's rate
+    sustain_share: float = 0.98  # SUSTAIN paces at this share of the learned rate
+    throttle_cut: float = 0.7  # a 429 with nothing to measure from: rate × throttle_cut
     adjust_interval: float = 0.5  # 429s within this interval count as one (a batch brings many)
-    warn_interval: float = 2.0  # at most one cut for limit percentages per interval
-    safe_share: float = 0.85  # after a 429, the rate below which creeping back is quick
-    quiet_seconds: float = 1.0  # no signal for this long, and the rate starts to creep back
-    creep_per_second: float = 0.08  # below the safe rate, it grows by ~8% per second of calm answers
-    probe_per_second: float = 0.005  # above it, by ~0.5% per second
-    after_burst: float = 0.8  # share of the rate to restart from when the burst meets the edge
-    floor: float = 0.02  # never below this share of the quota's rate
-    explore: float = 8.0  # calm answers may take the rate up to this multiple of the quota's
+    quiet_seconds: float = 1.0  # PROBE: no signal for this long, and the rate grows ...
+    probe_per_second: float = 0.02  # ... by ~2% per second above the measured rate ...
+    probe_fast: float = 0.1  # ... by ~10% per second below it, or while nothing was measured
+    floor: float = 0.02  # never below this share of the documented rate
+    explore: float = 8.0  # probing may take the rate up to this multiple of the documented one
     default_pause: float = 1.0  # a 429 without Retry-After pauses the pool this long
     utilisation_window: float = 2.0  # seconds over which each bucket's recent use is weighed
 
     def __post_init__(self) -> None:
-        if not 0 < self.target <= 1 or not 0 < self.floor <= self.target or self.peak < 1 or self.explore < 1:
-            raise ValueError("pacing needs 0 < floor <= target <= 1, peak >= 1 and explore >= 1")
+        if not 0 < self.target <= 1 or not 0 < self.floor <= self.target or self.explore < 1 \
+                or self.ramp_start <= 0 or self.ramp_growth < 0 or not 0 < self.sustain_share <= 1:
+            raise ValueError("pacing needs 0 < floor <= target <= 1, explore >= 1, a positive ramp that does not shrink, and 0 < sustain_share <= 1")
 
 
 # ---- what a request costs (GRAPH.md §9.2) -----------------------------------------------------
