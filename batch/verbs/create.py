@@ -13,6 +13,7 @@ was sent it is ours (reported `created`), otherwise it belonged to someone befor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -58,6 +59,9 @@ class CreateVerb(Verb[CreatePlan]):
 
     def validate(self, row: Row) -> CreatePlan | Rejected:
         return self.rows.read(row)
+
+    def validate_chunk(self, rows: Sequence[Row]) -> list[CreatePlan | Rejected]:
+        return self.rows.read_chunk(rows)
 
     def sent_marker(self, plan: CreatePlan) -> bool:
         return plan.generates_password
