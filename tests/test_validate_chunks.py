@@ -166,7 +166,7 @@ def files(draw: st.DrawFn) -> tuple[list[Row], list[int]]:
     return rows, sizes
 
 
-@settings(max_examples=4000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(files(), st.sampled_from(SETTINGS))
 def test_generated_cells_validate_the_same(drawn: tuple[list[Row], list[int]], options: dict[str, Any]) -> None:
     rows, sizes = drawn
@@ -193,9 +193,48 @@ def test_clean_rows_are_not_read_one_by_one(monkeypatch: pytest.MonkeyPatch, tmp
     assert len(read) < len(rows) / 5
 
 
-def test_the_validate_command_and_the_engine_validate_by_chunks(monkeypatch: pytest.MonkeyPatch, home: Path,
-                                                                tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_validate_command_checks_by_chunks(monkeypatch: pytest.MonkeyPatch, home: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    sizes: list[int] = []
+    original = CreateVerb.rejections
+
+    def counting(self: CreateVerb, rows: Sequence[Row]) -> list[Rejected]:
+        sizes.append(len(rows))
+        return original(self, rows)
+
+    monkeypatch.setattr(CreateVerb, "rejections", counting)
+    source = generated(tmp_path, 2_500, 0.05, 4)
+    assert main(["validate", str(source), "--verb", "create", "--domain", DOMAIN]) == 1
+    said = capsys.readouterr().out.splitlines()
+    assert sizes == [2000, 500]
+    expected = [r for r in both_paths(read_rows(source), domain=DOMAIN)[0] if isinstance(r, Rejected)]
+    assert said[:-1] == [f"row {r.row}: {'; '.join(r.problems)}" for r in expected]
+    assert said[-1].startswith(f"{source}: 2500 rows, {len(expected)} invalid, {2500 - len(expected)} valid")
+
+
+def test_rejections_are_those_of_the_per_row_path(tmp_path: Path) -> None:
+    rows = read_rows(generated(tmp_path, 5_000, 0.05, 5))
+    rows += rows[:100]  # duplicates
+    old = [r for r in both_paths(rows, domain=DOMAIN)[0] if isinstance(r, Rejected)]
+    verb = CreateVerb(CreateOptions(domain=DOMAIN))
+    assert [r for chunk in chunks(iter(rows), 777) for r in verb.rejections(chunk)] == old
+
+
+async def test_the_engine_validates_by_chunks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from batch.run.files import PasswordsFile, PlanFile
+    from batch.run.journal import Journal
+    from batch.run.pipeline import Engine, EngineOptions
+    from batch.verbs.base import Executed, PlanLine, Session
+
+    class Planned(CreateVerb):
+        async def plan(self, plans: list[CreatePlan], session: Session) -> Executed:
+            done = Executed()
+            for plan in plans:
+                done.would(PlanLine(plan.row, plan.key, "create", reason="no customer has this sign-in name"))
+            return done
+
     sizes: list[int] = []
     original = CreateVerb.validate_chunk
 
@@ -204,13 +243,19 @@ def test_the_validate_command_and_the_engine_validate_by_chunks(monkeypatch: pyt
         return original(self, rows)
 
     monkeypatch.setattr(CreateVerb, "validate_chunk", counting)
-    source = generated(tmp_path, 2_500, 0.05, 4)
-    assert main(["validate", str(source), "--verb", "create", "--domain", DOMAIN]) == 1
-    said = capsys.readouterr().out.splitlines()
+    rows = read_rows(generated(tmp_path, 2_500, 0.05, 6))
+    journal, plan_file = Journal(tmp_path), PlanFile(tmp_path)
+    client = SimpleNamespace(stats=SimpleNamespace(throttled=0), server_clock_offset=None)
+    engine = Engine(Planned(CreateOptions(domain=DOMAIN)), iter(rows), journal, PasswordsFile(tmp_path),
+                    Session(client=client),  # type: ignore[arg-type]
+                    EngineOptions(batch_size=20, concurrency=2, dry_run=True), plan_file=plan_file)
+    await engine.run()
+    plan_file.close()
     assert sizes == [2000, 500]
-    expected = [r for r in both_paths(read_rows(source), domain=DOMAIN)[0] if isinstance(r, Rejected)]
-    assert said[:-1] == [f"row {r.row}: {'; '.join(r.problems)}" for r in expected]
-    assert said[-1].startswith(f"{source}: 2500 rows, {len(expected)} invalid, {2500 - len(expected)} valid")
+    old = both_paths(rows, domain=DOMAIN)[0]
+    verdicts = {o.row: o.status.value for o in journal.outcomes()}
+    journal.close()
+    assert verdicts == {r.row: "invalid" if isinstance(r, Rejected) else "skipped" for r in old}
 
 
 def test_chunks_cut_a_stream_in_order() -> None:

@@ -18,7 +18,6 @@ from batch.io.quoting import shown
 from batch.outcome import Status
 from batch.run.pipeline import CHUNK_ROWS, chunks
 from batch.run.private import check_replaceable
-from batch.verbs.base import Rejected
 from batch.verbs.registry import VERBS, VerbSettings, build_verb
 
 
@@ -34,8 +33,8 @@ def validate(args: argparse.Namespace) -> int:
     rows = invalid = 0
     for chunk in chunks(source.rows(), CHUNK_ROWS):
         rows += len(chunk)
-        for checked in verb.validate_chunk(chunk):
-            if isinstance(checked, Rejected) and checked.problems and checked.status is Status.INVALID:
+        for checked in verb.rejections(chunk):
+            if checked.problems and checked.status is Status.INVALID:
                 invalid += 1
                 # The problems quote cells through `shown` already; escaping the line again keeps
                 # any text a rule let through unescaped off the terminal's control sequences.

@@ -181,6 +181,11 @@ class Verb(ABC, Generic[PlanT]):
         does); the results must be those `validate` gives row by row."""
         return [self.validate(row) for row in rows]
 
+    def rejections(self, rows: Sequence[Row]) -> list[Rejected]:
+        """The rejections among `validate_chunk(rows)`, in order: what the `validate` command
+        reports. A verb may skip making the plans of valid rows (`create` does)."""
+        return [checked for checked in self.validate_chunk(rows) if isinstance(checked, Rejected)]
+
     def sent_marker(self, plan: PlanT) -> bool:
         """Whether this plan carries a generated password (journaled as a flag, never the password)."""
         return False

@@ -63,6 +63,9 @@ class CreateVerb(Verb[CreatePlan]):
     def validate_chunk(self, rows: Sequence[Row]) -> list[CreatePlan | Rejected]:
         return self.rows.read_chunk(rows)
 
+    def rejections(self, rows: Sequence[Row]) -> list[Rejected]:
+        return self.rows.rejections(rows)
+
     def sent_marker(self, plan: CreatePlan) -> bool:
         return plan.generates_password
 

@@ -9,7 +9,7 @@ identity, the UPN, the initial password, and duplicates within the file.
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,25 +112,46 @@ class CreateRows:
         other row is read by `read`, so that what is said about it is exactly what `read`
         says. Rows are taken in file order, so duplicate keys are claimed as `read` claims
         them (a claim is repeatable: `read` claiming again what a row claimed here is a no-op)."""
+        results: list[CreatePlan | Rejected] = []
+        for row, plain in self._screened(rows, build=True):
+            results.append(plain if isinstance(plain, CreatePlan) else self.read(row))
+        return results
+
+    def rejections(self, rows: Sequence[Row]) -> list[Rejected]:
+        """The rejections `read_chunk` would give for these rows, without making the plans
+        of the valid ones (the `validate` command needs only what is wrong)."""
+        found: list[Rejected] = []
+        for row, plain in self._screened(rows, build=False):
+            if plain is False:
+                checked = self.read(row)
+                if isinstance(checked, Rejected):
+                    found.append(checked)
+        return found
+
+    def _screened(self, rows: Sequence[Row], *, build: bool) -> Iterator[tuple[Row, CreatePlan | bool]]:
+        """Each row with its plan (True without `build`), or False when `read` must read it."""
         if not rows:
-            return []
+            return
         layout = self._layout(tuple(rows[0].cells))
         names = layout.names
         cells = [row.cells for row in rows]
-        try:
-            columns = dict(zip(names, map(list, zip(*map(operator.itemgetter(*names), cells))))) \
-                if len(names) > 1 else {name: [c[name] for c in cells] for name in names}
-        except KeyError:  # rows of other shapes than the first: screened as blank where a column lacks
+        same = False
+        if len(names) > 1 and set(map(len, cells)) == {len(names)}:
+            try:  # every row has these columns and no other: the chunk's columns, at C speed
+                columns = dict(zip(names, map(list, zip(*map(operator.itemgetter(*names), cells)))))
+                same = True
+            except KeyError:
+                pass
+        if not same:  # rows of other shapes than the first: screened as blank where a column lacks
             columns = {name: [c.get(name, "") for c in cells] for name in names}
         suspects = flagged(columns)
-        results: list[CreatePlan | Rejected] = []
+        plain = self._plain
         for index, row in enumerate(rows):
-            plan = None
-            if index not in suspects and not (row.blank or row.problem or row.example) and row.cells.keys() == \
-                    layout.names_set:
-                plan = self._plain(row, layout)
-            results.append(plan if plan is not None else self.read(row))
-        return results
+            if index in suspects or row.blank or row.problem or row.example or not (
+                    same or row.cells.keys() == layout.names_set):
+                yield row, False
+            else:
+                yield row, plain(row, layout, build)
 
     def _layout(self, names: tuple[str, ...]) -> _Layout:
         layout = self._layouts.get(names)
@@ -145,23 +166,28 @@ class CreateRows:
                                                      not problems and "displayName" in present, columns)
         return layout
 
-    def _plain(self, row: Row, layout: _Layout) -> CreatePlan | None:
-        """The plan of a row whose cells passed the screens, or None when the row needs `read`."""
+    def _plain(self, row: Row, layout: _Layout, build: bool = True) -> CreatePlan | bool:
+        """The plan of a row whose cells passed the screens (without `build`: True), or False
+        when the row needs `read` to say what is wrong with it."""
         cells = row.cells
         body: dict[str, Any] = {}
         keys = self._plain_keys(row.number, cells, body)
         if keys is None or not layout.usable:
-            return None
+            return False
+        block, enabled = cells.get("blockSignIn", ""), cells.get("accountEnabled", "")
+        blocked = FLAG_WORDS[block] if block else None
+        given = FLAG_WORDS[enabled] if enabled else None
+        if blocked is not None and given is not None and blocked == given:
+            return False
+        if layout.extensions and any(len(cells[c]) > rules.EXTENSION_VALUE_MAX_LENGTH for c, _ in layout.extensions):
+            return False
+        if not build:
+            return True
         sign_in_type, sign_in_name, upn = keys
         for column, prop in layout.fields:
             value = cells[column]
             if value:
                 body[prop] = [value] if prop == "businessPhones" else value
-        block, enabled = cells.get("blockSignIn", ""), cells.get("accountEnabled", "")
-        blocked = FLAG_WORDS[block] if block else None
-        given = FLAG_WORDS[enabled] if enabled else None
-        if blocked is not None and given is not None and blocked == given:
-            return None
         body["accountEnabled"] = (not blocked) if blocked is not None else (True if given is None else given)
         if "mail" not in body and sign_in_type == "emailAddress" and sign_in_name:
             body["mail"] = sign_in_name
@@ -174,12 +200,9 @@ class CreateRows:
         body["passwordPolicies"] = "DisablePasswordExpiration"
         for column, prop in layout.extensions:
             value = cells[column]
-            if value == "":
-                continue
-            if len(value) > rules.EXTENSION_VALUE_MAX_LENGTH:
-                return None
-            lowered = value.strip().lower()
-            body[prop] = True if lowered == "true" else False if lowered == "false" else value
+            if value:
+                lowered = value.strip().lower()
+                body[prop] = True if lowered == "true" else False if lowered == "false" else value
         columns = {"accountEnabled": "blockSignIn", **layout.columns} if block else dict(layout.columns)
         return CreatePlan(row.number, sign_in_name or upn or "", sign_in_type if sign_in_name else None,
                           sign_in_name, upn, body, generates_password=password is None,
