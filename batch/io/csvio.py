@@ -123,7 +123,7 @@ class Row(NamedTuple):
     (fields in order, '' where absent).
 
     A named tuple, immutable as the frozen dataclass it was, because the reader makes one per
-    record and a tuple is made in a fifth of the time (`_new_row`; issue 16).
+    record and a tuple is made in a fifth of the time (`new_row`; issue 16).
     """
 
     number: int

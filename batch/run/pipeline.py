@@ -263,6 +263,7 @@ def _one_per_row(outcomes: list[Outcome], rows: list[int]) -> list[Outcome]:
 
 
 def chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    """`rows` in lists of `size` (the last one shorter), in order: what `validate_chunk` takes."""
     chunk: list[Row] = []
     for row in rows:
         chunk.append(row)
