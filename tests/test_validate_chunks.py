@@ -111,6 +111,18 @@ def test_generated_files_with_bad_rows_validate_the_same(tmp_path: Path, seed: i
     assert sum(isinstance(r, Rejected) for r in old[len(rows):]) == len(rows)
 
 
+def test_duplicates_found_in_the_compact_arrays_are_the_same(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Past FLUSH_EVERY keys, earlier keys sit in numpy arrays that a chunk looks up at once."""
+    from batch.verbs.seen import SeenKeys
+    monkeypatch.setattr(SeenKeys, "FLUSH_EVERY", 700)
+    rows = read_rows(generated(tmp_path, 3_000, 0.05, 7))
+    doubled = rows + [Row(row.number + len(rows), row.cells, row.problem, row.example, row.blank) for row in rows]
+    rng = random.Random(7)
+    old, new = both_paths(doubled, iter(lambda: rng.choice((1, 3, 500, 2000)), 0), domain=DOMAIN)
+    assert_same(old, new)
+    assert sum(isinstance(r, Rejected) for r in new[len(rows):]) == len(rows)
+
+
 # --- cells from the strategies of the property tests, and near-misses of each rule -------
 
 def near(valid: Sequence[str]) -> st.SearchStrategy[str]:

@@ -145,6 +145,7 @@ class CreateRows:
         if not same:  # rows of other shapes than the first: screened as blank where a column lacks
             columns = {name: [c.get(name, "") for c in cells] for name in names}
         suspects = flagged(columns)
+        self.seen.prepare(("signin", columns.get("signInName", ())), ("upn", columns.get("userPrincipalName", ())))
         plain = self._plain
         for index, row in enumerate(rows):
             if index in suspects or row.blank or row.problem or row.example or not (
