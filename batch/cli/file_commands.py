@@ -17,8 +17,8 @@ from batch.io.columns import ColumnSet
 from batch.io.csvio import open_csv
 from batch.io.quoting import shown
 from batch.outcome import Status
+from batch.run.pipeline import CHUNK_ROWS, chunks
 from batch.run.private import check_replaceable
-from batch.verbs.base import Rejected
 from batch.verbs.registry import VERBS, VerbSettings, build_verb
 
 
@@ -32,14 +32,14 @@ def validate(args: argparse.Namespace) -> int:
     if source.match.unknown:
         say(f"ignored columns: {', '.join(shown(name, 60) for name in source.match.unknown)}")
     rows = invalid = 0
-    for row in source.rows():
-        rows += 1
-        checked = verb.validate(row)
-        if isinstance(checked, Rejected) and checked.problems and checked.status is Status.INVALID:
-            invalid += 1
-            # The problems quote cells through `shown` already; escaping the line again keeps
-            # any text a rule let through unescaped off the terminal's control sequences.
-            print(f"row {checked.row}: {shown('; '.join(checked.problems), None)}")
+    for chunk in chunks(source.rows(), CHUNK_ROWS):
+        rows += len(chunk)
+        for checked in verb.rejections(chunk):
+            if checked.problems and checked.status is Status.INVALID:
+                invalid += 1
+                # The problems quote cells through `shown` already; escaping the line again keeps
+                # any text a rule let through unescaped off the terminal's control sequences.
+                print(f"row {checked.row}: {shown('; '.join(checked.problems), None)}")
     template = ", admin center template" if source.portal_template else ""
     print(f"{args.file}: {rows} row{'s' if rows != 1 else ''}, {invalid} invalid, {rows - invalid} valid "
           f"({source.encoding}, delimiter {source.delimiter!r}{template})")

@@ -405,7 +405,7 @@ def _row_maker(by_index: dict[int, str], width: int) -> Callable[[int, list[str]
         if count == width:
             first = fields[0] if count else ""
             if first:
-                return Row(number, pick(fields), example=_is_example(first))
+                return Row(number, pick(fields), example=":" in first and _is_example(first))
             if any(fields):
                 return Row(number, pick(fields))
             return Row(number, dict(empty), blank=True)

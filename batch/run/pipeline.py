@@ -155,11 +155,12 @@ class Engine:
         batch: list[Any] = []
         reconcile: list[Any] = []
         size = self.options.batch_size
-        for chunk in _chunks(self.rows, CHUNK_ROWS):
+        for chunk in chunks(self.rows, CHUNK_ROWS):
             states = self.journal.states_between(chunk[0].number, chunk[-1].number)
             finished: list[Outcome] = []
-            for row in chunk:
-                plan = self.verb.validate(row)  # always: duplicate checks need every row, done or not
+            # Every row is validated, done or not: duplicate checks need them all. A chunk at a
+            # time, so that a verb can check it column by column (batch/verbs/screen.py).
+            for row, plan in zip(chunk, self.verb.validate_chunk(chunk)):
                 state = states.get(row.number)
                 if state == "done":
                     continue
@@ -290,7 +291,8 @@ def _one_per_row(outcomes: list[Outcome], rows: list[int]) -> list[Outcome]:
     return [by_row[r] for r in rows]
 
 
-def _chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+def chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    """`rows` in lists of `size` (the last one shorter), in order: what `validate_chunk` takes."""
     chunk: list[Row] = []
     for row in rows:
         chunk.append(row)

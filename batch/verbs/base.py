@@ -8,7 +8,7 @@ import asyncio
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -174,6 +174,17 @@ class Verb(ABC, Generic[PlanT]):
 
     @abstractmethod
     def validate(self, row: Row) -> PlanT | Rejected: ...
+
+    def validate_chunk(self, rows: Sequence[Row]) -> list[PlanT | Rejected]:
+        """`validate` of consecutive rows, in order, one result per row: what the pipeline and
+        the `validate` command call. A verb may check a chunk column by column (`create`
+        does); the results must be those `validate` gives row by row."""
+        return [self.validate(row) for row in rows]
+
+    def rejections(self, rows: Sequence[Row]) -> list[Rejected]:
+        """The rejections among `validate_chunk(rows)`, in order: what the `validate` command
+        reports. A verb may skip making the plans of valid rows (`create` does)."""
+        return [checked for checked in self.validate_chunk(rows) if isinstance(checked, Rejected)]
 
     def sent_marker(self, plan: PlanT) -> bool:
         """Whether this plan carries a generated password (journaled as a flag, never the password)."""

@@ -13,6 +13,7 @@ was sent it is ours (reported `created`), otherwise it belonged to someone befor
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -62,6 +63,12 @@ class CreateVerb(Verb[CreatePlan]):
 
     def validate(self, row: Row) -> CreatePlan | Rejected:
         return self.rows.read(row)
+
+    def validate_chunk(self, rows: Sequence[Row]) -> list[CreatePlan | Rejected]:
+        return self.rows.read_chunk(rows)
+
+    def rejections(self, rows: Sequence[Row]) -> list[Rejected]:
+        return self.rows.rejections(rows)
 
     def sent_marker(self, plan: CreatePlan) -> bool:
         return plan.generates_password

@@ -45,7 +45,9 @@ _PLAIN_EMAIL = re.compile(
 _SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
 
 
-def _plainly_valid(value: str) -> bool:
+def plainly_valid_email(value: str) -> bool:
+    """The common, plainly valid address (no reason needed): what `email_problem` passes
+    without asking email-validator."""
     if len(value) > 254 or not _PLAIN_EMAIL.fullmatch(value):
         return False
     domain = value.rpartition("@")[2]
@@ -60,7 +62,7 @@ def _plainly_valid(value: str) -> bool:
 def email_problem(value: str) -> str | None:
     """Why `value` is not an address Entra accepts, or None. Every email check of the client
     (sign-in names, mail, user keys) is this one."""
-    if _plainly_valid(value):
+    if plainly_valid_email(value):
         return None
     if rules.has_accents(value):
         return "has accented characters, which Entra does not accept in an address"
