@@ -392,11 +392,7 @@ def profile_tenant_names(name: str, env: Mapping[str, str] | None = None) -> tup
     """A profile's `domain` and `extensions_app_id`, read without its credentials (`validate`,
     which sends nothing, needs no secret to check rows as a run with that profile would).
     `ConfigError` when the file or the profile cannot be used at all."""
-    path, profiles = load_profiles(env)
-    section = profiles.get(name)
-    if section is None:
-        known = ", ".join(sorted(profiles)) or "none"
-        raise ConfigError(f"no profile [{name}] in {path} (profiles: {known})")
+    _, section = _profile_section(name, env)
     domain, app_id = section.get("domain"), section.get("extensions_app_id")
     return (domain if isinstance(domain, str) else None), (app_id if isinstance(app_id, str) else None)
 
@@ -436,7 +432,9 @@ def check_profile(name: str, section: Mapping[str, Any], path: Path) -> None:
         check_types(app, tuple(APP_KEYS), app_where)
 
 
-def _profile(name: str, env: Mapping[str, str]) -> Target:
+def _profile_section(name: str, env: Mapping[str, str] | None) -> tuple[Path, dict[str, Any]]:
+    """The profiles file's path and profile `name`'s table; `ConfigError` naming the file, or
+    the profiles it holds, when there is no such profile."""
     path, profiles = load_profiles(env)
     if not profiles and not path.exists():
         raise ConfigError(f"no profiles file at {path}; create it with a [{name}] table "
@@ -445,6 +443,11 @@ def _profile(name: str, env: Mapping[str, str]) -> Target:
     if section is None:
         known = ", ".join(sorted(profiles)) or "none"
         raise ConfigError(f"no profile [{name}] in {path} (profiles: {known})")
+    return path, section
+
+
+def _profile(name: str, env: Mapping[str, str]) -> Target:
+    path, section = _profile_section(name, env)
     where = f"profile [{name}] in {path}"
     if section.get("target") == "local":
         return Target("local", LOCAL_GRAPH_URL, domain=section.get("domain"),

@@ -72,12 +72,9 @@ def _hold(db: Path | None) -> int | None:
     """The directory's shared lock while serving it, so that `emulator reset` refuses."""
     if db is None:
         return None
-    from batch.cli.local import directory_in_use
+    from batch.cli.local import share_directory
 
-    try:
-        return directory_in_use(db)
-    except OSError:
-        return None
+    return share_directory(db)
 
 
 def reset_emulator(args: argparse.Namespace) -> int:

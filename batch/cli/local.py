@@ -65,7 +65,7 @@ class LocalEmulator:
             # private before SQLite writes there (the default one is the private home).
             private_dir(db_path.parent, "the emulator database's folder")
         path = db_path or emulator_db_path()
-        self._lock = _shared_lock(path)
+        self._lock = share_directory(path)
         try:
             self.store = Store(path)
         except DatabaseUnavailable as exc:
@@ -101,12 +101,14 @@ class LocalEmulator:
         self.close()
 
 
-def _shared_lock(db: Path) -> int | None:
-    """The shared lock of a run on the directory (a reset waits for no one: it refuses)."""
+def share_directory(db: Path) -> int | None:
+    """The shared lock of a server or a run on the directory, held until its descriptor is
+    closed (a reset waits for no one: it refuses while one is held)."""
     try:
         return directory_in_use(db)
     except OSError:
         return None  # a folder where no lock can be made: the directory itself says what is wrong
 
 
-__all__ = ["LOCAL_AUTHORITY", "LOCAL_DEFAULT_DOMAIN", "LocalEmulator", "directory_in_use", "local_tenant_names"]
+__all__ = ["LOCAL_AUTHORITY", "LOCAL_DEFAULT_DOMAIN", "LocalEmulator", "directory_in_use", "local_tenant_names",
+           "share_directory"]

@@ -95,9 +95,7 @@ def confirmed(args: argparse.Namespace, rows: int, target: Target | None = None,
     asks = VERBS[args.command].confirm == "above_limit" or (args.command in ASK_ON_A_TENANT and on_a_tenant)
     if not asks or args.dry_run or getattr(args, "yes", False) or rows <= CONFIRM_ABOVE:
         return True
-    where = f" in tenant {target.tenant_id} ({target.graph_url}{', profile ' + args.profile if args.profile else ''})" \
-        if on_a_tenant and target is not None and not is_loopback_host(urlsplit(target.graph_url).hostname) \
-        else f" in the emulator at {target.graph_url}" if on_a_tenant and target is not None else ""
+    where = _where(args, target) if on_a_tenant and target is not None else ""
     what = "rows to delete" if args.command == "delete" else "passwords to reset"
     if not sys.stdin.isatty():
         raise ConfigError(f"{args.file} holds {rows} {what}{where}; pass --yes to confirm (or --dry-run to look "
@@ -113,6 +111,14 @@ def confirmed(args: argparse.Namespace, rows: int, target: Target | None = None,
     sys.stderr.flush()
     answer = input()
     return answer.strip().lower() == "yes"
+
+
+def _where(args: argparse.Namespace, target: Target) -> str:
+    """Where a question says the rows go: the tenant, or an emulator served on this machine."""
+    if is_loopback_host(urlsplit(target.graph_url).hostname):
+        return f" in the emulator at {target.graph_url}"
+    profile = f", profile {args.profile}" if args.profile else ""
+    return f" in tenant {target.tenant_id} ({target.graph_url}{profile})"
 
 
 def resume(args: argparse.Namespace, holder: RunFolderHolder) -> int:
