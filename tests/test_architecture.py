@@ -288,7 +288,7 @@ LAYERS = (
      "batch.userschema", "batch.passwords"),
     ("batch.io", "batch.graph", "batch.auth"),
     ("batch.verbs",),
-    ("batch.run", "batch.export"),
+    ("batch.run", "batch.export", "batch.doctor"),
     ("batch.cli", "batch.__main__", "batch"),
 )
 

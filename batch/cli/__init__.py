@@ -152,6 +152,10 @@ def _handler(command: str) -> Callable[[argparse.Namespace, RunFolderHolder], in
         from batch.cli.export_command import export
 
         return export
+    if command == "doctor":
+        from batch.cli.doctor_command import doctor
+
+        return lambda args, holder: doctor(args)
     if command == "profiles":
         from batch.cli.profiles_command import profiles
 

@@ -58,3 +58,23 @@ Exit status: 0 done, 2 usage or configuration error, 3 Graph refused or failed (
 authentication, a page that could not be fetched), 130 interrupted.
 """
 
+
+DOCTOR_EPILOG = """\
+examples:
+  entra-batch doctor --profile prod
+  entra-batch doctor --target local
+  entra-batch doctor --json > doctor.json
+
+Reads only: nothing is written to the tenant. One line per check, under its section (target,
+identity, extensions app, service, large runs): ✓ fine, ! worth knowing (a workforce tenant, a
+permission only some columns need, a skewed clock, throttling), ✗ would stop a run, with the
+remedy on the next line. The identity section asks, for each verb, the same permission check a
+run makes before it sends anything, so doctor and a run never disagree. Answers within 10 s,
+even from a slow Graph (what has not answered by then is reported as such).
+
+Needs what the verbs need, plus (optional, to check more) Organization.Read.All, Domain.Read.All,
+Application.Read.All and EventListener.Read.All.
+Exit status: 0 nothing would stop a run (warnings allowed), 1 something the tenant holds would
+(no extensions app, a domain that is not the tenant's), 2 usage or configuration error, 3 the
+sign-in, a permission or a directory role would (as a run stops with 3), 130 interrupted.
+"""

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from batch.cli.help import EMULATOR_EPILOG, EXPORT_EPILOG
+from batch.cli.help import DOCTOR_EPILOG, EMULATOR_EPILOG, EXPORT_EPILOG
 from batch.verbs.registry import VERBS, VerbSpec
 from batch.version import __version__
 
@@ -157,6 +157,18 @@ def _add_export(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _add_target_options(p)
 
 
+def _add_doctor(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = verbs.add_parser("doctor", help="check a tenant before a run: identity, permissions, extensions app, limits",
+                         description="Check everything that can be known before a run, with reads only: the tenant "
+                                     "(name, id, domains, kind), the identity used and its permissions against each "
+                                     "verb's needs, the extensions app and its custom attributes (and the attribute "
+                                     "a JIT password migration listener reads), the clock offset to Graph, throttle "
+                                     "headers and latency, and the queries large runs depend on.",
+                         epilog=DOCTOR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_output_options(p)
+    _add_target_options(p)
+
+
 def _add_validate(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = verbs.add_parser("validate", help="check a CSV file for a verb without sending anything",
                          description="Check every row of a file as the verb would, and print what is wrong, "
@@ -290,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     for spec in VERBS.values():
         _add_verb(verbs, spec)
     _add_export(verbs)
+    _add_doctor(verbs)
     _add_validate(verbs)
     _add_template(verbs)
     _add_resume(verbs)

@@ -1,16 +1,31 @@
-"""The tenant itself: `GET /organization`, and the custom attributes its extensions app
-declares, `GET /applications(appId='…')/extensionProperties`."""
+"""The tenant itself: `GET /organization`, `GET /domains`, and its authentication event
+listeners, `GET /identity/authenticationEventListeners`. The applications (the extensions
+app and its custom attributes) are `applications.py`.
+
+Shapes follow microsoftgraph/microsoft-graph-docs-contrib (api-reference/v1.0): the
+organization resource's `tenantType` ("AAD" for a workforce tenant, "AAD B2C", "CIAM" for an
+external tenant; resources/organization.md), domain-list.md's domain objects, and
+identitycontainer-list-authenticationeventlisteners.md with the onPasswordSubmitListener and
+onPasswordMigrationCustomExtensionHandler resources (resources/onpasswordsubmitlistener.md,
+resources/onpasswordmigrationcustomextensionhandler.md, both v1.0 since 2026-03).
+"""
 
 from __future__ import annotations
 
-import uuid
+from typing import Any
 
 from .call import Call
-from .errors import GraphError
 from .messages import GraphResponse
-from .permissions import APPLICATIONS, ORGANIZATION
+from .permissions import DOMAINS, EVENT_LISTENERS, ORGANIZATION
 
-EXTENSIONS_APP_NAME = "b2c-extensions-app. Do not modify. Used by AADB2C for storing user data."
+# tenantType of resources/organization.md, by the emulator's tenant kinds.
+TENANT_TYPES = {"external": "CIAM", "b2c": "AAD B2C", "workforce": "AAD"}
+
+
+def _domains(call: Call) -> list[tuple[str, bool]]:
+    """(name, is the default and initial one) for each verified domain of the tenant."""
+    tenant = call.tenant
+    return [(tenant.default_domain, True), *((name, False) for name in call.store.custom_domains(tenant.id))]
 
 
 def organization(call: Call) -> GraphResponse:
@@ -20,27 +35,54 @@ def organization(call: Call) -> GraphResponse:
         "@odata.context": call.context("organization"),
         "value": [{
             "id": tenant.id, "displayName": tenant.display_name,
-            "tenantType": "AAD B2C" if tenant.kind == "b2c" else "CIAM",
-            "verifiedDomains": [{"name": tenant.default_domain, "isDefault": True, "isInitial": True,
-                                 "type": "Managed", "capabilities": "None"}],
+            "tenantType": TENANT_TYPES.get(tenant.kind, "CIAM"),
+            "verifiedDomains": [{"name": name, "isDefault": initial, "isInitial": initial, "type": "Managed",
+                                 "capabilities": "None" if initial else "Email, OfficeCommunicationsOnline"}
+                                for name, initial in _domains(call)],
         }],
     })
 
 
-def extension_properties(call: Call, app_id: str) -> GraphResponse:
-    """The custom attributes of the tenant's extensions app (`b2c-extensions-app`). The
-    emulator declares an attribute when a user is first given it (docs/emulator.md)."""
-    call.require(APPLICATIONS)
+def list_domains(call: Call) -> GraphResponse:
+    """`GET /domains` (domain-list.md; Domain.Read.All least privileged). The initial
+    `.onmicrosoft.com` domain is the default until a custom one is made default."""
+    call.require(DOMAINS)
+    values = [{"authenticationType": "Managed", "availabilityStatus": None, "id": name, "isAdminManaged": True,
+               "isDefault": initial, "isInitial": initial, "isRoot": True, "isVerified": True,
+               "passwordNotificationWindowInDays": None, "passwordValidityPeriodInDays": None,
+               "supportedServices": [] if initial else ["Email"], "state": None}
+              for name, initial in _domains(call)]
+    return GraphResponse(200, {"@odata.context": call.context("domains"), "value": values})
+
+
+def _listener(tenant_id: str, base_url: str, item: dict[str, Any]) -> dict[str, Any]:
+    """An onPasswordSubmitListener with its JIT migration handler, as the v1.0 resources
+    show them (the handler's customExtension expanded, as the list example does)."""
+    listener_id = item["id"]
+    return {
+        "@odata.type": "#microsoft.graph.onPasswordSubmitListener",
+        "id": listener_id,
+        "displayName": item.get("displayName"),
+        "authenticationEventsFlowId": None,
+        "conditions": {"applications": {
+            "includeApplications@odata.context": f"{base_url}/$metadata#identity/authenticationEventListeners"
+                                                 f"('{listener_id}')/microsoft.graph.onPasswordSubmitListener/"
+                                                 "conditions/applications/includeApplications",
+            "includeApplications": [{"appId": app_id} for app_id in item.get("appIds") or []]}},
+        "handler": {
+            "@odata.type": "#microsoft.graph.onPasswordMigrationCustomExtensionHandler",
+            "configuration": None,
+            "migrationPropertyId": item["migrationPropertyId"],
+            "customExtension": {"id": item.get("customExtensionId"), "displayName": "Legacy password check",
+                                "description": None},
+        },
+    }
+
+
+def list_event_listeners(call: Call) -> GraphResponse:
+    """`GET /identity/authenticationEventListeners` (EventListener.Read.All least privileged)."""
+    call.require(EVENT_LISTENERS)
     tenant = call.tenant
-    if app_id.lower() != tenant.extensions_app_id.lower():
-        raise GraphError(404, "Request_ResourceNotFound", f"Resource '{app_id}' does not exist or one of its "
-                         "queried reference-property objects are not present.")
-    values = [{"id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant.id}/{name}")), "deletedDateTime": None,
-               "appDisplayName": EXTENSIONS_APP_NAME,
-               "dataType": "String", "isMultiValued": False, "isSyncedFromOnPremises": False, "name": name,
-               "targetObjects": ["User"]} for name in call.store.extension_properties(tenant.id)]
-    select = [s.strip() for s in (call.request.query.get("$select") or "").split(",") if s.strip()]
-    if select:
-        values = [{k: v for k, v in item.items() if k in select or k == "id"} for item in values]
-    return GraphResponse(200, {"@odata.context": call.context(f"applications('{app_id}')/extensionProperties"),
+    values = [_listener(tenant.id, call.request.base_url, item) for item in call.store.event_listeners(tenant.id)]
+    return GraphResponse(200, {"@odata.context": call.context("identity/authenticationEventListeners"),
                                "value": values})

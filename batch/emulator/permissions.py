@@ -18,6 +18,10 @@ LIST_DELETED = DELETE_RESTORE | {"User.Read.All", "Directory.Read.All"}
 APPLICATIONS = frozenset({"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All",
                           "Directory.ReadWrite.All"})
 ORGANIZATION = frozenset({"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"})
+# domain-list.md: Domain.Read.All least privileged.
+DOMAINS = frozenset({"Domain.Read.All", "Domain.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"})
+# identitycontainer-list-authenticationeventlisteners.md: EventListener.Read.All least privileged.
+EVENT_LISTENERS = frozenset({"EventListener.Read.All", "EventListener.ReadWrite.All"})
 
 # user-update.md, passwordProfile: app-only, the app needs "at least the User Administrator Microsoft
 # Entra role"; the roles above it that may reset a non-admin's password are Privileged

@@ -12,7 +12,7 @@ class Tenant:
     id: str
     default_domain: str
     display_name: str
-    kind: str  # "external" (External ID customer tenant) or "b2c"
+    kind: str  # "external" (External ID customer tenant), "b2c" or "workforce" (tenantType AAD)
     size_class: str  # "auto", "S", "M" or "L"
     extensions_app_id: str
 

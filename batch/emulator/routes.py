@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from . import errors
+from .applications import extension_properties, get_application, list_applications
 from .call import Call
 from .deleted import get_deleted, list_deleted, purge, restore
 from .delta import delta
 from .messages import GraphResponse
-from .organization import extension_properties, organization
+from .organization import list_domains, list_event_listeners, organization
 from .users import (
     count_users,
     create_user,
@@ -53,12 +54,32 @@ def route(call: Call) -> GraphResponse:
         return _users(call, segments[1:])
     if head == "directory" and second == "deleteditems":
         return _deleted_items(call, segments[2:])
-    if head.startswith(APPLICATION_BY_APP_ID) and len(segments) == 2 and second == "extensionproperties":
-        app_id = segments[0][len(APPLICATION_BY_APP_ID):-1].strip("'\"")
-        return _by_method(call, {"GET": extension_properties}, app_id)
+    if head == "applications" or head.startswith(APPLICATION_BY_APP_ID):
+        return _applications(call, segments)
     if head == "organization" and len(segments) == 1 and call.method == "GET":
         return organization(call)
+    if head == "domains" and len(segments) == 1:
+        return _by_method(call, {"GET": list_domains})
+    if head == "identity" and second == "authenticationeventlisteners" and len(segments) == 2:
+        return _by_method(call, {"GET": list_event_listeners})
     raise errors.no_resource(segments[0])
+
+
+def _applications(call: Call, segments: list[str]) -> GraphResponse:
+    """`/applications`, `/applications/{id}`, `/applications(appId='…')` and either one's
+    `/extensionProperties` (application-get.md, application-list-extensionproperty.md)."""
+    head = segments[0].lower()
+    if head.startswith(APPLICATION_BY_APP_ID):
+        key, by_app_id, rest = segments[0][len(APPLICATION_BY_APP_ID):-1].strip("'\""), True, segments[1:]
+    elif len(segments) == 1:
+        return _by_method(call, {"GET": list_applications})
+    else:
+        key, by_app_id, rest = segments[1], False, segments[2:]
+    if not rest:
+        return _by_method(call, {"GET": lambda c, k: get_application(c, k, by_app_id)}, key)
+    if len(rest) == 1 and rest[0].lower() == "extensionproperties":
+        return _by_method(call, {"GET": lambda c, k: extension_properties(c, k, by_app_id)}, key)
+    raise errors.no_resource(rest[0])
 
 
 def _users(call: Call, rest: list[str]) -> GraphResponse:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .records import App, IdentityRow, Tenant, UserRow
-from .userstore import UserStore
+from .tenantstore import TenantConfig
 
 # Every user permission an app can hold (GRAPH.md §10), plus what reads the tenant itself.
 ALL_USER_PERMISSIONS = (
@@ -35,6 +35,10 @@ ALL_USER_PERMISSIONS = (
     "Organization.Read.All",
     # Lists the custom attributes (the extensions app's extensionProperties) for `export`.
     "Application.Read.All",
+    # What `entra-batch doctor` reads besides: the tenant's domains (domain-list.md) and its
+    # authentication event listeners (identitycontainer-list-authenticationeventlisteners.md).
+    "Domain.Read.All",
+    "EventListener.Read.All",
 )
 
 DEFAULT_DOMAIN = "contoso.onmicrosoft.com"
@@ -44,8 +48,12 @@ DEFAULT_DOMAIN = "contoso.onmicrosoft.com"
 # service principal of a set-up tenant would (GRAPH.md §4.1).
 USER_ADMINISTRATOR = "User Administrator"
 
+# Bumped when ALL_USER_PERMISSIONS grows, so that the default app of an older directory gains
+# the new permissions once ("1": before Domain.Read.All and EventListener.Read.All).
+_DEFAULT_APP_VERSION = "2"
 
-class Store(UserStore):
+
+class Store(TenantConfig):
     """The emulator's directory: tenants, their app registrations and users, and the key that
     signs the emulator's tokens, in one SQLite database."""
 
@@ -81,16 +89,16 @@ class Store(UserStore):
             app = self.add_app(tenant.id, ALL_USER_PERMISSIONS, display_name="entra-batch",
                                directory_roles=(USER_ADMINISTRATOR,))
             self.set_meta("default_client_id", app.client_id)
-            self.set_meta("default_app_upgraded", "1")
+            self.set_meta("default_app_upgraded", _DEFAULT_APP_VERSION)
             self.set_meta("default_app_roles", "1")
-        elif self.meta("default_app_upgraded") is None:
+        elif self.meta("default_app_upgraded") != _DEFAULT_APP_VERSION:
             # A directory made by an older version: its app gains what was added since, once.
             older = self.app(self.meta("default_client_id") or "")
             if older is not None:
                 roles = list(dict.fromkeys([*older.roles, *ALL_USER_PERMISSIONS]))
                 with self.transaction() as db:
                     db.execute("UPDATE apps SET roles = ? WHERE client_id = ?", (json.dumps(roles), older.client_id))
-            self.set_meta("default_app_upgraded", "1")
+            self.set_meta("default_app_upgraded", _DEFAULT_APP_VERSION)
         if self.meta("default_app_roles") is None:
             # A directory made before directory roles existed: its default app gains its role, once.
             self.set_directory_roles(self.meta("default_client_id") or "", (USER_ADMINISTRATOR,))
@@ -105,8 +113,8 @@ class Store(UserStore):
         size_class: str = "auto",
         tenant_id: str | None = None,
     ) -> Tenant:
-        if kind not in ("external", "b2c"):
-            raise ValueError("kind is 'external' or 'b2c'")
+        if kind not in ("external", "b2c", "workforce"):
+            raise ValueError("kind is 'external', 'b2c' or 'workforce'")
         if size_class not in ("auto", "S", "M", "L"):
             raise ValueError("size_class is auto, S, M or L")
         tenant = Tenant(

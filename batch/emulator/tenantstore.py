@@ -1,0 +1,110 @@
+"""What a tenant holds besides its users and app registrations, for the reads `entra-batch
+doctor` makes (and any client may): its verified domains, whether its extensions app exists
+and the types of the custom attributes it declares, and its authentication event listeners
+(an `onPasswordSubmit` listener with a JIT migration handler).
+
+Kept as JSON in the `meta` table, so that a directory file of an older version needs no new
+table or column (as `Store.set_directory_roles` does for an app's directory roles).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from .userstore import UserStore
+
+# The data types of an extension property (extensionProperty.md: Binary, Boolean, DateTime,
+# Integer, LargeInteger, String).
+EXTENSION_TYPES = ("Binary", "Boolean", "DateTime", "Integer", "LargeInteger", "String")
+
+
+class TenantConfig(UserStore):
+    """Per-tenant settings beyond users: domains, the extensions app, event listeners."""
+
+    def _get(self, key: str, default: Any) -> Any:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return json.loads(row["value"]) if row else default
+
+    def _put(self, key: str, value: Any) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    # ---- domains -------------------------------------------------------------------------------
+
+    def add_domain(self, tenant_id: str, name: str) -> None:
+        """A verified custom domain of the tenant (besides its initial, default one)."""
+        names = self._get(f"domains:{tenant_id}", [])
+        if name.lower() not in names:
+            self._put(f"domains:{tenant_id}", [*names, name.lower()])
+
+    def custom_domains(self, tenant_id: str) -> list[str]:
+        return list(self._get(f"domains:{tenant_id}", []))
+
+    # ---- the extensions app -----------------------------------------------------------------
+
+    def remove_extensions_app(self, tenant_id: str) -> None:
+        """The tenant has no `b2c-extensions-app` (deleted, or a workforce tenant never made
+        one): `/applications` does not list it and its extensionProperties are 404."""
+        self._put(f"no_extensions_app:{tenant_id}", True)
+
+    def has_extensions_app(self, tenant_id: str) -> bool:
+        return not self._get(f"no_extensions_app:{tenant_id}", False)
+
+    def add_extension_property(self, tenant_id: str, name: str, data_type: str = "String") -> str:
+        """Declare a custom attribute on the extensions app, as the admin center's "Custom user
+        attributes" page does; `name` is the short name (`requiresMigration`) or the full one.
+        Returns the full name `extension_<app id without dashes>_<name>`."""
+        if data_type not in EXTENSION_TYPES:
+            raise ValueError(f"data_type is one of {', '.join(EXTENSION_TYPES)}")
+        row = self._one("SELECT extensions_app_id FROM tenants WHERE id = ?", (tenant_id,))
+        if row is None:
+            raise ValueError(f"no tenant {tenant_id}")
+        full = name if name.startswith("extension_") else \
+            f"extension_{row['extensions_app_id'].replace('-', '').lower()}_{name}"
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO extension_properties(tenant_id, name) VALUES (?, ?)", (tenant_id, full))
+        types = self._get(f"extension_types:{tenant_id}", {})
+        self._put(f"extension_types:{tenant_id}", {**types, full.lower(): data_type})
+        return full
+
+    def extension_type(self, tenant_id: str, name: str) -> str:
+        """The declared type of a custom attribute; one declared by first use is a String."""
+        return str(self._get(f"extension_types:{tenant_id}", {}).get(name.lower(), "String"))
+
+    def tenant_apps(self, tenant_id: str) -> list[tuple[str, str]]:
+        """(client id, display name) of the tenant's app registrations."""
+        return [(row["client_id"], row["display_name"])
+                for row in self._all("SELECT client_id, display_name FROM apps WHERE tenant_id = ? ORDER BY rowid",
+                                     (tenant_id,))]
+
+    # ---- authentication event listeners ---------------------------------------------------
+
+    def add_password_submit_listener(self, tenant_id: str, migration_property_id: str, *,
+                                     display_name: str = "JIT password migration",
+                                     app_ids: tuple[str, ...] = ()) -> str:
+        """An `onPasswordSubmitListener` whose handler is an
+        `onPasswordMigrationCustomExtensionHandler` reading `migration_property_id` (the full
+        `extension_<appId>_<name>` of a Boolean custom attribute). Returns its id."""
+        listener_id = str(uuid.uuid4())
+        listeners = self._get(f"event_listeners:{tenant_id}", [])
+        listeners.append({"id": listener_id, "kind": "onPasswordSubmit", "displayName": display_name,
+                          "migrationPropertyId": migration_property_id, "appIds": list(app_ids),
+                          "customExtensionId": str(uuid.uuid4())})
+        self._put(f"event_listeners:{tenant_id}", listeners)
+        return listener_id
+
+    def event_listeners(self, tenant_id: str) -> list[dict[str, Any]]:
+        return list(self._get(f"event_listeners:{tenant_id}", []))
+
+    # ---- app permissions ----------------------------------------------------------------------
+
+    def set_app_roles(self, client_id: str, roles: tuple[str, ...] | list[str]) -> None:
+        """Replace the application permissions an app holds (its next token carries them):
+        an app missing one permission, for `doctor`'s tests and demos."""
+        with self.transaction() as db:
+            db.execute("UPDATE apps SET roles = ? WHERE client_id = ?", (json.dumps(list(roles)), client_id.lower()))
+
+
+__all__ = ["EXTENSION_TYPES", "TenantConfig"]
