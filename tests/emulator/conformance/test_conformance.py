@@ -13,10 +13,11 @@ from facts_batch import FACTS as BATCH
 from facts_deleted import FACTS as DELETED
 from facts_envelope import FACTS as ENVELOPE
 from facts_queries import FACTS as QUERIES
+from facts_tenant import FACTS as TENANT
 from facts_users import FACTS as USERS
 from world import build_world, fill, send
 
-ALL_FACTS: list[Fact] = USERS + QUERIES + DELETED + BATCH + ENVELOPE
+ALL_FACTS: list[Fact] = USERS + QUERIES + DELETED + BATCH + ENVELOPE + TENANT
 
 
 def _param(fact: Fact) -> object:

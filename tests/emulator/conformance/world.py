@@ -30,7 +30,8 @@ async def build_world(graph: Graph) -> World:
     assert deleted.status_code == 204, deleted.text
     app = graph.default_app
     return {"ada": ada["id"], "ada_upn": ada["userPrincipalName"], "grace": grace["id"], "bob": bob["id"],
-            "sent_id": "00000000-0000-4000-8000-000000000001", "domain": DOMAIN, "tenant_id": graph.tenant.id, "client_id": app.client_id, "secret": app.secret or ""}
+            "sent_id": "00000000-0000-4000-8000-000000000001", "domain": DOMAIN, "tenant_id": graph.tenant.id, "client_id": app.client_id, "secret": app.secret or "",
+            "extensions_app": graph.tenant.extensions_app_id, "extensions_hex": graph.tenant.extensions_app_hex}
 
 
 async def _next_link(graph: Graph, world: World) -> None:
@@ -60,7 +61,18 @@ async def _advance_eight_days(graph: Graph, world: World) -> None:
     graph.clock.advance(EIGHT_DAYS)
 
 
+async def _no_extensions_app(graph: Graph, world: World) -> None:
+    graph.store.remove_extensions_app(graph.tenant.id)
+
+
+async def _jit_listener(graph: Graph, world: World) -> None:
+    name = graph.store.add_extension_property(graph.tenant.id, "requiresMigration", "Boolean")
+    world["listener"] = graph.store.add_password_submit_listener(graph.tenant.id, name, app_ids=(world["client_id"],))
+
+
 STEPS: dict[str, Callable[[Graph, World], Awaitable[None]]] = {
+    "no_extensions_app": _no_extensions_app,
+    "jit_listener": _jit_listener,
     "next_link": _next_link,
     "delta_link": _delta_link,
     "delete_ada": _delete_ada,

@@ -1,0 +1,278 @@
+"""`entra-batch doctor` (issue 13, item 2): the checklist before a run.
+
+Done when: doctor against an emulator tenant missing one permission, or without the
+extensions app, or whose administrator lacks the role, exits non-zero naming exactly that,
+in under 10 seconds; a healthy tenant exits 0; --json is the same as the text; nothing
+secret is printed. The CLI is driven in process on the built-in emulator (`--target local`,
+its directory prepared first) and once against `entra-batch emulator` over loopback, slow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from emulator.server_process import REPO_ROOT, running_emulator
+
+from batch.cli import main
+from batch.config import Target, emulator_db_path
+from batch.doctor import FAIL, OK, WARN, DoctorReport, run_doctor
+from batch.emulator import EmulatorApp, EmulatorSettings, Store
+from batch.emulator.inprocess import EmulatorTransport
+from batch.emulator.settings import Latency
+from batch.emulator.store import ALL_USER_PERMISSIONS
+from batch.errors import ExitCode
+
+# What reset-password needs, and the broad permission that would grant it too: the app below
+# holds every other permission (GRAPH.md §10).
+PASSWORD_PERMISSIONS = ("User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All")
+WITHOUT_PASSWORD = tuple(p for p in ALL_USER_PERMISSIONS if p not in PASSWORD_PERMISSIONS)
+TEN_SECONDS = 10.0  # the issue's bound
+
+
+def _fails(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip().startswith("✗")]
+
+
+def _prepare_local(change: Callable[[Store, str, str], object]) -> None:
+    """The built-in emulator's directory (under ENTRA_BATCH_HOME), changed by `change(store,
+    tenant_id, client_id)` before doctor opens it."""
+    store = Store(emulator_db_path())
+    app = store.default_app()
+    change(store, app.tenant_id, app.client_id)
+    store.close()
+
+
+def _doctor(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str, float]:
+    started = time.monotonic()
+    status = main(["doctor", "--target", "local", *args])
+    took = time.monotonic() - started
+    out, err = capsys.readouterr()
+    return status, out, err, took
+
+
+# --- the CLI on the built-in emulator --------------------------------------------------------
+
+def test_a_healthy_tenant_exits_0_with_every_verb_granted(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _, took = _doctor(capsys)
+    assert status == ExitCode.OK, out
+    assert _fails(out) == []
+    for verb in ("create", "update", "reset-password", "delete", "restore", "purge", "export", "export --deleted"):
+        assert f"✓ {verb}: granted" in out
+    assert "external tenant (tenantType CIAM)" in out
+    assert "✓ extensions app: b2c-extensions-app" in out
+    assert "✓ $count with ConsistencyLevel: eventual: works" in out
+    assert "✓ identity filter on deleted items: works" in out
+    assert out.rstrip().endswith("nothing would stop a run")
+    assert took < TEN_SECONDS
+
+
+def test_a_tenant_missing_one_permission_exits_3_naming_exactly_it(home: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    _prepare_local(lambda store, tenant_id, client_id: store.set_app_roles(client_id, WITHOUT_PASSWORD))
+    status, out, _, took = _doctor(capsys)
+    assert status == ExitCode.ABORTED, out
+    assert _fails(out) == ["✗ reset-password: needs User-PasswordProfile.ReadWrite.All"]
+    assert "Grant User-PasswordProfile.ReadWrite.All (Microsoft Graph, application permission)" in out
+    assert "✓ create: granted" in out and "✓ update: granted" in out
+    assert out.rstrip().endswith("1 problem would stop a run (exit 3)")
+    assert took < TEN_SECONDS
+
+
+def test_a_tenant_without_the_extensions_app_exits_1_naming_it(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _prepare_local(lambda store, tenant_id, client_id: store.remove_extensions_app(tenant_id))
+    status, out, _, took = _doctor(capsys, "--extensions-app-id", "")
+    assert status == 1, out
+    assert [line.split(":")[0] for line in _fails(out)] == ["✗ extensions app"]
+    assert "this tenant has no b2c-extensions-app" in out
+    assert took < TEN_SECONDS
+
+
+def test_json_is_one_document_holding_what_the_text_says(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _prepare_local(lambda store, tenant_id, client_id: store.set_app_roles(client_id, WITHOUT_PASSWORD))
+    status, text, _, _ = _doctor(capsys)
+    json_status, out, _, _ = _doctor(capsys, "--json")
+    document = json.loads(out)
+    assert json_status == status == document["exit_code"] == 3
+    assert document["ok"] is False and document["failures"] == 1
+    marks = {OK: "✓", WARN: "!", FAIL: "✗"}
+    lines = set(text.splitlines())
+    for check in document["checks"]:
+        shown = f"  {marks[check['status']]} {check['name']}: "
+        # The same checks in the same words (the measured ones, latency and resource units, differ).
+        assert any(line.startswith(shown) for line in lines), shown
+        if check["name"] not in ("latency", "throttling", "clock"):
+            assert f"{shown}{check['finding']}" in lines
+        if check["status"] != OK and check["remedy"]:
+            assert f"      → {check['remedy']}" in lines
+    failed = [c for c in document["checks"] if c["status"] == FAIL]
+    assert [(c["section"], c["name"], c["data"]["missing"], c["stops"]) for c in failed] == \
+        [("identity", "reset-password", ["User-PasswordProfile.ReadWrite.All"], "access")]
+
+
+def test_nothing_secret_is_printed(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = Store(emulator_db_path())
+    secret = store.default_app().secret
+    store.close()
+    assert secret
+    for args in ((), ("--json",), ("-v",)):
+        _, out, err, _ = _doctor(capsys, *args)
+        for stream in (out, err):
+            assert secret not in stream
+            assert "eyJ" not in stream  # no JWT (a token's header starts so)
+
+
+def test_help_says_what_the_exit_statuses_mean(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["doctor", "--help"])
+    out = capsys.readouterr().out
+    assert "--profile" in out and "--target" in out and "--json" in out
+    assert "Exit status: 0 nothing would stop a run" in " ".join(out.split())
+
+
+# --- the library, on tenants of other kinds --------------------------------------------------
+
+@dataclass
+class Tenant:
+    store: Store
+    tenant_id: str
+    client_id: str
+    transport: EmulatorTransport
+
+    def target(self, **changes: object) -> Target:
+        app = self.store.app(self.client_id)
+        assert app is not None
+        tenant = self.store.tenant(self.tenant_id)
+        assert tenant is not None
+        values: dict[str, object] = {"tenant_id": tenant.id, "client_id": app.client_id,
+                                     "client_secret": app.secret, "authority_host": "http://emulator.local"}
+        values.update(changes)
+        return Target("url", "http://emulator.local/v1.0", **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[Tenant]:
+    store = Store(tmp_path / "emulator.db")
+    app = store.default_app()
+    yield Tenant(store, app.tenant_id, app.client_id, EmulatorTransport(EmulatorApp(store)))
+    store.close()
+
+
+def _other_tenant(world: Tenant, kind: str, domain: str) -> Tenant:
+    tenant = world.store.add_tenant(domain, display_name=f"{kind} tenant", kind=kind)
+    app = world.store.add_app(tenant.id, ALL_USER_PERMISSIONS, display_name="entra-batch")
+    return Tenant(world.store, tenant.id, app.client_id, world.transport)
+
+
+def _check(report: DoctorReport, name: str) -> tuple[str, str]:
+    found = [c for c in report.checks if c.name == name]
+    assert len(found) == 1, [c.name for c in report.checks]
+    return found[0].status, found[0].finding
+
+
+async def test_a_workforce_tenant_is_a_warning_not_a_failure(world: Tenant) -> None:
+    workforce = _other_tenant(world, "workforce", "fabrikam.onmicrosoft.com")
+    report = await run_doctor(workforce.target(), transport=workforce.transport)
+    status, finding = _check(report, "tenant")
+    assert status == WARN and "workforce tenant (tenantType AAD)" in finding
+    assert report.exit_code == ExitCode.OK
+
+
+async def test_a_b2c_tenant_is_fine_with_a_note_and_no_count(world: Tenant) -> None:
+    b2c = _other_tenant(world, "b2c", "woodgrove.onmicrosoft.com")
+    report = await run_doctor(b2c.target(), transport=b2c.transport)
+    status, finding = _check(report, "tenant")
+    assert status == OK and "Azure AD B2C tenant (tenantType AAD B2C). Note:" in finding
+    status, finding = _check(report, "$count with ConsistencyLevel: eventual")
+    assert status == WARN and "refused by this tenant (HTTP 400" in finding
+    assert report.exit_code == ExitCode.OK
+
+
+async def test_the_migration_listener_s_attribute_is_named_with_its_type(world: Tenant) -> None:
+    full = world.store.add_extension_property(world.tenant_id, "requiresMigration", "Boolean")
+    world.store.add_extension_property(world.tenant_id, "loyaltyNumber", "String")
+    world.store.add_password_submit_listener(world.tenant_id, full, display_name="Legacy sign-in")
+    report = await run_doctor(world.target(), transport=world.transport)
+    assert _check(report, "custom attributes") == (OK, "loyaltyNumber (String), requiresMigration (Boolean)")
+    status, finding = _check(report, "password migration")
+    assert status == OK
+    assert finding.startswith(f"the onPasswordSubmit listener 'Legacy sign-in' reads requiresMigration ({full}), "
+                              "a Boolean")
+
+
+async def test_a_migration_attribute_that_is_not_boolean_is_a_warning(world: Tenant) -> None:
+    full = world.store.add_extension_property(world.tenant_id, "needsMigration", "String")
+    world.store.add_password_submit_listener(world.tenant_id, full)
+    report = await run_doctor(world.target(), transport=world.transport)
+    status, finding = _check(report, "password migration")
+    assert status == WARN and finding.endswith("a String, not a Boolean")
+
+
+async def test_a_configured_extensions_app_id_of_another_app_fails(world: Tenant) -> None:
+    report = await run_doctor(world.target(extensions_app_id="11111111-2222-3333-4444-555555555555"),
+                              transport=world.transport)
+    status, finding = _check(report, "extensions app")
+    assert status == FAIL and "is not this tenant's b2c-extensions-app" in finding
+    assert report.exit_code == 1
+
+
+async def test_a_configured_domain_that_is_not_verified_fails(world: Tenant) -> None:
+    world.store.add_domain(world.tenant_id, "contoso.com")
+    report = await run_doctor(world.target(domain="contoso.example"), transport=world.transport)
+    status, finding = _check(report, "domains")
+    assert status == FAIL and "(verified: contoso.onmicrosoft.com, contoso.com)" in finding
+    assert report.exit_code == 1
+
+
+async def test_a_wrong_secret_is_one_failed_sign_in_check(world: Tenant) -> None:
+    report = await run_doctor(world.target(client_secret="not-the-secret"), transport=world.transport)
+    assert [(c.section, c.name, c.status) for c in report.checks] == [("identity", "sign-in", FAIL)]
+    assert "7000215" in report.checks[0].finding and "not-the-secret" not in report.checks[0].finding
+    assert report.exit_code == ExitCode.ABORTED
+
+
+async def test_a_graph_too_slow_for_the_budget_ends_in_time_saying_so(tmp_path: Path) -> None:
+    store = Store(tmp_path / "slow.db")
+    try:
+        app = store.default_app()
+        transport = EmulatorTransport(EmulatorApp(store, EmulatorSettings(latency=Latency.uniform(5000.0, 0.0))))
+        target = Target("url", "http://emulator.local/v1.0", tenant_id=app.tenant_id, client_id=app.client_id,
+                        client_secret=app.secret, authority_host="http://emulator.local")
+        started = time.monotonic()
+        report = await run_doctor(target, transport=transport, budget_seconds=1.0)
+        assert time.monotonic() - started < 4.0
+        assert _check(report, "answers")[0] == FAIL
+        assert report.exit_code == ExitCode.ABORTED
+    finally:
+        store.close()
+
+
+# --- over loopback, against a slow `entra-batch emulator` ----------------------------------
+
+def test_over_loopback_a_slow_emulator_s_missing_permission_in_under_10_s(tmp_path: Path) -> None:
+    db = tmp_path / "served.db"
+    store = Store(db)
+    narrow = store.add_app(store.default_app().tenant_id, WITHOUT_PASSWORD, display_name="narrow app")
+    store.close()
+    with running_emulator(tmp_path / "home", db=db, tls=False, extra_args=["--latency-ms", "250"]) as emulator:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ENTRA_BATCH_"))}
+        env.update(emulator.exports, AZURE_CLIENT_ID=narrow.client_id, AZURE_CLIENT_SECRET=narrow.secret or "",
+                   ENTRA_BATCH_HOME=str(tmp_path / "client-home"), PYTHONPATH=str(REPO_ROOT))
+        env.pop("ENTRA_BATCH_EXTENSIONS_APP_ID", None)
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "batch", "doctor", "--target", emulator.graph_url], env=env,
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - started
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert _fails(done.stdout) == ["✗ reset-password: needs User-PasswordProfile.ReadWrite.All"]
+    assert "app narrow app (client id " in done.stdout
+    assert "✓ clock: Graph's clock is" in done.stdout  # the served emulator dates its answers
+    assert took < TEN_SECONDS, f"{took:.1f} s"
+    assert (narrow.secret or "") not in done.stdout + done.stderr
