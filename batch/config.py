@@ -31,8 +31,8 @@ import ipaddress
 import os
 import ssl
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -149,6 +149,9 @@ class Sources:
     client_id: str = "AZURE_CLIENT_ID"
     client_secret: str = "AZURE_CLIENT_SECRET"
     certificate_path: str = "AZURE_CLIENT_CERTIFICATE_PATH"
+    certificate_password: str = "AZURE_CLIENT_CERTIFICATE_PASSWORD"
+    federated_token_file: str = "AZURE_FEDERATED_TOKEN_FILE"
+    auth: str = ""             # where the sign-in method was chosen ("--auth", "ENTRA_BATCH_AUTH", ...); "" = inferred
     authority_host: str = ""   # "" = the default, login.microsoftonline.com
     ca_file: str = ""          # the setting that named `Target.ca_file`; "" = none was given
     fallback_ca: str = ""      # without a ca_file: the CA bundle requests (msal) reads on its own, "NAME (path)"
@@ -164,8 +167,12 @@ class Sources:
         secret_env = section.get("client_secret_env")
         where = f"apps #{app} of profile '{name}'" if app else f"profile '{name}'"
         secret = f"${secret_env} (named by client_secret_env of {where})" if secret_env else key("client_secret")
+        password_env = section.get("certificate_password_env")
+        password = f"${password_env} (named by certificate_password_env of {where})" if password_env \
+            else key("certificate_password_env")
         return cls(tenant_id=key("tenant_id"), client_id=key("client_id"), client_secret=secret,
-                   certificate_path=key("certificate_path"), profile=name)
+                   certificate_path=key("certificate_path"), certificate_password=password,
+                   federated_token_file=key("federated_token_file"), profile=name)
 
     @property
     def used(self) -> str:
@@ -191,14 +198,48 @@ class AppCredential:
         return f"AppCredential(client_id={self.client_id!r})"
 
 
+AUTH_METHODS = {
+    "secret": "the app registration's client secret (AZURE_CLIENT_SECRET, or a profile's client_secret_env)",
+    "certificate": "the app registration's certificate: a PEM file, or a PFX/PKCS#12 file and its password "
+                   "(AZURE_CLIENT_CERTIFICATE_PATH, AZURE_CLIENT_CERTIFICATE_PASSWORD)",
+    "device-code": "you, the signed-in administrator (delegated permissions and your directory role): a code to "
+                   "enter at the sign-in page, asked once, then kept in your cache directory",
+    "azure-cli": "the account of `az login` for the tenant (delegated, as the Azure CLI signed you in)",
+    "managed-identity": "the managed identity of the Azure VM, App Service or Container App this runs on "
+                        "(AZURE_CLIENT_ID names a user-assigned one)",
+    "workload-identity": "workload identity federation: the token in AZURE_FEDERATED_TOKEN_FILE (GitHub Actions, "
+                         "Kubernetes) exchanged for the app registration's (AZURE_CLIENT_ID)",
+}
+"""The sign-in methods (`--auth`, ENTRA_BATCH_AUTH, a profile's `auth`), and what each signs in as."""
+
+DELEGATED_METHODS = frozenset({"device-code", "azure-cli"})
+"""The methods that sign in as a person: their tokens carry `scp` and `wids`, not `roles`."""
+
+GRAPH_COMMAND_LINE_TOOLS = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+"""The client id of Microsoft Graph Command Line Tools, the public client that Graph
+PowerShell's Connect-MgGraph signs administrators in with: device code's default app."""
+
+AUTH_VARIABLE = "ENTRA_BATCH_AUTH"
+
+
 @dataclass(frozen=True)
 class Target:
     kind: str                        # "local", "url" or "tenant"
     graph_url: str
     tenant_id: str | None = None
-    client_id: str | None = None
+    client_id: str | None = None     # the app registration (device code: the public client; managed identity:
+    #                                  a user-assigned identity's client id, None for the system-assigned one)
     client_secret: str | None = None
     certificate_path: Path | None = None
+    auth: str = "secret"             # the sign-in method, one of AUTH_METHODS
+    certificate_password: str | None = None  # a PFX/PKCS#12 file's (or an encrypted PEM key's) password
+    send_certificate_chain: bool = False     # send x5c (subject name + issuer authentication)
+    federated_token_file: Path | None = None  # workload identity: the file holding the federated token
+    token_cache: Path | None = None  # device code: the directory of its token cache (0700)
+    device_code_prompt: Callable[[str], None] | None = field(default=None, compare=False)
+    """Device code: who is told the code and URL (the CLI prints them on stderr, only when a
+    person can act on them: a terminal); None = nobody can, so device code without a cached
+    account fails at once instead of waiting for an approval that will not come."""
     authority_host: str = AUTHORITY_HOST
     ca_file: Path | None = None      # trust for https targets with a private CA (the emulator's --tls)
     domain: str | None = None        # the tenant's default domain: issuer of local identities
@@ -210,8 +251,14 @@ class Target:
     def label(self) -> str:
         return "local" if self.kind == "local" else (self.tenant_id or self.graph_url)
 
+    @property
+    def delegated(self) -> bool:
+        """True when the method signs in as a person (device code, Azure CLI)."""
+        return self.auth in DELEGATED_METHODS
+
     def __repr__(self) -> str:  # never show the secret
-        return f"Target(kind={self.kind!r}, graph_url={self.graph_url!r}, tenant_id={self.tenant_id!r})"
+        return f"Target(kind={self.kind!r}, graph_url={self.graph_url!r}, tenant_id={self.tenant_id!r}, " \
+               f"auth={self.auth!r})"
 
 
 # --- URLs -----------------------------------------------------------------------------------
@@ -282,15 +329,27 @@ def _authority(url: str, setting: str) -> str:
 # --- targets --------------------------------------------------------------------------------
 
 def resolve_target(target: str | None, profile: str | None, *, domain: str | None = None,
-                   extensions_app_id: str | None = None, env: Mapping[str, str] | None = None) -> Target:
+                   extensions_app_id: str | None = None, auth: str | None = None,
+                   env: Mapping[str, str] | None = None) -> Target:
+    """The target of a command. The sign-in method is, in this order: `auth` (the `--auth`
+    flag); the profile's `auth` key with `--profile`, else ENTRA_BATCH_AUTH; else the
+    credential that is given (a client secret, then a certificate, then a federated token
+    file, as azure-identity's EnvironmentCredential and DefaultAzureCredential look)."""
     env = os.environ if env is None else env
     if profile and target:
         raise ConfigError(f"--target and --profile both name the tenant to talk to: give one of them (profile "
                           f"'{profile}' talks to its own target key; for another Graph URL, add a profile with that "
                           "target to profiles.toml)")
+    flag = _chosen_auth(auth, "--auth")
+    chosen = flag or (None if profile else _chosen_auth(env.get(AUTH_VARIABLE) or None, AUTH_VARIABLE))
     if profile:
-        resolved = _profile(profile, env)
-    elif target == "local" or (target is None and not env.get("ENTRA_BATCH_TARGET") and not env.get("AZURE_TENANT_ID")):
+        resolved = _profile(profile, env, flag)
+    elif target == "local" or (target is None and not env.get("ENTRA_BATCH_TARGET") and not env.get("AZURE_TENANT_ID")
+                               and chosen is None):
+        if flag is not None and flag[0] != "secret":
+            raise ConfigError(f"--auth {flag[0]} signs in to a tenant or an emulator URL; the built-in emulator "
+                              "(--target local) signs in with its own app. Give --target URL, or set "
+                              "AZURE_TENANT_ID for a tenant")
         resolved = Target("local", LOCAL_GRAPH_URL)
     else:
         if target:
@@ -299,7 +358,7 @@ def resolve_target(target: str | None, profile: str | None, *, domain: str | Non
             url = _graph_url(env["ENTRA_BATCH_TARGET"], "ENTRA_BATCH_TARGET")
         else:
             url = GRAPH_URL
-        resolved = _from_env(Target("url" if url != GRAPH_URL else "tenant", url), env)
+        resolved = _from_env(Target("url" if url != GRAPH_URL else "tenant", url), env, chosen)
     if resolved.kind != "local":
         # httpx reads SSL_CERT_FILE, and requests (under msal) REQUESTS_CA_BUNDLE, on their own:
         # a wrong path would otherwise surface as a traceback, or as a token endpoint "down" for 300 s.
@@ -308,11 +367,146 @@ def resolve_target(target: str | None, profile: str | None, *, domain: str | Non
                 _ca_file(env[name], name, directory_ok=name == "REQUESTS_CA_BUNDLE")
         if resolved.ca_file is None:
             resolved = replace(resolved, sources=replace(resolved.sources, fallback_ca=_fallback_ca(env)))
+        if resolved.auth == "device-code":
+            resolved = replace(resolved, token_cache=token_cache_dir(env))
     return replace(
         resolved,
         domain=domain or resolved.domain or env.get("ENTRA_BATCH_DOMAIN") or None,
         extensions_app_id=extensions_app_id or resolved.extensions_app_id or env.get("ENTRA_BATCH_EXTENSIONS_APP_ID") or None,
     )
+
+
+def token_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where device code keeps its token cache: ENTRA_BATCH_CACHE, or the platform's per-user
+    cache directory (the path only; `batch.auth.cache` makes it 0700 before writing in it)."""
+    env = os.environ if env is None else env
+    configured = env.get("ENTRA_BATCH_CACHE")
+    return Path(configured).expanduser() if configured else Path(platformdirs.user_cache_dir("entra-batch"))
+
+
+def _chosen_auth(value: str | None, setting: str) -> tuple[str, str] | None:
+    """A sign-in method named by `setting`, checked; None when it names none."""
+    if value is None:
+        return None
+    method = value.strip().lower()
+    if method not in AUTH_METHODS:
+        shown = value if value.isprintable() and len(value) <= 40 else repr(value[:40])
+        raise ConfigError(f"{setting} is {shown!r}; the sign-in methods are {', '.join(AUTH_METHODS)}")
+    return method, setting
+
+
+@dataclass(frozen=True)
+class _Given:
+    """The credentials a profile or the environment gives, before a method picks from them."""
+
+    tenant: str | None
+    client: str | None
+    secret: str | None
+    certificate: str | None
+    password: str | None
+    send_chain: bool
+    federated_file: str | None
+    sources: Sources
+    where: str  # "the environment" or "profile [NAME] in PATH"
+
+
+def _flag(value: object, setting: str) -> bool:
+    """A yes/no setting: true/false in a profile, or 1/0, true/false, yes/no in a variable.
+    (azure-identity takes any non-empty value of AZURE_CLIENT_SEND_CERTIFICATE_CHAIN as yes,
+    "false" included; here "false" means no, and anything else unclear is refused.)"""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{setting} must be true or false, not {str(value)[:40]!r}")
+
+
+def _method(chosen: tuple[str, str] | None, given: _Given) -> tuple[str, str]:
+    """The sign-in method: the one chosen, else the one the given credentials imply."""
+    if chosen is not None:
+        return chosen
+    if given.secret:
+        return "secret", ""
+    if given.certificate:
+        return "certificate", ""
+    if given.federated_file:
+        return "workload-identity", ""
+    return "secret", ""
+
+
+def _credentials(chosen: tuple[str, str] | None, given: _Given, missing: Callable[[str, str], ConfigError]) -> dict[str, Any]:
+    """The `Target` fields of the sign-in method, each needed setting checked; `missing(method,
+    settings)` is the error naming what is not set."""
+    method, setting = _method(chosen, given)
+    src = given.sources
+    fields: dict[str, Any] = {"auth": method, "tenant_id": given.tenant, "client_id": given.client,
+                              "sources": replace(src, auth=setting)}
+    if not given.tenant:
+        raise missing(method, src.tenant_id)
+    if method == "secret":
+        if not given.client or not given.secret:
+            raise missing(method, " and ".join(s for s, v in ((src.client_id, given.client),
+                                                               (src.client_secret, given.secret)) if not v))
+        fields["client_secret"] = given.secret
+    elif method == "certificate":
+        if not given.client or not given.certificate:
+            raise missing(method, " and ".join(s for s, v in ((src.client_id, given.client),
+                                                               (src.certificate_path, given.certificate)) if not v))
+        fields.update(certificate_path=_certificate(given.certificate, src.certificate_path),
+                      certificate_password=given.password, send_certificate_chain=given.send_chain)
+    elif method == "workload-identity":
+        if not given.client or not given.federated_file:
+            raise missing(method, " and ".join(s for s, v in ((src.client_id, given.client),
+                                                               (src.federated_token_file, given.federated_file))
+                                               if not v))
+        fields["federated_token_file"] = _token_file(given.federated_file, src.federated_token_file)
+    elif method == "device-code":
+        fields["client_id"] = given.client or GRAPH_COMMAND_LINE_TOOLS
+    elif method == "azure-cli":
+        fields["client_id"] = None  # the Azure CLI's own app signs in; az says which
+    return fields
+
+
+def _token_file(value: str, setting: str) -> Path:
+    """A federated token file that exists (it is read again for each token: Kubernetes
+    rotates it)."""
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{setting} names {path}, which is not a readable file: it must name the file that holds "
+                          "the federated token (GitHub Actions' OIDC token, Kubernetes' projected service account "
+                          "token)")
+    return path
+
+
+def _from_env(target: Target, env: Mapping[str, str], chosen: tuple[str, str] | None = None) -> Target:
+    given = _Given(tenant=env.get("AZURE_TENANT_ID") or None, client=env.get("AZURE_CLIENT_ID") or None,
+                   secret=env.get("AZURE_CLIENT_SECRET") or None,
+                   certificate=env.get("AZURE_CLIENT_CERTIFICATE_PATH") or None,
+                   password=env.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None,
+                   send_chain=_flag(env.get("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN"), "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN"),
+                   federated_file=env.get("AZURE_FEDERATED_TOKEN_FILE") or None, sources=ENVIRONMENT,
+                   where="the environment")
+
+    def missing(method: str, settings: str) -> ConfigError:
+        if chosen is None:
+            return ConfigError(
+                f"{target.graph_url} needs credentials: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
+                "(or AZURE_CLIENT_CERTIFICATE_PATH), or sign in another way with --auth METHOD "
+                f"({', '.join(AUTH_METHODS)}), or use --profile NAME, or --target local for the built-in emulator")
+        return ConfigError(f"{chosen[1]} {method} needs {settings}: set it (the sign-in method {method} is "
+                           f"{AUTH_METHODS[method]})")
+
+    fields = _credentials(chosen, given, missing)
+    authority, authority_setting = AUTHORITY_HOST, ""
+    if env.get("AZURE_AUTHORITY_HOST"):
+        authority, authority_setting = _authority(env["AZURE_AUTHORITY_HOST"], "AZURE_AUTHORITY_HOST"), \
+            "AZURE_AUTHORITY_HOST"
+    ca = env.get("SSL_CERT_FILE") if target.kind == "url" else None
+    fields["sources"] = replace(fields["sources"], authority_host=authority_setting, ca_file="SSL_CERT_FILE" if ca else "")
+    return replace(target, authority_host=authority, ca_file=Path(ca) if ca else None, **fields)
 
 
 def _fallback_ca(env: Mapping[str, str]) -> str:
@@ -323,30 +517,12 @@ def _fallback_ca(env: Mapping[str, str]) -> str:
     return ""
 
 
-def _from_env(target: Target, env: Mapping[str, str]) -> Target:
-    tenant, client = env.get("AZURE_TENANT_ID"), env.get("AZURE_CLIENT_ID")
-    secret, certificate = env.get("AZURE_CLIENT_SECRET"), env.get("AZURE_CLIENT_CERTIFICATE_PATH")
-    if not tenant or not client or not (secret or certificate):
-        raise ConfigError(
-            f"{target.graph_url} needs credentials: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
-            "(or AZURE_CLIENT_CERTIFICATE_PATH), or use --profile NAME, or --target local for the built-in emulator")
-    authority, authority_setting = AUTHORITY_HOST, ""
-    if env.get("AZURE_AUTHORITY_HOST"):
-        authority, authority_setting = _authority(env["AZURE_AUTHORITY_HOST"], "AZURE_AUTHORITY_HOST"), \
-            "AZURE_AUTHORITY_HOST"
-    ca = env.get("SSL_CERT_FILE") if target.kind == "url" else None
-    return replace(target, tenant_id=tenant, client_id=client, client_secret=secret or None,
-                   certificate_path=_certificate(certificate, "AZURE_CLIENT_CERTIFICATE_PATH") if certificate else None,
-                   authority_host=authority, ca_file=Path(ca) if ca else None,
-                   sources=Sources(authority_host=authority_setting, ca_file="SSL_CERT_FILE" if ca else ""))
-
-
 def _certificate(value: str, setting: str) -> Path:
     """A certificate file worth reading: a regular file of at most `CERTIFICATE_MAX_BYTES`,
     checked here so that a wrong path is said before a run folder is made (the reader checks
     the open file again)."""
     path = Path(value).expanduser()
-    hint = "it must name a PEM file with the private key and the certificate"
+    hint = "it must name a PEM file with the private key and the certificate, or a PFX/PKCS#12 file"
     try:
         info = path.stat()
     except OSError as exc:
@@ -446,40 +622,63 @@ def _profile_section(name: str, env: Mapping[str, str] | None) -> tuple[Path, di
     return path, section
 
 
-def _profile(name: str, env: Mapping[str, str]) -> Target:
+def _profile(name: str, env: Mapping[str, str], flag: tuple[str, str] | None = None) -> Target:
     path, section = _profile_section(name, env)
     where = f"profile [{name}] in {path}"
     if section.get("target") == "local":
+        if flag is not None and flag[0] != "secret":
+            raise ConfigError(f"--auth {flag[0]} signs in to a tenant or an emulator URL; {where} is the built-in "
+                              "emulator (target = \"local\"), which signs in with its own app")
         return Target("local", LOCAL_GRAPH_URL, domain=section.get("domain"),
                       extensions_app_id=section.get("extensions_app_id"))
     sources = Sources.of_profile(name, section)
+    chosen = flag or _chosen_auth(section.get("auth") or None, f"profile '{name}' (auth)")
     secret = section.get("client_secret")
-    if section.get("client_secret_env"):
+    password = None
+    if section.get("certificate_password_env"):
+        password = env.get(section["certificate_password_env"])
+        if not password:
+            raise ConfigError(f"profile [{name}] takes its certificate's password from "
+                              f"${section['certificate_password_env']}, which is not set")
+    if section.get("client_secret_env") and (chosen is None or chosen[0] == "secret"):
         secret = env.get(section["client_secret_env"])
         if not secret:
             raise ConfigError(f"profile [{name}] takes its secret from ${section['client_secret_env']}, which is not set")
-    for key in ("tenant_id", "client_id"):
-        if not section.get(key):
-            raise ConfigError(f"{where} has no {key}")
-    if not secret and not section.get("certificate_path"):
-        raise ConfigError(f"profile [{name}] needs client_secret_env (or client_secret) or certificate_path")
+    given = _Given(tenant=section.get("tenant_id") or None, client=section.get("client_id") or None, secret=secret,
+                   certificate=section.get("certificate_path") or None, password=password,
+                   send_chain=_flag(section.get("send_x5c"), f"the send_x5c of {where}"),
+                   federated_file=section.get("federated_token_file") or None, sources=sources, where=where)
+
+    def missing(method: str, settings: str) -> ConfigError:
+        if not given.tenant:
+            return ConfigError(f"{where} has no tenant_id")
+        if chosen is None:
+            if not given.client:
+                return ConfigError(f"{where} has no client_id")
+            return ConfigError(f"profile [{name}] needs client_secret_env (or client_secret) or certificate_path, "
+                               f"or auth = \"METHOD\" ({', '.join(AUTH_METHODS)})")
+        return ConfigError(f"{where} signs in with {method} ({chosen[1]}), which needs {settings}")
+
+    fields = _credentials(chosen, given, missing)
     url = _graph_url(section["target"], f"the target of {where}") if section.get("target") else GRAPH_URL
     authority = AUTHORITY_HOST
     if section.get("authority_host"):
         authority = _authority(section["authority_host"], f"the authority_host of {where}")
-        sources = replace(sources, authority_host=f"profile '{name}' (authority_host)")
+        fields["sources"] = replace(fields["sources"], authority_host=f"profile '{name}' (authority_host)")
     ca_file = None
     if section.get("ca_file"):
         ca_file = _ca_file(section["ca_file"], f"the ca_file of {where}")
-        sources = replace(sources, ca_file=f"profile '{name}' (ca_file)")
-    extra = tuple(_pool_app(name, i, app, env, sources) for i, app in enumerate(section.get("apps", []), start=1))
+        fields["sources"] = replace(fields["sources"], ca_file=f"profile '{name}' (ca_file)")
+    extra = tuple(_pool_app(name, i, app, env, fields["sources"])
+                  for i, app in enumerate(section.get("apps", []), start=1))
+    if extra and fields["auth"] not in ("secret", "certificate"):
+        raise ConfigError(f"{where} lists [[{name}.apps]] (an app pool), which sign in with a secret or a "
+                          f"certificate; its own sign-in method is {fields['auth']}. Remove the apps, or sign in "
+                          "with secret or certificate")
     return Target(
-        kind="tenant" if url == GRAPH_URL else "url", graph_url=url, tenant_id=section["tenant_id"],
-        client_id=section["client_id"], client_secret=secret,
-        certificate_path=_certificate(section["certificate_path"], f"the certificate_path of {where}")
-        if section.get("certificate_path") else None,
-        authority_host=authority, ca_file=ca_file, sources=sources,
-        domain=section.get("domain"), extensions_app_id=section.get("extensions_app_id"), extra_apps=extra,
+        kind="tenant" if url == GRAPH_URL else "url", graph_url=url,
+        authority_host=authority, ca_file=ca_file,
+        domain=section.get("domain"), extensions_app_id=section.get("extensions_app_id"), extra_apps=extra, **fields,
     )
 
 

@@ -110,21 +110,42 @@ class AuthError(RunError):
 
 
 class PermissionMissing(RunError):
-    """The app's token lacks application permission(s) the verb needs."""
+    """The token lacks permission(s) the verb needs: an app's application permissions, or for
+    a signed-in administrator (device code, Azure CLI) the delegated permissions consented to
+    the client and the directory role(s) the person holds."""
 
     exit_code = ExitCode.ABORTED
 
-    def __init__(self, missing: Sequence[str], *, client_id: str | None = None) -> None:
+    def __init__(self, missing: Sequence[str], *, client_id: str | None = None, roles: Sequence[str] = (),
+                 person: str | None = None) -> None:
         self.missing = list(missing)
         self.client_id = client_id
+        self.roles = list(roles)
+        self.person = person
         names = ", ".join(self.missing)
-        app = f"app {client_id}" if client_id else "the app registration"
         plural = "s" if len(self.missing) > 1 else ""
+        if person is None:
+            app = f"app {client_id}" if client_id else "the app registration"
+            super().__init__(
+                f"The access token of {app} lacks the application permission{plural} {names}. "
+                f"Grant {names} (Microsoft Graph, application permission) to the app registration, "
+                "have an administrator grant admin consent, then run again (a new token is needed "
+                "for the new permission to show)."
+            )
+            return
+        app = f"the app {client_id}" if client_id else "the app that signed you in"
+        lacks, remedies = [], []
+        if self.missing:
+            lacks.append(f"the delegated permission{plural} {names} (consented to {app})")
+            remedies.append(f"grant admin consent to {names} (Microsoft Graph, delegated permission) for {app}")
+        if self.roles:
+            role_names = " or ".join(self.roles)
+            lacks.append(f"the directory role {role_names} for the signed-in administrator {person}")
+            remedies.append(f"assign {person} the {role_names} role (Entra admin center > Roles and administrators)")
+        remedy = "; ".join(remedies)
         super().__init__(
-            f"The access token of {app} lacks the application permission{plural} {names}. "
-            f"Grant {names} (Microsoft Graph, application permission) to the app registration, "
-            "have an administrator grant admin consent, then run again (a new token is needed "
-            "for the new permission to show)."
+            f"The access token of the signed-in administrator {person} lacks {' and '.join(lacks)}. "
+            f"{remedy[:1].upper()}{remedy[1:]}; then sign in again (a new token is needed for the change to show)."
         )
 
 

@@ -88,7 +88,16 @@ PROFILE_KEYS = {
     "client_secret_env": "the name of the environment variable that holds the app's client secret (preferred: the "
                          "secret stays out of the file)",
     "client_secret": "the client secret itself (then the file must be readable by you only: chmod 600)",
-    "certificate_path": "a PEM file with the app's private key and certificate, instead of a secret",
+    "certificate_path": "a PEM file with the app's private key and certificate, or a PFX/PKCS#12 file, instead of "
+                        "a secret",
+    "auth": "how to sign in: secret, certificate, device-code, azure-cli, managed-identity or workload-identity "
+            "(default: what the profile's credential implies; --auth replaces it)",
+    "certificate_password_env": "the name of the environment variable that holds the certificate's password (a "
+                                "PFX/PKCS#12 file, or a PEM file with an encrypted key)",
+    "send_x5c": "true to send the certificate's chain (x5c) with each token request, for an app registration that "
+                "trusts its certificate by subject name and issuer (default false)",
+    "federated_token_file": "workload-identity: the file holding the federated token (default "
+                            "$AZURE_FEDERATED_TOKEN_FILE)",
     "authority_host": "where tokens come from (default https://login.microsoftonline.com; an emulator's "
                       "https://127.0.0.1:8765)",
     "ca_file": "a PEM file of the CA certificates to trust, for every request of the profile (the token request "
@@ -100,6 +109,9 @@ PROFILE_KEYS = {
 }
 """Every key a profile ([NAME] in profiles.toml) may hold, and what it means; any other key is
 refused (`check_known`)."""
+
+BOOLEAN_KEYS = frozenset({"send_x5c"})
+"""The keys whose value is true or false (every other key is a quoted string)."""
 
 APP_KEYS = {key: PROFILE_KEYS[key] for key in ("client_id", "client_secret_env", "client_secret", "certificate_path")}
 """Every key of an app pool's [[NAME.apps]] table."""
@@ -118,6 +130,10 @@ def check_known(table: Mapping[str, Any], known: Mapping[str, str], where: str) 
 
 def check_types(table: Mapping[str, Any], keys: tuple[str, ...], where: str) -> None:
     for key in keys:
+        if key in BOOLEAN_KEYS:
+            if key in table and not isinstance(table[key], bool):
+                raise ConfigError(f"{where}: {key} must be true or false (unquoted), not {type_name(table[key])}")
+            continue
         if key in table and not isinstance(table[key], str):
             # The value itself is not shown: it may be a secret typed without quotes.
             raise ConfigError(f"{where}: {key} must be a quoted string, not {type_name(table[key])}")
@@ -129,5 +145,5 @@ def type_name(value: object) -> str:
     return names.get(type(value), "a date or time")
 
 
-__all__ = ["APP_KEYS", "PROFILES_MAX_BYTES", "PROFILE_KEYS", "check_known", "check_owner_and_mode", "check_types",
+__all__ = ["APP_KEYS", "BOOLEAN_KEYS", "PROFILES_MAX_BYTES", "PROFILE_KEYS", "check_known", "check_owner_and_mode", "check_types",
            "read_profiles", "type_name"]

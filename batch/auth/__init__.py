@@ -9,7 +9,8 @@ preflight. Callers import these names from `batch.auth`.
 - `certificate.py`: `load_certificate`, a PEM file → msal's credential;
 - `errors.py`: what the identity platform's refusals (and an unverified TLS certificate) mean,
   as `AuthError`s naming the setting used (`batch.config.Sources`) and the remedy;
-- `permissions.py`: `token_roles` and `missing_permissions` for the preflight.
+- `permissions.py`: `token_grants` (an app's roles, or a person's scopes and directory roles)
+  and `missing_for` for the preflight (`token_roles`, `missing_permissions`: the app-only forms).
 
 The `TokenProvider` protocol lives in `batch.graph.transport`, so that the Graph client never
 imports this package.
@@ -17,7 +18,7 @@ imports this package.
 
 from batch.auth.certificate import load_certificate
 from batch.auth.msal_provider import PUBLIC_AUTHORITY_HOST, MsalTokenProvider
-from batch.auth.permissions import missing_permissions, token_roles
+from batch.auth.permissions import Grants, Missing, missing_for, missing_permissions, token_grants, token_roles
 from batch.auth.providers import (
     GRAPH_SCOPE,
     REFRESH_MARGIN_SECONDS,
@@ -33,10 +34,14 @@ __all__ = [
     "REFRESH_MARGIN_SECONDS",
     "TOKEN_RETRY",
     "ClientCredentialsProvider",
+    "Grants",
+    "Missing",
     "MsalTokenProvider",
     "StaticTokenProvider",
     "TokenProvider",
     "load_certificate",
+    "missing_for",
     "missing_permissions",
+    "token_grants",
     "token_roles",
 ]

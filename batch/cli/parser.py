@@ -62,6 +62,12 @@ _token_lifetime = _number(int, "a whole number of seconds", lambda: (_emulator_l
                           scale="{:d}")
 
 
+def _auth_methods() -> tuple[str, ...]:
+    from batch.config import AUTH_METHODS
+
+    return tuple(AUTH_METHODS)
+
+
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("target")
     g.add_argument("--target", metavar="local|URL",
@@ -72,6 +78,12 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--profile", metavar="NAME",
                    help="a named tenant in $ENTRA_BATCH_HOME/profiles.toml (`entra-batch profiles` lists them); "
                         "its settings replace the AZURE_* and ENTRA_BATCH_TARGET variables. Not with --target")
+    g.add_argument("--auth", metavar="METHOD", type=str.lower, choices=_auth_methods(),
+                   help="how to sign in: secret, certificate (PEM or PFX), device-code (you, as administrator: a "
+                        "code to enter in a browser, asked once then cached), azure-cli (the account of `az login`), "
+                        "managed-identity, workload-identity (AZURE_FEDERATED_TOKEN_FILE). Default: the profile's "
+                        "auth key with --profile, else $ENTRA_BATCH_AUTH, else what the credentials given imply "
+                        "(a client secret, a certificate, a federated token file)")
     g.add_argument("--domain", metavar="DOMAIN",
                    help="the tenant's default domain, issuer of sign-in names (e.g. contoso.onmicrosoft.com)")
     g.add_argument("--extensions-app-id", metavar="APP_ID",

@@ -52,13 +52,17 @@ def _line(name: str, section: Mapping[str, Any]) -> tuple[str, str, str, str, st
 
 def _auth(app: Mapping[str, Any]) -> str:
     """How an app signs in, without its secret."""
-    if app.get("client_secret_env"):
+    method = app.get("auth")
+    if method and method not in ("secret", "certificate"):
+        return str(method) + (f" (client {app['client_id']})" if method == "managed-identity" and app.get("client_id")
+                              else "")
+    if app.get("client_secret_env") and method != "certificate":
         name = app["client_secret_env"]
         return f"secret from ${name}" + ("" if os.environ.get(name) else " (not set)")
     if app.get("client_secret"):
         return "secret in the file"
     if app.get("certificate_path"):
-        return "certificate"
+        return "certificate" + (" (x5c)" if app.get("send_x5c") else "")
     return "(no credential)"
 
 
@@ -77,6 +81,7 @@ _UNSET = {
     "authority_host": "(not set: https://login.microsoftonline.com)",
     "ca_file": "(not set: the default trusted CAs)",
     "domain": "(not set: read from the tenant)",
+    "auth": "(not set: what the credentials imply)",
 }
 
 
@@ -86,8 +91,9 @@ def _value(key: str, table: Mapping[str, Any]) -> str:
         return _UNSET.get(key, "(not set)")
     if key == "client_secret":
         return f"{MASK} (in the file)"
-    if key == "client_secret_env":
-        return f"{value} (the secret comes from ${value}: " + ("set)" if os.environ.get(value) else "not set)")
+    if key in ("client_secret_env", "certificate_password_env"):
+        what = "secret" if key == "client_secret_env" else "password"
+        return f"{value} (the {what} comes from ${value}: " + ("set)" if os.environ.get(value) else "not set)")
     return str(value)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -65,6 +66,10 @@ def target_of(args: argparse.Namespace, *, target: str | None = None, profile: s
     are a usage error (`resolve_target`)."""
     if getattr(args, "target", None) or getattr(args, "profile", None):
         target, profile = getattr(args, "target", None), getattr(args, "profile", None)
-    return resolve_target(target, profile,
-                          domain=getattr(args, "domain", None) or domain,
-                          extensions_app_id=getattr(args, "extensions_app_id", None) or extensions_app_id)
+    resolved = resolve_target(target, profile, auth=getattr(args, "auth", None),
+                              domain=getattr(args, "domain", None) or domain,
+                              extensions_app_id=getattr(args, "extensions_app_id", None) or extensions_app_id)
+    if resolved.auth == "device-code" and (sys.stdin.isatty() or sys.stderr.isatty()):
+        # Only a person at a terminal can enter the code; without one, device code uses its cache or stops.
+        resolved = replace(resolved, device_code_prompt=say)
+    return resolved

@@ -24,10 +24,11 @@ import httpx
 
 from batch.auth import (
     ClientCredentialsProvider,
+    Grants,
     MsalTokenProvider,
     TokenProvider,
-    missing_permissions,
-    token_roles,
+    missing_for,
+    token_grants,
 )
 from batch.config import Target, plain_http_to_remote
 from batch.errors import ConfigError, GraphRequestFailed, PermissionMissing
@@ -35,7 +36,11 @@ from batch.graph import AppPool, GraphCall, GraphClient, GraphResult, ObservedTo
 
 
 def token_provider_for(target: Target, transport: httpx.AsyncBaseTransport | None = None) -> TokenProvider:
-    assert target.tenant_id and target.client_id
+    """The token provider of the target's sign-in method (`Target.auth`)."""
+    assert target.tenant_id
+    if target.auth not in ("secret", "certificate"):
+        raise ConfigError(f"the sign-in method {target.auth} is not available yet")
+    assert target.client_id
     verify: bool | str = str(target.ca_file) if target.ca_file else True
     if target.authority_host.startswith("http://"):
         # msal refuses http authorities; a plain client-credentials request serves a loopback emulator.
@@ -43,7 +48,8 @@ def token_provider_for(target: Target, transport: httpx.AsyncBaseTransport | Non
                                          target.client_id, target.client_secret or "", verify=verify,
                                          transport=transport, sources=target.sources)
     return MsalTokenProvider(target.tenant_id, target.client_id, client_secret=target.client_secret,
-                             certificate_path=target.certificate_path, authority_host=target.authority_host,
+                             certificate_path=target.certificate_path,
+                             certificate_password=target.certificate_password, authority_host=target.authority_host,
                              verify=verify, sources=target.sources)
 
 
@@ -97,10 +103,14 @@ class TenantNames:
     app_name: str | None
     client_id: str
     local: bool = False
+    administrator: str | None = None  # the signed-in administrator's UPN (device code, Azure CLI); None: an app
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.tenant_id, "display_name": self.display_name, "default_domain": self.default_domain,
-                "app_name": self.app_name, "client_id": self.client_id, "local": self.local}
+        named = {"id": self.tenant_id, "display_name": self.display_name, "default_domain": self.default_domain,
+                 "app_name": self.app_name, "client_id": self.client_id, "local": self.local}
+        if self.administrator:  # signed in as a person: who
+            named["administrator"] = self.administrator
+        return named
 
     def words(self) -> str:
         """`Contoso Customers (contoso.onmicrosoft.com, tenant 1234…) as app entra-batch (client id 5678…)`."""
@@ -113,6 +123,8 @@ class TenantNames:
             tenant = f"tenant {self.tenant_id}"
         app = f"app {self.app_name} (client id {self.client_id})" if self.app_name else f"the app with client id " \
             f"{self.client_id}"
+        if self.administrator:
+            app = f"administrator {self.administrator} (signed in through {app})"
         return f"{'the built-in emulator: ' if self.local else ''}{tenant} as {app}"
 
 
@@ -150,6 +162,7 @@ class Connection:
         `/organization` (no Organization.Read.All) still names the tenant by its id and the
         domain the run uses."""
         claims = token_claims(await self.providers[0].token())
+        grants = token_grants(await self.providers[0].token())
         result = await self.organization()
         display_name = None
         domain = self.target.domain
@@ -161,19 +174,29 @@ class Connection:
         app_name = claims.get("app_displayname")
         return TenantNames(tenant_id=str(self.target.tenant_id or claims.get("tid") or ""), display_name=display_name,
                            default_domain=domain, app_name=str(app_name) if app_name else None,
-                           client_id=str(self.client_ids[0] if self.client_ids else claims.get("appid") or ""),
-                           local=self.target.kind == "local")
+                           client_id=str((self.client_ids[0] if self.client_ids else "") or claims.get("appid") or ""),
+                           local=self.target.kind == "local",
+                           administrator=(grants.upn or grants.object_id) if grants.delegated else None)
 
     @property
     def extensions_app_id(self) -> str | None:
         return self.target.extensions_app_id
 
+    async def grants(self) -> Grants:
+        """What the (first) token grants: an app's permissions, or a person's scopes and roles."""
+        return token_grants(await self.providers[0].token())
+
     async def check_permissions(self, needed: Sequence[frozenset[str]]) -> None:
-        """Raise `PermissionMissing` (exit 3) naming what any app's token lacks for `needed`."""
+        """Raise `PermissionMissing` (exit 3) naming what any token lacks for `needed`: for an
+        app, its application permissions; for a signed-in administrator, the delegated scopes
+        and the directory role (`batch.auth.permissions.missing_for`)."""
         for provider, client_id in zip(self.providers, self.client_ids):
-            missing = missing_permissions(token_roles(await provider.token()), needed)
+            grants = token_grants(await provider.token())
+            missing = missing_for(grants, needed)
             if missing:
-                raise PermissionMissing(missing, client_id=client_id or None)
+                person = (grants.upn or grants.object_id or "(unknown)") if grants.delegated else None
+                raise PermissionMissing(missing.permissions, client_id=client_id or grants.app_id or None,
+                                        roles=missing.roles, person=person)
 
     async def default_domain(self) -> str:
         if self.target.domain:
@@ -189,7 +212,7 @@ async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport
     `transport` replaces the network for Graph and the token endpoint (the in-process
     emulator, a mock); `pacing=False` sends without pacing (benchmarks measure the tool's
     overhead); `observer` is told every request and token request (`--verbose`)."""
-    if not target.tenant_id or not target.client_id:
+    if not target.tenant_id or (not target.client_id and target.auth in ("secret", "certificate")):
         raise ConfigError("the target names no tenant and app: 'local' is the command line's built-in emulator; "
                           "from Python, pass a Graph URL with credentials, or the emulator's own target and "
                           "transport (README, Python API)")
