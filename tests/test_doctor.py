@@ -9,6 +9,7 @@ its directory prepared first) and once against `entra-batch emulator` over loopb
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -21,14 +22,18 @@ from pathlib import Path
 import pytest
 from emulator.server_process import REPO_ROOT, running_emulator
 
+from batch.auth import StaticTokenProvider, token_grants
 from batch.cli import main
 from batch.config import Target, emulator_db_path
-from batch.doctor import FAIL, OK, WARN, DoctorReport, run_doctor
+from batch.doctor import FAIL, OK, WARN, Check, DoctorReport, run_doctor
+from batch.doctor.identity import identity_check, permission_checks
 from batch.emulator import EmulatorApp, EmulatorSettings, Store
 from batch.emulator.inprocess import EmulatorTransport
 from batch.emulator.settings import Latency
 from batch.emulator.store import ALL_USER_PERMISSIONS
 from batch.errors import ExitCode
+from batch.graph import GraphClient
+from batch.run.connection import Connection
 
 # What reset-password needs, and the broad permission that would grant it too: the app below
 # holds every other permission (GRAPH.md §10).
@@ -276,3 +281,49 @@ def test_over_loopback_a_slow_emulator_s_missing_permission_in_under_10_s(tmp_pa
     assert "✓ clock: Graph's clock is" in done.stdout  # the served emulator dates its answers
     assert took < TEN_SECONDS, f"{took:.1f} s"
     assert (narrow.secret or "") not in done.stdout + done.stderr
+
+
+# --- a signed-in administrator (delegated token): the person's role decides ---------------
+
+def _unsigned(claims: dict[str, object]) -> str:
+    """A JWT's shape with these claims (the preflight reads claims, it does not verify them)."""
+    def part(value: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.sig"
+
+
+HELPDESK = "729827e3-9c14-49f7-bb1b-9608f156bbb8"
+USER_ADMINISTRATOR = "fe930be7-5e62-47db-91af-98c3a49a38b1"
+GRAPH_CLI = "14d82eec-204b-4c2f-b7e8-296a70dab67e"  # Microsoft Graph Command Line Tools, a public client
+
+
+async def _checks_for(claims: dict[str, object]) -> tuple[Check, list[Check]]:
+    token = _unsigned({"idtyp": "user", "appid": GRAPH_CLI, "app_displayname": "Microsoft Graph Command Line Tools",
+                       "tid": "t", "oid": "o", "upn": "admin@contoso.onmicrosoft.com", **claims})
+    target = Target("url", "http://127.0.0.1:9/v1.0", tenant_id="t", client_id=GRAPH_CLI)
+    client = GraphClient(target.graph_url, StaticTokenProvider(token))
+    try:
+        connection = Connection(target, client, [StaticTokenProvider(token)], [GRAPH_CLI])
+        return identity_check(token_grants(token), GRAPH_CLI), await permission_checks(connection, "contoso.onmicrosoft.com")
+    finally:
+        await client.aclose()
+
+
+async def test_an_administrator_lacking_the_role_is_named_with_the_role() -> None:
+    identity, checks = await _checks_for({"scp": "User.ReadWrite.All Organization.Read.All", "wids": [HELPDESK]})
+    assert identity.finding.startswith("signed in as admin@contoso.onmicrosoft.com (Helpdesk Administrator), through "
+                                       "Microsoft Graph Command Line Tools")
+    failed = {c.name: c.finding for c in checks if c.status == FAIL}
+    role = "needs the User Administrator directory role for admin@contoso.onmicrosoft.com"
+    assert failed == {verb: role for verb in ("create", "delete", "update", "restore", "purge")}
+    # A helpdesk administrator may reset a customer's password; reading asks no role.
+    assert {c.name for c in checks if c.status == OK} == {"reset-password", "export", "export --deleted"}
+    assert all(c.stops == "access" for c in checks if c.status == FAIL)
+
+
+async def test_an_administrator_with_the_role_and_the_scope_is_granted_everything() -> None:
+    identity, checks = await _checks_for({"scp": "User.ReadWrite.All", "wids": [USER_ADMINISTRATOR]})
+    assert "(User Administrator)" in identity.finding and identity.data["kind"] == "user"
+    # User.ReadWrite.All does not change sign-in names: update's newSignInName column needs more (GRAPH.md §10).
+    assert [(c.name, c.status, c.finding) for c in checks if c.status != OK] == \
+        [("update", WARN, "works, but a newSignInName column needs User.ManageIdentities.All")]

@@ -11,8 +11,8 @@ would name as missing is what doctor names.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from batch.auth import Grants
 from batch.doctor.report import ACCESS, Check, fail, ok, warn
 from batch.errors import PermissionMissing
 from batch.export.permissions import needed as export_needs
@@ -21,48 +21,37 @@ from batch.verbs.registry import VERBS, VerbSettings
 
 SECTION = "identity"
 
-# Directory role template ids (the `wids` claim of a delegated token) of the roles that
-# matter to entra-batch, with their names (entra-docs identity/role-based-access-control/
-# permissions-reference.md).
-ROLE_NAMES = {
-    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
-    "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
-    "729827e3-9c14-49f7-bb1b-9608f156bbb8": "Helpdesk Administrator",
-    "7be44c8a-adaf-4e2a-84d6-ab2649e08a13": "Privileged Authentication Administrator",
-    "c4e39bd9-1100-46d3-8c65-fb160da0071f": "Authentication Administrator",
-    "f2ef992c-3afb-46b9-b7cf-a126ee74c451": "Global Reader",
-    "88d8e3e3-8f55-4a1e-953a-9b9898b8876b": "Directory Readers",
-    "b79fbf4d-3ef9-4689-8143-76b194e85509": "(member user)",  # every member user's default role
-}
 
-
-def delegated(claims: dict[str, Any]) -> bool:
-    """A token issued to a signed-in user (device code, Azure CLI) rather than to an app."""
-    return claims.get("idtyp") == "user" or ("scp" in claims and "roles" not in claims)
-
-
-def role_names(claims: dict[str, Any]) -> list[str]:
-    wids = claims.get("wids") if isinstance(claims.get("wids"), list) else []
-    names = [ROLE_NAMES.get(str(w).lower(), f"role {w}") for w in wids or []]
-    return [n for n in names if n != "(member user)"]
-
-
-def identity_check(claims: dict[str, Any], client_id: str | None) -> Check:
-    app_name = claims.get("app_displayname")
-    app_id = claims.get("appid") or claims.get("azp") or client_id
-    if delegated(claims):
-        upn = claims.get("upn") or claims.get("unique_name") or claims.get("preferred_username") or claims.get("oid")
-        roles = role_names(claims)
-        scopes = sorted(str(claims.get("scp") or "").split())
+def identity_check(grants: Grants, client_id: str | None) -> Check:
+    """Who the token speaks for: an app (its name, client id and application permissions) or
+    a signed-in administrator (upn, directory roles, and the delegated permissions of the
+    client they signed in through)."""
+    app_id = grants.app_id or client_id
+    permissions = sorted(grants.permissions)
+    if grants.delegated:
+        upn = grants.upn or grants.object_id or "(unknown)"
+        roles = [r for r in grants.role_names if r != MEMBER_ROLE]
         held = ", ".join(roles) if roles else "no directory role"
-        return ok(SECTION, "identity", f"signed in as {upn} ({held}), through {app_name or 'the app'} "
-                                       f"(client id {app_id}); delegated permissions: {', '.join(scopes) or 'none'}",
-                  kind="user", upn=upn, display_name=claims.get("name"), roles=roles, scopes=scopes, app_name=app_name,
-                  client_id=app_id)
-    roles = sorted(str(r) for r in claims.get("roles") or [])
-    return ok(SECTION, "identity", f"app {app_name or '(no name)'} (client id {app_id}); application permissions: "
-                                   f"{', '.join(roles) or 'none'}",
-              kind="app", app_name=app_name, client_id=app_id, permissions=roles)
+        return ok(SECTION, "identity", f"signed in as {upn} ({held}), through {grants.app_name or 'the app'} "
+                                       f"(client id {app_id}); delegated permissions: {', '.join(permissions) or 'none'}",
+                  kind="user", upn=upn, display_name=grants.name, roles=roles, scopes=permissions,
+                  app_name=grants.app_name, client_id=app_id)
+    return ok(SECTION, "identity", f"app {grants.app_name or '(no name)'} (client id {app_id}); application "
+                                   f"permissions: {', '.join(permissions) or 'none'}",
+              kind="app", app_name=grants.app_name, client_id=app_id, permissions=permissions)
+
+
+# Every member user's own role template (in `wids` of any member's token): not an admin role.
+MEMBER_ROLE = "b79fbf4d-3ef9-4689-8143-76b194e85509"
+
+
+def _needs_words(missing: PermissionMissing) -> str:
+    """`User-PasswordProfile.ReadWrite.All`, or `the Password Administrator role`, or both."""
+    parts = [", ".join(missing.missing)] if missing.missing else []
+    if missing.roles:
+        plural = "s" if len(missing.roles) > 1 else ""
+        parts.append(f"the {', '.join(missing.roles)} directory role{plural} for {missing.person or 'the administrator'}")
+    return " and ".join(parts)
 
 
 async def _missing(connection: Connection, needs: Sequence[frozenset[str]]) -> PermissionMissing | None:
@@ -73,17 +62,16 @@ async def _missing(connection: Connection, needs: Sequence[frozenset[str]]) -> P
     return None
 
 
-def _needs_by_verb(domain: str | None) -> list[tuple[str, tuple[frozenset[str], ...], tuple[frozenset[str], ...],
-                                                     list[str]]]:
-    """(verb, what a run needs, what a run with every optional column needs, those columns)."""
+def _needs_by_verb(domain: str | None) -> list[tuple[str, tuple[frozenset[str], ...],
+                                                     dict[str, tuple[frozenset[str], ...]]]]:
+    """(verb, what a run needs, what a run needs with each optional column)."""
     settings = VerbSettings(domain=domain or "contoso.onmicrosoft.com")
     rows = []
     for name, spec in VERBS.items():
         needs = spec.build(settings).needs
-        columns = list(needs.by_column)
-        rows.append((name, needs.for_run(()), needs.for_run(columns), columns))
-    rows.append(("export", (export_needs(deleted=False),), (export_needs(deleted=False),), []))
-    rows.append(("export --deleted", (export_needs(deleted=True),), (export_needs(deleted=True),), []))
+        rows.append((name, needs.for_run(()), {column: needs.for_run([column]) for column in needs.by_column}))
+    rows.append(("export", (export_needs(deleted=False),), {}))
+    rows.append(("export --deleted", (export_needs(deleted=True),), {}))
     return rows
 
 
@@ -91,19 +79,23 @@ async def permission_checks(connection: Connection, domain: str | None) -> list[
     """One check per verb: ✓ when the token grants what a run of it needs, ✗ naming what it
     lacks (with the run's own remedy), ! when only some optional columns need more."""
     checks = []
-    for name, base, full, columns in _needs_by_verb(domain):
+    for name, base, by_column in _needs_by_verb(domain):
         missing = await _missing(connection, base)
         if missing is not None:
-            checks.append(fail(SECTION, name, f"needs {', '.join(missing.missing)}", str(missing), stops=ACCESS,
-                               missing=missing.missing))
+            checks.append(fail(SECTION, name, f"needs {_needs_words(missing)}", str(missing), stops=ACCESS,
+                               missing=missing.missing, roles=missing.roles))
             continue
-        extra = await _missing(connection, full) if full != base else None
-        if extra is not None:
-            checks.append(warn(SECTION, name, f"works, but its {' or '.join(columns)} column needs "
-                                              f"{', '.join(extra.missing)}", str(extra), missing=extra.missing))
+        lacking = {column: extra for column, needs in by_column.items()
+                   if (extra := await _missing(connection, needs)) is not None}
+        if lacking:
+            said = "; ".join(f"a {column} column needs {_needs_words(extra)}" for column, extra in lacking.items())
+            first = next(iter(lacking.values()))
+            checks.append(warn(SECTION, name, f"works, but {said}", str(first),
+                               columns={column: {"missing": extra.missing, "roles": extra.roles}
+                                        for column, extra in lacking.items()}))
         else:
             checks.append(ok(SECTION, name, "granted"))
     return checks
 
 
-__all__ = ["ROLE_NAMES", "delegated", "identity_check", "permission_checks", "role_names"]
+__all__ = ["identity_check", "permission_checks"]

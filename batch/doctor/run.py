@@ -10,6 +10,7 @@ import time
 
 import httpx
 
+from batch.auth import token_grants
 from batch.config import Target
 from batch.doctor import extensions, service, tenant
 from batch.doctor.identity import identity_check, permission_checks
@@ -17,7 +18,7 @@ from batch.doctor.reads import read_dependent, read_tenant
 from batch.doctor.report import ACCESS, SECTIONS, Check, DoctorReport, fail
 from batch.errors import AuthError
 from batch.graph import Observer
-from batch.run.connection import Connection, open_connection, token_claims
+from batch.run.connection import Connection, open_connection
 
 BUDGET_SECONDS = 8.0
 
@@ -46,12 +47,12 @@ async def run_doctor(target: Target, *, transport: httpx.AsyncBaseTransport | No
 
 async def _examine(connection: Connection, checks: list[Check]) -> None:
     target = connection.target
-    claims = token_claims(await connection.providers[0].token())
-    checks.append(identity_check(claims, target.client_id))
+    grants = token_grants(await connection.providers[0].token())
+    checks.append(identity_check(grants, target.client_id))
     client = connection.client
     reads = await read_tenant(client)
     found, domain = tenant.tenant_checks(reads.organization, reads.domains, configured_domain=target.domain,
-                                         tenant_id=target.tenant_id or claims.get("tid"))
+                                         tenant_id=target.tenant_id or grants.tenant_id)
     checks += found
     app_check, app = extensions.find_extensions_app(reads.applications, target.extensions_app_id)
     await read_dependent(client, reads, domain=domain, extensions_app=app.object_id if app else None)
