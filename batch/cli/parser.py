@@ -177,7 +177,12 @@ def _add_doctor(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                                      "a JIT password migration listener reads), the clock offset to Graph, throttle "
                                      "headers and latency, and the queries large runs depend on.",
                          epilog=DOCTOR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    _add_output_options(p)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="one line per HTTP request on stderr (method, path, status, request-id, duration, throttle "
+                        "headers; never a token or a body)")
+    p.add_argument("--json", action="store_true",
+                   help="print the checklist as one JSON document on stdout (every check with its section, status, "
+                        "finding, remedy and data), for scripts")
     _add_target_options(p)
 
 

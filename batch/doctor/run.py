@@ -50,18 +50,18 @@ async def _examine(connection: Connection, checks: list[Check]) -> None:
     grants = token_grants(await connection.providers[0].token())
     checks.append(identity_check(grants, target.client_id))
     client = connection.client
-    reads = await read_tenant(client)
+    reads, timer = await read_tenant(client)
     found, domain = tenant.tenant_checks(reads.organization, reads.domains, configured_domain=target.domain,
                                          tenant_id=target.tenant_id or grants.tenant_id)
     checks += found
     app_check, app = extensions.find_extensions_app(reads.applications, target.extensions_app_id)
-    await read_dependent(client, reads, domain=domain, extensions_app=app.object_id if app else None)
+    await read_dependent(timer, reads, domain=domain, extensions_app=app.object_id if app else None)
     checks += await permission_checks(connection, domain)
     checks.append(app_check)
     attributes = extensions.attributes_of(reads.extension_properties)
     checks.append(extensions.attributes_check(reads.extension_properties, attributes))
     checks += extensions.migration_checks(reads.listeners, attributes)
-    checks.append(service.clock_check(client.server_clock_offset, local=target.kind == "local"))
+    checks.append(service.clock_check(reads.clock_offset, local=target.kind == "local"))
     checks.append(service.throttle_check(reads.all(), client.stats.throttled))
     checks.append(service.latency_check(reads))
     checks.append(service.deleted_filter_check(reads.deleted_by_identity))

@@ -24,11 +24,11 @@ def clock_check(offset: float | None, *, local: bool = False) -> Check:
     if offset is None:
         return warn(SERVICE, "clock", "Graph's answers carried no Date header: the clock offset is unknown")
     direction = "ahead of" if offset >= 0 else "behind"
-    said = f"Graph's clock is {abs(offset):.1f} s {direction} this machine's"
+    said = f"Graph's clock is about {abs(offset):.1f} s {direction} this machine's"
     if abs(offset) > CLOCK_WARN_SECONDS:
         return warn(SERVICE, "clock", said, "set this machine's clock right (NTP): waits that Graph gives as dates, "
                                             "and certificate sign-ins, depend on it", offset_seconds=round(offset, 1))
-    return ok(SERVICE, "clock", said + " (Date has whole seconds)", offset_seconds=round(offset, 1))
+    return ok(SERVICE, "clock", said + " (Graph's Date header has whole seconds)", offset_seconds=round(offset, 1))
 
 
 def throttle_check(results: list[GraphResult], throttled: int) -> Check:
@@ -64,7 +64,7 @@ def latency_check(reads: Reads) -> Check:
     median = reads.latency_ms
     if median is None:
         return warn(SERVICE, "latency", "no read was answered")
-    said = f"median {median:.0f} ms over {len(reads.latencies_ms)} reads of one customer page"
+    said = f"median {median:.0f} ms over {len(reads.latencies_ms)} reads"
     if median > SLOW_READ_MS:
         return warn(SERVICE, "latency", said + ": slow", "a run keeps more batches in flight to make up for it "
                                                          "(--concurrency); check the network path to Graph",
