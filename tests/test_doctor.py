@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from emulator.server_process import REPO_ROOT, running_emulator
 
@@ -27,6 +28,7 @@ from batch.cli import main
 from batch.config import Target, emulator_db_path
 from batch.doctor import FAIL, OK, WARN, Check, DoctorReport, run_doctor
 from batch.doctor.identity import identity_check, permission_checks
+from batch.doctor.run import examine
 from batch.emulator import EmulatorApp, EmulatorSettings, Store
 from batch.emulator.inprocess import EmulatorTransport
 from batch.emulator.settings import Latency
@@ -327,3 +329,38 @@ async def test_an_administrator_with_the_role_and_the_scope_is_granted_everythin
     # User.ReadWrite.All does not change sign-in names: update's newSignInName column needs more (GRAPH.md §10).
     assert [(c.name, c.status, c.finding) for c in checks if c.status != OK] == \
         [("update", WARN, "works, but a newSignInName column needs User.ManageIdentities.All")]
+
+
+async def test_doctor_with_an_emulator_administrator_lacking_the_role(world: Tenant) -> None:
+    """End to end in process: the emulator's own delegated token (password grant of the Graph
+    command line tools' public client) for an administrator holding Helpdesk Administrator only;
+    doctor's reads all succeed as that person and the writes are refused for the role."""
+    upn = "helpdesk@contoso.onmicrosoft.com"
+    world.store.add_admin(world.tenant_id, upn, display_name="Help Desk", roles=("Helpdesk Administrator",),
+                          password="Pa55-word-for-tests")
+    async with httpx.AsyncClient(transport=world.transport, base_url="http://emulator.local") as http:
+        answer = await http.post(f"/{world.tenant_id}/oauth2/v2.0/token", data={
+            "grant_type": "password", "client_id": GRAPH_CLI, "username": upn, "password": "Pa55-word-for-tests",
+            "scope": "https://graph.microsoft.com/.default"})
+    assert answer.status_code == 200, answer.text
+    token = answer.json()["access_token"]
+    target = Target("url", "http://emulator.local/v1.0", tenant_id=world.tenant_id, client_id=GRAPH_CLI)
+    client = GraphClient(target.graph_url, StaticTokenProvider(token), transport=world.transport)
+    checks: list[Check] = []
+    try:
+        await examine(Connection(target, client, [StaticTokenProvider(token)], [GRAPH_CLI]), checks)
+    finally:
+        await client.aclose()
+    report = DoctorReport(target.label, tuple(checks))
+    assert report.exit_code == ExitCode.ABORTED
+    identity = next(c for c in checks if c.name == "identity")
+    assert identity.finding.startswith(f"signed in as {upn} (Helpdesk Administrator), through Microsoft Graph "
+                                       "Command Line Tools")
+    role = f"needs the User Administrator directory role for {upn}"
+    assert {c.name: c.finding for c in report.failures} == \
+        {verb: role for verb in ("create", "delete", "update", "restore", "purge")}
+    # Every read doctor makes is allowed to a member with the consented scopes.
+    for name in ("tenant", "domains", "extensions app", "custom attributes", "password migration",
+                 "identity filter on deleted items", "$count with ConsistencyLevel: eventual"):
+        assert _check(report, name)[0] == OK, _check(report, name)
+    assert token not in json.dumps(report.as_json())

@@ -32,7 +32,7 @@ async def run_doctor(target: Target, *, transport: httpx.AsyncBaseTransport | No
     try:
         async with asyncio.timeout(budget_seconds):
             async with open_connection(target, transport=transport, pacing=False, observer=observer) as connection:
-                await _examine(connection, checks)
+                await examine(connection, checks)
     except TimeoutError:
         checks.append(fail("service", "answers", f"Graph did not answer every read within {budget_seconds:.0f} s "
                                                  "(the checks above are those that were answered)",
@@ -45,7 +45,9 @@ async def run_doctor(target: Target, *, transport: httpx.AsyncBaseTransport | No
     return DoctorReport(target.label, tuple(ordered), time.monotonic() - started)
 
 
-async def _examine(connection: Connection, checks: list[Check]) -> None:
+async def examine(connection: Connection, checks: list[Check]) -> None:
+    """Every check of an open connection, appended to `checks` as it is made (so that what
+    was found before a time-out is kept)."""
     target = connection.target
     grants = token_grants(await connection.providers[0].token())
     checks.append(identity_check(grants, target.client_id))

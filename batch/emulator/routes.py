@@ -20,6 +20,7 @@ from .applications import extension_properties, get_application, list_applicatio
 from .call import Call
 from .deleted import get_deleted, list_deleted, purge, restore
 from .delta import delta
+from .me import me, member_of
 from .messages import GraphResponse
 from .organization import list_domains, list_event_listeners, organization
 from .users import (
@@ -56,6 +57,10 @@ def route(call: Call) -> GraphResponse:
         return _deleted_items(call, segments[2:])
     if head == "applications" or head.startswith(APPLICATION_BY_APP_ID):
         return _applications(call, segments)
+    if head == "me" and len(segments) == 1:
+        return me(call)
+    if head == "me" and len(segments) == 2 and second == "memberof":
+        return member_of(call)
     if head == "organization" and len(segments) == 1 and call.method == "GET":
         return organization(call)
     if head == "domains" and len(segments) == 1:

@@ -74,10 +74,18 @@ class TenantConfig(UserStore):
         return str(self._get(f"extension_types:{tenant_id}", {}).get(name.lower(), "String"))
 
     def tenant_apps(self, tenant_id: str) -> list[tuple[str, str]]:
-        """(client id, display name) of the tenant's app registrations."""
+        """(client id, display name) of the tenant's own app registrations: not Microsoft's
+        multi-tenant public clients nor a managed identity, which a tenant holds as service
+        principals only (application-list.md lists application objects)."""
+        identity = self._get_text(f"managed_identity:{tenant_id}")
         return [(row["client_id"], row["display_name"])
-                for row in self._all("SELECT client_id, display_name FROM apps WHERE tenant_id = ? ORDER BY rowid",
-                                     (tenant_id,))]
+                for row in self._all("SELECT client_id, display_name FROM apps WHERE tenant_id = ? AND public_client = 0"
+                                     " AND multi_tenant = 0 ORDER BY rowid", (tenant_id,))
+                if row["client_id"] != identity]
+
+    def _get_text(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(row["value"]) if row else None
 
     # ---- authentication event listeners ---------------------------------------------------
 
