@@ -73,11 +73,14 @@ _METHOD_REMEDIES = {
                  "one under the app registration's Certificates & secrets > Federated credentials with the token's "
                  "issuer, subject and audience (api://AzureADTokenExchange).",
         "700211": "No federated credential of app {client_id_value} trusts the issuer of the token in "
-                  "{federated_token_file}: add a federated credential for that issuer.",
+                  "{federated_token_file}: add one for that issuer under the app registration's Certificates & "
+                  "secrets > Federated credentials.",
         "700212": "No federated credential of app {client_id_value} has the audience of the token in "
-                  "{federated_token_file} (api://AzureADTokenExchange is the usual one).",
+                  "{federated_token_file} (api://AzureADTokenExchange is the usual one): correct it under the app "
+                  "registration's Certificates & secrets > Federated credentials.",
         "700213": "No federated credential of app {client_id_value} has the subject of the token in "
-                  "{federated_token_file}: add one for that subject (for GitHub Actions: repo:OWNER/REPO:...).",
+                  "{federated_token_file}: add one for that subject (for GitHub Actions: repo:OWNER/REPO:...) under "
+                  "the app registration's Certificates & secrets > Federated credentials.",
         "700024": "The token in {federated_token_file} has expired or is not valid yet: it must be fresh (GitHub "
                   "Actions' and Kubernetes' tokens last minutes to an hour; the file is read again for each token).",
         "700027": "The token in {federated_token_file} could not be verified against its issuer's published keys.",
