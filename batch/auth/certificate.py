@@ -60,9 +60,7 @@ def load_certificate(path: str | Path, password: str | None = None) -> dict[str,
     data = read_certificate_file(path)
     try:
         text = data.decode("ascii")
-    except UnicodeDecodeError:
-        return _pkcs12(path, data, password)
-    if "-----BEGIN" not in text:
+    except UnicodeDecodeError:  # binary: a PFX/PKCS#12 file is DER
         return _pkcs12(path, data, password)
     key = re.search(r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----.*?-----END (?:RSA |EC |ENCRYPTED )?"
                     r"PRIVATE KEY-----", text, re.DOTALL)
