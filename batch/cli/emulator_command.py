@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from batch import config
 from batch.errors import ConfigError, ExitCode
@@ -15,6 +18,15 @@ from batch.errors import ConfigError, ExitCode
 def run_emulator(args: argparse.Namespace) -> int:
     if args.action == "reset":
         return reset_emulator(args)
+    if args.action in ("approve", "decline"):
+        return approve_device_code(args)
+    if args.user_code is not None:
+        print(f"entra-batch emulator: unexpected {args.user_code!r}; a user code goes after approve or decline",
+              file=sys.stderr)
+        return ExitCode.USAGE
+    federation = _federation(args)
+    if isinstance(federation, int):
+        return federation
     from batch.emulator.database import DatabaseUnavailable
     from batch.emulator.server import NotLoopback, ServeOptions, serve
     from batch.emulator.settings import EmulatorSettings, Faults, Latency, Quotas
@@ -39,9 +51,11 @@ def run_emulator(args: argparse.Namespace) -> int:
                                     faults=faults, token_lifetime_seconds=args.token_lifetime, seed=args.seed,
                                     password_reset_needs_role=args.password_reset_needs_role,
                                     keep_password_digests=args.keep_password_digests,
-                                    replication_lag_ms=args.replication_lag_ms)
+                                    replication_lag_ms=args.replication_lag_ms,
+                                    approve_device_codes_as=args.approve_device_codes_as)
         options = ServeOptions(host=args.host, port=args.port, db=db,
-                               tls_dir=config.emulator_tls_dir() if args.tls else None, allow_remote=args.allow_remote)
+                               tls_dir=config.emulator_tls_dir() if args.tls else None, allow_remote=args.allow_remote,
+                               trusted_issuers=federation, federated_subjects=tuple(args.federated_subject))
     except ValueError as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
         return ExitCode.USAGE
@@ -65,6 +79,68 @@ def run_emulator(args: argparse.Namespace) -> int:
     finally:
         if lock is not None:
             os.close(lock)
+    return ExitCode.OK
+
+
+def _federation(args: argparse.Namespace) -> tuple[tuple[str, dict[str, Any]], ...] | int:
+    """The --trust-issuer ISSUER=JWKS_FILE pairs read, or the usage exit code after one line."""
+    pairs = []
+    for item in args.trust_issuer:
+        issuer, equals, path = item.rpartition("=")
+        if not equals or not issuer or not path:
+            print(f"entra-batch emulator: --trust-issuer takes ISSUER=JWKS_FILE, got {item!r}", file=sys.stderr)
+            return ExitCode.USAGE
+        try:
+            jwks = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"entra-batch emulator: cannot read the JWKS document {path}: {getattr(exc, 'strerror', None) or exc}",
+                  file=sys.stderr)
+            return ExitCode.USAGE
+        if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list):
+            print(f"entra-batch emulator: {path} is not a JWKS document ({{\"keys\": [...]}})", file=sys.stderr)
+            return ExitCode.USAGE
+        pairs.append((issuer, jwks))
+    if args.federated_subject and not pairs:
+        print("entra-batch emulator: --federated-subject needs a --trust-issuer to accept tokens from", file=sys.stderr)
+        return ExitCode.USAGE
+    return tuple(pairs)
+
+
+def approve_device_code(args: argparse.Namespace) -> int:
+    """`entra-batch emulator approve USER_CODE [--as UPN]`: the administrator signs in on the device
+    that shows USER_CODE (or, with `decline`, refuses), in the emulator's directory file, so that
+    a running `entra-batch emulator` on the same file answers the device's next poll."""
+    from batch.emulator.database import DatabaseUnavailable
+    from batch.emulator.delegated import ApprovalError, approve
+    from batch.emulator.store import Store
+
+    if not args.user_code:
+        print(f"entra-batch emulator: {args.action} needs the USER_CODE the sign-in printed", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        db: Path = args.db or config.emulator_db_path()
+    except ConfigError as exc:
+        print(f"entra-batch emulator: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    if not db.is_file():
+        print(f"entra-batch emulator: no emulator directory at {db}; give the --db of the running emulator",
+              file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        store = Store(db)
+    except DatabaseUnavailable as exc:
+        print(f"entra-batch emulator: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    try:
+        admin = approve(store, args.user_code, args.as_upn, time.time(), decline=args.action == "decline")
+    except ApprovalError as exc:
+        print(f"entra-batch emulator: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    finally:
+        store.close()
+    verb = "declined" if args.action == "decline" else "signed in"
+    print(f"entra-batch emulator: {admin.upn} {verb} on the device showing {args.user_code.strip().upper()}",
+          file=sys.stderr)
     return ExitCode.OK
 
 

@@ -6,11 +6,21 @@ examples:
   entra-batch emulator --tls --port 0       https on a free port, for msal and the Graph SDKs
   entra-batch emulator --write-quota 60/10 --latency-ms 40 --fault-rate 0.05 --seed 7
                                             a bad day: tight quotas, latency, 5% faults, replayable
+  entra-batch emulator approve FSDX7M2KV --as admin@contoso.onmicrosoft.com
+                                            sign in on the device showing that code (device code flow)
+  entra-batch emulator --tls --approve-device-codes-as admin@contoso.onmicrosoft.com
+                                            every device code approved at once (tests, demos)
+  entra-batch emulator --tls --trust-issuer https://token.actions.githubusercontent.com=jwks.json \\
+      --federated-subject repo:contoso/onboarding:ref:refs/heads/main
+                                            workload identity federation for the ready-made app
 
 Prints `export` lines (tenant id, client id and secret of a ready-made app with every user
 permission, AZURE_AUTHORITY_HOST, the Graph base URL); paste them into a shell to point
 entra-batch, msal or the Graph SDKs at the emulator. State is kept in --db (default: the
 local emulator database under ENTRA_BATCH_HOME), so it survives restarts.
+Every tenant has an administrator, admin@<domain> (User Administrator), for device code and
+Azure CLI sign-in, and a managed identity served App Service style: the commented
+IDENTITY_ENDPOINT and IDENTITY_HEADER lines select it when uncommented.
 See docs/emulator.md for every endpoint, setting and deliberate difference from Graph.
 """
 

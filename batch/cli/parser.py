@@ -314,11 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "throttling, faults, a client-credentials token endpoint) on a loopback address.",
         epilog=EMULATOR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    emu.add_argument("action", nargs="?", choices=("reset",),
+    emu.add_argument("action", nargs="?", choices=("reset", "approve", "decline"),
                      help="reset: empty the local emulator's directory (every customer, deleted ones too; a new app "
                           "secret) after asking, or with --yes; a running `entra-batch emulator` must be stopped "
-                          "first")
+                          "first. approve USER_CODE: sign in as an administrator on the device that shows USER_CODE "
+                          "(device code flow; works while the emulator runs). decline USER_CODE: refuse it")
+    emu.add_argument("user_code", nargs="?", metavar="USER_CODE", help="with approve or decline: the code printed "
+                                                                        "by the device code sign-in")
     emu.add_argument("--yes", action="store_true", help="with reset: do not ask")
+    emu.add_argument("--as", dest="as_upn", metavar="UPN",
+                     help="with approve: the administrator who signs in (default: the tenant's admin@<domain>)")
     emu.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only; default 127.0.0.1)")
     emu.add_argument("--port", type=_port, default=8765, help="port to bind, 0 for any free port (default 8765)")
     emu.add_argument("--db", type=Path, help="SQLite file holding the emulator's directory "
@@ -333,6 +338,18 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--keep-password-digests", action="store_true",
                      help="for tests: keep a salted digest of each customer's current password, so that a test "
                           "can check which password a customer has (never returned by any endpoint)")
+    g = emu.add_argument_group("sign-in (device code, managed identity, workload identity federation)")
+    g.add_argument("--approve-device-codes-as", metavar="UPN",
+                   help="approve every device code as this administrator as soon as it is asked for (tests, demos); "
+                        "without it a code waits for `entra-batch emulator approve USER_CODE`")
+    g.add_argument("--trust-issuer", action="append", default=[], metavar="ISSUER=JWKS_FILE",
+                   help="trust tokens of the external OIDC issuer ISSUER (for example GitHub Actions' "
+                        "https://token.actions.githubusercontent.com) signed by a key of the JWKS document in "
+                        "JWKS_FILE; repeatable")
+    g.add_argument("--federated-subject", action="append", default=[], metavar="SUBJECT",
+                   help="let the default app accept, as a client assertion, a token of each --trust-issuer whose "
+                        "sub is SUBJECT and aud api://AzureADTokenExchange (a federated credential, as "
+                        "AZURE_FEDERATED_TOKEN_FILE provides); repeatable")
     g = emu.add_argument_group("throttling (defaults are Graph's documented quotas)")
     g.add_argument("--write-quota", type=_quota, metavar="N/SECONDS",
                    help="writes per app and tenant (default 3000/150)")

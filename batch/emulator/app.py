@@ -24,6 +24,7 @@ from .batching import answer_batch
 from .edge import MAX_BODY_BYTES, HostPolicy, declared_length, parse_json
 from .errors import GraphError, error_body
 from .faults import ANSWER_KINDS, Fault
+from .managed_identity import token as managed_identity_token
 from .messages import GraphRequest, GraphResponse, parse_query, split_path
 from .service import GraphService
 from .settings import EmulatorSettings
@@ -115,6 +116,14 @@ class EmulatorApp:
                 await _send_json(send, 413, too_large.body(self.clock()))
                 return
             await self._token(segments[0], body, headers, f"{origin}/{'/'.join(segments)}", send)
+        elif len(segments) == 4 and segments[1:] == ["oauth2", "v2.0", "devicecode"] and method == "POST":
+            await self._devicecode(segments[0], await _read_body(receive, headers), origin, send)
+        elif segments == ["msi", "token"] and method == "GET":
+            status, answer = managed_identity_token(self.service.tokens, dict(parse_qsl(query)), headers)
+            await _send_json(send, status, answer)
+        elif segments == ["devicelogin"]:
+            await _send_json(send, 200, {"message": "This emulator has no sign-in page: approve a device code with "
+                                                    "`entra-batch emulator approve USER_CODE [--as UPN]`."})
         elif len(segments) == 4 and segments[1:] == ["v2.0", ".well-known", "openid-configuration"]:
             await self._openid(segments[0], origin, send)
         elif len(segments) == 4 and segments[1:] == ["discovery", "v2.0", "keys"]:
@@ -193,6 +202,16 @@ class EmulatorApp:
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         try:
             result = service.tokens.token(tenant_key, form, headers.get("authorization"), url)
+        except TokenError as err:
+            await _send_json(send, err.status, err.body(self.clock()))
+            return
+        await _send_json(send, 200, result, {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
+
+    async def _devicecode(self, tenant_key: str, body: bytes | None, origin: str, send: Send) -> None:
+        """POST /{tenant}/oauth2/v2.0/devicecode (delegated.py)."""
+        form = dict(parse_qsl((body or b"").decode("utf-8", "replace"), keep_blank_values=True))
+        try:
+            result = self.service.tokens.device_authorization(tenant_key, form, origin)
         except TokenError as err:
             await _send_json(send, err.status, err.body(self.clock()))
             return

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from . import errors
 from .directory import Directory
 from .messages import GraphRequest
+from .permissions import delegated_allows
 from .records import Tenant
 from .settings import EmulatorSettings
 from .store import Store
@@ -35,9 +36,21 @@ class Call:
         return self.directory.clock()
 
     def require(self, roles: frozenset[str]) -> None:
-        """Refuse the call (403) unless the app holds one of `roles`."""
-        if not self.principal.has_any(roles):
+        """Refuse the call (403) unless the app holds one of the permissions `roles`; a delegated
+        token also needs the signed-in administrator's directory role for it (permissions.py)."""
+        principal = self.principal
+        if not principal.delegated:
+            if not principal.has_any(roles):
+                raise errors.forbidden()
+            return
+        if not delegated_allows(roles, principal.scopes, self.user_roles()):
             raise errors.forbidden()
+
+    def user_roles(self) -> frozenset[str]:
+        """The signed-in administrator's directory roles now (Graph evaluates the directory, not
+        the token's `wids`); empty for an app token or an administrator since removed."""
+        admin = self.store.admin(self.principal.user_id or "") if self.principal.delegated else None
+        return frozenset(admin.roles) if admin is not None and admin.tenant_id == self.tenant.id else frozenset()
 
     def context(self, path: str, select: list[str] | None = None) -> str:
         """The `@odata.context` URL of a response about `path`, naming the selected properties."""

@@ -119,7 +119,56 @@ CREATE TABLE IF NOT EXISTS extension_properties (
     name TEXT NOT NULL COLLATE NOCASE,
     PRIMARY KEY (tenant_id, name)
 );
+-- The identity platform's side (idstore.py): administrators (member users with directory
+-- roles, kept apart from the customers in `users`), device codes waiting for approval,
+-- refresh tokens (a digest, never the token), federated credentials and the external issuers
+-- they trust. An access token itself is never stored.
+CREATE TABLE IF NOT EXISTS admins (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    upn TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    display_name TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    password_digest TEXT
+);
+CREATE INDEX IF NOT EXISTS admins_tenant ON admins(tenant_id);
+CREATE TABLE IF NOT EXISTS device_codes (
+    digest TEXT PRIMARY KEY,
+    user_code TEXT NOT NULL UNIQUE,
+    tenant_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    expires REAL NOT NULL,
+    state TEXT NOT NULL,
+    admin_id TEXT
+);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    digest TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    admin_id TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    expires REAL NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS refresh_tokens_admin ON refresh_tokens(admin_id);
+CREATE TABLE IF NOT EXISTS federated_credentials (
+    client_id TEXT NOT NULL COLLATE NOCASE,
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    audience TEXT NOT NULL,
+    PRIMARY KEY (client_id, issuer, subject)
+);
+CREATE TABLE IF NOT EXISTS trusted_issuers (issuer TEXT PRIMARY KEY, jwks TEXT NOT NULL);
 """
+
+# Columns added to a table after it first shipped: a file made by an earlier version gains
+# them when it is opened (ALTER TABLE ... ADD COLUMN with the default every older row takes).
+ADDED_COLUMNS = (
+    ("apps", "public_client", "INTEGER NOT NULL DEFAULT 0"),
+    ("apps", "delegated_scopes", "TEXT NOT NULL DEFAULT '[]'"),
+    ("apps", "multi_tenant", "INTEGER NOT NULL DEFAULT 0"),
+)
 
 # A directory file made by an earlier version opens with the schema above (every index is
 # created if missing); these statements then drop what it replaced. The partial index on
@@ -209,6 +258,14 @@ class Database:
             for statement in (SCHEMA + MIGRATIONS).split(";"):
                 if statement.strip():
                     self._db.execute(statement)
+            for table, column, declaration in ADDED_COLUMNS:
+                present = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    try:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                    except sqlite3.OperationalError as exc:
+                        if "duplicate column" not in str(exc):  # another process added it first
+                            raise
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"cannot open the emulator's directory {self.path}: {exc}") from None
 

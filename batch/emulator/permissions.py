@@ -1,5 +1,22 @@
-"""Which application permissions each kind of Graph call accepts (GRAPH.md §10), least
-privileged first, and which ones a PATCH of a user needs for the properties it changes."""
+"""Which permissions each kind of Graph call accepts (GRAPH.md §10), least privileged first,
+which ones a PATCH of a user needs for the properties it changes, and, for a delegated token
+(an administrator signed in through an app), which directory roles the signed-in user needs.
+
+Graph checks a delegated call twice: the app's delegated permission must be in the token's
+`scp`, AND the signed-in user must be allowed the operation in the directory. Delegated
+permissions use the same names as the application ones (permissions-reference), and
+Directory.AccessAsUser.All ("access the directory as the signed-in user") stands for all of
+them. Reading users, the organization and applications needs no role for a member user (its
+default user permissions, "What are the default user permissions in Microsoft Entra ID?");
+writing users does ("In delegated scenarios with work or school accounts, the signed-in user
+must be assigned a supported Microsoft Entra role ... User Administrator is the least
+privileged role supported for this operation": user-post-users.md, user-update.md,
+user-delete.md, directory-deleteditems-restore.md, directory-deleteditems-delete.md), and a
+password reset, an account's block or its phones and other mails are allowed to the roles
+of "Who can reset passwords" / "Who can perform sensitive actions" (users-overview,
+privileged-roles-permissions: Helpdesk, Authentication, User, Privileged Authentication and
+Global Administrator, for non-administrator users such as customers). Anything else: 403
+Authorization_RequestDenied "Insufficient privileges to complete the operation."."""
 
 from __future__ import annotations
 
@@ -18,6 +35,50 @@ LIST_DELETED = DELETE_RESTORE | {"User.Read.All", "Directory.Read.All"}
 APPLICATIONS = frozenset({"Application.Read.All", "Application.ReadWrite.All", "Directory.Read.All",
                           "Directory.ReadWrite.All"})
 ORGANIZATION = frozenset({"Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"})
+# Delegated only: the signed-in user's own profile (user-get.md, "/me": User.Read least
+# privileged) and their memberships (user-list-memberof.md).
+ME = frozenset({"User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All",
+                "Directory.Read.All", "Directory.ReadWrite.All"})
+MEMBER_OF = frozenset({"User.Read", "GroupMember.Read.All", "RoleManagement.Read.Directory", "Directory.Read.All",
+                       "Directory.ReadWrite.All"})
+
+# Directory roles a signed-in administrator needs for each kind of call (None: a member user
+# needs none). Keyed by the permission sets above, which every handler passes to
+# `Call.require`.
+WRITERS = frozenset({"User Administrator", "Global Administrator"})
+RESETTERS = frozenset({"Helpdesk Administrator", "Authentication Administrator", "User Administrator",
+                       "Privileged Authentication Administrator", "Global Administrator"})
+SENSITIVE = frozenset({"Authentication Administrator", "User Administrator", "Privileged Authentication Administrator",
+                       "Global Administrator"})
+BLOCKERS = frozenset({"User Administrator", "Privileged Authentication Administrator", "Global Administrator"})
+DELEGATED_ROLES: dict[frozenset[str], frozenset[str] | None] = {
+    READ: None,
+    LIST_DELETED: None,
+    APPLICATIONS: None,
+    ORGANIZATION: None,
+    ME: None,
+    MEMBER_OF: None,
+    CREATE: WRITERS,
+    UPDATE: WRITERS,
+    IDENTITIES: WRITERS,
+    DELETE_RESTORE: WRITERS,
+    ENABLE: BLOCKERS,
+    PASSWORD: RESETTERS,
+    MAIL: SENSITIVE,
+    PHONE: SENSITIVE,
+}
+# The delegated permission that stands for every other one of the signed-in user's.
+AS_USER = "Directory.AccessAsUser.All"
+
+
+def delegated_allows(permissions: frozenset[str], scopes: frozenset[str], user_roles: frozenset[str]) -> bool:
+    """Whether a delegated token with `scopes`, of a user holding `user_roles`, may make a call
+    that needs one of `permissions`."""
+    if scopes.isdisjoint(permissions | {AS_USER}):
+        return False
+    needed = DELEGATED_ROLES.get(permissions, WRITERS)
+    return needed is None or not needed.isdisjoint(user_roles)
+
 
 # user-update.md, passwordProfile: app-only, the app needs "at least the User Administrator Microsoft
 # Entra role"; the roles above it that may reset a non-admin's password are Privileged

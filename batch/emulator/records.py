@@ -29,6 +29,27 @@ class App:
     secret: str | None
     certificate: str | None
     roles: tuple[str, ...]
+    # A public client (device code, ROPC: no credential of its own) and the delegated
+    # permissions consented for it in the tenant; a multi-tenant app (Microsoft's first-party
+    # public clients) is accepted in every tenant of the store.
+    public_client: bool = False
+    delegated_scopes: tuple[str, ...] = ()
+    multi_tenant: bool = False
+
+    def serves(self, tenant_id: str) -> bool:
+        return self.multi_tenant or self.tenant_id == tenant_id
+
+
+@dataclass(frozen=True)
+class Admin:
+    """An administrator: a member user of the tenant holding directory roles (names such as
+    "User Administrator"). Not a customer: the emulator's /users lists customers only."""
+
+    id: str
+    tenant_id: str
+    upn: str
+    display_name: str
+    roles: tuple[str, ...]
 
 
 @dataclass(frozen=True)

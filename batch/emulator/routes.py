@@ -19,6 +19,7 @@ from . import errors
 from .call import Call
 from .deleted import get_deleted, list_deleted, purge, restore
 from .delta import delta
+from .me import me, member_of
 from .messages import GraphResponse
 from .organization import extension_properties, organization
 from .users import (
@@ -56,6 +57,10 @@ def route(call: Call) -> GraphResponse:
     if head.startswith(APPLICATION_BY_APP_ID) and len(segments) == 2 and second == "extensionproperties":
         app_id = segments[0][len(APPLICATION_BY_APP_ID):-1].strip("'\"")
         return _by_method(call, {"GET": extension_properties}, app_id)
+    if head == "me" and len(segments) == 1:
+        return me(call)
+    if head == "me" and len(segments) == 2 and second == "memberof":
+        return member_of(call)
     if head == "organization" and len(segments) == 1 and call.method == "GET":
         return organization(call)
     raise errors.no_resource(segments[0])

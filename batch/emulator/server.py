@@ -8,14 +8,14 @@ import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import uvicorn
 
 from .app import ConnectionDropped, EmulatorApp
 from .edge import LOOPBACK_NAMES, HostPolicy
 from .settings import EmulatorSettings
-from .store import Store
+from .store import AZURE_CLI, GRAPH_COMMAND_LINE_TOOLS, Store
 from .tls import TlsFiles, ensure_tls_files
 
 
@@ -26,6 +26,10 @@ class ServeOptions:
     db: Path | None = None
     tls_dir: Path | None = None  # None: plain HTTP
     allow_remote: bool = False
+    # Workload identity federation for the default app: external issuers with their keys
+    # (issuer, JWKS document), and the subjects whose tokens of those issuers it accepts.
+    trusted_issuers: tuple[tuple[str, dict[str, Any]], ...] = ()
+    federated_subjects: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -79,7 +83,17 @@ def export_lines(store: Store, origin: str, tls: TlsFiles | None) -> list[str]:
             f"export SSL_CERT_FILE={tls.ca_cert}",
             f"export REQUESTS_CA_BUNDLE={tls.ca_cert}",
         ]
+    admin = store.seeded_admin(tenant.id)
+    identity = store.managed_identity(tenant.id)
     lines += [
+        # Commented out: these variables would make azure-identity (and entra-batch's `auth`
+        # order) choose another sign-in; uncomment the one you mean to use.
+        f"# administrator for device code and Azure CLI sign-in: {admin.upn} ({', '.join(admin.roles)}); "
+        f"public clients {GRAPH_COMMAND_LINE_TOOLS} (Microsoft Graph Command Line Tools) and {AZURE_CLI} "
+        "(Microsoft Azure CLI); approve a code with `entra-batch emulator approve USER_CODE`",
+        f"# managed identity (App Service style), client id {identity.client_id}:",
+        f"# export IDENTITY_ENDPOINT={origin}/msi/token",
+        f"# export IDENTITY_HEADER={store.identity_header()}",
         f"export ENTRA_BATCH_DOMAIN={tenant.default_domain}",
         f"export ENTRA_BATCH_EXTENSIONS_APP_ID={tenant.extensions_app_id}",
         f"# tenant default domain: {tenant.default_domain}; Graph base URL: {origin}/v1.0",
@@ -107,12 +121,22 @@ def _bound_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def configure_federation(store: Store, options: ServeOptions) -> None:
+    """Trust each issuer, and let the default app accept each subject's tokens from it."""
+    app = store.default_app()
+    for issuer, jwks in options.trusted_issuers:
+        store.trust_issuer(issuer, jwks)
+        for subject in options.federated_subjects:
+            store.add_federated_credential(app.client_id, issuer=issuer, subject=subject)
+
+
 def serve(options: ServeOptions, settings: EmulatorSettings, out: TextIO) -> None:
     if not options.allow_remote and not is_loopback(options.host):
         raise NotLoopback(f"{options.host} is not a loopback address; the emulator serves loopback only "
                           "(pass --allow-remote to bind elsewhere on purpose)")
     store = Store(options.db) if options.db else Store(":memory:")
     try:
+        configure_federation(store, options)
         tls = ensure_tls_files(options.tls_dir) if options.tls_dir else None
         sock = _bound_socket(options.host, options.port)
     except BaseException:

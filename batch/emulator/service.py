@@ -40,7 +40,8 @@ class GraphService:
                                    password_reset_needs_role=self.settings.password_reset_needs_role,
                                    keep_password_digests=self.settings.keep_password_digests)
         self.throttle = Throttle(self.settings.quotas, clock)
-        self.tokens = TokenAuthority(store, clock, self.settings.token_lifetime_seconds)
+        self.tokens = TokenAuthority(store, clock, self.settings.token_lifetime_seconds,
+                                     approve_device_codes_as=self.settings.approve_device_codes_as)
         self.faults = FaultInjector(self.settings.faults, self.settings.latency, clock, self.settings.seed)
         self._size_cache: dict[str, tuple[float, str]] = {}
 

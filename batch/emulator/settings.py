@@ -161,6 +161,10 @@ class EmulatorSettings:
     # starts a full round, its "Synchronization reset"), or "mixed": one or the other, drawn
     # from `seed` and the token so that the same token always gets the same answer.
     delta_expiry: str = "mixed"
+    # Device codes are approved as this administrator (a UPN) as soon as they are asked for, as
+    # if the person had signed in at once: for tests and demos (`--approve-device-codes-as`).
+    # None: a code waits for `entra-batch emulator approve USER_CODE`.
+    approve_device_codes_as: str | None = None
 
     def __post_init__(self) -> None:
         check_delay_ms("the replication lag", self.replication_lag_ms)

@@ -17,8 +17,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .records import App, IdentityRow, Tenant, UserRow
-from .userstore import UserStore
+from .idstore import ROLE_TEMPLATES, IdentityStore
+from .records import Admin, App, IdentityRow, Tenant, UserRow
 
 # Every user permission an app can hold (GRAPH.md §10), plus what reads the tenant itself.
 ALL_USER_PERMISSIONS = (
@@ -44,8 +44,28 @@ DEFAULT_DOMAIN = "contoso.onmicrosoft.com"
 # service principal of a set-up tenant would (GRAPH.md §4.1).
 USER_ADMINISTRATOR = "User Administrator"
 
+# Microsoft's first-party public clients that administrators sign in with, in every tenant
+# (multi-tenant apps with the client ids Microsoft publishes): Microsoft Graph PowerShell's
+# `Connect-MgGraph` and the Azure CLI's `az login`.
+GRAPH_COMMAND_LINE_TOOLS = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+AZURE_CLI = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+PUBLIC_CLIENTS = ((GRAPH_COMMAND_LINE_TOOLS, "Microsoft Graph Command Line Tools"), (AZURE_CLI, "Microsoft Azure CLI"))
+# The delegated permissions consented for them: every verb's and `doctor`'s reads, and
+# User.Read for /me (Graph's delegated permission names, permissions-reference).
+DELEGATED_SCOPES = (
+    "User.Read",
+    "User.ReadWrite.All",
+    "User.ManageIdentities.All",
+    "Organization.Read.All",
+    "Application.Read.All",
+    "Domain.Read.All",
+    "AuditLog.Read.All",
+    "EventListener.Read.All",
+    "RoleManagement.Read.Directory",
+)
 
-class Store(UserStore):
+
+class Store(IdentityStore):
     """The emulator's directory: tenants, their app registrations and users, and the key that
     signs the emulator's tokens, in one SQLite database."""
 
@@ -53,15 +73,7 @@ class Store(UserStore):
         super().__init__(path)
         self._seed()
 
-    # ---- meta, tenants, apps -------------------------------------------------------------
-
-    def meta(self, key: str) -> str | None:
-        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
-        return row["value"] if row else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+    # ---- tenants, apps --------------------------------------------------------------------
 
     def _seed(self) -> None:
         """A new store starts with one customer tenant and one app holding every user
@@ -95,6 +107,32 @@ class Store(UserStore):
             # A directory made before directory roles existed: its default app gains its role, once.
             self.set_directory_roles(self.meta("default_client_id") or "", (USER_ADMINISTRATOR,))
             self.set_meta("default_app_roles", "1")
+        self._seed_identity()
+
+    def _seed_identity(self) -> None:
+        """What sign-in needs, in a new directory and, once, in one made before it existed: the
+        first-party public clients, the managed identity endpoint's header secret, and per
+        tenant an administrator and a managed identity (`_seed_tenant`)."""
+        if self.meta("identity_header") is None:
+            self.set_meta("identity_header", secrets.token_hex(16))
+        home = self.tenants()[0].id
+        for client_id, name in PUBLIC_CLIENTS:
+            if self.app(client_id) is None:
+                self.add_app(home, (), display_name=name, client_id=client_id, secret=None, public_client=True,
+                             delegated_scopes=DELEGATED_SCOPES, multi_tenant=True)
+        for tenant in self.tenants():
+            self._seed_tenant(tenant)
+
+    def _seed_tenant(self, tenant: Tenant) -> None:
+        if self.meta(f"managed_identity:{tenant.id}") is None:
+            identity = self.add_app(tenant.id, ALL_USER_PERMISSIONS, display_name=f"{tenant.display_name} identity",
+                                    secret=None, directory_roles=(USER_ADMINISTRATOR,), no_credential=True)
+            self.set_meta(f"managed_identity:{tenant.id}", identity.client_id)
+        if self.meta(f"seeded_admin:{tenant.id}") is None:
+            upn = f"admin@{tenant.default_domain}"
+            if self.admin(upn) is None:
+                self.add_admin(tenant.id, upn, display_name="Tenant Administrator", roles=(USER_ADMINISTRATOR,))
+            self.set_meta(f"seeded_admin:{tenant.id}", upn)
 
     def add_tenant(
         self,
@@ -124,6 +162,8 @@ class Store(UserStore):
                 (tenant.id, tenant.default_domain, tenant.display_name, tenant.kind, tenant.size_class,
                  tenant.extensions_app_id),
             )
+        if self.meta("identity_header") is not None:  # the first tenant is seeded by _seed_identity
+            self._seed_tenant(tenant)
         return tenant
 
     def tenant(self, key: str) -> Tenant | None:
@@ -144,22 +184,34 @@ class Store(UserStore):
         certificate_pem: str | None = None,
         client_id: str | None = None,
         directory_roles: Iterable[str] = (),
+        public_client: bool = False,
+        delegated_scopes: Iterable[str] = (),
+        multi_tenant: bool = False,
+        no_credential: bool = False,
     ) -> App:
         """An app registration with the application permissions `roles` (what its tokens carry) and
         the Microsoft Entra `directory_roles` assigned to its service principal (which Graph looks
-        up itself and tokens do not carry)."""
+        up itself and tokens do not carry). A `public_client` (device code, password grant) has no
+        credential and signs administrators in with the consented `delegated_scopes`; so has an app
+        made with `no_credential` (a managed identity, or one that only federates)."""
+        keyless = public_client or no_credential or certificate_pem is not None
         app = App(
-            client_id=client_id or str(uuid.uuid4()),
+            client_id=(client_id or str(uuid.uuid4())).lower(),
             tenant_id=tenant_id,
             display_name=display_name,
-            secret=secret if secret is not None else (None if certificate_pem else _new_secret()),
+            secret=secret if secret is not None else (None if keyless else _new_secret()),
             certificate=certificate_pem,
             roles=tuple(roles),
+            public_client=public_client,
+            delegated_scopes=tuple(delegated_scopes),
+            multi_tenant=multi_tenant,
         )
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO apps(client_id, tenant_id, display_name, secret, certificate, roles) VALUES (?, ?, ?, ?, ?, ?)",
-                (app.client_id, app.tenant_id, app.display_name, app.secret, app.certificate, json.dumps(app.roles)),
+                "INSERT INTO apps(client_id, tenant_id, display_name, secret, certificate, roles, public_client,"
+                " delegated_scopes, multi_tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (app.client_id, app.tenant_id, app.display_name, app.secret, app.certificate, json.dumps(app.roles),
+                 int(app.public_client), json.dumps(app.delegated_scopes), int(app.multi_tenant)),
             )
         self.set_directory_roles(app.client_id, directory_roles)
         return app
@@ -179,7 +231,27 @@ class Store(UserStore):
             return None
         values = dict(row)
         values["roles"] = tuple(json.loads(values["roles"]))
+        values["delegated_scopes"] = tuple(json.loads(values["delegated_scopes"]))
+        values["public_client"] = bool(values["public_client"])
+        values["multi_tenant"] = bool(values["multi_tenant"])
         return App(**values)
+
+    def managed_identity(self, tenant_id: str) -> App:
+        """The tenant's managed identity (a user-assigned-style identity: an app with the default
+        app's permissions and no credential), the one `/msi/token` issues tokens for."""
+        app = self.app(self.meta(f"managed_identity:{tenant_id}") or "")
+        if app is None:
+            raise KeyError(f"no tenant {tenant_id!r}")
+        return app
+
+    def identity_header(self) -> str:
+        """The secret a managed-identity token request must send as X-IDENTITY-HEADER."""
+        return self.meta("identity_header") or ""
+
+    def seeded_admin(self, tenant_id: str) -> Admin:
+        admin = self.admin(self.meta(f"seeded_admin:{tenant_id}") or "")
+        assert admin is not None, "every tenant is seeded with an administrator"
+        return admin
 
     def default_app(self) -> App:
         app = self.app(self.meta("default_client_id") or "")
@@ -195,4 +267,5 @@ def _new_secret() -> str:
     return secrets.token_urlsafe(24)[:3] + "8Q~" + secrets.token_urlsafe(27)
 
 
-__all__ = ["ALL_USER_PERMISSIONS", "DEFAULT_DOMAIN", "USER_ADMINISTRATOR", "App", "IdentityRow", "Store", "Tenant", "UserRow"]
+__all__ = ["ALL_USER_PERMISSIONS", "AZURE_CLI", "DEFAULT_DOMAIN", "DELEGATED_SCOPES", "GRAPH_COMMAND_LINE_TOOLS",
+           "ROLE_TEMPLATES", "USER_ADMINISTRATOR", "Admin", "App", "IdentityRow", "Store", "Tenant", "UserRow"]

@@ -1,104 +1,67 @@
-"""The emulator's identity platform: a client-credentials token endpoint that msal can use,
-its OpenID configuration, and the check of every bearer token Graph receives.
+"""The emulator's identity platform: the token endpoint (client credentials with a secret, a
+certificate or a federated assertion; device code, refresh token and password grants for
+administrators), the device authorization endpoint, its OpenID configuration, and the check
+of every bearer token Graph receives.
 
 Tokens are RS256 JWTs signed with a key kept in the store (so they stay valid across a
-restart of the server) and carry `tid`, `appid`, `roles` and `exp` as Entra's v1 app tokens
-do (GRAPH.md §10). A token names its tenant; every Graph call is scoped to that tenant.
+restart of the server). App tokens carry `tid`, `appid`, `roles`, `idtyp: app` and `exp` as
+Entra's v1 app tokens do (GRAPH.md §10); delegated tokens carry `scp`, `wids` and the
+signed-in administrator (`oid`, `upn`, `name`) and no `roles` (identity platform, "Access
+token claims reference"). A token names its tenant; every Graph call is scoped to that tenant.
+The grants themselves are `delegated.py` (administrators) and `assertions.py` (client
+assertions); the App Service managed-identity endpoint is `managed_identity.py`.
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
-import math
-import time
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import errors
-from .records import App, Tenant
-from .store import Store
+from . import assertions, delegated, errors
+from .oauth import ASSERTION_TYPE, GRAPH_AUDIENCES, TokenError, basic_credentials, issuer, well_formed
+from .records import Admin, App, Tenant
+from .store import ROLE_TEMPLATES, Store
 
-GRAPH_AUDIENCES = ("https://graph.microsoft.com", "https://graph.microsoft.com/", "00000003-0000-0000-c000-000000000000")
-ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+__all__ = ["Principal", "TokenAuthority", "TokenError", "issuer"]
 
 
 @dataclass(frozen=True)
 class Principal:
+    """Who calls Graph: an app on its own (`roles`), or an app on behalf of a signed-in
+    administrator (`user_id`, the delegated `scopes`)."""
+
     tenant_id: str
     app_id: str
     roles: frozenset[str]
+    scopes: frozenset[str] = frozenset()
+    user_id: str | None = None
 
-    def has_any(self, roles: frozenset[str] | set[str]) -> bool:
-        return not self.roles.isdisjoint(roles)
+    @property
+    def delegated(self) -> bool:
+        return self.user_id is not None
 
-
-class TokenError(Exception):
-    """An OAuth error response of the token endpoint (`error`, `error_description`, `error_codes`)."""
-
-    def __init__(self, status: int, error: str, code: int, description: str) -> None:
-        super().__init__(description)
-        self.status, self.error, self.code, self.description = status, error, code, description
-
-    def body(self, now: float) -> dict[str, Any]:
-        trace = str(uuid.uuid4())
-        return {
-            "error": self.error,
-            "error_description": f"AADSTS{self.code}: {self.description} Trace ID: {trace} "
-                                 f"Correlation ID: {uuid.uuid4()} Timestamp: {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(now))}",
-            "error_codes": [self.code],
-            "timestamp": time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(now)),
-            "trace_id": trace,
-            "correlation_id": str(uuid.uuid4()),
-            # The identity platform's own error page for the code (GRAPH.md §15.6): a string
-            # only, nothing fetches it.
-            "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
-        }
-
-
-def issuer(tenant_id: str) -> str:
-    """The `iss` of a v1.0 app token for Graph (GRAPH.md §10)."""
-    return f"https://sts.windows.net/{tenant_id}/"
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _well_formed(claims: dict[str, Any]) -> bool:
-    """Claims of the types Entra writes (numeric dates, string ids, a list of role names)."""
-    roles = claims.get("roles", [])
-    return (_number(claims["exp"]) and _number(claims.get("nbf", 0)) and isinstance(claims["tid"], str)
-            and isinstance(claims["appid"], str) and isinstance(claims["iss"], str)
-            and isinstance(roles, list) and all(isinstance(r, str) for r in roles))
-
-
-def _basic_credentials(encoded: str) -> tuple[str, str]:
-    """`client_id:secret` of an HTTP Basic header, or the identity platform's 400 for a header it cannot read (AADSTS90023,
-    "Request is malformed or invalid.")."""
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        raise TokenError(400, "invalid_request", 90023, "Request is malformed or invalid: the Authorization "
-                         "header is not Basic base64(client_id:client_secret).") from None
-    client_id, colon, secret = decoded.partition(":")
-    if not colon:
-        raise TokenError(400, "invalid_request", 90023, "Request is malformed or invalid: the Authorization "
-                         "header is not Basic base64(client_id:client_secret).")
-    return client_id, secret
+    def has_any(self, permissions: frozenset[str] | set[str]) -> bool:
+        """Whether the token grants one of `permissions`: its application permissions (`roles`),
+        or for a delegated token its scopes (`scp`)."""
+        held = self.scopes if self.delegated else self.roles
+        return not held.isdisjoint(permissions)
 
 
 class TokenAuthority:
-    def __init__(self, store: Store, clock: Callable[[], float], lifetime_seconds: int = 3599) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float], lifetime_seconds: int = 3599,
+                 approve_device_codes_as: str | None = None) -> None:
         self.store = store
         self.clock = clock
         self.lifetime = lifetime_seconds
+        self.approve_device_codes_as = approve_device_codes_as
         pem, self.kid = store.signing_key()
         self._private = serialization.load_pem_private_key(pem.encode(), password=None)
         self._public = self._private.public_key()
@@ -106,29 +69,46 @@ class TokenAuthority:
 
     # ---- issuing ---------------------------------------------------------------------------
 
-    def token(self, tenant_key: str, form: dict[str, str], authorization: str | None, token_url: str) -> dict[str, Any]:
+    def tenant(self, tenant_key: str) -> Tenant:
         tenant = self.store.tenant(tenant_key)
         if tenant is None:
             raise TokenError(400, "invalid_tenant", 90002, f"Tenant '{tenant_key}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
-        if form.get("grant_type") != "client_credentials":
-            raise TokenError(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type. Only client_credentials is served by this emulator.")
+        return tenant
+
+    def token(self, tenant_key: str, form: dict[str, str], authorization: str | None, token_url: str) -> dict[str, Any]:
+        tenant = self.tenant(tenant_key)
+        grant = form.get("grant_type")
+        if grant in delegated.GRANTS:
+            return delegated.grant(self, tenant, form, token_url)
+        if grant != "client_credentials":
+            raise TokenError(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type. This emulator serves client_credentials, urn:ietf:params:oauth:grant-type:device_code, refresh_token and password.")
         client_id, secret = form.get("client_id", ""), form.get("client_secret")
         if authorization and authorization.lower().startswith("basic "):
-            client_id, secret = _basic_credentials(authorization[6:])
+            client_id, secret = basic_credentials(authorization[6:])
         app = self.store.app(client_id) if client_id else None
-        if app is None or app.tenant_id != tenant.id:
+        if app is None or not app.serves(tenant.id):
             raise TokenError(400, "unauthorized_client", 700016, f"Application with identifier '{client_id}' was not found in the directory '{tenant.default_domain}'.")
         scope = form.get("scope", "")
         if not scope.strip().endswith("/.default"):
             raise TokenError(400, "invalid_scope", 1002012, f"The provided value for scope {scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).")
         if form.get("client_assertion_type") == ASSERTION_TYPE:
-            self._check_assertion(app, form.get("client_assertion", ""), token_url)
+            assertions.check(self.store, app, form.get("client_assertion", ""), self.clock())
         elif secret is not None:
             if app.secret is None or not hmac.compare_digest(secret, app.secret):
                 raise TokenError(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '" + app.client_id + "'.")
         else:
             raise TokenError(401, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+        if app.public_client:
+            # A public client has no application permissions to hold (identity platform, "Public
+            # client and confidential client applications"): AADSTS700025 names the mismatch.
+            raise TokenError(401, "invalid_client", 700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
         return self.issue(tenant, app)
+
+    def device_authorization(self, tenant_key: str, form: dict[str, str], origin: str) -> dict[str, Any]:
+        return delegated.device_authorization(self, self.tenant(tenant_key), form, origin)
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self._private, algorithm="RS256", headers={"kid": self.kid})  # type: ignore[arg-type]
 
     def issue(self, tenant: Tenant, app: App) -> dict[str, Any]:
         now = int(self.clock())
@@ -148,27 +128,61 @@ class TokenAuthority:
             "ver": "1.0",
             "uti": uuid.uuid4().hex[:22],
         }
-        token = jwt.encode(claims, self._private, algorithm="RS256", headers={"kid": self.kid})  # type: ignore[arg-type]
-        return {"token_type": "Bearer", "expires_in": self.lifetime, "ext_expires_in": self.lifetime, "access_token": token}
+        return {"token_type": "Bearer", "expires_in": self.lifetime, "ext_expires_in": self.lifetime,
+                "access_token": self.sign(claims)}
 
-    def _check_assertion(self, app: App, assertion: str, token_url: str) -> None:
-        if not app.certificate:
-            raise TokenError(401, "invalid_client", 700027, "Client assertion contains an invalid signature: the application has no certificate.")
-        public_key = x509.load_pem_x509_certificate(app.certificate.encode()).public_key()
-        try:
-            claims = jwt.decode(
-                assertion, public_key, algorithms=["RS256", "PS256"],  # type: ignore[arg-type]
-                options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False},
-            )
-        except jwt.PyJWTError as exc:
-            raise TokenError(401, "invalid_client", 700027, f"Client assertion failed signature validation. ({exc.__class__.__name__})") from None
-        if claims.get("iss") != app.client_id or claims.get("sub") != app.client_id:
-            raise TokenError(401, "invalid_client", 700023, "Client assertion audience claim does not match Realm issuer, or iss/sub is not the client id.")
-        if not str(claims.get("aud", "")).rstrip("/").endswith("/oauth2/v2.0/token"):
-            raise TokenError(401, "invalid_client", 700212, f"No matching federated identity record found for presented assertion audience '{claims.get('aud')}'.")
-        exp = claims.get("exp", 0)
-        if not isinstance(exp, int | float) or isinstance(exp, bool) or exp < self.clock():
-            raise TokenError(401, "invalid_client", 700024, "Client assertion is not within its valid time range.")
+    def issue_delegated(self, tenant: Tenant, app: App, admin: Admin, scopes: tuple[str, ...], *,
+                        oidc: frozenset[str], authority_root: str, client_info: bool) -> dict[str, Any]:
+        """An access token for Graph on behalf of `admin` (access-token-claims-reference: `scp`
+        the granted delegated permissions, `wids` the user's directory role template ids,
+        `idtyp: user`, no `roles`), with the id token, refresh token and client_info that
+        msal needs to cache the account."""
+        now = int(self.clock())
+        claims = {
+            "aud": "https://graph.microsoft.com",
+            "iss": issuer(tenant.id),
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.lifetime,
+            "acr": "1",
+            "amr": ["pwd"],
+            "appid": app.client_id,
+            "app_displayname": app.display_name,
+            "appidacr": "0",
+            "idtyp": "user",
+            "name": admin.display_name,
+            "oid": admin.id,
+            "scp": " ".join(scopes),
+            "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sub:{admin.id}:{app.client_id}")),
+            "tid": tenant.id,
+            "unique_name": admin.upn,
+            "upn": admin.upn,
+            "ver": "1.0",
+            "wids": [ROLE_TEMPLATES[r] for r in admin.roles if r in ROLE_TEMPLATES],
+            "uti": uuid.uuid4().hex[:22],
+        }
+        answer: dict[str, Any] = {
+            "token_type": "Bearer",
+            "scope": " ".join([*scopes, *sorted(oidc)]),
+            "expires_in": self.lifetime,
+            "ext_expires_in": self.lifetime,
+            "access_token": self.sign(claims),
+        }
+        if "openid" in oidc:
+            answer["id_token"] = self.sign({
+                "aud": app.client_id, "iss": f"{authority_root}/{tenant.id}/v2.0", "iat": now, "nbf": now,
+                "exp": now + 3600, "name": admin.display_name, "oid": admin.id, "preferred_username": admin.upn,
+                "sub": claims["sub"], "tid": tenant.id, "ver": "2.0",
+            })
+        if client_info:
+            info = json.dumps({"uid": admin.id, "utid": tenant.id}).encode()
+            answer["client_info"] = base64.urlsafe_b64encode(info).decode().rstrip("=")
+        if "offline_access" in oidc:
+            answer["refresh_token"] = self.store.add_refresh_token(
+                tenant.id, app.client_id, admin.id, " ".join([*scopes, *sorted(oidc)]),
+                now + delegated.REFRESH_TOKEN_LIFETIME)
+            answer["refresh_token_expires_in"] = delegated.REFRESH_TOKEN_LIFETIME
+        return answer
 
     # ---- checking ---------------------------------------------------------------------------
 
@@ -190,7 +204,7 @@ class TokenAuthority:
                 raise errors.unauthenticated("Access token validation failure. Invalid audience.") from None
             except jwt.PyJWTError:
                 raise errors.unauthenticated("Access token validation failure.") from None
-            if not _well_formed(claims):
+            if not well_formed(claims):
                 raise errors.unauthenticated("Access token validation failure.")
             if len(self._verified) > 10_000:
                 self._verified.clear()
@@ -206,8 +220,11 @@ class TokenAuthority:
         if claims["iss"] != issuer(str(claims["tid"])):
             raise errors.unauthenticated("Access token validation failure. Invalid issuer.")
         app = self.store.app(str(claims["appid"]))
-        if app is None or app.tenant_id != claims["tid"]:
+        if app is None or not app.serves(str(claims["tid"])):
             raise errors.unauthenticated("Access token validation failure. The application is not known in the tenant.")
+        if claims.get("idtyp") == "user" or "scp" in claims:
+            return Principal(str(claims["tid"]), str(claims["appid"]), frozenset(),
+                             frozenset(str(claims.get("scp", "")).split()), str(claims.get("oid", "")))
         return Principal(str(claims["tid"]), str(claims["appid"]), frozenset(claims.get("roles") or ()))
 
     def openid_configuration(self, authority_base: str, tenant: Tenant) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def get_user(call: Call, key: str) -> GraphResponse:
 def update_user(call: Call, key: str) -> GraphResponse:
     for roles in update_needs(call.request.body):
         call.require(roles)
-    if call.directory.password_reset_needs_role and changes_password(call.request.body):
+    if call.directory.password_reset_needs_role and changes_password(call.request.body) and not call.principal.delegated:
         # Without the role Graph answers 403 Authorization_RequestDenied "Insufficient privileges to
         # complete the operation." (GRAPH.md §3.2, §4.1).
         if call.store.directory_roles(call.principal.app_id).isdisjoint(PASSWORD_RESET_ROLES):

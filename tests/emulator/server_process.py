@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -31,6 +31,18 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 class Emulator:
     exports: dict[str, str]
     process: subprocess.Popen[str]
+    # The commented-out `# export NAME=VALUE` lines (the managed identity endpoint and its
+    # header): printed for a user to uncomment, kept apart so they never reach an environment
+    # built from `exports`.
+    optional: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def identity_endpoint(self) -> str:
+        return self.optional["IDENTITY_ENDPOINT"]
+
+    @property
+    def identity_header(self) -> str:
+        return self.optional["IDENTITY_HEADER"]
 
     @property
     def tenant_id(self) -> str:
@@ -130,7 +142,8 @@ def running_emulator(home: Path, db: Path | None = None, extra_args: Sequence[st
             if line is None:
                 raise failure(f"exited early with status {process.wait()}")
             seen.append(line)
-        emulator = Emulator(parse_exports(seen), process)
+        optional = parse_exports([line.strip()[2:] for line in seen if line.strip().startswith("# export ")])
+        emulator = Emulator(parse_exports(seen), process, optional)
         # The socket is bound before the export lines are printed; wait until it is served.
         while True:
             try:

@@ -82,7 +82,9 @@ def aad_error(response) -> tuple[int, str, list[int]]:
     ({"tenant": "nowhere.onmicrosoft.com"}, (400, "invalid_tenant", [90002])),
     ({"scope": "https://graph.microsoft.com/User.Read.All"}, (400, "invalid_scope", [1002012])),
     ({"scope": ""}, (400, "invalid_scope", [1002012])),
-    ({"grant_type": "password"}, (400, "unsupported_grant_type", [70003])),
+    ({"grant_type": "implicit"}, (400, "unsupported_grant_type", [70003])),
+    # The password grant is served for public clients; a confidential app must authenticate.
+    ({"grant_type": "password"}, (401, "invalid_client", [7000218])),
 ])
 async def test_token_errors(graph, change, expected):
     change = dict(change)
