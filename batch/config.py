@@ -369,11 +369,41 @@ def resolve_target(target: str | None, profile: str | None, *, domain: str | Non
             resolved = replace(resolved, sources=replace(resolved.sources, fallback_ca=_fallback_ca(env)))
         if resolved.auth == "device-code":
             resolved = replace(resolved, token_cache=token_cache_dir(env))
+        if resolved.auth == "managed-identity":
+            _identity_endpoint(env)
     return replace(
         resolved,
         domain=domain or resolved.domain or env.get("ENTRA_BATCH_DOMAIN") or None,
         extensions_app_id=extensions_app_id or resolved.extensions_app_id or env.get("ENTRA_BATCH_EXTENSIONS_APP_ID") or None,
     )
+
+
+IMDS_HOST = "169.254.169.254"
+"""The Azure instance metadata service, which answers managed identity tokens on an Azure VM
+over plain http by design (a link-local address that never leaves the host)."""
+
+
+def _identity_endpoint(env: Mapping[str, str]) -> None:
+    """The managed identity endpoint that azure-identity will read from the environment:
+    App Service's IDENTITY_ENDPOINT is plain http on loopback (allowed, as for the emulator);
+    plain http to any other host but the metadata service would send the identity header and
+    receive the token in clear, so it is refused."""
+    for name in ("IDENTITY_ENDPOINT", "MSI_ENDPOINT"):
+        url = env.get(name)
+        if not url:
+            continue
+        if "@" in url:
+            raise ConfigError(f"{name} holds a user name or password (user:password@ before the host); remove it")
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise ConfigError(f"{name} is not a valid URL") from None
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{name} must be an http(s) URL, such as App Service's http://127.0.0.1:41234/msi/token")
+        if plain_http_to_remote(url) and parts.hostname != IMDS_HOST:
+            raise ConfigError(f"{name} is plain http to {parts.hostname}, which would send the identity header and "
+                              "receive the token unencrypted: use https (plain http is only for loopback, as App "
+                              f"Service's endpoint is, and for the metadata service {IMDS_HOST})")
 
 
 def token_cache_dir(env: Mapping[str, str] | None = None) -> Path:

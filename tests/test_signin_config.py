@@ -18,7 +18,7 @@ from batch.auth.permissions import ROLE_IDS
 from batch.cli.parser import build_parser
 from batch.config import GRAPH_COMMAND_LINE_TOOLS, resolve_target
 from batch.errors import ConfigError, PermissionMissing
-from batch.verbs.permissions import CREATE, PASSWORD, READ
+from batch.verbs.permissions import CREATE, ENABLE, PASSWORD, READ
 
 CREDS = {"AZURE_TENANT_ID": "t-id", "AZURE_CLIENT_ID": "c-id", "AZURE_CLIENT_SECRET": "s3cr3t-value"}
 USER_ADMIN = ROLE_IDS["User Administrator"]
@@ -180,6 +180,8 @@ def test_a_person_without_the_role_is_told_which_role() -> None:
     assert not missing_for(helpdesk, [PASSWORD, READ])  # a Helpdesk Administrator resets customers' passwords
     assert missing_for(helpdesk, [CREATE]).roles == ("User Administrator",)
     assert missing_for(token_grants(person("User.Read.All")), [PASSWORD]).roles == ("Password Administrator",)
+    paa = token_grants(person("User.ReadWrite.All", ROLE_IDS["Privileged Authentication Administrator"]))
+    assert not missing_for(paa, [ENABLE]) and missing_for(helpdesk, [ENABLE]).roles == ("User Administrator",)
 
 
 def test_a_person_missing_both_hears_both_for_whom() -> None:

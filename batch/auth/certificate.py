@@ -1,5 +1,7 @@
-"""An app's certificate credential: a PEM file holding the private key and the certificate,
-read into the credential msal signs its client assertion with.
+"""An app's certificate credential: a PEM file holding the private key and the certificate, or
+a PFX/PKCS#12 file (with its password), read into the credential msal signs its client
+assertion with; with `send_x5c` off (the default, as azure-identity's), an assertion signer
+that leaves the chain out.
 
 The file is read once, and only if it is a regular file of at most `CERTIFICATE_MAX_BYTES`:
 a path to a device (`/dev/zero` once grew the process to 23.9 GB), a FIFO (which would block
@@ -10,13 +12,14 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from batch.config import CERTIFICATE_MAX_BYTES
 from batch.errors import ConfigError
 
 _HINT = "AZURE_CLIENT_CERTIFICATE_PATH (or a profile's certificate_path) must name a PEM file with the private key " \
-        "and the certificate."
+        "and the certificate, or a PFX/PKCS#12 file."
 
 
 def read_certificate_file(path: str | Path) -> bytes:
@@ -49,25 +52,93 @@ def read_certificate_file(path: str | Path) -> bytes:
 
 
 def load_certificate(path: str | Path, password: str | None = None) -> dict[str, str]:
-    """A PEM file holding the private key and the certificate → msal's credential
-    (`public_certificate` makes msal sign with PS256 and send `x5c`, GRAPH.md §14)."""
+    """A PEM file (private key and certificate) or a PFX/PKCS#12 file (with `password` when it
+    has one) → msal's credential: the private key as unencrypted PEM (in memory only) and the
+    certificate chain as PEM (`public_certificate`: msal then signs with PS256, sends
+    `x5t#S256` and the chain as `x5c`, GRAPH.md §14; `client_assertion_signer` signs without
+    the chain). A wrong password, or a file that is neither, is a one-line `ConfigError`."""
     data = read_certificate_file(path)
     try:
         text = data.decode("ascii")
-    except UnicodeDecodeError:
-        raise ConfigError(f"The certificate file {path} is not a PEM text file (a PFX/PKCS#12 file? convert it: "
-                          f"openssl pkcs12 -in app.pfx -out app.pem -nodes). {_HINT}") from None
+    except UnicodeDecodeError:  # binary: a PFX/PKCS#12 file is DER
+        return _pkcs12(path, data, password)
     key = re.search(r"-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----.*?-----END (?:RSA |EC |ENCRYPTED )?"
                     r"PRIVATE KEY-----", text, re.DOTALL)
     certs = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", text, re.DOTALL)
     if key is None or not certs:
         missing = "private key" if key is None else "certificate"
         raise ConfigError(f"The certificate file {path} holds no {missing}. It must be a PEM file with both the "
-                          "private key and the certificate (e.g. cat key.pem cert.pem > app.pem).")
-    credential = {"private_key": key.group(0) + "\n", "public_certificate": "\n".join(certs) + "\n"}
-    if password:
-        credential["passphrase"] = password
-    return credential
+                          "private key and the certificate (e.g. cat key.pem cert.pem > app.pem), or a PFX/PKCS#12 "
+                          "file.")
+    private_key = key.group(0) + "\n"
+    if password or "ENCRYPTED" in key.group(0) or "Proc-Type: 4,ENCRYPTED" in private_key:
+        private_key = _decrypted(path, private_key.encode("ascii"), password)
+    return {"private_key": private_key, "public_certificate": "\n".join(certs) + "\n"}
 
 
-__all__ = ["CERTIFICATE_MAX_BYTES", "load_certificate", "read_certificate_file"]
+_PASSWORD_HINT = "Set AZURE_CLIENT_CERTIFICATE_PASSWORD (or a profile's certificate_password_env) to its password."
+
+
+def _decrypted(path: str | Path, pem: bytes, password: str | None) -> str:
+    """An encrypted PEM key opened with `password`, as unencrypted PKCS#8 PEM (in memory)."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        key = serialization.load_pem_private_key(pem, password.encode("utf-8") if password else None)
+    except TypeError:
+        raise ConfigError(f"The private key in {path} is encrypted and no password was given. "
+                          f"{_PASSWORD_HINT}") from None
+    except ValueError:
+        raise ConfigError(f"The private key in {path} cannot be opened: the password is wrong, or the key is "
+                          f"damaged. {_PASSWORD_HINT}") from None
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode("ascii")
+
+
+def _pkcs12(path: str | Path, data: bytes, password: str | None) -> dict[str, str]:
+    """A PFX/PKCS#12 file's key and certificates, as PEM (in memory)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    try:
+        key, cert, extra = pkcs12.load_key_and_certificates(data, password.encode("utf-8") if password else None)
+    except ValueError:
+        what = "the password is wrong" if password else "it needs a password"
+        raise ConfigError(f"The certificate file {path} is not a PEM text file (nor a PFX/PKCS#12 file that opens: "
+                          f"{what}, or it is neither). {_PASSWORD_HINT} A PEM file works too: "
+                          "openssl pkcs12 -in app.pfx -out app.pem -nodes") from None
+    if key is None or cert is None:
+        missing = "private key" if key is None else "certificate"
+        raise ConfigError(f"The PFX/PKCS#12 file {path} holds no {missing}: export it with both the private key "
+                          "and the certificate.")
+    chain = [cert, *extra]
+    return {
+        "private_key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()).decode("ascii"),
+        "public_certificate": "".join(c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in chain),
+    }
+
+
+def client_assertion_signer(credential: dict[str, str], client_id: str,
+                            token_endpoint: Callable[[], str]) -> Callable[[], str]:
+    """A client assertion without the certificate chain (`send_x5c` off, azure-identity's
+    default): signed by msal's own `JwtAssertionCreator` with PS256 and `x5t#S256` (what msal
+    signs with when it knows the certificate), a new one (new jti, 10 minutes) for each token
+    request ("Microsoft identity platform application authentication certificate
+    credentials": x5t#S256 header, aud = the token endpoint, iss = sub = the client id)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from msal.oauth2cli.assertion import JwtAssertionCreator
+
+    leaf = x509.load_pem_x509_certificate(credential["public_certificate"].encode("ascii"))
+    creator = JwtAssertionCreator(credential["private_key"], algorithm="PS256",
+                                  sha256_thumbprint=leaf.fingerprint(hashes.SHA256()).hex())
+
+    def sign() -> str:
+        assertion = creator.create_normal_assertion(audience=token_endpoint(), issuer=client_id)
+        return assertion.decode("ascii") if isinstance(assertion, bytes) else str(assertion)
+
+    return sign
+
+
+__all__ = ["CERTIFICATE_MAX_BYTES", "client_assertion_signer", "load_certificate", "read_certificate_file"]

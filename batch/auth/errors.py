@@ -45,6 +45,49 @@ _REMEDY_BY_ERROR = {
                            "an administrator consented to the app.",
     "invalid_tenant": "Check {tenant_id}.",
 }
+_METHOD_REMEDIES = {
+    # "OAuth 2.0 device authorization grant": authorization_declined, bad_verification_code,
+    # expired_token; AADSTS7000218 when the app is not a public client.
+    "device-code": {
+        "70019": "The code was not entered in time (a code is valid for 15 minutes): run again and enter the new "
+                 "code at the page shown.",
+        "expired_token": "The code was not entered in time (a code is valid for 15 minutes): run again and enter "
+                         "the new code at the page shown.",
+        "65004": "The sign-in was declined at the sign-in page: run again and accept, signed in as an administrator "
+                 "of tenant {tenant_value}.",
+        "authorization_declined": "The sign-in was declined at the sign-in page: run again and accept.",
+        "70018": "The code was not accepted: run again and enter the new code exactly as shown.",
+        "7000218": "The app {client_id_value} is not a public client: turn on 'Allow public client flows' in its "
+                   "app registration (Authentication), or leave {client_id} unset to sign in through Microsoft Graph "
+                   "Command Line Tools.",
+        "700016": "No application with client id {client_id_value} exists in tenant {tenant_value}: check "
+                  "{client_id}, or leave it unset to sign in through Microsoft Graph Command Line Tools.",
+        "65001": "The app {client_id_value} has no consent for the permissions asked: an administrator grants admin "
+                 "consent to its delegated Microsoft Graph permissions (User.ReadWrite.All, Organization.Read.All, "
+                 "Application.Read.All).",
+        "50076": "The tenant asks for multi-factor authentication: complete it at the sign-in page, then run again.",
+    },
+    # "Workload identity federation": AADSTS70021 and its variants name what did not match.
+    "workload-identity": {
+        "70021": "No federated credential of app {client_id_value} matches the token in {federated_token_file}: add "
+                 "one under the app registration's Certificates & secrets > Federated credentials with the token's "
+                 "issuer, subject and audience (api://AzureADTokenExchange).",
+        "700211": "No federated credential of app {client_id_value} trusts the issuer of the token in "
+                  "{federated_token_file}: add one for that issuer under the app registration's Certificates & "
+                  "secrets > Federated credentials.",
+        "700212": "No federated credential of app {client_id_value} has the audience of the token in "
+                  "{federated_token_file} (api://AzureADTokenExchange is the usual one): correct it under the app "
+                  "registration's Certificates & secrets > Federated credentials.",
+        "700213": "No federated credential of app {client_id_value} has the subject of the token in "
+                  "{federated_token_file}: add one for that subject (for GitHub Actions: repo:OWNER/REPO:...) under "
+                  "the app registration's Certificates & secrets > Federated credentials.",
+        "700024": "The token in {federated_token_file} has expired or is not valid yet: it must be fresh (GitHub "
+                  "Actions' and Kubernetes' tokens last minutes to an hour; the file is read again for each token).",
+        "700027": "The token in {federated_token_file} could not be verified against its issuer's published keys.",
+        "invalid_client": "Check {client_id} and the app registration's federated credentials against the token in "
+                          "{federated_token_file}.",
+    },
+}
 _DEFAULT_REMEDY = "Check the app registration and its credentials ({client_id}, {client_secret} or {certificate_path})."
 _AADSTS = re.compile(r"AADSTS(\d+)")
 
@@ -60,14 +103,16 @@ def _authority_setting(sources: Sources) -> str:
 
 def _fill(template: str, sources: Sources, values: Mapping[str, str]) -> str:
     names = {"tenant_id": sources.tenant_id, "client_id": sources.client_id, "client_secret": sources.client_secret,
-             "certificate_path": sources.certificate_path, "authority_host": _authority_setting(sources)}
+             "certificate_path": sources.certificate_path, "authority_host": _authority_setting(sources),
+             "federated_token_file": sources.federated_token_file}
     return template.format(**names, **values)
 
 
 def auth_error(body: Mapping[str, Any], *, secret: str | None = None, sources: Sources = ENVIRONMENT,
-               tenant: str = "", client_id: str = "", authority: str = "") -> AuthError:
+               tenant: str = "", client_id: str = "", authority: str = "", method: str = "") -> AuthError:
     """The token endpoint's refusal `body` as an `AuthError`: its AADSTS code, and a remedy
-    naming the settings as they were given (`sources`)."""
+    naming the settings as they were given (`sources`) and, for a sign-in method with its own
+    refusals (device code, workload identity), that method's remedy."""
     error = str(body.get("error") or "unknown_error")
     description = str(body.get("error_description") or "")
     codes = body.get("error_codes")
@@ -80,10 +125,13 @@ def auth_error(body: Mapping[str, Any], *, secret: str | None = None, sources: S
     summary = description.split(" Trace ID:")[0].strip() or error
     if code and f"AADSTS{code}" not in summary:
         summary = f"AADSTS{code}: {summary}"
-    template = _REMEDIES.get(code or "") or _REMEDY_BY_ERROR.get(error, _DEFAULT_REMEDY)
+    own = _METHOD_REMEDIES.get(method, {})
+    template = own.get(code or "") or own.get(error) or _REMEDIES.get(code or "") or \
+        _REMEDY_BY_ERROR.get(error, _DEFAULT_REMEDY)
     remedy = _fill(template, sources, {"tenant_value": tenant or "(none)", "client_id_value": client_id or "(none)",
                                        "authority": authority or "the authority host"})
-    message = scrub(f"The identity platform refused the credentials of {sources.used} ({error}, {summary}). "
+    what = f"the {method} sign-in" if method else "the credentials"
+    message = scrub(f"The identity platform refused {what} of {sources.used} ({error}, {summary}). "
                     f"{remedy}", secret)
     return AuthError(message, code=code, error=error)
 

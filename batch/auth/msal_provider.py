@@ -1,5 +1,6 @@
-"""Client credentials for a real tenant through msal (GRAPH.md §10, §14): a client secret or a
-PEM certificate, one `ConfidentialClientApplication` for the whole run, and msal's answers and
+"""Client credentials for a real tenant through msal (GRAPH.md §10, §14): a client secret, a
+certificate (PEM or PFX, with or without its chain in x5c), or a federated token (workload
+identity: the client assertion read from AZURE_FEDERATED_TOKEN_FILE), one `ConfidentialClientApplication` for the whole run, and msal's answers and
 exceptions read into the refreshing provider's terms (a token, a transient failure to retry,
 or a refusal with its remedy).
 
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from batch.auth.certificate import load_certificate
+from batch.auth.certificate import client_assertion_signer, load_certificate
 from batch.auth.errors import TRANSIENT_ERRORS, scrub
 from batch.auth.providers import (
     GRAPH_SCOPE,
@@ -66,37 +67,53 @@ class MsalTokenProvider(RefreshingProvider):
 
     def __init__(self, tenant_id: str, client_id: str, *, client_secret: str | None = None,
                  certificate_path: str | Path | None = None, certificate_password: str | None = None,
+                 send_certificate_chain: bool = False, federated_token_file: str | Path | None = None,
                  authority_host: str = PUBLIC_AUTHORITY_HOST, verify: bool | str = True,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  retry: RetryPolicy = TOKEN_RETRY, scope: str = GRAPH_SCOPE, http_client: Any = None,
                  sources: Sources = ENVIRONMENT) -> None:
-        if (client_secret is None) == (certificate_path is None):
-            raise ConfigError("Give exactly one credential for the app: a client secret (AZURE_CLIENT_SECRET) "
-                              "or a certificate (AZURE_CLIENT_CERTIFICATE_PATH).")
+        given = [c for c in (client_secret, certificate_path, federated_token_file) if c is not None]
+        if len(given) != 1:
+            raise ConfigError("Give exactly one credential for the app: a client secret (AZURE_CLIENT_SECRET), "
+                              "a certificate (AZURE_CLIENT_CERTIFICATE_PATH) or a federated token file "
+                              "(AZURE_FEDERATED_TOKEN_FILE).")
         if not tenant_id or not client_id:
             raise ConfigError("A tenant id (AZURE_TENANT_ID) and a client id (AZURE_CLIENT_ID) are needed.")
         host = authority_host.rstrip("/")
         if not host.lower().startswith("https://"):
             raise ConfigError(f"The authority host must be an https URL (msal refuses others), got {authority_host!r}. "
                               "For an http emulator, use its token endpoint without msal.")
-        super().__init__(clock=clock, sleep=sleep, retry=retry, secret=client_secret, authority_url=host,
-                         sources=sources, ca_path=verify if isinstance(verify, str) else None)
+        super().__init__(clock=clock, sleep=sleep, retry=retry, secret=client_secret or certificate_password,
+                         authority_url=host, sources=sources, ca_path=verify if isinstance(verify, str) else None)
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.authority = f"{host}/{tenant_id}"
         self.scope = scope
-        self._credential: str | dict[str, str]
+        self._credential: str | dict[str, Any]
         if client_secret is not None:
             self._credential = client_secret
+        elif certificate_path is not None:
+            certificate = load_certificate(certificate_path, certificate_password)
+            # With the chain: msal signs PS256 with x5t#S256 and x5c. Without: the same signature,
+            # no x5c (an app that trusts its certificate by subject name and issuer needs the chain).
+            self._credential = certificate if send_certificate_chain else {
+                "client_assertion": client_assertion_signer(certificate, client_id, self._token_endpoint)}
         else:
-            assert certificate_path is not None
-            self._credential = load_certificate(certificate_path, certificate_password)
+            assert federated_token_file is not None
+            self._credential = {"client_assertion": federated_assertion(Path(federated_token_file), sources)}
+            self.method = "workload-identity"
         self._instance_discovery = host.lower() == PUBLIC_AUTHORITY_HOST
         self._verify = verify
         self._own_session = http_client is None
         self._http_client = http_client
         self._http_cache: dict[str, Any] = {}
         self._app: Any = None
+
+    def _token_endpoint(self) -> str:
+        """The token endpoint msal posts to (the audience of a client assertion)."""
+        if self._app is not None:
+            return str(self._app.authority.token_endpoint)
+        return f"{self.authority}/oauth2/v2.0/token"
 
     def _build(self) -> Any:
         import msal
@@ -179,4 +196,25 @@ class MsalTokenProvider(RefreshingProvider):
             cache.remove_at(entry)
 
 
-__all__ = ["PUBLIC_AUTHORITY_HOST", "TOKEN_REQUEST_TIMEOUT", "MsalTokenProvider", "token_session"]
+def federated_assertion(path: Path, sources: Sources = ENVIRONMENT) -> Callable[[], str]:
+    """Workload identity federation: the client assertion is the token in `path`, read again
+    for each token request (Kubernetes rotates the projected token in place; GitHub Actions'
+    is written once per job) — "Workload identity federation", and azure-identity's
+    WorkloadIdentityCredential, which reads AZURE_FEDERATED_TOKEN_FILE the same way."""
+    def read() -> str:
+        try:
+            with open(path, encoding="utf-8") as file:
+                token = file.read(64 * 1024).strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise ConfigError(f"Cannot read the federated token file {path} ({sources.federated_token_file}): "
+                              f"{reason}. It must hold the token that GitHub Actions or Kubernetes writes.") from None
+        if not token:
+            raise ConfigError(f"The federated token file {path} ({sources.federated_token_file}) is empty.")
+        return token
+
+    return read
+
+
+__all__ = ["PUBLIC_AUTHORITY_HOST", "TOKEN_REQUEST_TIMEOUT", "MsalTokenProvider", "federated_assertion",
+           "token_session"]

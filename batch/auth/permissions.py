@@ -44,6 +44,10 @@ WRITER_ROLES = ("User Administrator", "Global Administrator")
 PASSWORD_ROLES = ("Password Administrator", "Helpdesk Administrator", "Authentication Administrator",
                   "User Administrator", "Privileged Authentication Administrator", "Global Administrator")
 
+# Roles that may block and unblock sign-in (accountEnabled is a "sensitive action" on users,
+# https://learn.microsoft.com/graph/api/resources/users#who-can-perform-sensitive-actions).
+BLOCKER_ROLES = ("User Administrator", "Privileged Authentication Administrator", "Global Administrator")
+
 # Delegated permissions that stand for everything the signed-in user may do in the directory.
 _AS_THE_USER = frozenset({"directory.accessasuser.all"})
 # Permissions that only read: a requirement made of these asks no directory role of a person
@@ -51,6 +55,7 @@ _AS_THE_USER = frozenset({"directory.accessasuser.all"})
 _READS = frozenset({"user.read.all", "directory.read.all", "user.readbasic.all", "organization.read.all",
                     "application.read.all", "domain.read.all", "auditlog.read.all"})
 _PASSWORD = "user-passwordprofile.readwrite.all"
+_ENABLE = "user.enabledisableaccount.all"
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,8 @@ def roles_for(requirement: Collection[str]) -> tuple[str, ...]:
     lowered = {p.lower() for p in requirement}
     if _PASSWORD in lowered:
         return PASSWORD_ROLES
+    if _ENABLE in lowered:
+        return BLOCKER_ROLES
     if any(p in _READS or (p.endswith(".read.all") and "write" not in p) for p in lowered):
         return ()  # a read permission meets it: reading asks no role of a member
     return WRITER_ROLES
@@ -199,5 +206,5 @@ def missing_for(grants: Grants, needed: Sequence[Collection[str]]) -> Missing:
     return Missing(tuple(permissions), tuple(roles))
 
 
-__all__ = ["PASSWORD_ROLES", "ROLE_IDS", "ROLE_TEMPLATES", "WRITER_ROLES", "Grants", "Missing", "missing_for",
+__all__ = ["BLOCKER_ROLES", "PASSWORD_ROLES", "ROLE_IDS", "ROLE_TEMPLATES", "WRITER_ROLES", "Grants", "Missing", "missing_for",
            "missing_permissions", "roles_for", "token_claims", "token_grants", "token_roles"]

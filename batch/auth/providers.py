@@ -184,10 +184,12 @@ class RefreshingProvider:
     def _untrusted(self, failure: ssl.SSLCertVerificationError) -> AuthError:
         return untrusted(self._authority_host, failure, self._sources, self._ca_path)
 
+    method = ""  # the sign-in method when it has refusals of its own (auth_error's method-specific remedies)
+
     def _refused(self, body: dict[str, object]) -> AuthError:
         """The endpoint's refusal, naming the settings used."""
         return auth_error(body, secret=self._secret, sources=self._sources, tenant=self._tenant(),
-                          client_id=self._client_id(), authority=self._authority_host)
+                          client_id=self._client_id(), authority=self._authority_host, method=self.method)
 
     def _tenant(self) -> str:
         return ""

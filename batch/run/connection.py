@@ -30,27 +30,49 @@ from batch.auth import (
     missing_for,
     token_grants,
 )
+from batch.auth.azure_identity import AzureIdentityProvider, azure_cli_credential, managed_identity_credential
+from batch.auth.device_code import DeviceCodeProvider
 from batch.config import Target, plain_http_to_remote
 from batch.errors import ConfigError, GraphRequestFailed, PermissionMissing
 from batch.graph import AppPool, GraphCall, GraphClient, GraphResult, ObservedTokenProvider, Observer, Pacer
+from batch.run.token_cache import TokenCacheFile
 
 
 def token_provider_for(target: Target, transport: httpx.AsyncBaseTransport | None = None) -> TokenProvider:
-    """The token provider of the target's sign-in method (`Target.auth`)."""
+    """The token provider of the target's sign-in method (`Target.auth`): msal for a secret, a
+    certificate and a federated token (workload identity) and for device code; azure-identity
+    for the Azure CLI and managed identity; a plain client-credentials request for an http
+    loopback emulator with a secret (msal refuses http authorities)."""
     assert target.tenant_id
-    if target.auth not in ("secret", "certificate"):
-        raise ConfigError(f"the sign-in method {target.auth} is not available yet")
-    assert target.client_id
     verify: bool | str = str(target.ca_file) if target.ca_file else True
+    if target.auth == "azure-cli":
+        return AzureIdentityProvider("azure-cli", azure_cli_credential(target.tenant_id), tenant_id=target.tenant_id,
+                                     sources=target.sources)
+    if target.auth == "managed-identity":
+        return AzureIdentityProvider("managed-identity", managed_identity_credential(target.client_id, verify),
+                                     tenant_id=target.tenant_id, client_id=target.client_id, sources=target.sources)
     if target.authority_host.startswith("http://"):
+        if target.auth != "secret":
+            raise ConfigError(f"--auth {target.auth} needs an https authority host (msal refuses http): for the "
+                              "emulator, serve it with `entra-batch emulator --tls` and use the https lines it prints")
         # msal refuses http authorities; a plain client-credentials request serves a loopback emulator.
+        assert target.client_id
         return ClientCredentialsProvider(f"{target.authority_host}/{target.tenant_id}/oauth2/v2.0/token",
                                          target.client_id, target.client_secret or "", verify=verify,
                                          transport=transport, sources=target.sources)
+    assert target.client_id
+    if target.auth == "device-code":
+        cache = TokenCacheFile(target.token_cache, target.tenant_id, target.client_id) if target.token_cache else None
+        return DeviceCodeProvider(target.tenant_id, target.client_id, cache=cache, prompt=target.device_code_prompt,
+                                  authority_host=target.authority_host, verify=verify, sources=target.sources)
+    if target.auth == "workload-identity":
+        return MsalTokenProvider(target.tenant_id, target.client_id, federated_token_file=target.federated_token_file,
+                                 authority_host=target.authority_host, verify=verify, sources=target.sources)
     return MsalTokenProvider(target.tenant_id, target.client_id, client_secret=target.client_secret,
                              certificate_path=target.certificate_path,
-                             certificate_password=target.certificate_password, authority_host=target.authority_host,
-                             verify=verify, sources=target.sources)
+                             certificate_password=target.certificate_password,
+                             send_certificate_chain=target.send_certificate_chain,
+                             authority_host=target.authority_host, verify=verify, sources=target.sources)
 
 
 def refuse_plain_http(target: Target, transport: httpx.AsyncBaseTransport | None) -> None:

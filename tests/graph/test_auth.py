@@ -377,11 +377,16 @@ async def test_msal_certificate_signs_ps256_with_x5c(tmp_path: Path) -> None:
     assert set(credential) == {"private_key", "public_certificate"}
     t = fake_time()
     platform = FakeIdentityPlatform(ok(fake_jwt()))
-    await msal_provider(platform, t, certificate_path=path).token()
+    await msal_provider(platform, t, certificate_path=path, send_certificate_chain=True).token()
     form = platform.posts[0]
     assert "client_secret" not in form
     header = jwt.get_unverified_header(form["client_assertion"])
     assert header["alg"] == "PS256" and "x5c" in header and "x5t#S256" in header
+    # Issue 13: without send_x5c (azure-identity's default), the same signature without the chain.
+    platform = FakeIdentityPlatform(ok(fake_jwt()))
+    await msal_provider(platform, t, certificate_path=path).token()
+    header = jwt.get_unverified_header(platform.posts[0]["client_assertion"])
+    assert header["alg"] == "PS256" and "x5c" not in header and "x5t#S256" in header
 
 
 def test_configuration_errors(tmp_path: Path) -> None:
