@@ -364,3 +364,53 @@ async def test_doctor_with_an_emulator_administrator_lacking_the_role(world: Ten
                  "identity filter on deleted items", "$count with ConsistencyLevel: eventual"):
         assert _check(report, name)[0] == OK, _check(report, name)
     assert token not in json.dumps(report.as_json())
+
+
+# --- signed in with a device code, against `entra-batch emulator --tls` -----------------------
+
+def _device_code_doctor(tmp_path: Path, upn: str, roles: tuple[str, ...]) -> tuple[subprocess.CompletedProcess[str],
+                                                                                  float]:
+    """doctor --auth device-code as `upn` (approved by the served emulator), on a terminal."""
+    import pty
+
+    db = tmp_path / "emu" / "emulator.db"
+    db.parent.mkdir(parents=True)
+    store = Store(db)
+    if store.admin(upn) is None:
+        store.add_admin(store.tenants()[0].id, upn, roles=roles)
+    store.close()
+    with running_emulator(tmp_path / "emu", db=db, extra_args=["--approve-device-codes-as", upn]) as emulator:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ENTRA_BATCH_", "IDENTITY_"))
+               and k not in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")}
+        env.update(AZURE_TENANT_ID=emulator.tenant_id, AZURE_AUTHORITY_HOST=emulator.authority_host,
+                   SSL_CERT_FILE=emulator.ca_path, ENTRA_BATCH_HOME=str(tmp_path / "client"),
+                   ENTRA_BATCH_CACHE=str(tmp_path / "client" / "cache"), PYTHONPATH=str(REPO_ROOT))
+        leader, follower = pty.openpty()
+        try:
+            started = time.monotonic()
+            done = subprocess.run([sys.executable, "-m", "batch", "doctor", "--target", emulator.graph_url, "--auth",
+                                   "device-code"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+                                  stdin=follower)
+            return done, time.monotonic() - started
+        finally:
+            os.close(leader)
+            os.close(follower)
+
+
+def test_device_code_doctor_names_the_administrator_and_the_role_they_lack(tmp_path: Path) -> None:
+    upn = "helpdesk@contoso.onmicrosoft.com"
+    done, took = _device_code_doctor(tmp_path, upn, ("Helpdesk Administrator",))
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"✓ identity: signed in as {upn} (Helpdesk Administrator), through Microsoft Graph Command Line " \
+           "Tools" in done.stdout
+    role = f"needs the User Administrator directory role for {upn}"
+    assert _fails(done.stdout) == [f"✗ {verb}: {role}" for verb in ("create", "delete", "update", "restore", "purge")]
+    assert "✓ reset-password: granted" in done.stdout
+    assert took < TEN_SECONDS, f"{took:.1f} s"
+
+
+def test_device_code_doctor_as_a_user_administrator_stops_nothing(tmp_path: Path) -> None:
+    done, took = _device_code_doctor(tmp_path, "admin@contoso.onmicrosoft.com", ("User Administrator",))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "✓ identity: signed in as admin@contoso.onmicrosoft.com (User Administrator)" in done.stdout
+    assert took < TEN_SECONDS, f"{took:.1f} s"
