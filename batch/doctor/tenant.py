@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batch.doctor.report import FAIL, Check, fail, ok, warn
+from batch.doctor.report import Check, fail, ok, warn
 from batch.graph import GraphResult
 
 SECTION = "target"
@@ -104,4 +104,4 @@ def _domains_check(default: str | None, verified: list[str], configured: str | N
     return ok(SECTION, "domains", f"default {default or '(none marked default)'}; verified: {listed}", **data)
 
 
-__all__ = ["FAIL", "KINDS", "domains_of", "tenant_checks"]
+__all__ = ["KINDS", "domains_of", "tenant_checks"]
