@@ -289,6 +289,7 @@ def test_azure_cli_creates_and_exports_and_says_az_login_when_signed_out(tmp_pat
     missing = run_cli(["export", "--out", str(tmp_path / "z.csv"), "--quiet"],
                       dict(env, PATH=str(tmp_path / "empty")), tmp_path)
     assert missing.returncode == 3 and "the Azure CLI (az) is not on PATH" in missing.stderr
+    assert all(line.startswith("entra-batch: ") for line in missing.stderr.splitlines())  # azure-identity's log: not shown
 
 
 # ---- managed identity (App Service's IDENTITY_ENDPOINT / IDENTITY_HEADER) -----------------------------------
@@ -309,6 +310,7 @@ def test_managed_identity_creates_and_exports_and_a_wrong_header_ends_fast(tmp_p
     assert done.returncode == 3, done.stderr
     assert elapsed < 5.0, f"{elapsed:.1f} s"
     assert "--auth managed-identity" in done.stderr and "Traceback" not in done.stderr
+    assert all(line.startswith("entra-batch: ") for line in done.stderr.splitlines())
     assert header not in done.stderr + done.stdout
 
 
