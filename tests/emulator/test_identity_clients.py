@@ -242,3 +242,13 @@ def test_auto_approval_option(served: Served, tmp_path: Path) -> None:
         assert "access_token" in result, result
         assert time.monotonic() - started < 5
         app.http_client.close()
+
+
+def test_sign_in_options_that_name_nothing_are_one_line(served: Served, tmp_path: Path) -> None:
+    unknown = _cli("--memory", "--port", "0", "--approve-device-codes-as", "nobody@contoso.onmicrosoft.com",
+                   home=served.home)
+    assert unknown.returncode == 2 and "no such administrator" in unknown.stderr and "Traceback" not in unknown.stderr
+    bad = _cli("--memory", "--port", "0", "--trust-issuer", f"{ISSUER}={tmp_path / 'absent.json'}", home=served.home)
+    assert bad.returncode == 2 and "cannot read the JWKS document" in bad.stderr
+    alone = _cli("--memory", "--port", "0", "--federated-subject", SUBJECT, home=served.home)
+    assert alone.returncode == 2 and "needs a --trust-issuer" in alone.stderr
