@@ -201,3 +201,37 @@ def test_access_as_user_meets_every_scope_but_not_the_role() -> None:
     grants = token_grants(person("Directory.AccessAsUser.All"))
     assert missing_for(grants, [CREATE, PASSWORD]).permissions == ()
     assert missing_for(grants, [CREATE]).roles == ("User Administrator",)
+
+
+def test_a_resumed_run_signs_in_as_it_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    from batch.cli.targets import target_of
+    from batch.run.request import RunRequest
+
+    saved = RunRequest(verb="create", input="in.csv", auth="azure-cli")
+    assert RunRequest.from_journal(dict(saved.__dict__)).auth == "azure-cli"
+    for name, value in CREDS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("ENTRA_BATCH_AUTH", raising=False)
+    monkeypatch.delenv("ENTRA_BATCH_TARGET", raising=False)
+    parser = build_parser()
+    assert target_of(parser.parse_args(["resume", "runs/x"]), auth=saved.auth).auth == "azure-cli"
+    assert target_of(parser.parse_args(["resume", "runs/x", "--auth", "secret"]), auth=saved.auth).auth == "secret"
+    assert parser.parse_args(["create", "in.csv", "--auth", "azure-cli"]).auth == "azure-cli"
+
+
+def test_profiles_lists_each_sign_in_method(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from batch.cli import main
+
+    write_profiles(tmp_path, '[admin]\ntenant_id = "t"\nauth = "device-code"\n\n'
+                             '[mi]\ntenant_id = "t"\nauth = "managed-identity"\nclient_id = "uai"\n\n'
+                             '[cert]\ntenant_id = "t"\nclient_id = "c"\ncertificate_path = "/x.pfx"\n'
+                             'certificate_password_env = "PFX_PW"\nsend_x5c = true\n')
+    monkeypatch.setenv("ENTRA_BATCH_HOME", str(tmp_path))
+    monkeypatch.setenv("PFX_PW", "pfx-secret-value")
+    assert main(["profiles"]) == 0
+    listed = capsys.readouterr().out
+    assert "device-code" in listed and "managed-identity (client uai)" in listed and "certificate (x5c)" in listed
+    assert main(["profiles", "show", "cert"]) == 0
+    shown = capsys.readouterr().out
+    assert "PFX_PW (the password comes from $PFX_PW: set)" in shown and "pfx-secret-value" not in shown

@@ -289,6 +289,7 @@ def test_azure_cli_creates_and_exports_and_says_az_login_when_signed_out(tmp_pat
     missing = run_cli(["export", "--out", str(tmp_path / "z.csv"), "--quiet"],
                       dict(env, PATH=str(tmp_path / "empty")), tmp_path)
     assert missing.returncode == 3 and "the Azure CLI (az) is not on PATH" in missing.stderr
+    assert all(line.startswith("entra-batch: ") for line in missing.stderr.splitlines())  # azure-identity's log: not shown
 
 
 # ---- managed identity (App Service's IDENTITY_ENDPOINT / IDENTITY_HEADER) -----------------------------------
@@ -309,6 +310,7 @@ def test_managed_identity_creates_and_exports_and_a_wrong_header_ends_fast(tmp_p
     assert done.returncode == 3, done.stderr
     assert elapsed < 5.0, f"{elapsed:.1f} s"
     assert "--auth managed-identity" in done.stderr and "Traceback" not in done.stderr
+    assert all(line.startswith("entra-batch: ") for line in done.stderr.splitlines())
     assert header not in done.stderr + done.stdout
 
 
@@ -368,3 +370,19 @@ def test_workload_identity_creates_and_exports_and_an_expired_token_ends_fast(tm
         other = run_cli(["export", "--out", str(tmp_path / "y.csv"), "--quiet"], env, tmp_path)
         assert other.returncode == 3 and "AADSTS700213" in other.stderr, other.stderr
         assert "Federated credentials" in other.stderr
+
+
+def test_a_revoked_device_code_sign_in_without_a_terminal_ends_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "emu" / "emulator.db"
+    admin = seed(db, lambda store, tenant: store.seeded_admin(tenant.id).upn)
+    with running_emulator(tmp_path / "emu", db=db, extra_args=["--approve-device-codes-as", admin]) as emulator:
+        env = dict(tenant_env(emulator, tmp_path / "client"), ENTRA_BATCH_AUTH="device-code")
+        first = on_a_terminal(["export", "--out", str(tmp_path / "a.csv"), "--quiet"], env, tmp_path)
+        assert first.returncode == 0, first.stderr
+        seed(db, lambda store, tenant: store.revoke_refresh_tokens(admin))  # revokeSignInSessions
+        started = time.monotonic()
+        done = run_cli(["export", "--out", str(tmp_path / "b.csv"), "--quiet"], env, tmp_path)
+        elapsed = time.monotonic() - started
+    assert done.returncode == 3, done.stderr
+    assert elapsed < 5.0, f"{elapsed:.1f} s"
+    assert f"the cached sign-in of {admin}" in done.stderr and "expired or was revoked" in done.stderr

@@ -15,6 +15,7 @@ connection failure or a 5xx is retried, up to the token deadline."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -136,8 +137,16 @@ def _is_guid(text: str) -> bool:
     return [len(p) for p in text.split("-")] == [8, 4, 4, 4, 12]
 
 
+def _quiet() -> None:
+    """azure-identity logs each failure as a warning ("AzureCliCredential.get_token_info failed:
+    ..."), which Python's last-resort handler prints on stderr: a second, unasked line beside
+    our own (only batch/cli prints). Every failure reaches the user as our `AuthError`."""
+    logging.getLogger("azure.identity").setLevel(logging.CRITICAL)
+
+
 def azure_cli_credential(tenant_id: str | None) -> Callable[[], Any]:
     def make() -> Any:
+        _quiet()
         from azure.identity import AzureCliCredential
 
         return AzureCliCredential(tenant_id=tenant_id or "", process_timeout=AZ_TIMEOUT_SECONDS)
@@ -149,6 +158,7 @@ def managed_identity_credential(client_id: str | None, verify: bool | str) -> Ca
     IDENTITY_ENDPOINT is checked against (the emulator's --tls; App Service's own endpoint is
     plain http on loopback). Its own retries are bounded to a few (a refusal is not retried)."""
     def make() -> Any:
+        _quiet()
         from azure.identity import ManagedIdentityCredential
 
         kwargs: dict[str, Any] = {"retry_total": 2, "retry_backoff_factor": 0.5,

@@ -30,6 +30,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from batch.auth.errors import TRANSIENT_ERRORS
 from batch.auth.msal_provider import PUBLIC_AUTHORITY_HOST, MsalTokenProvider
 from batch.auth.providers import GRAPH_SCOPE, TOKEN_RETRY, Fetched, RefreshingProvider
 from batch.config import ENVIRONMENT, Sources
@@ -113,16 +114,25 @@ class DeviceCodeProvider(MsalTokenProvider):
         if self._app is None:
             self._app = self._build()
         app = self._app
+        lapsed: list[str] = []  # cached sign-ins whose refresh token no longer works
         for account in app.get_accounts():
             if account.get("realm") not in (None, "", self.tenant_id) and _is_guid(self.tenant_id):
                 continue
-            silent = app.acquire_token_silent([self.scope], account=account)
+            silent = app.acquire_token_silent_with_error([self.scope], account=account)
             if silent and "access_token" in silent:
                 self._save()
                 result: dict[str, Any] = silent
                 return result
+            if silent and silent.get("error") in TRANSIENT_ERRORS:
+                return dict(silent)
+            lapsed.append(str(account.get("username") or account.get("home_account_id") or "?"))
         if self._prompt is None:
             where = self._cache_file.describe() if self._cache_file is not None else "no cache"
+            if lapsed:
+                raise AuthError(
+                    f"--auth device-code: the cached sign-in of {', '.join(lapsed)} for tenant {self.tenant_id} "
+                    f"({where}) has expired or was revoked, and no one is at a terminal to enter a code. Run the "
+                    "command once at a terminal to sign in again.", error="interaction_required")
             raise AuthError(
                 f"--auth device-code: no signed-in administrator is cached for tenant {self.tenant_id} ({where}), "
                 "and no one is at a terminal to enter a code. Run the command once at a terminal to sign in (the "

@@ -73,7 +73,8 @@ def report_defect(exc: BaseException, command: str, run_dir: Path | None) -> int
         places.append(home_dir() / "errors")
     except Exception:  # noqa: BLE001 - no home: the temporary directory takes the log
         pass
-    log, why_not = write_traceback(exc, command, places, hide=[os.environ.get("AZURE_CLIENT_SECRET")])
+    log, why_not = write_traceback(exc, command, places, hide=[os.environ.get(name) for name in (
+        "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "IDENTITY_HEADER")])
     where = f"The traceback is in {log}; please report it" if log is not None \
         else f"The traceback could not be written ({why_not})"
     then = f". The run folder keeps what was done: `entra-batch resume {run_dir}` goes on from there" \

@@ -28,7 +28,7 @@ def run_emulator(args: argparse.Namespace) -> int:
     if isinstance(federation, int):
         return federation
     from batch.emulator.database import DatabaseUnavailable
-    from batch.emulator.server import NotLoopback, ServeOptions, serve
+    from batch.emulator.server import BadSetting, NotLoopback, ServeOptions, serve
     from batch.emulator.settings import EmulatorSettings, Faults, Latency, Quotas
 
     quotas = Quotas(enabled=not args.no_throttle)
@@ -67,7 +67,7 @@ def run_emulator(args: argparse.Namespace) -> int:
     lock = _hold(db)
     try:
         serve(options, settings, sys.stdout)
-    except (NotLoopback, DatabaseUnavailable) as exc:
+    except (NotLoopback, BadSetting, DatabaseUnavailable) as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     except OSError as exc:

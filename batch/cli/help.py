@@ -10,8 +10,7 @@ examples:
                                             sign in on the device showing that code (device code flow)
   entra-batch emulator --tls --approve-device-codes-as admin@contoso.onmicrosoft.com
                                             every device code approved at once (tests, demos)
-  entra-batch emulator --tls --trust-issuer https://token.actions.githubusercontent.com=jwks.json \\
-      --federated-subject repo:contoso/onboarding:ref:refs/heads/main
+  entra-batch emulator --trust-issuer https://token.actions.githubusercontent.com=jwks.json --federated-subject repo:contoso/app:ref:refs/heads/main
                                             workload identity federation for the ready-made app
 
 Prints `export` lines (tenant id, client id and secret of a ready-made app with every user

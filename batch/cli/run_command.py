@@ -51,7 +51,7 @@ def start(args: argparse.Namespace, holder: RunFolderHolder) -> int:
         out_dir=str(args.out_dir) if args.out_dir else None, dry_run=args.dry_run, batch_size=args.batch_size,
         concurrency=args.concurrency, on_existing=getattr(args, "on_existing", "fail"), priority=args.priority,
         target=args.target, profile=args.profile, domain=args.domain, extensions_app_id=args.extensions_app_id,
-        force_change_generated=not getattr(args, "no_force_change", False),
+        force_change_generated=not getattr(args, "no_force_change", False), auth=getattr(args, "auth", None),
     )
     bar = ProgressBar(args.quiet or args.verbose)
     try:
@@ -125,7 +125,7 @@ def resume(args: argparse.Namespace, holder: RunFolderHolder) -> int:
     holder.run_dir = args.run_dir
     request = read_request(args.run_dir)
     target = target_of(args, target=request.target, profile=request.profile, domain=request.domain,
-                       extensions_app_id=request.extensions_app_id)
+                       extensions_app_id=request.extensions_app_id, auth=request.auth)
     bar = ProgressBar(args.quiet or args.verbose)
     try:
         with reach(target) as where:

@@ -59,14 +59,15 @@ def local_emulator_settings() -> Any:
 
 
 def target_of(args: argparse.Namespace, *, target: str | None = None, profile: str | None = None,
-              domain: str | None = None, extensions_app_id: str | None = None) -> Target:
+              domain: str | None = None, extensions_app_id: str | None = None, auth: str | None = None) -> Target:
     """The target named by the command line, falling back to the given values (a resumed
     run's own), then to the environment and profiles (`batch.config`). `--target` and
     `--profile` on the command line replace the given pair as a whole; given together, they
-    are a usage error (`resolve_target`)."""
+    are a usage error (`resolve_target`). `--auth` replaces the given method (a resumed run's
+    own)."""
     if getattr(args, "target", None) or getattr(args, "profile", None):
         target, profile = getattr(args, "target", None), getattr(args, "profile", None)
-    resolved = resolve_target(target, profile, auth=getattr(args, "auth", None),
+    resolved = resolve_target(target, profile, auth=getattr(args, "auth", None) or auth,
                               domain=getattr(args, "domain", None) or domain,
                               extensions_app_id=getattr(args, "extensions_app_id", None) or extensions_app_id)
     if resolved.auth == "device-code" and (sys.stdin.isatty() or sys.stderr.isatty()):

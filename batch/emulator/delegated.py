@@ -104,7 +104,10 @@ def device_authorization(authority: TokenAuthority, tenant: Tenant, form: dict[s
     now = authority.clock()
     device_code, user_code = authority.store.add_device_code(tenant.id, app.client_id, scope, now + DEVICE_CODE_LIFETIME)
     if authority.approve_device_codes_as:
-        approve(authority.store, user_code, authority.approve_device_codes_as, now)
+        try:
+            approve(authority.store, user_code, authority.approve_device_codes_as, now)
+        except ApprovalError:
+            pass  # not an administrator of this tenant: the code waits for `emulator approve`
     uri = f"{origin}/devicelogin"
     return {
         "user_code": user_code,

@@ -40,6 +40,10 @@ class NotLoopback(ValueError):
     pass
 
 
+class BadSetting(ValueError):
+    """A setting that names something the directory does not have (one line for the user)."""
+
+
 def host_policy(bound_host: str, port: int) -> HostPolicy:
     """The names a server bound to `bound_host:port` answers to: the address itself and the
     loopback names, on that port only."""
@@ -137,6 +141,10 @@ def serve(options: ServeOptions, settings: EmulatorSettings, out: TextIO) -> Non
     store = Store(options.db) if options.db else Store(":memory:")
     try:
         configure_federation(store, options)
+        upn = settings.approve_device_codes_as
+        if upn and store.admin(upn) is None:
+            raise BadSetting(f"--approve-device-codes-as {upn}: no such administrator; the emulator's are "
+                             + ", ".join(a.upn for t in store.tenants() for a in store.admins(t.id)))
         tls = ensure_tls_files(options.tls_dir) if options.tls_dir else None
         sock = _bound_socket(options.host, options.port)
     except BaseException:

@@ -259,7 +259,8 @@ async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport
             verify=verify,
             low_priority=priority == "low",
             max_connections=max(4, concurrency * 2),
-            redact=[target.client_secret, *(app.client_secret for app in target.extra_apps)],
+            redact=[target.client_secret, target.certificate_password,
+                    *(app.client_secret for app in target.extra_apps)],
             observer=observer,
         )
         client_ids = [target.client_id or ""] + [app.client_id for app in target.extra_apps]

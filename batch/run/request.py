@@ -25,6 +25,7 @@ class RunRequest:
     domain: str | None = None
     extensions_app_id: str | None = None
     force_change_generated: bool = True
+    auth: str | None = None  # --auth as given (None: the profile's, the environment's or the implied method)
 
     @classmethod
     def from_journal(cls, saved: dict[str, Any]) -> RunRequest:

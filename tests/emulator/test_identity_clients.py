@@ -82,6 +82,13 @@ def _public(emulator: Emulator, client_id: str = GRAPH_COMMAND_LINE_TOOLS,
                                         verify=emulator.ca_path, token_cache=cache)
 
 
+def _device_flow(app: msal.PublicClientApplication, flow: dict[str, object]) -> dict[str, object]:
+    """msal's polling, given up after 10 s instead of the code's 15 minutes (a broken approval
+    fails the test instead of holding it)."""
+    started = time.monotonic()
+    return app.acquire_token_by_device_flow(flow, exit_condition=lambda _: time.monotonic() - started > 10)  # type: ignore[no-any-return]
+
+
 def _graph(emulator: Emulator, path: str, token: str) -> httpx.Response:
     return httpx.get(f"{emulator.graph_url}{path}", headers={"Authorization": f"Bearer {token}"},
                      verify=emulator.ssl_context(), timeout=10)
@@ -111,7 +118,7 @@ def test_device_code_approved_by_the_command_then_cached(served: Served) -> None
     assert approved.returncode == 0, approved.stderr
     assert ADMIN in approved.stderr and approved.stdout == ""
     flow["interval"] = 1
-    result = app.acquire_token_by_device_flow(flow)
+    result = _device_flow(app, flow)
     assert "access_token" in result, result
     claims = jwt.decode(result["access_token"], options={"verify_signature": False})
     assert claims["idtyp"] == "user" and claims["upn"] == ADMIN and "roles" not in claims
@@ -148,7 +155,7 @@ def test_device_code_declined_ends_the_flow(served: Served) -> None:
     assert declined.returncode == 0, declined.stderr
     flow["interval"] = 1
     started = time.monotonic()
-    result = app.acquire_token_by_device_flow(flow)
+    result = _device_flow(app, flow)
     assert result.get("error") == "authorization_declined", result
     assert time.monotonic() - started < 5
     app.http_client.close()
@@ -231,7 +238,17 @@ def test_auto_approval_option(served: Served, tmp_path: Path) -> None:
         app = _public(emulator)
         flow = app.initiate_device_flow(scopes=[GRAPH_SCOPE])
         started = time.monotonic()
-        result = app.acquire_token_by_device_flow(flow)
+        result = _device_flow(app, flow)
         assert "access_token" in result, result
         assert time.monotonic() - started < 5
         app.http_client.close()
+
+
+def test_sign_in_options_that_name_nothing_are_one_line(served: Served, tmp_path: Path) -> None:
+    unknown = _cli("--memory", "--port", "0", "--approve-device-codes-as", "nobody@contoso.onmicrosoft.com",
+                   home=served.home)
+    assert unknown.returncode == 2 and "no such administrator" in unknown.stderr and "Traceback" not in unknown.stderr
+    bad = _cli("--memory", "--port", "0", "--trust-issuer", f"{ISSUER}={tmp_path / 'absent.json'}", home=served.home)
+    assert bad.returncode == 2 and "cannot read the JWKS document" in bad.stderr
+    alone = _cli("--memory", "--port", "0", "--federated-subject", SUBJECT, home=served.home)
+    assert alone.returncode == 2 and "needs a --trust-issuer" in alone.stderr

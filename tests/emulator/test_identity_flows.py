@@ -458,8 +458,9 @@ async def test_federated_assertion_errors(graph: Graph, issuer_key: rsa.RSAPriva
     assert aad(await federated(graph, app.client_id, token)) == expected
 
 
-def certificate(name: str = "entra-batch x5c") -> tuple[rsa.RSAPrivateKey, x509.Certificate, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+def certificate(name: str = "entra-batch x5c", key: rsa.RSAPrivateKey | None = None,
+                ) -> tuple[rsa.RSAPrivateKey, x509.Certificate, str]:
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
@@ -481,7 +482,8 @@ async def test_x5c_assertion_with_the_registered_certificate(graph: Graph) -> No
     url = f"http://emulator/{graph.tenant.id}/oauth2/v2.0/token"
     response = await federated(graph, app.client_id, x5c_assertion(key, cert, app.client_id, url, graph.clock()))
     assert response.status_code == 200, response.text
-    # A renewed certificate of the same subject is a different leaf: SNI trust is not modelled.
-    new_key, new_cert, _ = certificate()
+    # A renewed certificate (same subject, even the same key) is a different leaf: subject name
+    # and issuer trust is not modelled, only the registered certificate is accepted.
+    new_key, new_cert, _ = certificate(key=key)
     refused = await federated(graph, app.client_id, x5c_assertion(new_key, new_cert, app.client_id, url, graph.clock()))
     assert aad(refused) == (401, "invalid_client", 700027)
