@@ -82,8 +82,14 @@ def delegated_allows(permissions: frozenset[str], scopes: frozenset[str], user_r
     that needs one of `permissions`."""
     if scopes.isdisjoint(permissions | {AS_USER}):
         return False
-    needed = DELEGATED_ROLES.get(permissions, WRITERS)
+    needed = DELEGATED_ROLES[permissions] if permissions in DELEGATED_ROLES else _default_roles(permissions)
     return needed is None or not needed.isdisjoint(user_roles)
+
+
+def _default_roles(permissions: frozenset[str]) -> frozenset[str] | None:
+    """A permission set without its own row: a read (one of its permissions is a `.Read.` one,
+    such as Domain.Read.All) needs no role of a member user; anything else a user-writing role."""
+    return None if any(".Read." in p for p in permissions) else WRITERS
 
 
 # user-update.md, passwordProfile: app-only, the app needs "at least the User Administrator Microsoft

@@ -252,3 +252,26 @@ def test_sign_in_options_that_name_nothing_are_one_line(served: Served, tmp_path
     assert bad.returncode == 2 and "cannot read the JWKS document" in bad.stderr
     alone = _cli("--memory", "--port", "0", "--federated-subject", SUBJECT, home=served.home)
     assert alone.returncode == 2 and "needs a --trust-issuer" in alone.stderr
+
+
+def test_device_code_credential_of_azure_identity(served: Served) -> None:
+    """azure-identity's DeviceCodeCredential (what a client built on it uses): the prompt callback
+    gets the code, `emulator approve` signs in, and the AuthenticationRecord names the admin."""
+    from azure.identity import DeviceCodeCredential
+
+    emulator = served.emulator
+    approvals: list[subprocess.CompletedProcess[str]] = []
+
+    def prompt(verification_uri: str, user_code: str, expires_on: object) -> None:
+        approvals.append(_cli("approve", user_code, "--db", str(served.db), home=served.home))
+
+    credential = DeviceCodeCredential(client_id=GRAPH_COMMAND_LINE_TOOLS, tenant_id=emulator.tenant_id,
+                                      authority=emulator.authority_host, disable_instance_discovery=True,
+                                      prompt_callback=prompt, timeout=20)
+    started = time.monotonic()
+    record = credential.authenticate(scopes=[GRAPH_SCOPE])
+    assert time.monotonic() - started < 15
+    assert approvals and approvals[0].returncode == 0, approvals
+    assert record.username == ADMIN and record.tenant_id == emulator.tenant_id
+    token = credential.get_token(GRAPH_SCOPE)
+    assert _graph(emulator, "/me", token.token).json()["userPrincipalName"] == ADMIN

@@ -29,7 +29,7 @@ from emulator.helpers import FORBIDDEN, Graph, customer, error_of, graph_error, 
 
 from batch.emulator import Store
 from batch.emulator.delegated import ApprovalError, approve
-from batch.emulator.permissions import DELEGATED_ROLES
+from batch.emulator.permissions import DELEGATED_ROLES, delegated_allows
 from batch.emulator.store import AZURE_CLI, DELEGATED_SCOPES, GRAPH_COMMAND_LINE_TOOLS, ROLE_TEMPLATES
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -137,6 +137,12 @@ def test_unknown_directory_roles_are_refused(store: Store) -> None:
 
 def test_every_permission_set_has_its_delegated_rule() -> None:
     assert len(DELEGATED_ROLES) == 16  # distinct keys: no two permission sets collide
+    # A set without a row: reads need no role of a member user, writes a user-writing role.
+    reads = frozenset({"Domain.Read.All", "Directory.Read.All"})
+    writes = frozenset({"Policy.ReadWrite.AuthenticationFlows"})
+    assert delegated_allows(reads, frozenset({"Domain.Read.All"}), frozenset())
+    assert not delegated_allows(writes, frozenset(writes), frozenset({"Helpdesk Administrator"}))
+    assert delegated_allows(writes, frozenset(writes), frozenset({"Global Administrator"}))
 
 
 # ---- device code ---------------------------------------------------------------------------
