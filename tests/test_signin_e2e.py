@@ -76,6 +76,17 @@ def create_and_export(env: dict[str, str], tmp_path: Path, name: str) -> tuple[s
     return created, rows
 
 
+def doctor_identity(env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """`entra-batch doctor --json` with this sign-in: nothing stops a run, and the identity check's data
+    (who the token speaks for, and the `--auth` method that got it)."""
+    done = run_cli(["doctor", "--json"], env, cwd)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    (identity,) = [check for check in report["checks"] if check["name"] == "identity"]
+    assert identity["status"] == "ok"
+    return identity["data"]  # type: ignore[no-any-return]
+
+
 def signed_in(rows: list[dict[str, str]], name: str) -> set[str]:
     return {value for row in rows for value in row.values() if value.startswith(name) and value.endswith(".com")}
 
@@ -120,6 +131,8 @@ def test_certificate_pfx_creates_and_exports_and_a_wrong_one_ends_fast(tmp_path:
                     "AZURE_CLIENT_CERTIFICATE_PASSWORD": PFX_PASSWORD, "AZURE_CLIENT_SEND_CERTIFICATE_CHAIN": "true"})
         created, rows = create_and_export(env, tmp_path, "pfx")
         assert len(signed_in(rows, "pfx")) == 3
+        identity = doctor_identity(env, tmp_path)
+        assert (identity["kind"], identity["method"], identity["client_id"]) == ("app", "certificate", app.client_id)
 
         # Another certificate than the registered one: refused at the token endpoint, at once.
         other_key, other_cert = self_signed()
@@ -196,6 +209,8 @@ def test_device_code_creates_and_exports_once_asked_then_from_the_cache(tmp_path
         assert emulator.client_secret not in text and "client_secret" not in text
         summary = json.loads((tmp_path / "dc-run" / "summary.json").read_text())
         assert summary["tenant"]["administrator"] == admin
+        identity = doctor_identity(env, tmp_path)  # from the cache too, without a terminal
+        assert (identity["kind"], identity["method"], identity["upn"]) == ("user", "device-code", admin)
 
 
 def test_device_code_without_a_terminal_and_no_cache_ends_at_once(tmp_path: Path) -> None:
@@ -275,6 +290,9 @@ def test_azure_cli_creates_and_exports_and_says_az_login_when_signed_out(tmp_pat
                    FAKE_AZ_AUTHORITY=emulator.authority_host)
         created, rows = create_and_export(env, tmp_path, "az")
         assert len(signed_in(rows, "az")) == 3
+        identity = doctor_identity(env, tmp_path)
+        assert (identity["kind"], identity["method"], identity["upn"]) == ("user", "azure-cli", upn)
+        assert identity["roles"] == ["User Administrator"]
         started = time.monotonic()
         signed_out = run_cli(["export", "--out", str(tmp_path / "x.csv"), "--quiet"],
                              dict(env, FAKE_AZ_STATE="signed-out"), tmp_path)
@@ -302,6 +320,9 @@ def test_managed_identity_creates_and_exports_and_a_wrong_header_ends_fast(tmp_p
                    IDENTITY_ENDPOINT=f"{emulator.authority_host}/msi/token", IDENTITY_HEADER=header)
         created, rows = create_and_export(env, tmp_path, "mi")
         assert len(signed_in(rows, "mi")) == 3
+        identity = doctor_identity(env, tmp_path)
+        assert (identity["kind"], identity["method"]) == ("app", "managed-identity")
+        assert identity["client_id"] == seed(db, lambda store, tenant: store.managed_identity(tenant.id).client_id)
         wrong_header = "0" * len(header)
         started = time.monotonic()
         done = run_cli(["export", "--out", str(tmp_path / "x.csv"), "--quiet"],
@@ -358,6 +379,9 @@ def test_workload_identity_creates_and_exports_and_an_expired_token_ends_fast(tm
                    AZURE_FEDERATED_TOKEN_FILE=str(token_file))  # the method is implied by the file
         created, rows = create_and_export(env, tmp_path, "wi")
         assert len(signed_in(rows, "wi")) == 3
+        identity = doctor_identity(env, tmp_path)
+        assert (identity["kind"], identity["method"], identity["client_id"]) == ("app", "workload-identity",
+                                                                                 app.client_id)
         expired = federated_token(key, lifetime=-120)
         token_file.write_text(expired)
         started = time.monotonic()

@@ -22,23 +22,24 @@ from batch.verbs.registry import VERBS, VerbSettings
 SECTION = "identity"
 
 
-def identity_check(grants: Grants, client_id: str | None) -> Check:
+def identity_check(grants: Grants, client_id: str | None, method: str = "secret") -> Check:
     """Who the token speaks for: an app (its name, client id and application permissions) or
     a signed-in administrator (upn, directory roles, and the delegated permissions of the
-    client they signed in through)."""
+    client they signed in through), and the sign-in method that got it (`--auth`)."""
     app_id = grants.app_id or client_id
+    how = f" (--auth {method})"
     permissions = sorted(grants.permissions)
     if grants.delegated:
         upn = grants.upn or grants.object_id or "(unknown)"
         roles = [r for r in grants.role_names if r != MEMBER_ROLE]
         held = ", ".join(roles) if roles else "no directory role"
         return ok(SECTION, "identity", f"signed in as {upn} ({held}), through {grants.app_name or 'the app'} "
-                                       f"(client id {app_id}); delegated permissions: {', '.join(permissions) or 'none'}",
-                  kind="user", upn=upn, display_name=grants.name, roles=roles, scopes=permissions,
+                                       f"(client id {app_id}){how}; delegated permissions: {', '.join(permissions) or 'none'}",
+                  kind="user", method=method, upn=upn, display_name=grants.name, roles=roles, scopes=permissions,
                   app_name=grants.app_name, client_id=app_id)
-    return ok(SECTION, "identity", f"app {grants.app_name or '(no name)'} (client id {app_id}); application "
+    return ok(SECTION, "identity", f"app {grants.app_name or '(no name)'} (client id {app_id}){how}; application "
                                    f"permissions: {', '.join(permissions) or 'none'}",
-              kind="app", app_name=grants.app_name, client_id=app_id, permissions=permissions)
+              kind="app", method=method, app_name=grants.app_name, client_id=app_id, permissions=permissions)
 
 
 # Every member user's own role template (in `wids` of any member's token): not an admin role.

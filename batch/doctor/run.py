@@ -50,7 +50,7 @@ async def examine(connection: Connection, checks: list[Check]) -> None:
     was found before a time-out is kept)."""
     target = connection.target
     grants = token_grants(await connection.providers[0].token())
-    checks.append(identity_check(grants, target.client_id))
+    checks.append(identity_check(grants, target.client_id, target.auth))
     client = connection.client
     reads, timer = await read_tenant(client)
     found, domain = tenant.tenant_checks(reads.organization, reads.domains, configured_domain=target.domain,

@@ -27,6 +27,7 @@ ROLE_TEMPLATES = {
     "Global Administrator": "62e90394-69f5-4237-9190-012177145e10",
     "User Administrator": "fe930be7-5e62-47db-91af-98c3a49a38b1",
     "Helpdesk Administrator": "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+    "Password Administrator": "966707d0-3269-4727-9be2-8c3a10f19b9d",
     "Privileged Authentication Administrator": "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
     "Authentication Administrator": "c4e39bd9-1100-46d3-8c65-fb160da0071f",
     "Global Reader": "f2ef992c-3afb-46b9-b7cf-a126ee74c451",

@@ -15,7 +15,9 @@ user-delete.md, directory-deleteditems-restore.md, directory-deleteditems-delete
 password reset, an account's block or its phones and other mails are allowed to the roles
 of "Who can reset passwords" / "Who can perform sensitive actions" (users-overview,
 privileged-roles-permissions: Helpdesk, Authentication, User, Privileged Authentication and
-Global Administrator, for non-administrator users such as customers). Anything else: 403
+Global Administrator, for non-administrator users such as customers; a password reset also to
+the Password Administrator, authenticationmethod-resetpassword.md: "Admins with User
+Administrator, Helpdesk Administrator, or Password Administrator roles can..."). Anything else: 403
 Authorization_RequestDenied "Insufficient privileges to complete the operation."."""
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ MEMBER_OF = frozenset({"User.Read", "GroupMember.Read.All", "RoleManagement.Read
 # needs none). Keyed by the permission sets above, which every handler passes to
 # `Call.require`.
 WRITERS = frozenset({"User Administrator", "Global Administrator"})
-RESETTERS = frozenset({"Helpdesk Administrator", "Authentication Administrator", "User Administrator",
+RESETTERS = frozenset({"Password Administrator", "Helpdesk Administrator", "Authentication Administrator", "User Administrator",
                        "Privileged Authentication Administrator", "Global Administrator"})
 SENSITIVE = frozenset({"Authentication Administrator", "User Administrator", "Privileged Authentication Administrator",
                        "Global Administrator"})

@@ -309,6 +309,29 @@ async def test_delegated_enforcement_needs_the_scope_and_the_role(graph: Graph) 
     assert again.status_code == 403
 
 
+async def test_every_role_the_client_names_for_a_password_reset_is_one_the_emulator_allows(graph: Graph) -> None:
+    """The run's preflight (batch.auth.permissions.PASSWORD_ROLES) and Graph's enforcement agree:
+    an administrator holding only one of those roles may reset a customer's password, and the
+    preflight lets that administrator's token through for reset-password but not for create."""
+    from batch.auth.permissions import PASSWORD_ROLES, missing_for, token_grants
+
+    writer = (await signed_in(graph))["access_token"]
+    created = await graph.client.post("/v1.0/users", json=customer(unique_email()), headers=bearer(writer))
+    assert created.status_code == 201, created.text
+    user = f"/v1.0/users/{created.json()['id']}"
+    reset = {"passwordProfile": {"password": "N3w-Passw0rd!x", "forceChangePasswordNextSignIn": False}}
+    for index, role in enumerate(PASSWORD_ROLES):
+        upn = f"reset{index}@{graph.tenant.default_domain}"
+        graph.store.add_admin(graph.tenant.id, upn, roles=(role,))
+        token = (await signed_in(graph, upn))["access_token"]
+        answer = await graph.client.patch(user, json=reset, headers=bearer(token))
+        assert answer.status_code == 204, (role, answer.text)
+        grants = token_grants(token)
+        assert not missing_for(grants, [frozenset({"User-PasswordProfile.ReadWrite.All", "User.ReadWrite.All"})]), role
+        if role not in ("User Administrator", "Global Administrator"):
+            assert missing_for(grants, [frozenset({"User.Create", "User.ReadWrite.All"})]), role
+
+
 async def test_delegated_enforcement_needs_the_scope(graph: Graph) -> None:
     narrow = (await signed_in(graph, scope="User.Read openid offline_access"))["access_token"]
     listed = await graph.client.get("/v1.0/users", headers=bearer(narrow))
