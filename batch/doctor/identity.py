@@ -27,7 +27,7 @@ def identity_check(grants: Grants, client_id: str | None, method: str = "secret"
     a signed-in administrator (upn, directory roles, and the delegated permissions of the
     client they signed in through), and the sign-in method that got it (`--auth`)."""
     app_id = grants.app_id or client_id
-    how = f" (--auth {method})"
+    how = f", signed in with --auth {method}"
     permissions = sorted(grants.permissions)
     if grants.delegated:
         upn = grants.upn or grants.object_id or "(unknown)"
