@@ -410,3 +410,28 @@ def test_a_revoked_device_code_sign_in_without_a_terminal_ends_at_once(tmp_path:
     assert done.returncode == 3, done.stderr
     assert elapsed < 5.0, f"{elapsed:.1f} s"
     assert f"the cached sign-in of {admin}" in done.stderr and "expired or was revoked" in done.stderr
+
+
+# ---- resume signs in as the run did ---------------------------------------------------------------------------
+
+def test_a_run_records_the_method_it_used_and_resume_signs_in_the_same_way(tmp_path: Path) -> None:
+    """The method is recorded as resolved (here implied by AZURE_CLIENT_SECRET, no flag): a resume from a
+    shell whose environment implies another method (a federated token file) still signs in with the secret."""
+    from batch.run.lifecycle import read_request
+
+    with running_emulator(tmp_path / "emu") as emulator:
+        env = dict(tenant_env(emulator, tmp_path / "client"), AZURE_CLIENT_ID=emulator.client_id,
+                   AZURE_CLIENT_SECRET=emulator.client_secret)
+        source = customers_file(tmp_path / "rs.csv", 2, "rs")
+        run_dir = tmp_path / "rs-run"
+        created = run_cli(["create", str(source), "--out-dir", str(run_dir), "--quiet"], env, tmp_path)
+        assert created.returncode == 0, created.stderr
+        assert read_request(run_dir).auth == "secret"
+        token_file = tmp_path / "not-a-token"
+        token_file.write_text("x")
+        other_shell = {k: v for k, v in env.items() if k != "AZURE_CLIENT_SECRET"}
+        other_shell["AZURE_FEDERATED_TOKEN_FILE"] = str(token_file)  # alone, it would imply workload identity
+        resumed = run_cli(["resume", str(run_dir), "--quiet"], other_shell, tmp_path)
+    # Signed in the recorded way: a secret, which this shell lacks, is asked for by name.
+    assert resumed.returncode == 2, resumed.stderr
+    assert "AZURE_CLIENT_SECRET" in resumed.stderr and "workload" not in resumed.stderr.lower(), resumed.stderr

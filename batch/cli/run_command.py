@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,9 +54,14 @@ def start(args: argparse.Namespace, holder: RunFolderHolder) -> int:
         target=args.target, profile=args.profile, domain=args.domain, extensions_app_id=args.extensions_app_id,
         force_change_generated=not getattr(args, "no_force_change", False), auth=getattr(args, "auth", None),
     )
+    target = target_of(args)
+    if target.kind != "local":
+        # The method actually used (flag, profile, ENTRA_BATCH_AUTH or implied): `resume` signs in the same way
+        # from any shell, whatever its environment implies, unless told otherwise with --auth.
+        request = replace(request, auth=target.auth)
     bar = ProgressBar(args.quiet or args.verbose)
     try:
-        with reach(target_of(args)) as where:
+        with reach(target) as where:
             summary = signals.run(start_run(request, where.target, runs_root=RUNS_ROOT, transport=where.transport,
                                             on_progress=bar, on_start=holder.started,
                                             confirm=lambda rows: confirmed(args, rows, where.target, bar),

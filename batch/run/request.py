@@ -25,7 +25,7 @@ class RunRequest:
     domain: str | None = None
     extensions_app_id: str | None = None
     force_change_generated: bool = True
-    auth: str | None = None  # --auth as given (None: the profile's, the environment's or the implied method)
+    auth: str | None = None  # the sign-in method the run used (None: local, or a run folder of an earlier version)
 
     @classmethod
     def from_journal(cls, saved: dict[str, Any]) -> RunRequest:
