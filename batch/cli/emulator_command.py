@@ -117,7 +117,8 @@ def _federation(args: argparse.Namespace) -> tuple[tuple[str, dict[str, Any]], .
 def _named_db(db: Path | None) -> str | None:
     """The directory file to name in `approve ... --db PATH` hints: None for the default one
     (which `approve` finds by itself) and for --memory (which no other process can reach)."""
-    if db is None or db.absolute() == config.emulator_db_path().absolute():
+    # The default file's path only: the home directory is neither made nor checked here.
+    if db is None or db.absolute() == (config.home_dir() / "emulator.db").absolute():
         return None
     return str(db.absolute())
 
