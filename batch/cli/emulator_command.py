@@ -9,17 +9,20 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batch import config
 from batch.errors import ConfigError, ExitCode
 
+if TYPE_CHECKING:
+    from batch.emulator.store import Store
+
 
 def run_emulator(args: argparse.Namespace) -> int:
-    if args.action == "reset":
-        return reset_emulator(args)
-    if args.action in ("approve", "decline"):
-        return approve_device_code(args)
+    actions = {"reset": reset_emulator, "approve": approve_device_code, "decline": approve_device_code,
+               "add-admin": add_admin}
+    if args.action in actions:
+        return actions[args.action](args)
     if args.user_code is not None:
         print(f"entra-batch emulator: unexpected {args.user_code!r}; a user code goes after approve or decline",
               file=sys.stderr)
@@ -27,6 +30,9 @@ def run_emulator(args: argparse.Namespace) -> int:
     federation = _federation(args)
     if isinstance(federation, int):
         return federation
+    certificate = _app_certificate(args)
+    if isinstance(certificate, int):
+        return certificate
     from batch.emulator.database import DatabaseUnavailable
     from batch.emulator.server import BadSetting, NotLoopback, ServeOptions, serve
     from batch.emulator.settings import EmulatorSettings, Faults, Latency, Quotas
@@ -52,10 +58,12 @@ def run_emulator(args: argparse.Namespace) -> int:
                                     password_reset_needs_role=args.password_reset_needs_role,
                                     keep_password_digests=args.keep_password_digests,
                                     replication_lag_ms=args.replication_lag_ms,
-                                    approve_device_codes_as=args.approve_device_codes_as)
+                                    approve_device_codes_as=args.approve_device_codes_as,
+                                    approve_db=_named_db(db))
         options = ServeOptions(host=args.host, port=args.port, db=db,
                                tls_dir=config.emulator_tls_dir() if args.tls else None, allow_remote=args.allow_remote,
-                               trusted_issuers=federation, federated_subjects=tuple(args.federated_subject))
+                               trusted_issuers=federation, federated_subjects=tuple(args.federated_subject),
+                               app_certificate=certificate)
     except ValueError as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
         return ExitCode.USAGE
@@ -106,19 +114,92 @@ def _federation(args: argparse.Namespace) -> tuple[tuple[str, dict[str, Any]], .
     return tuple(pairs)
 
 
-def approve_device_code(args: argparse.Namespace) -> int:
-    """`entra-batch emulator approve USER_CODE [--as UPN]`: the administrator signs in on the device
-    that shows USER_CODE (or, with `decline`, refuses), in the emulator's directory file, so that
-    a running `entra-batch emulator` on the same file answers the device's next poll."""
+def _named_db(db: Path | None) -> str | None:
+    """The directory file to name in `approve ... --db PATH` hints: None for the default one
+    (which `approve` finds by itself) and for --memory (which no other process can reach)."""
+    # The default file's path only: the home directory is neither made nor checked here.
+    if db is None or db.absolute() == (config.home_dir() / "emulator.db").absolute():
+        return None
+    return str(db.absolute())
+
+
+def _app_certificate(args: argparse.Namespace) -> str | None | int:
+    """The --app-certificate's public certificate (PEM), or the usage exit code after one line.
+    A private key in the file is never read into the directory, and said so."""
+    if args.app_certificate is None:
+        return None
+    from batch.emulator.certificates import read_certificate
+
+    try:
+        registered = read_certificate(args.app_certificate.read_bytes())
+    except OSError as exc:
+        print(f"entra-batch emulator: cannot read --app-certificate {args.app_certificate}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return ExitCode.USAGE
+    except ValueError as exc:
+        print(f"entra-batch emulator: --app-certificate {args.app_certificate} {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    note = "; its private key was not read into the directory (only the certificate is registered)" \
+        if registered.had_private_key else ""
+    print(f"entra-batch emulator: the ready-made app holds certificate {registered.thumbprint} ({registered.subject}, "
+          f"valid until {registered.not_after:%Y-%m-%d %H:%M} UTC){note}", file=sys.stderr)
+    return registered.pem
+
+
+def add_admin(args: argparse.Namespace) -> int:
+    """`entra-batch emulator add-admin UPN [--role ROLE ...] [--db PATH]`: an administrator of the
+    tenant whose default domain ends the UPN (default role User Administrator; `--role none`
+    for none), or new roles for an existing one, in the emulator's directory file, so that
+    `approve --as UPN` signs them in (works while the emulator runs)."""
     from batch.emulator.database import DatabaseUnavailable
-    from batch.emulator.delegated import ApprovalError, approve
+
+    upn = (args.user_code or "").strip()
+    if "@" not in upn:
+        print("entra-batch emulator: add-admin needs a UPN, for example helpdesk@contoso.onmicrosoft.com",
+              file=sys.stderr)
+        return ExitCode.USAGE
+    roles = [r for r in (args.role or ["User Administrator"]) if r.lower() != "none"]
+    store = _open_directory(args.db)
+    if isinstance(store, int):
+        return store
+    try:
+        return _add_admin(store, upn, roles)
+    except (ValueError, DatabaseUnavailable) as exc:
+        print(f"entra-batch emulator: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    finally:
+        store.close()
+
+
+def _add_admin(store: Store, upn: str, given: list[str]) -> int:
+    from batch.emulator.store import ROLE_TEMPLATES
+
+    names = {name.lower(): name for name in ROLE_TEMPLATES}
+    roles = [names.get(" ".join(role.split()).lower(), role) for role in given]
+    domain = upn.rpartition("@")[2].lower()
+    tenant = next((t for t in store.tenants() if t.default_domain == domain), None)
+    if tenant is None:
+        print(f"entra-batch emulator: {upn}: no tenant of the emulator has the domain {domain}; its domains: "
+              + ", ".join(t.default_domain for t in store.tenants()), file=sys.stderr)
+        return ExitCode.USAGE
+    held = ", ".join(roles) or "no directory role"
+    if store.admin(upn) is not None:
+        store.set_admin_roles(upn, roles)
+        print(f"entra-batch emulator: {upn} now holds {held}", file=sys.stderr)
+    else:
+        store.add_admin(tenant.id, upn, roles=roles)
+        print(f"entra-batch emulator: {upn} is an administrator of {tenant.default_domain} holding {held}; "
+              f"sign in with `entra-batch emulator approve USER_CODE --as {upn}`", file=sys.stderr)
+    return ExitCode.OK
+
+
+def _open_directory(given: Path | None) -> Store | int:
+    """The emulator's directory file opened (a Store), or the usage exit code after one line."""
+    from batch.emulator.database import DatabaseUnavailable
     from batch.emulator.store import Store
 
-    if not args.user_code:
-        print(f"entra-batch emulator: {args.action} needs the USER_CODE the sign-in printed", file=sys.stderr)
-        return ExitCode.USAGE
     try:
-        db: Path = args.db or config.emulator_db_path()
+        db: Path = given or config.emulator_db_path()
     except ConfigError as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
         return ExitCode.USAGE
@@ -127,12 +208,27 @@ def approve_device_code(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return ExitCode.USAGE
     try:
-        store = Store(db)
+        return Store(db)
     except DatabaseUnavailable as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
         return ExitCode.USAGE
+
+
+def approve_device_code(args: argparse.Namespace) -> int:
+    """`entra-batch emulator approve USER_CODE [--as UPN]`: the administrator signs in on the device
+    that shows USER_CODE (or, with `decline`, refuses), in the emulator's directory file, so that
+    a running `entra-batch emulator` on the same file answers the device's next poll."""
+    from batch.emulator.delegated import ApprovalError, approve
+
+    if not args.user_code:
+        print(f"entra-batch emulator: {args.action} needs the USER_CODE the sign-in printed", file=sys.stderr)
+        return ExitCode.USAGE
+    store = _open_directory(args.db)
+    if isinstance(store, int):
+        return store
     try:
-        admin = approve(store, args.user_code, args.as_upn, time.time(), decline=args.action == "decline")
+        admin = approve(store, args.user_code, args.as_upn, time.time(), decline=args.action == "decline",
+                        db=str(args.db) if args.db else None)
     except ApprovalError as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
         return ExitCode.USAGE

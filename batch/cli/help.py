@@ -8,6 +8,10 @@ examples:
                                             a bad day: tight quotas, latency, 5% faults, replayable
   entra-batch emulator approve FSDX7M2KV --as admin@contoso.onmicrosoft.com
                                             sign in on the device showing that code (device code flow)
+  entra-batch emulator add-admin helpdesk@contoso.onmicrosoft.com --role "Helpdesk Administrator"
+                                            another administrator for `approve --as` (--role none: no role)
+  entra-batch emulator --tls --app-certificate app.pem
+                                            the ready-made app also holds this certificate (never its key)
   entra-batch emulator --tls --approve-device-codes-as admin@contoso.onmicrosoft.com
                                             every device code approved at once (tests, demos)
   entra-batch emulator --trust-issuer https://token.actions.githubusercontent.com=jwks.json --federated-subject repo:contoso/app:ref:refs/heads/main
@@ -19,7 +23,10 @@ entra-batch, msal or the Graph SDKs at the emulator. State is kept in --db (defa
 local emulator database under ENTRA_BATCH_HOME), so it survives restarts.
 Every tenant has an administrator, admin@<domain> (User Administrator), for device code and
 Azure CLI sign-in, and a managed identity served App Service style: the commented
-IDENTITY_ENDPOINT and IDENTITY_HEADER lines select it when uncommented.
+IDENTITY_ENDPOINT and IDENTITY_HEADER lines select it when uncommented. For device code,
+Azure CLI and managed identity sign-in, unset AZURE_CLIENT_ID and AZURE_CLIENT_SECRET first
+(the printed comments say which variables each method needs). With --db, give the same --db
+to approve, decline and add-admin.
 See docs/emulator.md for every endpoint, setting and deliberate difference from Graph.
 """
 

@@ -332,16 +332,24 @@ def build_parser() -> argparse.ArgumentParser:
                     "throttling, faults, a client-credentials token endpoint) on a loopback address.",
         epilog=EMULATOR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    emu.add_argument("action", nargs="?", choices=("reset", "approve", "decline"),
+    emu.add_argument("action", nargs="?", choices=("reset", "approve", "decline", "add-admin"),
                      help="reset: empty the local emulator's directory (every customer, deleted ones too; a new app "
                           "secret) after asking, or with --yes; a running `entra-batch emulator` must be stopped "
                           "first. approve USER_CODE: sign in as an administrator on the device that shows USER_CODE "
-                          "(device code flow; works while the emulator runs). decline USER_CODE: refuse it")
-    emu.add_argument("user_code", nargs="?", metavar="USER_CODE", help="with approve or decline: the code printed "
-                                                                        "by the device code sign-in")
+                          "(device code flow; works while the emulator runs). decline USER_CODE: refuse it. add-admin UPN: "
+                          "add an administrator (a member user of the tenant of the UPN's domain) who can approve "
+                          "codes with --as UPN, or set the roles of one (works while the emulator runs)")
+    emu.add_argument("user_code", nargs="?", metavar="USER_CODE|UPN",
+                     help="with approve or decline: the code printed by the device code sign-in; with add-admin: "
+                          "the administrator's user principal name")
     emu.add_argument("--yes", action="store_true", help="with reset: do not ask")
     emu.add_argument("--as", dest="as_upn", metavar="UPN",
                      help="with approve: the administrator who signs in (default: the tenant's admin@<domain>)")
+    emu.add_argument("--role", action="append", metavar="ROLE",
+                     help="with add-admin: a directory role by name, repeatable (default: User Administrator; "
+                          "'none' for no role). Known: Global Administrator, User Administrator, Password "
+                          "Administrator, Helpdesk Administrator, Privileged Authentication Administrator, "
+                          "Authentication Administrator, Global Reader, Directory Readers")
     emu.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only; default 127.0.0.1)")
     emu.add_argument("--port", type=_port, default=8765, help="port to bind, 0 for any free port (default 8765)")
     emu.add_argument("--db", type=Path, help="SQLite file holding the emulator's directory "
@@ -360,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--approve-device-codes-as", metavar="UPN",
                    help="approve every device code as this administrator as soon as it is asked for (tests, demos); "
                         "without it a code waits for `entra-batch emulator approve USER_CODE`")
+    g.add_argument("--app-certificate", type=Path, metavar="CERT_FILE",
+                   help="register this certificate (PEM or DER; only the certificate is kept, never a private key "
+                        "in the file) with the ready-made app, which keeps its secret too: sign in with "
+                        "AZURE_CLIENT_CERTIFICATE_PATH set to the certificate and its key; kept in --db")
     g.add_argument("--trust-issuer", action="append", default=[], metavar="ISSUER=JWKS_FILE",
                    help="trust tokens of the external OIDC issuer ISSUER (for example GitHub Actions' "
                         "https://token.actions.githubusercontent.com) signed by a key of the JWKS document in "

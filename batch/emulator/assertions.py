@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from typing import Any
 
 import jwt
@@ -40,16 +41,17 @@ def check(store: Store, app: App, assertion: str, now: float) -> None:
     # An app's own assertion names it as issuer and subject; a federated one is issued by an
     # external identity provider about one of its workloads.
     if app.client_id in (str(unverified.get("iss", "")).lower(), str(unverified.get("sub", "")).lower()):
-        _certificate(app, assertion, header)
+        _certificate(app, assertion, header, now)
     else:
         _federated(store, app, assertion, header, unverified)
     _in_time(unverified, now)
 
 
-def _certificate(app: App, assertion: str, header: dict[str, Any]) -> None:
+def _certificate(app: App, assertion: str, header: dict[str, Any], now: float) -> None:
     if not app.certificate:
         raise TokenError(401, "invalid_client", 700027, "Client assertion contains an invalid signature: the application has no certificate.")
     registered = x509.load_pem_x509_certificate(app.certificate.encode())
+    _key_in_time(registered, now)
     if "x5c" in header:
         leaf = _x5c_leaf(header["x5c"])
         if leaf != registered.public_bytes(serialization.Encoding.DER):
@@ -65,6 +67,28 @@ def _certificate(app: App, assertion: str, header: dict[str, Any]) -> None:
         raise TokenError(401, "invalid_client", 700023, "Client assertion audience claim does not match Realm issuer, or iss/sub is not the client id.")
     if not str(claims.get("aud", "")).rstrip("/").endswith("/oauth2/v2.0/token"):
         raise TokenError(401, "invalid_client", 700212, f"No matching federated identity record found for presented assertion audience '{claims.get('aud')}'.")
+
+
+def _key_in_time(registered: x509.Certificate, now: float) -> None:
+    """The app's key credential is valid from the certificate's notBefore to its notAfter
+    (keyCredential startDateTime/endDateTime, keycredential.md). Entra refuses an assertion
+    signed with an expired key before looking at the signature, as 700027 with the reason and
+    the key's dates, e.g. "AADSTS700027: Client assertion contains an invalid signature.
+    [Reason - The key used is expired., Thumbprint of key used by client: '…', Found key
+    'Start=01/28/2018 16:00:00, End=01/28/2019 16:00:00', …]" (reported in
+    microsoft/azure-tools-for-java#2785). A key not valid yet is refused the same way (the
+    reason's wording there is the emulator's)."""
+    start, end = registered.not_valid_before_utc, registered.not_valid_after_utc
+    if end.timestamp() < now:
+        reason = "The key used is expired."
+    elif start.timestamp() > now:
+        reason = "The key used is not yet valid."
+    else:
+        return
+    thumbprint = hashlib.sha1(registered.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    raise TokenError(401, "invalid_client", 700027,
+                     f"Client assertion contains an invalid signature. [Reason - {reason}, Thumbprint of key used by "
+                     f"client: '{thumbprint}', Found key 'Start={start:%m/%d/%Y %H:%M:%S}, End={end:%m/%d/%Y %H:%M:%S}']")
 
 
 def _x5c_leaf(chain: Any) -> bytes:
@@ -98,7 +122,12 @@ def _federated(store: Store, app: App, assertion: str, header: dict[str, Any], c
     jwks = store.issuer_jwks(str(iss))
     if jwks is None:
         # Entra reads the issuer's OpenID configuration and keys; an issuer it cannot reach is
-        # AADSTS50166 ("Request to External OIDC endpoint failed.").
+        # AADSTS50166 ("Request to External OIDC endpoint failed."). Reached only when a federated
+        # credential names the issuer but the emulator holds no keys for it (a test's
+        # Store.add_federated_credential without Store.trust_issuer; `--federated-subject` always
+        # comes with `--trust-issuer`). An issuer no federated credential of the app names is
+        # AADSTS700211 above, whether or not the emulator was told about it: the issuer is
+        # matched against the app's records before its keys are fetched.
         raise TokenError(400, "invalid_request", 50166, f"Request to External OIDC endpoint failed: the issuer '{iss}' publishes no keys this emulator knows (trust it with --trust-issuer).")
     try:
         key = jwt.PyJWKSet.from_dict(jwks)[str(header.get("kid", ""))] if header.get("kid") else jwt.PyJWKSet.from_dict(jwks).keys[0]

@@ -20,6 +20,7 @@ all of them); asking for one not consented is `invalid_grant` AADSTS65001.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -34,6 +35,7 @@ class TokenAuthority(Protocol):
     store: Store
     clock: Callable[[], float]
     approve_device_codes_as: str | None
+    approve_db: str | None
 
     def issue_delegated(self, tenant: Tenant, app: App, admin: Admin, scopes: tuple[str, ...], *,
                         oidc: frozenset[str], authority_root: str, client_info: bool) -> dict[str, Any]: ...
@@ -116,12 +118,20 @@ def device_authorization(authority: TokenAuthority, tenant: Tenant, form: dict[s
         "expires_in": DEVICE_CODE_LIFETIME,
         "interval": POLL_INTERVAL,
         "message": f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} to "
-                   f"authenticate. (Emulator: run `entra-batch emulator approve {user_code}`.)",
+                   f"authenticate. (Emulator: run `{approve_command(user_code, authority.approve_db)}`.)",
     }
 
 
-def approve(store: Store, user_code: str, upn: str | None, now: float, *, decline: bool = False) -> Admin:
-    """Sign in as `upn` (default: the tenant's seeded administrator) on the device of `user_code`."""
+def approve_command(user_code: str, db: str | None) -> str:
+    """The command that approves `user_code` in the served directory: with `--db PATH` when the
+    emulator serves another file than the default one."""
+    return f"entra-batch emulator approve {user_code}" + (f" --db {shlex.quote(db)}" if db else "")
+
+
+def approve(store: Store, user_code: str, upn: str | None, now: float, *, decline: bool = False,
+            db: str | None = None) -> Admin:
+    """Sign in as `upn` (default: the tenant's seeded administrator) on the device of `user_code`
+    (`db`: the directory file to name in the hint of an unknown administrator)."""
     row = store.device_code_by_user_code(user_code)
     if row is None:
         raise ApprovalError(f"no device code {user_code!r} is waiting (a code is 9 letters and digits, as printed)")
@@ -131,7 +141,10 @@ def approve(store: Store, user_code: str, upn: str | None, now: float, *, declin
         raise ApprovalError(f"the code {user_code} was already {row['state']}")
     admin = store.admin(upn) if upn else store.seeded_admin(row["tenant_id"])
     if admin is None or admin.tenant_id != row["tenant_id"]:
-        raise ApprovalError(f"{upn} is not an administrator of the tenant the code was asked for")
+        where = f" --db {shlex.quote(db)}" if db else ""
+        raise ApprovalError(f"{upn} is not an administrator of the tenant the code was asked for; add one with "
+                            f"`entra-batch emulator add-admin {upn}{where}` (User Administrator; --role ROLE to "
+                            "choose, --role none for none), then approve again")
     store.set_device_code_state(user_code, "declined" if decline else "approved", admin.id)
     return admin
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import shlex
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, TextIO
 import uvicorn
 
 from .app import ConnectionDropped, EmulatorApp
+from .certificates import read_certificate
 from .edge import LOOPBACK_NAMES, HostPolicy
 from .settings import EmulatorSettings
 from .store import AZURE_CLI, GRAPH_COMMAND_LINE_TOOLS, Store
@@ -30,6 +32,8 @@ class ServeOptions:
     # (issuer, JWKS document), and the subjects whose tokens of those issuers it accepts.
     trusted_issuers: tuple[tuple[str, dict[str, Any]], ...] = ()
     federated_subjects: tuple[str, ...] = ()
+    # A public certificate (PEM, no key) registered with the default app (--app-certificate).
+    app_certificate: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -71,7 +75,11 @@ class _QuietDrops(logging.Filter):
         return not isinstance(exc, ConnectionDropped)
 
 
-def export_lines(store: Store, origin: str, tls: TlsFiles | None) -> list[str]:
+def export_lines(store: Store, origin: str, tls: TlsFiles | None, *, approve_db: str | None = None,
+                 federated: bool = False) -> list[str]:
+    """The shell lines a client needs: `export` lines for the ready-made app's secret (what every
+    tool picks first), then, as comments, what each other sign-in method needs instead, its
+    `unset` included, so that `eval` never switches the method by surprise."""
     app = store.default_app()
     tenant = store.tenant(app.tenant_id)
     assert tenant is not None
@@ -87,17 +95,28 @@ def export_lines(store: Store, origin: str, tls: TlsFiles | None) -> list[str]:
             f"export SSL_CERT_FILE={tls.ca_cert}",
             f"export REQUESTS_CA_BUNDLE={tls.ca_cert}",
         ]
+    lines += _certificate_lines(app.certificate)
     admin = store.seeded_admin(tenant.id)
     identity = store.managed_identity(tenant.id)
+    where = f" --db {shlex.quote(approve_db)}" if approve_db else ""
     lines += [
         # Commented out: these variables would make azure-identity (and entra-batch's `auth`
         # order) choose another sign-in; uncomment the one you mean to use.
         f"# administrator for device code and Azure CLI sign-in: {admin.upn} ({', '.join(admin.roles)}); "
         f"public clients {GRAPH_COMMAND_LINE_TOOLS} (Microsoft Graph Command Line Tools) and {AZURE_CLI} "
-        "(Microsoft Azure CLI); approve a code with `entra-batch emulator approve USER_CODE`",
-        f"# managed identity (App Service style), client id {identity.client_id}:",
+        f"(Microsoft Azure CLI); approve a code with `entra-batch emulator approve USER_CODE{where}`, add an "
+        f"administrator with `entra-batch emulator add-admin UPN [--role ROLE]{where}`",
+        "# device code or Azure CLI sign-in (--auth device-code / azure-cli): first "
+        "unset AZURE_CLIENT_ID AZURE_CLIENT_SECRET",
+        f"# managed identity (App Service style), client id {identity.client_id}: "
+        "unset AZURE_CLIENT_ID AZURE_CLIENT_SECRET, then",
         f"# export IDENTITY_ENDPOINT={origin}/msi/token",
         f"# export IDENTITY_HEADER={store.identity_header()}",
+    ]
+    if federated:
+        lines.append("# workload identity (the app above, --federated-subject): unset AZURE_CLIENT_SECRET, then "
+                     "set AZURE_FEDERATED_TOKEN_FILE to a file holding the --trust-issuer's token")
+    lines += [
         f"export ENTRA_BATCH_DOMAIN={tenant.default_domain}",
         f"export ENTRA_BATCH_EXTENSIONS_APP_ID={tenant.extensions_app_id}",
         f"# tenant default domain: {tenant.default_domain}; Graph base URL: {origin}/v1.0",
@@ -105,6 +124,19 @@ def export_lines(store: Store, origin: str, tls: TlsFiles | None) -> list[str]:
     if tls is None:
         lines.append("# plain HTTP: msal needs an https authority, start with --tls for msal and the Graph SDKs")
     return lines
+
+
+def _certificate_lines(pem: str | None) -> list[str]:
+    if pem is None:
+        return ["# certificate sign-in: start with --app-certificate CERT_FILE to register a certificate "
+                "with the app above"]
+    registered = read_certificate(pem.encode("ascii"))
+    return [
+        f"# certificate sign-in: the app above also holds certificate {registered.thumbprint} "
+        f"({registered.subject}, valid {registered.not_before:%Y-%m-%d %H:%M} to {registered.not_after:%Y-%m-%d %H:%M} "
+        "UTC): unset AZURE_CLIENT_SECRET, then",
+        "# export AZURE_CLIENT_CERTIFICATE_PATH=PEM_OR_PFX_FILE_WITH_ITS_PRIVATE_KEY",
+    ]
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:
@@ -126,8 +158,11 @@ def _bound_socket(host: str, port: int) -> socket.socket:
 
 
 def configure_federation(store: Store, options: ServeOptions) -> None:
-    """Trust each issuer, and let the default app accept each subject's tokens from it."""
+    """Trust each issuer, and let the default app accept each subject's tokens from it; register
+    the --app-certificate with the default app."""
     app = store.default_app()
+    if options.app_certificate is not None:
+        store.set_app_certificate(app.client_id, options.app_certificate)
     for issuer, jwks in options.trusted_issuers:
         store.trust_issuer(issuer, jwks)
         for subject in options.federated_subjects:
@@ -154,7 +189,8 @@ def serve(options: ServeOptions, settings: EmulatorSettings, out: TextIO) -> Non
     app = EmulatorApp(store, settings, hosts=host_policy(options.host, port))
     host = f"[{options.host}]" if ":" in options.host else options.host
     origin = f"{'https' if tls else 'http'}://{host}:{port}"
-    for line in export_lines(store, origin, tls):
+    federated = bool(options.trusted_issuers and options.federated_subjects)
+    for line in export_lines(store, origin, tls, approve_db=settings.approve_db, federated=federated):
         print(line, file=out)
     out.flush()
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())

@@ -41,7 +41,8 @@ class GraphService:
                                    keep_password_digests=self.settings.keep_password_digests)
         self.throttle = Throttle(self.settings.quotas, clock)
         self.tokens = TokenAuthority(store, clock, self.settings.token_lifetime_seconds,
-                                     approve_device_codes_as=self.settings.approve_device_codes_as)
+                                     approve_device_codes_as=self.settings.approve_device_codes_as,
+                                     approve_db=self.settings.approve_db)
         self.faults = FaultInjector(self.settings.faults, self.settings.latency, clock, self.settings.seed)
         self._size_cache: dict[str, tuple[float, str]] = {}
 

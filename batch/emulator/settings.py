@@ -165,6 +165,10 @@ class EmulatorSettings:
     # if the person had signed in at once: for tests and demos (`--approve-device-codes-as`).
     # None: a code waits for `entra-batch emulator approve USER_CODE`.
     approve_device_codes_as: str | None = None
+    # The directory file the served emulator uses when it is not the default one: the device
+    # code message then tells `entra-batch emulator approve CODE --db PATH`, the command that
+    # reaches this directory. None: the default file (or --memory).
+    approve_db: str | None = None
 
     def __post_init__(self) -> None:
         check_delay_ms("the replication lag", self.replication_lag_ms)

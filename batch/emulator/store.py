@@ -225,6 +225,16 @@ class Store(IdentityStore, TenantConfig):
         self.set_directory_roles(app.client_id, directory_roles)
         return app
 
+    def set_app_certificate(self, client_id: str, certificate_pem: str) -> None:
+        """Register `certificate_pem` (a public certificate, PEM; never a key) as the app's
+        certificate credential, in place of the one it held. Its secret, if any, stays valid, as
+        an app registration may hold both (`entra-batch emulator --app-certificate`)."""
+        with self.transaction() as db:
+            changed = db.execute("UPDATE apps SET certificate = ? WHERE client_id = ?",
+                                 (certificate_pem, client_id.lower())).rowcount
+        if not changed:
+            raise KeyError(f"no app {client_id!r}")
+
     def set_directory_roles(self, client_id: str, directory_roles: Iterable[str]) -> None:
         """Assign exactly `directory_roles` (names such as "User Administrator") to the app. Kept in
         `meta`, so that a store file of an older version needs no new column."""

@@ -57,11 +57,12 @@ class Principal:
 
 class TokenAuthority:
     def __init__(self, store: Store, clock: Callable[[], float], lifetime_seconds: int = 3599,
-                 approve_device_codes_as: str | None = None) -> None:
+                 approve_device_codes_as: str | None = None, approve_db: str | None = None) -> None:
         self.store = store
         self.clock = clock
         self.lifetime = lifetime_seconds
         self.approve_device_codes_as = approve_device_codes_as
+        self.approve_db = approve_db
         pem, self.kid = store.signing_key()
         self._private = serialization.load_pem_private_key(pem.encode(), password=None)
         self._public = self._private.public_key()

@@ -35,6 +35,8 @@ class Emulator:
     # header): printed for a user to uncomment, kept apart so they never reach an environment
     # built from `exports`.
     optional: dict[str, str] = field(default_factory=dict)
+    # Every line printed up to the last export line, comments included.
+    printed: tuple[str, ...] = ()
 
     @property
     def identity_endpoint(self) -> str:
@@ -143,7 +145,7 @@ def running_emulator(home: Path, db: Path | None = None, extra_args: Sequence[st
                 raise failure(f"exited early with status {process.wait()}")
             seen.append(line)
         optional = parse_exports([line.strip()[2:] for line in seen if line.strip().startswith("# export ")])
-        emulator = Emulator(parse_exports(seen), process, optional)
+        emulator = Emulator(parse_exports(seen), process, optional, tuple(line.rstrip("\n") for line in seen))
         # The socket is bound before the export lines are printed; wait until it is served.
         while True:
             try:

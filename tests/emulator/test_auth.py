@@ -18,6 +18,7 @@ from emulator.helpers import (
     DOMAIN,
     FORBIDDEN,
     GRAPH_SCOPE,
+    START,
     customer,
     error_of,
     graph_error,
@@ -103,10 +104,12 @@ async def test_token_app_of_another_tenant(graph):
 def self_signed() -> tuple[rsa.RSAPrivateKey, str, x509.Certificate]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "entra-batch test")])
-    now = dt.datetime.now(dt.UTC)
+    # Valid on the fake clock (the emulator's now in these tests) and on the machine's: the
+    # emulator refuses a certificate outside its validity.
+    start, now = dt.datetime.fromtimestamp(START, dt.UTC), dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+            .serial_number(x509.random_serial_number()).not_valid_before(min(start, now) - dt.timedelta(days=1))
+            .not_valid_after(max(start, now) + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
     return key, cert.public_bytes(serialization.Encoding.PEM).decode(), cert
 
 

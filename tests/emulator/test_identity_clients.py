@@ -275,3 +275,118 @@ def test_device_code_credential_of_azure_identity(served: Served) -> None:
     assert record.username == ADMIN and record.tenant_id == emulator.tenant_id
     token = credential.get_token(GRAPH_SCOPE)
     assert _graph(emulator, "/me", token.token).json()["userPrincipalName"] == ADMIN
+
+
+# ---- the trial's findings 2, 3 and 11: a certificate, more administrators, a named --db ---------------------
+
+def _certificate_file(path: Path, days: tuple[int, int]) -> tuple[str, str]:
+    """A PEM file holding a private key and a self-signed certificate valid from days[0] to
+    days[1] days from now (what a client signs with); returns (key body line, thumbprint)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "entra-batch onboarding")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now + dt.timedelta(days=days[0]))
+            .not_valid_after(now + dt.timedelta(days=days[1])).sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    path.write_bytes(key_pem + cert.public_bytes(serialization.Encoding.PEM))
+    return key_pem.decode().splitlines()[5], cert.fingerprint(hashes.SHA1()).hex().upper()
+
+
+def test_a_certificate_registered_at_start_signs_the_ready_made_app_in(served: Served, tmp_path: Path) -> None:
+    from azure.identity import CertificateCredential, ClientSecretCredential
+
+    pem = tmp_path / "app.pem"
+    key_line, thumbprint = _certificate_file(pem, (-1, 365))
+    db = tmp_path / "cert.db"  # not the default file: the prompts name it
+    with running_emulator(served.home, db, extra_args=["--app-certificate", str(pem)]) as emulator:
+        text = "\n".join(emulator.printed)
+        assert f"holds certificate {thumbprint} (CN=entra-batch onboarding" in text
+        assert "AZURE_CLIENT_CERTIFICATE_PATH" in emulator.optional and "AZURE_CLIENT_CERTIFICATE_PATH" not in emulator.exports
+        assert text.count("unset AZURE_CLIENT_ID AZURE_CLIENT_SECRET") == 2  # device code / Azure CLI, managed identity
+        assert f"`entra-batch emulator approve USER_CODE --db {db}`" in text
+        options = {"authority": emulator.authority_host, "disable_instance_discovery": True}
+        with CertificateCredential(emulator.tenant_id, emulator.client_id, certificate_path=str(pem), **options) as c:
+            token = c.get_token(GRAPH_SCOPE).token
+        assert jwt.decode(token, options={"verify_signature": False})["appid"] == emulator.client_id
+        with ClientSecretCredential(emulator.tenant_id, emulator.client_id, emulator.client_secret, **options) as c:
+            assert c.get_token(GRAPH_SCOPE).token  # the app keeps its secret
+        app = _public(emulator)
+        flow = app.initiate_device_flow(scopes=[GRAPH_SCOPE])
+        assert flow["message"].endswith(f"(Emulator: run `entra-batch emulator approve {flow['user_code']} --db {db}`.)")
+        app.http_client.close()
+    # Only the certificate is kept: no line of the client's private key is in the directory file.
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("cert.db*"))
+    assert stored and key_line.encode() not in stored
+
+
+def test_a_certificate_that_expired_yesterday_is_refused(served: Served, tmp_path: Path) -> None:
+    from azure.identity import CertificateCredential
+
+    pem = tmp_path / "expired.pem"
+    _certificate_file(pem, (-30, -1))
+    with running_emulator(served.home, tmp_path / "expired.db", extra_args=["--app-certificate", str(pem)]) as emulator:
+        assert any("certificate" in line and "valid" in line for line in emulator.printed)
+        with CertificateCredential(emulator.tenant_id, emulator.client_id, certificate_path=str(pem),
+                                   authority=emulator.authority_host, disable_instance_discovery=True) as credential, \
+                pytest.raises(ClientAuthenticationError) as caught:
+            credential.get_token(GRAPH_SCOPE)
+    assert "AADSTS700027" in str(caught.value) and "The key used is expired." in str(caught.value)
+
+
+def test_an_app_certificate_that_is_not_one_is_one_line(served: Served, tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not a certificate\n")
+    bad = _cli("--memory", "--port", "0", "--app-certificate", str(tmp_path / "notes.txt"), home=served.home)
+    assert bad.returncode == 2 and "holds no certificate" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+    absent = _cli("--memory", "--port", "0", "--app-certificate", str(tmp_path / "absent.pem"), home=served.home)
+    assert absent.returncode == 2 and "cannot read --app-certificate" in absent.stderr
+
+
+def test_add_admin_while_serving_then_approve_as_them(served: Served) -> None:
+    helpdesk = "helpdesk@contoso.onmicrosoft.com"
+    # The served directory is the home's default file: no --db needed.
+    added = _cli("add-admin", helpdesk, "--role", "helpdesk administrator", home=served.home)
+    assert added.returncode == 0 and "holding Helpdesk Administrator" in added.stderr, added.stderr
+    app = _public(served.emulator)
+    flow = app.initiate_device_flow(scopes=[GRAPH_SCOPE])
+    approved = _cli("approve", flow["user_code"], "--as", helpdesk, home=served.home)
+    assert approved.returncode == 0, approved.stderr
+    flow["interval"] = 1
+    result = _device_flow(app, flow)
+    claims = jwt.decode(result["access_token"], options={"verify_signature": False})
+    assert claims["upn"] == helpdesk and claims["wids"] == ["729827e3-9c14-49f7-bb1b-9608f156bbb8"]
+    # The "lacks the role" case: no role at all.
+    none = _cli("add-admin", helpdesk, "--role", "none", home=served.home)
+    assert none.returncode == 0 and "now holds no directory role" in none.stderr
+    flow = app.initiate_device_flow(scopes=[GRAPH_SCOPE])
+    assert _cli("approve", flow["user_code"], "--as", helpdesk, home=served.home).returncode == 0
+    flow["interval"] = 1
+    claims = jwt.decode(_device_flow(app, flow)["access_token"], options={"verify_signature": False})
+    assert claims["upn"] == helpdesk and not claims.get("wids")
+    app.http_client.close()
+
+
+def test_add_admin_and_approve_errors_are_one_line(served: Served) -> None:
+    for args, expected in [
+        (("add-admin", "x@contoso.onmicrosoft.com", "--role", "Janitor"), "unknown directory role"),
+        (("add-admin", "x@fabrikam.example"), "no tenant of the emulator has the domain fabrikam.example"),
+        (("add-admin", "not-a-upn"), "needs a UPN"),
+    ]:
+        done = _cli(*args, home=served.home)
+        assert done.returncode == 2 and expected in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    app = _public(served.emulator)
+    flow = app.initiate_device_flow(scopes=[GRAPH_SCOPE])
+    unknown = _cli("approve", flow["user_code"], "--as", "nobody@contoso.onmicrosoft.com", "--db", str(served.db),
+                   home=served.home)
+    assert unknown.returncode == 2
+    assert f"`entra-batch emulator add-admin nobody@contoso.onmicrosoft.com --db {served.db}`" in unknown.stderr
+    app.http_client.close()

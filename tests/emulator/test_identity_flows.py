@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-from emulator.helpers import FORBIDDEN, Graph, customer, error_of, graph_error, unique_email
+from emulator.helpers import FORBIDDEN, START, Graph, customer, error_of, graph_error, unique_email
 
 from batch.emulator import Store
 from batch.emulator.delegated import ApprovalError, approve
@@ -487,14 +487,17 @@ async def test_federated_assertion_errors(graph: Graph, issuer_key: rsa.RSAPriva
     assert aad(await federated(graph, app.client_id, token)) == expected
 
 
-def certificate(name: str = "entra-batch x5c", key: rsa.RSAPrivateKey | None = None,
+def certificate(name: str = "entra-batch x5c", key: rsa.RSAPrivateKey | None = None, *,
+                valid: tuple[float, float] = (-1, 30), at: float = START,
                 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate, str]:
+    """A self-signed certificate valid from `valid[0]` to `valid[1]` days from `at` (default: the
+    fake clock's start, the emulator's now in these tests)."""
     key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.fromtimestamp(at, dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+            .serial_number(x509.random_serial_number()).not_valid_before(now + dt.timedelta(days=valid[0]))
+            .not_valid_after(now + dt.timedelta(days=valid[1])).sign(key, hashes.SHA256()))
     return key, cert, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -516,3 +519,56 @@ async def test_x5c_assertion_with_the_registered_certificate(graph: Graph) -> No
     new_key, new_cert, _ = certificate(key=key)
     refused = await federated(graph, app.client_id, x5c_assertion(new_key, new_cert, app.client_id, url, graph.clock()))
     assert aad(refused) == (401, "invalid_client", 700027)
+
+
+@pytest.mark.parametrize("valid,reason", [((-30, -1), "The key used is expired."),
+                                          ((1, 30), "The key used is not yet valid.")])
+async def test_a_certificate_outside_its_validity_is_refused(graph: Graph, valid: tuple[float, float],
+                                                             reason: str) -> None:
+    # Trial finding 6: a certificate that expired yesterday signed the app in. Entra refuses an
+    # assertion signed with an expired key credential: AADSTS700027 "[Reason - The key used is
+    # expired., ...]" with the key's dates.
+    key, cert, pem = certificate(valid=valid)
+    app = graph.add_app(["User.Read.All"], certificate_pem=pem)
+    url = f"http://emulator/{graph.tenant.id}/oauth2/v2.0/token"
+    for headers in ({"x5c": [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()]}, {}):
+        claims = {"aud": url, "iss": app.client_id, "sub": app.client_id, "jti": str(uuid.uuid4()),
+                  "nbf": int(graph.clock()), "exp": int(graph.clock()) + 600}
+        refused = await federated(graph, app.client_id, jwt.encode(claims, key, algorithm="PS256", headers=headers))
+        assert aad(refused) == (401, "invalid_client", 700027)
+        description = refused.json()["error_description"]
+        assert f"[Reason - {reason}, Thumbprint of key used by client: '" in description
+        assert f"End={cert.not_valid_after_utc:%m/%d/%Y %H:%M:%S}" in description
+
+
+async def test_a_registered_certificate_keeps_the_secret(graph: Graph) -> None:
+    # `entra-batch emulator --app-certificate`: the ready-made app gains a certificate and keeps
+    # its secret, as an app registration may hold both.
+    key, cert, pem = certificate()
+    app = graph.default_app
+    graph.store.set_app_certificate(app.client_id, pem)
+    url = f"http://emulator/{graph.tenant.id}/oauth2/v2.0/token"
+    by_certificate = await federated(graph, app.client_id, x5c_assertion(key, cert, app.client_id, url, graph.clock()))
+    assert by_certificate.status_code == 200, by_certificate.text
+    assert (await graph.token_response()).status_code == 200  # the secret still works
+    with pytest.raises(KeyError):
+        graph.store.set_app_certificate(str(uuid.uuid4()), pem)
+
+
+async def test_the_device_code_message_names_the_served_directory(make_graph: Any) -> None:
+    # Trial finding 11: an emulator serving another file than the default one is reached by
+    # `approve CODE --db PATH`; the message says so (shell-quoted).
+    from batch.emulator import EmulatorSettings
+
+    default = (await device_code(make_graph())).json()
+    assert default["message"].endswith(f"(Emulator: run `entra-batch emulator approve {default['user_code']}`.)")
+    named = (await device_code(make_graph(EmulatorSettings(approve_db="/tmp/my runs/emu.db")))).json()
+    assert named["message"].endswith(
+        f"(Emulator: run `entra-batch emulator approve {named['user_code']} --db '/tmp/my runs/emu.db'`.)")
+
+
+async def test_approving_as_an_unknown_administrator_says_how_to_add_one(graph: Graph) -> None:
+    started = (await device_code(graph)).json()
+    with pytest.raises(ApprovalError, match=r"add one with `entra-batch emulator add-admin "
+                                            r"helpdesk@contoso.onmicrosoft.com --db /x/emu.db`"):
+        approve(graph.store, started["user_code"], "helpdesk@contoso.onmicrosoft.com", graph.clock(), db="/x/emu.db")
