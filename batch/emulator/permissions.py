@@ -77,12 +77,18 @@ DELEGATED_ROLES: dict[frozenset[str], frozenset[str] | None] = {
 }
 # The delegated permission that stands for every other one of the signed-in user's.
 AS_USER = "Directory.AccessAsUser.All"
+# Delegated permission sets that only AS_USER meets. user.md, passwordProfile: "To update this
+# property: In delegated access, the calling app must be assigned the Directory.AccessAsUser.All
+# delegated permission on behalf of the signed-in user" (and user-update.md's note: "When updating
+# the passwordProfile property, the following permission is required: Directory.AccessAsUser.All").
+AS_USER_ONLY = frozenset({PASSWORD})
 
 
 def delegated_allows(permissions: frozenset[str], scopes: frozenset[str], user_roles: frozenset[str]) -> bool:
     """Whether a delegated token with `scopes`, of a user holding `user_roles`, may make a call
     that needs one of `permissions`."""
-    if scopes.isdisjoint(permissions | {AS_USER}):
+    accepted = frozenset({AS_USER}) if permissions in AS_USER_ONLY else permissions | {AS_USER}
+    if scopes.isdisjoint(accepted):
         return False
     needed = DELEGATED_ROLES[permissions] if permissions in DELEGATED_ROLES else _default_roles(permissions)
     return needed is None or not needed.isdisjoint(user_roles)

@@ -278,6 +278,13 @@ async def test_a_public_client_cannot_use_client_credentials(graph: Graph) -> No
 
 # ---- Graph with a delegated token -------------------------------------------------------------
 
+def as_user_client(graph: Graph) -> str:
+    """A public client consented for Directory.AccessAsUser.All besides the seeded clients' scopes."""
+    app = graph.store.add_app(graph.tenant.id, (), display_name="admin tool", secret=None, public_client=True,
+                              delegated_scopes=(*DELEGATED_SCOPES, "Directory.AccessAsUser.All"))
+    return app.client_id
+
+
 async def test_delegated_enforcement_needs_the_scope_and_the_role(graph: Graph) -> None:
     domain = graph.tenant.default_domain
     graph.store.add_admin(graph.tenant.id, f"helpdesk@{domain}", roles=("Helpdesk Administrator",))
@@ -295,10 +302,16 @@ async def test_delegated_enforcement_needs_the_scope_and_the_role(graph: Graph) 
     # Reading needs no role for a member user.
     for token in (helpdesk, reader):
         assert (await graph.client.get("/v1.0/users", headers=bearer(token))).status_code == 200
-    # A Helpdesk Administrator may reset a customer's password, not rename or delete one.
+    # A Helpdesk Administrator may reset a customer's password, not rename or delete one; a password reset
+    # also needs Directory.AccessAsUser.All in the token (user.md, passwordProfile), which the seeded
+    # clients' consent does not hold.
     reset = {"passwordProfile": {"password": "N3w-Passw0rd!x", "forceChangePasswordNextSignIn": False}}
-    assert (await graph.client.patch(user, json=reset, headers=bearer(helpdesk))).status_code == 204
-    assert (await graph.client.patch(user, json=reset, headers=bearer(reader))).status_code == 403
+    assert (await graph.client.patch(user, json=reset, headers=bearer(helpdesk))).status_code == 403
+    as_user = as_user_client(graph)
+    helpdesk_as_user = (await signed_in(graph, f"helpdesk@{domain}", client_id=as_user))["access_token"]
+    reader_as_user = (await signed_in(graph, f"reader@{domain}", client_id=as_user))["access_token"]
+    assert (await graph.client.patch(user, json=reset, headers=bearer(helpdesk_as_user))).status_code == 204
+    assert (await graph.client.patch(user, json=reset, headers=bearer(reader_as_user))).status_code == 403
     assert (await graph.client.patch(user, json={"displayName": "X"}, headers=bearer(helpdesk))).status_code == 403
     assert (await graph.client.delete(user, headers=bearer(helpdesk))).status_code == 403
     assert (await graph.client.patch(user, json={"displayName": "X"}, headers=bearer(users_admin))).status_code == 204
@@ -320,10 +333,11 @@ async def test_every_role_the_client_names_for_a_password_reset_is_one_the_emula
     assert created.status_code == 201, created.text
     user = f"/v1.0/users/{created.json()['id']}"
     reset = {"passwordProfile": {"password": "N3w-Passw0rd!x", "forceChangePasswordNextSignIn": False}}
+    as_user = as_user_client(graph)
     for index, role in enumerate(PASSWORD_ROLES):
         upn = f"reset{index}@{graph.tenant.default_domain}"
         graph.store.add_admin(graph.tenant.id, upn, roles=(role,))
-        token = (await signed_in(graph, upn))["access_token"]
+        token = (await signed_in(graph, upn, client_id=as_user))["access_token"]
         answer = await graph.client.patch(user, json=reset, headers=bearer(token))
         assert answer.status_code == 204, (role, answer.text)
         grants = token_grants(token)
