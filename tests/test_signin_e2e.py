@@ -335,8 +335,8 @@ def test_managed_identity_creates_and_exports_and_a_wrong_header_ends_fast(tmp_p
     assert done.returncode == 3, done.stderr
     assert elapsed < 5.0, f"{elapsed:.1f} s"
     # Where the method was chosen, and the real cause: the header refused (trial findings 5 and 10c).
-    assert done.stderr.startswith("entra-batch: managed-identity (ENTRA_BATCH_AUTH): the identity endpoint "
-                                  "(IDENTITY_ENDPOINT) refused the IDENTITY_HEADER"), done.stderr
+    assert "\nentra-batch: managed-identity (ENTRA_BATCH_AUTH): the identity endpoint (IDENTITY_ENDPOINT) refused the " \
+        "IDENTITY_HEADER" in done.stderr, done.stderr
     assert "no managed identity answered here" not in done.stderr and "Traceback" not in done.stderr
     assert all(line.startswith("entra-batch: ") for line in done.stderr.splitlines())
     assert header not in done.stderr + done.stdout
