@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import ssl
 import stat
 from collections.abc import Callable, Mapping
@@ -178,6 +179,13 @@ class Sources:
     def used(self) -> str:
         """What the settings came from, in a few words."""
         return f"profile '{self.profile}'" if self.profile else "the environment"
+
+    def method(self, method: str) -> str:
+        """The sign-in method as it was chosen: `--auth device-code`, `device-code (ENTRA_BATCH_AUTH)`,
+        `device-code (profile 'x' (auth))`, or `secret (from the credentials given)`."""
+        if self.auth == "--auth":
+            return f"--auth {method}"
+        return f"{method} ({self.auth or 'from the credentials given'})"
 
 
 ENVIRONMENT = Sources()
@@ -373,9 +381,33 @@ def resolve_target(target: str | None, profile: str | None, *, domain: str | Non
             _identity_endpoint(env)
     return replace(
         resolved,
-        domain=domain or resolved.domain or env.get("ENTRA_BATCH_DOMAIN") or None,
-        extensions_app_id=extensions_app_id or resolved.extensions_app_id or env.get("ENTRA_BATCH_EXTENSIONS_APP_ID") or None,
+        domain=_well_formed(domain, "--domain") or _well_formed(resolved.domain, f"profile '{profile}' (domain)" if profile else "the domain")
+        or _well_formed(env.get("ENTRA_BATCH_DOMAIN"), "ENTRA_BATCH_DOMAIN") or None,
+        extensions_app_id=_well_formed(extensions_app_id, "--extensions-app-id")
+        or _well_formed(resolved.extensions_app_id, f"profile '{profile}' (extensions_app_id)" if profile
+                     else "the extensions app id")
+        or _well_formed(env.get("ENTRA_BATCH_EXTENSIONS_APP_ID"), "ENTRA_BATCH_EXTENSIONS_APP_ID") or None,
     )
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+
+
+def _well_formed(value: str | None, setting: str) -> str | None:
+    """A domain or extensions app id as given (None: not given), or the usage error naming the
+    setting when it cannot be one: a domain is a DNS name (contoso.onmicrosoft.com), an
+    extensions app id a GUID (an app's appId, with or without hyphens)."""
+    if not value:
+        return None
+    app_id = "extensions" in setting.lower()
+    if (_GUID if app_id else _DOMAIN).match(value):
+        return value
+    shown = value if value.isprintable() and len(value) <= 80 else repr(value[:80])
+    what = "an app id (a GUID such as 0e95a68c-9e07-4312-9887-d81aef0cd073: the appId of the tenant's " \
+        "b2c-extensions-app)" if app_id else "a domain name (such as contoso.onmicrosoft.com)"
+    raise ConfigError(f"{setting} is {shown!r}, which is not {what}")
 
 
 IMDS_HOST = "169.254.169.254"

@@ -140,7 +140,7 @@ class PermissionMissing(RunError):
             remedies.append(f"grant admin consent to {names} (Microsoft Graph, delegated permission) for {app}")
         if self.roles:
             role_names = " or ".join(self.roles)
-            lacks.append(f"the directory role {role_names} for the signed-in administrator {person}")
+            lacks.append(f"the directory role {role_names}")
             remedies.append(f"assign {person} the {role_names} role (Entra admin center > Roles and administrators)")
         remedy = "; ".join(remedies)
         super().__init__(

@@ -241,7 +241,7 @@ def test_every_profile_key_is_accepted_and_documented(home: Path, tmp_path: Path
     ca.write_text(ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(_any_ca_pem())), encoding="ascii")
     write_profiles(home, f'[full]\ntarget = "https://127.0.0.1:9443/v1.0"\ntenant_id = "t"\nclient_id = "c"\n'
                          f'client_secret_env = "FULL_SECRET"\nauthority_host = "https://127.0.0.1:9443"\n'
-                         f'ca_file = "{ca}"\ndomain = "contoso.onmicrosoft.com"\nextensions_app_id = "e"\n'
+                         f'ca_file = "{ca}"\ndomain = "contoso.onmicrosoft.com"\nextensions_app_id = "0e95a68c-9e07-4312-9887-d81aef0cd073"\n'
                          f'[[full.apps]]\nclient_id = "c2"\nclient_secret_env = "SECOND"\n')
     target = resolve_target(None, "full", env={"ENTRA_BATCH_HOME": str(home), "FULL_SECRET": "a-secret",
                                                "SECOND": "b-secret"})

@@ -9,7 +9,9 @@ its directory prepared first) and once against `entra-batch emulator` over loopb
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import dataclasses
 import json
 import os
 import subprocess
@@ -18,13 +20,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from emulator.server_process import REPO_ROOT, running_emulator
 
+import batch.run.connection as connection_module
 from batch.auth import StaticTokenProvider, token_grants
 from batch.cli import main
+from batch.cli.doctor_command import render
 from batch.config import Target, emulator_db_path
 from batch.doctor import FAIL, OK, WARN, Check, DoctorReport, run_doctor
 from batch.doctor.identity import identity_check, permission_checks
@@ -249,7 +254,8 @@ async def test_a_graph_too_slow_for_the_budget_ends_in_time_saying_so(tmp_path: 
     store = Store(tmp_path / "slow.db")
     try:
         app = store.default_app()
-        transport = EmulatorTransport(EmulatorApp(store, EmulatorSettings(latency=Latency.uniform(5000.0, 0.0))))
+        slow = Latency({"read": 5000.0, "write": 5000.0, "token": 0.0}, 0.0)  # Graph is slow, not the sign-in
+        transport = EmulatorTransport(EmulatorApp(store, EmulatorSettings(latency=slow)))
         target = Target("url", "http://emulator.local/v1.0", tenant_id=app.tenant_id, client_id=app.client_id,
                         client_secret=app.secret, authority_host="http://emulator.local")
         started = time.monotonic()
@@ -259,6 +265,80 @@ async def test_a_graph_too_slow_for_the_budget_ends_in_time_saying_so(tmp_path: 
         assert report.exit_code == ExitCode.ABORTED
     finally:
         store.close()
+
+
+class _Person:
+    """A sign-in that waits for a person (a device code being entered) before the token."""
+
+    def __init__(self, inner: Any, wait: float) -> None:
+        self.inner, self.wait = inner, wait
+
+    async def token(self) -> str:
+        if self.wait:
+            await asyncio.sleep(self.wait)
+            self.wait = 0.0
+        token: str = await self.inner.token()
+        return token
+
+    def invalidate(self) -> None:
+        self.inner.invalidate()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_sign_in_waiting_for_a_person_longer_than_the_budget_is_not_cut_short(
+        world: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trial finding 1: a device code entered after the budget had run out stopped doctor at 8 s
+    ("Graph did not answer"). The sign-in comes before the budget, which covers Graph's reads."""
+    real = connection_module.token_provider_for
+
+    def slow(target: Target, transport: Any = None) -> Any:
+        return _Person(real(dataclasses.replace(target, auth="secret"), transport), wait=1.5)
+
+    monkeypatch.setattr(connection_module, "token_provider_for", slow)
+    report = await run_doctor(world.target(auth="device-code"), transport=world.transport, budget_seconds=1.0)
+    assert report.exit_code == ExitCode.OK, [c for c in report.checks if c.status != OK]
+    assert report.seconds > 1.5
+    assert _check(report, "tenant")[0] == OK
+
+
+async def test_a_graph_too_slow_for_the_budget_still_shows_every_verb_and_each_section_not_answered(
+        tmp_path: Path) -> None:
+    """Trial finding 7: out of time, doctor printed only the identity line. The verbs' lines need
+    only the token; every section whose reads did not answer says so."""
+    store = Store(tmp_path / "slow.db")
+    try:
+        app = store.default_app()
+        slow = Latency({"read": 3000.0, "write": 3000.0, "token": 0.0}, 0.0)
+        transport = EmulatorTransport(EmulatorApp(store, EmulatorSettings(latency=slow)))
+        target = Target("url", "http://emulator.local/v1.0", tenant_id=app.tenant_id, client_id=app.client_id,
+                        client_secret=app.secret, authority_host="http://emulator.local")
+        report = await run_doctor(target, transport=transport, budget_seconds=0.5)
+    finally:
+        store.close()
+    text = render(report)
+    for verb in ("create", "delete", "update", "reset-password", "restore", "purge", "export", "export --deleted"):
+        assert _check(report, verb)[0] == OK, text
+    for section in ("target", "extensions app", "large runs"):
+        assert [(c.name, c.status) for c in report.section(section)] == [("not answered", WARN)], text
+    assert "  ! not answered: Graph did not answer this section's reads within 0.5 s" in text, text
+    assert _check(report, "answers")[0] == FAIL and report.exit_code == ExitCode.ABORTED
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("--domain", "bad domain!", "--domain is 'bad domain!', which is not a domain name"),
+    ("--extensions-app-id", "not-a-guid", "--extensions-app-id is 'not-a-guid', which is not an app id"),
+])
+def test_a_malformed_domain_or_extensions_app_id_is_a_usage_error(
+        home: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, says: str) -> None:
+    """Trial finding 9: a value that cannot be a domain or an app id is exit 2 (before anything is
+    asked), for doctor as for a verb, not "not the tenant's" (exit 1)."""
+    status, out, err, _ = _doctor(capsys, option, value)
+    assert status == ExitCode.USAGE, out + err
+    assert says in err
+    assert main(["create", str(home / "none.csv"), "--target", "local", option, value, "--dry-run"]) == ExitCode.USAGE
+    assert says in capsys.readouterr().err
 
 
 # --- over loopback, against a slow `entra-batch emulator` ----------------------------------

@@ -191,7 +191,10 @@ def test_a_person_missing_both_hears_both_for_whom() -> None:
                               person=grants.upn)
     text = str(error)
     assert "delegated permission User.Create" in text and "User Administrator" in text
-    assert "for the signed-in administrator admin@contoso.onmicrosoft.com" in text
+    # The person is named once (finding 10a of the trial: "... of the signed-in administrator X lacks the
+    # directory role ... for the signed-in administrator X").
+    assert "The access token of the signed-in administrator admin@contoso.onmicrosoft.com lacks" in text
+    assert text.count("signed-in administrator") == 1
     assert GRAPH_COMMAND_LINE_TOOLS in text
     app_text = str(PermissionMissing(["User.Create"], client_id="app-1"))
     assert "app app-1" in app_text and "application permission" in app_text
@@ -235,3 +238,21 @@ def test_profiles_lists_each_sign_in_method(tmp_path: Path, monkeypatch: pytest.
     assert main(["profiles", "show", "cert"]) == 0
     shown = capsys.readouterr().out
     assert "PFX_PW (the password comes from $PFX_PW: set)" in shown and "pfx-secret-value" not in shown
+
+
+def test_profiles_show_the_client_a_method_uses_without_client_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Trial finding 12: device code and managed identity need no client_id; the list said "(missing)"."""
+    from batch.cli import main
+
+    write_profiles(tmp_path, '[admin]\ntenant_id = "t"\nauth = "device-code"\n\n'
+                             '[mi]\ntenant_id = "t"\nauth = "managed-identity"\n\n'
+                             '[broken]\ntenant_id = "t"\nclient_secret_env = "S"\n')
+    monkeypatch.setenv("ENTRA_BATCH_HOME", str(tmp_path))
+    assert main(["profiles"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert f"{GRAPH_COMMAND_LINE_TOOLS} (default: Microsoft Graph Command Line Tools)" in rows["admin"]
+    assert "(system-assigned identity)" in rows["mi"]
+    assert "(missing)" in rows["broken"] and "(missing)" not in rows["admin"] + rows["mi"]
+    assert main(["profiles", "show", "mi"]) == 0
+    assert "client_id                  (system-assigned identity)" in capsys.readouterr().out

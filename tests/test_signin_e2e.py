@@ -233,7 +233,8 @@ def test_a_signed_in_administrator_without_the_role_is_told_which_role(tmp_path:
         source = customers_file(tmp_path / "hd.csv", 2, "hd")
         done = on_a_terminal(["create", str(source), "--out-dir", str(tmp_path / "hd-run")], env, tmp_path)
     assert done.returncode == 3, done.stderr
-    assert f"the directory role User Administrator for the signed-in administrator {upn}" in done.stderr
+    assert f"The access token of the signed-in administrator {upn} lacks the directory role User Administrator" \
+        in done.stderr
     assert not (tmp_path / "hd-run" / "results.csv").exists() or "created" not in \
         (tmp_path / "hd-run" / "results.csv").read_text()
 
@@ -328,11 +329,20 @@ def test_managed_identity_creates_and_exports_and_a_wrong_header_ends_fast(tmp_p
         done = run_cli(["export", "--out", str(tmp_path / "x.csv"), "--quiet"],
                        dict(env, IDENTITY_HEADER=wrong_header), tmp_path)
         elapsed = time.monotonic() - started
+        # The emulator's printed exports name a confidential app in AZURE_CLIENT_ID (trial finding 4).
+        app_id = seed(db, lambda store, tenant: store.default_app().client_id)
+        other = run_cli(["doctor"], dict(env, AZURE_CLIENT_ID=app_id), tmp_path)
     assert done.returncode == 3, done.stderr
     assert elapsed < 5.0, f"{elapsed:.1f} s"
-    assert "--auth managed-identity" in done.stderr and "Traceback" not in done.stderr
+    # Where the method was chosen, and the real cause: the header refused (trial findings 5 and 10c).
+    assert "\nentra-batch: managed-identity (ENTRA_BATCH_AUTH): the identity endpoint (IDENTITY_ENDPOINT) refused the " \
+        "IDENTITY_HEADER" in done.stderr, done.stderr
+    assert "no managed identity answered here" not in done.stderr and "Traceback" not in done.stderr
     assert all(line.startswith("entra-batch: ") for line in done.stderr.splitlines())
     assert header not in done.stderr + done.stdout
+    assert other.returncode == 3, other.stdout + other.stderr
+    assert f"AZURE_CLIENT_ID ({app_id}) names no managed identity assigned to this resource" in other.stdout
+    assert "Run on an Azure VM" not in other.stdout
 
 
 def test_managed_identity_refuses_plain_http_to_another_host(tmp_path: Path) -> None:

@@ -265,7 +265,7 @@ def test_azure_cli_refusals_are_one_line_with_az_login() -> None:
     for reason, expected in (("Azure CLI not found on path", "is not on PATH"),
                              ("Please run 'az login' to set up an account", f"az login --tenant {TENANT}")):
         provider = AzureIdentityProvider("azure-cli", lambda r=reason: Raising(CredentialUnavailableError(r)),
-                                         tenant_id=TENANT, retry=FAST)
+                                         tenant_id=TENANT, retry=FAST, sources=Sources(auth="--auth"))
         with pytest.raises(AuthError, match=expected) as caught:
             asyncio.run(provider.token())
         assert "\n" not in str(caught.value) and str(caught.value).startswith("--auth azure-cli:")
@@ -291,3 +291,118 @@ def test_managed_identity_refusal_names_the_identity() -> None:
         client_id="mi-client", retry=FAST)
     with pytest.raises(AuthError, match="user-assigned identity mi-client"):
         asyncio.run(provider.token())
+
+
+# ---- the trial's findings (s20): causes and remedies ---------------------------------------------------
+
+def test_a_wrong_identity_header_is_said_as_such_naming_both_variables() -> None:
+    """Trial finding 5: the endpoint's 401/403 for a wrong IDENTITY_HEADER read as "no managed
+    identity answered here (App Service managed identity configuration not found ...)"."""
+    from azure.identity import CredentialUnavailableError
+
+    noise = ("App Service managed identity configuration not found in environment. Token request error: "
+             "(invalid_scope) 403, The X-IDENTITY-HEADER header does not match IDENTITY_HEADER.")
+    provider = AzureIdentityProvider("managed-identity", lambda: Raising(CredentialUnavailableError(noise)),
+                                     retry=FAST, sources=Sources(auth="ENTRA_BATCH_AUTH"))
+    with pytest.raises(AuthError) as caught:
+        asyncio.run(provider.token())
+    text = str(caught.value)
+    assert text.startswith("managed-identity (ENTRA_BATCH_AUTH): the identity endpoint (IDENTITY_ENDPOINT) refused "
+                           "the IDENTITY_HEADER"), text
+    assert "403" in text and "no managed identity answered" not in text and "configuration not found" not in text
+
+
+def test_a_client_id_naming_no_identity_is_said_naming_azure_client_id() -> None:
+    """Trial finding 4: AZURE_CLIENT_ID of a confidential app with managed identity."""
+    from azure.identity import CredentialUnavailableError
+
+    noise = ("App Service managed identity configuration not found in environment. Token request error: "
+             "(invalid_scope) 400, Unable to load the proper Managed Identity.")
+    provider = AzureIdentityProvider("managed-identity", lambda: Raising(CredentialUnavailableError(noise)),
+                                     client_id="app-id", retry=FAST, sources=Sources(auth="--auth"))
+    with pytest.raises(AuthError) as caught:
+        asyncio.run(provider.token())
+    text = str(caught.value)
+    assert text.startswith("--auth managed-identity: the identity endpoint answered, but AZURE_CLIENT_ID (app-id) "
+                           "names no managed identity assigned to this resource"), text
+    assert "Run on an Azure VM" not in text and "Unset AZURE_CLIENT_ID" in text
+
+
+def test_device_code_names_where_it_was_chosen_and_the_app_it_would_use(tmp_path: Path) -> None:
+    """Trial findings 10c and 4: "--auth device-code:" when a profile's auth key chose it, and
+    "nothing cached" without a word about AZURE_CLIENT_ID naming a confidential app."""
+    provider = DeviceCodeProvider(TENANT, "confidential-app", cache=None, prompt=None, authority_host=HOST,
+                                  http_client=FakeDeviceLogin(), retry=FAST,
+                                  sources=Sources(auth="profile 'emu-admin' (auth)"))
+    with pytest.raises(AuthError) as caught:
+        asyncio.run(provider.token())
+    text = str(caught.value)
+    assert text.startswith("device-code (profile 'emu-admin' (auth)): no signed-in administrator is cached"), text
+    assert "AZURE_CLIENT_ID names the app confidential-app" in text and "public client" in text
+    default = device_provider(FakeDeviceLogin(), None, None)
+    with pytest.raises(AuthError) as caught:
+        asyncio.run(default.token())
+    assert str(caught.value).startswith("device-code (from the credentials given):")
+    assert "public client" not in str(caught.value)
+
+
+def test_a_declined_sign_in_tells_to_sign_in_again_and_approve() -> None:
+    """Trial finding 10b: doctor said "fix the credentials named above" after a declined sign-in."""
+    from batch.doctor.run import refused_remedy
+
+    declined = device_provider(FakeDeviceLogin(approve=False), None, lambda message: None)
+    with pytest.raises(AuthError) as caught:
+        asyncio.run(declined.token())
+    assert "sign in and approve" in refused_remedy(caught.value)
+    assert "fix the credentials" in refused_remedy(AuthError("x", code="7000215", error="invalid_client"))
+
+
+def test_a_bad_federated_token_signature_says_what_to_do() -> None:
+    """Trial finding 10d: AADSTS700027 for workload identity had no remedy."""
+    from batch.auth.errors import auth_error
+
+    error = auth_error({"error": "invalid_client", "error_codes": [700027],
+                        "error_description": "AADSTS700027: Client assertion contains an invalid signature."},
+                       client_id="app-id", method="workload-identity")
+    assert "AZURE_FEDERATED_TOKEN_FILE" in str(error) and "not edited or re-signed" in str(error)
+
+
+def _certificate_files(tmp_path: Path, days: float) -> list[Path]:
+    """A PEM and a PFX file of a certificate that ends `days` from now (negative: ended)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "entra-batch test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=400))
+            .not_valid_after(now + dt.timedelta(days=days)).sign(key, hashes.SHA256()))
+    pem, pfx = tmp_path / f"c{days}.pem", tmp_path / f"c{days}.pfx"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM))
+    pfx.write_bytes(pkcs12.serialize_key_and_certificates(b"app", key, cert, None,
+                                                          serialization.BestAvailableEncryption(b"pw")))
+    return [pem, pfx]
+
+
+def test_an_expired_certificate_stops_at_once_and_one_near_its_end_is_a_doctor_warning(tmp_path: Path) -> None:
+    """Trial finding 6: an expired certificate was accepted (the emulator did not refuse it) and
+    doctor said nothing; it must stop locally (exit 3) and doctor warns within 30 days."""
+    from batch.config import Target
+    from batch.doctor.identity import certificate_check
+    from batch.errors import ExitCode
+
+    for path in _certificate_files(tmp_path, -2):
+        platform = FakeConfidential()
+        with pytest.raises(AuthError, match=r"expired on \d{4}-\d\d-\d\d .*UTC.*AADSTS700027.*Create a new") as caught:
+            MsalTokenProvider(TENANT, "app-id", certificate_path=path, authority_host=HOST, http_client=platform,
+                              certificate_password="pw" if path.suffix == ".pfx" else None, retry=FAST)
+        assert caught.value.exit_code == ExitCode.ABORTED and not platform.forms
+        assert "AZURE_CLIENT_CERTIFICATE_PATH" in str(caught.value)
+    for days, status in ((10, "warn"), (90, "ok")):
+        for path in _certificate_files(tmp_path, days):
+            target = Target("tenant", "https://graph.microsoft.com/v1.0", tenant_id=TENANT, client_id="app-id",
+                            auth="certificate", certificate_path=path,
+                            certificate_password="pw" if path.suffix == ".pfx" else None)
+            check = certificate_check(target)
+            assert check is not None and check.status == status, (path, check)
+            if status == "warn":
+                assert "expires on" in check.finding and "AZURE_CLIENT_CERTIFICATE_PATH" in (check.remedy or "")

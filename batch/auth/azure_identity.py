@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -80,7 +81,7 @@ class AzureIdentityProvider(RefreshingProvider):
             return
         tid = str(token_claims(token).get("tid") or "")
         if tid and tid.lower() != self.tenant_id.lower():
-            raise AuthError(f"--auth azure-cli: az gave a token for tenant {tid}, not {self.tenant_id} "
+            raise AuthError(f"{self._sources.method('azure-cli')}: az gave a token for tenant {tid}, not {self.tenant_id} "
                             f"({self._sources.tenant_id}). Run `az login --tenant {self.tenant_id} "
                             "--allow-no-subscriptions`, or correct the tenant.", error="wrong_tenant")
 
@@ -91,7 +92,8 @@ class AzureIdentityProvider(RefreshingProvider):
         if self.method == "azure-cli":
             return AuthError(_azure_cli_message(reason, self.tenant_id or "TENANT", self._sources),
                              error="azure_cli")
-        return AuthError(_managed_identity_message(reason, self.client_id, unavailable), error="managed_identity")
+        return AuthError(_managed_identity_message(reason, self.client_id, unavailable, self._sources),
+                         error="managed_identity")
 
     def _tenant(self) -> str:
         return self.tenant_id or ""
@@ -107,28 +109,56 @@ class AzureIdentityProvider(RefreshingProvider):
 
 def _azure_cli_message(reason: str, tenant: str, sources: Sources) -> str:
     login = f"az login --tenant {tenant} --allow-no-subscriptions"
+    how = sources.method("azure-cli")
     if "not found on path" in reason.lower() or "failed to execute" in reason.lower():
-        return (f"--auth azure-cli: the Azure CLI (az) is not on PATH. Install it (https://aka.ms/installazurecli) "
+        return (f"{how}: the Azure CLI (az) is not on PATH. Install it (https://aka.ms/installazurecli) "
                 f"and run `{login}`, or sign in another way (--auth device-code).")
     if "az login" in reason.lower() and "AADSTS" not in reason:
-        return (f"--auth azure-cli: the Azure CLI is not signed in for tenant {tenant} ({sources.tenant_id}): run "
+        return (f"{how}: the Azure CLI is not signed in for tenant {tenant} ({sources.tenant_id}): run "
                 f"`{login}` (an External ID tenant has no Azure subscription, hence --allow-no-subscriptions).")
     if "failed to invoke" in reason.lower():
-        return (f"--auth azure-cli: the Azure CLI did not answer within {AZ_TIMEOUT_SECONDS} s "
+        return (f"{how}: the Azure CLI did not answer within {AZ_TIMEOUT_SECONDS} s "
                 f"(az account get-access-token). Check that `az account get-access-token --tenant {tenant}` works.")
-    return (f"--auth azure-cli: the Azure CLI could not give a token for tenant {tenant} ({reason}). Run `{login}` "
+    return (f"{how}: the Azure CLI could not give a token for tenant {tenant} ({reason}). Run `{login}` "
             "again (the sign-in may have expired or been revoked).")
 
 
-def _managed_identity_message(reason: str, client_id: str | None, unavailable: bool) -> str:
-    which = f"the user-assigned identity {client_id} (AZURE_CLIENT_ID)" if client_id else \
-        "the system-assigned identity (AZURE_CLIENT_ID names a user-assigned one)"
+# azure-identity's text when the identity endpoint answered with an error:
+# "... Token request error: (invalid_scope) 403, The X-IDENTITY-HEADER header does not match ...".
+_ENDPOINT_ANSWER = re.compile(r"Token request error: \((?P<error>[^)]*)\) (?P<status>\d{3}),? ?(?P<detail>.*)", re.S)
+
+
+def _managed_identity_message(reason: str, client_id: str | None, unavailable: bool,
+                              sources: Sources = ENVIRONMENT) -> str:
+    """What a managed identity's failure means. The identity endpoint's own answer decides when
+    there is one: 401/403 is the secret header refused (App Service and Container Apps check
+    X-IDENTITY-HEADER against IDENTITY_HEADER: learn.microsoft.com/azure/app-service/
+    overview-managed-identity, "REST endpoint reference"); 400 with a client id is an id that
+    names no identity assigned to this resource; only no answer at all is "no managed identity here"."""
+    how = sources.method("managed-identity")
+    which = f"the user-assigned identity {client_id} ({sources.client_id})" if client_id else \
+        f"the system-assigned identity ({sources.client_id} names a user-assigned one)"
+    answer = _ENDPOINT_ANSWER.search(reason)
+    if answer is not None:
+        status, detail = answer.group("status"), answer.group("detail").strip().rstrip(".")
+        if status in ("401", "403"):
+            return (f"{how}: the identity endpoint (IDENTITY_ENDPOINT) refused the IDENTITY_HEADER sent with the "
+                    f"request ({status}: {detail}). IDENTITY_HEADER must be the value the platform set for this "
+                    "process (App Service, Functions and Container Apps set IDENTITY_ENDPOINT and IDENTITY_HEADER "
+                    "together, and rotate them): do not set or copy it by hand.")
+        if client_id and status == "400":
+            return (f"{how}: the identity endpoint answered, but {sources.client_id} ({client_id}) names no managed "
+                    f"identity assigned to this resource ({status}: {detail}). Unset {sources.client_id} to use the "
+                    "system-assigned identity, or set it to the client id of a user-assigned identity assigned here "
+                    "(an app registration's client id is not a managed identity).")
+        return (f"{how}: the identity endpoint refused {which} ({status}: {detail}). Check that the identity is "
+                "assigned to this resource.")
     if unavailable and ("no response" in reason.lower() or "not found in environment" in reason.lower()
-                        or "unavailable" in reason.lower() and "token request error" not in reason.lower()):
-        return (f"--auth managed-identity: no managed identity answered here ({reason}). Run on an Azure VM, App "
+                        or "unavailable" in reason.lower()):
+        return (f"{how}: no managed identity answered here ({reason}). Run on an Azure VM, App "
                 "Service, Functions or Container App with a managed identity turned on (IDENTITY_ENDPOINT and "
                 "IDENTITY_HEADER are set there), or sign in another way (--auth workload-identity, certificate).")
-    return (f"--auth managed-identity: the managed identity endpoint refused {which} ({reason}). Check that the "
+    return (f"{how}: the managed identity endpoint refused {which} ({reason}). Check that the "
             "identity is assigned to this resource, and that it holds the Microsoft Graph application permissions "
             "(granted to its service principal).")
 

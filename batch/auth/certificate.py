@@ -9,14 +9,18 @@ forever) or a huge file is refused at once with a one-line `ConfigError`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from batch.config import CERTIFICATE_MAX_BYTES
-from batch.errors import ConfigError
+from batch.config import CERTIFICATE_MAX_BYTES, ENVIRONMENT, Sources
+from batch.errors import AuthError, ConfigError
+
+EXPIRY_WARNING_DAYS = 30
+"""A certificate that expires within this many days is a warning in `entra-batch doctor`."""
 
 _HINT = "AZURE_CLIENT_CERTIFICATE_PATH (or a profile's certificate_path) must name a PEM file with the private key " \
         "and the certificate, or a PFX/PKCS#12 file."
@@ -141,4 +145,30 @@ def client_assertion_signer(credential: dict[str, str], client_id: str,
     return sign
 
 
-__all__ = ["CERTIFICATE_MAX_BYTES", "client_assertion_signer", "load_certificate", "read_certificate_file"]
+def not_after(credential: dict[str, str]) -> dt.datetime:
+    """When the credential's certificate (the first of its chain, the one the assertion names)
+    stops being valid (its notAfter, UTC)."""
+    from cryptography import x509
+
+    leaf = x509.load_pem_x509_certificate(credential["public_certificate"].encode("ascii"))
+    return leaf.not_valid_after_utc
+
+
+def refuse_expired(path: str | Path, credential: dict[str, str], sources: Sources = ENVIRONMENT,
+                   now: dt.datetime | None = None) -> dt.datetime:
+    """The certificate's notAfter, or `AuthError` (exit 3, as the token endpoint's refusal
+    would be) when it has passed: Entra refuses a client assertion signed with an expired
+    certificate (AADSTS700027, "Client assertion contains an invalid signature ... the key
+    used is expired"), so the run stops here, before anything is sent, saying which file and when."""
+    ends = not_after(credential)
+    if ends <= (now or dt.datetime.now(dt.UTC)):
+        raise AuthError(f"The certificate in {path} ({sources.certificate_path}) expired on "
+                        f"{ends:%Y-%m-%d %H:%M} UTC, and the identity platform refuses an expired certificate "
+                        "(AADSTS700027). Create a new certificate, upload its public part to the app registration's "
+                        f"Certificates & secrets, and point {sources.certificate_path} at it (with its private key).",
+                        code="700027", error="certificate_expired")
+    return ends
+
+
+__all__ = ["CERTIFICATE_MAX_BYTES", "EXPIRY_WARNING_DAYS", "client_assertion_signer", "load_certificate", "not_after",
+           "read_certificate_file", "refuse_expired"]

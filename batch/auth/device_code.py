@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from batch.auth.errors import TRANSIENT_ERRORS
 from batch.auth.msal_provider import PUBLIC_AUTHORITY_HOST, MsalTokenProvider
 from batch.auth.providers import GRAPH_SCOPE, TOKEN_RETRY, Fetched, RefreshingProvider
-from batch.config import ENVIRONMENT, Sources
+from batch.config import ENVIRONMENT, GRAPH_COMMAND_LINE_TOOLS, Sources
 from batch.errors import AuthError, ConfigError
 from batch.graph.retry import RetryPolicy
 
@@ -127,17 +127,18 @@ class DeviceCodeProvider(MsalTokenProvider):
                 return dict(silent)
             lapsed.append(str(account.get("username") or account.get("home_account_id") or "?"))
         if self._prompt is None:
+            how = self._sources.method("device-code")
             where = self._cache_file.describe() if self._cache_file is not None else "no cache"
             if lapsed:
                 raise AuthError(
-                    f"--auth device-code: the cached sign-in of {', '.join(lapsed)} for tenant {self.tenant_id} "
+                    f"{how}: the cached sign-in of {', '.join(lapsed)} for tenant {self.tenant_id} "
                     f"({where}) has expired or was revoked, and no one is at a terminal to enter a code. Run the "
                     "command once at a terminal to sign in again.", error="interaction_required")
             raise AuthError(
-                f"--auth device-code: no signed-in administrator is cached for tenant {self.tenant_id} ({where}), "
+                f"{how}: no signed-in administrator is cached for tenant {self.tenant_id} ({where}), "
                 "and no one is at a terminal to enter a code. Run the command once at a terminal to sign in (the "
                 "next runs reuse the sign-in), or, for unattended runs, use --auth workload-identity, "
-                "managed-identity, certificate or secret.", error="interaction_required")
+                f"managed-identity, certificate or secret.{self._own_app_hint()}", error="interaction_required")
         flow = app.initiate_device_flow(scopes=[self.scope])
         if "user_code" not in flow:
             return dict(flow)  # the endpoint's refusal (public client flows off, no such app, ...)
@@ -149,6 +150,16 @@ class DeviceCodeProvider(MsalTokenProvider):
         if isinstance(result, dict) and "access_token" in result:
             self._save()
         return dict(result) if isinstance(result, dict) else {}
+
+    def _own_app_hint(self) -> str:
+        """Without a terminal nothing is asked of the identity platform, so whether the app is a
+        public client cannot be known; when it is not the default public client, say so, as the
+        likelier cause when the environment is a confidential app's (an emulator's exports)."""
+        if self.client_id == GRAPH_COMMAND_LINE_TOOLS:
+            return ""
+        return (f" Note: {self._sources.client_id} names the app {self.client_id}, which device code signs in "
+                "through: it must be a public client ('Allow public client flows'); if it is an app with a secret "
+                "or certificate, unset it to sign in through Microsoft Graph Command Line Tools.")
 
     async def _fetch(self) -> Fetched:
         try:

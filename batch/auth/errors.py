@@ -83,7 +83,10 @@ _METHOD_REMEDIES = {
                   "the app registration's Certificates & secrets > Federated credentials.",
         "700024": "The token in {federated_token_file} has expired or is not valid yet: it must be fresh (GitHub "
                   "Actions' and Kubernetes' tokens last minutes to an hour; the file is read again for each token).",
-        "700027": "The token in {federated_token_file} could not be verified against its issuer's published keys.",
+        "700027": "The token in {federated_token_file} could not be verified against its issuer's published keys "
+                  "(the jwks_uri of the issuer's /.well-known/openid-configuration): give the file a token exactly as "
+                  "the issuer wrote it (not edited or re-signed), fresh from the issuer named in the app's federated "
+                  "credential (GitHub Actions: the job's id token, requested with `permissions: id-token: write`).",
         "invalid_client": "Check {client_id} and the app registration's federated credentials against the token in "
                           "{federated_token_file}.",
     },

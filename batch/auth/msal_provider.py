@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from batch.auth.certificate import client_assertion_signer, load_certificate
+from batch.auth.certificate import client_assertion_signer, load_certificate, refuse_expired
 from batch.auth.errors import TRANSIENT_ERRORS, scrub
 from batch.auth.providers import (
     GRAPH_SCOPE,
@@ -94,6 +94,7 @@ class MsalTokenProvider(RefreshingProvider):
             self._credential = client_secret
         elif certificate_path is not None:
             certificate = load_certificate(certificate_path, certificate_password)
+            refuse_expired(certificate_path, certificate, sources)  # stop here, not at the token endpoint
             # With the chain: msal signs PS256 with x5t#S256 and x5c. Without: the same signature,
             # no x5c (an app that trusts its certificate by subject name and issuer needs the chain).
             self._credential = certificate if send_certificate_chain else {

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from batch.config import load_profiles
+from batch.config import GRAPH_COMMAND_LINE_TOOLS, load_profiles
 from batch.errors import ConfigError, ExitCode
 from batch.profiles import APP_KEYS, PROFILE_KEYS
 
@@ -46,8 +46,23 @@ def _line(name: str, section: Mapping[str, Any]) -> tuple[str, str, str, str, st
         return name, "local (the built-in emulator)", "-", "-", "-", "-"
     target = section.get("target") or "https://graph.microsoft.com/v1.0 (default)"
     apps = section.get("apps", [])
-    return (name, target, section.get("tenant_id") or "(missing)", section.get("client_id") or "(missing)",
-            _auth(section), str(1 + len(apps)))
+    return (name, target, section.get("tenant_id") or "(missing)", _client(section), _auth(section),
+            str(1 + len(apps)))
+
+
+# Where a sign-in method needs no client_id, what it uses without one (batch/config.py).
+_NO_CLIENT = {
+    "device-code": f"{GRAPH_COMMAND_LINE_TOOLS} (default: Microsoft Graph Command Line Tools)",
+    "managed-identity": "(system-assigned identity)",
+    "azure-cli": "(the Azure CLI's own)",
+}
+
+
+def _client(section: Mapping[str, Any]) -> str:
+    """The client id a profile signs in with: its own, or what its method uses without one."""
+    if section.get("client_id"):
+        return str(section["client_id"])
+    return _NO_CLIENT.get(str(section.get("auth") or ""), "(missing)")
 
 
 def _auth(app: Mapping[str, Any]) -> str:
@@ -68,7 +83,8 @@ def _auth(app: Mapping[str, Any]) -> str:
 
 def _show(section: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Every key of a profile with its value (secrets masked), unset ones said so."""
-    lines = [(key, _value(key, section)) for key in PROFILE_KEYS if key != "apps"]
+    lines = [(key, _value(key, section) if key != "client_id" or section.get("client_id") else
+              _client(section).replace("(missing)", "(not set)")) for key in PROFILE_KEYS if key != "apps"]
     apps = section.get("apps", [])
     lines.append(("apps", f"{len(apps)} more app(s) in [[...apps]] tables (an app pool)" if apps else "(none)"))
     for index, app in enumerate(apps, start=1):

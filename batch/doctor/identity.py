@@ -10,9 +10,12 @@ would name as missing is what doctor names.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from batch.auth import Grants
+from batch.auth.certificate import EXPIRY_WARNING_DAYS, load_certificate, not_after
+from batch.config import Sources, Target
 from batch.doctor.report import ACCESS, Check, fail, ok, warn
 from batch.errors import PermissionMissing
 from batch.export.permissions import needed as export_needs
@@ -22,12 +25,14 @@ from batch.verbs.registry import VERBS, VerbSettings
 SECTION = "identity"
 
 
-def identity_check(grants: Grants, client_id: str | None, method: str = "secret") -> Check:
+def identity_check(grants: Grants, client_id: str | None, method: str = "secret", chosen_by: str = "--auth") -> Check:
     """Who the token speaks for: an app (its name, client id and application permissions) or
     a signed-in administrator (upn, directory roles, and the delegated permissions of the
-    client they signed in through), and the sign-in method that got it (`--auth`)."""
+    client they signed in through), and the sign-in method that got it, named as it was chosen
+    (`chosen_by`, `Sources.auth`: --auth, ENTRA_BATCH_AUTH, a profile's auth key, or "" when the
+    credentials given implied it)."""
     app_id = grants.app_id or client_id
-    how = f", signed in with --auth {method}"
+    how = f", signed in with {Sources(auth=chosen_by).method(method)}"
     permissions = sorted(grants.permissions)
     if grants.delegated:
         upn = grants.upn or grants.object_id or "(unknown)"
@@ -40,6 +45,24 @@ def identity_check(grants: Grants, client_id: str | None, method: str = "secret"
     return ok(SECTION, "identity", f"app {grants.app_name or '(no name)'} (client id {app_id}){how}; application "
                                    f"permissions: {', '.join(permissions) or 'none'}",
               kind="app", method=method, app_name=grants.app_name, client_id=app_id, permissions=permissions)
+
+
+def certificate_check(target: Target, now: dt.datetime | None = None) -> Check | None:
+    """For a certificate sign-in, when its certificate stops being valid, read from the file
+    itself: ! within `EXPIRY_WARNING_DAYS` days (an expired one never gets here: the sign-in
+    refuses it, `refuse_expired`). None for other sign-in methods."""
+    if target.auth != "certificate" or target.certificate_path is None:
+        return None
+    ends = not_after(load_certificate(target.certificate_path, target.certificate_password))
+    left = ends - (now or dt.datetime.now(dt.UTC))
+    when = f"{ends:%Y-%m-%d %H:%M} UTC"
+    if left < dt.timedelta(days=EXPIRY_WARNING_DAYS):
+        return warn(SECTION, "certificate", f"{target.certificate_path} expires on {when}, in {max(left.days, 0)} "
+                                            f"day{'s' if left.days != 1 else ''}",
+                    f"create a new certificate, upload its public part to the app registration's Certificates & "
+                    f"secrets, and point {target.sources.certificate_path} at it before {when}; runs stop once it "
+                    "has expired", not_after=ends.isoformat())
+    return ok(SECTION, "certificate", f"{target.certificate_path} is valid until {when}", not_after=ends.isoformat())
 
 
 # Every member user's own role template (in `wids` of any member's token): not an admin role.
@@ -99,4 +122,4 @@ async def permission_checks(connection: Connection, domain: str | None) -> list[
     return checks
 
 
-__all__ = ["identity_check", "permission_checks"]
+__all__ = ["certificate_check", "identity_check", "permission_checks"]
