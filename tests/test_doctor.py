@@ -392,7 +392,8 @@ async def _checks_for(claims: dict[str, object]) -> tuple[Check, list[Check]]:
 
 
 async def test_an_administrator_lacking_the_role_is_named_with_the_role() -> None:
-    identity, checks = await _checks_for({"scp": "User.ReadWrite.All Organization.Read.All", "wids": [HELPDESK]})
+    identity, checks = await _checks_for({"scp": "User.ReadWrite.All Organization.Read.All Directory.AccessAsUser.All",
+                                          "wids": [HELPDESK]})
     assert identity.finding.startswith("signed in as admin@contoso.onmicrosoft.com (Helpdesk Administrator), through "
                                        "Microsoft Graph Command Line Tools")
     failed = {c.name: c.finding for c in checks if c.status == FAIL}
@@ -403,12 +404,17 @@ async def test_an_administrator_lacking_the_role_is_named_with_the_role() -> Non
     assert all(c.stops == "access" for c in checks if c.status == FAIL)
 
 
-async def test_an_administrator_with_the_role_and_the_scope_is_granted_everything() -> None:
+async def test_an_administrator_with_the_role_and_the_scope_is_granted_everything_but_a_password_change() -> None:
     identity, checks = await _checks_for({"scp": "User.ReadWrite.All", "wids": [USER_ADMINISTRATOR]})
     assert "(User Administrator)" in identity.finding and identity.data["kind"] == "user"
-    # User.ReadWrite.All does not change sign-in names: update's newSignInName column needs more (GRAPH.md §10).
+    # User.ReadWrite.All does not change sign-in names: update's newSignInName column needs more (GRAPH.md §10);
+    # a password change on a person's behalf needs Directory.AccessAsUser.All (user.md, passwordProfile).
     assert [(c.name, c.status, c.finding) for c in checks if c.status != OK] == \
-        [("update", WARN, "works, but a newSignInName column needs User.ManageIdentities.All")]
+        [("update", WARN, "works, but a newSignInName column needs User.ManageIdentities.All"),
+         ("reset-password", FAIL, "needs Directory.AccessAsUser.All")]
+    _, as_user = await _checks_for({"scp": "User.ReadWrite.All Directory.AccessAsUser.All",
+                                    "wids": [USER_ADMINISTRATOR]})
+    assert [c for c in as_user if c.status != OK] == []
 
 
 async def test_doctor_with_an_emulator_administrator_lacking_the_role(world: Tenant) -> None:
@@ -438,7 +444,8 @@ async def test_doctor_with_an_emulator_administrator_lacking_the_role(world: Ten
                                        "Command Line Tools")
     role = f"needs the User Administrator directory role for {upn}"
     assert {c.name: c.finding for c in report.failures} == \
-        {verb: role for verb in ("create", "delete", "update", "restore", "purge")}
+        {**{verb: role for verb in ("create", "delete", "update", "restore", "purge")},
+         "reset-password": "needs Directory.AccessAsUser.All"}  # not consented for Graph Command Line Tools here
     # Every read doctor makes is allowed to a member with the consented scopes.
     for name in ("tenant", "domains", "extensions app", "custom attributes", "password migration",
                  "identity filter on deleted items", "$count with ConsistencyLevel: eventual"):
@@ -484,13 +491,14 @@ def test_device_code_doctor_names_the_administrator_and_the_role_they_lack(tmp_p
     assert f"✓ identity: signed in as {upn} (Helpdesk Administrator), through Microsoft Graph Command Line " \
            "Tools" in done.stdout
     role = f"needs the User Administrator directory role for {upn}"
-    assert _fails(done.stdout) == [f"✗ {verb}: {role}" for verb in ("create", "delete", "update", "restore", "purge")]
-    assert "✓ reset-password: granted" in done.stdout
+    assert _fails(done.stdout) == [f"✗ {verb}: {role}" for verb in ("create", "delete", "update")] + \
+        ["✗ reset-password: needs Directory.AccessAsUser.All"] + [f"✗ {verb}: {role}" for verb in ("restore", "purge")]
     assert took < TEN_SECONDS, f"{took:.1f} s"
 
 
-def test_device_code_doctor_as_a_user_administrator_stops_nothing(tmp_path: Path) -> None:
+def test_device_code_doctor_as_a_user_administrator_lacks_only_the_password_permission(tmp_path: Path) -> None:
     done, took = _device_code_doctor(tmp_path, "admin@contoso.onmicrosoft.com", ("User Administrator",))
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert _fails(done.stdout) == ["✗ reset-password: needs Directory.AccessAsUser.All"]
     assert "✓ identity: signed in as admin@contoso.onmicrosoft.com (User Administrator)" in done.stdout
     assert took < TEN_SECONDS, f"{took:.1f} s"

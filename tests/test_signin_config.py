@@ -167,7 +167,11 @@ def test_a_person_token_grants_scopes_and_roles() -> None:
     grants = token_grants(person("User.ReadWrite.All openid profile", USER_ADMIN))
     assert grants.kind == "user" and "User.ReadWrite.All" in grants.permissions
     assert grants.role_names == ("User Administrator",) and grants.upn == "admin@contoso.onmicrosoft.com"
-    assert not missing_for(grants, [CREATE, READ, PASSWORD])
+    assert not missing_for(grants, [CREATE, READ])
+    # A password change on a person's behalf needs Directory.AccessAsUser.All itself (user.md, passwordProfile).
+    assert missing_for(grants, [PASSWORD]).permissions == ("Directory.AccessAsUser.All",)
+    as_user = token_grants(person("User.ReadWrite.All Directory.AccessAsUser.All", USER_ADMIN))
+    assert not missing_for(as_user, [CREATE, READ, PASSWORD])
     assert token_roles(person("User.ReadWrite.All", USER_ADMIN)) == frozenset()  # scopes are not app roles
 
 
@@ -176,7 +180,7 @@ def test_a_person_without_the_role_is_told_which_role() -> None:
     missing = missing_for(grants, [CREATE, READ])
     assert missing.permissions == () and missing.roles == ("User Administrator",)
     assert not missing_for(grants, [READ])  # members read the directory without a role
-    helpdesk = token_grants(person("User.ReadWrite.All", HELPDESK))
+    helpdesk = token_grants(person("User.ReadWrite.All Directory.AccessAsUser.All", HELPDESK))
     assert not missing_for(helpdesk, [PASSWORD, READ])  # a Helpdesk Administrator resets customers' passwords
     assert missing_for(helpdesk, [CREATE]).roles == ("User Administrator",)
     assert missing_for(token_grants(person("User.Read.All")), [PASSWORD]).roles == ("Password Administrator",)

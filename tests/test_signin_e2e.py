@@ -76,12 +76,13 @@ def create_and_export(env: dict[str, str], tmp_path: Path, name: str) -> tuple[s
     return created, rows
 
 
-def doctor_identity(env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    """`entra-batch doctor --json` with this sign-in: nothing stops a run, and the identity check's data
-    (who the token speaks for, and the `--auth` method that got it)."""
+def doctor_identity(env: dict[str, str], cwd: Path, failing: dict[str, str] | None = None) -> dict[str, Any]:
+    """`entra-batch doctor --json` with this sign-in: nothing stops a run but the `failing` checks (name →
+    finding), and the identity check's data (who the token speaks for, and the method that got it)."""
     done = run_cli(["doctor", "--json"], env, cwd)
-    assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout)
+    assert {c["name"]: c["finding"] for c in report["checks"] if c["status"] == "fail"} == (failing or {}), done.stdout
+    assert done.returncode == (3 if failing else 0), done.stdout + done.stderr
     (identity,) = [check for check in report["checks"] if check["name"] == "identity"]
     assert identity["status"] == "ok"
     return identity["data"]  # type: ignore[no-any-return]
@@ -209,7 +210,9 @@ def test_device_code_creates_and_exports_once_asked_then_from_the_cache(tmp_path
         assert emulator.client_secret not in text and "client_secret" not in text
         summary = json.loads((tmp_path / "dc-run" / "summary.json").read_text())
         assert summary["tenant"]["administrator"] == admin
-        identity = doctor_identity(env, tmp_path)  # from the cache too, without a terminal
+        # From the cache too, without a terminal. Graph Command Line Tools is not consented here for
+        # Directory.AccessAsUser.All, which a password change on a person's behalf needs.
+        identity = doctor_identity(env, tmp_path, {"reset-password": "needs Directory.AccessAsUser.All"})
         assert (identity["kind"], identity["method"], identity["upn"]) == ("user", "device-code", admin)
 
 

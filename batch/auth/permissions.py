@@ -49,7 +49,8 @@ PASSWORD_ROLES = ("Password Administrator", "Helpdesk Administrator", "Authentic
 BLOCKER_ROLES = ("User Administrator", "Privileged Authentication Administrator", "Global Administrator")
 
 # Delegated permissions that stand for everything the signed-in user may do in the directory.
-_AS_THE_USER = frozenset({"directory.accessasuser.all"})
+AS_THE_USER = "Directory.AccessAsUser.All"
+_AS_THE_USER = frozenset({AS_THE_USER.lower()})
 # Permissions that only read: a requirement made of these asks no directory role of a person
 # (member users read the directory by default, "default user permissions").
 _READS = frozenset({"user.read.all", "directory.read.all", "user.readbasic.all", "organization.read.all",
@@ -194,6 +195,12 @@ def missing_for(grants: Grants, needed: Sequence[Collection[str]]) -> Missing:
     roles then decide."""
     if grants.delegated and {p.lower() for p in grants.permissions} & _AS_THE_USER:
         permissions: list[str] = []
+    elif grants.delegated:
+        # A person's password change needs Directory.AccessAsUser.All itself (user.md, passwordProfile:
+        # "In delegated access, the calling app must be assigned the Directory.AccessAsUser.All delegated
+        # permission"): User-PasswordProfile.ReadWrite.All or User.ReadWrite.All do not meet it.
+        as_person = [(AS_THE_USER,) if _PASSWORD in {p.lower() for p in r} else r for r in needed]
+        permissions = missing_permissions(grants.permissions, as_person)
     else:
         permissions = missing_permissions(grants.permissions, needed)
     roles: list[str] = []

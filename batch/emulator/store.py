@@ -72,6 +72,10 @@ DELEGATED_SCOPES = (
     "EventListener.Read.All",
     "RoleManagement.Read.Directory",
 )
+# The Azure CLI is preauthorized for Directory.AccessAsUser.All on Graph: its Graph tokens carry it
+# (`az account get-access-token --resource-type ms-graph`), so a person's password reset works through it.
+# Graph Command Line Tools holds what an administrator consented (Connect-MgGraph -Scopes ...): not it here.
+CONSENTED = {AZURE_CLI: (*DELEGATED_SCOPES, "Directory.AccessAsUser.All")}
 
 
 class Store(IdentityStore, TenantConfig):
@@ -128,7 +132,7 @@ class Store(IdentityStore, TenantConfig):
         for client_id, name in PUBLIC_CLIENTS:
             if self.app(client_id) is None:
                 self.add_app(home, (), display_name=name, client_id=client_id, secret=None, public_client=True,
-                             delegated_scopes=DELEGATED_SCOPES, multi_tenant=True)
+                             delegated_scopes=CONSENTED.get(client_id, DELEGATED_SCOPES), multi_tenant=True)
         for tenant in self.tenants():
             self._seed_tenant(tenant)
 
