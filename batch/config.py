@@ -392,7 +392,7 @@ def resolve_target(target: str | None, profile: str | None, *, domain: str | Non
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
 def _well_formed(value: str | None, setting: str) -> str | None:
@@ -402,7 +402,7 @@ def _well_formed(value: str | None, setting: str) -> str | None:
     if not value:
         return None
     app_id = "extensions" in setting.lower()
-    if (_GUID if app_id else _DOMAIN).match(value):
+    if (GUID if app_id else _DOMAIN).match(value):
         return value
     shown = value if value.isprintable() and len(value) <= 80 else repr(value[:80])
     what = "an app id (a GUID such as 0e95a68c-9e07-4312-9887-d81aef0cd073: the appId of the tenant's " \

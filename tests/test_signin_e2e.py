@@ -326,6 +326,13 @@ def test_managed_identity_creates_and_exports_and_a_wrong_header_ends_fast(tmp_p
         assert len(signed_in(rows, "mi")) == 3
         identity = doctor_identity(env, tmp_path)
         assert (identity["kind"], identity["method"]) == ("app", "managed-identity")
+        # The identity answers for its own tenant: a run aimed at another one stops before writing anything.
+        other_tenant = "11111111-2222-3333-4444-555555555555"
+        elsewhere = run_cli(["create", str(customers_file(tmp_path / "xt.csv", 1, "xt")), "--out-dir",
+                             str(tmp_path / "xt-run"), "--quiet"], dict(env, AZURE_TENANT_ID=other_tenant), tmp_path)
+        assert elsewhere.returncode == 3, elsewhere.stderr
+        assert f"is for tenant {emulator.tenant_id}, not for {other_tenant}" in elsewhere.stderr
+        assert len(signed_in(create_and_export(env, tmp_path, "again")[1], "xt")) == 0  # nothing was written
         assert identity["client_id"] == seed(db, lambda store, tenant: store.managed_identity(tenant.id).client_id)
         wrong_header = "0" * len(header)
         started = time.monotonic()

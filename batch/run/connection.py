@@ -32,8 +32,8 @@ from batch.auth import (
 )
 from batch.auth.azure_identity import AzureIdentityProvider, azure_cli_credential, managed_identity_credential
 from batch.auth.device_code import DeviceCodeProvider
-from batch.config import Target, plain_http_to_remote
-from batch.errors import ConfigError, GraphRequestFailed, PermissionMissing
+from batch.config import GUID, Target, plain_http_to_remote
+from batch.errors import AuthError, ConfigError, GraphRequestFailed, PermissionMissing
 from batch.graph import AppPool, GraphCall, GraphClient, GraphResult, ObservedTokenProvider, Observer, Pacer
 from batch.run.token_cache import TokenCacheFile
 
@@ -211,14 +211,39 @@ class Connection:
     async def check_permissions(self, needed: Sequence[frozenset[str]]) -> None:
         """Raise `PermissionMissing` (exit 3) naming what any token lacks for `needed`: for an
         app, its application permissions; for a signed-in administrator, the delegated scopes
-        and the directory role (`batch.auth.permissions.missing_for`)."""
+        and the directory role (`batch.auth.permissions.missing_for`). First, `AuthError` (exit
+        3) when a token is for another tenant than the target's (`check_tenant`)."""
         for provider, client_id in zip(self.providers, self.client_ids):
             grants = token_grants(await provider.token())
+            await self.check_tenant(grants)
             missing = missing_for(grants, needed)
             if missing:
                 person = (grants.upn or grants.object_id or "(unknown)") if grants.delegated else None
                 raise PermissionMissing(missing.permissions, client_id=client_id or grants.app_id or None,
                                         roles=missing.roles, person=person)
+
+    async def check_tenant(self, grants: Grants) -> None:
+        """`AuthError` (exit 3) when the token speaks for another tenant than the one the target
+        names: a managed identity, the Azure CLI or a cached sign-in answer for the tenant they
+        belong to, which may be the organisation's workforce tenant rather than the customer
+        tenant named by AZURE_TENANT_ID (Graph then writes wherever the token belongs). A tenant
+        named by its id is compared with the token's `tid`; one named by a domain with the
+        verified domains of `GET /organization` (the token's own tenant), when they can be read."""
+        named, found = (self.target.tenant_id or "").strip().lower(), (grants.tenant_id or "").lower()
+        if self.target.kind == "local" or not named or not found or named.replace("-", "") == found.replace("-", ""):
+            return
+        if GUID.match(named):
+            mismatch = True
+        else:
+            result = await self.organization()
+            domains = {str(d.get("name", "")).lower() for org in _values(result)
+                       for d in org.get("verifiedDomains") or [] if isinstance(d, dict)}
+            mismatch = bool(domains) and named not in domains
+        if mismatch:
+            raise AuthError(f"The token of --auth {self.target.auth} is for tenant {grants.tenant_id}, not for "
+                            f"{self.target.tenant_id}, the tenant named by {self.target.sources.tenant_id}: nothing was "
+                            "sent. Sign in to that tenant (a managed identity or the Azure CLI answer for the tenant "
+                            "they belong to), or name the tenant the token is for.")
 
     async def default_domain(self) -> str:
         if self.target.domain:
@@ -272,6 +297,13 @@ async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport
             closer = getattr(each, "aclose", None)
             if closer is not None:
                 await closer()
+
+
+def _values(result: GraphResult) -> list[dict[str, Any]]:
+    """The objects of a 200 collection answer (none otherwise)."""
+    if result.status != 200 or not isinstance(result.body, dict):
+        return []
+    return [each for each in result.body.get("value") or [] if isinstance(each, dict)]
 
 
 def _default_of(org: dict[str, Any]) -> str | None:
