@@ -260,3 +260,55 @@ def test_profiles_show_the_client_a_method_uses_without_client_id(tmp_path: Path
     assert "(missing)" in rows["broken"] and "(missing)" not in rows["admin"] + rows["mi"]
     assert main(["profiles", "show", "mi"]) == 0
     assert "client_id                  (system-assigned identity)" in capsys.readouterr().out
+
+
+def test_the_device_code_reaches_the_terminal_when_stderr_is_redirected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`export --auth device-code 2>err.log` at a terminal: the code goes to the log and to the terminal."""
+    import builtins
+    import io
+
+    from batch.cli import targets
+
+    class Terminal(io.StringIO):
+        def close(self) -> None:  # keep what was written readable after `with`
+            pass
+
+    terminal, log = Terminal(), io.StringIO()
+    real_open = builtins.open
+
+    def fake_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        return terminal if path == "/dev/tty" else real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(targets.sys, "stderr", log)
+    targets.show_device_code("enter the code ABC123")
+    assert "enter the code ABC123" in terminal.getvalue()
+    assert "enter the code ABC123" in log.getvalue()
+
+
+async def test_a_person_s_stale_token_is_renewed_once_before_the_preflight_says_what_is_missing() -> None:
+    """A role (or a consent) granted after the cached token was issued: the preflight asks for a fresh token
+    once before naming what is missing, instead of telling the administrator to wait out the cached one."""
+    from batch.config import Target
+    from batch.graph import GraphClient
+    from batch.run.connection import Connection
+
+    class Renewing:
+        def __init__(self) -> None:
+            self.tokens = [person("User.ReadWrite.All"), person("User.ReadWrite.All", USER_ADMIN)]
+            self.invalidated = 0
+
+        async def token(self) -> str:
+            return self.tokens[min(self.invalidated, 1)]
+
+        def invalidate(self) -> None:
+            self.invalidated += 1
+
+    provider = Renewing()
+    target = Target("url", "http://127.0.0.1:9/v1.0", tenant_id="t-id", client_id="c")
+    client = GraphClient(target.graph_url, provider)
+    try:
+        await Connection(target, client, [provider], ["c"]).check_permissions([CREATE, READ])
+    finally:
+        await client.aclose()
+    assert provider.invalidated == 1

@@ -455,3 +455,19 @@ def test_a_run_records_the_method_it_used_and_resume_signs_in_the_same_way(tmp_p
     # Signed in the recorded way: a secret, which this shell lacks, is asked for by name.
     assert resumed.returncode == 2, resumed.stderr
     assert "AZURE_CLIENT_SECRET" in resumed.stderr and "workload" not in resumed.stderr.lower(), resumed.stderr
+
+
+def test_an_identity_endpoint_that_cannot_be_reached_ends_at_once_naming_it(tmp_path: Path) -> None:
+    """Nothing listens at IDENTITY_ENDPOINT: one line naming it, in seconds (not the token endpoint's 300 s of
+    retries, which suit a passing fault, nor a message about AZURE_AUTHORITY_HOST)."""
+    env = bare_env(tmp_path / "client")
+    env.update({"AZURE_TENANT_ID": "11111111-2222-3333-4444-555555555555", "ENTRA_BATCH_AUTH": "managed-identity",
+                "IDENTITY_ENDPOINT": "http://127.0.0.1:1/msi/token", "IDENTITY_HEADER": "h" * 32})
+    started = time.monotonic()
+    done = run_cli(["export", "--target", "https://127.0.0.1:9/v1.0", "--out", str(tmp_path / "x.csv"), "--quiet"],
+                   env, tmp_path)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 3, done.stderr
+    assert elapsed < 5.0, f"{elapsed:.1f} s"
+    assert "the managed identity endpoint could not be reached" in done.stderr and "IDENTITY_ENDPOINT" in done.stderr
+    assert "AZURE_AUTHORITY_HOST" not in done.stderr and "h" * 32 not in done.stderr

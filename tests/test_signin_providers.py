@@ -406,3 +406,45 @@ def test_an_expired_certificate_stops_at_once_and_one_near_its_end_is_a_doctor_w
             assert check is not None and check.status == status, (path, check)
             if status == "warn":
                 assert "expires on" in check.finding and "AZURE_CLIENT_CERTIFICATE_PATH" in (check.remedy or "")
+
+
+def test_a_password_given_for_a_key_without_one_is_said_as_such(tmp_path: Path) -> None:
+    """cryptography raises the same TypeError for a missing password and for a needless one: each is named."""
+    from cryptography import x509 as x509_
+    from cryptography.hazmat.primitives import hashes as hashes_
+    from cryptography.hazmat.primitives import serialization as serialization_
+    from cryptography.hazmat.primitives.asymmetric import rsa as rsa_
+    from cryptography.x509.oid import NameOID as NameOID_
+
+    from batch.auth.certificate import load_certificate
+    from batch.errors import ConfigError
+
+    key = rsa_.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509_.Name([x509_.NameAttribute(NameOID_.COMMON_NAME, "plain key")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509_.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=9))
+            .sign(key, hashes_.SHA256()))
+    pem = tmp_path / "plain.pem"
+    pem.write_bytes(key.private_bytes(serialization_.Encoding.PEM, serialization_.PrivateFormat.PKCS8,
+                                      serialization_.NoEncryption()) + cert.public_bytes(serialization_.Encoding.PEM))
+    assert load_certificate(pem)["private_key"]  # no password: fine
+    with pytest.raises(ConfigError, match="is not encrypted, but a password was given"):
+        load_certificate(pem, "a-needless-password")
+
+
+def test_a_pool_app_signs_in_with_its_own_credential_only() -> None:
+    """An app pool's second app (a secret) inherits nothing of the first app's certificate: no password, no chain,
+    the method of its own credential."""
+    from batch.config import AppCredential, Target
+    from batch.run.connection import pool_app_target
+
+    first = Target("tenant", "https://graph.microsoft.com/v1.0", tenant_id="t", client_id="a1", auth="certificate",
+                   certificate_path=Path("/keys/a1.pfx"), certificate_password="pfx-password",
+                   send_certificate_chain=True)
+    second = pool_app_target(first, AppCredential("a2", client_secret="s2"))
+    assert (second.client_id, second.auth, second.client_secret) == ("a2", "secret", "s2")
+    assert second.certificate_path is None and second.certificate_password is None
+    assert not second.send_certificate_chain
+    third = pool_app_target(first, AppCredential("a3", certificate_path=Path("/keys/a3.pem")))
+    assert (third.auth, third.certificate_password, third.send_certificate_chain) == ("certificate", None, False)

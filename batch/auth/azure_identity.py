@@ -68,6 +68,11 @@ class AzureIdentityProvider(RefreshingProvider):
             failure = tls_failure(exc)
             if failure is not None:
                 raise self._untrusted(failure) from None
+            if self.method == "managed-identity" and isinstance(exc, ServiceRequestError):
+                # The request could not be sent at all (azure-core keeps no cause chain to read): the
+                # identity endpoint is not there, which no wait mends; azure-identity has retried already.
+                raise AuthError(_unreachable_identity(str(exc.message or exc), self._sources),
+                                error="managed_identity") from None
             return Fetched(transient=f"connection error: {type(exc).__name__}", unreachable=connect_failure(exc))
         now = time.time()
         refresh_on = getattr(info, "refresh_on", None)
@@ -121,6 +126,15 @@ def _azure_cli_message(reason: str, tenant: str, sources: Sources) -> str:
                 f"(az account get-access-token). Check that `az account get-access-token --tenant {tenant}` works.")
     return (f"{how}: the Azure CLI could not give a token for tenant {tenant} ({reason}). Run `{login}` "
             "again (the sign-in may have expired or been revoked).")
+
+
+def _unreachable_identity(reason: str, sources: Sources) -> str:
+    """The managed identity endpoint could not be reached (refused, no such host)."""
+    reason = " ".join(reason.split())[:300]
+    return (f"{sources.method('managed-identity')}: the managed identity endpoint could not be reached ({reason}). "
+            "Check IDENTITY_ENDPOINT (App Service, Functions, Container Apps) or MSI_ENDPOINT; on an Azure VM "
+            "the instance metadata service at 169.254.169.254 must be reachable. Off Azure there is no managed "
+            "identity: sign in another way (--auth secret, certificate, workload-identity).")
 
 
 # azure-identity's text when the identity endpoint answered with an error:

@@ -90,6 +90,11 @@ def _decrypted(path: str | Path, pem: bytes, password: str | None) -> str:
     try:
         key = serialization.load_pem_private_key(pem, password.encode("utf-8") if password else None)
     except TypeError:
+        # cryptography says TypeError both for a password missing and for one given to a key that has none.
+        if password:
+            raise ConfigError(f"The private key in {path} is not encrypted, but a password was given: unset "
+                              "AZURE_CLIENT_CERTIFICATE_PASSWORD (or the profile's certificate_password_env), or give "
+                              "the encrypted key.") from None
         raise ConfigError(f"The private key in {path} is encrypted and no password was given. "
                           f"{_PASSWORD_HINT}") from None
     except ValueError:

@@ -72,5 +72,19 @@ def target_of(args: argparse.Namespace, *, target: str | None = None, profile: s
                               extensions_app_id=getattr(args, "extensions_app_id", None) or extensions_app_id)
     if resolved.auth == "device-code" and (sys.stdin.isatty() or sys.stderr.isatty()):
         # Only a person at a terminal can enter the code; without one, device code uses its cache or stops.
-        resolved = replace(resolved, device_code_prompt=say)
+        resolved = replace(resolved, device_code_prompt=show_device_code)
     return resolved
+
+
+def show_device_code(message: str) -> None:
+    """The device code's page and code, on stderr; and, when stderr is not the terminal (it was
+    redirected to a file) but there is one, on the terminal itself: the person who must type
+    the code would otherwise wait, unknowing, for the code to expire."""
+    say(message)
+    if sys.stderr.isatty():
+        return
+    try:
+        with open("/dev/tty", "w", encoding="utf-8") as terminal:
+            terminal.write(f"entra-batch: {message}\n")
+    except OSError:
+        pass  # no controlling terminal: stderr is all there is

@@ -32,7 +32,7 @@ from batch.auth import (
 )
 from batch.auth.azure_identity import AzureIdentityProvider, azure_cli_credential, managed_identity_credential
 from batch.auth.device_code import DeviceCodeProvider
-from batch.config import GUID, Target, plain_http_to_remote
+from batch.config import GUID, AppCredential, Target, plain_http_to_remote
 from batch.errors import AuthError, ConfigError, GraphRequestFailed, PermissionMissing
 from batch.graph import AppPool, GraphCall, GraphClient, GraphResult, ObservedTokenProvider, Observer, Pacer
 from batch.run.token_cache import TokenCacheFile
@@ -73,6 +73,15 @@ def token_provider_for(target: Target, transport: httpx.AsyncBaseTransport | Non
                              certificate_password=target.certificate_password,
                              send_certificate_chain=target.send_certificate_chain,
                              authority_host=target.authority_host, verify=verify, sources=target.sources)
+
+
+def pool_app_target(target: Target, app: AppCredential) -> Target:
+    """The target as one app of a pool signs in: its own id and credential (a secret, or a PEM
+    certificate: a pool app's table holds no password, and sends no chain), the profile's tenant,
+    hosts and trust. Nothing of the first app's credential carries over."""
+    return replace(target, client_id=app.client_id, client_secret=app.client_secret,
+                   certificate_path=app.certificate_path, certificate_password=None, send_certificate_chain=False,
+                   auth="certificate" if app.certificate_path else "secret", sources=app.sources)
 
 
 def refuse_plain_http(target: Target, transport: httpx.AsyncBaseTransport | None) -> None:
@@ -217,6 +226,12 @@ class Connection:
             grants = token_grants(await provider.token())
             await self.check_tenant(grants)
             missing = missing_for(grants, needed)
+            if missing and grants.delegated:
+                # A person's token may predate a consent or a role just granted (a cached sign-in lives
+                # for up to an hour): ask once for a fresh one before saying what is missing.
+                provider.invalidate()
+                grants = token_grants(await provider.token())
+                missing = missing_for(grants, needed)
             if missing:
                 person = (grants.upn or grants.object_id or "(unknown)") if grants.delegated else None
                 raise PermissionMissing(missing.permissions, client_id=client_id or grants.app_id or None,
@@ -269,10 +284,7 @@ async def open_connection(target: Target, *, transport: httpx.AsyncBaseTransport
     client: GraphClient | None = None
     try:
         provider = _observed(token_provider_for(target, transport), observer, target.client_id)
-        pool = [_observed(token_provider_for(replace(target, client_id=app.client_id, client_secret=app.client_secret,
-                                                     certificate_path=app.certificate_path, sources=app.sources),
-                                             transport),
-                          observer, app.client_id)
+        pool = [_observed(token_provider_for(pool_app_target(target, app), transport), observer, app.client_id)
                 for app in target.extra_apps]
         providers.extend([provider, *pool])
         pacer: Pacer | AppPool | None = Pacer() if pacing else None
