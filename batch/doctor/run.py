@@ -27,6 +27,7 @@ from batch.graph import Observer
 from batch.run.connection import Connection, open_connection
 
 BUDGET_SECONDS = 8.0
+MIN_READ_SECONDS = 2.0  # the reads get at least this, however long a (non-interactive) sign-in took
 INTERACTIVE = ("device-code",)  # sign-in methods that may wait for a person: not bounded by the budget
 
 
@@ -45,11 +46,14 @@ async def run_doctor(target: Target, *, transport: httpx.AsyncBaseTransport | No
                                    f"to {target.authority_host} (run with -v to see each request)", stops=ACCESS))
             else:
                 checks += await token_checks(connection, grants)
+                # One budget for sign-in and reads together, except for a sign-in that waits for a person.
+                left = budget_seconds if target.auth in INTERACTIVE else \
+                    max(min(MIN_READ_SECONDS, budget_seconds), budget_seconds - (time.monotonic() - started))
                 try:
-                    async with asyncio.timeout(budget_seconds):
+                    async with asyncio.timeout(left):
                         await examine_tenant(connection, grants, checks)
                 except TimeoutError:
-                    checks += unanswered(checks, budget_seconds)
+                    checks += unanswered(checks, left)
     except AuthError as refused:
         checks.append(fail("identity", "sign-in", str(refused), refused_remedy(refused), stops=ACCESS))
     ordered = sorted(checks, key=lambda c: SECTIONS.index(c.section))  # stable: each section keeps its order
