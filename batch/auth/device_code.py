@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from batch.auth.errors import TRANSIENT_ERRORS
-from batch.auth.msal_provider import PUBLIC_AUTHORITY_HOST, MsalTokenProvider
+from batch.auth.msal_provider import PUBLIC_AUTHORITY_HOST, MsalTokenProvider, https_authority
 from batch.auth.providers import GRAPH_SCOPE, TOKEN_RETRY, Fetched, RefreshingProvider
 from batch.config import ENVIRONMENT, GRAPH_COMMAND_LINE_TOOLS, Sources
 from batch.errors import AuthError, ConfigError
@@ -63,10 +63,7 @@ class DeviceCodeProvider(MsalTokenProvider):
                  scope: str = GRAPH_SCOPE, http_client: Any = None, sources: Sources = ENVIRONMENT) -> None:
         if not tenant_id or not client_id:
             raise ConfigError("device-code needs a tenant id (AZURE_TENANT_ID) and a public client's id.")
-        host = authority_host.rstrip("/")
-        if not host.lower().startswith("https://"):
-            raise ConfigError(f"The authority host must be an https URL (msal refuses others), got {authority_host!r}; "
-                              "for the emulator, serve it with `entra-batch emulator --tls`.")
+        host = https_authority(authority_host, "For the emulator, serve it with `entra-batch emulator --tls`.")
         RefreshingProvider.__init__(self, clock=clock, sleep=sleep, retry=retry, secret=None, authority_url=host,
                                     sources=sources, ca_path=verify if isinstance(verify, str) else None)
         self.tenant_id = tenant_id

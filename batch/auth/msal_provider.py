@@ -58,6 +58,16 @@ def token_session(verify: bool | str) -> Any:
     return session
 
 
+def https_authority(authority_host: str, hint: str) -> str:
+    """`authority_host` without its trailing slash, or `ConfigError`: msal refuses any authority
+    but https."""
+    host = authority_host.rstrip("/")
+    if not host.lower().startswith("https://"):
+        raise ConfigError(f"The authority host must be an https URL (msal refuses others), got {authority_host!r}. "
+                          f"{hint}")
+    return host
+
+
 class MsalTokenProvider(RefreshingProvider):
     """Client credentials through msal: a secret, or a PEM certificate with its private key.
 
@@ -79,10 +89,7 @@ class MsalTokenProvider(RefreshingProvider):
                               "(AZURE_FEDERATED_TOKEN_FILE).")
         if not tenant_id or not client_id:
             raise ConfigError("A tenant id (AZURE_TENANT_ID) and a client id (AZURE_CLIENT_ID) are needed.")
-        host = authority_host.rstrip("/")
-        if not host.lower().startswith("https://"):
-            raise ConfigError(f"The authority host must be an https URL (msal refuses others), got {authority_host!r}. "
-                              "For an http emulator, use its token endpoint without msal.")
+        host = https_authority(authority_host, "For an http emulator, use its token endpoint without msal.")
         super().__init__(clock=clock, sleep=sleep, retry=retry, secret=client_secret or certificate_password,
                          authority_url=host, sources=sources, ca_path=verify if isinstance(verify, str) else None)
         self.tenant_id = tenant_id
@@ -218,4 +225,4 @@ def federated_assertion(path: Path, sources: Sources = ENVIRONMENT) -> Callable[
 
 
 __all__ = ["PUBLIC_AUTHORITY_HOST", "TOKEN_REQUEST_TIMEOUT", "MsalTokenProvider", "federated_assertion",
-           "token_session"]
+           "token_session", "https_authority"]

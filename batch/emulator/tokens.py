@@ -111,23 +111,20 @@ class TokenAuthority:
     def sign(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self._private, algorithm="RS256", headers={"kid": self.kid})  # type: ignore[arg-type]
 
-    def issue(self, tenant: Tenant, app: App) -> dict[str, Any]:
+    def _common_claims(self, tenant: Tenant, app: App) -> dict[str, Any]:
+        """What every v1.0 access token for Graph carries, an app's or a person's."""
         now = int(self.clock())
+        return {"aud": "https://graph.microsoft.com", "iss": issuer(tenant.id), "iat": now, "nbf": now,
+                "exp": now + self.lifetime, "appid": app.client_id, "app_displayname": app.display_name,
+                "tid": tenant.id, "ver": "1.0", "uti": uuid.uuid4().hex[:22]}
+
+    def issue(self, tenant: Tenant, app: App) -> dict[str, Any]:
         claims = {
-            "aud": "https://graph.microsoft.com",
-            "iss": issuer(tenant.id),
-            "iat": now,
-            "nbf": now,
-            "exp": now + self.lifetime,
-            "appid": app.client_id,
-            "app_displayname": app.display_name,
+            **self._common_claims(tenant, app),
             "idtyp": "app",
             "oid": str(uuid.uuid5(uuid.NAMESPACE_URL, "sp:" + app.client_id)),
             "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, "sp:" + app.client_id)),
             "roles": list(app.roles),
-            "tid": tenant.id,
-            "ver": "1.0",
-            "uti": uuid.uuid4().hex[:22],
         }
         return {"token_type": "Bearer", "expires_in": self.lifetime, "ext_expires_in": self.lifetime,
                 "access_token": self.sign(claims)}
@@ -140,27 +137,18 @@ class TokenAuthority:
         msal needs to cache the account."""
         now = int(self.clock())
         claims = {
-            "aud": "https://graph.microsoft.com",
-            "iss": issuer(tenant.id),
-            "iat": now,
-            "nbf": now,
-            "exp": now + self.lifetime,
+            **self._common_claims(tenant, app),
             "acr": "1",
             "amr": ["pwd"],
-            "appid": app.client_id,
-            "app_displayname": app.display_name,
             "appidacr": "0",
             "idtyp": "user",
             "name": admin.display_name,
             "oid": admin.id,
             "scp": " ".join(scopes),
             "sub": str(uuid.uuid5(uuid.NAMESPACE_URL, f"sub:{admin.id}:{app.client_id}")),
-            "tid": tenant.id,
             "unique_name": admin.upn,
             "upn": admin.upn,
-            "ver": "1.0",
             "wids": [ROLE_TEMPLATES[r] for r in admin.roles if r in ROLE_TEMPLATES],
-            "uti": uuid.uuid4().hex[:22],
         }
         answer: dict[str, Any] = {
             "token_type": "Bearer",
