@@ -180,6 +180,7 @@ class Connection:
     providers: list[TokenProvider]
     client_ids: list[str] = field(default_factory=list)
     _organization: GraphResult | None = field(default=None, repr=False)
+    _renewed: bool = field(default=False, repr=False)  # a person's token was renewed once for the preflight
 
     async def organization(self) -> GraphResult:
         """`GET /organization` (once per connection): the tenant's names and domains."""
@@ -226,9 +227,10 @@ class Connection:
             grants = token_grants(await provider.token())
             await self.check_tenant(grants)
             missing = missing_for(grants, needed)
-            if missing and grants.delegated:
+            if missing and grants.delegated and not self._renewed:
                 # A person's token may predate a consent or a role just granted (a cached sign-in lives
-                # for up to an hour): ask once for a fresh one before saying what is missing.
+                # for up to an hour): ask once (per connection) for a fresh one before saying what is missing.
+                self._renewed = True
                 provider.invalidate()
                 grants = token_grants(await provider.token())
                 missing = missing_for(grants, needed)
