@@ -381,12 +381,13 @@ def resolve_target(target: str | None, profile: str | None, *, domain: str | Non
             _identity_endpoint(env)
     return replace(
         resolved,
-        domain=_well_formed(domain, "--domain") or _well_formed(resolved.domain, f"profile '{profile}' (domain)" if profile else "the domain")
-        or _well_formed(env.get("ENTRA_BATCH_DOMAIN"), "ENTRA_BATCH_DOMAIN") or None,
-        extensions_app_id=_well_formed(extensions_app_id, "--extensions-app-id")
+        domain=_well_formed(domain, "--domain", DOMAIN)
+        or _well_formed(resolved.domain, f"profile '{profile}' (domain)" if profile else "the domain", DOMAIN)
+        or _well_formed(env.get("ENTRA_BATCH_DOMAIN"), "ENTRA_BATCH_DOMAIN", DOMAIN) or None,
+        extensions_app_id=_well_formed(extensions_app_id, "--extensions-app-id", APP_ID)
         or _well_formed(resolved.extensions_app_id, f"profile '{profile}' (extensions_app_id)" if profile
-                     else "the extensions app id")
-        or _well_formed(env.get("ENTRA_BATCH_EXTENSIONS_APP_ID"), "ENTRA_BATCH_EXTENSIONS_APP_ID") or None,
+                        else "the extensions app id", APP_ID)
+        or _well_formed(env.get("ENTRA_BATCH_EXTENSIONS_APP_ID"), "ENTRA_BATCH_EXTENSIONS_APP_ID", APP_ID) or None,
     )
 
 
@@ -395,13 +396,16 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9]
 GUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
-def _well_formed(value: str | None, setting: str) -> str | None:
-    """A domain or extensions app id as given (None: not given), or the usage error naming the
-    setting when it cannot be one: a domain is a DNS name (contoso.onmicrosoft.com), an
-    extensions app id a GUID (an app's appId, with or without hyphens)."""
+DOMAIN, APP_ID = "domain", "app id"
+
+
+def _well_formed(value: str | None, setting: str, kind: str) -> str | None:
+    """A domain or extensions app id (`kind`) as given (None: not given), or the usage error
+    naming the setting when it cannot be one: a domain is a DNS name (contoso.onmicrosoft.com),
+    an extensions app id a GUID (an app's appId, with or without hyphens)."""
     if not value:
         return None
-    app_id = "extensions" in setting.lower()
+    app_id = kind == APP_ID
     if (GUID if app_id else _DOMAIN).match(value):
         return value
     shown = value if value.isprintable() and len(value) <= 80 else repr(value[:80])

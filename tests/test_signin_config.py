@@ -312,3 +312,20 @@ async def test_a_person_s_stale_token_is_renewed_once_before_the_preflight_says_
     finally:
         await client.aclose()
     assert provider.invalidated == 1
+
+
+def test_a_profile_s_name_does_not_change_how_its_domain_is_checked(tmp_path: Path) -> None:
+    """A domain is checked as a domain and an extensions app id as a GUID, whatever the profile is called (the
+    check once told them apart by the words of the setting's name, so a profile named 'extensions-…' had its
+    domain checked as a GUID and refused)."""
+    home = tmp_path / "home"
+    write_profiles(home, """
+[extensions-prod]
+tenant_id = "t-id"
+auth = "device-code"
+domain = "contoso.onmicrosoft.com"
+extensions_app_id = "0e95a68c-9e07-4312-9887-d81aef0cd073"
+""")
+    target = resolve_target(None, "extensions-prod", env={"ENTRA_BATCH_HOME": str(home)})
+    assert (target.domain, target.extensions_app_id) == ("contoso.onmicrosoft.com",
+                                                          "0e95a68c-9e07-4312-9887-d81aef0cd073")
