@@ -66,16 +66,7 @@ class DeviceCodeProvider(MsalTokenProvider):
         host = https_authority(authority_host, "For the emulator, serve it with `entra-batch emulator --tls`.")
         RefreshingProvider.__init__(self, clock=clock, sleep=sleep, retry=retry, secret=None, authority_url=host,
                                     sources=sources, ca_path=verify if isinstance(verify, str) else None)
-        self.tenant_id = tenant_id
-        self.client_id = client_id
-        self.authority = f"{host}/{tenant_id}"
-        self.scope = scope
-        self._instance_discovery = host.lower() == PUBLIC_AUTHORITY_HOST
-        self._verify = verify
-        self._own_session = http_client is None
-        self._http_client = http_client
-        self._http_cache: dict[str, Any] = {}
-        self._app: Any = None
+        self._msal_state(host, tenant_id, client_id, scope, verify, http_client)
         self._cache_file = cache
         self._prompt = prompt
         self._stop = threading.Event()

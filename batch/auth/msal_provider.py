@@ -92,10 +92,7 @@ class MsalTokenProvider(RefreshingProvider):
         host = https_authority(authority_host, "For an http emulator, use its token endpoint without msal.")
         super().__init__(clock=clock, sleep=sleep, retry=retry, secret=client_secret or certificate_password,
                          authority_url=host, sources=sources, ca_path=verify if isinstance(verify, str) else None)
-        self.tenant_id = tenant_id
-        self.client_id = client_id
-        self.authority = f"{host}/{tenant_id}"
-        self.scope = scope
+        self._msal_state(host, tenant_id, client_id, scope, verify, http_client)
         self._credential: str | dict[str, Any]
         if client_secret is not None:
             self._credential = client_secret
@@ -110,6 +107,15 @@ class MsalTokenProvider(RefreshingProvider):
             assert federated_token_file is not None
             self._credential = {"client_assertion": federated_assertion(Path(federated_token_file), sources)}
             self.method = "workload-identity"
+
+    def _msal_state(self, host: str, tenant_id: str, client_id: str, scope: str, verify: bool | str,
+                    http_client: Any) -> None:
+        """What every msal application of ours keeps: who and where it asks, its HTTP session
+        (ours unless given), msal's HTTP cache, and the application, built on first use."""
+        self.tenant_id = tenant_id
+        self.client_id = client_id
+        self.authority = f"{host}/{tenant_id}"
+        self.scope = scope
         self._instance_discovery = host.lower() == PUBLIC_AUTHORITY_HOST
         self._verify = verify
         self._own_session = http_client is None
