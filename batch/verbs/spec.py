@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batch.io.columns import PORTAL_VERSION_LINE, ColumnSet
+from batch.verbs.attributes import AttributeCatalog
 from batch.verbs.base import Verb
 
 
@@ -33,6 +34,10 @@ class VerbSettings:
     extensions_app_id: str | None = None
     on_existing: str = "fail"
     force_change_generated: bool = True
+    # The tenant's custom attributes with their types (None: unknown, e.g. `validate` offline).
+    attributes: AttributeCatalog | None = None
+    # create --jit-migration ATTRIBUTE: the Boolean attribute that marks a customer still to migrate.
+    jit_migration: str | None = None
 
 
 @dataclass(frozen=True)
