@@ -26,6 +26,8 @@ class RunRequest:
     extensions_app_id: str | None = None
     force_change_generated: bool = True
     auth: str | None = None  # the sign-in method the run used (None: local, or a run folder of an earlier version)
+    sheet: str | None = None  # an .xlsx input's worksheet (None: the first)
+    jit_migration: str | None = None  # create --jit-migration: the Boolean custom attribute marking customers to migrate
 
     @classmethod
     def from_journal(cls, saved: dict[str, Any]) -> RunRequest:
