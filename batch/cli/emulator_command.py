@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import replace
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 def run_emulator(args: argparse.Namespace) -> int:
     actions = {"reset": reset_emulator, "approve": approve_device_code, "decline": approve_device_code,
-               "add-admin": add_admin}
+               "add-admin": add_admin, "add-attribute": add_attribute}
     if args.action in actions:
         return actions[args.action](args)
     if args.user_code is not None:
@@ -190,6 +191,43 @@ def _add_admin(store: Store, upn: str, given: list[str]) -> int:
         store.add_admin(tenant.id, upn, roles=roles)
         print(f"entra-batch emulator: {upn} is an administrator of {tenant.default_domain} holding {held}; "
               f"sign in with `entra-batch emulator approve USER_CODE --as {upn}`", file=sys.stderr)
+    return ExitCode.OK
+
+
+ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,99}")
+
+
+def add_attribute(args: argparse.Namespace) -> int:
+    """`entra-batch emulator add-attribute NAME [--type TYPE] [--db PATH]`: declare a custom
+    attribute on the extensions app of the emulator's tenant, as the admin center's "Custom
+    user attributes" page does; until then, Graph (and the emulator) refuse to write it.
+    Works while the emulator runs; declaring it again changes nothing but its type."""
+    from batch.emulator.database import DatabaseUnavailable
+    from batch.emulator.tenantstore import EXTENSION_TYPES
+
+    name = (args.user_code or "").strip()
+    if not ATTRIBUTE_NAME.fullmatch(name):
+        print("entra-batch emulator: add-attribute needs an attribute name (a letter, then letters, digits or _), "
+              "for example: add-attribute loyaltyTier --type Integer", file=sys.stderr)
+        return ExitCode.USAGE
+    types = {t.lower(): t for t in EXTENSION_TYPES}
+    data_type = types.get((args.type or "String").lower())
+    if data_type is None:
+        print(f"entra-batch emulator: --type is one of {', '.join(EXTENSION_TYPES)}", file=sys.stderr)
+        return ExitCode.USAGE
+    store = _open_directory(args.db)
+    if isinstance(store, int):
+        return store
+    try:
+        tenant_id = store.default_app().tenant_id
+        full = store.add_extension_property(tenant_id, name, data_type)
+    except (ValueError, DatabaseUnavailable) as exc:
+        print(f"entra-batch emulator: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    finally:
+        store.close()
+    print(f"entra-batch emulator: custom attribute {name} ({data_type}) declared as {full}; "
+          f"write it with an ext.{name} column", file=sys.stderr)
     return ExitCode.OK
 
 

@@ -332,16 +332,21 @@ def build_parser() -> argparse.ArgumentParser:
                     "throttling, faults, a client-credentials token endpoint) on a loopback address.",
         epilog=EMULATOR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    emu.add_argument("action", nargs="?", choices=("reset", "approve", "decline", "add-admin"),
+    emu.add_argument("action", nargs="?", choices=("reset", "approve", "decline", "add-admin", "add-attribute"),
                      help="reset: empty the local emulator's directory (every customer, deleted ones too; a new app "
                           "secret) after asking, or with --yes; a running `entra-batch emulator` must be stopped "
                           "first. approve USER_CODE: sign in as an administrator on the device that shows USER_CODE "
                           "(device code flow; works while the emulator runs). decline USER_CODE: refuse it. add-admin UPN: "
                           "add an administrator (a member user of the tenant of the UPN's domain) who can approve "
-                          "codes with --as UPN, or set the roles of one (works while the emulator runs)")
-    emu.add_argument("user_code", nargs="?", metavar="USER_CODE|UPN",
+                          "codes with --as UPN, or set the roles of one (works while the emulator runs). "
+                          "add-attribute NAME --type TYPE: declare a custom attribute on the tenant's extensions "
+                          "app, which must be done before any customer is given it (works while the emulator runs)")
+    emu.add_argument("user_code", nargs="?", metavar="USER_CODE|UPN|NAME",
                      help="with approve or decline: the code printed by the device code sign-in; with add-admin: "
-                          "the administrator's user principal name")
+                          "the administrator's user principal name; with add-attribute: the attribute's name")
+    emu.add_argument("--type", metavar="TYPE",
+                     help="with add-attribute: the attribute's data type, String (default), Boolean, Integer, "
+                          "LargeInteger, DateTime or Binary")
     emu.add_argument("--yes", action="store_true", help="with reset: do not ask")
     emu.add_argument("--as", dest="as_upn", metavar="UPN",
                      help="with approve: the administrator who signs in (default: the tenant's admin@<domain>)")

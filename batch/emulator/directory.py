@@ -116,7 +116,7 @@ class Directory:
     # ---- writing -------------------------------------------------------------------------
 
     def create(self, tenant: Tenant, body: Any) -> dict[str, Any]:
-        values = clean_body(body, tenant, creating=True)
+        values = clean_body(body, tenant, declared=self.store.declared_extensions(tenant.id), creating=True)
         identities = values.pop("identities", None)
         policies = password_policies(values.get("passwordPolicies"))
         user_id = str(uuid.uuid4())
@@ -169,7 +169,7 @@ class Directory:
 
     def update(self, tenant: Tenant, key: str, body: Any) -> None:
         current = self._writable(tenant, key, "live")
-        values = clean_body(body, tenant)
+        values = clean_body(body, tenant, declared=self.store.declared_extensions(tenant.id))
         doc = dict(current.data)
         policies = password_policies(values.get("passwordPolicies", doc.get("passwordPolicies")))
         _refuse_cleared(values)

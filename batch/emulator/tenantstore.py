@@ -70,8 +70,18 @@ class TenantConfig(UserStore):
         return full
 
     def extension_type(self, tenant_id: str, name: str) -> str:
-        """The declared type of a custom attribute; one declared by first use is a String."""
+        """The declared type of a custom attribute (one declared without a type, by an
+        emulator directory of an earlier version, is a String)."""
         return str(self._get(f"extension_types:{tenant_id}", {}).get(name.lower(), "String"))
+
+    def declared_extensions(self, tenant_id: str) -> dict[str, str]:
+        """Each custom attribute declared on the tenant's extensions app (lower-case full
+        name) → its dataType: what a user's body may write. Empty while the tenant has no
+        extensions app (extensionProperties are 404 then)."""
+        if not self.has_extensions_app(tenant_id):
+            return {}
+        types = self._get(f"extension_types:{tenant_id}", {})
+        return {name.lower(): str(types.get(name.lower(), "String")) for name in self.extension_properties(tenant_id)}
 
     def tenant_apps(self, tenant_id: str) -> list[tuple[str, str]]:
         """(client id, display name) of the tenant's own app registrations: not Microsoft's

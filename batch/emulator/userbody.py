@@ -5,10 +5,11 @@ and sign-in identities. Each check raises the `GraphError` Graph answers with. T
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import errors, schema
+from .extensionvalues import check_extension
 from .records import IdentityRow, Tenant
 from .schema import PASSWORD_POLICIES, USER, property_named
 
@@ -26,8 +27,10 @@ def is_local(sign_in_type: str) -> bool:
     return lowered.startswith("emailaddress") or lowered == "username"
 
 
-def clean_body(body: Any, tenant: Tenant, *, creating: bool = False) -> dict[str, Any]:
-    """The body's properties under their canonical names, each value checked ([user])."""
+def clean_body(body: Any, tenant: Tenant, *, declared: Mapping[str, str], creating: bool = False) -> dict[str, Any]:
+    """The body's properties under their canonical names, each value checked ([user]);
+    `declared`: the tenant's declared extension properties (lower-case full name → dataType),
+    the only ones a body may write (batch/emulator/extensionvalues.py)."""
     if not isinstance(body, dict):
         raise errors.bad_request("Empty Payload. JSON content expected." if body is None else
                                  "Invalid request body: a JSON object is expected.")
@@ -37,7 +40,7 @@ def clean_body(body: Any, tenant: Tenant, *, creating: bool = False) -> dict[str
             continue  # clients send @odata.type; Graph accepts it
         name = property_named(raw_name)
         if name is None:
-            values[raw_name] = _check_extension(raw_name, value, tenant)
+            values[raw_name] = check_extension(raw_name, value, tenant.extensions_app_hex, declared)
         elif not (creating and name in schema.IGNORED_ON_CREATE):
             values[name] = _check_property(name, value, creating=creating)
     return values
@@ -55,15 +58,6 @@ def _check_property(name: str, value: Any, *, creating: bool) -> Any:
     if value is None:
         return None
     return _KIND_CHECKS.get(prop.kind, _check_string)(name, value)
-
-
-def _check_extension(raw_name: str, value: Any, tenant: Tenant) -> Any:
-    if schema.extension_app_hex(raw_name) != tenant.extensions_app_hex:
-        raise errors.bad_request(f"Property '{raw_name}' does not exist as a declared property or extension property.")
-    too_long = isinstance(value, str) and len(value) > schema.EXTENSION_STRING_MAX
-    if (value is not None and not isinstance(value, (str, bool, int, float))) or too_long:
-        raise errors.bad_request(f"Invalid value specified for property '{raw_name}' of resource 'User'.", target=raw_name)
-    return value
 
 
 def _check_bool(name: str, value: Any) -> Any:

@@ -191,10 +191,6 @@ class UserStore(Database):
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*values, user_id, tenant_id, data.get("createdDateTime") or ""),
             )
-        extensions = [name for name in data if name.startswith("extension_")]
-        if extensions:  # declared on first use (docs/emulator.md)
-            db.executemany("INSERT OR IGNORE INTO extension_properties(tenant_id, name) VALUES (?, ?)",
-                           [(tenant_id, name) for name in extensions])
         live = 1 if state == "live" else 0
         if identities is not None:
             db.execute("DELETE FROM identities WHERE user_id = ?", (user_id,))
@@ -206,7 +202,8 @@ class UserStore(Database):
             db.execute("UPDATE identities SET live = ? WHERE user_id = ?", (live, user_id))
 
     def extension_properties(self, tenant_id: str) -> list[str]:
-        """The custom attributes the tenant's users have been given, by full name."""
+        """The custom attributes declared on the tenant's extensions app, by full name (an
+        attribute is declared before it is written: `Store.add_extension_property`)."""
         return [row["name"] for row in self._all(
             "SELECT name FROM extension_properties WHERE tenant_id = ? ORDER BY name", (tenant_id,))]
 

@@ -27,7 +27,15 @@ import httpx
 
 from batch.config import Target, replication_waits
 from batch.errors import ConfigError, NotConfirmed, RunFolderFailed, RunFolderTaken
+from batch.io.columns import HeaderMatch
 from batch.io.csvio import CsvSource, Scan, open_csv
+from batch.run.attributes import (
+    catalog_meta,
+    claim_attribute_columns,
+    foreign_note,
+    read_catalog,
+    uses_attributes,
+)
 from batch.run.connection import (
     Connection,
     open_connection,
@@ -52,6 +60,7 @@ from batch.run.pipeline import Engine, EngineOptions, ProgressCallback
 from batch.run.request import RunRequest
 from batch.run.summary import RunSummary, summarise
 from batch.run.watch import RUN_LOG, RunWatch, name_target
+from batch.verbs.attributes import AttributeCatalog
 from batch.verbs.base import REPLICATION_WAITS, Session
 from batch.verbs.create import EXISTS_MESSAGE
 from batch.verbs.registry import VERBS, VerbSettings, build_verb
@@ -322,7 +331,7 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                    confirm: ConfirmCallback | None = None) -> RunSummary:
     started = time.time()
     source = opened.source
-    notes: tuple[str, ...] = (f"ignored columns: {', '.join(source.match.unknown)}",) if source.match.unknown else ()
+    notes: tuple[str, ...] = ()
     plans_by_reading = request.dry_run  # every dry run reads the directory; plan.csv: what would happen
     dialect = output_dialect(journal, source.dialect)  # the input's, remembered for results written later
     passwords = PasswordsFile(run_dir, dialect)
@@ -336,9 +345,15 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                 target, transport=transport, concurrency=request.concurrency, priority=request.priority,
                 pacing=pacing, observer=stack.enter_context((watch or RunWatch()).observing(run_dir))))
             domain, extensions_app_id = await _tenant_names(request, target, journal, connection)
+            catalog = await _attributes(request, target, journal, connection, source.match)
+            if catalog is not None:
+                extensions_app_id = catalog.app_id
+                notes += _claim_columns(request, source, catalog, plan_file)
+            if source.match.unknown:
+                notes = (f"ignored columns: {', '.join(source.match.unknown)}", *notes)
             verb = build_verb(request.verb, VerbSettings(
                 domain=domain, extensions_app_id=extensions_app_id, on_existing=request.on_existing,
-                force_change_generated=request.force_change_generated))
+                force_change_generated=request.force_change_generated, attributes=catalog))
             session = None
             if connection is not None:
                 await connection.check_permissions(
@@ -440,6 +455,54 @@ async def _tenant_names(request: RunRequest, target: Target, journal: Journal,
     if extensions_app_id and "extensions_app_id" not in remembered:
         journal.set_meta(extensions_app_id=extensions_app_id)
     return domain, extensions_app_id
+
+
+# The verbs that write custom attributes: they validate them against the tenant's catalog.
+ATTRIBUTE_VERBS = ("create", "update")
+
+
+async def _attributes(request: RunRequest, target: Target, journal: Journal, connection: Connection | None,
+                      match: HeaderMatch) -> AttributeCatalog | None:
+    """The tenant's custom attributes (batch/run/attributes.py), read once per run and
+    remembered by the journal, so that a resumed run validates its rows with the catalog the
+    run started with. A file with custom attribute columns (or --legacy-id-attribute) needs
+    it: without it the run stops before anything is sent; other files go on without."""
+    if request.verb not in ATTRIBUTE_VERBS:
+        return None
+    remembered = journal.meta()
+    if "attributes" in remembered:
+        saved = remembered["attributes"]
+        return AttributeCatalog.from_meta(saved) if isinstance(saved, dict) else None
+    if connection is None:
+        return None
+    reading = await read_catalog(connection.client, remembered.get("extensions_app_id") or target.extensions_app_id)
+    if reading.catalog is None and (uses_attributes(match) or request.legacy_id_attribute):
+        reading.required(connection.client_ids[0] if connection.client_ids else None)
+    journal.set_meta(**catalog_meta(reading.catalog, reading.why))
+    return reading.catalog
+
+
+def _claim_columns(request: RunRequest, source: CsvSource, catalog: AttributeCatalog,
+                   plan_file: PlanFile | None) -> tuple[str, ...]:
+    """Give the verb the file's columns that name custom attributes only by their bare
+    name (or the object id kept by --legacy-id-attribute), and say what was mapped."""
+    notes: list[str] = []
+    legacy = request.legacy_id_attribute if request.verb == "create" else None
+    if legacy is not None:
+        found = catalog.find(legacy)
+        if found is None or found.data_type != "String":
+            what = f"a {found.data_type}" if found is not None else "not one of this tenant's custom attributes"
+            raise ConfigError(f"--legacy-id-attribute {legacy} is {what}: name a String custom attribute "
+                              f"(this tenant's: {catalog.listed()}); nothing was sent")
+    source.match = claim_attribute_columns(source.headers, source.match, catalog, legacy)
+    if plan_file is not None:
+        plan_file.labels.update(column_labels(source.headers, source.match.by_index))
+    if legacy is not None and f"ext.{legacy}" not in source.match.by_index.values():
+        notes.append(f"--legacy-id-attribute {legacy}: the file has no id or objectId column to keep")
+    note = foreign_note(source.match.by_index.values(), catalog)
+    if note:
+        notes.append(note)
+    return tuple(notes)
 
 
 ROOM_MARGIN_BYTES = 1 << 20

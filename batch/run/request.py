@@ -28,6 +28,7 @@ class RunRequest:
     auth: str | None = None  # the sign-in method the run used (None: local, or a run folder of an earlier version)
     sheet: str | None = None  # an .xlsx input's worksheet (None: the first)
     jit_migration: str | None = None  # create --jit-migration: the Boolean custom attribute marking customers to migrate
+    legacy_id_attribute: str | None = None  # create --legacy-id-attribute: the String attribute keeping an export's id
 
     @classmethod
     def from_journal(cls, saved: dict[str, Any]) -> RunRequest:

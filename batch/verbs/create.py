@@ -406,6 +406,7 @@ Exit status: 0 all rows done, 1 some rows invalid or failed, 2 usage or configur
 
 def build(settings: VerbSettings) -> CreateVerb:
     return CreateVerb(CreateOptions(domain=settings.domain or "", extensions_app_id=settings.extensions_app_id,
+                                    attributes=settings.attributes,
                                     on_existing=settings.on_existing,
                                     force_change_generated=settings.force_change_generated))
 
@@ -423,6 +424,9 @@ SPEC = VerbSpec(
                "or update that customer's profile", choices=("fail", "skip", "update"), default="fail"),
         Option("--no-force-change", "no_force_change",
                "generated passwords need not be changed at first sign-in (default: they must)", store_true=True),
+        Option("--legacy-id-attribute", "legacy_id_attribute",
+               "keep an export's object id (its id or objectId column, ignored otherwise) in this String custom "
+               "attribute, e.g. legacyId: the customer's id in the system the file comes from"),
     ),
     confirm="never",
     build=build,

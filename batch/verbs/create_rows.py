@@ -18,6 +18,7 @@ from batch.io.csvio import Row
 from batch.io.quoting import shown
 from batch.outcome import PasswordLine, Status
 from batch.passwords import generate_password
+from batch.verbs.attributes import AttributeCatalog
 from batch.verbs.base import Rejected
 from batch.verbs.fields import (
     FIELD_RULES,
@@ -40,6 +41,7 @@ SIGN_IN_TYPES = {"emailaddress": "emailAddress", "email": "emailAddress", "usern
 class CreateOptions:
     domain: str                           # the tenant's default domain, the issuer of local identities
     extensions_app_id: str | None = None  # for ext.<name> columns
+    attributes: AttributeCatalog | None = None  # the tenant's custom attributes, typed (None: offline)
     on_existing: str = "fail"             # fail | skip | update
     force_change_generated: bool = True   # a generated password is temporary by default
 
@@ -101,7 +103,7 @@ class CreateRows:
     def __init__(self, options: CreateOptions) -> None:
         self.options = options
         self.seen = SeenKeys()
-        self.extensions = Extensions(options.extensions_app_id)
+        self.extensions = Extensions(options.extensions_app_id, options.attributes)
         self._layouts: dict[tuple[str, ...], _Layout] = {}
 
     def read_chunk(self, rows: Sequence[Row]) -> list[CreatePlan | Rejected]:
@@ -182,6 +184,9 @@ class CreateRows:
             return False
         if layout.extensions and any(len(cells[c]) > rules.EXTENSION_VALUE_MAX_LENGTH for c, _ in layout.extensions):
             return False
+        attributes = self._typed_extensions(cells, layout)
+        if attributes is None:
+            return False
         if not build:
             return True
         sign_in_type, sign_in_name, upn = keys
@@ -199,15 +204,29 @@ class CreateRows:
             "forceChangePasswordNextSignIn": FLAG_WORDS[force] if force else (
                 password is None and self.options.force_change_generated)}
         body["passwordPolicies"] = "DisablePasswordExpiration"
-        for column, prop in layout.extensions:
-            value = cells[column]
-            if value:
-                lowered = value.strip().lower()
-                body[prop] = True if lowered == "true" else False if lowered == "false" else value
+        body.update(attributes)
         columns = {"accountEnabled": "blockSignIn", **layout.columns} if block else dict(layout.columns)
         return CreatePlan(row.number, sign_in_name or upn or "", sign_in_type if sign_in_name else None,
                           sign_in_name, upn, body, generates_password=password is None,
                           enabled_given=bool(block or enabled), columns=columns)
+
+    def _typed_extensions(self, cells: dict[str, str], layout: _Layout) -> dict[str, Any] | None:
+        """The custom attributes of a screened row (typed by the catalog when there is one),
+        or None when a value does not fit its type and `read` must say so."""
+        found: dict[str, Any] = {}
+        for column, prop in layout.extensions:
+            value = cells[column]
+            if value:
+                if self.extensions.catalog is None:
+                    lowered = value.strip().lower()
+                    found[prop] = True if lowered == "true" else False if lowered == "false" else value
+                    continue
+                problems: list[str] = []
+                checked = self.extensions.check(column, value, problems)
+                if checked is None or problems:
+                    return None
+                found[prop] = checked[1]
+        return found
 
     def _plain_keys(self, number: int, cells: dict[str, str],
                     body: dict[str, Any]) -> tuple[str | None, str | None, str | None] | None:

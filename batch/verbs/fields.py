@@ -16,6 +16,8 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 
 from batch import rules
 from batch.io.quoting import shown
+from batch.verbs.attribute_values import typed_value
+from batch.verbs.attributes import Attribute, AttributeCatalog
 
 TRUE_WORDS = frozenset({"yes", "y", "true", "1"})
 FALSE_WORDS = frozenset({"no", "n", "false", "0"})
@@ -199,15 +201,51 @@ def is_extension_column(column: str) -> bool:
 
 
 class Extensions:
-    """Custom attribute columns: `extension_<appId without hyphens>_<name>`, or `ext.<name>`
-    with the tenant's extensions app id known (GRAPH.md §1.6 [B2CAttrs])."""
+    """Custom attribute columns.
 
-    def __init__(self, app_id: str | None) -> None:
-        self.app_id = app_id
-        self.prefix = f"extension_{app_id.replace('-', '').lower()}_" if app_id else None
+    With the tenant's catalog (`AttributeCatalog`, read at the start of a run): `ext.<name>`
+    and a bare attribute name (claimed as `ext.<name>` once the catalog is known, batch/run/
+    attributes.py) are found by name; `extension_<hex>_<name>` of the tenant's extensions app
+    by property; `extension_<other hex>_<name>` (an export of another tenant) by its name
+    (the run says so once, batch/run/attributes.foreign_note). Each value is checked against
+    the attribute's declared type (batch/verbs/attribute_values.py). An attribute the tenant
+    does not have is a problem naming the ones it has.
+
+    Without a catalog (`validate` offline): `extension_<appId without hyphens>_<name>`, or
+    `ext.<name>` with the extensions app id known (GRAPH.md §1.6 [B2CAttrs]); values are
+    strings but "true"/"false", which become booleans.
+    """
+
+    def __init__(self, app_id: str | None, catalog: AttributeCatalog | None = None) -> None:
+        self.catalog = catalog
+        self.app_id = catalog.app_id if catalog is not None else app_id
+        self.prefix = f"extension_{self.app_id.replace('-', '').lower()}_" if self.app_id else None
+
+    def attribute(self, column: str, problems: list[str]) -> Attribute | None:
+        """The tenant's attribute a column names (with a catalog), or None with the problem said."""
+        assert self.catalog is not None
+        lowered = column.lower()
+        if lowered.startswith("ext."):
+            name = column[4:]
+            found = self.catalog.find(name)
+        else:
+            parsed = rules.parse_extension_name(column)
+            if parsed is None:
+                problems.append(f"column '{shown(column, 60)}' is not a custom attribute name "
+                                "(ext.<name> or extension_<appId without hyphens>_<name>)")
+                return None
+            name = parsed[1]
+            found = self.catalog.find(name)  # this tenant's, or another's mapped by name
+        if found is None:
+            problems.append(f"column '{shown(column, 60)}': this tenant has no custom attribute '{shown(name, 60)}'; "
+                            f"its custom attributes are: {self.catalog.listed()}")
+        return found
 
     def property_name(self, column: str, problems: list[str]) -> str | None:
         """The Graph property of a custom attribute column, or None (with the problem said)."""
+        if self.catalog is not None:
+            found = self.attribute(column, problems)
+            return found.property if found is not None else None
         if column.lower().startswith("ext."):
             if self.prefix is None:
                 problems.append(f"column '{shown(column, 60)}' needs the extensions app id (--extensions-app-id) "
@@ -227,8 +265,14 @@ class Extensions:
 
     def check(self, column: str, value: str, problems: list[str]) -> tuple[str, Any] | None:
         """The property and value of a custom attribute cell; None when there is nothing to
-        set (a blank cell, or a column that is not a usable name, with the problem said).
-        "true" and "false" become booleans."""
+        set (a blank cell, or a column that is not a usable name, or a value that does not
+        fit the attribute's type, with the problem said)."""
+        if self.catalog is not None:
+            found = self.attribute(column, problems)
+            if found is None or value.strip() == "":
+                return None
+            wanted = typed_value(column, value, found, problems)
+            return None if wanted is None else (found.property, wanted)
         full = self.property_name(column, problems)
         if full is None or value == "":
             return None

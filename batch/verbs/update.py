@@ -20,6 +20,7 @@ from batch.graph import GraphCall
 from batch.io.columns import PORTAL_DELETE_HEADER, UPDATE_COLUMNS
 from batch.io.csvio import Row
 from batch.outcome import Outcome, SentRow, Status
+from batch.verbs.attributes import AttributeCatalog
 from batch.verbs.base import Change, Executed, Rejected, Session
 from batch.verbs.existing import ExistingCustomerVerb, KeyPlan
 from batch.verbs.fields import (
@@ -57,9 +58,10 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
     doing = "Updating customers"
     needs = NEEDS
 
-    def __init__(self, domain: str, extensions_app_id: str | None = None) -> None:
+    def __init__(self, domain: str, extensions_app_id: str | None = None,
+                 attributes: AttributeCatalog | None = None) -> None:
         super().__init__(domain, UPDATE_COLUMNS)
-        self.extensions = Extensions(extensions_app_id)
+        self.extensions = Extensions(extensions_app_id, attributes)
 
     def validate(self, row: Row) -> UpdatePlan | Rejected:
         keyed = self.read_key(row)
@@ -240,5 +242,5 @@ SPEC = VerbSpec(
     portal_header=PORTAL_DELETE_HEADER,
     options=(),
     confirm="never",
-    build=lambda settings: UpdateVerb(settings.domain or "", settings.extensions_app_id),
+    build=lambda settings: UpdateVerb(settings.domain or "", settings.extensions_app_id, settings.attributes),
 )
