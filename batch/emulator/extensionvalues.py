@@ -92,7 +92,7 @@ def _utc(text: str) -> str | None:
         utc = moment.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
-    return utc.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}" + "Z"
 
 
 __all__ = ["check_extension", "invalid", "undeclared"]

@@ -76,7 +76,7 @@ def typed_value(column: str, value: str, attribute: Attribute, problems: list[st
         problems.append(f"{shown(column, 60)} is {len(value)} characters long; the String custom attribute "
                         f"{attribute.name} holds at most {rules.EXTENSION_VALUE_MAX_LENGTH}")
         return None
-    problems.append(f"{shown(column, 60)} '{shown(text)}' is not a {kind} ({attribute.name} is declared {kind}): "
+    problems.append(f"{shown(column, 60)} '{shown(text)}' is not a valid {kind} ({attribute.name} is declared {kind}): "
                     f"write {EXAMPLES[kind]}")
     return None
 
@@ -100,7 +100,7 @@ def parse_datetime(text: str) -> str | None:
         utc = moment.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before the year 1 in UTC
         return None
-    stamp = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}"
     if fraction is not None:
         digits = fraction.group(1).rstrip("0")
         if digits:

@@ -1,0 +1,345 @@
+"""Custom attributes by name and type (issue 14 items 2 and 5): the catalog read from the
+tenant (batch/run/attributes.py), columns resolved through it (batch/verbs/fields.py
+Extensions), each value checked against its declared type (batch/verbs/attribute_values.py),
+and whole runs against the emulator that remember the catalog for resume."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import batch
+from batch.emulator import EmulatorApp, Store
+from batch.emulator.inprocess import EmulatorTransport
+from batch.auth import StaticTokenProvider
+from batch.errors import ConfigError, PermissionMissing
+from batch.graph import GraphClient
+from batch.io.columns import CREATE_COLUMNS, match_headers
+from batch.run.attributes import claim_attribute_columns, foreign_note, read_catalog
+from batch.verbs.attribute_values import parse_datetime, typed_value
+from batch.verbs.attributes import Attribute, AttributeCatalog
+from batch.verbs.fields import Extensions
+
+APP = "11111111-2222-3333-4444-555555555555"
+HEX = APP.replace("-", "")
+OTHER = "0123456789abcdef0123456789abcdef"
+CATALOG = AttributeCatalog.of(APP, [(f"extension_{HEX}_loyaltyTier", "Integer"),
+                                    (f"extension_{HEX}_requiresMigration", "Boolean"),
+                                    (f"extension_{HEX}_joined", "DateTime"),
+                                    (f"extension_{HEX}_legacyId", "String"),
+                                    (f"extension_{HEX}_points", "LargeInteger"),
+                                    (f"extension_{HEX}_avatar", "Binary")])
+
+
+def _attribute(data_type: str) -> Attribute:
+    return Attribute("a", f"extension_{HEX}_a", data_type)
+
+
+# --- types ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("data_type", "cell", "sent"), [
+    ("Boolean", "TRUE", True), ("Boolean", "no", False), ("Boolean", "1", True), ("Boolean", "False", False),
+    ("Integer", "42", 42), ("Integer", "-2147483648", -(1 << 31)), ("Integer", " +7 ", 7),
+    ("LargeInteger", "9223372036854775807", (1 << 63) - 1),
+    ("DateTime", "2024-01-31", "2024-01-31T00:00:00Z"),
+    ("DateTime", "2024-01-31T08:30:00+02:00", "2024-01-31T06:30:00Z"),
+    ("DateTime", "2024-01-31T08:30:00.1234567Z", "2024-01-31T08:30:00.1234567Z"),
+    ("String", "true", "true"), ("String", "x" * 256, "x" * 256),
+])
+def test_a_value_that_fits_its_type_is_sent_as_graph_stores_it(data_type, cell, sent):
+    problems: list[str] = []
+    assert typed_value("ext.a", cell, _attribute(data_type), problems) == sent
+    assert problems == []
+
+
+@pytest.mark.parametrize(("data_type", "cell"), [
+    ("Boolean", "maybe"), ("Integer", "2147483648"), ("Integer", "1.0"), ("Integer", "1,000"), ("Integer", "1e3"),
+    ("LargeInteger", "9223372036854775808"), ("DateTime", "31/01/2024"), ("DateTime", "2024-02-30"),
+    ("DateTime", "2024-01-31T25:00"), ("String", "x" * 257), ("Binary", "AAEC"),
+])
+def test_a_value_that_does_not_fit_its_type_is_one_problem_naming_column_type_and_example(data_type, cell):
+    problems: list[str] = []
+    assert typed_value("ext.a", cell, _attribute(data_type), problems) is None
+    assert len(problems) == 1 and "ext.a" in problems[0] and data_type in problems[0]
+
+
+@given(st.integers())
+def test_integer_takes_exactly_the_32_bit_range(number):
+    problems: list[str] = []
+    got = typed_value("ext.a", str(number), _attribute("Integer"), problems)
+    assert (got == number) == (-(1 << 31) <= number < (1 << 31))
+    assert bool(problems) != (got == number)
+
+
+@given(st.datetimes(timezones=st.sampled_from([UTC, None])))
+def test_datetime_round_trips_through_utc(moment: datetime):
+    stamp = parse_datetime(moment.isoformat())
+    assert stamp is not None and stamp.endswith("Z")
+    back = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert back == (moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+@given(st.text(max_size=30))
+def test_datetime_never_raises(text):
+    parse_datetime(text)
+
+
+# --- columns ---------------------------------------------------------------------------------------
+
+def test_ext_columns_are_found_by_name_without_an_app_id_and_typed():
+    extensions = Extensions(None, CATALOG)
+    problems: list[str] = []
+    assert extensions.check("ext.LoyaltyTier", "3", problems) == (f"extension_{HEX}_loyaltyTier", 3)
+    assert extensions.check(f"extension_{HEX}_requiresMigration", "yes", problems) == \
+        (f"extension_{HEX}_requiresMigration", True)
+    assert problems == []
+
+
+def test_a_column_of_another_tenants_app_is_mapped_by_name():
+    problems: list[str] = []
+    assert Extensions(None, CATALOG).check(f"extension_{OTHER}_loyaltyTier", "9", problems) == \
+        (f"extension_{HEX}_loyaltyTier", 9)
+    assert problems == []
+    note = foreign_note([f"extension_{OTHER}_loyaltyTier", "displayName"], CATALOG)
+    assert note == f"custom attributes of app {OTHER} mapped by name to this tenant's: loyaltyTier"
+
+
+def test_an_unknown_attribute_lists_the_tenants():
+    problems: list[str] = []
+    assert Extensions(None, CATALOG).check("ext.colour", "", problems) is None
+    assert problems == ["column 'ext.colour': this tenant has no custom attribute 'colour'; its custom attributes "
+                        "are: avatar (Binary), joined (DateTime), legacyId (String), loyaltyTier (Integer), "
+                        "points (LargeInteger), requiresMigration (Boolean)"]
+
+
+def test_without_a_catalog_today_s_behaviour_stays():
+    problems: list[str] = []
+    assert Extensions(APP).check("ext.anything", "true", problems) == (f"extension_{HEX}_anything", True)
+    assert Extensions(APP).check("ext.anything", "12x", problems) == (f"extension_{HEX}_anything", "12x")
+    assert problems == []
+
+
+def _match(headers: list[str]):
+    return match_headers(headers, CREATE_COLUMNS)
+
+
+def test_a_bare_attribute_name_is_claimed_once_the_catalog_is_known():
+    headers = ["signInName", "displayName", "LoyaltyTier", "favourite"]
+    match = claim_attribute_columns(headers, _match(headers), CATALOG)
+    assert match.by_index[2] == "ext.LoyaltyTier"
+    assert match.unknown == ["favourite"]
+
+
+def test_a_bare_name_is_left_alone_where_ambiguous():
+    headers = ["signInName", "displayName", "loyaltyTier", "ext.loyaltyTier", "joined", "Joined"]
+    match = claim_attribute_columns(headers, _match(headers), CATALOG)
+    assert 2 not in match.by_index and 4 not in match.by_index and 5 not in match.by_index
+    # a known column keeps its header even when an attribute shares its name
+    city = AttributeCatalog.of(APP, [(f"extension_{HEX}_city", "String")])
+    headers = ["signInName", "displayName", "city"]
+    assert claim_attribute_columns(headers, _match(headers), city).by_index[2] == "city"
+
+
+def test_legacy_id_claims_the_export_s_id_column():
+    headers = ["id", "signInName", "displayName"]
+    match = claim_attribute_columns(headers, _match(headers), CATALOG, legacy_id="legacyId")
+    assert match.by_index[0] == "ext.legacyId" and match.unknown == []
+
+
+# --- reading the catalog ---------------------------------------------------------------------------
+
+APPS = {"value": [{"id": "obj-1", "appId": APP, "displayName": "b2c-extensions-app. Do not modify."}]}
+PROPS = {"value": [{"name": f"extension_{HEX}_loyaltyTier", "dataType": "Integer", "targetObjects": ["User"]},
+                   {"name": f"extension_{HEX}_groupOnly", "dataType": "String", "targetObjects": ["Group"]}]}
+
+
+async def _read(apps: tuple[int, object], props: tuple[int, object] = (200, PROPS), configured: str | None = None):
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        status, body = apps if request.url.path.endswith("/applications") else props
+        return httpx.Response(status, json=body)
+
+    client = GraphClient("https://graph.test/v1.0", StaticTokenProvider("token"), transport=httpx.MockTransport(handler))
+    try:
+        return await read_catalog(client, configured), asked
+    finally:
+        await client.aclose()
+
+
+async def test_the_extensions_app_is_found_by_itself_and_its_user_attributes_read():
+    reading, asked = await _read((200, APPS))
+    assert reading.catalog == AttributeCatalog(APP, (Attribute("loyaltyTier", f"extension_{HEX}_loyaltyTier",
+                                                               "Integer"),))
+    assert "startswith(displayName,'b2c-extensions-app')" in httpx.URL(asked[0]).params["$filter"]
+    assert "/applications/obj-1/extensionProperties" in asked[1]
+
+
+async def test_a_missing_permission_is_said_and_stops_a_run_that_needs_it_with_exit_3():
+    reading, _ = await _read((403, {"error": {"code": "Authorization_RequestDenied", "message": "no"}}))
+    assert reading.catalog is None and reading.permission
+    with pytest.raises(PermissionMissing) as stopped:
+        reading.required("client-1")
+    assert stopped.value.missing == ["Application.Read.All"] and stopped.value.exit_code == 3
+
+
+async def test_a_tenant_without_extensions_app_stops_a_run_that_needs_it_with_exit_2():
+    reading, asked = await _read((200, {"value": []}))
+    assert reading.catalog is None and len(asked) == 1
+    with pytest.raises(ConfigError, match="no b2c-extensions-app"):
+        reading.required()
+
+
+async def test_a_configured_app_id_that_is_not_the_tenants_is_refused():
+    reading, _ = await _read((200, APPS), configured="99999999-2222-3333-4444-555555555555")
+    assert reading.catalog is None and reading.wrong_app
+    with pytest.raises(ConfigError, match=f"is not this tenant's b2c-extensions-app \\(app id {APP}\\)"):
+        reading.required()
+    same, _ = await _read((200, APPS), configured=APP.upper())
+    assert same.catalog is not None
+
+
+# --- runs against the emulator -------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Emulator:
+    store: Store
+    transport: EmulatorTransport
+    target: batch.Target
+    tenant_id: str
+    client_id: str
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[Emulator]:
+    store = Store(tmp_path / "emulator.db")
+    app = store.default_app()
+    tenant = store.tenant(app.tenant_id)
+    assert tenant is not None
+    target = batch.Target("url", "http://emulator.local/v1.0", tenant_id=tenant.id, client_id=app.client_id,
+                          client_secret=app.secret, authority_host="http://emulator.local",
+                          domain=tenant.default_domain)
+    yield Emulator(store, EmulatorTransport(EmulatorApp(store)), target, tenant.id, app.client_id)
+    store.close()
+
+
+def _write(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+def _results(run_dir: Path) -> dict[str, dict[str, str]]:
+    with (run_dir / "results.csv").open(newline="", encoding="utf-8-sig") as handle:
+        return {r["row"]: r for r in csv.DictReader(handle)}
+
+
+async def test_a_create_run_writes_attributes_by_name_typed_and_refuses_bad_cells(emulator: Emulator, tmp_path: Path):
+    tier = emulator.store.add_extension_property(emulator.tenant_id, "loyaltyTier", "Integer")
+    flag = emulator.store.add_extension_property(emulator.tenant_id, "requiresMigration", "Boolean")
+    legacy = emulator.store.add_extension_property(emulator.tenant_id, "legacyId", "String")
+    source = _write(tmp_path / "in.csv", [
+        ["id", "signInName", "displayName", "ext.loyaltyTier", "RequiresMigration", f"extension_{OTHER}_legacyId"],
+        ["old-1", "ann@example.com", "Ann", "3", "Yes", "L-1"],
+        ["old-2", "bob@example.com", "Bob", "three", "maybe", ""],
+    ])
+    request = batch.RunRequest(verb="create", input=str(source), legacy_id_attribute="legacyId")
+    # the id column and the foreign legacyId column both want legacyId: the id is not claimed
+    summary = await batch.start_run(request, emulator.target, runs_root=tmp_path / "runs",
+                                    transport=emulator.transport)
+    results = _results(summary.run_dir)
+    assert results["1"]["status"] == "created"
+    assert results["2"]["status"] == "invalid"
+    assert "ext.loyaltyTier 'three' is not a valid Integer" in results["2"]["error_message"]
+    assert "RequiresMigration 'maybe' is not a valid Boolean" in results["2"]["error_message"]
+    user = emulator.store.user(emulator.tenant_id, results["1"]["object_id"], ("live",))
+    assert user is not None
+    assert (user.data[tier], user.data[flag], user.data[legacy]) == (3, True, "L-1")
+    assert any(n.startswith(f"custom attributes of app {OTHER} mapped by name") for n in summary.notes)
+    assert any("--legacy-id-attribute legacyId: the file has no id or objectId column" in n for n in summary.notes)
+
+
+async def test_legacy_id_keeps_an_exports_object_id(emulator: Emulator, tmp_path: Path):
+    legacy = emulator.store.add_extension_property(emulator.tenant_id, "legacyId", "String")
+    source = _write(tmp_path / "in.csv", [["id", "signInName", "displayName"],
+                                          ["0b6851cf-e539-4fb6-a7f1-e623c08ce287", "cy@example.com", "Cy"]])
+    request = batch.RunRequest(verb="create", input=str(source), legacy_id_attribute="legacyId")
+    summary = await batch.start_run(request, emulator.target, runs_root=tmp_path / "runs",
+                                    transport=emulator.transport)
+    row = _results(summary.run_dir)["1"]
+    user = emulator.store.user(emulator.tenant_id, row["object_id"], ("live",))
+    assert user is not None and user.data[legacy] == "0b6851cf-e539-4fb6-a7f1-e623c08ce287"
+    assert not any(n.startswith("ignored columns") for n in summary.notes)
+
+
+async def test_legacy_id_must_name_a_string_attribute(emulator: Emulator, tmp_path: Path):
+    emulator.store.add_extension_property(emulator.tenant_id, "legacyId", "Integer")
+    source = _write(tmp_path / "in.csv", [["id", "signInName", "displayName"], ["x", "di@example.com", "Di"]])
+    request = batch.RunRequest(verb="create", input=str(source), legacy_id_attribute="legacyId",
+                               out_dir=str(tmp_path / "run"))
+    with pytest.raises(ConfigError, match="--legacy-id-attribute legacyId is a Integer"):
+        await batch.start_run(request, emulator.target, transport=emulator.transport)
+    assert not (tmp_path / "run").exists()
+
+
+async def test_an_unknown_attribute_makes_rows_invalid_listing_the_tenants(emulator: Emulator, tmp_path: Path):
+    emulator.store.add_extension_property(emulator.tenant_id, "loyaltyTier", "Integer")
+    source = _write(tmp_path / "in.csv", [["signInName", "displayName", "ext.colour"], ["ed@example.com", "Ed", "red"]])
+    summary = await batch.start_run(batch.RunRequest(verb="create", input=str(source)), emulator.target,
+                                    runs_root=tmp_path / "runs", transport=emulator.transport)
+    message = _results(summary.run_dir)["1"]["error_message"]
+    assert "no custom attribute 'colour'; its custom attributes are: loyaltyTier (Integer)" in message
+
+
+async def test_without_application_read_all_a_file_with_attributes_stops_before_sending(emulator: Emulator,
+                                                                                        tmp_path: Path):
+    from batch.emulator.store import ALL_USER_PERMISSIONS
+    emulator.store.set_app_roles(emulator.client_id, [p for p in ALL_USER_PERMISSIONS if p != "Application.Read.All"])
+    source = _write(tmp_path / "in.csv", [["signInName", "displayName", "ext.tier"], ["fi@example.com", "Fi", "1"]])
+    with pytest.raises(PermissionMissing, match="Application.Read.All"):
+        await batch.start_run(batch.RunRequest(verb="create", input=str(source)), emulator.target,
+                              runs_root=tmp_path / "runs", transport=emulator.transport)
+    # a file without custom attribute columns goes on as before
+    plain = _write(tmp_path / "plain.csv", [["signInName", "displayName"], ["gi@example.com", "Gi"]])
+    summary = await batch.start_run(batch.RunRequest(verb="create", input=str(plain)), emulator.target,
+                                    runs_root=tmp_path / "runs", transport=emulator.transport)
+    assert summary.counts["created"] == 1
+
+
+async def test_resume_validates_with_the_catalog_the_run_started_with(emulator: Emulator, tmp_path: Path):
+    from batch.run.journal import Journal
+    from batch.run.lifecycle import _attributes
+
+    emulator.store.add_extension_property(emulator.tenant_id, "tier", "Integer")
+    source = _write(tmp_path / "in.csv", [["signInName", "displayName", "ext.tier"], ["ho@example.com", "Ho", "2"]])
+    run_dir = tmp_path / "run"
+    request = batch.RunRequest(verb="create", input=str(source), out_dir=str(run_dir), dry_run=True)
+    await batch.start_run(request, emulator.target, transport=emulator.transport)
+    journal = Journal(run_dir)
+    try:
+        saved = journal.meta()["attributes"]
+        found = AttributeCatalog.from_meta(saved).find("tier")
+        assert found is not None and found.data_type == "Integer"
+
+        class NoGraph:  # a resumed run must not read the catalog again
+            client_ids: list[str] = []
+
+            @property
+            def client(self) -> GraphClient:
+                raise AssertionError("the catalog was read again")
+
+        match = _match(["signInName", "displayName", "ext.tier"])
+        again = await _attributes(request, emulator.target, journal, NoGraph(), match)  # type: ignore[arg-type]
+        assert again == AttributeCatalog.from_meta(saved)
+    finally:
+        journal.close()
