@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import batch
+from batch.auth import StaticTokenProvider
 from batch.emulator import EmulatorApp, Store
 from batch.emulator.inprocess import EmulatorTransport
-from batch.auth import StaticTokenProvider
 from batch.errors import ConfigError, PermissionMissing
 from batch.graph import GraphClient
 from batch.io.columns import CREATE_COLUMNS, match_headers
@@ -343,3 +342,27 @@ async def test_resume_validates_with_the_catalog_the_run_started_with(emulator: 
         assert again == AttributeCatalog.from_meta(saved)
     finally:
         journal.close()
+
+
+async def test_export_finds_the_extensions_app_by_itself(emulator: Emulator, tmp_path: Path):
+    assert emulator.target.extensions_app_id is None  # nothing configured
+    tier = emulator.store.add_extension_property(emulator.tenant_id, "loyaltyTier", "Integer")
+    source = _write(tmp_path / "in.csv", [["signInName", "displayName", "loyaltyTier"], ["jo@example.com", "Jo", "7"]])
+    summary = await batch.start_run(batch.RunRequest(verb="create", input=str(source)), emulator.target,
+                                    runs_root=tmp_path / "runs", transport=emulator.transport)
+    assert summary.counts["created"] == 1 and tier
+    out = tmp_path / "all.csv"
+    await batch.run_export(batch.ExportRequest(out=str(out), sequential=True), emulator.target,
+                           runs_root=tmp_path / "runs", transport=emulator.transport)
+    with out.open(newline="", encoding="utf-8-sig") as handle:
+        assert [r["ext.loyaltyTier"] for r in csv.DictReader(handle)] == ["7"]
+    narrow = tmp_path / "narrow.csv"
+    await batch.run_export(batch.ExportRequest(out=str(narrow), sequential=True, select="displayName,ext.LOYALTYTIER"),
+                           emulator.target, runs_root=tmp_path / "runs", transport=emulator.transport)
+    with narrow.open(newline="", encoding="utf-8-sig") as handle:
+        assert list(csv.DictReader(handle)) == [{"id": summary_id(summary), "displayName": "Jo",
+                                                 "ext.loyaltyTier": "7"}]
+
+
+def summary_id(summary: batch.RunSummary) -> str:
+    return _results(summary.run_dir)["1"]["object_id"]

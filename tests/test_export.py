@@ -232,8 +232,8 @@ def test_a_filter_graph_refuses_is_a_usage_error(home: Path, tmp_path: Path, peo
 
 
 def test_custom_attributes_are_exported_under_their_short_names(home: Path, tmp_path: Path) -> None:
-    with directory(home) as (_, tenant):
-        attribute = f"extension_{tenant.extensions_app_hex}_loyaltyTier"
+    with directory(home) as (users, tenant):
+        attribute = users.store.add_extension_property(tenant.id, "loyaltyTier")  # declared before it is written
     seed(home, customer("ada", **{attribute: "gold"}), customer("alan"))
     status, out = export(tmp_path, "ext.csv")
     assert status == 0
@@ -444,8 +444,8 @@ def test_unwritable_places_are_reported_without_a_traceback(home: Path, tmp_path
 
 
 def test_a_custom_attribute_selected_in_another_case_is_found(home: Path, tmp_path: Path) -> None:
-    with directory(home) as (_, tenant):
-        attribute = f"extension_{tenant.extensions_app_hex}_loyaltyTier"
+    with directory(home) as (users, tenant):
+        attribute = users.store.add_extension_property(tenant.id, "loyaltyTier")  # declared before it is written
     seed(home, customer("ada", **{attribute: "gold"}))
     status, out = export(tmp_path, "ext.csv", "--select", "id,ext.LOYALTYTIER,ext.loyaltyTier")
     assert status == 0

@@ -29,14 +29,22 @@ def test_finding_7_validate_gives_the_verdicts_create_gives_on_the_local_target(
     if emulator_made_first:  # the directory exists (its own extensions app id), or not yet
         assert main(["emulator", "reset", "--yes"]) == 0
         assert main(["export", "--quiet", "--out", str(tmp_path / "none.csv")]) == 0
+        # The emulator's tenant declares the attribute (Graph writes only declared ones).
+        assert main(["emulator", "add-attribute", "loyalty"]) == 0
     capsys.readouterr()
     assert main(["validate", str(source), "--verb", "create"]) == 1
     said = capsys.readouterr().out
-    # The UPN in the wrong domain is refused, as create refuses it; ext.* passes, as in create.
-    assert said.splitlines() == ["row 1: userPrincipalName 'a@fabrikam.com' must end with @contoso.onmicrosoft.com",
-                                 f"{source}: 2 rows, 1 invalid, 1 valid (utf-8, delimiter ',')"]
+    # The UPN in the wrong domain is refused, as create refuses it; ext.* is checked against the
+    # emulator's declared attributes, as in create: a directory not made yet declares none.
+    undeclared = "; column 'ext.loyalty': this tenant has no custom attribute 'loyalty'; its custom attributes are: none"
+    upn = "row 1: userPrincipalName 'a@fabrikam.com' must end with @contoso.onmicrosoft.com"
+    if emulator_made_first:
+        assert said.splitlines() == [upn, f"{source}: 2 rows, 1 invalid, 1 valid (utf-8, delimiter ',')"]
+    else:
+        assert said.splitlines() == [upn + undeclared, "row 2: " + undeclared[2:],
+                                     f"{source}: 2 rows, 2 invalid, 0 valid (utf-8, delimiter ',')"]
     assert main(["create", str(source), "--quiet", "--out-dir", str(tmp_path / "run")]) == 1
-    assert verdicts(tmp_path / "run") == {1: "invalid", 2: "created"}
+    assert verdicts(tmp_path / "run") == {1: "invalid", 2: "created" if emulator_made_first else "invalid"}
 
 
 def test_finding_7_validate_says_when_it_cannot_check_upn_domains(home: Path, tmp_path: Path,

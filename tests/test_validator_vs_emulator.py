@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from batch import rules
 from batch.emulator import EmulatorSettings, Store
 from batch.io.csvio import Row
+from batch.verbs.attributes import AttributeCatalog
 from batch.verbs.base import Rejected
 from batch.verbs.create_rows import CreateOptions, CreatePlan, CreateRows
 
@@ -53,7 +54,11 @@ class Bench:
         self.loop = asyncio.new_event_loop()
         self.store = Store(":memory:")
         self.graph: Graph = build_graph(self.store, EmulatorSettings(), FakeClock())
-        self.options = CreateOptions(domain=DOMAIN, extensions_app_id=self.graph.tenant.extensions_app_id)
+        tenant = self.graph.tenant
+        # Graph writes only declared attributes; the validator knows them as a run does (its catalog).
+        declared = self.store.add_extension_property(tenant.id, "loyaltyLevel", "String")
+        self.options = CreateOptions(domain=DOMAIN, extensions_app_id=tenant.extensions_app_id,
+                                     attributes=AttributeCatalog.of(tenant.extensions_app_id, [(declared, "String")]))
         self.counter = itertools.count()
 
     def close(self) -> None:

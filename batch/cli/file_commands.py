@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from batch.cli.local import local_tenant_names
+from batch.cli.offline_attributes import offline_attributes
 from batch.cli.output import say
 from batch.cli.targets import target_of
 from batch.config import profile_tenant_names
@@ -24,7 +25,8 @@ from batch.verbs.registry import VERBS, VerbSettings, build_verb
 
 def validate(args: argparse.Namespace) -> int:
     domain, extensions_app_id = _tenant_names(args)
-    verb = build_verb(args.verb, VerbSettings(domain=domain, extensions_app_id=extensions_app_id))
+    verb = build_verb(args.verb, VerbSettings(domain=domain, extensions_app_id=extensions_app_id,
+                                              attributes=offline_attributes(args)))
     source = open_csv(args.file, verb.columns, encoding=args.encoding)
     if not domain:
         say("the tenant's default domain is not known offline, so userPrincipalName domains were not checked (and "

@@ -20,6 +20,7 @@ import httpx
 
 from batch.config import Target, emulator_db_path, home_dir, private_dir
 from batch.errors import ConfigError
+from batch.verbs.attributes import AttributeCatalog
 
 LOCAL_AUTHORITY = "http://emulator.local"
 # The built-in emulator's tenant, before its directory exists: its default domain is fixed
@@ -50,6 +51,17 @@ def local_tenant_names() -> tuple[str, str]:
         return LOCAL_DEFAULT_DOMAIN, _ANY_EXTENSIONS_APP_ID
     with LocalEmulator() as local:
         return local.tenant.default_domain, local.tenant.extensions_app_id
+
+
+def local_attributes() -> AttributeCatalog:
+    """The built-in emulator tenant's declared custom attributes with their types, read from
+    its directory (a directory not made yet declares none: create would find none either)."""
+    if not (home_dir() / "emulator.db").is_file():
+        return AttributeCatalog(_ANY_EXTENSIONS_APP_ID, ())
+    with LocalEmulator() as local:
+        declared = local.store.declared_extensions(local.tenant.id)
+        app_id = local.tenant.extensions_app_id
+    return AttributeCatalog.of(app_id, list(declared.items()))
 
 
 class LocalEmulator:
@@ -110,5 +122,5 @@ def share_directory(db: Path) -> int | None:
         return None  # a folder where no lock can be made: the directory itself says what is wrong
 
 
-__all__ = ["LOCAL_AUTHORITY", "LOCAL_DEFAULT_DOMAIN", "LocalEmulator", "directory_in_use", "local_tenant_names",
+__all__ = ["LOCAL_AUTHORITY", "LOCAL_DEFAULT_DOMAIN", "LocalEmulator", "directory_in_use", "local_attributes", "local_tenant_names",
            "share_directory"]

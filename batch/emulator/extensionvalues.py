@@ -49,8 +49,10 @@ def invalid(raw_name: str) -> errors.GraphError:
 
 def check_extension(raw_name: str, value: Any, app_hex: str, declared: Mapping[str, str]) -> Any:
     """The value the directory keeps for `raw_name`, or the GraphError Graph answers with.
-    `declared` maps each declared extension's full name (lower case) to its dataType."""
-    data_type = declared.get(raw_name.lower())
+    `declared` maps each declared extension's full name to its dataType; Graph's property
+    names are case-insensitive (the OData reader of the directory; UNSURE for extensions)."""
+    wanted = raw_name.lower()
+    data_type = next((kind for name, kind in declared.items() if name.lower() == wanted), None)
     if schema.extension_app_hex(raw_name) != app_hex or data_type is None:
         raise undeclared(raw_name)
     if value is None:

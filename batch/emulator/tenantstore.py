@@ -75,13 +75,13 @@ class TenantConfig(UserStore):
         return str(self._get(f"extension_types:{tenant_id}", {}).get(name.lower(), "String"))
 
     def declared_extensions(self, tenant_id: str) -> dict[str, str]:
-        """Each custom attribute declared on the tenant's extensions app (lower-case full
-        name) → its dataType: what a user's body may write. Empty while the tenant has no
+        """Each custom attribute declared on the tenant's extensions app (full name, as
+        declared) → its dataType: what a user's body may write. Empty while the tenant has no
         extensions app (extensionProperties are 404 then)."""
         if not self.has_extensions_app(tenant_id):
             return {}
         types = self._get(f"extension_types:{tenant_id}", {})
-        return {name.lower(): str(types.get(name.lower(), "String")) for name in self.extension_properties(tenant_id)}
+        return {name: str(types.get(name.lower(), "String")) for name in self.extension_properties(tenant_id)}
 
     def tenant_apps(self, tenant_id: str) -> list[tuple[str, str]]:
         """(client id, display name) of the tenant's own app registrations: not Microsoft's

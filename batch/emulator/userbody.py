@@ -29,7 +29,7 @@ def is_local(sign_in_type: str) -> bool:
 
 def clean_body(body: Any, tenant: Tenant, *, declared: Mapping[str, str], creating: bool = False) -> dict[str, Any]:
     """The body's properties under their canonical names, each value checked ([user]);
-    `declared`: the tenant's declared extension properties (lower-case full name → dataType),
+    `declared`: the tenant's declared extension properties (full name → dataType),
     the only ones a body may write (batch/emulator/extensionvalues.py)."""
     if not isinstance(body, dict):
         raise errors.bad_request("Empty Payload. JSON content expected." if body is None else

@@ -4,10 +4,9 @@ a value of its declared type (batch/emulator/extensionvalues.py; extensionproper
 from __future__ import annotations
 
 import pytest
+from emulator.helpers import customer, error_of, graph_error, unique_email
 
 from batch.cli.emulator_command import add_attribute
-
-from emulator.helpers import customer, error_of, graph_error, unique_email
 
 
 def _invalid(name: str) -> dict[str, object]:
@@ -74,7 +73,7 @@ def test_add_attribute_declares_with_its_type(tmp_path, capsys):
         tenant = store.default_app().tenant_id
         declared = store.declared_extensions(tenant)
         assert list(declared.values()) == ["Integer"]
-        assert next(iter(declared)).endswith("_loyaltytier")
+        assert next(iter(declared)).endswith("_loyaltyTier")
     finally:
         store.close()
     assert add_attribute(argparse.Namespace(user_code="bad name", type=None, db=db)) == 2

@@ -44,8 +44,9 @@ async def test_applications_refuse_what_the_emulator_does_not_filter_or_select(g
     assert unknown.status_code == 400 and "on type 'microsoft.graph.application'" in unknown.json()["error"]["message"]
 
 
-async def test_extension_properties_by_object_id_with_declared_and_first_use_types(graph: Graph) -> None:
+async def test_extension_properties_by_object_id_with_their_declared_types(graph: Graph) -> None:
     full = graph.store.add_extension_property(graph.tenant.id, "requiresMigration", "Boolean")
+    graph.store.add_extension_property(graph.tenant.id, "loyalty")  # no type given: a String
     assert full == f"extension_{graph.tenant.extensions_app_hex}_requiresMigration"
     body = {"accountEnabled": True, "displayName": "Ada", "identities": [
         {"signInType": "emailAddress", "issuer": graph.tenant.default_domain, "issuerAssignedId": "ada@example.com"}],
