@@ -366,3 +366,20 @@ async def test_export_finds_the_extensions_app_by_itself(emulator: Emulator, tmp
 
 def summary_id(summary: batch.RunSummary) -> str:
     return _results(summary.run_dir)["1"]["object_id"]
+
+
+def test_update_checks_attribute_types_through_the_catalog():
+    from batch.io.csvio import Row
+    from batch.verbs.base import Rejected
+    from batch.verbs.update import UpdateVerb
+
+    verb = UpdateVerb("contoso.onmicrosoft.com", None, CATALOG)
+    key = "0b6851cf-e539-4fb6-a7f1-e623c08ce287"
+    bad = verb.validate(Row(1, {"objectId": key, "ext.loyaltyTier": "gold", "joined": ""}))
+    assert isinstance(bad, Rejected)
+    assert bad.problems == ("ext.loyaltyTier 'gold' is not a valid Integer (loyaltyTier is declared Integer): write a "
+                            "whole number from -2147483648 to 2147483647, such as 42",)
+    fresh = UpdateVerb("contoso.onmicrosoft.com", None, CATALOG)
+    good = fresh.validate(Row(2, {"objectId": key, "ext.loyaltyTier": "5", f"extension_{OTHER}_joined": "#clear"}))
+    assert not isinstance(good, Rejected)
+    assert good.changes == {f"extension_{HEX}_loyaltyTier": 5, f"extension_{HEX}_joined": None}

@@ -5,6 +5,7 @@ Sources: microsoftgraph/microsoft-graph-docs-contrib, api-reference/v1.0."""
 
 from __future__ import annotations
 
+from emulator.helpers import customer
 from fact import ABSENT, Fact, keys_are, length, matches
 
 ORGANIZATION = "docs:api-reference/v1.0/resources/organization.md (tenantType: AAD, AAD B2C, CIAM)"
@@ -15,6 +16,7 @@ EXTENSION_PROPERTIES = "docs:api-reference/v1.0/api/application-list-extensionpr
 LISTENERS = "docs:api-reference/v1.0/api/identitycontainer-list-authenticationeventlisteners.md"
 MIGRATION = ("docs:api-reference/v1.0/resources/onpasswordsubmitlistener.md + "
              "onpasswordmigrationcustomextensionhandler.md")
+EXTENSION_VALUES = "docs:api-reference/v1.0/resources/extensionproperty.md"
 EXTENSIONS_APP = "b2c-extensions-app. Do not modify. Used by AADB2C for storing user data."
 BY_NAME = "/v1.0/applications?$filter=startswith(displayName,'b2c-extensions-app')&$select=id,appId,displayName"
 NOT_FOUND = "Request_ResourceNotFound"
@@ -49,6 +51,19 @@ FACTS = [
          "/v1.0/applications(appId='{extensions_app}')/extensionProperties", 200, given=("jit_listener",),
          fields={"value": length(1), "value.0.name": "extension_{extensions_hex}_requiresMigration",
                  "value.0.dataType": "Boolean", "value.0.targetObjects": ["User"], "value.0.isMultiValued": False}),
+    Fact("a directory extension must be declared to be written", EXTENSION_VALUES + " (UNSURE: the wording is Graph's "
+         "for an unknown property of a user)", "POST", "/v1.0/users", 400,
+         json=customer("undeclared@example.com", **{"extension_{extensions_hex}_neverDeclared": "x"}),
+         code="Request_BadRequest",
+         message="Property 'extension_{extensions_hex}_neverDeclared' does not exist as a declared property or "
+                 "extension property."),
+    Fact("a directory extension's value must be of its declared type", EXTENSION_VALUES + " (dataType Boolean; UNSURE: "
+         "the wording is Graph's for a bad value of a user's own property)", "POST", "/v1.0/users", 400,
+         given=("jit_listener",),
+         json=customer("typed@example.com", **{"extension_{extensions_hex}_requiresMigration": "true"}),
+         code="Request_BadRequest",
+         message="Invalid value specified for property 'extension_{extensions_hex}_requiresMigration' of resource "
+                 "'User'."),
     Fact("extension properties of a deleted extensions app", EXTENSION_PROPERTIES, "GET",
          "/v1.0/applications(appId='{extensions_app}')/extensionProperties", 404, given=("no_extensions_app",),
          code=NOT_FOUND),
