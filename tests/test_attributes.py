@@ -340,6 +340,9 @@ async def test_resume_validates_with_the_catalog_the_run_started_with(emulator: 
         match = _match(["signInName", "displayName", "ext.tier"])
         again = await _attributes(request, emulator.target, journal, NoGraph(), match)  # type: ignore[arg-type]
         assert again == AttributeCatalog.from_meta(saved)
+        journal.set_meta(attributes={"not": "a catalog"})  # edited or damaged: said, no traceback
+        with pytest.raises(ConfigError, match="cannot be read"):
+            await _attributes(request, emulator.target, journal, NoGraph(), match)  # type: ignore[arg-type]
     finally:
         journal.close()
 

@@ -472,7 +472,11 @@ async def _attributes(request: RunRequest, target: Target, journal: Journal, con
     remembered = journal.meta()
     if "attributes" in remembered:
         saved = remembered["attributes"]
-        return AttributeCatalog.from_meta(saved) if isinstance(saved, dict) else None
+        try:
+            return AttributeCatalog.from_meta(saved) if saved is not None else None
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise ConfigError("the run's journal holds custom attributes that cannot be read (the file was edited "
+                              "or damaged); run the verb again in a new run folder") from None
     if connection is None:
         return None
     reading = await read_catalog(connection.client, remembered.get("extensions_app_id") or target.extensions_app_id)
