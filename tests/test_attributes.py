@@ -308,8 +308,11 @@ async def test_without_application_read_all_a_file_with_attributes_stops_before_
     with pytest.raises(PermissionMissing, match="Application.Read.All"):
         await batch.start_run(batch.RunRequest(verb="create", input=str(source)), emulator.target,
                               runs_root=tmp_path / "runs", transport=emulator.transport)
-    # a file without custom attribute columns goes on as before
+    # a file without custom attribute columns goes on as before, unless the run names an attribute itself
     plain = _write(tmp_path / "plain.csv", [["signInName", "displayName"], ["gi@example.com", "Gi"]])
+    with pytest.raises(PermissionMissing, match="Application.Read.All"):
+        await batch.start_run(batch.RunRequest(verb="create", input=str(plain), jit_migration="requiresMigration"),
+                              emulator.target, runs_root=tmp_path / "runs", transport=emulator.transport)
     summary = await batch.start_run(batch.RunRequest(verb="create", input=str(plain)), emulator.target,
                                     runs_root=tmp_path / "runs", transport=emulator.transport)
     assert summary.counts["created"] == 1

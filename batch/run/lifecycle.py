@@ -465,8 +465,9 @@ async def _attributes(request: RunRequest, target: Target, journal: Journal, con
                       match: HeaderMatch) -> AttributeCatalog | None:
     """The tenant's custom attributes (batch/run/attributes.py), read once per run and
     remembered by the journal, so that a resumed run validates its rows with the catalog the
-    run started with. A file with custom attribute columns (or --legacy-id-attribute) needs
-    it: without it the run stops before anything is sent; other files go on without."""
+    run started with. A file with custom attribute columns needs it, and so do
+    --legacy-id-attribute and --jit-migration (each names an attribute): without it the run
+    stops before anything is sent; other runs go on without."""
     if request.verb not in ATTRIBUTE_VERBS:
         return None
     remembered = journal.meta()
@@ -480,7 +481,7 @@ async def _attributes(request: RunRequest, target: Target, journal: Journal, con
     if connection is None:
         return None
     reading = await read_catalog(connection.client, remembered.get("extensions_app_id") or target.extensions_app_id)
-    if reading.catalog is None and (uses_attributes(match) or request.legacy_id_attribute):
+    if reading.catalog is None and (uses_attributes(match) or request.legacy_id_attribute or request.jit_migration):
         reading.required(connection.client_ids[0] if connection.client_ids else None)
     journal.set_meta(**catalog_meta(reading.catalog, reading.why))
     return reading.catalog
