@@ -54,6 +54,7 @@ from batch.run.summary import RunSummary, summarise
 from batch.run.watch import RUN_LOG, RunWatch, name_target
 from batch.verbs.base import REPLICATION_WAITS, Session
 from batch.verbs.create import EXISTS_MESSAGE
+from batch.verbs.jit import check_jit_start
 from batch.verbs.registry import VERBS, VerbSettings, build_verb
 
 # Asked with the number of data records before anything is written or sent; False stops the run.
@@ -336,9 +337,14 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                 target, transport=transport, concurrency=request.concurrency, priority=request.priority,
                 pacing=pacing, observer=stack.enter_context((watch or RunWatch()).observing(run_dir))))
             domain, extensions_app_id = await _tenant_names(request, target, journal, connection)
+            attributes = None
+            if request.jit_migration and connection is not None:  # before anything is sent, dry runs too
+                jit = await check_jit_start(connection.client, request.jit_migration, extensions_app_id)
+                attributes, notes = jit.catalog, notes + jit.notes
             verb = build_verb(request.verb, VerbSettings(
                 domain=domain, extensions_app_id=extensions_app_id, on_existing=request.on_existing,
-                force_change_generated=request.force_change_generated))
+                force_change_generated=request.force_change_generated, attributes=attributes,
+                jit_migration=request.jit_migration))
             session = None
             if connection is not None:
                 await connection.check_permissions(
