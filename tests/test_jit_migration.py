@@ -253,3 +253,26 @@ def test_resume_after_a_crash_mid_jit_run_replaces_no_password(home: Path, tmp_p
     assert scan_for_secrets(run, passwords=captured, texts={"stdout": out.out, "stderr": out.err}) == []
     users = {u["id"]: u for u in live_users(home)}
     assert len(users) == 2 and all(u[prop] is True for u in users.values())
+
+
+@pytest.mark.parametrize(("removed", "status", "said"), [
+    ("EventListener.Read.All", 0, "whether a password-submit listener reads requiresMigration could not be checked "
+                                  "(the token lacks EventListener.Read.All)"),
+    ("Application.Read.All", 2, "the custom attributes of the extensions app cannot be read (the token lacks "
+                                "Application.Read.All); grant Application.Read.All"),
+])
+def test_a_start_check_that_cannot_read_says_what_to_grant(home: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           removed: str, status: int, said: str) -> None:
+    prepare_tenant(home)
+    store = Store(home / "emulator.db")
+    try:
+        app = store.default_app()
+        store.set_app_roles(app.client_id, [r for r in app.roles if r != removed])
+    finally:
+        store.close()
+    run = tmp_path / "run"
+    assert main(["create", str(customers(tmp_path / "in.csv", 2)), "--jit-migration", FLAG, "--out-dir", str(run),
+                 "--quiet"]) == status
+    assert said in capsys.readouterr().err
+    assert len(live_users(home)) == (2 if status == 0 else 0)

@@ -404,6 +404,7 @@ examples:
   entra-batch create customers.csv --dry-run            look up each row, write nothing; plan.csv says what would happen
   entra-batch create customers.csv --on-existing skip   a second run creates nothing twice
   entra-batch create legacy.csv --profile prod --priority low --out-dir runs/migration
+  entra-batch create legacy.csv --jit-migration requiresMigration   passwords unknown: migrated at first sign-in
 
 The file: one customer per row. Columns (headers match case-insensitively, ignoring spaces,
 _ and -): signInType (emailAddress/email or userName/username; blank: guessed from the value),
@@ -416,6 +417,10 @@ Writes a run folder (runs/<UTC time>-create/ or --out-dir): results.csv (one lin
 row,key,status,object_id,http_status,error_code,error_message,attempts), passwords.csv (mode
 0600, generated passwords only), summary.json, and the journal that `entra-batch resume`
 uses to finish an interrupted run without creating anyone twice.
+With --jit-migration ATTRIBUTE (just-in-time password migration) no passwords.csv is written:
+each customer's random password is never stored, rows must not bring a password, and the
+tenant must have ATTRIBUTE as a Boolean custom attribute read by an onPasswordSubmit listener's
+migration handler (`entra-batch export --summary --jit-migration ATTRIBUTE` shows the progress).
 Exit status: 0 all rows done, 1 some rows invalid or failed, 2 usage or configuration error
 (nothing sent), 3 aborted (authentication, missing permission; resumable), 130 interrupted
 (resumable).
