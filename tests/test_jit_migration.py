@@ -167,7 +167,7 @@ def test_a_row_with_a_password_or_a_false_flag_is_refused(home: Path, tmp_path: 
                       "e@example.com,E,,,Yes\r\n", encoding="utf-8", newline="")
     run = tmp_path / "run"
     assert main(["create", str(source), "--jit-migration", FLAG, "--out-dir", str(run), "--quiet"]) == 1
-    lines = {r["signInName"] if "signInName" in r else r["key"]: r for r in results(run)}
+    lines = {r["key"]: r for r in results(run)}
     assert lines["a@example.com"]["status"] == "created" and lines["d@example.com"]["status"] == "created"
     assert lines["b@example.com"]["status"] == "invalid"
     assert "legacy password is checked by the custom authentication extension" in lines["b@example.com"]["error_message"]
@@ -287,3 +287,12 @@ def test_a_start_check_that_cannot_read_says_what_to_grant(home: Path, tmp_path:
                  "--quiet"]) == status
     assert said in capsys.readouterr().err
     assert len(live_users(home)) == (2 if status == 0 else 0)
+
+
+def test_export_refuses_an_attribute_the_tenant_lacks(home: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    prepare_tenant(home)
+    assert main(["export", "--summary", "--jit-migration", "toBeMigrated", "--out-dir", str(tmp_path / "e"),
+                 "--quiet"]) == 2
+    assert "the tenant has no custom attribute toBeMigrated; its attributes: loyaltyId, requiresMigration" \
+        in capsys.readouterr().err
