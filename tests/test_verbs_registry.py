@@ -46,7 +46,8 @@ def test_an_unknown_verb_is_named() -> None:
 
 def test_options_and_confirmation() -> None:
     flags = {name: [option.flag for option in spec.options] for name, spec in VERBS.items()}
-    assert flags == {"create": ["--on-existing", "--no-force-change", "--legacy-id-attribute"], "delete": ["--yes"], "update": [],
+    assert flags == {"create": ["--on-existing", "--no-force-change", "--jit-migration",
+                                "--legacy-id-attribute"], "delete": ["--yes"], "update": [],
                      "reset-password": ["--no-force-change", "--yes"], "restore": ["--yes"], "purge": ["--yes"]}
     assert {name: spec.confirm for name, spec in VERBS.items()} == {
         "create": "never", "delete": "above_limit", "update": "never", "reset-password": "never",

@@ -21,12 +21,13 @@ if TYPE_CHECKING:
 
 def run_emulator(args: argparse.Namespace) -> int:
     actions = {"reset": reset_emulator, "approve": approve_device_code, "decline": approve_device_code,
-               "add-admin": add_admin, "add-attribute": add_attribute}
+               "add-admin": add_admin, "add-attribute": add_attribute,
+               "migrate-passwords": migrate_passwords}
     if args.action in actions:
         return actions[args.action](args)
-    if args.user_code is not None:
-        print(f"entra-batch emulator: unexpected {args.user_code!r}; a user code goes after approve or decline",
-              file=sys.stderr)
+    if args.user_code is not None or getattr(args, "upns", None):
+        print(f"entra-batch emulator: unexpected {args.user_code or args.upns[0]!r}; a user code goes after approve "
+              "or decline", file=sys.stderr)
         return ExitCode.USAGE
     federation = _federation(args)
     if isinstance(federation, int):
@@ -191,6 +192,44 @@ def _add_admin(store: Store, upn: str, given: list[str]) -> int:
         store.add_admin(tenant.id, upn, roles=roles)
         print(f"entra-batch emulator: {upn} is an administrator of {tenant.default_domain} holding {held}; "
               f"sign in with `entra-batch emulator approve USER_CODE --as {upn}`", file=sys.stderr)
+    return ExitCode.OK
+
+
+def migrate_passwords(args: argparse.Namespace) -> int:
+    """`entra-batch emulator migrate-passwords ATTRIBUTE [--count N | UPN ...] [--db PATH]`: what
+    customers' first sign-ins do in a JIT password migration (the extension answers
+    MigratePassword: Entra keeps the password and sets the flag to false), for the first N
+    customers still flagged (default 1) or the ones named, in the default tenant or the tenant
+    of the UPNs' domain (works while the emulator runs)."""
+    from batch.emulator.database import DatabaseUnavailable
+
+    flag = (args.user_code or "").strip()
+    upns = tuple(getattr(args, "upns", None) or ())
+    if not flag or "@" in flag:
+        print("entra-batch emulator: migrate-passwords needs the flag attribute first, for example "
+              "`migrate-passwords requiresMigration --count 10`", file=sys.stderr)
+        return ExitCode.USAGE
+    if upns and args.count is not None:
+        print("entra-batch emulator: migrate-passwords takes --count N or UPNs, not both", file=sys.stderr)
+        return ExitCode.USAGE
+    store = _open_directory(args.db)
+    if isinstance(store, int):
+        return store
+    try:
+        tenants = store.tenants()
+        tenant = tenants[0]
+        if upns:
+            domain = upns[0].rpartition("@")[2].lower()
+            tenant = next((t for t in tenants if t.default_domain == domain), tenant)
+        done = store.complete_password_migration(tenant.id, flag, upns=upns,
+                                                 count=None if upns else (args.count or 1))
+    except (ValueError, DatabaseUnavailable) as exc:
+        print(f"entra-batch emulator: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    finally:
+        store.close()
+    print(f"entra-batch emulator: {len(done)} customer{'s' if len(done) != 1 else ''} of {tenant.default_domain} "
+          f"migrated their password ({flag} now false)", file=sys.stderr)
     return ExitCode.OK
 
 

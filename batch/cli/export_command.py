@@ -23,7 +23,8 @@ def export(args: argparse.Namespace, holder: RunFolderHolder) -> int:
         filter=args.filter, created_after=args.created_after, created_before=args.created_before, blocked=args.blocked,
         sign_in_type=args.sign_in_type, select=args.select, deleted=args.deleted,
         since=str(args.since) if args.since else None, sequential=args.sequential, concurrency=args.concurrency,
-        raw=args.raw, report=str(args.report) if args.report else None, priority=args.priority, force=args.force)
+        raw=args.raw, report=str(args.report) if args.report else None, priority=args.priority, force=args.force,
+        jit_migration=args.jit_migration)
     to_stdout = request.out == STDOUT
     if to_stdout and args.json:
         raise ConfigError("--json and --out - both want standard output: write the export to a file with --out, "

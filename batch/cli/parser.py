@@ -163,6 +163,10 @@ def _add_export(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     g.add_argument("--raw", action="store_true", help="do not neutralise formula-looking cells (see below)")
     g.add_argument("--summary", action="store_true", help="print counts by status, sign-in type, usage location and month")
     g.add_argument("--report", type=Path, metavar="FILE.html", help="write the counts as a self-contained page with charts")
+    g.add_argument("--jit-migration", metavar="ATTRIBUTE",
+                   help="with --summary/--report (and in summary.json): the progress of a just-in-time password "
+                        "migration, counting customers whose Boolean ATTRIBUTE is true (still to migrate), false "
+                        "(migrated) or absent (never flagged)")
     g.add_argument("--sequential", action="store_true", help="one listing in Graph's order instead of concurrent partitions")
     _add_pace_options(g, concurrency=16, what="partitions fetched at once")
     _add_output_options(g)
@@ -332,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "throttling, faults, a client-credentials token endpoint) on a loopback address.",
         epilog=EMULATOR_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    emu.add_argument("action", nargs="?", choices=("reset", "approve", "decline", "add-admin", "add-attribute"),
+    emu.add_argument("action", nargs="?", choices=("reset", "approve", "decline", "add-admin", "add-attribute",
+                                                 "migrate-passwords"),
                      help="reset: empty the local emulator's directory (every customer, deleted ones too; a new app "
                           "secret) after asking, or with --yes; a running `entra-batch emulator` must be stopped "
                           "first. approve USER_CODE: sign in as an administrator on the device that shows USER_CODE "
@@ -340,13 +345,20 @@ def build_parser() -> argparse.ArgumentParser:
                           "add an administrator (a member user of the tenant of the UPN's domain) who can approve "
                           "codes with --as UPN, or set the roles of one (works while the emulator runs). "
                           "add-attribute NAME --type TYPE: declare a custom attribute on the tenant's extensions "
-                          "app, which must be done before any customer is given it (works while the emulator runs)")
+                          "app, which must be done before any customer is given it (works while the emulator runs). "
+                          "migrate-passwords ATTRIBUTE [--count N | UPN ...]: simulate customers' first sign-ins in a "
+                          "just-in-time password migration: their flag attribute set to false and a new password "
+                          "(works while the emulator runs)")
     emu.add_argument("user_code", nargs="?", metavar="USER_CODE|UPN|NAME",
                      help="with approve or decline: the code printed by the device code sign-in; with add-admin: "
-                          "the administrator's user principal name; with add-attribute: the attribute's name")
+                          "the administrator's user principal name; with add-attribute: the attribute's name; with "
+                          "migrate-passwords: the flag attribute")
+    emu.add_argument("upns", nargs="*", metavar="UPN", help="with migrate-passwords: the customers who migrate")
     emu.add_argument("--type", metavar="TYPE",
                      help="with add-attribute: the attribute's data type, String (default), Boolean, Integer, "
                           "LargeInteger, DateTime or Binary")
+    emu.add_argument("--count", type=int, metavar="N",
+                     help="with migrate-passwords: how many flagged customers migrate (default 1)")
     emu.add_argument("--yes", action="store_true", help="with reset: do not ask")
     emu.add_argument("--as", dest="as_upn", metavar="UPN",
                      help="with approve: the administrator who signs in (default: the tenant's admin@<domain>)")

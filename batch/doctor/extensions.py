@@ -19,11 +19,10 @@ from typing import Any
 from batch.doctor.reads import EXTENSIONS_APP_PREFIX
 from batch.doctor.report import Check, fail, ok, warn
 from batch.graph import GraphResult
+from batch.verbs.jit import migration_listeners
 
 SECTION = "extensions app"
 _FULL_NAME = re.compile(r"^extension_([0-9a-f]{32})_(.+)$", re.I)
-PASSWORD_SUBMIT = "#microsoft.graph.onPasswordSubmitListener"
-MIGRATION_HANDLER = "#microsoft.graph.onPasswordMigrationCustomExtensionHandler"
 
 
 @dataclass(frozen=True)
@@ -86,18 +85,6 @@ def attributes_check(result: GraphResult | None, attributes: dict[str, str] | No
               attributes={short_name(n): {"name": n, "type": t} for n, t in attributes.items()})
 
 
-def _migration_listeners(body: Any) -> list[tuple[str, str]]:
-    """(listener name, migrationPropertyId) of each onPasswordSubmit listener with a JIT
-    migration handler."""
-    found = []
-    for item in (body or {}).get("value") or [] if isinstance(body, dict) else []:
-        handler = item.get("handler") if isinstance(item, dict) else None
-        if (isinstance(handler, dict) and item.get("@odata.type") == PASSWORD_SUBMIT
-                and handler.get("@odata.type") == MIGRATION_HANDLER and handler.get("migrationPropertyId")):
-            found.append((str(item.get("displayName") or item.get("id")), str(handler["migrationPropertyId"])))
-    return found
-
-
 def migration_checks(result: GraphResult, attributes: dict[str, str] | None) -> list[Check]:
     if result.status in (401, 403):
         return [warn(SECTION, "password migration", "the authentication event listeners cannot be read (the token "
@@ -107,7 +94,7 @@ def migration_checks(result: GraphResult, attributes: dict[str, str] | None) -> 
     if not result.ok:
         return [ok(SECTION, "password migration", f"no authentication event listeners here (HTTP {result.status} "
                                                   f"{result.error_code or ''})".replace(" )", ")"))]
-    listeners = _migration_listeners(result.body)
+    listeners = migration_listeners(result.body)
     if not listeners:
         return [ok(SECTION, "password migration", "no onPasswordSubmit listener with a migration handler "
                                                   "(no JIT password migration configured)")]

@@ -10,6 +10,8 @@ table or column (as `Store.set_directory_roles` does for an app's directory role
 from __future__ import annotations
 
 import json
+import secrets
+import time
 import uuid
 from typing import Any
 
@@ -115,6 +117,48 @@ class TenantConfig(UserStore):
 
     def event_listeners(self, tenant_id: str) -> list[dict[str, Any]]:
         return list(self._get(f"event_listeners:{tenant_id}", []))
+
+    # ---- just-in-time password migration ----------------------------------------------------
+
+    def complete_password_migration(self, tenant_id: str, flag: str, *, count: int | None = None,
+                                    upns: tuple[str, ...] = (), now: float | None = None) -> list[str]:
+        """What a successful first sign-in of a JIT-migrated customer does: the custom
+        extension answers `MigratePassword`, Entra keeps the password the customer typed and
+        sets the flag to false (entra-docs external-id/customers/how-to-migrate-passwords-just-
+        in-time.md, "How the JIT migration process works"). Done for the first `count`
+        customers still flagged (true), or for the customers `upns` names (each must be
+        flagged: `ValueError` otherwise). `flag` is the full `extension_<hex>_<name>` or the
+        short name. The new password is random (only its digest is kept). Returns their UPNs."""
+        row = self._one("SELECT extensions_app_id FROM tenants WHERE id = ?", (tenant_id,))
+        if row is None:
+            raise ValueError(f"no tenant {tenant_id}")
+        prop = flag if flag.lower().startswith("extension_") else \
+            f"extension_{row['extensions_app_id'].replace('-', '').lower()}_{flag}"
+        wanted = {u.lower() for u in upns}
+        done: list[str] = []
+        moment = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now))
+        with self.transaction() as db:
+            for item in db.execute("SELECT id, upn, data FROM users WHERE tenant_id = ? AND state = 'live' "
+                                   "ORDER BY rowid", (tenant_id,)).fetchall():
+                if count is not None and len(done) >= count:
+                    break
+                if wanted and (item["upn"] or "").lower() not in wanted:
+                    continue
+                data = json.loads(item["data"])
+                key = next((k for k in data if k.lower() == prop.lower()), None)
+                if key is None or data[key] is not True:
+                    if wanted:
+                        raise ValueError(f"{item['upn']} is not flagged for migration ({prop} is not true)")
+                    continue
+                data[key] = False
+                data["lastPasswordChangeDateTime"] = moment
+                self.write_user(db, tenant_id, data, None)
+                self.keep_password(db, item["id"], secrets.token_urlsafe(18))
+                done.append(str(item["upn"]))
+            missing = wanted - {u.lower() for u in done}
+            if missing:  # nothing is changed then
+                raise ValueError(f"no customer {sorted(missing)[0]} in this tenant")
+        return done
 
     # ---- app permissions ----------------------------------------------------------------------
 

@@ -63,7 +63,7 @@ class ExportFile:
     even when the file leaves them out)."""
 
     def __init__(self, path: Path, fmt: str, columns: Sequence[str], fetched: Sequence[str], *, raw: bool,
-                 stream: BinaryIO | None = None) -> None:
+                 stream: BinaryIO | None = None, migration: str | None = None) -> None:
         if str(path) == STDOUT and stream is None:
             raise ValueError("--out - needs the stream to write to (run_export's stdout)")
         try:
@@ -79,7 +79,7 @@ class ExportFile:
         # columns lead them (as `Columns.including` makes them), else picked out.
         self._positions = [self._fetched.index(name) if name in self._fetched else None for name in columns]
         self._prefix = self._positions == list(range(len(self._positions)))
-        self.counts = CustomerCounts()
+        self.counts = CustomerCounts(migration)  # migration: the JIT flag's column, counted by value
         self.written = 0
 
     def write(self, rows: list[list[str]]) -> None:

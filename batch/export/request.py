@@ -31,6 +31,7 @@ class ExportRequest:
     report: str | None = None
     priority: str = "normal"
     force: bool = False  # --force: --out may replace a link or another user's file (never a folder or device)
+    jit_migration: str | None = None  # --jit-migration ATTRIBUTE: count the JIT password migration's progress
 
 
 def check_request(request: ExportRequest) -> None:

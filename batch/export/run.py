@@ -23,6 +23,7 @@ from batch.errors import ConfigError, ExportFailed, RunFolderTaken
 from batch.export import modes
 from batch.export.attributes import export_columns
 from batch.export.fields import COUNTED_COLUMNS
+from batch.export.migration import migration_column
 from batch.export.output import STDOUT, ExportFile, check_output, output_file
 from batch.export.permissions import needed
 from batch.export.report import ExportReport, iso_time, save_report
@@ -84,6 +85,9 @@ async def _export(request: ExportRequest, target: Target, run_dir: Path, on_prog
         columns, notes = await export_columns(connection, request, state)
         # The file's columns, and what the summary counts (and --sign-in-type checks) besides.
         fetched = columns.including(COUNTED_COLUMNS)
+        migration = None
+        if request.jit_migration:
+            migration, fetched = await migration_column(connection, request.jit_migration, fetched)
         flt, advanced = odata_filter(request)
         query = modes.Query(fetched.select, flt, advanced, request.deleted)
         path, fmt = output_file(request, run_dir)
@@ -92,7 +96,7 @@ async def _export(request: ExportRequest, target: Target, run_dir: Path, on_prog
             # A filter Graph refuses stops here, with Graph's reason, before anything is written.
             query = replace(query, advanced=await modes.probe(client, query))
             progress.total = await modes.count(client, flt) if not request.deleted else None
-        out = ExportFile(path, fmt, columns.names, fetched.names, raw=request.raw, stream=stdout)
+        out = ExportFile(path, fmt, columns.names, fetched.names, raw=request.raw, stream=stdout, migration=migration)
 
         def page_arrived(customers: int, pages: int) -> None:
             progress.pages += pages

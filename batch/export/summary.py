@@ -27,6 +27,12 @@ UPN_ONLY = "userPrincipalName only"
 SIGN_IN_COLUMNS = {"signIn.emailAddress": "emailAddress", "signIn.userName": "userName",
                    "signIn.federated": "federated"}
 TOP_LOCATIONS = 20
+# A JIT password migration's flag (create --jit-migration): true while the customer's legacy
+# password is still to be checked, false once Entra kept it (the custom extension's
+# MigratePassword answer; entra-docs how-to-migrate-passwords-just-in-time.md); a customer
+# without the attribute was never flagged.
+MIGRATION_STATES = {"true": "still to migrate (true)", "false": "migrated (false)", "": "not flagged"}
+MIGRATION_KEYS = {"true": "still_flagged", "false": "completed", "": "not_flagged"}
 # Gaps between months are drawn as empty columns (time reads true), unless the span is so long
 # (a stray 1601-01-01 in tenant data) that the columns would be hairlines.
 MAX_FILLED_MONTHS = 240
@@ -38,8 +44,11 @@ class CustomerCounts:
     """Counters over exported customers, one `add` per record (summary.json's `counts`, the
     `--summary` tables, the `--report` page)."""
 
-    def __init__(self) -> None:
+    def __init__(self, migration: str | None = None) -> None:
         self._total = 0
+        # The column holding the JIT migration flag (export --jit-migration), counted by value.
+        self.migration = migration
+        self.by_migration: Counter[str] = Counter()
         self.by_status: Counter[str] = Counter()
         self.by_sign_in_type: Counter[str] = Counter()
         self.by_usage_location: Counter[str] = Counter()
@@ -52,6 +61,8 @@ class CustomerCounts:
         self.by_sign_in_type.update(types or (UPN_ONLY,))
         self.by_usage_location[(record.get("usageLocation") or "").strip() or NOT_SET] += 1
         self.by_creation_month[creation_month(record.get("createdDateTime") or "")] += 1
+        if self.migration is not None:
+            self.by_migration[_flag_value(record.get(self.migration) or "")] += 1
 
     def add_rows(self, rows: Sequence[Sequence[str]], names: Sequence[str]) -> None:
         """`add` of each row, a row being strings in `names` order (the export's hot path:
@@ -87,6 +98,9 @@ class CustomerCounts:
         self.by_sign_in_type.update(types)
         self.by_usage_location.update(locations)
         self.by_creation_month.update(months)
+        flag = at.get(self.migration) if self.migration is not None else None
+        if flag is not None:
+            self.by_migration.update(_flag_value(row[flag]) for row in rows)
 
     @property
     def total(self) -> int:
@@ -97,7 +111,15 @@ class CustomerCounts:
                 "by_status": dict(by_count(self.by_status)),
                 "by_sign_in_type": dict(by_count(self.by_sign_in_type)),
                 "by_usage_location": dict(by_count(self.by_usage_location)),
-                "by_creation_month": dict(by_month(self.by_creation_month))}
+                "by_creation_month": dict(by_month(self.by_creation_month)),
+                **({"password_migration": self.migration_progress()} if self.migration is not None else {})}
+
+    def migration_progress(self) -> dict[str, Any]:
+        """summary.json's `password_migration`: the flag's column and how many customers carry each value."""
+        return {"attribute": self.migration, **{key: self.by_migration[value] for value, key in MIGRATION_KEYS.items()}}
+
+    def migration_rows(self) -> list[tuple[str, int]]:
+        return [(label, self.by_migration[value]) for value, label in MIGRATION_STATES.items()]
 
     def text(self) -> str:
         """The four tables for a terminal; locations cut to the top 20 like the page's chart."""
@@ -105,9 +127,17 @@ class CustomerCounts:
                   ("Sign-in type (a customer may have several)", by_count(self.by_sign_in_type)),
                   ("Usage location", top_with_other(by_count(self.by_usage_location), TOP_LOCATIONS)),
                   ("Creation month", by_month(self.by_creation_month))]
+        if self.migration is not None:
+            tables.append((f"Password migration ({self.migration})", self.migration_rows()))
         blocks = [f"Customers  {self._total:,}"]
         blocks += [heading + "\n" + _text_table(rows, self._total) for heading, rows in tables]
         return "\n\n".join(blocks) + "\n"
+
+
+def _flag_value(text: str) -> str:
+    """true, false, or '' (absent); anything else a directory could hold counts as flagged."""
+    value = text.strip().lower()
+    return value if value in ("", "false") else "true"
 
 
 def customer_status(record: Mapping[str, str]) -> str:
@@ -257,6 +287,12 @@ def render_report(summary: CustomerCounts, *, title: str, generated_at: str, tar
         _section("month", "Creation month", _month_note(summary.by_creation_month, total), months, total,
                  _column_chart("month", "Customers created per month", months, total), wide=True),
     ]
+    if summary.migration is not None:
+        progress = summary.migration_rows()
+        sections.append(_section("migration", f"Password migration ({summary.migration})",
+                                 "Just-in-time password migration: a customer's flag turns false once its legacy "
+                                 "password was checked at first sign-in and kept.", progress, total,
+                                 _bar_chart("migration", "Customers by migration state", progress, total, width=460)))
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'

@@ -63,6 +63,7 @@ from batch.run.watch import RUN_LOG, RunWatch, name_target
 from batch.verbs.attributes import AttributeCatalog
 from batch.verbs.base import REPLICATION_WAITS, Session
 from batch.verbs.create import EXISTS_MESSAGE
+from batch.verbs.jit import check_jit_start
 from batch.verbs.registry import VERBS, VerbSettings, build_verb
 
 # Asked with the number of data records before anything is written or sent; False stops the run.
@@ -351,9 +352,13 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                 notes += _claim_columns(request, source, catalog, plan_file)
             if source.match.unknown:
                 notes = (f"ignored columns: {', '.join(source.match.unknown)}", *notes)
+            if request.jit_migration and connection is not None and catalog is not None:  # dry runs too
+                jit = await check_jit_start(connection.client, request.jit_migration, catalog)
+                catalog, notes = jit.catalog, notes + jit.notes
             verb = build_verb(request.verb, VerbSettings(
                 domain=domain, extensions_app_id=extensions_app_id, on_existing=request.on_existing,
-                force_change_generated=request.force_change_generated, attributes=catalog))
+                force_change_generated=request.force_change_generated, attributes=catalog,
+                jit_migration=request.jit_migration))
             session = None
             if connection is not None:
                 await connection.check_permissions(
