@@ -53,6 +53,7 @@ def start(args: argparse.Namespace, holder: RunFolderHolder) -> int:
         concurrency=args.concurrency, on_existing=getattr(args, "on_existing", "fail"), priority=args.priority,
         target=args.target, profile=args.profile, domain=args.domain, extensions_app_id=args.extensions_app_id,
         force_change_generated=not getattr(args, "no_force_change", False), auth=getattr(args, "auth", None),
+        sheet=args.sheet,
     )
     target = target_of(args)
     if target.kind != "local":

@@ -53,7 +53,7 @@ class OutputDialect:
         if not isinstance(value, Mapping):
             return cls()
         delimiter, header_lines = value.get("delimiter"), value.get("header_lines")
-        if delimiter not in (",", ";", "\t") or not isinstance(header_lines, int) or header_lines not in (1, 2):
+        if delimiter not in (",", ";", "\t") or not isinstance(header_lines, int) or header_lines not in (0, 1, 2):
             return cls()
         return cls(delimiter, header_lines)
 

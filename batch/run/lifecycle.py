@@ -27,7 +27,8 @@ import httpx
 
 from batch.config import Target, replication_waits
 from batch.errors import ConfigError, NotConfirmed, RunFolderFailed, RunFolderTaken
-from batch.io.csvio import CsvSource, Scan, open_csv
+from batch.io.csvio import Scan
+from batch.io.sources import InputSource, open_input_file
 from batch.run.connection import (
     Connection,
     open_connection,
@@ -62,15 +63,15 @@ ConfirmCallback = Callable[[int], bool]
 
 @dataclass(frozen=True)
 class _Input:
-    source: CsvSource
+    source: InputSource
     scan: Scan
 
 
 def _read_input(request: RunRequest) -> _Input:
     """Open the input and read it once, whole: structure, hash and record count, before any
     run folder exists or anything is sent."""
-    path = Path(request.input)  # open_csv refuses what is not a regular file (a FIFO, a device), saying so
-    source = open_csv(path, VERBS[request.verb].columns, encoding=request.encoding)
+    path = Path(request.input)  # the readers refuse what is not a regular file (a FIFO, a device), saying so
+    source = open_input_file(path, VERBS[request.verb].columns, encoding=request.encoding, sheet=request.sheet)
     return _Input(source, source.scan())
 
 
