@@ -4,6 +4,8 @@ findings agree with the CSV's.
 
     python benchmarks/formats.py [--rows 1000000] [--xlsx-rows 100000] [--dry-run-rows 100000]
 
+(0 skips a part: `--rows 0 --xlsx-rows 0` measures only the dry runs.)
+
 Cases, each in a child process (`python -m batch ...`; peak RSS from wait4, the child's own):
 - `validate` of --rows rows as CSV and Parquet, and of --xlsx-rows rows as CSV and xlsx;
 - `create --dry-run` of --dry-run-rows rows as CSV, Parquet and xlsx against the built-in
@@ -107,13 +109,17 @@ def main() -> None:
         work = Path(folder)
         home = work / "home"
         big, small = work / "big.csv", work / "small.csv"
-        generate(args.rows, big)
-        to_parquet(big, work / "big.parquet")
-        generate(args.xlsx_rows, small)
-        to_xlsx(small, work / "small.xlsx")
-        to_parquet(small, work / "small.parquet")
         validate = ["validate", "--verb", "create", "--domain", DOMAIN]
-        for rows, files in ((args.rows, (big, work / "big.parquet")), (args.xlsx_rows, (small, work / "small.xlsx"))):
+        cases = []
+        if args.rows:
+            generate(args.rows, big)
+            to_parquet(big, work / "big.parquet")
+            cases.append((args.rows, (big, work / "big.parquet")))
+        if args.xlsx_rows:
+            generate(args.xlsx_rows, small)
+            to_xlsx(small, work / "small.xlsx")
+            cases.append((args.xlsx_rows, (small, work / "small.xlsx")))
+        for rows, files in cases:
             reference = None
             for path in files:
                 seconds, peak, out = child([*validate[:1], str(path), *validate[1:]], home)
