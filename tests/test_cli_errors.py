@@ -83,7 +83,7 @@ def test_without_a_run_folder_the_traceback_goes_under_entra_batch_home(
     def broken(*args: object, **kwargs: object) -> object:
         raise KeyError("Secret-Cell-Value")
 
-    monkeypatch.setattr(file_commands, "open_csv", broken)
+    monkeypatch.setattr(file_commands, "open_input_file", broken)
     status = main(["validate", "--verb", "create", str(write_input(tmp_path / "in.csv"))])
     line = one_line(capsys.readouterr().err)
     assert status == ExitCode.INTERNAL
@@ -128,7 +128,7 @@ def test_the_secret_of_the_environment_is_not_written_to_the_log(
     def broken(*args: object, **kwargs: object) -> object:
         raise ValueError("credentials the-Client-Secret-42 in a message")
 
-    monkeypatch.setattr(file_commands, "open_csv", broken)
+    monkeypatch.setattr(file_commands, "open_input_file", broken)
     assert main(["validate", "--verb", "create", str(write_input(tmp_path / "in.csv"))]) == 4
     capsys.readouterr()
     (log,) = (home / "errors").iterdir()
@@ -144,7 +144,7 @@ def test_a_user_error_keeps_its_own_code_and_an_interrupt_130(home: Path, tmp_pa
     def interrupted(*args: object, **kwargs: object) -> object:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(file_commands, "open_csv", interrupted)
+    monkeypatch.setattr(file_commands, "open_input_file", interrupted)
     assert main(["validate", "--verb", "create", str(write_input(tmp_path / "in.csv"))]) == ExitCode.INTERRUPTED
     assert not (home / "errors").exists()
 

@@ -15,8 +15,8 @@ from batch.cli.targets import target_of
 from batch.config import profile_tenant_names
 from batch.errors import ConfigError, ExitCode
 from batch.io.columns import ColumnSet
-from batch.io.csvio import open_csv
 from batch.io.quoting import shown
+from batch.io.sources import describe_source, open_input_file
 from batch.outcome import Status
 from batch.run.pipeline import CHUNK_ROWS, chunks
 from batch.run.private import check_replaceable
@@ -27,12 +27,13 @@ def validate(args: argparse.Namespace) -> int:
     domain, extensions_app_id = _tenant_names(args)
     verb = build_verb(args.verb, VerbSettings(domain=domain, extensions_app_id=extensions_app_id,
                                               attributes=offline_attributes(args)))
-    source = open_csv(args.file, verb.columns, encoding=args.encoding)
+    source = open_input_file(args.file, verb.columns, encoding=args.encoding, sheet=args.sheet)
     if not domain:
         say("the tenant's default domain is not known offline, so userPrincipalName domains were not checked (and "
             "sign-in name keys need it); give --domain, or use a profile or environment that names it")
     if source.match.unknown:
         say(f"ignored columns: {', '.join(shown(name, 60) for name in source.match.unknown)}")
+    where = getattr(source, "where", lambda row: "")  # an .xlsx row's number in the sheet too
     rows = invalid = 0
     for chunk in chunks(source.rows(), CHUNK_ROWS):
         rows += len(chunk)
@@ -41,10 +42,9 @@ def validate(args: argparse.Namespace) -> int:
                 invalid += 1
                 # The problems quote cells through `shown` already; escaping the line again keeps
                 # any text a rule let through unescaped off the terminal's control sequences.
-                print(f"row {checked.row}: {shown('; '.join(checked.problems), None)}")
-    template = ", admin center template" if source.portal_template else ""
+                print(f"row {checked.row}{where(checked.row)}: {shown('; '.join(checked.problems), None)}")
     print(f"{args.file}: {rows} row{'s' if rows != 1 else ''}, {invalid} invalid, {rows - invalid} valid "
-          f"({source.encoding}, delimiter {source.delimiter!r}{template})")
+          f"({describe_source(source)})")
     return ExitCode.ROWS_FAILED if invalid else ExitCode.OK
 
 

@@ -90,12 +90,17 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
                    help="app id of the tenant's extensions app, for ext.<name> columns")
 
 
+SHEET_HELP = "the worksheet of an .xlsx file to read (default: the first); its name exactly"
+
+
 def _add_verb(verbs: argparse._SubParsersAction[argparse.ArgumentParser], spec: VerbSpec) -> None:
     """A verb's subcommand, from its registry entry: the options every run takes, then its own."""
     p = verbs.add_parser(spec.name, help=spec.summary, description=spec.description, epilog=spec.epilog,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", type=Path, help="the CSV file (UTF-8, UTF-16 with BOM, or --encoding)")
-    p.add_argument("--encoding", help="the file's encoding when it is not UTF-8 (e.g. cp1252 for Excel's 'CSV (Windows)')")
+    p.add_argument("file", type=Path, help="the input file: CSV (UTF-8, UTF-16 with BOM, or --encoding), or by its "
+                                           "suffix .xlsx, .jsonl/.ndjson, .parquet")
+    p.add_argument("--encoding", help="the CSV file's encoding when it is not UTF-8 (e.g. cp1252 for Excel's 'CSV (Windows)')")
+    p.add_argument("--sheet", metavar="NAME", help=SHEET_HELP)
     p.add_argument("--out-dir", type=Path, help=f"run folder to write (new or empty; default runs/<UTC time>-{spec.name})")
     p.add_argument("--dry-run", action="store_true", help="validate and plan; send nothing")
     p.add_argument("--new-run", action="store_true",
@@ -195,13 +200,15 @@ def _add_validate(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                          description="Check every row of a file as the verb would, and print what is wrong, "
                                      "row by row. Needs no tenant.",
                          epilog="examples:\n  entra-batch validate customers.csv --verb create\n"
-                                "  entra-batch validate export.csv --verb create --encoding cp1252\n\n"
+                                "  entra-batch validate export.csv --verb create --encoding cp1252\n"
+                                "  entra-batch validate legacy.xlsx --verb create --sheet Customers\n\n"
                                 "Exit status: 0 every row is valid, 1 some rows are not, 2 the file cannot be used.",
                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="the input file: CSV, or by its suffix .xlsx, .jsonl/.ndjson, .parquet")
     p.add_argument("--verb", required=True, choices=tuple(VERBS),
                    help="the verb the file is meant for")
-    p.add_argument("--encoding")
+    p.add_argument("--encoding", help="the CSV file's encoding when it is not UTF-8 (e.g. cp1252)")
+    p.add_argument("--sheet", metavar="NAME", help=SHEET_HELP)
     _add_target_options(p)  # read offline, as the verb would use them (nothing is sent)
 
 

@@ -55,6 +55,7 @@ def start(args: argparse.Namespace, holder: RunFolderHolder) -> int:
         force_change_generated=not getattr(args, "no_force_change", False), auth=getattr(args, "auth", None),
         jit_migration=getattr(args, "jit_migration", None),
         legacy_id_attribute=getattr(args, "legacy_id_attribute", None),
+        sheet=args.sheet,
     )
     target = target_of(args)
     if target.kind != "local":

@@ -16,7 +16,9 @@ that skips a BOM (pandas, PowerShell's Import-Csv do).
 `header_lines` is how many lines come before the first data record (the header, and the
 admin center's `version:v1.0` line when the input has one): data row `row` is spreadsheet
 line `row + header_lines` (results.csv's `line`), the row number Excel shows for it. A
-quoted line break inside a cell does not count: Excel keeps such a cell in one row.
+quoted line break inside a cell does not count: Excel keeps such a cell in one row. An input
+of another format (`batch.io.tabular`) gives a comma and `header_lines` 1 or 2 for an .xlsx
+(`line` is the sheet's row), 0 for JSON Lines and Parquet (`line` is the line, the record).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class OutputDialect:
         if not isinstance(value, Mapping):
             return cls()
         delimiter, header_lines = value.get("delimiter"), value.get("header_lines")
-        if delimiter not in (",", ";", "\t") or not isinstance(header_lines, int) or header_lines not in (1, 2):
+        if delimiter not in (",", ";", "\t") or not isinstance(header_lines, int) or header_lines not in (0, 1, 2):
             return cls()
         return cls(delimiter, header_lines)
 

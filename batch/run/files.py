@@ -41,7 +41,7 @@ from batch.run.private import (
 from batch.verbs.base import PlanLine
 
 if TYPE_CHECKING:
-    from batch.io.csvio import CsvSource
+    from batch.io.sources import InputSource
 
 OUTPUTS_META = "outputs"  # the journal's record of the dialect (OutputDialect.as_meta)
 RETRY_STATUSES = (Status.INVALID, Status.FAILED)
@@ -301,9 +301,10 @@ def write_results(journal: Journal, run_dir: Path, dialect: OutputDialect | None
     return write_replacing(run_dir / "results.csv", fill)
 
 
-def write_retry(journal: Journal, run_dir: Path, source: CsvSource) -> Path | None:
+def write_retry(journal: Journal, run_dir: Path, source: InputSource) -> Path | None:
     """retry.csv: the input's head (its version line, when it has one, and its header line)
-    and every row that ended `invalid` or `failed`, exactly as the input has them, so that
+    and every row that ended `invalid` or `failed`, exactly as the input has them (for an
+    .xlsx, JSON Lines or Parquet input, a CSV file of their cells: `batch.io.tabular`), so that
     fixing it and running it again finishes the job. A pass over the input walked alongside
     the journal's failing rows (both ascending), in bounded memory, and checked against the
     fingerprint the run took of the file.

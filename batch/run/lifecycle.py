@@ -28,7 +28,8 @@ import httpx
 from batch.config import Target, replication_waits
 from batch.errors import ConfigError, NotConfirmed, RunFolderFailed, RunFolderTaken
 from batch.io.columns import HeaderMatch
-from batch.io.csvio import CsvSource, Scan, open_csv
+from batch.io.csvio import Scan
+from batch.io.sources import InputSource, open_input_file
 from batch.run.attributes import (
     catalog_meta,
     claim_attribute_columns,
@@ -72,15 +73,15 @@ ConfirmCallback = Callable[[int], bool]
 
 @dataclass(frozen=True)
 class _Input:
-    source: CsvSource
+    source: InputSource
     scan: Scan
 
 
 def _read_input(request: RunRequest) -> _Input:
     """Open the input and read it once, whole: structure, hash and record count, before any
     run folder exists or anything is sent."""
-    path = Path(request.input)  # open_csv refuses what is not a regular file (a FIFO, a device), saying so
-    source = open_csv(path, VERBS[request.verb].columns, encoding=request.encoding)
+    path = Path(request.input)  # the readers refuse what is not a regular file (a FIFO, a device), saying so
+    source = open_input_file(path, VERBS[request.verb].columns, encoding=request.encoding, sheet=request.sheet)
     return _Input(source, source.scan())
 
 
@@ -492,7 +493,7 @@ async def _attributes(request: RunRequest, target: Target, journal: Journal, con
     return reading.catalog
 
 
-def _claim_columns(request: RunRequest, source: CsvSource, catalog: AttributeCatalog,
+def _claim_columns(request: RunRequest, source: InputSource, catalog: AttributeCatalog,
                    plan_file: PlanFile | None) -> tuple[str, ...]:
     """Give the verb the file's columns that name custom attributes only by their bare
     name (or the object id kept by --legacy-id-attribute), and say what was mapped."""

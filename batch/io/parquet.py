@@ -1,0 +1,99 @@
+"""Reading Apache Parquet (.parquet), streamed a batch of records at a time.
+
+`pyarrow.parquet.ParquetFile.iter_batches` decodes one batch (`BATCH_ROWS` records) at a
+time, so memory is bounded by a batch and a row group's pages, not by the file (a
+1,000,000-row file is read in well under 300 MB: benchmarks/formats.py). pandas reads
+Parquet through the same pyarrow, but whole (`read_parquet` has no chunks).
+
+Every value becomes text as Arrow writes it (`pyarrow.compute.cast` to string): an integer
+`12`, a double `1.5` (`12` when whole), a decimal `1.50`, a boolean `true`/`false`, a date
+`2024-01-31`, a timestamp `2024-01-31 13:45:00` (fractions of a second only when not zero; a
+zoned one ends in `Z`), null ''. A string column is taken exactly (`0012`, `NA`). A column
+of lists or structs cannot be a cell: each row with a value there fails, naming the column.
+
+The columns are the schema's field names. Row numbers: `batch.io.tabular` (the 1-based
+record number; results.csv's `line` too). A file that is not Parquet, or damaged, is
+`InputFileError` with one line, also when the damage shows only in a later batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from batch.errors import InputFileError
+from batch.io.columns import ColumnSet
+from batch.io.opening import open_input
+from batch.io.tabular import Record, TabularSource, matched_header
+
+BATCH_ROWS = 16_384
+
+
+def column_text(array: Any) -> tuple[list[str], str | None]:
+    """One column of a batch as cell texts, and the problem of its non-null cells when its
+    values cannot be text (lists, structs, maps)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = array.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        text = array
+    elif pa.types.is_nested(kind):
+        return [""] * len(array), f"holds {kind} values, not text"
+    else:
+        try:
+            text = pc.cast(array, pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            return [""] * len(array), f"holds {kind} values that cannot be read as text ({exc})"
+        if pa.types.is_timestamp(kind) or pa.types.is_time(kind):
+            text = pc.replace_substring_regex(text, pattern=r"\.0+(Z?)$", replacement=r"\1")
+    return pc.fill_null(text, "").to_pylist(), None
+
+
+class ParquetSource(TabularSource):
+    kind = "parquet"
+
+    def describe(self) -> str:
+        return "Parquet"
+
+    def _records(self) -> Iterator[Record]:
+        import pyarrow as pa
+
+        number = 0
+        with open_input(self.path) as raw:
+            try:
+                for batch in _parquet_file(self.path, raw).iter_batches(batch_size=BATCH_ROWS):
+                    columns, troubles = [], []
+                    for index, array in enumerate(batch.columns):
+                        texts, trouble = column_text(array)
+                        columns.append(texts)
+                        if trouble:
+                            troubles.append((index, trouble, array.is_valid().to_pylist()))
+                    for offset, fields in enumerate(zip(*columns, strict=True)):
+                        number += 1
+                        problem = "; ".join(f"{self._label(index)} {trouble}; give it as text"
+                                            for index, trouble, valid in troubles if valid[offset]) or None
+                        yield number, list(fields), problem
+            except (pa.ArrowException, OSError) as exc:
+                raise InputFileError(self.path, f"cannot be read as Parquet past record {number:,} "
+                                                f"({str(exc)[:200]}); write the file again") from exc
+
+
+def _parquet_file(path: Path, raw: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(raw)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputFileError(path, f"is not a Parquet file or is damaged ({str(exc)[:200]}); write it again "
+                                   "(pandas: DataFrame.to_parquet)") from exc
+
+
+def open_parquet(path: Path, columns: ColumnSet) -> ParquetSource:
+    """Read the schema and match its field names (`InputFileError` otherwise)."""
+    with open_input(path) as raw:
+        headers = [name.strip() for name in _parquet_file(path, raw).schema_arrow.names]
+    match = matched_header(path, headers, columns, where="the Parquet schema's field names")
+    return ParquetSource(path, headers, match, header_lines=0)

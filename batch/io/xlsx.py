@@ -1,0 +1,170 @@
+"""Reading an Excel workbook (.xlsx): one worksheet, streamed row by row.
+
+openpyxl in read-only mode (what `pandas.read_excel` uses underneath; `read_excel` itself
+builds the whole sheet as a DataFrame, so a 100,000-row sheet would sit in memory) parses the
+sheet's XML as it goes; `data_only` gives a formula's last computed value, as Excel shows
+it, never the formula's text. The first worksheet, or the one `--sheet` names.
+
+Every cell becomes text as Excel shows it, as far as the value tells (`cell_text`): text
+exactly as typed (`0012`, `NA`, `null` stay so), a whole number without `.0` (`12`), other
+numbers in their shortest form (`1.5`), TRUE/FALSE, a date as `2024-01-31` and a date and
+time as `2024-01-31 13:45:00` (a date cell at midnight is taken for a date: the value does
+not carry its number format), an empty cell as ''. A number typed into a cell formatted as
+Number loses its leading zeros in Excel itself; format such columns as Text.
+
+The header is row 1, or row 2 under the admin center's `version:v1.0` row (its bulk template
+saved as .xlsx). Row numbers: `batch.io.tabular` (results.csv's `line` is the sheet's row).
+
+Run-level trouble is `InputFileError` with one line: not a workbook (or a damaged one), a
+password-protected workbook (saved encrypted, it is not a zip file but an OLE container), an
+old .xls, an unknown `--sheet`, an empty sheet, a missing column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from batch.errors import InputFileError
+from batch.io.columns import ColumnSet
+from batch.io.header import is_version_line
+from batch.io.opening import open_input
+from batch.io.tabular import Record, TabularSource, matched_header
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an encrypted workbook, or an .xls of Excel 97-2003
+
+
+def cell_text(value: Any) -> str:
+    """A cell's value as the text Excel shows for it (module docstring)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        text = value.isoformat(sep=" ", timespec="microseconds" if value.microsecond else "seconds")
+        return text
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dt.time):
+        return value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
+    return str(value)  # a timedelta (a duration cell), an error value such as #N/A
+
+
+class XlsxSource(TabularSource):
+    kind = "xlsx"
+
+    def __init__(self, path: Path, headers: list[str], match: Any, *, sheet: str, portal: bool) -> None:
+        super().__init__(path, headers, match, header_lines=2 if portal else 1, portal_template=portal)
+        self.sheet = sheet
+
+    def describe(self) -> str:
+        template = ", admin center template" if self.portal_template else ""
+        return f"xlsx, sheet {self.sheet!r}{template}"
+
+    def where(self, row: int) -> str:
+        """Where `validate` says data row `row` is: the sheet's row, as Excel numbers it."""
+        return f" (sheet row {self.dialect.line(row)})"
+
+    def _records(self) -> Iterator[Record]:
+        with _workbook(self.path) as (workbook, _):
+            rows = _sheet_rows(self.path, workbook, self.sheet)
+            for _ in range(self.header_lines):
+                next(rows, None)
+            try:
+                for number, values in enumerate(rows, start=1):
+                    yield number, [cell_text(v) for v in values], None
+            except Exception as exc:  # noqa: BLE001 - the XML of a damaged sheet, past its head
+                raise _damaged(self.path, exc) from exc
+
+
+def open_xlsx(path: Path, columns: ColumnSet, *, sheet: str | None = None) -> XlsxSource:
+    """Open the workbook, pick the sheet and match its header (`InputFileError` otherwise)."""
+    with _workbook(path) as (workbook, names):
+        if sheet is None:
+            if not names:
+                raise InputFileError(path, "has no worksheet")
+            chosen = names[0]
+        elif sheet in names:
+            chosen = sheet
+        else:
+            raise InputFileError(path, f"has no sheet {sheet!r}; its sheets: {', '.join(repr(n) for n in names)} "
+                                       "(--sheet takes one of these names, exactly)")
+        rows = _sheet_rows(path, workbook, chosen)
+        try:
+            first = [cell_text(v) for v in next(rows, ())]
+            portal = bool(first) and is_version_line(first[0]) and not any(c.strip() for c in first[1:])
+            header = [cell_text(v) for v in next(rows, ())] if portal else first
+        except Exception as exc:  # noqa: BLE001 - a damaged sheet
+            raise _damaged(path, exc) from exc
+    if not any(c.strip() for c in first):
+        raise InputFileError(path, f"sheet {chosen!r} is empty (its first row is blank); the header must be row 1 "
+                                   f"(or row 2, under the admin center's version row)")
+    headers = [h.strip() for h in header]
+    while headers and not headers[-1]:
+        headers.pop()
+    match = matched_header(path, headers, columns, where=f"row {2 if portal else 1} of sheet {chosen!r}")
+    return XlsxSource(path, headers, match, sheet=chosen, portal=portal)
+
+
+class _workbook:  # noqa: N801 - used as a context manager, like open()
+    """The workbook opened read-only from the checked regular file, closed on leaving."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> tuple[Any, list[str]]:
+        import openpyxl  # only when an .xlsx is read: it takes a while to import
+
+        self._raw = open_input(self.path)
+        try:
+            magic = self._raw.read(8)
+            self._raw.seek(0)
+            if magic == _OLE_MAGIC:
+                raise InputFileError(self.path, "is a password-protected workbook or an old .xls file; open it in "
+                                                "Excel and save it as .xlsx without a password (File > Info > "
+                                                "Protect Workbook > Encrypt with Password: clear it)")
+            try:
+                self._book = openpyxl.load_workbook(self._raw, read_only=True, data_only=True)
+            except zipfile.BadZipFile as exc:
+                raise InputFileError(self.path, "is not an Excel workbook (.xlsx) or is damaged (not a zip "
+                                                f"file: {exc}); save it again from Excel as .xlsx") from None
+            except Exception as exc:  # noqa: BLE001 - openpyxl's many ways to find a bad workbook
+                raise _damaged(self.path, exc) from None
+        except BaseException:
+            self._raw.close()
+            raise
+        return self._book, list(self._book.sheetnames)
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            self._book.close()
+        finally:
+            self._raw.close()
+
+
+def _sheet_rows(path: Path, workbook: Any, name: str) -> Iterator[tuple[Any, ...]]:
+    sheet = workbook[name]
+    if not hasattr(sheet, "reset_dimensions"):  # a chartsheet
+        raise InputFileError(path, f"sheet {name!r} is a chart, not a worksheet; give --sheet with a worksheet")
+    sheet.reset_dimensions()  # read to the real end: some writers record a wrong size (as pandas does)
+    rows: Iterator[tuple[Any, ...]] = sheet.iter_rows(values_only=True)
+    return rows
+
+
+def _damaged(path: Path, exc: BaseException) -> InputFileError:
+    what = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return InputFileError(path, f"cannot be read as an Excel workbook ({what}); open it in Excel and save it again "
+                                "as .xlsx")
