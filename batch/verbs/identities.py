@@ -109,11 +109,18 @@ def is_export(names: frozenset[str] | set[str] | Mapping[str, str]) -> bool:
 
 
 def extra_identities(cells: Mapping[str, str], problems: list[str]) -> list[Identity]:
-    """The federated identities of a row (numbered columns, then `signIn.federated`), and the
-    export's local ones (`signIn.emailAddress`, `signIn.userName`) with an empty issuer,
-    which the caller fills with the tenant's domain. Syntax problems are appended, naming
+    """The export's local identities of a row (`signIn.emailAddress`, `signIn.userName`) with
+    an empty issuer, which `check_identities` sets to the tenant's domain, then its federated
+    ones (numbered columns, then `signIn.federated`). Syntax problems are appended, naming
     the column."""
     found: list[Identity] = []
+    for column, sign_in_type in ((EXPORT_EMAIL, "emailAddress"), (EXPORT_USER_NAME, "userName")):
+        for value in _values(cells.get(column, "")):
+            problem = sign_in_name_problem(column, value, sign_in_type)
+            if problem:
+                problems.append(problem)
+            else:
+                found.append(Identity(sign_in_type, "", value))
     for issuer_column, id_column in FEDERATED_PAIRS:
         issuer, assigned = cells.get(issuer_column, "").strip(), cells.get(id_column, "").strip()
         if issuer and assigned:
@@ -129,13 +136,6 @@ def extra_identities(cells: Mapping[str, str], problems: list[str]) -> list[Iden
                             "(for example google.com/1234567890)")
         elif _federated_ok(EXPORT_FEDERATED, EXPORT_FEDERATED, *parts, problems):
             found.append(Identity("federated", *parts))
-    for column, sign_in_type in ((EXPORT_EMAIL, "emailAddress"), (EXPORT_USER_NAME, "userName")):
-        for value in _values(cells.get(column, "")):
-            problem = sign_in_name_problem(column, value, sign_in_type)
-            if problem:
-                problems.append(problem)
-            else:
-                found.append(Identity(sign_in_type, "", value))
     return found
 
 
