@@ -49,12 +49,14 @@ def test_federated_columns_and_their_numbered_and_social_spellings() -> None:
 
 def test_a_file_with_only_federated_identities_has_its_key_column() -> None:
     assert match_headers(["displayName", "federatedIssuer", "federatedId"], CREATE_COLUMNS).missing == []
-    assert match_headers(["displayName", "signIn.federated"], CREATE_COLUMNS).missing == []
+    assert match_headers(["displayName", "userPrincipalName", "signIn.federated"], CREATE_COLUMNS).missing == []  # an export
 
 
 def test_update_reads_the_federated_columns_and_they_need_manage_identities() -> None:
-    match = match_headers(["signInName", "federatedIssuer3", "federatedId3"], UPDATE_COLUMNS)
-    assert list(match.by_index.values()) == ["signInName", "federatedIssuer3", "federatedId3"]
+    match = match_headers(["signInName", "federatedIssuer", "federatedId", "federatedIssuer3", "federatedId3"],
+                          UPDATE_COLUMNS)
+    assert list(match.by_index.values()) == ["signInName", "federatedIssuer", "federatedId", "federatedIssuer3",
+                                             "federatedId3"]
     assert frozenset({"User.ManageIdentities.All"}) in UPDATE_NEEDS.for_run(match.by_index.values())
 
 

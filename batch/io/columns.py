@@ -314,7 +314,8 @@ CREATE_COLUMNS = ColumnSet(
         *FEDERATED_COLUMNS,
         *EXPORT_IDENTITY_COLUMNS,
     ),
-    one_of=(("signInName", "userPrincipalName", "federatedIssuer", *EXPORT_COLUMNS),),
+    # An export has userPrincipalName (and signIn.* columns); a social-only file has federatedIssuer.
+    one_of=(("signInName", "userPrincipalName", "federatedIssuer"),),
     template=("signInType", "signInName", "displayName", "givenName", "surname", "blockSignIn", "usageLocation",
               "mail", "password", "forceChangePasswordNextSignIn"),
 )

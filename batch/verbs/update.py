@@ -47,8 +47,10 @@ KEY_COLUMN_NAMES = ("objectId", "userPrincipalName", "signInName")
 # What a file's columns add (GRAPH.md §5, §10): sign-in blocking and identities have their own permissions.
 NEEDS = PermissionNeeds(read=READ, write=(UPDATE,), by_column={"blockSignIn": (ENABLE,), "accountEnabled": (ENABLE,),
                                                                "newSignInName": (IDENTITIES,),
-                                                               # PATCH identities: User.ManageIdentities.All (GRAPH.md §1.5)
-                                                               **{c: (IDENTITIES,) for c in FEDERATED_COLUMNS}})
+                                                               # PATCH identities: User.ManageIdentities.All (GRAPH.md
+                                                               # §1.5). The first pair's column stands for all: a file
+                                                               # of numbered pairs starts with the first.
+                                                               "federatedIssuer": (IDENTITIES,)})
 
 
 @dataclass
