@@ -75,9 +75,11 @@ def test_create_columns_canonical_names_and_requirements() -> None:
         "usageLocation", "mail", "password", "forceChangePasswordNextSignIn", "userPrincipalName", "jobTitle",
         "department", "companyName", "city", "state", "country", "streetAddress", "postalCode", "officeLocation",
         "mobilePhone", "businessPhone", "preferredLanguage", "employeeId",
+        *(f"federated{part}{n}" for n in ("", "2", "3", "4", "5") for part in ("Issuer", "Id")),
+        "signIn.emailAddress", "signIn.userName", "signIn.federated",
     )
     assert [c.name for c in CREATE_COLUMNS.columns if c.required] == ["displayName"]
-    assert CREATE_COLUMNS.one_of == (("signInName", "userPrincipalName"),)
+    assert CREATE_COLUMNS.one_of == (("signInName", "userPrincipalName", "federatedIssuer"),)
 
 
 @pytest.mark.parametrize("header, expected", [
@@ -239,13 +241,13 @@ def test_missing_required_column_with_a_suggestion() -> None:
 
 def test_missing_one_of_group() -> None:
     match = match_headers(["name", "Emial adress"], CREATE_COLUMNS)
-    assert match.missing == ["signInName or userPrincipalName"]
-    assert match.suggestions == {"signInName or userPrincipalName": "Emial adress"}
+    assert match.missing == ["signInName or userPrincipalName or federatedIssuer"]
+    assert match.suggestions == {"signInName or userPrincipalName or federatedIssuer": "Emial adress"}
 
 
 def test_missing_without_anything_close() -> None:
     match = match_headers(["givenName", "Favourite colour"], CREATE_COLUMNS)
-    assert match.missing == ["displayName", "signInName or userPrincipalName"]
+    assert match.missing == ["displayName", "signInName or userPrincipalName or federatedIssuer"]
     assert match.suggestions == {}
 
 
@@ -259,7 +261,7 @@ def test_a_matched_header_is_never_suggested() -> None:
 def test_empty_header_line() -> None:
     match = match_headers([], CREATE_COLUMNS)
     assert match.by_index == {} and match.unknown == []
-    assert match.missing == ["displayName", "signInName or userPrincipalName"]
+    assert match.missing == ["displayName", "signInName or userPrincipalName or federatedIssuer"]
 
 
 # --- column set declarations --------------------------------------------------------------

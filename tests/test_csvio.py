@@ -388,7 +388,7 @@ def test_missing_required_column_names_the_closest_header(tmp_path: Path) -> Non
 def test_several_missing_columns(tmp_path: Path) -> None:
     path = write(tmp_path, "Nmae;Favourite colour\nJo;blue\n")
     assert error(path) == (
-        f"{path}: missing columns displayName (the closest header is 'Nmae'); signInName or userPrincipalName; "
+        f"{path}: missing columns displayName (the closest header is 'Nmae'); signInName or userPrincipalName or federatedIssuer; "
         f"expected columns: {CREATE_EXPECTED}; the header line has: 'Nmae', 'Favourite colour'")
 
 

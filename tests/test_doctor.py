@@ -410,7 +410,8 @@ async def test_an_administrator_with_the_role_and_the_scope_is_granted_everythin
     # User.ReadWrite.All does not change sign-in names: update's newSignInName column needs more (GRAPH.md §10);
     # a password change on a person's behalf needs Directory.AccessAsUser.All (user.md, passwordProfile).
     assert [(c.name, c.status, c.finding) for c in checks if c.status != OK] == \
-        [("update", WARN, "works, but a newSignInName column needs User.ManageIdentities.All"),
+        [("update", WARN, "works, but a newSignInName column needs User.ManageIdentities.All; "
+                          "a federatedIssuer column needs User.ManageIdentities.All"),
          ("reset-password", FAIL, "needs Directory.AccessAsUser.All")]
     _, as_user = await _checks_for({"scp": "User.ReadWrite.All Directory.AccessAsUser.All",
                                     "wids": [USER_ADMINISTRATOR]})

@@ -235,6 +235,40 @@ def _closest(spellings: list[str], headers: list[str]) -> str | None:
 
 # --- the verbs' columns ------------------------------------------------------------------
 
+# Federated identities (batch/verbs/identities.py): `federatedIssuer`/`federatedId`, then
+# `federatedIssuer2`/`federatedId2` … up to MAX_NUMBERED_FEDERATED.
+MAX_NUMBERED_FEDERATED = 5
+FEDERATED_PAIRS = tuple((f"federatedIssuer{'' if n == 1 else n}", f"federatedId{'' if n == 1 else n}")
+                        for n in range(1, MAX_NUMBERED_FEDERATED + 1))
+# The export's sign-in columns (batch/export/fields.py SIGN_IN_COLUMNS), read back by create.
+EXPORT_COLUMNS = ("signIn.emailAddress", "signIn.userName", "signIn.federated")
+
+
+def _federated_columns() -> tuple[Column, ...]:
+    """`federatedIssuer`/`federatedId`, numbered for more (batch/verbs/identities.py): the
+    numbered pairs are plain columns, so header matching needs nothing new for them."""
+    columns: list[Column] = []
+    for n, (issuer, assigned) in enumerate(FEDERATED_PAIRS, start=1):
+        suffix = "" if n == 1 else f" {n}"
+        which = "" if n == 1 else f" (identity {n})"
+        columns += [
+            Column(issuer, (f"social issuer{suffix}", f"federated issuer{suffix}", f"identity provider{suffix}"),
+                   help=f"the issuer of a social or federated identity, e.g. google.com, facebook.com{which}"),
+            Column(assigned, (f"social id{suffix}", f"federated id{suffix}", f"social issuer assigned id{suffix}"),
+                   help=f"the id the issuer gave the customer (its issuerAssignedId){which}"),
+        ]
+    return tuple(columns)
+
+
+FEDERATED_COLUMNS = _federated_columns()
+# The export's identity columns (batch/export/fields.py), so that an export is create's input.
+EXPORT_IDENTITY_COLUMNS = (
+    Column(EXPORT_COLUMNS[0], help="the export's email sign-in names (several joined by '; ')"),
+    Column(EXPORT_COLUMNS[1], help="the export's user-name sign-in names (several joined by '; ')"),
+    Column(EXPORT_COLUMNS[2], help="the export's federated identities, issuer/issuerAssignedId "
+                                   "(several joined by '; ')"),
+)
+
 CREATE_COLUMNS = ColumnSet(
     verb="create",
     columns=(
@@ -277,8 +311,11 @@ CREATE_COLUMNS = ColumnSet(
         Column("preferredLanguage", ("preferred language",), graph="preferredLanguage",
                help="language tag, e.g. en-US"),
         Column("employeeId", ("employee id",), graph="employeeId", help="employee id"),
+        *FEDERATED_COLUMNS,
+        *EXPORT_IDENTITY_COLUMNS,
     ),
-    one_of=(("signInName", "userPrincipalName"),),
+    # An export has userPrincipalName (and signIn.* columns); a social-only file has federatedIssuer.
+    one_of=(("signInName", "userPrincipalName", "federatedIssuer"),),
     template=("signInType", "signInName", "displayName", "givenName", "surname", "blockSignIn", "usageLocation",
               "mail", "password", "forceChangePasswordNextSignIn"),
 )
@@ -312,6 +349,7 @@ UPDATE_COLUMNS = ColumnSet(
         "mobilePhone", "businessPhone", "preferredLanguage", "employeeId")) + (
         Column("newSignInName", ("new sign in name", "new sign-in name", "new email"),
                help="a new email address or user name to sign in with (replaces the current one)"),
+        *FEDERATED_COLUMNS,
     ),
     one_of=(("objectId", "userPrincipalName", "signInName"),),
     template=("signInName", "displayName", "givenName", "surname", "blockSignIn", "usageLocation"),

@@ -30,7 +30,7 @@ from batch.verbs.create_rows import CreateOptions, CreatePlan, CreateRows
 from batch.verbs.jit import checked as jit_checked
 from batch.verbs.jit import find_flag
 from batch.verbs.lag import found_nothing, not_found, until_seen, waiting_for
-from batch.verbs.lookups import SELECT, UserKey, found_users, lookup_call
+from batch.verbs.lookups import SELECT, UserKey, found_users, identity_filter, lookup_call
 from batch.verbs.permissions import CREATE, READ, PermissionNeeds
 from batch.verbs.plans import changes_of, counted, line_for
 from batch.verbs.spec import Option, VerbSettings, VerbSpec
@@ -99,9 +99,9 @@ class CreateVerb(Verb[CreatePlan]):
     def lookup_call(self, plan: CreatePlan) -> GraphCall:
         select = "$select=id,userPrincipalName,createdDateTime,identities"
         if plan.sign_in_name:
-            value = plan.sign_in_name.replace("'", "''")
-            issuer = self.options.domain.replace("'", "''")
-            flt = f"identities/any(c:c/issuerAssignedId eq '{value}' and c/issuer eq '{issuer}')"
+            flt = identity_filter(self.options.domain, plan.sign_in_name)
+        elif plan.federated:  # a federated-only customer is found by its identity (identities.py)
+            flt = identity_filter(*plan.federated[0])
         else:
             flt = f"userPrincipalName eq '{(plan.upn or '').replace(chr(39), chr(39) * 2)}'"
         return GraphCall("GET", f"/users?$filter={quote(flt, safe='')}&{select}")
@@ -162,11 +162,14 @@ class CreateVerb(Verb[CreatePlan]):
         more = self._update_select(plans)
         for plan in plans:
             mine = []
-            for kind, value, what in (("signin", plan.sign_in_name, "sign-in name"), ("upn", plan.upn, "UPN")):
-                if value:
-                    call = lookup_call(UserKey(kind, value), self.options.domain)
-                    mine.append((f"{what} {value}", len(calls)))
-                    calls.append(GraphCall("GET", call.url + more))
+            keys = [(UserKey(kind, value), f"{what} {value}") for kind, value, what in (
+                ("signin", plan.sign_in_name, "sign-in name"), ("upn", plan.upn, "UPN")) if value]
+            keys += [(UserKey("federated", assigned, issuer), f"federated identity {issuer}/{assigned}")
+                     for issuer, assigned in plan.federated]
+            for key, what in keys:
+                call = lookup_call(key, self.options.domain)
+                mine.append((what, len(calls)))
+                calls.append(GraphCall("GET", call.url + more))
             asked.append(mine)
         answers = await send(calls, session)
         done = Executed()
@@ -208,7 +211,8 @@ class CreateVerb(Verb[CreatePlan]):
 
     def _verdict(self, plan: CreatePlan, holder: tuple[str, dict[str, Any]] | None) -> PlanLine:
         if holder is None:
-            free = " and ".join(what for what, value in (("sign-in name", plan.sign_in_name), ("UPN", plan.upn)) if value)
+            free = " and ".join(what for what, value in (("sign-in name", plan.sign_in_name), ("UPN", plan.upn),
+                                                        ("federated identity", plan.federated)) if value)
             return line_for(plan.row, plan.key, "create", None, f"no customer has this {free}")
         what, user = holder
         exists = f"exists: {what} is taken by {user.get('id', '')}"
@@ -223,7 +227,7 @@ class CreateVerb(Verb[CreatePlan]):
         return line_for(plan.row, plan.key, "fail", user, f"{exists}; use --on-existing skip or update")
 
     def _created(self, plan: CreatePlan, object_id: str, result: GraphResult, done: Executed, note: str = "") -> None:
-        done.outcomes.append(Outcome(plan.row, plan.key, Status.CREATED, object_id, 201, error_message=note,
+        done.outcomes.append(Outcome(plan.row, plan.key, Status.CREATED, object_id, 201, error_message=note or plan.note,
                                      attempts=result.attempts))
         if plan.generated_password is not None and self.jit_flag is None:
             done.passwords.append(plan.password_line(object_id))
@@ -245,7 +249,7 @@ class CreateVerb(Verb[CreatePlan]):
         def expected(index: int, lookup: GraphResult) -> bool:
             plan = plans[index]
             original = answers.get(id(plan))
-            held = original is not None and conflict_on(original, "identities" if plan.sign_in_name
+            held = original is not None and conflict_on(original, "identities" if plan.sign_in_name or plan.federated
                                                         else "userPrincipalName")
             ours = _ours_possible(plan, original)
             # A conflict after a request of ours may have landed proves a holder exists even

@@ -29,6 +29,8 @@ from batch.verbs.fields import (
     is_extension_column,
     sign_in_name_problem,
 )
+from batch.verbs.identities import Identity, has_identity_columns
+from batch.verbs.identities import read_identities as read_row_identities
 from batch.verbs.plans import property_columns
 from batch.verbs.screen import FLAG_WORDS, flagged
 from batch.verbs.seen import SeenKeys
@@ -66,6 +68,10 @@ class CreatePlan:
     enabled_given: bool = True  # the row said whether sign-in is blocked (else: default, not an update)
     # Graph property → the row's column, where they differ (a dry run's plan.csv speaks in columns).
     columns: dict[str, str] = field(default_factory=dict)
+    # The row's federated identities (issuer, issuerAssignedId): a customer with no email or
+    # user name is looked up by the first of them (batch/verbs/identities.py).
+    federated: tuple[tuple[str, str], ...] = ()
+    note: str = ""  # said in results.csv when the customer is created (an export's UPN dropped)
 
     def with_password(self) -> CreatePlan:
         """The password is generated when the row is about to be sent, not when it is
@@ -95,6 +101,7 @@ class _Layout:
     extensions: tuple[tuple[str, str], ...]  # (column, property) of the custom attribute columns
     usable: bool  # False: every row has a problem with the columns themselves (no displayName, a bad custom attribute)
     columns: dict[str, str]                  # property_columns of a row, but for blockSignIn
+    identities: bool = False  # federated or export identity columns: every row is read by `read`
 
 
 class CreateRows:
@@ -150,7 +157,7 @@ class CreateRows:
         self.seen.prepare(("signin", columns.get("signInName", ())), ("upn", columns.get("userPrincipalName", ())))
         plain = self._plain
         for index, row in enumerate(rows):
-            if index in suspects or row.blank or row.problem or row.example or not (
+            if index in suspects or row.blank or row.problem or row.example or layout.identities or not (
                     same or row.cells.keys() == layout.names_set):
                 yield row, False
             else:
@@ -166,7 +173,8 @@ class CreateRows:
                                if is_extension_column(c))
             columns = property_columns(dict.fromkeys(names, ""), self.extensions)
             layout = self._layouts[names] = _Layout(names, frozenset(names), fields, extensions,
-                                                     not problems and "displayName" in present, columns)
+                                                     not problems and "displayName" in present, columns,
+                                                     has_identity_columns(present))
         return layout
 
     def _plain(self, row: Row, layout: _Layout, build: bool = True) -> CreatePlan | bool:
@@ -260,6 +268,8 @@ class CreateRows:
 
     def read(self, row: Row) -> CreatePlan | Rejected:
         cells = row.cells
+        if has_identity_columns(cells):
+            return self._read_identities(row)
         key = (cells.get("signInName") or cells.get("userPrincipalName") or "").strip()
         unusable = _unusable(row, key)
         if unusable is not None:
@@ -275,6 +285,63 @@ class CreateRows:
             problems.append("signInName (or userPrincipalName) is required")
         if sign_in_name is not None and sign_in_type is not None:
             body["identities"] = self._identity(sign_in_name, sign_in_type, row.number, problems)
+        return self._finish(row, key, problems, body, sign_in_type, sign_in_name, upn)
+
+    def _read_identities(self, row: Row) -> CreatePlan | Rejected:
+        """A row of a file with federated or export identity columns (batch/verbs/identities.py):
+        any number of identities; a customer with only federated ones gets no password."""
+        cells = row.cells
+        problems: list[str] = []
+        sign_in_name = cells.get("signInName", "").strip() or None
+        sign_in_type = _sign_in_type(cells.get("signInType", ""), sign_in_name, problems)
+        given: list[Identity] = []
+        if sign_in_name is not None and sign_in_type is not None:
+            problem = sign_in_name_problem("signInName", sign_in_name, sign_in_type)
+            if problem:
+                problems.append(problem)
+            given.append(Identity(sign_in_type, self.options.domain, sign_in_name))
+        found = read_row_identities(cells, self.options.domain, problems, given)
+        unusable = _unusable(row, found.key)
+        if unusable is not None:
+            return unusable
+        if not cells.get("displayName", "").strip():
+            problems.append("displayName is required")
+        upn = found.upn
+        if not found.identities and upn is None:
+            problems.append("signInName, userPrincipalName or a federated identity (federatedIssuer and "
+                            "federatedId) is required")
+        self._claim(found.identities, row.number, problems)
+        body: dict[str, Any] = {"identities": [i.json() for i in found.identities]} if found.identities else {}
+        local = found.local
+        sign_in_type, sign_in_name = (local.sign_in_type, local.assigned_id) if local else (None, None)
+        federated = tuple((i.issuer, i.assigned_id) for i in found.identities if i.federated)
+        if found.identities and local is None:
+            if cells.get("password", ""):
+                problems.append("password: a customer with only federated identities signs in with its provider "
+                                "and has no password here; leave password blank")
+            if cells.get("forceChangePasswordNextSignIn", "").strip():
+                problems.append("forceChangePasswordNextSignIn: a customer with only federated identities has no "
+                                "password; leave it blank")
+        return self._finish(row, found.key, problems, body, sign_in_type, sign_in_name, upn,
+                            federated=federated, note=found.note)
+
+    def _claim(self, identities: list[Identity], row: int, problems: list[str]) -> None:
+        """Each identity of the row claimed in the file: issuer and id are unique in the tenant
+        (objectidentity.md); local ones share the sign-in names' claims."""
+        for identity in identities:
+            kind, value = ("federated", f"{identity.issuer}\0{identity.assigned_id}") if identity.federated else \
+                ("signin", identity.assigned_id)
+            first = self.seen.claim(kind, value, row)
+            if first is not None:
+                what = f"federated identity '{shown(identity.key())}'" if identity.federated else \
+                    f"sign-in name '{shown(identity.assigned_id)}'"
+                problems.append(f"{what} is already used by row {first} of this file")
+
+    def _finish(self, row: Row, key: str, problems: list[str], body: dict[str, Any], sign_in_type: str | None,
+                sign_in_name: str | None, upn: str | None, *, federated: tuple[tuple[str, str], ...] = (),
+                note: str = "") -> CreatePlan | Rejected:
+        """The rest of a row, whatever its identities: UPN, profile, flags, password, custom attributes."""
+        cells = row.cells
         if upn is not None:
             body.update(self._upn(upn, sign_in_name is None, row.number, problems))
         body.update(check_fields(cells, problems))
@@ -282,13 +349,17 @@ class CreateRows:
         body["accountEnabled"] = True if enabled is None else enabled
         if "mail" not in body and sign_in_type == "emailAddress" and sign_in_name:
             body["mail"] = sign_in_name  # as the admin center and Graph's External ID example do
-        password = self._password(cells, body, problems)
+        # "For a social/federated-only identity none are required" (user-post-users.md, GRAPH.md
+        # §1.2): a customer who signs in only with Google has no password to send or hand out.
+        federated_only = bool(federated) and sign_in_name is None
+        password = None if federated_only else self._password(cells, body, problems)
         body.update(self._extensions(cells, problems))
         if problems:
             return Rejected(row.number, key, tuple(problems))
         return CreatePlan(row.number, key, sign_in_type if sign_in_name else None, sign_in_name, upn, body,
-                          generates_password=password is None, enabled_given=_flag_given(cells),
-                          columns=property_columns(cells, self.extensions))
+                          generates_password=password is None and not federated_only,
+                          enabled_given=_flag_given(cells), columns=property_columns(cells, self.extensions),
+                          federated=federated, note=note)
 
     def _identity(self, sign_in_name: str, sign_in_type: str, row: int, problems: list[str]) -> list[dict[str, str]]:
         problem = sign_in_name_problem("signInName", sign_in_name, sign_in_type)

@@ -21,8 +21,9 @@ SELECT = "id,userPrincipalName,displayName,identities,accountEnabled,createdDate
 
 @dataclass(frozen=True)
 class UserKey:
-    kind: str  # "id", "upn" or "signin"
+    kind: str  # "id", "upn", "signin", or "federated" (create's lookup of a federated-only customer)
     value: str
+    issuer: str = ""  # a federated identity's issuer
 
     def __str__(self) -> str:
         return self.value
@@ -59,9 +60,17 @@ def lookup_call(key: UserKey, domain: str, *, deleted: bool = False) -> GraphCal
         return GraphCall("GET", f"/users/{quote(key.value, safe='@')}?$select={select}")
     if key.kind == "upn":
         flt = f"userPrincipalName eq '{_quoted(key.value)}'"
+    elif key.kind == "federated":
+        flt = identity_filter(key.issuer, key.value)
     else:
         flt = f"identities/any(c:c/issuerAssignedId eq '{_quoted(key.value)}' and c/issuer eq '{_quoted(domain)}')"
     return GraphCall("GET", f"{base}?$filter={quote(flt, safe='')}&$select={select}")
+
+
+def identity_filter(issuer: str, assigned_id: str) -> str:
+    """The `$filter` of the user holding an identity: "Filtering for entries with a signInType of
+    federated requires a valid issuer and issuerAssignedId" (objectidentity.md, "Filtering")."""
+    return f"identities/any(c:c/issuerAssignedId eq '{_quoted(assigned_id)}' and c/issuer eq '{_quoted(issuer)}')"
 
 
 def contact_of(user: dict[str, Any]) -> str:

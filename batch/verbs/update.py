@@ -3,7 +3,10 @@
 Only the columns a row fills change: a blank cell leaves the value as it is, and the marker
 `#clear` empties a property that can be empty. `blockSignIn` (or `accountEnabled`) blocks or
 unblocks sign-in; `newSignInName` replaces the customer's email or user name identity and
-keeps its other identities (Graph replaces the collection whole). The customer's current
+keeps its other identities (Graph replaces the collection whole); `federatedIssuer` +
+`federatedId` (numbered for more, batch/verbs/identities.py) ADD a federated identity the
+customer does not hold yet, and leave one it holds as it is (nothing is removed: a
+federated identity is taken away in the admin center). The customer's current
 values are read first: a row whose values already match is `skipped`, and only the
 properties that differ are sent.
 
@@ -32,6 +35,7 @@ from batch.verbs.fields import (
     is_extension_column,
     sign_in_name_problem,
 )
+from batch.verbs.identities import FEDERATED_COLUMNS, Identity, check_identities, extra_identities
 from batch.verbs.lag import not_found, until_seen
 from batch.verbs.lookups import lookup_call
 from batch.verbs.permissions import ENABLE, IDENTITIES, READ, UPDATE, PermissionNeeds
@@ -39,11 +43,15 @@ from batch.verbs.plans import LOCAL_SIGN_IN_TYPES, changes_of, counted, line_for
 from batch.verbs.spec import VerbSpec
 
 CLEAR = "#clear"
-NOT_CLEARABLE = {"displayName", "usageLocation", "blockSignIn", "accountEnabled", "newSignInName"}
+NOT_CLEARABLE = {"displayName", "usageLocation", "blockSignIn", "accountEnabled", "newSignInName", *FEDERATED_COLUMNS}
 KEY_COLUMN_NAMES = ("objectId", "userPrincipalName", "signInName")
 # What a file's columns add (GRAPH.md §5, §10): sign-in blocking and identities have their own permissions.
 NEEDS = PermissionNeeds(read=READ, write=(UPDATE,), by_column={"blockSignIn": (ENABLE,), "accountEnabled": (ENABLE,),
-                                                               "newSignInName": (IDENTITIES,)})
+                                                               "newSignInName": (IDENTITIES,),
+                                                               # PATCH identities: User.ManageIdentities.All (GRAPH.md
+                                                               # §1.5). The first pair's column stands for all: a file
+                                                               # of numbered pairs starts with the first.
+                                                               "federatedIssuer": (IDENTITIES,)})
 
 
 @dataclass
@@ -51,6 +59,7 @@ class UpdatePlan(KeyPlan):
     changes: dict[str, Any] = field(default_factory=dict)  # Graph property → wanted value (None: clear)
     new_sign_in: str | None = None
     columns: dict[str, str] = field(default_factory=dict)  # Graph property → the row's column, where they differ
+    federated: tuple[Identity, ...] = ()  # federated identities to add when missing
 
 
 class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
@@ -72,13 +81,16 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
         new_sign_in = row.cells.get("newSignInName", "").strip() or None
         if new_sign_in and new_sign_in.lower() != CLEAR:
             self._check_new_sign_in(new_sign_in, problems)
+        federated = tuple(check_identities(extra_identities(
+            {c: v for c, v in row.cells.items() if c in FEDERATED_COLUMNS and v.strip().lower() != CLEAR}, problems),
+            self.domain, problems))
         if problems:
             return Rejected(row.number, keyed.key, tuple(problems))
-        if not changes and not new_sign_in:
+        if not changes and not new_sign_in and not federated:
             return Rejected(row.number, keyed.key, ("nothing to change: every column besides the key is blank",),
                             Status.SKIPPED)
         return UpdatePlan(keyed.row, keyed.key, keyed.user, changes, new_sign_in,
-                          property_columns(row.cells, self.extensions))
+                          property_columns(row.cells, self.extensions), federated)
 
     def _changes(self, cells: dict[str, str], problems: list[str]) -> dict[str, Any]:
         """What the row's filled columns change, by the field rules that create uses too."""
@@ -129,8 +141,15 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
     def _patch(self, plan: UpdatePlan, current: dict[str, Any]) -> dict[str, Any]:
         """Only the properties whose value differs from the customer's current one."""
         body = {k: v for k, v in plan.changes.items() if _differs(current.get(k), v)}
+        identities = [dict(i) for i in current.get("identities") or []]
+        held = {(str(i.get("issuer", "")).lower(), str(i.get("issuerAssignedId", "")).lower()) for i in identities}
+        added = [i.json() for i in plan.federated if (i.issuer.lower(), i.assigned_id.lower()) not in held]
+        if added:
+            # PATCH replaces the collection whole, so it carries every identity the customer
+            # has, the userPrincipalName one included (GRAPH.md §1.5, user-update.md).
+            body["identities"] = identities + added
+            identities = body["identities"]
         if plan.new_sign_in:
-            identities = [dict(i) for i in current.get("identities") or []]
             new_type = "emailAddress" if "@" in plan.new_sign_in else "userName"
             local = [i for i in identities if str(i.get("signInType", "")).lower().startswith(("emailaddress", "username"))]
             target = next((i for i in local if plan.user.kind == "signin"
@@ -145,6 +164,16 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
                 return body
             body["identities"] = identities
         return body
+
+    @staticmethod
+    def _added(plan: UpdatePlan, current: dict[str, Any], body: dict[str, Any]) -> tuple[Change, ...]:
+        """plan.csv's words for the federated identities the PATCH would add."""
+        held = {(str(i.get("issuer", "")).lower(), str(i.get("issuerAssignedId", "")).lower())
+                for i in current.get("identities") or []}
+        if "identities" not in body:
+            return ()
+        return tuple(Change("federated", shown("federated", None), shown("federated", i.key())) for i in plan.federated
+                     if (i.issuer.lower(), i.assigned_id.lower()) not in held)
 
     async def execute(self, plans: list[UpdatePlan], session: Session, *, resent: bool = False) -> Executed:
         done = Executed()
@@ -187,7 +216,7 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
             done.would(line_for(plan.row, plan.key, "fail", None, "no customer with this key"))
         for plan, current in found:
             body = self._patch(plan, current)
-            changes = changes_of(body, current, plan.columns)
+            changes = changes_of(body, current, plan.columns) + self._added(plan, current, body)
             if "identities" in body and plan.new_sign_in:
                 changes = tuple(sorted((*changes, Change("newSignInName", shown("newSignInName", _replaced(current, body)),
                                                           shown("newSignInName", plan.new_sign_in))),
@@ -228,7 +257,9 @@ The file: one customer per row, named by objectId, userPrincipalName or signInNa
 columns to change: displayName, givenName, surname, blockSignIn (Yes/No), usageLocation, mail,
 jobTitle, department, companyName, city, state, country, streetAddress, postalCode,
 officeLocation, mobilePhone, businessPhone, preferredLanguage, employeeId, newSignInName (a new
-email or user name to sign in with), extension_<appId>_<name> or ext.<name>. A blank cell
+email or user name to sign in with), federatedIssuer + federatedId (a social identity to add,
+e.g. google.com and the id Google gave; federatedIssuer2 + federatedId2 … for more; one the
+customer holds is left as it is), extension_<appId>_<name> or ext.<name>. A blank cell
 leaves the value as it is; #clear empties it (not displayName, usageLocation or blockSignIn).
 A row whose values already match is skipped. Exit status as for create: 0, 1, 2, 3, 130.
 """

@@ -179,4 +179,53 @@ UPDATE = [
                                    "forceChangePasswordNextSignInWithMfa": False}}),
 ]
 
-FACTS = CREATE + READ + UPDATE
+def federated(issuer: str, assigned_id: str) -> dict[str, str]:
+    return {"signInType": "federated", "issuer": issuer, "issuerAssignedId": assigned_id}
+
+
+def social_only(*identities: dict[str, str]) -> dict[str, Any]:
+    """A customer who signs in only with social providers: no passwordProfile, no policies."""
+    return {"displayName": "Social Only", "identities": list(identities)}
+
+
+GRACE_GOOGLE = "identities/any(c:c/issuerAssignedId eq '108000000000000000001' and c/issuer eq '{issuer}')"
+FEDERATED = [
+    create("federated-only customer without passwordProfile", POST_USERS + " (for a social/federated-only identity "
+           "none are required; GRAPH.md §1.2)", social_only(federated("google.com", "1234567890")), 201),
+    create("B2C migration body: userName, emailAddress and facebook.com together", POST_USERS + " Example 2",
+           customer("jsmith@yahoo.com", user_name="johnsmith", identities=[
+               {"signInType": "userName", "issuer": "{domain}", "issuerAssignedId": "johnsmith"},
+               {"signInType": "emailAddress", "issuer": "{domain}", "issuerAssignedId": "jsmith@yahoo.com"},
+               federated("facebook.com", "5eecb0cd")]), 201),
+    refused("federated identity another user holds", OBJECT_IDENTITY + " (issuer + issuerAssignedId unique)",
+            social_only(federated("google.com", "108000000000000000001")), code="Request_BadRequest",
+            message="Another object with the same value for property identities already exists.",
+            detail=("identities", "ObjectConflict")),
+    refused("federated identity another user holds, case differs", OBJECT_IDENTITY + " (unique; emulator: "
+            "compared case-insensitively, UNSURE)", social_only(federated("Google.COM", "108000000000000000001"))),
+    create("federated id that another issuer also assigned", OBJECT_IDENTITY + " (the pair is unique, not the id)",
+           social_only(federated("facebook.com", "108000000000000000001")), 201),
+    refused("federated issuer of 513 characters", OBJECT_IDENTITY + " (issuer: 512 character limit)",
+            social_only(federated("i" * 513, "1"))),
+    create("federated issuer of 512 characters", OBJECT_IDENTITY + " (issuer: 512 character limit)",
+           social_only(federated("i" * 512, "1")), 201),
+    refused("federated issuerAssignedId of 65 characters", OBJECT_IDENTITY + " (issuerAssignedId at most 64)",
+            social_only(federated("google.com", "9" * 65))),
+    refused("federated identity without an issuer", OBJECT_IDENTITY + " (federated needs a valid issuer)",
+            social_only(federated("", "42"))),
+    refused("eleven identities", "B2C user-profile-attributes.md (up to 10 identities, GRAPH.md §1.5)",
+            social_only(*(federated(f"idp{n}.example.com", str(n)) for n in range(11)))),
+    Fact("identities filter finds a federated identity by issuer and id", OBJECT_IDENTITY + " (Filtering)", "GET",
+         "/v1.0/users?$filter=" + GRACE_GOOGLE.replace("{issuer}", "google.com"), 200,
+         fields={"value": length(1), "value.0.id": "{grace}"}),
+    Fact("identities filter compares a federated identity's issuer", OBJECT_IDENTITY + " (federated requires a "
+         "valid issuer and issuerAssignedId)", "GET",
+         "/v1.0/users?$filter=" + GRACE_GOOGLE.replace("{issuer}", "facebook.com"), 200, fields={"value": length(0)}),
+    Fact("identities filter on the issuer google.com alone", OBJECT_IDENTITY + " (issuer alone: google.com, "
+         "facebook.com, mail, phone)", "GET", "/v1.0/users?$filter=identities/any(c:c/issuer eq 'google.com')", 200,
+         fields={"value": length(1), "value.0.id": "{grace}"}),
+    Fact("identities filter on another issuer alone is refused", OBJECT_IDENTITY + " (issuer alone: only those four)",
+         "GET", "/v1.0/users?$filter=identities/any(c:c/issuer eq 'github.com')", 400),
+]
+
+FACTS = CREATE + READ + UPDATE + FEDERATED

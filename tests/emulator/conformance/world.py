@@ -24,6 +24,9 @@ async def build_world(graph: Graph) -> World:
                                       otherMails=["ada.other@example.com"]))
     grace_body = customer("grace@example.com", display_name="Grace Hopper")
     grace_body["passwordProfile"]["forceChangePasswordNextSignIn"] = True
+    # Grace also signs in with Google (user-post-users.md Example 2 mixes local and federated).
+    grace_body["identities"].append({"signInType": "federated", "issuer": "google.com",
+                                     "issuerAssignedId": "108000000000000000001"})
     grace = await graph.create(grace_body)
     bob = await graph.create(customer("bob@example.com", display_name="Bob Gone"))
     deleted = await graph.delete(f"/v1.0/users/{bob['id']}")

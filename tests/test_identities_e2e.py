@@ -1,0 +1,70 @@
+"""Federated identities end to end on the built-in emulator through the command line:
+create (email + Google, user name + Facebook, Google only), duplicates in the file, a dry
+run, and update adding a federated identity."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from batch.cli import main
+from batch.emulator import Store
+
+
+def results(run_dir: Path, name: str = "results.csv") -> list[dict[str, str]]:
+    with (run_dir / name).open(newline="", encoding="utf-8-sig") as handle:
+        return list(csv.DictReader(handle))
+
+
+def identities(home: Path) -> dict[str, list[tuple[str, str, str]]]:
+    store = Store(home / "emulator.db")
+    try:
+        tenant = store.tenants()[0]
+        return {u.data["displayName"]: sorted((i["signInType"], i["issuer"], i["issuerAssignedId"])
+                                              for i in u.data["identities"] if i["signInType"] != "userPrincipalName")
+                for u in store.select_users(tenant.id, "live", limit=100)}
+    finally:
+        store.close()
+
+
+def write(path: Path, header: str, rows: list[str]) -> Path:
+    path.write_text(header + "\r\n" + "".join(r + "\r\n" for r in rows), encoding="utf-8", newline="")
+    return path
+
+
+def test_create_and_update_federated_identities(home: Path, tmp_path: Path) -> None:
+    source = write(tmp_path / "social.csv", "signInName,displayName,Social issuer,Social ID", [
+        "ada@example.com,Ada,google.com,1001",
+        "alan_t,Alan,facebook.com,2002",
+        ",Gina,google.com,3003",
+        ",Gina Again,Google.com,3003",
+    ])
+    assert main(["create", str(source), "--dry-run", "--out-dir", str(tmp_path / "plan"), "--quiet"]) == 1
+    planned = results(tmp_path / "plan", "plan.csv")
+    assert [p["action"] for p in planned] == ["create", "create", "create", "fail"]
+    assert planned[2]["reason"] == "no customer has this federated identity"
+
+    assert main(["create", str(source), "--out-dir", str(tmp_path / "1"), "--quiet"]) == 1
+    lines = results(tmp_path / "1")
+    assert [(r["key"], r["status"]) for r in lines] == [
+        ("ada@example.com", "created"), ("alan_t", "created"), ("google.com/3003", "created"),
+        ("Google.com/3003", "invalid")]
+    assert lines[3]["error_message"] == "federated identity 'Google.com/3003' is already used by row 3 of this file"
+    assert {r["sign_in_name"] for r in results(tmp_path / "1", "passwords.csv")} == {"ada@example.com", "alan_t"}
+    domain = "contoso.onmicrosoft.com"
+    assert identities(home) == {
+        "Ada": [("emailAddress", domain, "ada@example.com"), ("federated", "google.com", "1001")],
+        "Alan": [("federated", "facebook.com", "2002"), ("userName", domain, "alan_t")],
+        "Gina": [("federated", "google.com", "3003")]}
+
+    # Gina's customer exists: a second run finds her by her Google identity.
+    assert main(["create", str(source), "--on-existing", "skip", "--out-dir", str(tmp_path / "2"), "--quiet"]) == 1
+    assert results(tmp_path / "2")[2]["status"] == "skipped"
+
+    changes = write(tmp_path / "add.csv", "signInName,federatedIssuer,federatedId", [
+        "ada@example.com,facebook.com,4004", "alan_t,facebook.com,2002"])
+    assert main(["update", str(changes), "--out-dir", str(tmp_path / "3"), "--quiet"]) == 0
+    assert [(r["status"], r["error_message"]) for r in results(tmp_path / "3")] == [
+        ("updated", "changed: identities"), ("skipped", "already up to date")]
+    assert identities(home)["Ada"] == [("emailAddress", domain, "ada@example.com"),
+                                       ("federated", "facebook.com", "4004"), ("federated", "google.com", "1001")]
