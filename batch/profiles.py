@@ -103,7 +103,7 @@ PROFILE_KEYS = {
     "ca_file": "a PEM file of the CA certificates to trust, for every request of the profile (the token request "
                "and Graph), such as the ca.pem that `entra-batch emulator --tls` prints",
     "domain": "the tenant's default domain, issuer of sign-in names (default: read from the tenant)",
-    "extensions_app_id": "the app id of the tenant's extensions app, for ext.<name> columns",
+    "extensions_app_id": "the app id of the tenant's extensions app, holding its custom attributes (found by itself when not set)",
     "apps": "[[NAME.apps]] tables: more app registrations of the same tenant (an app pool), each with client_id "
             "and client_secret_env, client_secret or certificate_path",
 }

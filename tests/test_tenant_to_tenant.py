@@ -2,9 +2,9 @@
 tenant A is create's input in tenant B, another emulator with another domain and another
 extensions app. B's export then matches A's except the object ids, the UPNs (Graph makes
 them from the id and the domain) and the dates; local issuers are B's domain (they are not
-in the export's columns), federated issuers are the provider's, the same in both.
-
-The lead adds custom attributes here once `ext.<name>` is mapped by name (helper "attributes")."""
+in the export's columns), federated issuers are the provider's, the same in both. Two
+custom attributes, declared in each tenant on its own extensions app, travel by name; with
+`--legacy-id-attribute` A's object ids are kept in B."""
 
 from __future__ import annotations
 
@@ -20,13 +20,15 @@ from batch.emulator import ALL_USER_PERMISSIONS, EmulatorApp, Store
 from batch.emulator.inprocess import EmulatorTransport
 from batch.emulator.store import USER_ADMINISTRATOR
 
-CUSTOMERS = [  # signInName, displayName, federatedIssuer, federatedId, federatedIssuer2, federatedId2
-    ("ada@example.com", "Ada Lovelace", "google.com", "108000000000000000001", "", ""),
-    ("grace@example.com", "Grace Hopper", "", "", "", ""),
-    ("alan_t", "Alan Turing", "facebook.com", "5eecb0cd", "", ""),
-    ("", "Gina Google", "google.com", "108000000000000000002", "", ""),
-    ("", "Sam Social", "google.com", "108000000000000000003", "facebook.com", "10150000000000003"),
+CUSTOMERS = [  # signInName, displayName, federatedIssuer, federatedId, federatedIssuer2, federatedId2,
+    #            ext.loyaltyTier (Integer), ext.newsletter (Boolean)
+    ("ada@example.com", "Ada Lovelace", "google.com", "108000000000000000001", "", "", "3", "yes"),
+    ("grace@example.com", "Grace Hopper", "", "", "", "", "1", ""),
+    ("alan_t", "Alan Turing", "facebook.com", "5eecb0cd", "", "", "", "no"),
+    ("", "Gina Google", "google.com", "108000000000000000002", "", "", "2", "true"),
+    ("", "Sam Social", "google.com", "108000000000000000003", "facebook.com", "10150000000000003", "", ""),
 ]
+ATTRIBUTES = (("loyaltyTier", "Integer"), ("newsletter", "Boolean"))
 # Columns that differ between two tenants by nature: who the object is, and when it was made.
 DIFFERENT = ("id", "userPrincipalName", "createdDateTime")
 
@@ -48,6 +50,10 @@ def _tenant(path: Path, domain: str | None) -> Tenant:
                             directory_roles=(USER_ADMINISTRATOR,))
     found = store.tenant(app.tenant_id)
     assert found is not None
+    for name, data_type in ATTRIBUTES:  # each tenant declares them on its own extensions app
+        store.add_extension_property(found.id, name, data_type)
+    if domain is not None:  # B keeps A's object ids (--legacy-id-attribute)
+        store.add_extension_property(found.id, "legacyId", "String")
     target = batch.Target("url", "http://emulator.local/v1.0", tenant_id=found.id, client_id=app.client_id,
                           client_secret=app.secret, authority_host="http://emulator.local",
                           domain=found.default_domain)
@@ -71,9 +77,9 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-async def _create(tenant: Tenant, source: Path, runs: Path) -> batch.RunSummary:
-    return await batch.start_run(batch.RunRequest(verb="create", input=str(source)), tenant.target,
-                                 runs_root=runs, transport=tenant.transport)
+async def _create(tenant: Tenant, source: Path, runs: Path, **options: str) -> batch.RunSummary:
+    return await batch.start_run(batch.RunRequest(verb="create", input=str(source), **options),  # type: ignore[arg-type]
+                                 tenant.target, runs_root=runs, transport=tenant.transport)
 
 
 async def _export(tenant: Tenant, out: Path, runs: Path) -> list[dict[str, str]]:
@@ -89,7 +95,7 @@ async def test_an_export_of_one_tenant_creates_the_same_customers_in_another(
     with source.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["signInName", "displayName", "federatedIssuer", "federatedId", "federatedIssuer2",
-                         "federatedId2"])
+                         "federatedId2", "ext.loyaltyTier", "ext.newsletter"])
         writer.writerows(CUSTOMERS)
     made = await _create(a, source, tmp_path / "runs-a")
     assert made.counts["created"] == len(CUSTOMERS) and made.exit_code == batch.ExitCode.OK
@@ -102,17 +108,21 @@ async def test_an_export_of_one_tenant_creates_the_same_customers_in_another(
         "google.com/108000000000000000001", "facebook.com/5eecb0cd", "google.com/108000000000000000002", "",
         "google.com/108000000000000000003; facebook.com/10150000000000003"]
 
-    moved = await _create(b, tmp_path / "a.csv", tmp_path / "runs-b")
+    assert [(r["ext.loyaltyTier"], r["ext.newsletter"]) for r in first] == [
+        ("3", "true"), ("", "false"), ("2", "true"), ("1", ""), ("", "")]  # by displayName
+
+    moved = await _create(b, tmp_path / "a.csv", tmp_path / "runs-b", legacy_id_attribute="legacyId")
     assert moved.counts["created"] == len(CUSTOMERS) and moved.exit_code == batch.ExitCode.OK
     # The export's own columns are said once, not per row; each dropped UPN is said in its row.
-    assert any(note.startswith("ignored columns: id, createdDateTime, creationType") for note in moved.notes)
+    assert any(note.startswith("ignored columns: createdDateTime, creationType") for note in moved.notes), moved.notes
     results = _rows(moved.run_dir / "results.csv")
     assert all("another tenant's; Graph generated a new one" in r["error_message"] for r in results)
     assert len(_rows(moved.run_dir / "passwords.csv")) == 3
 
     second = await _export(b, tmp_path / "b.csv", tmp_path / "runs-b")
-    assert [{k: v for k, v in r.items() if k not in DIFFERENT} for r in second] == \
-        [{k: v for k, v in r.items() if k not in DIFFERENT} for r in first]
+    assert [{k: v for k, v in r.items() if k not in (*DIFFERENT, "ext.legacyId")} for r in second] == \
+        [{k: v for k, v in r.items() if k not in (*DIFFERENT, "ext.legacyId")} for r in first]
+    assert [r["ext.legacyId"] for r in second] == [r["id"] for r in first]  # A's ids, kept in B
     assert all(r["userPrincipalName"].endswith("@fabrikam.onmicrosoft.com") for r in second)
     assert not {r["id"] for r in second} & {r["id"] for r in first}
 
@@ -138,3 +148,21 @@ async def test_the_same_export_again_creates_nobody_twice(tenants: tuple[Tenant,
     assert again.counts["skipped"] == 1
     [line] = _rows(again.run_dir / "results.csv")
     assert (line["key"], line["status"]) == ("google.com/108000000000000000002", "skipped")
+
+
+async def test_custom_attributes_under_the_source_app_name_are_mapped_by_name(
+        tenants: tuple[Tenant, Tenant], tmp_path: Path) -> None:
+    """A file whose columns carry tenant A's Graph names (`extension_<A's app>_<name>`, as a B2C
+    tool exports them) writes B's attributes of the same names, and the run says so."""
+    a, b = tenants
+    a_hex = a.store.tenant(a.target.tenant_id).extensions_app_id.replace("-", "")  # type: ignore[union-attr]
+    b_hex = b.store.tenant(b.target.tenant_id).extensions_app_id.replace("-", "")  # type: ignore[union-attr]
+    source = tmp_path / "b2c.csv"
+    source.write_text(f"signInName,displayName,extension_{a_hex}_loyaltyTier,extension_{a_hex}_newsletter\r\n"
+                      "ada@example.com,Ada Lovelace,7,true\r\n", encoding="utf-8")
+    moved = await _create(b, source, tmp_path / "runs")
+    assert moved.counts["created"] == 1
+    assert any(f"custom attributes of app {a_hex}" in note and "loyaltyTier" in note for note in moved.notes)
+    [user] = [u.data for u in b.store.select_users(b.target.tenant_id, "live", limit=10)]  # type: ignore[arg-type]
+    assert (user[f"extension_{b_hex}_loyaltyTier"], user[f"extension_{b_hex}_newsletter"]) == (7, True)
+    assert not any(key.startswith(f"extension_{a_hex}") for key in user)

@@ -87,7 +87,8 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--domain", metavar="DOMAIN",
                    help="the tenant's default domain, issuer of sign-in names (e.g. contoso.onmicrosoft.com)")
     g.add_argument("--extensions-app-id", metavar="APP_ID",
-                   help="app id of the tenant's extensions app, for ext.<name> columns")
+                   help="app id of the tenant's extensions app (b2c-extensions-app), which holds its custom "
+                        "attributes; found by itself when not given (needs Application.Read.All)")
 
 
 SHEET_HELP = "the worksheet of an .xlsx file to read (default: the first); its name exactly"

@@ -409,13 +409,20 @@ examples:
   entra-batch create customers.csv --on-existing skip   a second run creates nothing twice
   entra-batch create legacy.csv --profile prod --priority low --out-dir runs/migration
   entra-batch create legacy.csv --jit-migration requiresMigration   passwords unknown: migrated at first sign-in
+  entra-batch create legacy.xlsx --sheet Customers      an Excel workbook (also .jsonl and .parquet)
+  entra-batch create old-tenant-export.csv --legacy-id-attribute legacyId   another tenant's export
 
-The file: one customer per row. Columns (headers match case-insensitively, ignoring spaces,
-_ and -): signInType (emailAddress/email or userName/username; blank: guessed from the value),
-signInName, displayName (required), givenName, surname, blockSignIn (Yes/No), usageLocation
-(ISO code), mail, password (blank: a 16-character one is generated), forceChangePasswordNextSignIn,
-extension_<appId>_<name> or ext.<name>. The admin center's bulk-create template works as
-downloaded. `entra-batch template create` writes an empty one.
+The file: one customer per row; CSV, or by its suffix .xlsx, .jsonl/.ndjson or .parquet.
+Columns (headers match case-insensitively, ignoring spaces, _ and -): signInType
+(emailAddress/email or userName/username; blank: guessed from the value), signInName,
+displayName (required), givenName, surname, blockSignIn (Yes/No), usageLocation (ISO code),
+mail, password (blank: a 16-character one is generated), forceChangePasswordNextSignIn;
+federatedIssuer + federatedId (a social identity such as google.com; numbered 2 to 5 for more;
+a customer with only social identities gets no password); custom attributes as ext.<name>, the
+attribute's bare name or extension_<appId>_<name>, checked against their declared types. An
+export of another tenant works as it is (its signIn.* columns; its id and foreign UPN are
+ignored). The admin center's bulk-create template works as downloaded. `entra-batch template
+create` writes an empty one.
 
 Writes a run folder (runs/<UTC time>-create/ or --out-dir): results.csv (one line per row:
 row,key,status,object_id,http_status,error_code,error_message,attempts), passwords.csv (mode
