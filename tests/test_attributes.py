@@ -389,3 +389,23 @@ def test_update_checks_attribute_types_through_the_catalog():
     good = fresh.validate(Row(2, {"objectId": key, "ext.loyaltyTier": "5", f"extension_{OTHER}_joined": "#clear"}))
     assert not isinstance(good, Rejected)
     assert good.changes == {f"extension_{HEX}_loyaltyTier": 5, f"extension_{HEX}_joined": None}
+
+
+def test_validate_on_the_built_in_emulator_claims_bare_names_as_a_run_does(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`validate` and `create` agree on a column named by the attribute alone: its values are
+    checked against the declared type, and it is not an ignored column."""
+    from batch.cli import main
+
+    store = Store(home / "emulator.db")
+    try:
+        store.add_extension_property(store.tenants()[0].id, "loyaltyTier", "Integer")
+    finally:
+        store.close()
+    source = tmp_path / "in.csv"
+    source.write_text("signInName,displayName,LoyaltyTier\r\na@example.com,A,3\r\nb@example.com,B,gold\r\n",
+                      encoding="utf-8")
+    assert main(["validate", str(source), "--verb", "create"]) == 1
+    said = capsys.readouterr()
+    assert "ignored columns" not in said.err
+    assert said.out.startswith("row 2: ") and "Integer" in said.out and "row 1" not in said.out

@@ -18,6 +18,7 @@ from batch.io.columns import ColumnSet
 from batch.io.quoting import shown
 from batch.io.sources import describe_source, open_input_file
 from batch.outcome import Status
+from batch.run.attributes import claim_attribute_columns
 from batch.run.pipeline import CHUNK_ROWS, chunks
 from batch.run.private import check_replaceable
 from batch.verbs.registry import VERBS, VerbSettings, build_verb
@@ -25,9 +26,12 @@ from batch.verbs.registry import VERBS, VerbSettings, build_verb
 
 def validate(args: argparse.Namespace) -> int:
     domain, extensions_app_id = _tenant_names(args)
+    catalog = offline_attributes(args)
     verb = build_verb(args.verb, VerbSettings(domain=domain, extensions_app_id=extensions_app_id,
-                                              attributes=offline_attributes(args)))
+                                              attributes=catalog))
     source = open_input_file(args.file, verb.columns, encoding=args.encoding, sheet=args.sheet)
+    if catalog is not None and verb.columns.extensions:  # bare attribute names, as a run claims them
+        source.match = claim_attribute_columns(source.headers, source.match, catalog)
     if not domain:
         say("the tenant's default domain is not known offline, so userPrincipalName domains were not checked (and "
             "sign-in name keys need it); give --domain, or use a profile or environment that names it")
