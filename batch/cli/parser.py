@@ -112,7 +112,7 @@ def _add_verb(verbs: argparse._SubParsersAction[argparse.ArgumentParser], spec: 
             p.add_argument(option.flag, dest=option.dest, action="store_true", help=option.help)
         else:
             p.add_argument(option.flag, dest=option.dest, choices=option.choices, default=option.default,
-                           help=option.help)
+                           metavar=option.metavar, help=option.help)
     p.add_argument("--batch-size", type=_batch_size, default=20, help="requests per JSON batch, 1-20 (default 20)")
     _add_pace_options(p, concurrency=4, what="batches in flight at once")
     _add_output_options(p)

@@ -471,10 +471,10 @@ SPEC = VerbSpec(
                "just-in-time password migration: ATTRIBUTE is the tenant's Boolean custom attribute that the "
                "onPasswordSubmit listener's migration handler reads (e.g. requiresMigration). Each customer gets "
                "an unguessable password nobody receives (no passwords.csv) and the flag set to true; the legacy "
-               "password is checked at first sign-in. Rows must not bring a password"),
+               "password is checked at first sign-in. Rows must not bring a password", metavar="ATTRIBUTE"),
         Option("--legacy-id-attribute", "legacy_id_attribute",
                "keep an export's object id (its id or objectId column, ignored otherwise) in this String custom "
-               "attribute, e.g. legacyId: the customer's id in the system the file comes from"),
+               "attribute, e.g. legacyId: the customer's id in the system the file comes from", metavar="ATTRIBUTE"),
     ),
     confirm="never",
     build=build,

@@ -24,6 +24,7 @@ class Option:
     choices: tuple[str, ...] | None = None
     default: object = None
     store_true: bool = False
+    metavar: str | None = None  # "ATTRIBUTE": how --help names the value (default: from dest)
 
 
 @dataclass(frozen=True)
