@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from batch.cli import main
 from batch.emulator import Store
 from batch.emulator.directory import Directory
-from batch.export.fields import DEFAULT_COLUMNS, SelectError, choose_columns, flatten
+from batch.export.fields import DEFAULT_COLUMNS, SelectError, choose_columns, flatten, row_flattener
 from batch.export.listing import PARTITION_PREFIXES
 from batch.io.quoting import neutralise, unquote
 
@@ -92,6 +92,23 @@ def test_flatten_spreads_identities_one_column_per_sign_in_type() -> None:
     assert record["surname"] == "" and record["mail"] == ""
     assert record["ext.loyaltyTier"] == "gold"
     assert "identities" in columns.select and "extension_abc_loyaltyTier" in columns.select
+
+
+def test_sign_in_types_are_filed_whatever_their_case() -> None:
+    """External ID documents its user-name identity as `username` (how-to-sign-in-alias.md), B2C
+    as `userName`; an `emailAddress1` is an email sign-in (objectidentity.md). Each lands in its
+    column, through the per-row flattener and the one-pass one alike."""
+    columns = choose_columns(None, extension_names=[], extensions_app_hex=None)
+    user = {"id": "1", "identities": [
+        {"signInType": "username", "issuer": DOMAIN, "issuerAssignedId": "ada_l"},
+        {"signInType": "emailAddress1", "issuer": DOMAIN, "issuerAssignedId": "ada@example.com"},
+        {"signInType": "Federated", "issuer": "google.com", "issuerAssignedId": "1234"}]}
+    record = flatten(user, columns)
+    assert (record["signIn.userName"], record["signIn.emailAddress"], record["signIn.federated"]) == \
+        ("ada_l", "ada@example.com", "google.com/1234")
+    flat = row_flattener(columns)(user)
+    assert [flat[columns.names.index(n)] for n in ("signIn.userName", "signIn.emailAddress", "signIn.federated")] == \
+        ["ada_l", "ada@example.com", "google.com/1234"]
 
 
 def test_select_narrows_or_adds() -> None:

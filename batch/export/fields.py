@@ -169,11 +169,24 @@ def row_flattener(columns: Columns) -> Callable[[Mapping[str, Any]], list[str]]:
     return flat
 
 
+# signInType as Graph may spell it → the column's kind. External ID's documented user-name
+# identity is written `username` (entra-docs how-to-sign-in-alias.md), B2C's `userName`; custom
+# types starting with `emailAddress` (`emailAddress1`) are email sign-ins (objectidentity.md).
+_KINDS = {"emailaddress": "emailAddress", "username": "userName", "federated": "federated"}
+
+
+def _kind(sign_in_type: Any) -> Any:
+    if not isinstance(sign_in_type, str):
+        return sign_in_type
+    lowered = sign_in_type.lower()
+    return _KINDS.get(lowered) or ("emailAddress" if lowered.startswith("emailaddress") else sign_in_type)
+
+
 def _sign_ins(identities: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """`_sign_in` of every kind in one pass: kind → its values joined by `; `."""
     found: dict[str, list[str]] = {}
     for identity in identities:
-        sign_in_type = identity.get("signInType")
+        sign_in_type = _kind(identity.get("signInType"))
         value = identity.get("issuerAssignedId") or ""
         if sign_in_type == "federated":
             found.setdefault("federated", []).append(f"{identity.get('issuer', '')}/{value}")
@@ -185,7 +198,7 @@ def _sign_ins(identities: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 def _sign_in(identities: Sequence[Mapping[str, Any]], kind: str) -> str:
     found = []
     for identity in identities:
-        sign_in_type = identity.get("signInType")
+        sign_in_type = _kind(identity.get("signInType"))
         value = identity.get("issuerAssignedId") or ""
         if kind == "federated" and sign_in_type == "federated":
             found.append(f"{identity.get('issuer', '')}/{value}")
