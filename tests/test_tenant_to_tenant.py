@@ -40,19 +40,19 @@ class Tenant:
     target: batch.Target
 
 
-def _tenant(path: Path, domain: str | None) -> Tenant:
+def _tenant(path: Path, domain: str | None, kind: str = "external", *, legacy_id: bool = False) -> Tenant:
     store = Store(path)
     if domain is None:
         app = store.default_app()
     else:  # a tenant of its own, with its own domain and extensions app
-        tenant = store.add_tenant(domain, display_name="Fabrikam customers")
+        tenant = store.add_tenant(domain, display_name="Fabrikam customers", kind=kind)
         app = store.add_app(tenant.id, ALL_USER_PERMISSIONS, display_name="entra-batch",
                             directory_roles=(USER_ADMINISTRATOR,))
     found = store.tenant(app.tenant_id)
     assert found is not None
     for name, data_type in ATTRIBUTES:  # each tenant declares them on its own extensions app
         store.add_extension_property(found.id, name, data_type)
-    if domain is not None:  # B keeps A's object ids (--legacy-id-attribute)
+    if legacy_id:  # B keeps A's object ids (--legacy-id-attribute)
         store.add_extension_property(found.id, "legacyId", "String")
     target = batch.Target("url", "http://emulator.local/v1.0", tenant_id=found.id, client_id=app.client_id,
                           client_secret=app.secret, authority_host="http://emulator.local",
@@ -60,10 +60,12 @@ def _tenant(path: Path, domain: str | None) -> Tenant:
     return Tenant(store, EmulatorTransport(EmulatorApp(store)), target)
 
 
-@pytest.fixture
-def tenants(tmp_path: Path) -> Iterator[tuple[Tenant, Tenant]]:
-    a = _tenant(tmp_path / "a.db", None)
-    b = _tenant(tmp_path / "b.db", "fabrikam.onmicrosoft.com")
+@pytest.fixture(params=["external", "b2c"])
+def tenants(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Tenant, Tenant]]:
+    """A: an External ID tenant, or an Azure AD B2C one (a B2C export moving to External ID)."""
+    a = _tenant(tmp_path / "a.db", None) if request.param == "external" else \
+        _tenant(tmp_path / "a.db", "contosob2c.onmicrosoft.com", kind="b2c")
+    b = _tenant(tmp_path / "b.db", "fabrikam.onmicrosoft.com", legacy_id=True)
     assert a.target.domain != b.target.domain
     assert a.store.tenant(a.target.tenant_id).extensions_app_id != \
         b.store.tenant(b.target.tenant_id).extensions_app_id  # type: ignore[union-attr]
