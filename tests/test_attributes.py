@@ -115,6 +115,8 @@ def test_a_column_of_another_tenants_app_is_mapped_by_name():
 def test_an_unknown_attribute_lists_the_tenants():
     problems: list[str] = []
     assert Extensions(None, CATALOG).check("ext.colour", "", problems) is None
+    assert problems == []  # a blank cell loses nothing
+    assert Extensions(None, CATALOG).check("ext.colour", "red", problems) is None
     assert problems == ["column 'ext.colour': this tenant has no custom attribute 'colour'; its custom attributes "
                         "are: avatar (Binary), joined (DateTime), legacyId (String), loyaltyTier (Integer), "
                         "points (LargeInteger), requiresMigration (Boolean)"]
@@ -298,6 +300,21 @@ async def test_an_unknown_attribute_makes_rows_invalid_listing_the_tenants(emula
                                     runs_root=tmp_path / "runs", transport=emulator.transport)
     message = _results(summary.run_dir)["1"]["error_message"]
     assert "no custom attribute 'colour'; its custom attributes are: loyaltyTier (Integer)" in message
+
+
+async def test_an_attribute_the_tenant_lacks_holds_back_only_the_rows_that_give_it_a_value(emulator: Emulator,
+                                                                                              tmp_path: Path):
+    """An export of another tenant carries its attributes; one this tenant lacks, blank in most
+    rows, must not make every row invalid: only a row that would lose a value is held back."""
+    emulator.store.add_extension_property(emulator.tenant_id, "loyaltyTier", "Integer")
+    source = _write(tmp_path / "in.csv", [["signInName", "displayName", "ext.colour", "ext.loyaltyTier"],
+                                          ["ed@example.com", "Ed", "", "3"], ["fay@example.com", "Fay", "red", ""],
+                                          ["gus@example.com", "Gus", " ", ""]])
+    summary = await batch.start_run(batch.RunRequest(verb="create", input=str(source)), emulator.target,
+                                    runs_root=tmp_path / "runs", transport=emulator.transport)
+    lines = _results(summary.run_dir)
+    assert [lines[n]["status"] for n in ("1", "2", "3")] == ["created", "invalid", "created"]
+    assert "no custom attribute 'colour'" in lines["2"]["error_message"]
 
 
 async def test_without_application_read_all_a_file_with_attributes_stops_before_sending(emulator: Emulator,

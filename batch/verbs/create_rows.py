@@ -169,8 +169,10 @@ class CreateRows:
             present = set(names)
             fields = tuple((c, "businessPhones" if c == "businessPhone" else c) for c in FIELD_RULES if c in present)
             problems: list[str] = []
-            extensions = tuple((c, self.extensions.property_name(c, problems) or "") for c in names
-                               if is_extension_column(c))
+            # A column naming an attribute the tenant lacks holds back only the rows with a value
+            # in it ("" here sends such a row to `read`, which says so).
+            extensions = tuple((c, "" if self.extensions.unknown(c) else self.extensions.property_name(c, problems)
+                                or "") for c in names if is_extension_column(c))
             columns = property_columns(dict.fromkeys(names, ""), self.extensions)
             layout = self._layouts[names] = _Layout(names, frozenset(names), fields, extensions,
                                                      not problems and "displayName" in present, columns,
@@ -225,6 +227,8 @@ class CreateRows:
         for column, prop in layout.extensions:
             value = cells[column]
             if value:
+                if not prop:
+                    return None
                 if self.extensions.catalog is None:
                     lowered = value.strip().lower()
                     found[prop] = True if lowered == "true" else False if lowered == "false" else value
@@ -402,7 +406,8 @@ class CreateRows:
         return password
 
     def _extensions(self, cells: dict[str, str], problems: list[str]) -> dict[str, Any]:
-        # Every custom attribute column is checked, blank or not: a bad name is the file's problem.
+        # Every custom attribute column is checked, blank or not: a bad name is the file's problem
+        # (an attribute the tenant lacks only where the row gives it a value: Extensions.check).
         found: dict[str, Any] = {}
         for name, value in cells.items():
             if is_extension_column(name):

@@ -209,7 +209,9 @@ class Extensions:
     by property; `extension_<other hex>_<name>` (an export of another tenant) by its name
     (the run says so once, batch/run/attributes.foreign_note). Each value is checked against
     the attribute's declared type (batch/verbs/attribute_values.py). An attribute the tenant
-    does not have is a problem naming the ones it has.
+    does not have is a problem naming the ones it has, for each row that gives it a value: an
+    export of another tenant may carry attributes this one lacks, mostly blank, and only the
+    rows that would lose a value are held back.
 
     Without a catalog (`validate` offline): `extension_<appId without hyphens>_<name>`, or
     `ext.<name>` with the extensions app id known (GRAPH.md §1.6 [B2CAttrs]); values are
@@ -241,6 +243,15 @@ class Extensions:
                             f"its custom attributes are: {self.catalog.listed()}")
         return found
 
+    def unknown(self, column: str) -> bool:
+        """Whether a well-formed custom attribute column names an attribute the tenant lacks."""
+        if self.catalog is None:
+            return False
+        if column.lower().startswith("ext."):
+            return self.catalog.find(column[4:]) is None
+        parsed = rules.parse_extension_name(column)
+        return parsed is not None and self.catalog.find(parsed[1]) is None
+
     def property_name(self, column: str, problems: list[str]) -> str | None:
         """The Graph property of a custom attribute column, or None (with the problem said)."""
         if self.catalog is not None:
@@ -268,6 +279,8 @@ class Extensions:
         set (a blank cell, or a column that is not a usable name, or a value that does not
         fit the attribute's type, with the problem said)."""
         if self.catalog is not None:
+            if value.strip() == "" and self.unknown(column):
+                return None  # nothing would be lost
             found = self.attribute(column, problems)
             if found is None or value.strip() == "":
                 return None
