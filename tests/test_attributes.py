@@ -426,3 +426,34 @@ def test_validate_on_the_built_in_emulator_claims_bare_names_as_a_run_does(
     said = capsys.readouterr()
     assert "ignored columns" not in said.err
     assert said.out.startswith("row 2: ") and "Integer" in said.out and "row 1" not in said.out
+
+
+def test_add_attribute_sets_up_a_fresh_built_in_emulator_and_never_retypes(
+        home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's JIT road starts with `emulator add-attribute` on a machine where nothing ran
+    yet; an attribute keeps its name and type, as in the admin center."""
+    from batch.cli import main
+
+    assert main(["emulator", "add-attribute", "vip", "--type", "Boolean"]) == 0
+    assert main(["emulator", "add-attribute", "vip", "--type", "Boolean"]) == 0  # again: nothing changes
+    assert main(["emulator", "add-attribute", "vip", "--type", "String"]) == 2
+    assert main(["emulator", "add-attribute", "VIP", "--type", "Boolean"]) == 2
+    assert "declared already, as a Boolean" in capsys.readouterr().err
+    store = Store(home / "emulator.db")
+    try:
+        assert list(store.declared_extensions(store.tenants()[0].id).values()) == ["Boolean"]
+    finally:
+        store.close()
+
+
+def test_validate_against_a_tenant_says_what_it_could_not_check(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Offline, a tenant's attributes are unknown: an ext.<name> column is checked by its form
+    (a run finds the extensions app by itself, so no app id is needed), and validate says so."""
+    from batch.cli import main
+
+    source = tmp_path / "in.csv"
+    source.write_text("signInName,displayName,ext.zzz\r\na@example.com,A,maybe\r\n", encoding="utf-8")
+    assert main(["validate", str(source), "--verb", "create", "--target", "http://127.0.0.1:9/v1.0",
+                 "--domain", "contoso.onmicrosoft.com"]) == 0
+    assert "checked by their form only" in capsys.readouterr().err

@@ -240,7 +240,9 @@ def add_attribute(args: argparse.Namespace) -> int:
     """`entra-batch emulator add-attribute NAME [--type TYPE] [--db PATH]`: declare a custom
     attribute on the extensions app of the emulator's tenant, as the admin center's "Custom
     user attributes" page does; until then, Graph (and the emulator) refuse to write it.
-    Works while the emulator runs; declaring it again changes nothing but its type."""
+    Works while the emulator runs. An attribute's name (any case) and type are for good, as in
+    the admin center, whose custom attributes cannot be renamed or retyped: declaring the same
+    one again changes nothing, and another type (or another case) is refused."""
     from batch.emulator.database import DatabaseUnavailable
     from batch.emulator.tenantstore import EXTENSION_TYPES
 
@@ -254,11 +256,20 @@ def add_attribute(args: argparse.Namespace) -> int:
     if data_type is None:
         print(f"entra-batch emulator: --type is one of {', '.join(EXTENSION_TYPES)}", file=sys.stderr)
         return ExitCode.USAGE
-    store = _open_directory(args.db)
+    store = _open_directory(args.db, make_default=True)
     if isinstance(store, int):
         return store
     try:
         tenant_id = store.default_app().tenant_id
+        tenant = store.tenant(tenant_id)
+        hex_id = tenant.extensions_app_id.replace("-", "").lower() if tenant is not None else ""
+        declared = {full.split("_", 2)[2]: kind for full, kind in store.declared_extensions(tenant_id).items()
+                    if full.lower().startswith(f"extension_{hex_id}_")}
+        same = next(((known, kind) for known, kind in declared.items() if known.lower() == name.lower()), None)
+        if same is not None and same != (name, data_type):
+            print(f"entra-batch emulator: the custom attribute {same[0]} is declared already, as a {same[1]}; an "
+                  "attribute's name and type cannot be changed (nothing was changed)", file=sys.stderr)
+            return ExitCode.USAGE
         full = store.add_extension_property(tenant_id, name, data_type)
     except (ValueError, DatabaseUnavailable) as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
@@ -270,8 +281,10 @@ def add_attribute(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _open_directory(given: Path | None) -> Store | int:
-    """The emulator's directory file opened (a Store), or the usage exit code after one line."""
+def _open_directory(given: Path | None, *, make_default: bool = False) -> Store | int:
+    """The emulator's directory file opened (a Store), or the usage exit code after one line.
+    `make_default`: the built-in emulator's own directory (no --db) is made when it does not
+    exist yet, as its first run would (setting a tenant up before any customer exists)."""
     from batch.emulator.database import DatabaseUnavailable
     from batch.emulator.store import Store
 
@@ -280,7 +293,7 @@ def _open_directory(given: Path | None) -> Store | int:
     except ConfigError as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    if not db.is_file():
+    if not db.is_file() and not (make_default and given is None):
         print(f"entra-batch emulator: no emulator directory at {db}; give the --db of the running emulator",
               file=sys.stderr)
         return ExitCode.USAGE

@@ -18,7 +18,7 @@ from batch.io.columns import ColumnSet
 from batch.io.quoting import shown
 from batch.io.sources import describe_source, open_input_file
 from batch.outcome import Status
-from batch.run.attributes import claim_attribute_columns
+from batch.run.attributes import claim_attribute_columns, uses_attributes
 from batch.run.pipeline import CHUNK_ROWS, chunks
 from batch.run.private import check_replaceable
 from batch.verbs.registry import VERBS, VerbSettings, build_verb
@@ -37,6 +37,9 @@ def validate(args: argparse.Namespace) -> int:
             "sign-in name keys need it); give --domain, or use a profile or environment that names it")
     if source.match.unknown:
         say(f"ignored columns: {', '.join(shown(name, 60) for name in source.match.unknown)}")
+    if catalog is None and uses_attributes(source.match):
+        say("custom attribute columns were checked by their form only: whether the tenant has each attribute, and "
+            "each value's type, are checked when a run (or --dry-run) reads the tenant's attributes")
     where = getattr(source, "where", lambda row: "")  # an .xlsx row's number in the sheet too
     rows = invalid = 0
     for chunk in chunks(source.rows(), CHUNK_ROWS):

@@ -273,7 +273,8 @@ CREATE_COLUMNS = ColumnSet(
     verb="create",
     columns=(
         Column("signInType", ("sign in type", "sign-in type", "sign in method", "sign-in method", "identity type"),
-               help="emailAddress or userName (email and username too); blank: emailAddress"),
+               help="emailAddress or userName (email and username too); blank: an @ in signInName means "
+                    "emailAddress, otherwise userName"),
         Column("signInName", ("sign in name", "sign-in name", "email", "email address", "issuer assigned id",
                               "issuerAssignedId", "login"),
                help="the email address or user name the customer signs in with"),

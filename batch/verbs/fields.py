@@ -259,8 +259,10 @@ class Extensions:
             return found.property if found is not None else None
         if column.lower().startswith("ext."):
             if self.prefix is None:
-                problems.append(f"column '{shown(column, 60)}' needs the extensions app id (--extensions-app-id) "
-                                "to become extension_<appId>_<name>")
+                # `validate` offline without the app id: a run finds the extensions app by itself
+                # (batch/run/attributes.py), so only the name's form can be checked here.
+                if rules.parse_extension_name(f"extension_{'0' * 32}_{column[4:]}") is None:
+                    problems.append(f"column '{shown(column, 60)}' is not a custom attribute name (ext.<name>)")
                 return None
             full = self.prefix + column[4:]
         else:
