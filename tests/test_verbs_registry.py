@@ -116,10 +116,16 @@ def test_create_and_update_say_the_same_about_the_same_column(cells: dict[str, s
         assert any(expected in problem for problem in problems_of(name, **cells)), name
 
 
-def test_an_ext_column_needs_the_extensions_app_in_both() -> None:
-    expected = ("column 'ext.tier' needs the extensions app id (--extensions-app-id) to become extension_<appId>_<name>",)
-    assert problems_of("create", None, **{"ext.tier": "gold"}) == expected
-    assert problems_of("update", None, **{"ext.tier": "gold"}) == expected
+def test_an_ext_column_is_checked_alike_in_both_without_the_tenants_attributes() -> None:
+    """Offline (`validate`), with neither the catalog nor the app id: the name's form only, in
+    create and update alike (a run reads the tenant's attributes before any row is checked)."""
+    for name in ("create", "update"):
+        verb = build_verb(name, VerbSettings(domain=DOMAIN))
+        key = {"signInName": "ada@example.com"} | ({"displayName": "Ada"} if name == "create" else {})
+        assert not isinstance(verb.validate(Row(1, key | {"ext.tier": "gold"})), Rejected)
+    expected = ("column 'ext.9 lives' is not a custom attribute name (ext.<name>)",)
+    assert problems_of("create", None, **{"ext.9 lives": "gold"}) == expected
+    assert problems_of("update", None, **{"ext.9 lives": "gold"}) == expected
 
 
 def test_a_new_sign_in_name_is_checked_as_a_sign_in_name() -> None:
