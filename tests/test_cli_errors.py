@@ -269,3 +269,14 @@ def test_a_local_emulator_database_that_cannot_be_used_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert "built-in emulator cannot use its directory" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 2  # the "no tenant configured" line, then the refusal
+
+
+@pytest.mark.parametrize("argv", [["create", "x.csv", "--batch-size", "50"], ["emulator", "--port", "99999"],
+                                  ["frobnicate"], ["runs", "frob"]])
+def test_a_usage_error_is_one_line_saying_where_the_help_is(argv: list[str],
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "usage:" not in err and "--help`" in err
