@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from batch.cli.help import DOCTOR_EPILOG, EMULATOR_EPILOG, EXPORT_EPILOG
 from batch.verbs.registry import VERBS, VerbSpec
@@ -320,8 +320,16 @@ def _concurrency(text: str) -> int:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (what is wrong, and where the help is), not the
+    whole usage block before it: the rule for every error a user can cause."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="entra-batch",
         description="Bulk management of Microsoft Entra External ID customer accounts through Microsoft Graph.",
     )
