@@ -94,8 +94,8 @@ def choose_extensions_app(body: Any, configured: str | None) -> AppChoice:
     the only candidate; several candidates and none of them named exactly is refused rather
     than guessed, since the wrong app's attributes would be written or read. `doctor` finds it
     with this too (batch/doctor/extensions.py)."""
-    apps = [a for a in (body or {}).get("value") or [] if isinstance(body, dict)
-            if isinstance(a, dict) and str(a.get("displayName", "")).startswith(EXTENSIONS_APP_PREFIX)]
+    listed = (body.get("value") if isinstance(body, dict) else None) or []
+    apps = [a for a in listed if isinstance(a, dict) and str(a.get("displayName", "")).startswith(EXTENSIONS_APP_PREFIX)]
     if not apps:
         return AppChoice(why=f"this tenant has no {EXTENSIONS_APP_PREFIX}, which holds its custom attributes: "
                              "ext.<name> and extension_… columns cannot be written (a deleted one can be restored "
