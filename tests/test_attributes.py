@@ -457,3 +457,78 @@ def test_validate_against_a_tenant_says_what_it_could_not_check(
     assert main(["validate", str(source), "--verb", "create", "--target", "http://127.0.0.1:9/v1.0",
                  "--domain", "contoso.onmicrosoft.com"]) == 0
     assert "checked by their form only" in capsys.readouterr().err
+
+
+# --- which app is the extensions app (review finding 10) -----------------------------------------
+
+REAL_NAME = "b2c-extensions-app. Do not modify. Used by AADB2C for storing user data."
+IMPOSTOR = "22222222-2222-3333-4444-555555555555"
+
+
+async def test_an_app_merely_named_like_the_extensions_app_is_not_taken_for_it():
+    """Any app registration may be named b2c-extensions-app-…: it comes first in the answer."""
+    apps = {"value": [{"id": "obj-2", "appId": IMPOSTOR, "displayName": "b2c-extensions-app-copy"},
+                      {"id": "obj-1", "appId": APP, "displayName": REAL_NAME}]}
+    reading, asked = await _read((200, apps))
+    assert reading.catalog is not None and reading.catalog.app_id == APP
+    assert "/applications/obj-1/extensionProperties" in asked[1]
+    configured, asked = await _read((200, apps), configured=IMPOSTOR)
+    assert configured.catalog is not None and configured.catalog.app_id == IMPOSTOR  # the administrator said so
+    assert "/applications/obj-2/extensionProperties" in asked[1]
+
+
+async def test_several_apps_with_the_extensions_app_s_name_are_refused_rather_than_guessed():
+    apps = {"value": [{"id": "obj-2", "appId": IMPOSTOR, "displayName": REAL_NAME},
+                      {"id": "obj-1", "appId": APP, "displayName": REAL_NAME}]}
+    reading, asked = await _read((200, apps))
+    assert reading.catalog is None and len(asked) == 1
+    with pytest.raises(ConfigError, match=f"several applications .* \\(app ids {IMPOSTOR}, {APP}\\): set "
+                                          "--extensions-app-id"):
+        reading.required()
+    chosen, _ = await _read((200, apps), configured=APP)
+    assert chosen.catalog is not None and chosen.catalog.app_id == APP
+
+
+# --- bare attribute names when the catalog cannot be read (review finding 1) ---------------------
+
+async def test_without_application_read_all_a_bare_attribute_column_stops_the_run_naming_it(emulator: Emulator,
+                                                                                             tmp_path: Path):
+    """`loyaltyTier` may be a custom attribute named bare: without the catalog it cannot be
+    told, so the run stops (exit 3) rather than create customers without it."""
+    from batch.emulator.store import ALL_USER_PERMISSIONS
+    emulator.store.add_extension_property(emulator.tenant_id, "loyaltyTier", "Integer")
+    emulator.store.set_app_roles(emulator.client_id, [p for p in ALL_USER_PERMISSIONS if p != "Application.Read.All"])
+    source = _write(tmp_path / "in.csv", [["signInName", "displayName", "loyaltyTier"], ["fi@example.com", "Fi", "3"]])
+    for dry_run in (False, True):
+        with pytest.raises(PermissionMissing) as stopped:
+            await batch.start_run(batch.RunRequest(verb="create", input=str(source), dry_run=dry_run),
+                                  emulator.target, runs_root=tmp_path / "runs", transport=emulator.transport)
+        assert stopped.value.exit_code == 3
+        assert ("The file's columns loyaltyTier may be custom attributes, which cannot be told without the tenant's "
+                "list: grant Application.Read.All, or write the column as ext.loyaltyTier, or remove the column"
+                in str(stopped.value))
+    assert emulator.store.select_users(emulator.tenant_id, "live", limit=10) == []
+
+
+async def test_a_bare_column_stops_with_exit_2_when_graph_cannot_list_the_attributes(tmp_path: Path):
+    """A failed listing (here a 404: the app was just deleted): the same stop, as a
+    ConfigError (exit 2), naming the columns."""
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/applications"):
+            return httpx.Response(200, json=APPS)
+        return httpx.Response(404, json={"error": {"code": "Request_ResourceNotFound", "message": "gone"}})
+
+    client = GraphClient("https://graph.test/v1.0", StaticTokenProvider("token"), transport=httpx.MockTransport(handler))
+    try:
+        reading = await read_catalog(client, None)
+    finally:
+        await client.aclose()
+    assert reading.catalog is None and not reading.absent and not reading.permission
+    with pytest.raises(ConfigError, match="HTTP 404.*The file's columns loyaltyTier, notes may be custom attributes"):
+        reading.required(columns=["loyaltyTier", "notes"])
+
+
+async def test_a_tenant_without_extensions_app_has_no_attributes_to_miss(tmp_path: Path):
+    """No extensions app at all: an unknown column cannot be a custom attribute (ignored, as before)."""
+    reading, _ = await _read((200, {"value": []}))
+    assert reading.absent

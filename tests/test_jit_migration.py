@@ -297,3 +297,110 @@ def test_export_refuses_an_attribute_the_tenant_lacks(home: Path, tmp_path: Path
     assert "the tenant has no custom attribute toBeMigrated; its attributes: loyaltyId (String), requiresMigration " \
         "(Boolean)" \
         in capsys.readouterr().err
+
+
+# --- review findings 4, 5, 7, 11, 13(d) -------------------------------------------------------------
+
+LEGACY = "Legacy-Password-1!"
+
+
+def _xlsx(path: Path, rows: list[list[str]]) -> Path:
+    openpyxl = pytest.importorskip("openpyxl")
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    book.save(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["csv", "semicolon csv", "xlsx"])
+def test_rows_bringing_passwords_leave_no_password_in_any_file_and_retry_csv_blanks_it(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], captured: list[str], kind: str) -> None:
+    """retry.csv keeps the refused rows (to be fixed and run again) but never their password:
+    with JIT the password is the legacy system's to check, written nowhere."""
+    prepare_tenant(home)
+    rows = [["signInName", "displayName", "password"], ["a@example.com", "A", ""],
+            ["b@example.com", "B, the second", LEGACY], ["c@example.com", "C", f"{LEGACY}\"x"]]
+    if kind == "xlsx":
+        source = _xlsx(tmp_path / "in.xlsx", rows)
+    else:
+        delimiter = ";" if kind.startswith("semicolon") else ","
+        source = tmp_path / "in.csv"
+        with source.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle, delimiter=delimiter).writerows(rows)
+    run = tmp_path / "run"
+    assert main(["create", str(source), "--jit-migration", FLAG, "--out-dir", str(run), "--quiet"]) == 1
+    out = capsys.readouterr()
+    delimiter = ";" if kind.startswith("semicolon") else ","  # the run's files follow the input's
+    with (run / "results.csv").open(newline="", encoding="utf-8-sig") as handle:
+        lines = {r["key"]: r for r in csv.DictReader(handle, delimiter=delimiter)}
+    assert lines["a@example.com"]["status"] == "created"
+    for key in ("b@example.com", "c@example.com"):
+        assert lines[key]["status"] == "invalid"
+        assert "retry.csv has this row with the cell emptied" in lines[key]["error_message"]
+    assert scan_for_secrets(run, passwords=[*captured, LEGACY], texts={"stdout": out.out, "stderr": out.err}) == []
+    for path in run.rglob("*"):
+        assert not path.is_file() or LEGACY.encode() not in path.read_bytes(), path
+    with (run / "retry.csv").open(newline="", encoding="utf-8-sig") as handle:
+        kept = list(csv.reader(handle, delimiter=delimiter))
+    assert kept == [rows[0], ["b@example.com", "B, the second", ""], ["c@example.com", "C", ""]]
+
+
+def test_a_social_only_customer_is_created_without_the_flag_and_said_so(home: Path, tmp_path: Path,
+                                                                        captured: list[str]) -> None:
+    """A customer who signs in only with Google has no password to migrate: no lock, no flag."""
+    prop = prepare_tenant(home)
+    source = tmp_path / "in.csv"
+    source.write_text("signInName,displayName,federatedIssuer,federatedId\r\n"
+                      "a@example.com,A,,\r\n"
+                      ",Social,google.com,108123456789\r\n", encoding="utf-8", newline="")
+    run = tmp_path / "run"
+    assert main(["create", str(source), "--jit-migration", FLAG, "--out-dir", str(run), "--quiet"]) == 0
+    lines = {int(r["row"]): r for r in results(run)}
+    assert lines[1]["status"] == "created" and lines[1]["error_message"] == ""
+    assert lines[2]["status"] == "created"
+    assert "signs in only with a federated identity: no password to migrate, created without the --jit-migration " \
+        "flag" in lines[2]["error_message"]
+    users = {u["displayName"]: u for u in live_users(home)}
+    assert users["A"][prop] is True
+    assert prop not in users["Social"] and "passwordProfile" not in users["Social"]
+    assert len(captured) == 1  # A's lock only
+
+
+@pytest.mark.parametrize("argv", [["create", "IN", "--jit-migration", ""], ["create", "IN", "--jit-migration", "  "],
+                                  ["create", "IN", "--legacy-id-attribute", ""],
+                                  ["export", "--summary", "--jit-migration", ""]])
+def test_an_empty_attribute_name_is_refused_rather_than_read_as_no_option(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], captured: list[str], argv: list[str]) -> None:
+    """`--jit-migration ""` made a plain create: passwords generated, passwords.csv written."""
+    prepare_tenant(home)
+    source = customers(tmp_path / "in.csv", 2)
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit) as stopped:
+        main([str(source) if a == "IN" else a for a in argv] + ["--out-dir", str(run), "--quiet"])
+    assert stopped.value.code == 2
+    assert "name a custom attribute" in capsys.readouterr().err
+    assert captured == [] and live_users(home) == [] and not run.exists()
+
+
+@pytest.mark.parametrize("status", [429, 404, 503, 0])
+def test_a_listener_listing_that_failed_says_it_could_not_be_checked(status: int) -> None:
+    """Only a listing is evidence that no listener reads the flag."""
+    from batch.graph import GraphResult
+    from batch.verbs.attributes import Attribute
+    from batch.verbs.jit import listener_note
+    attribute = Attribute(FLAG, f"extension_{'a' * 32}_{FLAG}", "Boolean")
+    note = listener_note(GraphResult(status, {}, {"error": {"code": "x"}}, 1, error_code="x"), attribute)
+    assert note.startswith(f"whether a password-submit listener reads {FLAG} could not be checked (HTTP {status} x)"
+                           if status else f"whether a password-submit listener reads {FLAG} could not be checked "
+                                          "(no answer x)")
+    assert "no password-submit listener reads" not in note
+
+
+def test_export_refuses_a_flag_that_is_not_a_boolean(home: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    prepare_tenant(home)
+    assert main(["export", "--summary", "--jit-migration", "loyaltyId", "--out-dir", str(tmp_path / "e"),
+                 "--quiet"]) == 2
+    assert "the custom attribute loyaltyId is a String; the migration handler reads a Boolean flag" \
+        in capsys.readouterr().err

@@ -110,6 +110,9 @@ def _add_verb(verbs: argparse._SubParsersAction[argparse.ArgumentParser], spec: 
     for option in spec.options:
         if option.store_true:
             p.add_argument(option.flag, dest=option.dest, action="store_true", help=option.help)
+        elif option.metavar == "ATTRIBUTE":
+            p.add_argument(option.flag, dest=option.dest, default=option.default, metavar=option.metavar,
+                           help=option.help, type=_attribute_name)
         else:
             p.add_argument(option.flag, dest=option.dest, choices=option.choices, default=option.default,
                            metavar=option.metavar, help=option.help)
@@ -169,7 +172,7 @@ def _add_export(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     g.add_argument("--raw", action="store_true", help="do not neutralise formula-looking cells (see below)")
     g.add_argument("--summary", action="store_true", help="print counts by status, sign-in type, usage location and month")
     g.add_argument("--report", type=Path, metavar="FILE.html", help="write the counts as a self-contained page with charts")
-    g.add_argument("--jit-migration", metavar="ATTRIBUTE",
+    g.add_argument("--jit-migration", metavar="ATTRIBUTE", type=_attribute_name,
                    help="with --summary/--report (and in summary.json): the progress of a just-in-time password "
                         "migration, counting customers whose Boolean ATTRIBUTE is true (still to migrate), false "
                         "(migrated) or absent (never flagged)")
@@ -301,6 +304,16 @@ def _add_runs(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     prune.add_argument("--including-passwords", action="store_true",
                        help="remove folders that still hold passwords.csv too (the passwords are gone for good)")
     prune.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+
+
+def _attribute_name(text: str) -> str:
+    """A custom attribute's name (--jit-migration, --legacy-id-attribute): never empty, which
+    would otherwise read as "option not given" (`--jit-migration ""` made a plain create that
+    wrote passwords.csv)."""
+    name = text.strip()
+    if not name:
+        raise argparse.ArgumentTypeError("name a custom attribute, e.g. requiresMigration (the value is empty)")
+    return name
 
 
 def _batch_size(text: str) -> int:

@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from batch.doctor.reads import EXTENSIONS_APP_PREFIX
 from batch.doctor.report import Check, fail, ok, warn
 from batch.graph import GraphResult
+from batch.run.attributes import EXTENSIONS_APP_PREFIX, choose_extensions_app
 from batch.verbs.jit import migration_listeners
 
 SECTION = "extensions app"
@@ -47,21 +47,18 @@ def find_extensions_app(result: GraphResult, configured: str | None) -> tuple[Ch
         return warn(SECTION, "extensions app", f"cannot look for {EXTENSIONS_APP_PREFIX} ({_why(result, 'Application.Read.All')})",
                     "grant Application.Read.All (application permission): doctor and export's custom attribute "
                     "columns read the extensions app with it"), None
-    apps = [a for a in (result.body or {}).get("value") or []
-            if isinstance(a, dict) and str(a.get("displayName", "")).startswith(EXTENSIONS_APP_PREFIX)]
-    if not apps:
+    chosen = choose_extensions_app(result.body, configured)
+    if chosen.absent:
         return fail(SECTION, "extensions app", f"this tenant has no {EXTENSIONS_APP_PREFIX}: custom attributes "
                                                "(ext.<name> and extension_… columns) cannot be read or written",
                     "an external or B2C tenant makes it when it is created; if it was deleted, restore it within 30 "
                     "days (admin center: App registrations > Deleted applications); do not create one by hand"), None
-    app = ExtensionsApp(str(apps[0].get("id")), str(apps[0].get("appId")))
+    if chosen.why is not None:
+        # A configured id that is none of the candidates, or several candidates: what to set.
+        said, _, remedy = chosen.why.partition(": set ")
+        return fail(SECTION, "extensions app", said, f"set {remedy}", configured=configured), None
+    app = ExtensionsApp(chosen.object_id, chosen.app_id)
     data: dict[str, Any] = {"app_id": app.app_id, "object_id": app.object_id, "configured": configured}
-    if configured and configured.lower() != app.app_id.lower():
-        return fail(SECTION, "extensions app", f"the configured extensions app id {configured} is not this tenant's "
-                                               f"{EXTENSIONS_APP_PREFIX} (app id {app.app_id}): ext.<name> columns "
-                                               "would name attributes that do not exist",
-                    f"set --extensions-app-id (ENTRA_BATCH_EXTENSIONS_APP_ID, a profile's extensions_app_id) to "
-                    f"{app.app_id}, or leave it out", **data), app
     said = " (as configured)" if configured else ""
     return ok(SECTION, "extensions app", f"{EXTENSIONS_APP_PREFIX}, app id {app.app_id}{said}", **data), app
 

@@ -16,9 +16,9 @@ import time
 from dataclasses import dataclass, field
 
 from batch.graph import GraphCall, GraphClient, GraphResult
+from batch.run.attributes import FIND_APP
 from batch.verbs.lookups import UserKey, lookup_call
 
-EXTENSIONS_APP_PREFIX = "b2c-extensions-app"
 PROBE_NAME = "entra-batch-doctor-probe"  # + @<domain>: a sign-in name looked up, never created
 EVENTUAL = {"ConsistencyLevel": "eventual"}
 
@@ -83,8 +83,7 @@ async def read_tenant(client: GraphClient) -> tuple[Reads, Timer]:
     organization, domains, applications, listeners, count = await asyncio.gather(
         get(GraphCall("GET", "/organization?$select=id,displayName,tenantType,verifiedDomains")),
         get(GraphCall("GET", "/domains")),
-        get(GraphCall("GET", f"/applications?$filter=startswith(displayName,'{EXTENSIONS_APP_PREFIX}')"
-                             "&$select=id,appId,displayName")),
+        get(GraphCall("GET", FIND_APP)),  # as runs find the extensions app (batch/run/attributes.py)
         get(GraphCall("GET", "/identity/authenticationEventListeners")),
         get(GraphCall("GET", "/users/$count", headers=EVENTUAL)),
     )
@@ -111,4 +110,4 @@ async def read_dependent(timer: Timer, reads: Reads, *, domain: str | None,
     await asyncio.gather(deleted(), attributes())
 
 
-__all__ = ["EXTENSIONS_APP_PREFIX", "PROBE_NAME", "Reads", "Timer", "read_dependent", "read_tenant"]
+__all__ = ["PROBE_NAME", "Reads", "Timer", "read_dependent", "read_tenant"]

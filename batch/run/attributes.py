@@ -3,8 +3,8 @@ columns of a file that name them.
 
 Reading: the extensions app is found by itself, `GET /applications?$filter=startswith(
 displayName,'b2c-extensions-app')&$select=id,appId,displayName` (an External ID or B2C tenant
-makes it; entra-docs external-id/customers/concept-user-attributes.md), and held against a
-configured app id; then `GET /applications/{id}/extensionProperties` gives each attribute's
+makes it; entra-docs external-id/customers/concept-user-attributes.md), picked among the
+answers by a configured app id or by its exact name (`choose_extensions_app`); then `GET /applications/{id}/extensionProperties` gives each attribute's
 `name` and `dataType` (application-list-extensionproperty.md; attributes targeting users
 only). Both need Application.Read.All (application-list.md, least privileged application
 permission).
@@ -22,7 +22,7 @@ catalog is known, by mapping each such header to `ext.<its text>` in the source'
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -34,6 +34,8 @@ from batch.io.quoting import shown
 from batch.verbs.attributes import AttributeCatalog
 
 EXTENSIONS_APP_PREFIX = "b2c-extensions-app"
+# The name the tenant gives it (concept-user-attributes.md; batch/emulator/applications.py).
+EXTENSIONS_APP_NAME = "b2c-extensions-app. Do not modify. Used by AADB2C for storing user data."
 FIND_APP = (f"/applications?$filter=startswith(displayName,'{EXTENSIONS_APP_PREFIX}')"
             "&$select=id,appId,displayName")
 PERMISSION = "Application.Read.All"
@@ -49,16 +51,79 @@ class CatalogReading:
     why: str | None = None          # for a note or an error: what is wrong, and the remedy
     permission: bool = False        # the reason is a missing Application.Read.All
     wrong_app: bool = False         # the configured app id is not this tenant's extensions app
+    absent: bool = False            # the tenant has no extensions app: it has no custom attributes
 
-    def required(self, client_id: str | None = None) -> AttributeCatalog:
+    def required(self, client_id: str | None = None, columns: Sequence[str] = ()) -> AttributeCatalog:
         """The catalog, or the run-level error saying why there is none: `PermissionMissing`
         (exit 3, as for any permission a run lacks: grant it, then run again) or
-        `ConfigError` (exit 2: the tenant or the settings must be fixed; nothing was sent)."""
+        `ConfigError` (exit 2: the tenant or the settings must be fixed; nothing was sent).
+        `columns`: the file's unknown columns, which may name custom attributes by their bare
+        name, named in the error with what to do."""
         if self.catalog is not None:
             return self.catalog
+        said = ""
+        if columns:
+            named = ", ".join(columns)
+            example = f"ext.{columns[0]}"
+            said = (f" The file's columns {named} may be custom attributes, which cannot be told without the "
+                    f"tenant's list: grant {PERMISSION}, or write the column as {example}, or remove the column.")
         if self.permission:
-            raise PermissionMissing([PERMISSION], client_id=client_id)
-        raise ConfigError(f"{self.why}; nothing was sent")
+            error = PermissionMissing([PERMISSION], client_id=client_id)
+            if said:
+                error.args = (f"{error}{said}",)
+            raise error
+        raise ConfigError(f"{self.why}; nothing was sent.{said}" if said else f"{self.why}; nothing was sent")
+
+
+@dataclass(frozen=True)
+class AppChoice:
+    """The extensions app picked out of `FIND_APP`'s answer, or why none was (`why`, with
+    `absent`: the tenant has none, `wrong_app`: the configured id is none of them)."""
+
+    app_id: str = ""
+    object_id: str = ""
+    why: str | None = None
+    absent: bool = False
+    wrong_app: bool = False
+
+
+def choose_extensions_app(body: Any, configured: str | None) -> AppChoice:
+    """The tenant's extensions app among the applications whose name starts with
+    `EXTENSIONS_APP_PREFIX` (any app registration may be named so): the one with the configured
+    app id, else the one with the exact name the tenant gives it (`EXTENSIONS_APP_NAME`), else
+    the only candidate; several candidates and none of them named exactly is refused rather
+    than guessed, since the wrong app's attributes would be written or read. `doctor` finds it
+    with this too (batch/doctor/extensions.py)."""
+    listed = (body.get("value") if isinstance(body, dict) else None) or []
+    apps = [a for a in listed if isinstance(a, dict) and str(a.get("displayName", "")).startswith(EXTENSIONS_APP_PREFIX)]
+    if not apps:
+        return AppChoice(why=f"this tenant has no {EXTENSIONS_APP_PREFIX}, which holds its custom attributes: "
+                             "ext.<name> and extension_… columns cannot be written (a deleted one can be restored "
+                             "within 30 days: admin center, App registrations > Deleted applications)", absent=True)
+    if configured:
+        wanted = _bare(configured)
+        chosen = [a for a in apps if _bare(str(a.get("appId") or "")) == wanted]
+        if not chosen:
+            ids = ", ".join(str(a.get("appId")) for a in apps)
+            return AppChoice(why=f"the configured extensions app id {configured} is not this tenant's "
+                                 f"{EXTENSIONS_APP_PREFIX} (app id {ids}): set --extensions-app-id "
+                                 "(ENTRA_BATCH_EXTENSIONS_APP_ID, a profile's extensions_app_id) to "
+                                 f"{'it' if len(apps) == 1 else 'the right one'}, or leave it out and let entra-batch "
+                                 "find it", wrong_app=True)
+    else:
+        exact = [a for a in apps if str(a.get("displayName")) == EXTENSIONS_APP_NAME]
+        chosen = exact or apps
+        if len(chosen) > 1:
+            ids = ", ".join(str(a.get("appId")) for a in chosen)
+            return AppChoice(why=f"several applications are named like the {EXTENSIONS_APP_PREFIX} (app ids {ids}): "
+                                 "set --extensions-app-id (ENTRA_BATCH_EXTENSIONS_APP_ID, a profile's "
+                                 "extensions_app_id) to the tenant's (admin center: App registrations > All "
+                                 f"applications, '{EXTENSIONS_APP_NAME}')")
+    return AppChoice(str(chosen[0].get("appId") or ""), str(chosen[0].get("id") or ""))
+
+
+def _bare(app_id: str) -> str:
+    return app_id.replace("-", "").lower()
 
 
 async def read_catalog(client: GraphClient, configured: str | None) -> CatalogReading:
@@ -66,26 +131,16 @@ async def read_catalog(client: GraphClient, configured: str | None) -> CatalogRe
     found = await client.request(GraphCall("GET", FIND_APP))
     if not found.ok:
         return _unreadable(found, f"the extensions app ({EXTENSIONS_APP_PREFIX})")
-    apps = [a for a in (found.body or {}).get("value") or []
-            if isinstance(a, dict) and str(a.get("displayName", "")).startswith(EXTENSIONS_APP_PREFIX)]
-    if not apps:
-        return CatalogReading(None, f"this tenant has no {EXTENSIONS_APP_PREFIX}, which holds its custom attributes: "
-                                    "ext.<name> and extension_… columns cannot be written (a deleted one can be "
-                                    "restored within 30 days: admin center, App registrations > Deleted applications)")
-    app = apps[0]
-    app_id, object_id = str(app.get("appId") or ""), str(app.get("id") or "")
-    if configured and configured.replace("-", "").lower() != app_id.replace("-", "").lower():
-        return CatalogReading(None, f"the configured extensions app id {configured} is not this tenant's "
-                                    f"{EXTENSIONS_APP_PREFIX} (app id {app_id}): set --extensions-app-id "
-                                    f"(ENTRA_BATCH_EXTENSIONS_APP_ID, a profile's extensions_app_id) to {app_id}, "
-                                    "or leave it out and let entra-batch find it", wrong_app=True)
+    app = choose_extensions_app(found.body, configured)
+    if app.why is not None:
+        return CatalogReading(None, app.why, wrong_app=app.wrong_app, absent=app.absent)
     listed = await client.request(GraphCall(
-        "GET", f"/applications/{object_id}/extensionProperties?$select=name,dataType,targetObjects"))
+        "GET", f"/applications/{app.object_id}/extensionProperties?$select=name,dataType,targetObjects"))
     if not listed.ok or not isinstance(listed.body, dict):
-        return _unreadable(listed, f"the custom attributes of {EXTENSIONS_APP_PREFIX} {app_id}")
+        return _unreadable(listed, f"the custom attributes of {EXTENSIONS_APP_PREFIX} {app.app_id}")
     declared = [(str(p["name"]), str(p.get("dataType") or "String")) for p in listed.body.get("value") or []
                 if isinstance(p, dict) and p.get("name") and "User" in (p.get("targetObjects") or ["User"])]
-    return CatalogReading(AttributeCatalog.of(app_id, declared))
+    return CatalogReading(AttributeCatalog.of(app.app_id, declared))
 
 
 def _unreadable(result: GraphResult, what: str) -> CatalogReading:
@@ -160,5 +215,6 @@ def catalog_meta(catalog: AttributeCatalog | None, why: str | None) -> dict[str,
     return {"attributes": catalog.as_meta() if catalog is not None else None, "attributes_why": why}
 
 
-__all__ = ["EXTENSIONS_APP_PREFIX", "FIND_APP", "LEGACY_ID_HEADERS", "PERMISSION", "CatalogReading",
+__all__ = ["EXTENSIONS_APP_NAME", "EXTENSIONS_APP_PREFIX", "FIND_APP", "LEGACY_ID_HEADERS", "PERMISSION", "AppChoice",
+           "CatalogReading", "choose_extensions_app",
            "catalog_meta", "claim_attribute_columns", "foreign_note", "read_catalog", "uses_attributes"]

@@ -19,7 +19,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -301,7 +301,7 @@ def write_results(journal: Journal, run_dir: Path, dialect: OutputDialect | None
     return write_replacing(run_dir / "results.csv", fill)
 
 
-def write_retry(journal: Journal, run_dir: Path, source: InputSource) -> Path | None:
+def write_retry(journal: Journal, run_dir: Path, source: InputSource, *, blank: Collection[int] = ()) -> Path | None:
     """retry.csv: the input's head (its version line, when it has one, and its header line)
     and every row that ended `invalid` or `failed`, exactly as the input has them (for an
     .xlsx, JSON Lines or Parquet input, a CSV file of their cells: `batch.io.tabular`), so that
@@ -312,7 +312,12 @@ def write_retry(journal: Journal, run_dir: Path, source: InputSource) -> Path | 
     Only when some row failed, so that a run with nothing to fix reads its input no more than
     twice (batch/io/csvio.py); an older retry.csv is removed then. Not written either when the
     input cannot be read again or changed since the run read it: no retry.csv rather than a
-    wrong one (results.csv still names the rows)."""
+    wrong one (results.csv still names the rows).
+
+    `blank`: the indexes of columns whose cells must not be copied (a JIT run's password
+    column: its passwords are checked by the legacy system and written nowhere, batch/verbs/
+    jit.py); a record with such a cell filled is re-written through csv with the input's
+    delimiter and those cells empty, the others are kept exactly."""
     path = run_dir / "retry.csv"
     failing = journal.rows_ending(RETRY_STATUSES)
     first = next(failing, None)
@@ -323,9 +328,13 @@ def write_retry(journal: Journal, run_dir: Path, source: InputSource) -> Path | 
 
     def fill(raw: BinaryIO) -> None:
         handle = io.TextIOWrapper(raw, encoding=ENCODING, newline="")
-        for text in source.raw_records(itertools.chain((first,), failing),
-                                       sha256=fingerprint if isinstance(fingerprint, str) else None):
-            handle.write(text)
+        records = source.raw_records(itertools.chain((first,), failing),
+                                     sha256=fingerprint if isinstance(fingerprint, str) else None)
+        head = next(records, None)
+        if head is not None:
+            handle.write(head)
+        for text in records:
+            handle.write(blanked(text, blank, source.dialect.delimiter) if blank else text)
         handle.flush()
         handle.detach()
 
@@ -334,6 +343,18 @@ def write_retry(journal: Journal, run_dir: Path, source: InputSource) -> Path | 
     except InputFileError:
         path.unlink(missing_ok=True)
         return None
+
+
+def blanked(text: str, blank: Collection[int], delimiter: str) -> str:
+    """A raw record (`InputSource.raw_records`) with the cells at `blank` emptied: the text
+    itself when they already are, else the record re-written through csv."""
+    fields = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    if not any(index < len(fields) and fields[index] for index in blank):
+        return text
+    fields = ["" if index in blank else cell for index, cell in enumerate(fields)]
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\r\n" if text.endswith("\r\n") else "\n").writerow(fields)
+    return out.getvalue()
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:

@@ -27,10 +27,11 @@ import httpx
 
 from batch.config import Target, replication_waits
 from batch.errors import ConfigError, NotConfirmed, RunFolderFailed, RunFolderTaken
-from batch.io.columns import HeaderMatch
+from batch.io.columns import HeaderMatch, normalise_header
 from batch.io.csvio import Scan
 from batch.io.sources import InputSource, open_input_file
 from batch.run.attributes import (
+    LEGACY_ID_HEADERS,
     catalog_meta,
     claim_attribute_columns,
     foreign_note,
@@ -353,7 +354,7 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                 notes += _claim_columns(request, source, catalog, plan_file)
             if source.match.unknown:
                 notes = (f"ignored columns: {', '.join(source.match.unknown)}", *notes)
-            if request.jit_migration and connection is not None and catalog is not None:  # dry runs too
+            if request.jit_migration is not None and connection is not None and catalog is not None:  # dry runs too
                 jit = await check_jit_start(connection.client, request.jit_migration, catalog)
                 catalog, notes = jit.catalog, notes + jit.notes
             verb = build_verb(request.verb, VerbSettings(
@@ -396,7 +397,7 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
     notes += _existing_note(request, journal)
     try:
         write_results(journal, run_dir, dialect)
-        write_retry(journal, run_dir, source)
+        write_retry(journal, run_dir, source, blank=_password_columns(request, source))
         summary = summarise(request, target, journal, run_dir, connection.client.stats if connection else None,
                             progress, started, time.time(), resuming, notes, tenant=tenant)
         write_summary(run_dir, summary.as_json())
@@ -487,8 +488,13 @@ async def _attributes(request: RunRequest, target: Target, journal: Journal, con
     if connection is None:
         return None
     reading = await read_catalog(connection.client, remembered.get("extensions_app_id") or target.extensions_app_id)
-    if reading.catalog is None and (uses_attributes(match) or request.legacy_id_attribute or request.jit_migration):
-        reading.required(connection.client_ids[0] if connection.client_ids else None)
+    # Unknown columns may be custom attributes named bare (claim_attribute_columns): unless the
+    # tenant has no extensions app at all, they cannot be told from typos without the catalog.
+    # (An export's id/objectId column is only ever kept by --legacy-id-attribute.)
+    bare = [] if reading.absent else [u for u in match.unknown if normalise_header(u) not in LEGACY_ID_HEADERS]
+    if reading.catalog is None and (uses_attributes(match) or request.legacy_id_attribute is not None
+                                     or request.jit_migration is not None or bare):
+        reading.required(connection.client_ids[0] if connection.client_ids else None, bare)
     journal.set_meta(**catalog_meta(reading.catalog, reading.why))
     return reading.catalog
 
@@ -514,6 +520,14 @@ def _claim_columns(request: RunRequest, source: InputSource, catalog: AttributeC
     if note:
         notes.append(note)
     return tuple(notes)
+
+
+def _password_columns(request: RunRequest, source: InputSource) -> list[int]:
+    """The columns retry.csv leaves blank: a JIT run's passwords (batch/verbs/jit.py) are the
+    legacy system's to check and are written nowhere, not even in a copy of the failing rows."""
+    if request.jit_migration is None:
+        return []
+    return [index for index, name in source.match.by_index.items() if name == "password"]
 
 
 ROOM_MARGIN_BYTES = 1 << 20

@@ -28,7 +28,7 @@ from batch.verbs.answers import conflict_on, is_conflict, send
 from batch.verbs.base import Executed, PlanLine, Rejected, Session, Verb
 from batch.verbs.create_rows import CreateOptions, CreatePlan, CreateRows
 from batch.verbs.jit import checked as jit_checked
-from batch.verbs.jit import find_flag
+from batch.verbs.jit import find_flag, social_only
 from batch.verbs.lag import found_nothing, not_found, until_seen, waiting_for
 from batch.verbs.lookups import SELECT, UserKey, found_users, identity_filter, lookup_call
 from batch.verbs.permissions import CREATE, READ, PermissionNeeds
@@ -90,7 +90,7 @@ class CreateVerb(Verb[CreatePlan]):
 
     def create_call(self, plan: CreatePlan) -> GraphCall:
         body = plan.with_password().body
-        if self.jit_flag is not None:
+        if self.jit_flag is not None and not social_only(plan):
             # Only in the create itself: a customer that already exists (--on-existing update)
             # keeps its password and flag.
             body = {**body, self.jit_flag: True}
@@ -440,7 +440,7 @@ Exit status: 0 all rows done, 1 some rows invalid or failed, 2 usage or configur
 
 def build(settings: VerbSettings) -> CreateVerb:
     flag = None
-    if settings.jit_migration:
+    if settings.jit_migration is not None:
         if settings.attributes is None:
             raise ConfigError(f"--jit-migration {settings.jit_migration}: the tenant's custom attributes are unknown; "
                               "the flag attribute cannot be checked")

@@ -36,11 +36,13 @@ from batch.verbs.base import Rejected
 from batch.verbs.create_rows import CreatePlan
 
 FLAG_TYPE = "Boolean"
-EXTENSIONS_APP_PREFIX = "b2c-extensions-app"  # as batch/doctor/reads.py finds it
 PASSWORD_SUBMIT = "#microsoft.graph.onPasswordSubmitListener"
 MIGRATION_HANDLER = "#microsoft.graph.onPasswordMigrationCustomExtensionHandler"
 PASSWORD_REFUSED = ("password: with --jit-migration the customer's legacy password is checked by the custom "
-                    "authentication extension at first sign-in; leave this cell blank (or remove the password column)")
+                    "authentication extension at first sign-in; leave this cell blank (or remove the password column). "
+                    "retry.csv has this row with the cell emptied")
+SOCIAL_NOTE = ("signs in only with a federated identity: no password to migrate, created without the "
+               "--jit-migration flag")
 FORCE_REFUSED = ("forceChangePasswordNextSignIn: with --jit-migration customers keep the password they migrate "
                  "(Entra creates them with false); leave this cell blank or No")
 
@@ -64,22 +66,23 @@ async def check_jit_start(client: GraphClient, name: str, catalog: AttributeCata
     `catalog`: the run's custom attributes (batch/run/attributes.py reads them; a run with
     --jit-migration stops before sending when they cannot be read)."""
     attribute = find_flag(catalog, name)
-    if attribute.data_type != FLAG_TYPE:
-        raise ConfigError(f"--jit-migration {name}: the custom attribute {attribute.name} is a {attribute.data_type}; "
-                          "the migration handler reads a Boolean flag. Define a Boolean attribute for it (admin center: "
-                          f"External Identities > Custom user attributes). This tenant's attributes: {catalog.listed()}")
     answer = await client.request(GraphCall("GET", "/identity/authenticationEventListeners"))
     return JitStart(attribute, catalog, (listener_note(answer, attribute),))
 
 
 def find_flag(catalog: AttributeCatalog, name: str) -> Attribute:
-    """The attribute `name` names: its short name, `ext.<name>` or its full property name."""
+    """The attribute `name` names: its short name, `ext.<name>` or its full property name;
+    it must be a Boolean (the migration handler's migrationPropertyId: `ConfigError` else)."""
     short = name[4:] if name.lower().startswith("ext.") else name
     found = catalog.find(short) or catalog.by_property(name)
     if found is None:
         raise ConfigError(f"--jit-migration {name}: the tenant has no custom attribute {short}; its attributes: "
                           f"{catalog.listed()}. Define a Boolean one (admin center: External Identities > Custom "
                           "user attributes), then run again")
+    if found.data_type != FLAG_TYPE:
+        raise ConfigError(f"--jit-migration {name}: the custom attribute {found.name} is a {found.data_type}; "
+                          "the migration handler reads a Boolean flag. Define a Boolean attribute for it (admin center: "
+                          f"External Identities > Custom user attributes). This tenant's attributes: {catalog.listed()}")
     return found
 
 
@@ -97,19 +100,20 @@ def migration_listeners(body: Any) -> list[tuple[str, str]]:
     return found
 
 
-def _why(answer: GraphResult) -> str:
-    if answer.status in (401, 403):
-        return "the token lacks Application.Read.All"
-    return f"HTTP {answer.status or 'no answer'} {answer.error_code or ''}".strip()
-
-
 def listener_note(answer: GraphResult, attribute: Attribute) -> str:
     """What the run's notes say about the listener that will migrate these customers."""
     if answer.status in (401, 403):
         return (f"whether a password-submit listener reads {attribute.name} could not be checked (the token lacks "
                 "EventListener.Read.All); customers cannot sign in until an onPasswordSubmit listener's migration "
                 f"handler reads {attribute.property}")
-    readers = [listener for listener, prop in migration_listeners(answer.body if answer.ok else None)
+    if not answer.ok:
+        # A 429, 5xx or 404 says nothing about the listeners: only a listing is evidence.
+        answer_text = f"HTTP {answer.status}" if answer.status else "no answer"
+        detail = f" {answer.error_code}" if answer.error_code else ""
+        return (f"whether a password-submit listener reads {attribute.name} could not be checked ({answer_text}"
+                f"{detail}); customers cannot sign in until an onPasswordSubmit listener's migration handler reads "
+                f"{attribute.property}")
+    readers = [listener for listener, prop in migration_listeners(answer.body)
                if prop.lower() == attribute.property.lower()]
     if not readers:
         return (f"no password-submit listener reads {attribute.name}: customers cannot sign in until one does (an "
@@ -119,24 +123,37 @@ def listener_note(answer: GraphResult, attribute: Attribute) -> str:
             "checked at first sign-in, then kept, and the flag set to false")
 
 
+def social_only(plan: CreatePlan) -> bool:
+    """Whether the customer signs in only through federated identities (Google, Facebook, an
+    OIDC provider): it has no password at all ("For a social/federated-only identity none are
+    required", user-post-users.md), so there is nothing for a password-submit listener to
+    migrate. A JIT run creates it as a plain create would: no lock password, no flag."""
+    return bool(plan.federated) and plan.sign_in_name is None
+
+
 def checked(plan: CreatePlan, flag: str) -> CreatePlan | Rejected:
     """A create plan for a JIT run, or its rejection: no password of its own, no forced change,
-    the flag's cell blank or true (and taken out of the body: create_call sends the flag)."""
+    the flag's cell blank or true (and taken out of the body: create_call sends the flag). A
+    social-only customer is created without the flag, which results.csv says."""
     problems: list[str] = []
-    if not plan.generates_password:
+    social = social_only(plan)
+    if not plan.generates_password and not social:
         problems.append(PASSWORD_REFUSED)
     profile: Mapping[str, Any] = plan.body.get("passwordProfile") or {}
     if profile.get("forceChangePasswordNextSignIn"):
         problems.append(FORCE_REFUSED)
     for key in [k for k in plan.body if k.lower() == flag.lower()]:
         value = plan.body.pop(key)
-        if value is not True:
+        if value is not True and not social:
             column = plan.columns.get(key, key)
             problems.append(f"{column}: --jit-migration sets this flag to true for every customer; leave the cell "
                             "blank or true (a customer created with false is never migrated and cannot sign in)")
     if problems:
         return Rejected(plan.row, plan.key, tuple(problems))
+    if social:
+        plan.note = "; ".join(filter(None, (plan.note, SOCIAL_NOTE)))
     return plan
 
 
-__all__ = ["FLAG_TYPE", "JitStart", "check_jit_start", "checked", "find_flag", "listener_note", "migration_listeners"]
+__all__ = ["FLAG_TYPE", "JitStart", "check_jit_start", "checked", "find_flag", "listener_note", "migration_listeners",
+           "social_only"]
