@@ -68,3 +68,22 @@ def test_create_and_update_federated_identities(home: Path, tmp_path: Path) -> N
         ("updated", "changed: identities"), ("skipped", "already up to date")]
     assert identities(home)["Ada"] == [("emailAddress", domain, "ada@example.com"),
                                        ("federated", "facebook.com", "4004"), ("federated", "google.com", "1001")]
+
+
+def test_update_adds_an_exports_federated_identities_and_refuses_one_given_twice(home: Path, tmp_path: Path) -> None:
+    """update reads signIn.federated as an export writes it (issue 14 item 1), adds what the
+    customer lacks, and refuses a row that gives an identity an earlier row adds (finding 6)."""
+    source = write(tmp_path / "people.csv", "signInName,displayName", ["ada@example.com,Ada", "alan_t,Alan"])
+    assert main(["create", str(source), "--out-dir", str(tmp_path / "1"), "--quiet"]) == 0
+    changes = write(tmp_path / "export.csv", "signInName,displayName,signIn.federated", [
+        "ada@example.com,Ada,google.com/1001; https://idp.example.com/t/v2.0/" + "s" * 100,
+        "alan_t,Alan,Google.com/1001",
+        "alan_t2,Alan,facebook.com/1001"])
+    assert main(["update", str(changes), "--out-dir", str(tmp_path / "2"), "--quiet"]) == 1
+    assert [(r["status"], r["error_message"]) for r in results(tmp_path / "2")] == [
+        ("updated", "changed: identities"),
+        ("invalid", "federated identity 'Google.com/1001' is already used by row 1 of this file"),
+        ("failed", "no live customer has this key")]
+    assert identities(home)["Ada"] == [("emailAddress", "contoso.onmicrosoft.com", "ada@example.com"),
+                                       ("federated", "google.com", "1001"),
+                                       ("federated", "https://idp.example.com/t/v2.0", "s" * 100)]
