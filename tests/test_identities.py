@@ -14,6 +14,7 @@ from batch.verbs.base import Rejected
 from batch.verbs.create import CreateOptions, CreatePlan, CreateVerb
 from batch.verbs.identities import join_federated, split_federated
 from batch.verbs.lookups import UserKey, lookup_call
+from batch.verbs.permissions import IDENTITIES
 from batch.verbs.update import NEEDS as UPDATE_NEEDS
 from batch.verbs.update import UpdatePlan, UpdateVerb
 
@@ -58,6 +59,20 @@ def test_update_reads_the_federated_columns_and_they_need_manage_identities() ->
     assert list(match.by_index.values()) == ["signInName", "federatedIssuer", "federatedId", "federatedIssuer3",
                                              "federatedId3"]
     assert frozenset({"User.ManageIdentities.All"}) in UPDATE_NEEDS.for_run(match.by_index.values())
+
+
+@pytest.mark.parametrize("columns", [
+    ["signInName", "federatedIssuer2", "federatedId2"],  # no first pair: finding 13(b)
+    ["signInName", "federatedIssuer5", "federatedId5"],
+    ["objectId", "signIn.federated"],
+])
+def test_every_federated_column_of_update_needs_manage_identities(columns: list[str]) -> None:
+    """Any column that adds an identity makes the run check User.ManageIdentities.All before
+    anything is sent, not only the first pair's: else the PATCHes fail with 403 mid-run."""
+    match = match_headers(columns, UPDATE_COLUMNS)
+    assert match.unknown == []
+    assert IDENTITIES in UPDATE_NEEDS.for_run(match.by_index.values())
+    assert IDENTITIES not in UPDATE_NEEDS.for_run(["signInName", "displayName"])
 
 
 # ---- the split rule of signIn.federated ----------------------------------------------------------
@@ -134,13 +149,12 @@ def test_numbered_pairs_and_signin_federated_all_count() -> None:
      "federatedId2 is given without federatedIssuer2"),
     ({"federatedIssuer": "i" * 513, "federatedId": "1"}, "federatedIssuer: the issuer is 513 characters long; "
                                                          "Entra allows 512"),
-    ({"federatedIssuer": "google.com", "federatedId": "9" * 65}, "federatedId: the id is 65 characters long; "
-                                                                 "Entra allows 64"),
     ({"federatedIssuer": "Contoso.onmicrosoft.com", "federatedId": "1"}, "is the tenant's own domain"),
     ({"federatedIssuer": "google.com", "federatedId": "1", "signIn.federated": "GOOGLE.com/1"},
      "federated identity 'GOOGLE.com/1' is given twice in this row"),
     ({"signIn.federated": "google.com"}, "signIn.federated 'google.com' is not issuer/issuerAssignedId"),
     ({"signIn.federated": "google.com/"}, "is not issuer/issuerAssignedId"),
+    ({"signIn.userName": "u" * 65}, "signIn.userName is longer than 64 characters"),
     ({"signIn.emailAddress": "not-an-address"}, "signIn.emailAddress 'not-an-address' is not a valid email"),
     ({"signIn.federated": "; ".join(f"idp{n}.example.com/{n}" for n in range(10))},
      "the row gives 10 sign-in identities; a customer can hold at most 9"),
@@ -148,6 +162,16 @@ def test_numbered_pairs_and_signin_federated_all_count() -> None:
 ])
 def test_identity_problems_name_the_column(cells: dict[str, str], expected: str) -> None:
     assert expected in problems(create(**cells))
+
+
+@pytest.mark.parametrize("length", [65, 300, 2048])
+def test_a_federated_id_has_no_length_limit(length: int) -> None:
+    """objectidentity.md puts the "64 character limit" in the `userName` bullet; a federated
+    id "can be in any format chosen by the issuer" (finding 12)."""
+    made = plan(create(federatedIssuer="https://idp.example.com", federatedId="9" * length))
+    assert made.body["identities"][0]["issuerAssignedId"] == "9" * length
+    planned = update(**{"signIn.federated": "google.com/" + "8" * length})
+    assert isinstance(planned, UpdatePlan) and planned.federated[0].assigned_id == "8" * length
 
 
 def test_the_same_federated_identity_in_two_rows_names_the_first() -> None:
@@ -211,6 +235,39 @@ def test_update_adds_a_missing_federated_identity_and_keeps_the_rest() -> None:
     held = {"identities": [*current["identities"], {"signInType": "federated", "issuer": "Google.com",
                                                     "issuerAssignedId": "1001"}]}
     assert UpdateVerb(DOMAIN)._patch(planned, held) == {}  # held already: nothing to send
+
+
+def test_update_adds_the_identities_of_the_exports_signin_federated_column() -> None:
+    """An export of one tenant is update's input too (issue 14 item 1): signIn.federated adds
+    the identities it lists that the customer lacks, as federatedIssuer/federatedId do."""
+    match = match_headers(["objectId", "displayName", "signIn.federated"], UPDATE_COLUMNS)
+    assert match.unknown == [] and list(match.by_index.values()) == ["objectId", "displayName", "signIn.federated"]
+    planned = update(**{"signIn.federated": "google.com/1001; https://idp.example.com/a/b/x", "federatedIssuer":
+                        "facebook.com", "federatedId": "7"})
+    assert isinstance(planned, UpdatePlan)
+    assert [i.key() for i in planned.federated] == ["facebook.com/7", "google.com/1001", "https://idp.example.com/a/b/x"]
+    current = {"identities": [{"signInType": "federated", "issuer": "google.com", "issuerAssignedId": "1001"}]}
+    assert UpdateVerb(DOMAIN)._patch(planned, current)["identities"] == [*current["identities"], *(
+        {"signInType": "federated", "issuer": issuer, "issuerAssignedId": assigned}
+        for issuer, assigned in (("facebook.com", "7"), ("https://idp.example.com/a/b", "x")))]
+    assert "signIn.federated 'google.com' is not issuer/issuerAssignedId" in "; ".join(
+        r.problems if isinstance(r := update(**{"signIn.federated": "google.com"}), Rejected) else ())
+    cleared = update(**{"signIn.federated": "#clear"})
+    assert isinstance(cleared, Rejected) and "signIn.federated cannot be cleared" in cleared.problems
+
+
+def test_update_refuses_the_same_federated_identity_in_two_rows() -> None:
+    """Two rows adding one identity to two customers race: one PATCH wins and the other
+    fails with a conflict; as in create, the file's second row is refused (finding 6)."""
+    verb = UpdateVerb(DOMAIN)
+    assert isinstance(verb.validate(Row(1, {"signInName": "ada@example.com", "federatedIssuer": "google.com",
+                                            "federatedId": "1001"})), UpdatePlan)
+    second = verb.validate(Row(2, {"signInName": "bob@example.com", "signIn.federated": "Google.com/1001"}))
+    assert isinstance(second, Rejected) and second.key == "bob@example.com"
+    assert second.problems == ("federated identity 'Google.com/1001' is already used by row 1 of this file",)
+    # The same id from another issuer is another identity; a row naming the same customer's key is refused as before.
+    assert isinstance(verb.validate(Row(3, {"signInName": "cy@example.com", "federatedIssuer2": "facebook.com",
+                                            "federatedId2": "1001"})), UpdatePlan)
 
 
 def test_update_federated_problems() -> None:

@@ -7,6 +7,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+from emulator.server_process import running_emulator
+from test_create_loopback import client_env, run_cli
+
 from batch.cli import main
 from batch.emulator import Store
 
@@ -68,3 +72,44 @@ def test_create_and_update_federated_identities(home: Path, tmp_path: Path) -> N
         ("updated", "changed: identities"), ("skipped", "already up to date")]
     assert identities(home)["Ada"] == [("emailAddress", domain, "ada@example.com"),
                                        ("federated", "facebook.com", "4004"), ("federated", "google.com", "1001")]
+
+
+def test_update_adds_an_exports_federated_identities_and_refuses_one_given_twice(home: Path, tmp_path: Path) -> None:
+    """update reads signIn.federated as an export writes it (issue 14 item 1), adds what the
+    customer lacks, and refuses a row that gives an identity an earlier row adds (finding 6)."""
+    source = write(tmp_path / "people.csv", "signInName,displayName", ["ada@example.com,Ada", "alan_t,Alan"])
+    assert main(["create", str(source), "--out-dir", str(tmp_path / "1"), "--quiet"]) == 0
+    changes = write(tmp_path / "export.csv", "signInName,displayName,signIn.federated", [
+        "ada@example.com,Ada,google.com/1001; https://idp.example.com/t/v2.0/" + "s" * 100,
+        "alan_t,Alan,Google.com/1001",
+        "alan_t2,Alan,facebook.com/1001"])
+    assert main(["update", str(changes), "--out-dir", str(tmp_path / "2"), "--quiet"]) == 1
+    assert [(r["status"], r["error_message"]) for r in results(tmp_path / "2")] == [
+        ("updated", "changed: identities"),
+        ("invalid", "federated identity 'Google.com/1001' is already used by row 1 of this file"),
+        ("failed", "no live customer has this key")]
+    assert identities(home)["Ada"] == [("emailAddress", "contoso.onmicrosoft.com", "ada@example.com"),
+                                       ("federated", "google.com", "1001"),
+                                       ("federated", "https://idp.example.com/t/v2.0", "s" * 100)]
+
+
+@pytest.mark.parametrize("header, cells", [("federatedIssuer2,federatedId2", "google.com,1001"),
+                                           ("signIn.federated", "google.com/1001")])
+def test_update_checks_manage_identities_for_any_column_that_adds_one(tmp_path: Path, header: str,
+                                                                       cells: str) -> None:
+    """A file whose only identity columns are a numbered pair, or the export's, stops with
+    exit 3 naming User.ManageIdentities.All before anything is sent (finding 13(b)): not
+    403 on every PATCH mid-run."""
+    db = tmp_path / "emu" / "emulator.db"
+    db.parent.mkdir(parents=True)
+    store = Store(db)
+    editor = store.add_app(store.tenants()[0].id, ["User.ReadUpdate.All", "User.Read.All", "Organization.Read.All"],
+                           display_name="editor")
+    store.close()
+    with running_emulator(tmp_path / "emu", db=db) as emulator:
+        env = client_env(emulator, tmp_path)
+        env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"] = editor.client_id, editor.secret or ""
+        source = write(tmp_path / "add.csv", "signInName," + header, ["someone@example.com," + cells])
+        done = run_cli(["update", str(source), "--out-dir", str(tmp_path / "run"), "--quiet"], env)
+        assert done.returncode == 3, done.stderr
+        assert "User.ManageIdentities.All" in done.stderr and not (tmp_path / "run" / "results.csv").exists()

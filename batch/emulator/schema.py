@@ -156,7 +156,7 @@ def extension_app_hex(name: str) -> str | None:
 # ---- identities ([objid], GRAPH.md §1.5) --------------------------------------------------------
 
 ISSUER_MAX = 512  # [objid] "issuer … 512 character limit"
-ISSUER_ASSIGNED_ID_MAX = 64  # [objid] "issuerAssignedId … 64 character limit"
+ISSUER_ASSIGNED_ID_MAX = 64  # [objid] userName's "64 character limit"; applied to emailAddress too, none to federated
 MAX_IDENTITIES = 10  # B2C user-profile-attributes: "up to 10 identities" (GRAPH.md §1.5)
 # [objid]: for `userName` the id "must begin with a letter or number, and can only contain
 # alphanumeric characters and the following special characters: - or _".

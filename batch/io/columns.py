@@ -351,6 +351,11 @@ UPDATE_COLUMNS = ColumnSet(
         Column("newSignInName", ("new sign in name", "new sign-in name", "new email"),
                help="a new email address or user name to sign in with (replaces the current one)"),
         *FEDERATED_COLUMNS,
+        # An export is update's input too (issue 14): its federated identities are added as
+        # federatedIssuer/federatedId's are. Its sign-in name columns are not read: which of
+        # them would replace the customer's is newSignInName's to say.
+        replace(EXPORT_IDENTITY_COLUMNS[2], help="federated identities to add, issuer/issuerAssignedId as the export "
+                                                 "writes them (several joined by '; ')"),
     ),
     one_of=(("objectId", "userPrincipalName", "signInName"),),
     template=("signInName", "displayName", "givenName", "surname", "blockSignIn", "usageLocation"),

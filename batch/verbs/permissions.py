@@ -30,11 +30,15 @@ class PermissionNeeds:
 
     `write` lists every write requirement of the verb as configured (create with
     `--on-existing update` writes with update's too); `by_column` maps a column name to the
-    requirements it adds when the file has that column (update's `blockSignIn`)."""
+    requirements it adds when the file has that column (update's `blockSignIn`); `same_as` maps
+    a column to the `by_column` one it needs what of (update's `federatedIssuer2` and
+    `signIn.federated` add identities as `federatedIssuer` does), so that `by_column`, which
+    doctor lists, names each need once."""
 
     read: Requirement
     write: tuple[Requirement, ...]
     by_column: Mapping[str, tuple[Requirement, ...]] = field(default_factory=dict)
+    same_as: Mapping[str, str] = field(default_factory=dict)
 
     def for_run(self, columns: Iterable[str], *, reads_only: bool = False) -> tuple[Requirement, ...]:
         """The requirements of a run on a file with these columns, in the order a missing
@@ -42,7 +46,7 @@ class PermissionNeeds:
         columns add. A dry run that reads the directory (`reads_only`) needs the read only."""
         if reads_only:
             return (self.read,)
-        present = set(columns)
+        present = {self.same_as.get(column, column) for column in columns}
         needed = [*self.write[:1], self.read, *self.write[1:]]
         for column, extra in self.by_column.items():
             if column in present:
@@ -51,4 +55,4 @@ class PermissionNeeds:
 
     def with_writes(self, *extra: Requirement) -> PermissionNeeds:
         """These needs, writing with `extra` too (create's `--on-existing update`)."""
-        return PermissionNeeds(self.read, (*self.write, *extra), self.by_column)
+        return PermissionNeeds(self.read, (*self.write, *extra), self.by_column, self.same_as)

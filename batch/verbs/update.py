@@ -4,9 +4,11 @@ Only the columns a row fills change: a blank cell leaves the value as it is, and
 `#clear` empties a property that can be empty. `blockSignIn` (or `accountEnabled`) blocks or
 unblocks sign-in; `newSignInName` replaces the customer's email or user name identity and
 keeps its other identities (Graph replaces the collection whole); `federatedIssuer` +
-`federatedId` (numbered for more, batch/verbs/identities.py) ADD a federated identity the
-customer does not hold yet, and leave one it holds as it is (nothing is removed: a
-federated identity is taken away in the admin center). The customer's current
+`federatedId` (numbered for more, batch/verbs/identities.py) and the export's
+`signIn.federated` ADD the federated identities the customer does not hold yet, and leave
+one it holds as it is (nothing is removed: a federated identity is taken away in the admin
+center). One identity given on two rows of the file is refused on the second, as create
+does: the two PATCHes would race for it. The customer's current
 values are read first: a row whose values already match is `skipped`, and only the
 properties that differ are sent.
 
@@ -22,6 +24,7 @@ from typing import Any
 from batch.graph import GraphCall
 from batch.io.columns import PORTAL_DELETE_HEADER, UPDATE_COLUMNS
 from batch.io.csvio import Row
+from batch.io.quoting import shown as quoted
 from batch.outcome import Outcome, SentRow, Status
 from batch.verbs.attributes import AttributeCatalog
 from batch.verbs.base import Change, Executed, Rejected, Session
@@ -35,7 +38,7 @@ from batch.verbs.fields import (
     is_extension_column,
     sign_in_name_problem,
 )
-from batch.verbs.identities import FEDERATED_COLUMNS, Identity, check_identities, extra_identities
+from batch.verbs.identities import EXPORT_FEDERATED, FEDERATED_COLUMNS, Identity, check_identities, extra_identities
 from batch.verbs.lag import not_found, until_seen
 from batch.verbs.lookups import lookup_call
 from batch.verbs.permissions import ENABLE, IDENTITIES, READ, UPDATE, PermissionNeeds
@@ -43,15 +46,17 @@ from batch.verbs.plans import LOCAL_SIGN_IN_TYPES, changes_of, counted, line_for
 from batch.verbs.spec import VerbSpec
 
 CLEAR = "#clear"
-NOT_CLEARABLE = {"displayName", "usageLocation", "blockSignIn", "accountEnabled", "newSignInName", *FEDERATED_COLUMNS}
+ADDING_COLUMNS = (*FEDERATED_COLUMNS, EXPORT_FEDERATED)  # the columns that add federated identities
+NOT_CLEARABLE = {"displayName", "usageLocation", "blockSignIn", "accountEnabled", "newSignInName", *ADDING_COLUMNS}
 KEY_COLUMN_NAMES = ("objectId", "userPrincipalName", "signInName")
 # What a file's columns add (GRAPH.md §5, §10): sign-in blocking and identities have their own permissions.
+# PATCH identities needs User.ManageIdentities.All (GRAPH.md §1.5): every column that adds an
+# identity counts as federatedIssuer, so that a file of only federatedIssuer2 (or only
+# signIn.federated) is checked before anything is sent rather than refused 403 mid-run.
 NEEDS = PermissionNeeds(read=READ, write=(UPDATE,), by_column={"blockSignIn": (ENABLE,), "accountEnabled": (ENABLE,),
                                                                "newSignInName": (IDENTITIES,),
-                                                               # PATCH identities: User.ManageIdentities.All (GRAPH.md
-                                                               # §1.5). The first pair's column stands for all: a file
-                                                               # of numbered pairs starts with the first.
-                                                               "federatedIssuer": (IDENTITIES,)})
+                                                               "federatedIssuer": (IDENTITIES,)},
+                        same_as={column: "federatedIssuer" for column in ADDING_COLUMNS})
 
 
 @dataclass
@@ -82,8 +87,9 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
         if new_sign_in and new_sign_in.lower() != CLEAR:
             self._check_new_sign_in(new_sign_in, problems)
         federated = tuple(check_identities(extra_identities(
-            {c: v for c, v in row.cells.items() if c in FEDERATED_COLUMNS and v.strip().lower() != CLEAR}, problems),
+            {c: v for c, v in row.cells.items() if c in ADDING_COLUMNS and v.strip().lower() != CLEAR}, problems),
             self.domain, problems))
+        self._claim(federated, row.number, problems)
         if problems:
             return Rejected(row.number, keyed.key, tuple(problems))
         if not changes and not new_sign_in and not federated:
@@ -91,6 +97,16 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
                             Status.SKIPPED)
         return UpdatePlan(keyed.row, keyed.key, keyed.user, changes, new_sign_in,
                           property_columns(row.cells, self.extensions), federated)
+
+    def _claim(self, federated: tuple[Identity, ...], row: int, problems: list[str]) -> None:
+        """Each federated identity claimed in the file, as create_rows.py claims them: issuer
+        and id are unique in the tenant (objectidentity.md), so two rows adding one identity
+        would race, the second PATCH refused with a conflict, or worse, in either order."""
+        for identity in federated:
+            first = self.seen.claim("federated", f"{identity.issuer}\0{identity.assigned_id}", row)
+            if first is not None:
+                problems.append(f"federated identity '{quoted(identity.key())}' is already used by row {first} "
+                                "of this file")
 
     def _changes(self, cells: dict[str, str], problems: list[str]) -> dict[str, Any]:
         """What the row's filled columns change, by the field rules that create uses too."""
@@ -259,7 +275,8 @@ jobTitle, department, companyName, city, state, country, streetAddress, postalCo
 officeLocation, mobilePhone, businessPhone, preferredLanguage, employeeId, newSignInName (a new
 email or user name to sign in with), federatedIssuer + federatedId (a social identity to add,
 e.g. google.com and the id Google gave; federatedIssuer2 + federatedId2 … for more; one the
-customer holds is left as it is), extension_<appId>_<name> or ext.<name>. A blank cell
+customer holds is left as it is), signIn.federated (an export's issuer/id list, added the
+same way), extension_<appId>_<name> or ext.<name>. A blank cell
 leaves the value as it is; #clear empties it (not displayName, usageLocation or blockSignIn).
 A row whose values already match is skipped. Exit status as for create: 0, 1, 2, 3, 130.
 """
