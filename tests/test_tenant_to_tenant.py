@@ -63,8 +63,10 @@ def _tenant(path: Path, domain: str | None, kind: str = "external", *, legacy_id
 @pytest.fixture(params=["external", "b2c"])
 def tenants(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Tenant, Tenant]]:
     """A: an External ID tenant, or an Azure AD B2C one (a B2C export moving to External ID)."""
-    a = _tenant(tmp_path / "a.db", None) if request.param == "external" else \
-        _tenant(tmp_path / "a.db", "contosob2c.onmicrosoft.com", kind="b2c")
+    # Both declare legacyId: A's export then carries an ext.legacyId column (blank), which
+    # --legacy-id-attribute must not let win over A's object ids.
+    a = _tenant(tmp_path / "a.db", None, legacy_id=True) if request.param == "external" else \
+        _tenant(tmp_path / "a.db", "contosob2c.onmicrosoft.com", kind="b2c", legacy_id=True)
     b = _tenant(tmp_path / "b.db", "fabrikam.onmicrosoft.com", legacy_id=True)
     assert a.target.domain != b.target.domain
     assert a.store.tenant(a.target.tenant_id).extensions_app_id != \
@@ -116,7 +118,8 @@ async def test_an_export_of_one_tenant_creates_the_same_customers_in_another(
     moved = await _create(b, tmp_path / "a.csv", tmp_path / "runs-b", legacy_id_attribute="legacyId")
     assert moved.counts["created"] == len(CUSTOMERS) and moved.exit_code == batch.ExitCode.OK
     # The export's own columns are said once, not per row; each dropped UPN is said in its row.
-    assert any(note.startswith("ignored columns: createdDateTime, creationType") for note in moved.notes), moved.notes
+    assert any(note.startswith("ignored columns: createdDateTime, creationType, ext.legacyId") for note in moved.notes), \
+        moved.notes
     results = _rows(moved.run_dir / "results.csv")
     assert all("another tenant's; Graph generated a new one" in r["error_message"] for r in results)
     assert len(_rows(moved.run_dir / "passwords.csv")) == 3

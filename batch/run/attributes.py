@@ -164,7 +164,13 @@ def claim_attribute_columns(headers: list[str], match: HeaderMatch, catalog: Att
     `ext.<header>`: a header equal to an attribute's name (case-insensitively) where that is
     unambiguous (no other column already gives that attribute, no second header has the same
     name), and with `legacy_id` (an attribute's name) the object id column of an export (`id`,
-    `objectId`). A header that a known column took stays that column's."""
+    `objectId`). A header that a known column took stays that column's, but for a column of
+    the `legacy_id` attribute itself when the file has an id column: --legacy-id-attribute asks
+    for the object id there, and an export of a tenant that has the same attribute (mostly
+    blank, or holding an older system's id) must not silently win over it; that column is
+    left out (and so listed with the ignored columns)."""
+    if legacy_id is not None:
+        match = _release_legacy_column(headers, match, catalog, legacy_id)
     taken = {_attribute_of(name, catalog) for name in match.by_index.values()} - {None}
     wanted_by: dict[str, list[tuple[int, str]]] = {}
     unknown_texts = set(match.unknown)
@@ -183,6 +189,21 @@ def claim_attribute_columns(headers: list[str], match: HeaderMatch, catalog: Att
     kept = {shown(headers[index]) for index, _ in claimed.values()}
     return replace(match, by_index=dict(sorted(by_index.items())),
                    unknown=[u for u in match.unknown if u not in kept])
+
+
+def _release_legacy_column(headers: list[str], match: HeaderMatch, catalog: AttributeCatalog,
+                           legacy_id: str) -> HeaderMatch:
+    """`match` without the columns that give the `legacy_id` attribute, when an id column will."""
+    attribute = catalog.find(legacy_id)
+    has_id = any(i not in match.by_index and normalise_header(h.strip()) in LEGACY_ID_HEADERS
+                 for i, h in enumerate(headers))
+    if attribute is None or not has_id:
+        return match
+    released = [i for i, name in match.by_index.items() if _attribute_of(name, catalog) == attribute.name.lower()]
+    if not released:
+        return match
+    return replace(match, by_index={i: n for i, n in match.by_index.items() if i not in released},
+                   unknown=[*match.unknown, *(shown(headers[i]) for i in released)])
 
 
 def _attribute_of(column: str, catalog: AttributeCatalog) -> str | None:
