@@ -376,3 +376,55 @@ def test_a_journal_remembers_results_without_a_header_line() -> None:
     from batch.io.dialect import OutputDialect
 
     assert OutputDialect.from_meta(OutputDialect(",", 0).as_meta()) == OutputDialect(",", 0)
+
+
+# ---- JSON Lines values that are a row's trouble, never the run's (review findings 2, 3, 13e) -------------
+
+BAD_JSONL = ('{"signInName": "a@example.com", "displayName": "A"}\n'
+             '{"signInName": "b@example.com", "displayName": "Bad \\ud800"}\n'
+             '{"signInName": "c@example.com", "displayName": ' + "[" * 100_000 + "]" * 100_000 + '}\n'
+             '{"signInName": "d@example.com", "displayName": "D", "displayName": "Dee"}\n'
+             '{"signInName": "e@example.com", "displayName": "Emoji \\ud83d\\ude00"}\n')
+
+
+def test_jsonl_lone_surrogate_deep_nesting_and_duplicate_key_fail_their_row(tmp_path: Path) -> None:
+    from batch.io.sources import open_input_file
+    from batch.verbs.registry import VERBS
+
+    path = tmp_path / "in.jsonl"
+    path.write_text(BAD_JSONL, encoding="utf-8")
+    rows = list(open_input_file(path, VERBS["create"].columns).rows())
+    problems = [r.problem or "" for r in rows]
+    assert problems[0] == "" and problems[4] == "" and rows[4].cells["displayName"] == "Emoji \U0001f600"
+    assert "'displayName' holds a lone surrogate escape" in problems[1]
+    assert rows[1].cells["displayName"] == "Bad \\ud800"  # as the file wrote it: it can go to results and retry.csv
+    assert problems[2].startswith("line nests arrays or objects too deeply")
+    assert problems[3] == "the key 'displayName' appears twice in this line's object; keep one of them"
+
+
+def test_a_jsonl_run_with_bad_values_ends_with_invalid_rows_and_resumes(home: Path, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from batch.outcome import Outcome, Status
+    from batch.run.journal import Journal
+    from batch.run.request import RunRequest
+
+    path = tmp_path / "in.jsonl"
+    path.write_text(BAD_JSONL, encoding="utf-8")
+    assert main(["validate", str(path), "--verb", "create"]) == 1
+    assert "Traceback" not in capsys.readouterr().err
+    assert main(["create", str(path), "--out-dir", str(tmp_path / "run"), "--quiet"]) == 1
+    assert [r["status"] for r in results(tmp_path / "run")] == ["created", "invalid", "invalid", "invalid", "created"]
+    retry = (tmp_path / "run" / "retry.csv").read_text(encoding="utf-8-sig")
+    assert "b@example.com,Bad \\ud800\n" in retry
+
+    run_dir = tmp_path / "resumed"  # interrupted after its first row
+    run_dir.mkdir()
+    journal = Journal(run_dir)
+    journal.mark_done([Outcome(1, "a@example.org", Status.SKIPPED, error_message="done before")])
+    path.write_text(BAD_JSONL.replace("@example.com", "@example.org"), encoding="utf-8")  # not created above
+    journal.set_meta(request=asdict(RunRequest(verb="create", input=str(path.resolve()))),
+                     fingerprint=hashlib.sha256(path.read_bytes()).hexdigest(), target="local",
+                     started=time.time() - 10)
+    journal.close()
+    assert main(["resume", str(run_dir), "--quiet"]) == 1
+    assert [r["status"] for r in results(run_dir)] == ["skipped", "invalid", "invalid", "invalid", "created"]
