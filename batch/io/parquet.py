@@ -6,12 +6,13 @@ Parquet through the same pyarrow, but whole (`read_parquet` has no chunks).
 
 Where the memory goes (`validate --verb create` of 1,000,000 generated rows, peak RSS, the
 CSV of the same rows 161-188 MB in the same runs): importing pyarrow (its libraries, parquet
-and compute) costs ~50 MB before a row is read, which no setting changes; with Arrow's
-defaults (mimalloc, which keeps freed pages for reuse; decoding on threads; 16,384-row
-batches turned into Python lists) the peak was 297-300 MB. Arrow's system allocator (glibc
-malloc, which gives freed memory back), decoding on the calling thread and 2,048-row
-batches bring it to ~262 MB; the rest is the Python strings of the batch (`to_pylist`) and
-the allocator's fragmentation. Smaller batches gain nothing more (1,024: 261 MB) and cost time.
+and compute, ~20 MB of them Python modules) costs ~50 MB before a row is read (10 rows: 128
+MB against CSV's 78), which no setting changes; with Arrow's defaults (mimalloc, which keeps
+freed pages for reuse; decoding on threads; 16,384-row batches) the peak was 297-300 MB.
+Arrow's system allocator (glibc malloc, which gives freed memory back), decoding on the
+calling thread and 2,048-row batches bring it to 252-268 MB. What remains grows slowly with
+the rows and is native memory: tracemalloc finds the Python objects' peak the CSV's (plus
+pyarrow's modules); pre_buffer=False changes nothing; 1,024-row batches gain nothing more.
 
 Every value becomes text as Arrow writes it (`pyarrow.compute.cast` to string): an integer
 `12`, a double `1.5` (`12` when whole), a decimal `1.50`, a boolean `true`/`false`, a date
