@@ -14,13 +14,20 @@ digits (`parse_int=str`, `parse_float=str`: `1.50` stays `1.50`), true/false as 
 
 Each line is one record: a blank line is a blank row (as CSV's empty line), a line that is
 not valid JSON, not an object, not UTF-8 (RFC 8259: JSON text is UTF-8; a BOM at the start
-is allowed) or longer than `RECORD_CHARS` fails its row and the lines after it are read on.
+is allowed), nested too deeply for the parser (Python's recursion limit), an object naming a
+key twice (RFC 8259 §4: "names within an object SHOULD be unique"; which value wins is up to
+the reader, so the row is refused rather than one value quietly kept) or longer than
+`RECORD_CHARS` fails its row and the lines after it are read on. A `\\uD800`-style escape
+of a lone surrogate (valid JSON, RFC 8259 §8.2, but no character: it cannot be sent to Graph
+as UTF-8) fails its row too, its cell kept as the file wrote it (`\\ud800`), so results.csv
+and retry.csv can be written.
 Row numbers: `batch.io.tabular` (results.csv's `line` is the file's line).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -33,6 +40,31 @@ from batch.io.records import RECORD_CHARS
 from batch.io.tabular import Record, TabularSource, matched_header
 
 _LIMIT = 4 * RECORD_CHARS  # bytes: a UTF-8 character takes at most four
+_SURROGATE = re.compile("[\ud800-\udfff]")  # left by json.loads only for a lone one (a pair becomes one character)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # cheap test of a line: can json.loads leave one?
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads' object_pairs_hook: the object, or `_DuplicateKeyError` naming a repeated key."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return value
+
+
+def _escaped(text: str) -> str:
+    """`text` with each lone surrogate written back as the JSON escape the file holds."""
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def _object(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
@@ -44,9 +76,14 @@ def _object(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
     except UnicodeDecodeError as exc:
         return None, f"line is not valid UTF-8 (byte {exc.start + 1}); save the file as UTF-8"
     try:
-        value = json.loads(text, parse_int=str, parse_float=str, parse_constant=str)
+        value = json.loads(text, parse_int=str, parse_float=str, parse_constant=str, object_pairs_hook=_unique_keys)
     except json.JSONDecodeError as exc:
         return None, f"line is not valid JSON ({exc.msg} at character {exc.colno}); fix this line"
+    except _DuplicateKeyError as exc:
+        key = shown(_escaped(exc.key), 60)
+        return None, f"the key '{key}' appears twice in this line's object; keep one of them"
+    except RecursionError:
+        return None, "line nests arrays or objects too deeply to be read (a cell holds text); fix this line"
     if not isinstance(value, dict):
         return None, f"line holds a JSON {_kind(value)}, not an object ({{\"column\": \"value\", ...}})"
     return value, None
@@ -112,12 +149,17 @@ class JsonlSource(TabularSource):
                 if value is None:
                     yield number, list(blank), problem
                 else:
-                    yield self._fields(number, value)
+                    yield self._fields(number, value, line)
 
-    def _fields(self, number: int, value: dict[str, Any]) -> Record:
+    def _fields(self, number: int, value: dict[str, Any], line: bytes) -> Record:
         fields = [""] * len(self.headers)
         problems = []
+        surrogates = _SURROGATE_ESCAPE.search(line) is not None
         for key, item in value.items():
+            if surrogates and _SURROGATE.search(key):
+                key = _escaped(key)
+                problems.append(f"key '{shown(key, 60)}' holds a lone surrogate escape (\\ud800-\\udfff), which is "
+                                "no character; write the character itself or remove the escape")
             index = self._position.get(key.strip())
             if index is None:
                 problems.append(f"key '{shown(key, 60)}' is not in the first line's object, whose keys are the "
@@ -128,6 +170,10 @@ class JsonlSource(TabularSource):
                 problems.append(f"'{shown(key, 60)}' holds a JSON {'object' if isinstance(item, dict) else 'array'}"
                                 "; give its value as text")
             else:
+                if surrogates and _SURROGATE.search(text):
+                    text = _escaped(text)
+                    problems.append(f"'{shown(key, 60)}' holds a lone surrogate escape (\\ud800-\\udfff), which is "
+                                    "no character; write the character itself or remove the escape")
                 fields[index] = text
         return number, fields, "; ".join(problems) or None
 
@@ -142,6 +188,6 @@ def open_jsonl(path: Path, columns: ColumnSet) -> JsonlSource:
         else:
             raise InputFileError(path, "holds no JSON object; a JSON Lines file has one object per line, such as "
                                        '{"displayName": "Chris Green", "email": "chris@contoso.com"}')
-    headers = [key.strip() for key in value]
+    headers = [_escaped(key.strip()) for key in value]  # as the file wrote it (a lone surrogate: module docstring)
     match = matched_header(path, headers, columns, where="the keys of the first object")
     return JsonlSource(path, headers, match)

@@ -5,12 +5,17 @@ builds the whole sheet as a DataFrame, so a 100,000-row sheet would sit in memor
 sheet's XML as it goes; `data_only` gives a formula's last computed value, as Excel shows
 it, never the formula's text. The first worksheet, or the one `--sheet` names.
 
-Every cell becomes text as Excel shows it, as far as the value tells (`cell_text`): text
-exactly as typed (`0012`, `NA`, `null` stay so), a whole number without `.0` (`12`), other
-numbers in their shortest form (`1.5`), TRUE/FALSE, a date as `2024-01-31` and a date and
-time as `2024-01-31 13:45:00` (a date cell at midnight is taken for a date: the value does
-not carry its number format), an empty cell as ''. A number typed into a cell formatted as
-Number loses its leading zeros in Excel itself; format such columns as Text.
+Every cell becomes text as Excel shows it, as far as the value and its number format tell
+(`cell_text`): text exactly as typed (`0012`, `NA`, `null` stay so), a whole number without
+`.0` (`12`), other numbers in their shortest form (`1.5`), TRUE/FALSE, a date as `2024-01-31`
+and a date and time as `2024-01-31 13:45:00` (with milliseconds when not zero,
+`2024-01-31 13:45:00.500`: Excel keeps no finer; a date cell at midnight is taken for a date),
+an empty cell as ''. A number whose format is made of zeros, with decimals and a percent sign
+or not (`00000`, `0.00`, `0%`, `0.0%`), reads as Excel shows it: 12 under `00000` is `00012`
+(a postal code), 0.25 under `0%` is `25%`, 1.5 under `0.00` is `1.50` (rounded half away from
+zero, as Excel does). Other formats (`#,##0`, currencies, sections with `;`) are not applied:
+the number reads in its shortest form. A number typed into a General cell loses its leading
+zeros in Excel itself; format such columns as Text.
 
 The header is row 1, or row 2 under the admin center's `version:v1.0` row (its bulk template
 saved as .xlsx). Row numbers: `batch.io.tabular` (results.csv's `line` is the sheet's row).
@@ -23,6 +28,9 @@ old .xls, an unknown `--sheet`, an empty sheet, a missing column.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import math
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,10 +42,11 @@ from batch.io.header import is_version_line
 from batch.io.opening import open_input
 from batch.io.tabular import Record, TabularSource, matched_header
 
+_ZEROS_FORMAT = re.compile(r"(0+)(?:\.(0+))?(%?)")  # 00000, 0.00, 0%, 0.0% (module docstring)
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an encrypted workbook, or an .xls of Excel 97-2003
 
 
-def cell_text(value: Any) -> str:
+def cell_text(value: Any, number_format: str | None = None) -> str:
     """A cell's value as the text Excel shows for it (module docstring)."""
     if value is None:
         return ""
@@ -45,6 +54,10 @@ def cell_text(value: Any) -> str:
         return value
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float) and number_format:
+        shown_as = _zeros_format(value, number_format)
+        if shown_as is not None:
+            return shown_as
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
@@ -52,15 +65,37 @@ def cell_text(value: Any) -> str:
             return str(int(value))
         return repr(value)
     if isinstance(value, dt.datetime):
-        if value.time() == dt.time(0):
-            return value.date().isoformat()
-        text = value.isoformat(sep=" ", timespec="microseconds" if value.microsecond else "seconds")
-        return text
+        moment = _to_milliseconds(value)
+        if moment.time() == dt.time(0):
+            return moment.date().isoformat()
+        return moment.isoformat(sep=" ", timespec="milliseconds" if moment.microsecond else "seconds")
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dt.time):
-        return value.isoformat(timespec="microseconds" if value.microsecond else "seconds")
+        time = _to_milliseconds(dt.datetime.combine(dt.date(2000, 1, 1), value)).time()
+        return time.isoformat(timespec="milliseconds" if time.microsecond else "seconds")
     return str(value)  # a timedelta (a duration cell), an error value such as #N/A
+
+
+def _zeros_format(value: int | float, number_format: str) -> str | None:
+    """`value` as a format of zeros shows it (`00000`, `0.00`, `0%`), None for other formats."""
+    found = _ZEROS_FORMAT.fullmatch(number_format)
+    if found is None or not math.isfinite(value):
+        return None
+    digits, decimals, percent = found.group(1), found.group(2) or "", found.group(3)
+    number = decimal.Decimal(repr(value) if isinstance(value, float) else value) * (100 if percent else 1)
+    number = number.quantize(decimal.Decimal(1).scaleb(-len(decimals)), rounding=decimal.ROUND_HALF_UP)
+    whole, _, fraction = f"{abs(number):f}".partition(".")
+    sign = "-" if number < 0 else ""
+    return f"{sign}{whole.zfill(len(digits))}{'.' + fraction if decimals else ''}{percent}"
+
+
+def _to_milliseconds(value: dt.datetime) -> dt.datetime:
+    """Rounded to the millisecond, Excel's precision (a serial's float leaves microsecond noise)."""
+    if value.microsecond % 1000 == 0:
+        return value
+    rounded = value + dt.timedelta(microseconds=500)
+    return rounded.replace(microsecond=rounded.microsecond // 1000 * 1000)
 
 
 class XlsxSource(TabularSource):
@@ -84,8 +119,8 @@ class XlsxSource(TabularSource):
             for _ in range(self.header_lines):
                 next(rows, None)
             try:
-                for number, values in enumerate(rows, start=1):
-                    yield number, [cell_text(v) for v in values], None
+                for number, cells in enumerate(rows, start=1):
+                    yield number, [_shown(cell) for cell in cells], None
             except Exception as exc:  # noqa: BLE001 - the XML of a damaged sheet, past its head
                 raise _damaged(self.path, exc) from exc
 
@@ -104,9 +139,9 @@ def open_xlsx(path: Path, columns: ColumnSet, *, sheet: str | None = None) -> Xl
                                        "(--sheet takes one of these names, exactly)")
         rows = _sheet_rows(path, workbook, chosen)
         try:
-            first = [cell_text(v) for v in next(rows, ())]
+            first = [_shown(cell) for cell in next(rows, ())]
             portal = bool(first) and is_version_line(first[0]) and not any(c.strip() for c in first[1:])
-            header = [cell_text(v) for v in next(rows, ())] if portal else first
+            header = [_shown(cell) for cell in next(rows, ())] if portal else first
         except Exception as exc:  # noqa: BLE001 - a damaged sheet
             raise _damaged(path, exc) from exc
     if not any(c.strip() for c in first):
@@ -155,12 +190,20 @@ class _workbook:  # noqa: N801 - used as a context manager, like open()
             self._raw.close()
 
 
+def _shown(cell: Any) -> str:
+    """A read-only cell's text; the number format is looked up only for a styled number (cheap)."""
+    value = cell.value
+    if isinstance(value, int | float) and not isinstance(value, bool) and getattr(cell, "has_style", False):
+        return cell_text(value, cell.number_format)
+    return cell_text(value)
+
+
 def _sheet_rows(path: Path, workbook: Any, name: str) -> Iterator[tuple[Any, ...]]:
     sheet = workbook[name]
     if not hasattr(sheet, "reset_dimensions"):  # a chartsheet
         raise InputFileError(path, f"sheet {name!r} is a chart, not a worksheet; give --sheet with a worksheet")
     sheet.reset_dimensions()  # read to the real end: some writers record a wrong size (as pandas does)
-    rows: Iterator[tuple[Any, ...]] = sheet.iter_rows(values_only=True)
+    rows: Iterator[tuple[Any, ...]] = sheet.iter_rows()  # cells, for their number format (`_shown`)
     return rows
 
 
