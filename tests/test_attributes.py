@@ -525,6 +525,25 @@ async def test_without_application_read_all_a_bare_attribute_column_stops_the_ru
     assert emulator.store.select_users(emulator.tenant_id, "live", limit=10) == []
 
 
+async def test_an_exports_own_columns_never_stop_a_run_that_cannot_read_the_attributes(emulator: Emulator,
+                                                                                       tmp_path: Path):
+    """An export is update's input as it is (PRODUCT.md): its createdDateTime, creationType and
+    signIn.* columns are Graph's or export's own, never a custom attribute named bare, so an app
+    without Application.Read.All still updates from it (they are listed as ignored)."""
+    from batch.emulator.store import ALL_USER_PERMISSIONS
+    emulator.store.set_app_roles(emulator.client_id, [p for p in ALL_USER_PERMISSIONS if p != "Application.Read.All"])
+    made = _write(tmp_path / "new.csv", [["signInName", "displayName"], ["jo@example.com", "Jo"]])
+    assert (await batch.start_run(batch.RunRequest(verb="create", input=str(made)), emulator.target,
+                                  runs_root=tmp_path / "runs", transport=emulator.transport)).counts["created"] == 1
+    source = _write(tmp_path / "export.csv", [
+        ["signInName", "displayName", "signIn.emailAddress", "createdDateTime", "creationType", "restorableUntil"],
+        ["jo@example.com", "Jo Renamed", "jo@example.com", "2025-01-01T00:00:00Z", "LocalAccount", ""]])
+    summary = await batch.start_run(batch.RunRequest(verb="update", input=str(source)), emulator.target,
+                                    runs_root=tmp_path / "runs", transport=emulator.transport)
+    assert summary.counts["updated"] == 1
+    assert any(n.startswith("ignored columns: ") and "createdDateTime" in n for n in summary.notes)
+
+
 async def test_a_bare_column_stops_with_exit_2_when_graph_cannot_list_the_attributes(tmp_path: Path):
     """A failed listing (here a 404: the app was just deleted): the same stop, as a
     ConfigError (exit 2), naming the columns."""

@@ -31,6 +31,7 @@ from batch.errors import ConfigError, PermissionMissing
 from batch.graph import GraphCall, GraphClient, GraphResult
 from batch.io.columns import HeaderMatch, normalise_header
 from batch.io.quoting import shown
+from batch.userschema import USER_PROPERTIES
 from batch.verbs.attributes import AttributeCatalog
 
 EXTENSIONS_APP_PREFIX = "b2c-extensions-app"
@@ -41,6 +42,12 @@ FIND_APP = (f"/applications?$filter=startswith(displayName,'{EXTENSIONS_APP_PREF
 PERMISSION = "Application.Read.All"
 # Headers of an export's object id (`id`) or an admin center's (`objectId`): --legacy-id-attribute keeps them.
 LEGACY_ID_HEADERS = frozenset({"id", "objectid"})
+# Headers that are never a custom attribute named bare: Graph's own user properties (an
+# export's createdDateTime, creationType, …) and the columns export computes. A run that cannot
+# read the attributes lists them as ignored, as before, instead of stopping for them.
+NOT_ATTRIBUTES = frozenset(normalise_header(name) for name in (
+    *USER_PROPERTIES, "restorableUntil", "change", "removal", "signIn.emailAddress", "signIn.userName",
+    "signIn.federated")) | LEGACY_ID_HEADERS
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from batch.io.columns import HeaderMatch, normalise_header
 from batch.io.csvio import Scan
 from batch.io.sources import InputSource, open_input_file
 from batch.run.attributes import (
-    LEGACY_ID_HEADERS,
+    NOT_ATTRIBUTES,
     catalog_meta,
     claim_attribute_columns,
     foreign_note,
@@ -491,7 +491,7 @@ async def _attributes(request: RunRequest, target: Target, journal: Journal, con
     # Unknown columns may be custom attributes named bare (claim_attribute_columns): unless the
     # tenant has no extensions app at all, they cannot be told from typos without the catalog.
     # (An export's id/objectId column is only ever kept by --legacy-id-attribute.)
-    bare = [] if reading.absent else [u for u in match.unknown if normalise_header(u) not in LEGACY_ID_HEADERS]
+    bare = [] if reading.absent else [u for u in match.unknown if normalise_header(u) not in NOT_ATTRIBUTES]
     if reading.catalog is None and (uses_attributes(match) or request.legacy_id_attribute is not None
                                      or request.jit_migration is not None or bare):
         reading.required(connection.client_ids[0] if connection.client_ids else None, bare)
