@@ -57,12 +57,18 @@ def sqlite_dump(path: Path) -> str:
 
 
 def scan_for_secrets(run_dir: Path, *, passwords: Iterable[str] = (), client_secrets: Iterable[str | None] = (),
-                     tokens: Iterable[str] = (), texts: Mapping[str, str] | None = None) -> list[str]:
+                     tokens: Iterable[str] = (), texts: Mapping[str, str] | None = None,
+                     brought: Iterable[str] = ()) -> list[str]:
     """Where any secret shows: one line per (place, kind of secret), never the secret itself.
 
     `passwords` come on top of those of `run_dir/passwords.csv`; `texts` are named outputs
-    (stdout, stderr) searched too. Any JWT found anywhere counts as a leaked token."""
+    (stdout, stderr) searched too. Any JWT found anywhere counts as a leaked token.
+    `brought`: passwords the input file itself holds, which retry.csv copies with the rows it
+    holds back (README: retry.csv copies the input's cells, password included, and is as
+    private as the input); anywhere else they count as leaked, and every other password counts
+    in retry.csv too."""
     password_set = {p for p in [*run_passwords(run_dir), *passwords] if len(p) >= MIN_SECRET}
+    verbatim = set(brought)
     others = {"client secret": {s for s in client_secrets if s and len(s) >= MIN_SECRET},
               "access token": {t for t in tokens if len(t) >= MIN_SECRET}}
     places: list[tuple[str, bytes, bool]] = []  # (name, content, may hold passwords)
@@ -78,7 +84,7 @@ def scan_for_secrets(run_dir: Path, *, passwords: Iterable[str] = (), client_sec
     for name, data, holds_passwords in places:
         kinds = dict(others)
         if not holds_passwords:
-            kinds["password"] = password_set
+            kinds["password"] = password_set - verbatim if name == "retry.csv" else password_set
         for kind, values in kinds.items():
             hits = sum(1 for value in values if value.encode("utf-8") in data)
             if hits:

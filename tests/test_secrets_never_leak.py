@@ -171,3 +171,19 @@ def test_the_scan_finds_a_secret_in_any_file_a_wal_included(tmp_path: Path) -> N
     assert "journal.db (dumped): 1 password(s)" in found and "journal.db-wal: 1 password(s)" in found
     assert "notes.txt: 1 client secret(s)" in found and "stderr: a JWT (an access token)" in found
     assert not any(f.startswith("passwords.csv") for f in found)
+
+
+def test_the_scan_lets_retry_csv_hold_only_the_passwords_the_input_brought(tmp_path: Path) -> None:
+    """retry.csv copies the rows it holds back, password cell included (README): a password
+    the input brought may be there, and nowhere else; a generated one may never be there."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "passwords.csv").write_text("row,sign_in_name,object_id,password\n1,a@b.c,x,Generated-Pw-1\n")
+    (run / "retry.csv").write_text("signInName,password\nb@b.c,Legacy-Brought-9\n")
+    legacy = ["Legacy-Brought-9"]
+    assert scan_for_secrets(run, passwords=legacy, brought=legacy) == []
+    assert scan_for_secrets(run, passwords=legacy) == ["retry.csv: 1 password(s)"]
+    (run / "results.csv").write_text("row,error_message\n2,Legacy-Brought-9\n")
+    (run / "retry.csv").write_text("signInName,password\nb@b.c,Legacy-Brought-9\nc@b.c,Generated-Pw-1\n")
+    assert scan_for_secrets(run, passwords=legacy, brought=legacy) == ["results.csv: 1 password(s)",
+                                                                       "retry.csv: 1 password(s)"]
