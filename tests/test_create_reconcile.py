@@ -151,6 +151,21 @@ async def test_reconcile_resends_what_never_arrived_and_a_conflict_then_is_ours(
     assert len(done.passwords) == 1
 
 
+async def test_reconcile_resend_conflict_keeps_the_password_already_on_file(verb: CreateVerb) -> None:
+    # The interrupted process wrote the password line, then died before marking the row done;
+    # the lookup lags past the waits and the re-send (with this process's new password)
+    # conflicts: the customer is the earlier process's, its password is the one on file, and
+    # the refused POST's password must not be written as a second, wrong line (soak: "row 113
+    # has 2 lines in passwords.csv").
+    client = FakeClient({"GET": [EMPTY, EMPTY, found(NOW - 3)], "POST": [CONFLICT]})
+    p = plan(verb)
+    done = await verb.reconcile([(p, SentRow(1, p.key, NOW - 5, True, 1))],
+                                session(client, on_file={1}, waits=(1.0,)))
+    [outcome] = done.outcomes
+    assert (outcome.status, outcome.object_id) == (Status.CREATED, "obj-1")
+    assert done.passwords == [] and not [c for c in client.calls if c.method == "PATCH"]
+
+
 async def test_ownership_is_judged_on_graphs_clock(verb: CreateVerb) -> None:
     # This machine's clock runs 45 s ahead of Graph's: our lost create shows a createdDateTime
     # 45 s "before" we sent it, and is still ours.

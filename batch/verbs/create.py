@@ -148,10 +148,9 @@ class CreateVerb(Verb[CreatePlan]):
         done = Executed()
         for plan in plans:
             if plan.row in on_file:
-                plan.password_lost = False
+                plan.password_lost, plan.password_on_file = False, True
         await self._resolve(plans, [], _on_server_clock(min(p.maybe_applied_at or 0.0 for p in plans), session),
-                            session, done, resends=3,
-                            on_file=on_file)
+                            session, done, resends=3)
         return done
 
     async def plan(self, plans: list[CreatePlan], session: Session) -> Executed:
@@ -233,8 +232,7 @@ class CreateVerb(Verb[CreatePlan]):
             done.passwords.append(plan.password_line(object_id))
 
     async def _resolve(self, unanswered: list[CreatePlan], conflicts: list[tuple[CreatePlan, GraphResult]],
-                       since: tuple[float, float], session: Session, done: Executed, *, resends: int,
-                       on_file: set[int] | None = None) -> None:
+                       since: tuple[float, float], session: Session, done: Executed, *, resends: int) -> None:
         """A create whose answer was lost, or a conflict that our own lost answer may have
         caused: look the customer up and decide from what the directory says.
 
@@ -270,7 +268,7 @@ class CreateVerb(Verb[CreatePlan]):
                     done.outcomes.append(_failed(plan, original or lookup, "the customer already exists and looking "
                                                                           "it up failed: "))
             elif found is not None and ours_possible and _created_since(found, self._since_sent(plan, since, session)):
-                await self._ours(plan, found, original or lookup, session, done, on_file)
+                await self._ours(plan, found, original or lookup, session, done)
             elif found is not None:
                 await self._existing(plan, found, done, session)
             elif original is not None and not ours_possible:
@@ -294,9 +292,11 @@ class CreateVerb(Verb[CreatePlan]):
         return since
 
     async def _ours(self, plan: CreatePlan, found: dict[str, Any], answer: GraphResult, session: Session,
-                    done: Executed, on_file: set[int] | None) -> None:
-        """A customer our own request made: created, with the password that reached it."""
-        if plan.password_lost and not (on_file and plan.row in on_file):
+                    done: Executed) -> None:
+        """A customer our own request made: created, with the password that reached it. After
+        a resume that is the earlier process's password: on file (nothing to write, even when a
+        re-send of this plan's new password conflicted), or lost (replaced)."""
+        if plan.password_lost:
             elsewhere = session.passwords_elsewhere(str(found["id"]), plan.sign_in_name or plan.upn or "")
             if elsewhere is not None:
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.CREATED, str(found["id"]), 201,
@@ -305,7 +305,7 @@ class CreateVerb(Verb[CreatePlan]):
                                              attempts=answer.attempts))
             else:
                 await self._replace_lost_password(plan, str(found["id"]), session, done)
-        elif plan.password_lost or (on_file and plan.row in on_file):
+        elif plan.password_on_file:
             done.outcomes.append(Outcome(plan.row, plan.key, Status.CREATED, str(found["id"]), 201,
                                          attempts=answer.attempts))
         else:

@@ -65,6 +65,9 @@ class CreatePlan:
     # request left, so that this machine's clock jumping afterwards cannot move it.
     applied_since: tuple[float, float] | None = None
     password_lost: bool = False
+    # An earlier process's password for this row reached passwords.csv: the customer found is
+    # that process's, with that password, whatever this plan carries (a re-send that conflicts).
+    password_on_file: bool = False
     enabled_given: bool = True  # the row said whether sign-in is blocked (else: default, not an update)
     # Graph property → the row's column, where they differ (a dry run's plan.csv speaks in columns).
     columns: dict[str, str] = field(default_factory=dict)
