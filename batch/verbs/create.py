@@ -26,7 +26,8 @@ from batch.outcome import Outcome, SentRow, Status
 from batch.passwords import generate_password
 from batch.verbs.answers import conflict_on, is_conflict, send
 from batch.verbs.base import Executed, PlanLine, Rejected, Session, Verb
-from batch.verbs.create_rows import CreateOptions, CreatePlan, CreateRows
+from batch.verbs.create_chunk import ChunkedRows
+from batch.verbs.create_rows import CreateOptions, CreatePlan
 from batch.verbs.jit import checked as jit_checked
 from batch.verbs.jit import find_flag, social_only
 from batch.verbs.lag import found_nothing, not_found, until_seen, waiting_for
@@ -64,7 +65,7 @@ class CreateVerb(Verb[CreatePlan]):
             # Updating existing customers needs what `update` needs for the columns create
             # sends (GRAPH.md §5, §10): its write, and sign-in blocking.
             self.needs = NEEDS.with_writes(*UPDATE_NEEDS.write, *UPDATE_NEEDS.by_column["accountEnabled"])
-        self.rows = CreateRows(options)
+        self.rows = ChunkedRows(options)
 
     def validate(self, row: Row) -> CreatePlan | Rejected:
         return self._jit(self.rows.read(row))
