@@ -71,6 +71,8 @@ class CreateVerb(Verb[CreatePlan]):
         return self._jit(self.rows.read(row))
 
     def validate_chunk(self, rows: Sequence[Row]) -> list[CreatePlan | Rejected]:
+        if self.jit_flag is None:
+            return self.rows.read_chunk(rows)
         return [self._jit(read) for read in self.rows.read_chunk(rows)]
 
     def rejections(self, rows: Sequence[Row]) -> list[Rejected]:

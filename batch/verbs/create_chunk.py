@@ -22,7 +22,7 @@ from __future__ import annotations
 import operator
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from itertools import compress, count, repeat
 from typing import Any
 
@@ -237,12 +237,16 @@ class ChunkedRows(CreateRows):
                 body.update(attributes[at])
         with_block = {"accountEnabled": "blockSignIn", **layout.columns}
         blocks = pick(columns["blockSignIn"]) if "blockSignIn" in columns else blank
-        numbers = pick(list(map(operator.attrgetter("number"), rows)))
-        plans = [CreatePlan(number, name or upn or "", kind if name else None, name or None, upn or None, body,
-                            generates_password=not password, enabled_given=given[1],
-                            columns=dict(with_block if block else layout.columns))
-                 for number, name, upn, kind, body, password, given, block in
-                 zip(numbers, names, upns if upns is not None else blank, types, bodies, passwords, enabled, blocks)]
+        named = "" not in names
+        plans = _plans(
+            row=pick(list(map(operator.attrgetter("number"), rows))),
+            key=names if named else [name or upn or "" for name, upn in zip(names, upns or blank)],
+            sign_in_type=types if named else [kind if name else None for kind, name in zip(types, names)],
+            sign_in_name=names if named else [name or None for name in names],
+            upn=repeat(None) if upns is None else [upn or None for upn in upns],
+            body=bodies, generates_password=map(operator.not_, passwords),
+            enabled_given=map(operator.itemgetter(1), enabled),
+            columns=[with_block.copy() if block else layout.columns.copy() for block in blocks])
         for at, plan in zip(clean, plans):
             results[at] = plan
 
@@ -281,6 +285,23 @@ class ChunkedRows(CreateRows):
                     return None
                 found[prop] = checked[1]
         return found
+
+
+_PLAN_FIELDS = fields(CreatePlan)
+
+
+def _plans(**given: Iterable[Any]) -> list[CreatePlan]:
+    """CreatePlan(**values) for each row's values of the given fields (the others at their
+    defaults), a chunk at a time: positional, in the dataclass's field order, through map."""
+    assert given.keys() <= {field.name for field in _PLAN_FIELDS}, given.keys()
+    arguments = []
+    for field in _PLAN_FIELDS:
+        if field.name in given:
+            arguments.append(given[field.name])
+        else:
+            assert field.default is not MISSING, field.name  # a default_factory would be shared here
+            arguments.append(repeat(field.default))
+    return list(map(CreatePlan, *arguments))
 
 
 def _columns(rows: Sequence[Row], names: tuple[str, ...]) -> tuple[dict[str, list[str]], bool]:

@@ -117,34 +117,43 @@ _PASSWORD_CELL = re.compile(
 _LANGUAGE_CELL = re.compile(r"(?:[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{2,8})?)?")
 
 # A column of sign-in names, joined by line breaks, in which every name is blank, a plain
-# address (`plainly_valid_email`, but for the two checks `_sign_in_names` adds) or a user
-# name: one regex pass for the whole column. Which of the two a name must be is its row's
-# sign-in type, which the plan builder compares with the '@' (the type guessed from it).
+# address (`plainly_valid_email`, but for the check for '--' that `_sign_in_names` adds) or a
+# user name: one regex pass for the whole column. Which of the two a name must be is its
+# row's sign-in type, which the plan builder compares with the '@' (the type guessed from it).
+_SPECIAL_USE_TLD = "|".join(map(re.escape, sorted(SPECIAL_USE_DOMAIN_NAMES)))
 _PLAIN_ADDRESS = (r"(?=[^@\n]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-                  r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+                  r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+                  rf"(?!(?i:{_SPECIAL_USE_TLD})(?:\n|\Z))[A-Za-z]{{2,63}}")
 _SIGN_IN_NAME = rf"(?:{_PLAIN_ADDRESS}|[A-Za-z0-9][A-Za-z0-9_-]*)?"
-# Each name with its line break is an atomic group: a failing column fails at its first bad
-# name, never backtracking into the names before it.
+# Each name with its line break is an atomic group: matching stops at the start of the first
+# bad name, never backtracking into the names before it.
 _SIGN_IN_NAMES = re.compile(rf"(?>{_SIGN_IN_NAME}\n)*+")
 _SIGN_IN_NAME_CELL = re.compile(_SIGN_IN_NAME)
-_SPECIAL_USE_END = re.compile(r"\.(?:" + "|".join(map(re.escape, sorted(SPECIAL_USE_DOMAIN_NAMES)))
-                              + r")(?:\n|\Z)", re.IGNORECASE)
 
 
 def _sign_in_names(column: Cells) -> list[int]:
     """Sign-in names: each blank, or a plain address or user name of at most 64 characters,
-    without '--' (a Punycode label, which email-validator decides) or a special-use domain."""
+    without '--' (a Punycode label, which email-validator decides) or a special-use domain.
+    The joined column is matched once; a bad name stops the match at its line, which is
+    flagged, and matching resumes at the next line."""
     limit = rules.ISSUER_ASSIGNED_ID_MAX_LENGTH
-    if max(map(len, column), default=0) <= limit:
-        joined = "\n".join(column) + "\n"
-        # As many line breaks as cells: no cell holds one (it would split into two names).
-        if (joined.count("\n") == len(column) and "--" not in joined and _SIGN_IN_NAMES.fullmatch(joined) is not None
-                and _SPECIAL_USE_END.search(joined) is None):
-            return []
-    found = set(_failing(map(_SIGN_IN_NAME_CELL.fullmatch, column)))
-    found.update(compress(count(), map(limit.__lt__, map(len, column))))
-    found.update(compress(count(), map(operator.contains, column, repeat("--"))))
-    found.update(compress(count(), map(_SPECIAL_USE_END.search, column)))
+    found: set[int] = set()
+    if max(map(len, column), default=0) > limit:
+        found.update(compress(count(), map(limit.__lt__, map(len, column))))
+    joined = "\n".join(column) + "\n"
+    if joined.count("\n") != len(column):  # a cell holds a line break: lines are not cells
+        found.update(_failing(map(_SIGN_IN_NAME_CELL.fullmatch, column)))
+        found.update(compress(count(), map(operator.contains, column, repeat("--"))))
+        return sorted(found)
+    start = line = 0
+    while (end := _SIGN_IN_NAMES.match(joined, start).end()) < len(joined):  # type: ignore[union-attr]
+        line += joined.count("\n", start, end)
+        found.add(line)
+        start, line = joined.index("\n", end) + 1, line + 1
+    start = joined.find("--")
+    while start >= 0:
+        found.add(joined.count("\n", 0, start))
+        start = joined.find("--", joined.index("\n", start))
     return sorted(found)
 
 
