@@ -36,8 +36,8 @@ from batch.verbs.plans import property_columns
 from batch.verbs.screen import FLAG_WORDS, SIGN_IN_SPELLINGS, flagged
 
 _EMAIL, _USER_NAME = "emailAddress", "userName"
-# A screened signInType cell → the type it states (None: blank, the name's '@' says).
-_STATED: dict[str, str | None] = {s: SIGN_IN_TYPES[s.lower()] if s else None for s in SIGN_IN_SPELLINGS}
+# A screened signInType cell → the type it states (a blank one is absent: the name's '@' says).
+_STATED = {s: SIGN_IN_TYPES[s.lower()] for s in SIGN_IN_SPELLINGS if s}
 _GUESSED = {True: _EMAIL, False: _USER_NAME}  # '@' in the name → its type
 
 
@@ -112,13 +112,15 @@ class ChunkedRows(CreateRows):
         n = len(rows)
         suspects = flagged(columns)
         for mark in ("blank", "problem", "example"):
-            suspects.update(compress(count(), map(operator.attrgetter(mark), rows)))
+            if any(map(operator.attrgetter(mark), rows)):
+                suspects.update(compress(count(), map(operator.attrgetter(mark), rows)))
         if not same:  # rows of other shapes than the first: read
             suspects.update(i for i, row in enumerate(rows) if row.cells.keys() != layout.names_set)
         blank = [""] * n
         names, upns = columns.get("signInName", blank), columns.get("userPrincipalName", blank)
         at_signs = list(map(operator.contains, names, repeat("@")))
-        suspects.update(self._key_suspects(columns, names, upns, at_signs))
+        types = list(map(_GUESSED.__getitem__, at_signs))  # each name screened for the type its '@' says
+        suspects.update(self._key_suspects(columns, names, upns, types))
         pairs = list(map(_ENABLED.get, zip(columns.get("blockSignIn", blank), columns.get("accountEnabled", blank))))
         suspects.update(_failing(pairs))
         attributes: dict[int, dict[str, Any]] = {}
@@ -136,19 +138,20 @@ class ChunkedRows(CreateRows):
         for at in sorted(late):
             results[at] = self.read(rows[at])
         if build:
-            self._build(rows, results, columns, layout, at_signs, pairs, attributes)
+            self._build(rows, results, columns, layout, at_signs, types, pairs, attributes)
         return results
 
     def _key_suspects(self, columns: dict[str, list[str]], names: list[str], upns: list[str],
-                      at_signs: list[bool]) -> list[int]:
+                      types: list[str]) -> list[int]:
         """Rows whose keys `read` must judge: a stated sign-in type that the name's '@' denies
         (each is screened for the type its '@' says), no key at all, a UPN that is wrong."""
         found: list[int] = []
         stated = columns.get("signInType")
         if stated is not None:
-            found += [at for at, name, said, guessed in zip(count(), names, map(_STATED.get, stated),
-                                                            map(_GUESSED.__getitem__, at_signs))
-                      if name and said is not None and said != guessed]
+            # The type each row says (its guess where blank or misspelt: such a cell is flagged).
+            said = map(_STATED.get, stated, types)
+            denied = _failing(map(operator.eq, said, types))
+            found += [at for at in denied if names[at]] if "" in names else denied
         if "" in names:
             found += _failing(map(operator.add, names, upns))
         if "userPrincipalName" in columns and any(upns):
@@ -189,7 +192,7 @@ class ChunkedRows(CreateRows):
         return [where[i] for i in held]
 
     def _build(self, rows: Sequence[Row], results: list[CreatePlan | Rejected | None], columns: dict[str, list[str]],
-               layout: _Layout, at_signs: list[bool], pairs: list[tuple[bool, bool] | None],
+               layout: _Layout, at_signs: list[bool], types: list[str], pairs: list[tuple[bool, bool] | None],
                attributes: dict[int, dict[str, Any]]) -> None:
         """The plans of the clean rows (None in `results`), a property at a time, into `results`."""
         clean = _failing(results)
@@ -205,12 +208,12 @@ class ChunkedRows(CreateRows):
         blank = [""] * len(clean)
         names: Sequence[str] = pick(columns["signInName"]) if "signInName" in columns else blank
         upns = pick(columns["userPrincipalName"]) if "userPrincipalName" in columns else None
-        types = list(map(_GUESSED.__getitem__, pick(at_signs)))
+        kinds = pick(types)
         bodies: list[dict[str, Any]] = [{} for _ in clean]
         domain = self.options.domain
         if "signInName" in columns:
             _put(bodies, "identities", [[{"signInType": kind, "issuer": domain, "issuerAssignedId": name}]
-                                        if name else "" for kind, name in zip(types, names)])
+                                        if name else "" for kind, name in zip(kinds, names)])
         if upns is not None:
             _put(bodies, "userPrincipalName", upns)
             _put(bodies, "mailNickname", ["" if name or not upn else upn.partition("@")[0][:64]
@@ -241,7 +244,7 @@ class ChunkedRows(CreateRows):
         plans = _plans(
             row=pick(list(map(operator.attrgetter("number"), rows))),
             key=names if named else [name or upn or "" for name, upn in zip(names, upns or blank)],
-            sign_in_type=types if named else [kind if name else None for kind, name in zip(types, names)],
+            sign_in_type=kinds if named else [kind if name else None for kind, name in zip(kinds, names)],
             sign_in_name=names if named else [name or None for name in names],
             upn=repeat(None) if upns is None else [upn or None for upn in upns],
             body=bodies, generates_password=map(operator.not_, passwords),
@@ -306,7 +309,7 @@ def _plans(**given: Iterable[Any]) -> list[CreatePlan]:
 
 def _columns(rows: Sequence[Row], names: tuple[str, ...]) -> tuple[dict[str, list[str]], bool]:
     """The chunk's cells a column at a time, and whether every row has exactly these columns."""
-    cells = [row.cells for row in rows]
+    cells = list(map(operator.attrgetter("cells"), rows))
     if len(names) > 1 and set(map(len, cells)) == {len(names)}:
         try:  # every row has these columns and no other: the chunk's columns, at C speed
             return dict(zip(names, map(list, zip(*map(operator.itemgetter(*names), cells))))), True

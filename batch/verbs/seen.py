@@ -30,9 +30,8 @@ class SeenKeys:
     def digests(kind: str, values: Sequence[str]) -> list[int]:
         """The digest of each value of one kind (blank ones too), at C speed: what `claim`
         hashes, a column at a time."""
-        hashed = np.fromiter(map(hash, map(f"{kind}\0".__add__, map(str.lower, values))), dtype=np.int64,
-                             count=len(values))
-        return (hashed & _DIGEST_BITS).tolist()  # type: ignore[no-any-return]
+        hashed = np.fromiter(map(hash, map(str.lower, values)), dtype=np.int64, count=len(values))
+        return ((hashed ^ hash(kind)) & _DIGEST_BITS).tolist()  # type: ignore[no-any-return]
 
     def prepare(self, digests: Sequence[int]) -> None:
         """Look up at once, in the compact arrays, the digests that rows are about to claim:
@@ -50,8 +49,9 @@ class SeenKeys:
     def claim(self, kind: str, value: str, row: int) -> int | None:
         """None when `row` is the first to use the value, else the first row that did."""
         # Python's own string hash (SipHash, 64 bits, keyed per process): this memory lives no
-        # longer than the process, and it costs a tenth of a blake2b digest per row.
-        return self._claim(hash(f"{kind}\0{value.lower()}") & _DIGEST_BITS, row)
+        # longer than the process, and it costs a tenth of a blake2b digest per row. The kind's
+        # hash keeps the kinds apart without building a string per value.
+        return self._claim((hash(value.lower()) ^ hash(kind)) & _DIGEST_BITS, row)
 
     def claim_all(self, digests: Sequence[int], rows: Sequence[int]) -> list[int]:
         """Claim each digest (from `digests`) for its row, in order, as `claim` would one by
@@ -63,7 +63,7 @@ class SeenKeys:
             if older or not self._checked.issuperset(digests):
                 firsts = [first if first is not None else self._older_row(digest)
                           for first, digest in zip(firsts, digests)]
-        if any(first is not None for first in firsts) or len(set(digests)) != len(digests):
+        if firsts.count(None) != len(firsts) or len(set(digests)) != len(digests):
             return [at for at, digest, row in zip(count(), digests, rows) if self._claim(digest, row) is not None]
         recent.update(zip(digests, rows))
         if len(recent) >= self.FLUSH_EVERY:
