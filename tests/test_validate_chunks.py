@@ -402,3 +402,19 @@ def test_the_password_screen_is_the_rule(password: str) -> None:
     from batch.verbs.screen import SCREENS
     assert rules.PASSWORD_ALLOWED == frozenset(map(chr, range(0x20, 0x7F)))  # what the screen's regex assumes
     assert bool(SCREENS["password"]([password])) == (password != "" and rules.password_problem(password) is not None)
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.lists(CELLS["signInName"] | st.sampled_from(EDGES["signInName"]), max_size=30))
+def test_the_sign_in_name_screen_is_its_rule(names: list[str]) -> None:
+    """The joined column's one match (with its restarts after a bad name) flags exactly the
+    names that are not blank, or a plain address or user name of at most 64 characters
+    without '--'."""
+    from batch.verbs.fields import plainly_valid_email
+    from batch.verbs.screen import SCREENS
+
+    def plain(name: str) -> bool:
+        return name == "" or (len(name) <= rules.ISSUER_ASSIGNED_ID_MAX_LENGTH and "--" not in name and (
+            plainly_valid_email(name) if "@" in name else rules.is_user_name(name)))
+
+    assert SCREENS["signInName"](names) == [at for at, name in enumerate(names) if not plain(name)]

@@ -121,10 +121,12 @@ _LANGUAGE_CELL = re.compile(r"(?:[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{2,8})?)?")
 # user name: one regex pass for the whole column. Which of the two a name must be is its
 # row's sign-in type, which the plan builder compares with the '@' (the type guessed from it).
 _SPECIAL_USE_TLD = "|".join(map(re.escape, sorted(SPECIAL_USE_DOMAIN_NAMES)))
-_PLAIN_ADDRESS = (r"(?=[^@\n]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-                  r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-                  rf"(?!(?i:{_SPECIAL_USE_TLD})(?:\n|\Z))[A-Za-z]{{2,63}}")
-_SIGN_IN_NAME = rf"(?:{_PLAIN_ADDRESS}|[A-Za-z0-9][A-Za-z0-9_-]*)?"
+# Possessive quantifiers: no part of a name can be matched another way, so nothing is
+# given back (a label is at most 63 characters by the lookahead before it).
+_PLAIN_ADDRESS = (r"(?=[^@\n]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]++(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]++)*+"
+                  r"@(?:(?=[A-Za-z0-9-]{1,63}\.)[A-Za-z0-9]++(?:-++[A-Za-z0-9]++)*+\.)++"
+                  rf"(?!(?i:{_SPECIAL_USE_TLD})(?:\n|\Z))[A-Za-z]{{2,63}}+")
+_SIGN_IN_NAME = rf"(?:{_PLAIN_ADDRESS}|[A-Za-z0-9][A-Za-z0-9_-]*+)?"
 # Each name with its line break is an atomic group: matching stops at the start of the first
 # bad name, never backtracking into the names before it.
 _SIGN_IN_NAMES = re.compile(rf"(?>{_SIGN_IN_NAME}\n)*+")
