@@ -310,9 +310,9 @@ def _plans(**given: Iterable[Any]) -> list[CreatePlan]:
 def _columns(rows: Sequence[Row], names: tuple[str, ...]) -> tuple[dict[str, list[str]], bool]:
     """The chunk's cells a column at a time, and whether every row has exactly these columns."""
     cells = list(map(operator.attrgetter("cells"), rows))
-    if len(names) > 1 and set(map(len, cells)) == {len(names)}:
-        try:  # every row has these columns and no other: the chunk's columns, at C speed
-            return dict(zip(names, map(list, zip(*map(operator.itemgetter(*names), cells))))), True
+    if set(map(len, cells)) == {len(names)}:
+        try:  # every row has these columns and no other: the chunk's columns, at C speed (no tuple per row)
+            return {name: list(map(operator.itemgetter(name), cells)) for name in names}, True
         except KeyError:
             pass
     # Rows of other shapes than the first: screened as blank where a column lacks.
