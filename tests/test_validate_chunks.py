@@ -397,11 +397,14 @@ def test_each_edge_alone_validates_the_same(column: str, value: str) -> None:
 
 
 @settings(max_examples=1000, deadline=None, database=None)
-@given(password_text | near(["Legacy-123456!x", "Aa1!Aa1!", "abcdefgh1", "ABCD efgh"]) | st.text(max_size=20))
-def test_the_password_screen_is_the_rule(password: str) -> None:
+@given(st.lists(password_text | near(["Legacy-123456!x", "Aa1!Aa1!", "abcdefgh1", "ABCD efgh", "Aa1!" * 64])
+                | st.text(max_size=20) | st.sampled_from(EDGES["password"]), max_size=12))
+def test_the_password_screen_is_the_rule(passwords: list[str]) -> None:
+    """The password screen flags exactly the filled cells that rules.password_problem refuses."""
     from batch.verbs.screen import SCREENS
-    assert rules.PASSWORD_ALLOWED == frozenset(map(chr, range(0x20, 0x7F)))  # what the screen's regex assumes
-    assert bool(SCREENS["password"]([password])) == (password != "" and rules.password_problem(password) is not None)
+    assert rules.PASSWORD_ALLOWED == frozenset(map(chr, range(0x20, 0x7F)))  # what the screen assumes
+    assert SCREENS["password"](passwords) == [
+        at for at, password in enumerate(passwords) if password and rules.password_problem(password) is not None]
 
 
 @settings(max_examples=500, deadline=None, database=None)

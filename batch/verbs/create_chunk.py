@@ -195,7 +195,7 @@ class ChunkedRows(CreateRows):
                layout: _Layout, at_signs: list[bool], types: list[str], pairs: list[tuple[bool, bool] | None],
                attributes: dict[int, dict[str, Any]]) -> None:
         """The plans of the clean rows (None in `results`), a property at a time, into `results`."""
-        clean = _failing(results)
+        clean = list(compress(count(), map(operator.is_, results, repeat(None))))
         if not clean:
             return
         pick: Callable[[Sequence[Any]], Sequence[Any]]

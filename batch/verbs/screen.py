@@ -105,14 +105,39 @@ def _each(ok: Callable[[str], bool]) -> Screen:
     return screen
 
 
-# A password Entra accepts (rules.password_problem, GRAPH.md §2.1), or a blank cell (one is
-# generated): 8 to 256 of the allowed characters (printable ASCII, which is what
-# PASSWORD_ALLOWED is: tested), with 3 of the 4 classes; a symbol is any allowed character
-# that is not a letter or digit.
-_LOWER, _UPPER, _DIGIT, _SYMBOL = "(?=[^a-z]*[a-z])", "(?=[^A-Z]*[A-Z])", "(?=[^0-9]*[0-9])", "(?=[A-Za-z0-9]*[^A-Za-z0-9])"
-_PASSWORD_CELL = re.compile(
-    rf"(?:(?=[ -~]{{{rules.PASSWORD_MIN_LENGTH},{rules.PASSWORD_MAX_LENGTH}}}\Z)"
-    rf"(?:{_LOWER}{_UPPER}(?:{_DIGIT}|{_SYMBOL})|{_DIGIT}{_SYMBOL}(?:{_LOWER}|{_UPPER}))[ -~]*)?")
+# Passwords (rules.password_problem, GRAPH.md §2.1): a blank cell is generated one.
+_DIGITS = re.compile("[0-9]")
+_LENGTHS = range(rules.PASSWORD_MIN_LENGTH, rules.PASSWORD_MAX_LENGTH + 1)
+
+
+def _passwords(column: Cells) -> list[int]:
+    """Passwords Entra accepts (rules.password_problem), or blank cells: with str methods
+    over the filled cells, each test on the whole column first: lengths; printable ASCII
+    (which is what PASSWORD_ALLOWED is: tested); then the classes, one pass each (a case
+    change tells a lower or an upper case letter; a character that is not alphanumeric is a
+    symbol), and only the cells that miss one are counted."""
+    if not any(column):
+        return []
+    at = list(compress(count(), column))
+    filled = [column[i] for i in at]
+    bad: set[int] = set()
+    lengths = list(map(len, filled))
+    if min(lengths) not in _LENGTHS or max(lengths) not in _LENGTHS:
+        bad.update(_failing(map(_LENGTHS.__contains__, lengths)))
+    joined = "".join(filled)
+    if not (joined.isascii() and joined.isprintable()):
+        bad.update(_failing(map(str.isascii, filled)))
+        bad.update(_failing(map(str.isprintable, filled)))
+    classes = [list(map(operator.ne, filled, map(str.upper, filled))),  # a lower-case letter
+               list(map(operator.ne, filled, map(str.lower, filled))),  # an upper-case letter
+               list(map(bool, map(_DIGITS.search, filled))),
+               list(map(operator.not_, map(str.isalnum, filled)))]     # a symbol
+    for i in {i for passes in classes if not all(passes) for i in _failing(passes)}:
+        if sum(passes[i] for passes in classes) < 3:
+            bad.add(i)
+    return [at[i] for i in sorted(bad)]
+
+
 # A language tag such as en-US (rules.is_language_tag), or a blank cell.
 _LANGUAGE_CELL = re.compile(r"(?:[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{2,8})?)?")
 
@@ -166,7 +191,7 @@ def _screens() -> dict[str, Screen]:
         "usageLocation": _among(_USAGE_OK),
         "mail": _each(plainly_valid_email),
         "preferredLanguage": _matching(_LANGUAGE_CELL),
-        "password": _matching(_PASSWORD_CELL),
+        "password": _passwords,
         "signInType": _among(SIGN_IN_SPELLINGS),
         "signInName": _sign_in_names,
         "userPrincipalName": _text(None, None, required=False),
