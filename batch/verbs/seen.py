@@ -40,7 +40,7 @@ class SeenKeys:
         self._checked, self._older = set(), {}
         if not self._digests.size or not digests:
             return
-        asked = np.array(digests, dtype=np.int64)
+        asked = np.sort(np.array(digests, dtype=np.int64))  # sorted keys: each search starts where the last ended
         at = np.minimum(np.searchsorted(self._digests, asked), self._digests.size - 1)
         found = self._digests[at] == asked
         self._checked = set(digests)
@@ -93,7 +93,7 @@ class SeenKeys:
         digests = np.fromiter(self._recent.keys(), dtype=np.int64, count=len(self._recent))
         rows = np.fromiter(self._recent.values(), dtype=np.uint32, count=len(self._recent))
         all_digests = np.concatenate([self._digests, digests])
-        order = np.argsort(all_digests, kind="stable")
+        order = np.argsort(all_digests)  # each digest is there once: no order among equals to keep
         self._digests = all_digests[order]
         self._rows = np.concatenate([self._rows, rows])[order]
         self._recent = {}
