@@ -16,7 +16,39 @@ validation, bound `create --dry-run`; they are measured by benchmarks/create.py,
 Each case prints a digest of what it found (row, status, key, problems) and the benchmark
 checks the old and new paths agree on it: the same results row by row.
 Printed: medians of `--repeat` runs, rows/s, validation-only µs/row (the case minus `read`),
-peak RSS, and the new/old ratios measured in the same run.
+peak RSS, and the new/old ratios measured in the same run. Every case runs with the garbage
+collector thresholds the CLI sets for bulk commands (`batch.cli.collect_less_often`).
+
+Measured (2 cores shared with two other benchmarks: read the ratios), `--rows 1000000
+--repeat 3`:
+
+    case            seconds     rows/s  µs/row validating  peak MB
+    read               3.80    262,822                          56
+    validate-old      29.66     33,716              25.85      155
+    validate-new       8.39    119,242               4.58      158
+    stage-old         31.10     32,153              27.30      155
+    stage-new         10.71     93,380               6.90      159
+    validate: new is 3.54x the old path end to end, 5.64x on validation alone
+    stage: new is 2.90x the old path end to end, 3.95x on validation alone
+    old and new results identical row by row: yes
+
+Against the chunked path as it was before (commit a7ecaee, its own benchmark, CPython's
+default collector), the same 1,000,000-row file, cases of both trees interleaved, medians of
+3: validate-new 12.90 -> 8.88 s (4.47 µs/row of validation, was 8.81: 1.97x), stage-new
+17.72 -> 11.55 s (7.14, was 13.63: 1.91x); read 4.09 / 4.41 s; the digests of both trees'
+results identical. Of that, the collector thresholds alone: validate 4.6 -> 3.0 µs/row,
+stage 9.4 -> 5.6 (200,000 rows, one_case with and without them, medians of 3).
+
+The issue's goal (200,000 rows/s, 5 µs a row in all) is not met: reading the file alone
+takes 3.8-4.4 µs a row here, validation 4.5 (validate) and 6.9 (stage; ~0.5 of it is this
+benchmark's digest of each result). Where validation's time goes (in process, 200,000 rows,
+chunks of 2,000, µs/row): the column screens 1.3 (sign-in names' one regex match 0.57,
+passwords 0.23, text columns' strip and length 0.3, code lists and flags 0.15); claiming
+keys 0.7 (digests 0.2, dict look-ups and inserts 0.35); taking the chunk's columns 0.5; the
+1-2 % of rows read by the per-row path 0.25; whole-row checks 0.1-0.2. A stage adds the
+plans, ~2.2: CreatePlan objects 0.4-0.5, identities 0.2, password profiles 0.2, one pass per
+body property 0.4, picking the clean rows of each column 0.2. Past 500,000 keys, claims look
+the chunk's keys up in the compact arrays (+0.2).
 """
 
 from __future__ import annotations
