@@ -1,8 +1,8 @@
 """`create`: one customer account per row, `POST /users` with a sign-in identity.
 
-Rows become plans in batch/verbs/create_rows.py. A plan carries the request body (with the
-password, generated when the cell is blank, when the row is sent); the password leaves this
-module only towards Graph and towards passwords.csv.
+Rows become plans in batch/verbs/create_rows.py (a chunk at a time in create_chunk.py). A
+plan carries the request body (with the password, generated when the cell is blank, when the
+row is sent); the password leaves this module only towards Graph and towards passwords.csv.
 
 Exactly once: identities and UPNs are unique in the directory, so a create can never make a
 second customer; but an answer can be lost (a dropped connection, a 504, a crash). A row in
