@@ -146,10 +146,11 @@ _LANGUAGE_CELL = re.compile(r"(?:[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{2,8})?)?")
 # user name: one regex pass for the whole column. Which of the two a name must be is its
 # row's sign-in type, which the plan builder compares with the '@' (the type guessed from it).
 _SPECIAL_USE_TLD = "|".join(map(re.escape, sorted(SPECIAL_USE_DOMAIN_NAMES)))
-# Possessive quantifiers: no part of a name can be matched another way, so nothing is
-# given back (a label is at most 63 characters by the lookahead before it).
-_PLAIN_ADDRESS = (r"(?=[^@\n]{1,64}@)[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]++(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]++)*+"
-                  r"@(?:(?=[A-Za-z0-9-]{1,63}\.)[A-Za-z0-9]++(?:-++[A-Za-z0-9]++)*+\.)++"
+# Possessive quantifiers: no part of a name can be matched another way, so nothing is given
+# back. No length limits inside: a name longer than 64 characters is flagged by its length,
+# and within 64 a local part (at most 62) and a label (at most 61) are within theirs.
+_PLAIN_ADDRESS = (r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]++(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]++)*+"
+                  r"@(?:[A-Za-z0-9]++(?:-++[A-Za-z0-9]++)*+\.)++"
                   rf"(?!(?i:{_SPECIAL_USE_TLD})(?:\n|\Z))[A-Za-z]{{2,63}}+")
 _SIGN_IN_NAME = rf"(?:{_PLAIN_ADDRESS}|[A-Za-z0-9][A-Za-z0-9_-]*+)?"
 # Each name with its line break is an atomic group: matching stops at the start of the first
