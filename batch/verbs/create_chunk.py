@@ -195,7 +195,8 @@ class ChunkedRows(CreateRows):
                layout: _Layout, at_signs: list[bool], types: list[str], pairs: list[tuple[bool, bool] | None],
                attributes: dict[int, dict[str, Any]]) -> None:
         """The plans of the clean rows (None in `results`), a property at a time, into `results`."""
-        clean = list(compress(count(), map(operator.is_, results, repeat(None))))
+        keep = list(map(operator.is_, results, repeat(None)))
+        clean = list(compress(count(), keep))
         if not clean:
             return
         pick: Callable[[Sequence[Any]], Sequence[Any]]
@@ -204,7 +205,7 @@ class ChunkedRows(CreateRows):
                 return values
         else:
             def pick(values: Sequence[Any]) -> Sequence[Any]:
-                return list(map(values.__getitem__, clean))
+                return list(compress(values, keep))
         blank = [""] * len(clean)
         names: Sequence[str] = pick(columns["signInName"]) if "signInName" in columns else blank
         upns = pick(columns["userPrincipalName"]) if "userPrincipalName" in columns else None
