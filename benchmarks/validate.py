@@ -20,34 +20,36 @@ peak RSS, and the new/old ratios measured in the same run. Every case runs with 
 collector thresholds the CLI sets for bulk commands (`batch.cli.collect_less_often`).
 
 Measured (2 cores shared with two other benchmarks: read the ratios), `--rows 1000000
---repeat 3`:
+--repeat 3`, at commit 5fb0e3a:
 
     case            seconds     rows/s  µs/row validating  peak MB
-    read               3.80    262,822                          56
-    validate-old      29.66     33,716              25.85      155
-    validate-new       8.39    119,242               4.58      158
-    stage-old         31.10     32,153              27.30      155
-    stage-new         10.71     93,380               6.90      159
-    validate: new is 3.54x the old path end to end, 5.64x on validation alone
-    stage: new is 2.90x the old path end to end, 3.95x on validation alone
+    read               4.02    249,059                          57
+    validate-old      29.65     33,727              25.64      155
+    validate-new       8.47    118,070               4.45      158
+    stage-old         29.06     34,409              25.05      155
+    stage-new         10.30     97,104               6.28      159
+    validate: new is 3.50x the old path end to end, 5.75x on validation alone
+    stage: new is 2.82x the old path end to end, 3.99x on validation alone
     old and new results identical row by row: yes
 
 Against the chunked path as it was before (commit a7ecaee, its own benchmark, CPython's
-default collector), the same 1,000,000-row file, cases of both trees interleaved, medians of
-3: validate-new 12.90 -> 8.88 s (4.47 µs/row of validation, was 8.81: 1.97x), stage-new
-17.72 -> 11.55 s (7.14, was 13.63: 1.91x); read 4.09 / 4.41 s; the digests of both trees'
-results identical. Of that, the collector thresholds alone: validate 4.6 -> 3.0 µs/row,
-stage 9.4 -> 5.6 (200,000 rows, one_case with and without them, medians of 3).
+default collector) and this branch at 773acb0, the same 1,000,000-row file, cases of both
+trees interleaved, medians of 3: validate-new 12.90 -> 8.88 s (4.47 µs/row of validation,
+was 8.81: 1.97x), stage-new 17.72 -> 11.55 s (7.14, was 13.63: 1.91x); read 4.09 / 4.41 s;
+the digests of both trees' results identical. Of that, the collector thresholds alone:
+validate 4.6 -> 3.0 µs/row, stage 9.4 -> 5.6 (200,000 rows, one_case with and without them,
+medians of 3).
 
 The issue's goal (200,000 rows/s, 5 µs a row in all) is not met: reading the file alone
-takes 3.8-4.4 µs a row here, validation 4.5 (validate) and 6.9 (stage; ~0.5 of it is this
+takes 4.0 µs a row here, validation 4.45 (validate) and 6.3 (stage; ~0.5 of it is this
 benchmark's digest of each result). Where validation's time goes (in process, 200,000 rows,
-chunks of 2,000, µs/row): the column screens 1.3 (sign-in names' one regex match 0.57,
-passwords 0.23, text columns' strip and length 0.3, code lists and flags 0.15); claiming
-keys 0.7 (digests 0.2, dict look-ups and inserts 0.35); taking the chunk's columns 0.5; the
-1-2 % of rows read by the per-row path 0.25; whole-row checks 0.1-0.2. A stage adds the
-plans, ~2.2: CreatePlan objects 0.4-0.5, identities 0.2, password profiles 0.2, one pass per
-body property 0.4, picking the clean rows of each column 0.2. Past 500,000 keys, claims look
+chunks of 2,000, µs/row, at 5fb0e3a): the column screens 1.1-1.2 (sign-in names' one regex
+match 0.43, passwords 0.22, text columns' strip and length 0.29, code lists and flags 0.12);
+claiming keys 0.7-0.8 (digests 0.2, dict look-ups and inserts 0.4); taking the chunk's
+columns 0.5; the 1-2 % of rows read by the per-row path 0.25 (every one of them invalid:
+the screens flag no valid generated row); whole-row checks 0.1-0.15. A stage adds the plans,
+~1.8: CreatePlan objects 0.4-0.5, identities 0.2, password profiles 0.2, one pass per body
+property 0.4, picking the clean rows of each column 0.1. Past 500,000 keys, claims also look
 the chunk's keys up in the compact arrays (+0.2).
 """
 
