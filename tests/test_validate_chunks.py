@@ -317,3 +317,107 @@ def test_written_files_read_back_the_same(tmp_path: Path) -> None:
     path.write_text(out.getvalue(), encoding="utf-8", newline="")
     for options in SETTINGS:
         assert_same(*both_paths(read_rows(path), iter(lambda: 2, 0), **options))
+
+
+# --- each screen's edges, one at a time ---------------------------------------------------
+
+BASE_HEADER = ["signInType", "signInName", "displayName", "givenName", "surname", "jobTitle", "streetAddress",
+               "postalCode", "employeeId", "businessPhone", "blockSignIn", "accountEnabled", "usageLocation", "mail",
+               "password", "forceChangePasswordNextSignIn", "preferredLanguage", "userPrincipalName", "ext.loyalty",
+               EXT_LONG]
+
+
+def base_cells(number: int) -> dict[str, str]:
+    """A row that every screen passes (checked by the test below)."""
+    by_email = number % 3 != 0
+    name = f"ada.{number}@example.com" if by_email else f"ada_{number}"
+    return dict(zip(BASE_HEADER, [
+        "emailAddress" if by_email else "userName", name, f"Ada Lovelace {number}", "Ada", "Lovelace", "Analyst",
+        "1 Main St\nFlat 2", "75001", f"E{number}", "+1 555 0100", "No" if number % 2 else "", "Yes" if number % 2
+        else "", "FR", "" if by_email else f"ada{number}@example.org", "Legacy-123456!x" if number % 4 == 0 else "",
+        "Yes" if number % 5 == 0 else "", "en-US", f"ada{number}@{DOMAIN}", "silver", "gold"]))
+
+
+# Cells at the edge of each screen: on either side of a limit, a forbidden character, other
+# spellings, white space around, a non-ASCII letter, a line break inside.
+EDGES: dict[str, list[str]] = {
+    "signInType": ["email", "EMAIL", "user name", " emailAddress", "emailAddress ", "userName", "Username", "mail"],
+    "signInName": ["ada\nbob", "ada\n", "ada.x@example.com\nbob", "a" * 64, "a" * 65, "b" * 56 + "@x.co",
+                   "b" * 65 + "@example.com", "ada--b", "ab@xn--d.com", "a@bc--d.com", "x@example.local",
+                   "x@example.LOCALHOST", "x@example.test", "x@test.example", "x@local.example", "Ada@Example.COM",
+                   "ada@exámple.com", "o'brien@example.org", "-ada", "ada_", "ada.b", " ada", "ada ", "ada@example.c",
+                   "ada@@example.com", "ada.1@example.com", "ADA.1@EXAMPLE.COM", "ada_3", "", "ada@example.com.",
+                   "\u00a0ada", "ada\u2028"],
+    "displayName": ["x" * 256, "x" * 257, " Ada", "Ada ", "Ada\tL", "Ada\nL", "Ada\rL", "A<b", "A>b", "", " ",
+                    "\u00a0Ada", "Chloé"],
+    "givenName": ["x" * 64, "x" * 65, " Ada", "Ada\n", "A\tb", "é"],
+    "jobTitle": ["x" * 128, "x" * 129, "A\rb"],
+    "streetAddress": ["x" * 1024, "x" * 1025, "1 Main\n", "\n1 Main", "1 Main\r\nFlat\t2"],
+    "postalCode": ["x" * 40, "x" * 41],
+    "employeeId": ["x" * 16, "x" * 17, "E1 ", "E\t1"],
+    "businessPhone": ["+1 555", " +1 555", "+1\t555", "+1 555\n", "'+1 555"],
+    "blockSignIn": ["maybe", "yes", "YES", "Yes", "yES", " Yes", "tRUE", "2", "Y", "n", "0", "1", "True", ""],
+    "accountEnabled": ["No", "no", "false", "Yes", "", " yes", "nope"],
+    "usageLocation": ["us", "XX", " US", "US ", "ıt", "IT", "", "U", "USA", "NA"],
+    "mail": ["ada@example.com", "bad@", "ada@exámple.com", " ada@example.com", "x@y.local", "a" * 250 + "@x.com",
+             "ab@xn--d.com", "ada@example.com\n"],
+    "password": ["Aa1!Aa1!", "Aa1!Aa1", "Aa1!" * 64, "Aa1!" * 64 + "x", "legacy-123456!x", "legacy123456",
+                 "LEGACY-123456", "Légacy-123!x", "Legacy 12345", "Legacy\t123!x", " Legacy-123!x", "Legacy-123!x ",
+                 "aaaaaaaaaaaaA1", "!!!!!!!!aA", "12345678!a", "12345678!A", "abcdefgh", "ABCDEFGH1"],
+    "forceChangePasswordNextSignIn": ["Yes", "no", "FALSE", "yes ", "si"],
+    "preferredLanguage": ["en", "en-US", "en-", "en-U", "en-12", "english", " en", "EN-us", "en-US\n", "e", "eng-12345678",
+                          "eng-123456789", "fr_FR"],
+    "userPrincipalName": [f"ada@{DOMAIN}", f"ada.@{DOMAIN}", "ada@fabrikam.com", f" ada@{DOMAIN}", f"a@b@{DOMAIN}",
+                          f"ADA@{DOMAIN.upper()}", f"ada3@{DOMAIN}", "", f"{'a' * 65}@{DOMAIN}", f"ad a@{DOMAIN}"],
+    "ext.loyalty": ["x" * 256, "x" * 257, "true", " TRUE", "False", ""],
+    EXT_LONG: ["x" * 256, "x" * 257, "TRUE ", ""],
+}
+
+
+def test_the_base_rows_pass_every_screen() -> None:
+    from batch.verbs.screen import flagged
+    rows = [base_cells(number) for number in range(1, 41)]
+    assert flagged({name: [cells[name] for cells in rows] for name in BASE_HEADER}) == set()
+    results = CreateVerb(CreateOptions(domain=DOMAIN, extensions_app_id=EXT_APP)).validate_chunk(
+        [Row(number, cells) for number, cells in enumerate(rows, 1)])
+    assert all(isinstance(result, CreatePlan) for result in results)
+
+
+@pytest.mark.parametrize(("column", "value"), [(c, v) for c, values in EDGES.items() for v in values],
+                         ids=lambda x: repr(x)[:24])
+def test_each_edge_alone_validates_the_same(column: str, value: str) -> None:
+    """One cell at a screen's edge in an otherwise clean chunk: the same results both ways
+    (in a chunk, and in a chunk of one where the whole-column test is the cell's)."""
+    for at in (0, 2, 7):  # rows 1 and 8 sign in by email, row 3 by user name
+        rows = [Row(number, base_cells(number)) for number in range(1, 41)]
+        rows[at].cells[column] = value
+        for options in SETTINGS[:2]:
+            assert_same(*both_paths(rows, **options))
+            assert_same(*both_paths(rows, iter(lambda: 1, 0), **options))
+
+
+@settings(max_examples=1000, deadline=None, database=None)
+@given(st.lists(password_text | near(["Legacy-123456!x", "Aa1!Aa1!", "abcdefgh1", "ABCD efgh", "Aa1!" * 64])
+                | st.text(max_size=20) | st.sampled_from(EDGES["password"]), max_size=12))
+def test_the_password_screen_is_the_rule(passwords: list[str]) -> None:
+    """The password screen flags exactly the filled cells that rules.password_problem refuses."""
+    from batch.verbs.screen import SCREENS
+    assert rules.PASSWORD_ALLOWED == frozenset(map(chr, range(0x20, 0x7F)))  # what the screen assumes
+    assert SCREENS["password"](passwords) == [
+        at for at, password in enumerate(passwords) if password and rules.password_problem(password) is not None]
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.lists(CELLS["signInName"] | st.sampled_from(EDGES["signInName"]), max_size=30))
+def test_the_sign_in_name_screen_is_its_rule(names: list[str]) -> None:
+    """The joined column's one match (with its restarts after a bad name) flags exactly the
+    names that are not blank, or a plain address or user name of at most 64 characters
+    without '--'."""
+    from batch.verbs.fields import plainly_valid_email
+    from batch.verbs.screen import SCREENS
+
+    def plain(name: str) -> bool:
+        return name == "" or (len(name) <= rules.ISSUER_ASSIGNED_ID_MAX_LENGTH and "--" not in name and (
+            plainly_valid_email(name) if "@" in name else rules.is_user_name(name)))
+
+    assert SCREENS["signInName"](names) == [at for at, name in enumerate(names) if not plain(name)]

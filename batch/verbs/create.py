@@ -1,8 +1,8 @@
 """`create`: one customer account per row, `POST /users` with a sign-in identity.
 
-Rows become plans in batch/verbs/create_rows.py. A plan carries the request body (with the
-password, generated when the cell is blank, when the row is sent); the password leaves this
-module only towards Graph and towards passwords.csv.
+Rows become plans in batch/verbs/create_rows.py (a chunk at a time in create_chunk.py). A
+plan carries the request body (with the password, generated when the cell is blank, when the
+row is sent); the password leaves this module only towards Graph and towards passwords.csv.
 
 Exactly once: identities and UPNs are unique in the directory, so a create can never make a
 second customer; but an answer can be lost (a dropped connection, a 504, a crash). A row in
@@ -26,7 +26,8 @@ from batch.outcome import Outcome, SentRow, Status
 from batch.passwords import generate_password
 from batch.verbs.answers import conflict_on, is_conflict, send
 from batch.verbs.base import Executed, PlanLine, Rejected, Session, Verb
-from batch.verbs.create_rows import CreateOptions, CreatePlan, CreateRows
+from batch.verbs.create_chunk import ChunkedRows
+from batch.verbs.create_rows import CreateOptions, CreatePlan
 from batch.verbs.jit import checked as jit_checked
 from batch.verbs.jit import find_flag, social_only
 from batch.verbs.lag import found_nothing, not_found, until_seen, waiting_for
@@ -64,12 +65,14 @@ class CreateVerb(Verb[CreatePlan]):
             # Updating existing customers needs what `update` needs for the columns create
             # sends (GRAPH.md §5, §10): its write, and sign-in blocking.
             self.needs = NEEDS.with_writes(*UPDATE_NEEDS.write, *UPDATE_NEEDS.by_column["accountEnabled"])
-        self.rows = CreateRows(options)
+        self.rows = ChunkedRows(options)
 
     def validate(self, row: Row) -> CreatePlan | Rejected:
         return self._jit(self.rows.read(row))
 
     def validate_chunk(self, rows: Sequence[Row]) -> list[CreatePlan | Rejected]:
+        if self.jit_flag is None:
+            return self.rows.read_chunk(rows)
         return [self._jit(read) for read in self.rows.read_chunk(rows)]
 
     def rejections(self, rows: Sequence[Row]) -> list[Rejected]:

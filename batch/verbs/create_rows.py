@@ -8,8 +8,6 @@ identity, the UPN, the initial password, and duplicates within the file.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +19,6 @@ from batch.passwords import generate_password
 from batch.verbs.attributes import AttributeCatalog
 from batch.verbs.base import Rejected
 from batch.verbs.fields import (
-    FIELD_RULES,
     Extensions,
     account_enabled,
     check_fields,
@@ -32,7 +29,6 @@ from batch.verbs.fields import (
 from batch.verbs.identities import Identity, has_identity_columns
 from batch.verbs.identities import read_identities as read_row_identities
 from batch.verbs.plans import property_columns
-from batch.verbs.screen import FLAG_WORDS, flagged
 from batch.verbs.seen import SeenKeys
 
 EXAMPLE_ROW = "this is the example row of the admin center's template; delete it from the file"
@@ -94,19 +90,6 @@ class CreatePlan:
                             str(self.body.get("displayName") or ""), str(self.body.get("mail") or ""))
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """What every row of a file with these columns shares, worked out once per file."""
-
-    names: tuple[str, ...]
-    names_set: frozenset[str]
-    fields: tuple[tuple[str, str], ...]      # (column, property) of the field rules' columns present, in table order
-    extensions: tuple[tuple[str, str], ...]  # (column, property) of the custom attribute columns
-    usable: bool  # False: every row has a problem with the columns themselves (no displayName, a bad custom attribute)
-    columns: dict[str, str]                  # property_columns of a row, but for blockSignIn
-    identities: bool = False  # federated or export identity columns: every row is read by `read`
-
-
 class CreateRows:
     """Reads create rows into plans, remembering the keys of earlier rows."""
 
@@ -114,164 +97,6 @@ class CreateRows:
         self.options = options
         self.seen = SeenKeys()
         self.extensions = Extensions(options.extensions_app_id, options.attributes)
-        self._layouts: dict[tuple[str, ...], _Layout] = {}
-
-    def read_chunk(self, rows: Sequence[Row]) -> list[CreatePlan | Rejected]:
-        """What `read` gives for each of these consecutive rows, a chunk at a time: each
-        column is screened over the whole chunk (batch/verbs/screen.py); a row no screen
-        flags becomes its plan here, with the few checks that depend on the row as a whole
-        (the sign-in name's syntax for its type, the UPN, duplicates, the two flags); every
-        other row is read by `read`, so that what is said about it is exactly what `read`
-        says. Rows are taken in file order, so duplicate keys are claimed as `read` claims
-        them (a claim is repeatable: `read` claiming again what a row claimed here is a no-op)."""
-        results: list[CreatePlan | Rejected] = []
-        for row, plain in self._screened(rows, build=True):
-            results.append(plain if isinstance(plain, CreatePlan) else self.read(row))
-        return results
-
-    def rejections(self, rows: Sequence[Row]) -> list[Rejected]:
-        """The rejections `read_chunk` would give for these rows, without making the plans
-        of the valid ones (the `validate` command needs only what is wrong)."""
-        found: list[Rejected] = []
-        for row, plain in self._screened(rows, build=False):
-            if plain is False:
-                checked = self.read(row)
-                if isinstance(checked, Rejected):
-                    found.append(checked)
-        return found
-
-    def _screened(self, rows: Sequence[Row], *, build: bool) -> Iterator[tuple[Row, CreatePlan | bool]]:
-        """Each row with its plan (True without `build`), or False when `read` must read it."""
-        if not rows:
-            return
-        layout = self._layout(tuple(rows[0].cells))
-        names = layout.names
-        cells = [row.cells for row in rows]
-        same = False
-        if len(names) > 1 and set(map(len, cells)) == {len(names)}:
-            try:  # every row has these columns and no other: the chunk's columns, at C speed
-                columns = dict(zip(names, map(list, zip(*map(operator.itemgetter(*names), cells)))))
-                same = True
-            except KeyError:
-                pass
-        if not same:  # rows of other shapes than the first: screened as blank where a column lacks
-            columns = {name: [c.get(name, "") for c in cells] for name in names}
-        suspects = flagged(columns)
-        self.seen.prepare(("signin", columns.get("signInName", ())), ("upn", columns.get("userPrincipalName", ())))
-        plain = self._plain
-        for index, row in enumerate(rows):
-            if index in suspects or row.blank or row.problem or row.example or layout.identities or not (
-                    same or row.cells.keys() == layout.names_set):
-                yield row, False
-            else:
-                yield row, plain(row, layout, build)
-
-    def _layout(self, names: tuple[str, ...]) -> _Layout:
-        layout = self._layouts.get(names)
-        if layout is None:
-            present = set(names)
-            fields = tuple((c, "businessPhones" if c == "businessPhone" else c) for c in FIELD_RULES if c in present)
-            problems: list[str] = []
-            # A column naming an attribute the tenant lacks holds back only the rows with a value
-            # in it ("" here sends such a row to `read`, which says so).
-            extensions = tuple((c, "" if self.extensions.unknown(c) else self.extensions.property_name(c, problems)
-                                or "") for c in names if is_extension_column(c))
-            columns = property_columns(dict.fromkeys(names, ""), self.extensions)
-            layout = self._layouts[names] = _Layout(names, frozenset(names), fields, extensions,
-                                                     not problems and "displayName" in present, columns,
-                                                     has_identity_columns(present))
-        return layout
-
-    def _plain(self, row: Row, layout: _Layout, build: bool = True) -> CreatePlan | bool:
-        """The plan of a row whose cells passed the screens (without `build`: True), or False
-        when the row needs `read` to say what is wrong with it."""
-        cells = row.cells
-        body: dict[str, Any] = {}
-        keys = self._plain_keys(row.number, cells, body)
-        if keys is None or not layout.usable:
-            return False
-        block, enabled = cells.get("blockSignIn", ""), cells.get("accountEnabled", "")
-        blocked = FLAG_WORDS[block] if block else None
-        given = FLAG_WORDS[enabled] if enabled else None
-        if blocked is not None and given is not None and blocked == given:
-            return False
-        if layout.extensions and any(len(cells[c]) > rules.EXTENSION_VALUE_MAX_LENGTH for c, _ in layout.extensions):
-            return False
-        attributes = self._typed_extensions(cells, layout)
-        if attributes is None:
-            return False
-        if not build:
-            return True
-        sign_in_type, sign_in_name, upn = keys
-        for column, prop in layout.fields:
-            value = cells[column]
-            if value:
-                body[prop] = [value] if prop == "businessPhones" else value
-        body["accountEnabled"] = (not blocked) if blocked is not None else (True if given is None else given)
-        if "mail" not in body and sign_in_type == "emailAddress" and sign_in_name:
-            body["mail"] = sign_in_name
-        password = cells.get("password", "") or None
-        force = cells.get("forceChangePasswordNextSignIn", "")
-        body["passwordProfile"] = {
-            "password": password,
-            "forceChangePasswordNextSignIn": FLAG_WORDS[force] if force else (
-                password is None and self.options.force_change_generated)}
-        body["passwordPolicies"] = "DisablePasswordExpiration"
-        body.update(attributes)
-        columns = {"accountEnabled": "blockSignIn", **layout.columns} if block else dict(layout.columns)
-        return CreatePlan(row.number, sign_in_name or upn or "", sign_in_type if sign_in_name else None,
-                          sign_in_name, upn, body, generates_password=password is None,
-                          enabled_given=bool(block or enabled), columns=columns)
-
-    def _typed_extensions(self, cells: dict[str, str], layout: _Layout) -> dict[str, Any] | None:
-        """The custom attributes of a screened row (typed by the catalog when there is one),
-        or None when a value does not fit its type and `read` must say so."""
-        found: dict[str, Any] = {}
-        for column, prop in layout.extensions:
-            value = cells[column]
-            if value:
-                if not prop:
-                    return None
-                if self.extensions.catalog is None:
-                    lowered = value.strip().lower()
-                    found[prop] = True if lowered == "true" else False if lowered == "false" else value
-                    continue
-                problems: list[str] = []
-                checked = self.extensions.check(column, value, problems)
-                if checked is None or problems:
-                    return None
-                found[prop] = checked[1]
-        return found
-
-    def _plain_keys(self, number: int, cells: dict[str, str],
-                    body: dict[str, Any]) -> tuple[str | None, str | None, str | None] | None:
-        """(sign-in type, sign-in name, UPN) of a screened row, their part of the body, and
-        their claims; None when `read` must say what is wrong."""
-        sign_in_name = cells.get("signInName") or None
-        upn = cells.get("userPrincipalName") or None
-        stated = cells.get("signInType", "")
-        sign_in_type = SIGN_IN_TYPES[stated.lower()] if stated else None
-        if sign_in_name is not None:
-            if sign_in_type is None:
-                sign_in_type = "emailAddress" if "@" in sign_in_name else "userName"
-            if ("@" in sign_in_name) != (sign_in_type == "emailAddress"):  # screened for the type its '@' says
-                return None
-            if self.seen.claim("signin", sign_in_name, number) is not None:
-                return None
-            body["identities"] = [{"signInType": sign_in_type, "issuer": self.options.domain,
-                                   "issuerAssignedId": sign_in_name}]
-        elif upn is None:
-            return None
-        if upn is not None:
-            domain = self.options.domain
-            if rules.upn_problem(upn) or (domain and upn.partition("@")[2].lower() != domain.lower()):
-                return None
-            if self.seen.claim("upn", upn, number) is not None:
-                return None
-            body["userPrincipalName"] = upn
-            if sign_in_name is None:
-                body["mailNickname"] = upn.partition("@")[0][:64]
-        return sign_in_type, sign_in_name, upn
 
     def read(self, row: Row) -> CreatePlan | Rejected:
         cells = row.cells
