@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 
 from batch.io.records import CELL_CHARS, CONTROL, RECORD_CHARS, Feed, reread
 
-BLOCK_CHARS = 1 << 15  # characters per block (about 350 rows of a create file): small enough to keep memory low
+BLOCK_CHARS = 1 << 14  # characters per block (about 180 rows of a create file): small enough to keep memory low
 LINE_CHARS = 1 << 13   # longer lines are read by the per-record reader (real rows take a few hundred characters)
 BATCH_LINES = 64       # lines read per call from C, between two looks at the block's size
 
@@ -114,10 +114,9 @@ class Blocks:
             yield Block(1, records[skip:], problems[skip:], "")
         lines_of = iter(functools.partial(self._text.readline, LINE_CHARS), "")
         while not ended:
-            lines, ended = self._block_lines(lines_of)
+            lines, text, ended = self._block_lines(lines_of)
             if not lines:
                 return
-            text = "".join(lines)
             clean = self._clean(lines, text)
             if clean is None:
                 records, problems, ended = self._per_record(text, at_least=0)
@@ -128,9 +127,9 @@ class Blocks:
                 yield Block(number + 1, clean, None, text)
                 number += len(clean)
 
-    def _block_lines(self, lines_of: Iterator[str]) -> tuple[list[str], bool]:
+    def _block_lines(self, lines_of: Iterator[str]) -> tuple[list[str], str, bool]:
         """About `BLOCK_CHARS` of whole lines, more while the quotes in them are odd (a
-        quoted field goes on); and whether the file ended."""
+        quoted field goes on); their text; and whether the file ended."""
         lines: list[str] = []
         size = 0
         while size < BLOCK_CHARS:
@@ -138,16 +137,21 @@ class Blocks:
             lines += batch
             size += sum(map(len, batch))
             if len(batch) < BATCH_LINES:
-                return lines, True
-        quotes = sum(line.count('"') for line in lines)
-        while quotes % 2 and size <= RECORD_CHARS:
+                return lines, "".join(lines), True
+        text = "".join(lines)
+        odd = text.count('"') % 2
+        if not odd:
+            return lines, text, False
+        ended = False
+        while odd and size <= RECORD_CHARS:
             line = next(lines_of, "")
             if not line:
-                return lines, True
+                ended = True
+                break
             lines.append(line)
             size += len(line)
-            quotes += line.count('"')
-        return lines, False
+            odd ^= line.count('"') % 2
+        return lines, "".join(lines), ended
 
     def _clean(self, lines: list[str], text: str) -> list[list[str]] | None:
         """The records of a block, if it is proven clean (module docstring), else None."""
