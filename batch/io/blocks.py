@@ -23,6 +23,10 @@ the text alone. Any other block is read again by the per-record reader itself, f
 block's first line (`Resumed` puts the block's text back in front of the file), on until a
 record ends at or past the block's end; then blocks go on. So a problem is found and worded
 by the same code as before, and the records keep their numbers.
+
+A scan (`CsvSource.scan`: hash, record count, decoding) needs no fields and no problems: a
+block without a quote and without a line at the limit is as many records as lines (a line
+break ends a record wherever no quote opened a field), so it is counted, not split.
 """
 
 from __future__ import annotations
@@ -42,10 +46,12 @@ BATCH_LINES = 64       # lines read per call from C, between two looks at the bl
 
 
 class Block(NamedTuple):
-    """Records `first`, `first + 1`, ... of the file. `problems` is None for a block proven
-    clean (`text` is then its raw text), else what the per-record reader found, per record."""
+    """Records `first` to `first + counted - 1` of the file. `problems` is None for a block
+    proven clean (`text` is then its raw text), else what the per-record reader found, per
+    record. `records` is empty in a block that was only counted (`Blocks.blocks(count_only=True)`)."""
 
     first: int
+    counted: int
     records: list[list[str]]
     problems: list[str | None] | None
     text: str
@@ -107,24 +113,31 @@ class Blocks:
         self._malformed = malformed
         self._source = Resumed(text)
 
-    def blocks(self, skip: int) -> Iterator[Block]:
+    def blocks(self, skip: int, *, count_only: bool = False) -> Iterator[Block]:
+        """The blocks past the first `skip` records. With `count_only`, a block with no quote
+        (each line a record) and no line at the line limit is counted, not split: what a
+        scan needs (`CsvSource.scan`)."""
         records, problems, ended = self._per_record("", at_least=skip)
         number = len(records) - skip
         if number > 0:
-            yield Block(1, records[skip:], problems[skip:], "")
+            yield Block(1, number, records[skip:], problems[skip:], "")
         lines_of = iter(functools.partial(self._text.readline, LINE_CHARS), "")
         while not ended:
             lines, text, ended = self._block_lines(lines_of)
             if not lines:
                 return
+            if count_only and '"' not in text and max(map(len, lines)) < LINE_CHARS:
+                yield Block(number + 1, len(lines), [], None, text)
+                number += len(lines)
+                continue
             clean = self._clean(lines, text)
             if clean is None:
                 records, problems, ended = self._per_record(text, at_least=0)
                 if records:
-                    yield Block(number + 1, records, problems, text)
+                    yield Block(number + 1, len(records), records, problems, text)
                 number += len(records)
             elif clean:
-                yield Block(number + 1, clean, None, text)
+                yield Block(number + 1, len(clean), clean, None, text)
                 number += len(clean)
 
     def _block_lines(self, lines_of: Iterator[str]) -> tuple[list[str], str, bool]:

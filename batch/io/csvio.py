@@ -157,7 +157,7 @@ class CsvSource:
         make = _row_maker(self.match.by_index, width)
         build = _block_builder(self.match.by_index, width, make)
         with open_input(self.path) as raw:
-            for first, records, problems, text in self._blocks(Inspecting(raw, self.encoding)):
+            for first, _, records, problems, text in self._blocks(Inspecting(raw, self.encoding)):
                 if problems is None:
                     yield from build(first, records, text)
                     continue
@@ -226,12 +226,13 @@ class CsvSource:
         `InputFileError`."""
         digest = hashlib.sha256()
         with open_input(self.path) as raw:
-            records = sum(len(block.records) for block in self._blocks(Inspecting(raw, self.encoding, digest)))
+            records = sum(block.counted for block in self._blocks(Inspecting(raw, self.encoding, digest),
+                                                                count_only=True))
             for block in iter(lambda: raw.read(_BLOCK), b""):  # what the csv reader left unread
                 digest.update(block)
         return Scan(records=records, sha256=digest.hexdigest())
 
-    def _blocks(self, inspecting: Inspecting) -> Iterator[Block]:
+    def _blocks(self, inspecting: Inspecting, *, count_only: bool = False) -> Iterator[Block]:
         """The data records as `Block`s (`batch.io.blocks`); decoding trouble as `InputFileError`,
         after the records `rows_by_record` would have given before it (`_replayed`)."""
         text = io.TextIOWrapper(io.BufferedReader(inspecting, buffer_size=_BLOCK), encoding=self.encoding,
@@ -239,9 +240,9 @@ class CsvSource:
         done = 0
         try:
             for block in Blocks(text, inspecting, self.delimiter, self._flagged, self._malformed).blocks(
-                    2 if self.portal_template else 1):
+                    2 if self.portal_template else 1, count_only=count_only):
                 yield block
-                done = block.first + len(block.records) - 1
+                done = block.first + block.counted - 1
             return
         except UnicodeDecodeError:
             pass
@@ -267,7 +268,7 @@ class CsvSource:
             else:  # not expected: the same bytes, the same decoder
                 error = InputFileError(self.path, f"cannot be decoded as {self.encoding}")
         if records:
-            yield Block(done + 1, records, problems, "")
+            yield Block(done + 1, len(records), records, problems, "")
         raise error
 
     def _records(self, inspecting: Inspecting, *, head: list[str] | None = None,
