@@ -171,6 +171,22 @@ def test_a_record_the_checks_stop_on_costs_one_block_only() -> None:
 
 # --- pieces -----------------------------------------------------------------------------------
 
+@settings(max_examples=300, deadline=None)
+@given(body=st.lists(st.sampled_from([p for p in PIECES if '"' not in p]), max_size=60),
+       delimiter=st.sampled_from([",", ";", "\t"]), block=st.integers(1, 40), batch=st.integers(1, 4))
+def test_blocks_hold_the_csv_readers_records(body: list[str], delimiter: str, block: int, batch: int) -> None:
+    """Split without the csv reader where no quote is, a block's records are still the reader's
+    (an empty line a record of no field)."""
+    text = "".join(body)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(blocks, "BLOCK_CHARS", block)
+        patch.setattr(blocks, "BATCH_LINES", batch)
+        found = Blocks(io.StringIO("h\n" + text, newline=""), Calm(), delimiter, lambda *_: None,
+                       lambda *_: "malformed").blocks(1)
+        assert [fields for b in found for fields in b.records] == list(
+            csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True))
+
+
 @settings(max_examples=400, deadline=None)
 @given(text=st.text(st.sampled_from(list("ab\r\n")), max_size=40), first=st.integers(1, 8), lines=st.integers(0, 6),
        wanted=st.lists(st.integers(1, 9), max_size=30))
