@@ -17,16 +17,31 @@ Printed: medians of wall and CPU seconds, rows/s (wall), peak RSS, the new/old r
 same run, and whether old and new give the same Rows (a digest of every row's number, cells,
 problem, example and blank marks; taken in an untimed second pass) and the same scan.
 
-Measured on the shared 2-core machine (two other helpers' benchmarks running), 1,000,000
-rows, medians of 3 (`python benchmarks/read.py --rows 1000000 --repeat 3`):
+Measured on the shared 2-core machine (two other helpers' benchmarks running: read the CPU
+column and the ratios), 1,000,000 rows, medians of 3,
+`python benchmarks/read.py --rows 1000000 --repeat 3`:
 
     case          wall s   CPU s      rows/s  peak MB
-    rows-old        4.18    4.02     239,126       30
-    rows-new        2.58    2.50     387,918       31
-    scan-old        2.46    2.30     406,862       27
-    scan-new        1.25    1.17     802,237       28
-    floor           2.24    2.18     446,216       19
-    rows: new is 1.62x the old reader (wall), 1.61x (CPU); scan: 1.97x (wall), 1.96x (CPU)
+    rows-old        3.99    3.53     250,763       31
+    rows-new        2.34    2.04     426,876       31
+    scan-old        1.64    1.49     608,143       31
+    scan-new        0.63    0.61   1,577,165       31
+    no-checks       2.02    1.93     496,122       31
+    rows: new is 1.70x the old reader (wall), 1.73x (CPU); scan: new is 2.59x (wall), 2.46x (CPU)
+    same Rows, old and new: yes; same scan: yes
+
+and with `--quoted` (every cell between quotes: the csv reader splits every block, and a
+scan must split them too):
+
+    rows-old        4.06    3.96     246,015       31
+    rows-new        3.59    2.63     278,537       31
+    scan-old        2.64    1.62     378,233       31
+    scan-new        3.01    1.55     332,396       31
+    no-checks       2.80    1.96     357,219       31
+    rows: 1.13x (wall), 1.51x (CPU); scan: 0.88x (wall), 1.04x (CPU)
+
+Peak RSS is the interpreter's and the imports' (31 MB in every case): a block holds about 16 Ki
+characters and its ~180 rows (tests/test_csvio.py's tracemalloc bound, 2 MB, holds).
 """
 
 from __future__ import annotations

@@ -238,6 +238,30 @@ def test_invalid_bytes_end_the_rows_where_they_did(tmp_path: Path, where: int) -
     assert str(caught.value) == expected[1]
 
 
+@pytest.mark.parametrize("where, what", [(100, "\x07"), ((1 << 20) + 5000, "\x07"), ((1 << 20) - 1, "\x85"),
+                                         ((1 << 21) - 300, "\x1b")],
+                         ids=["first-block", "later-block", "c1-across-blocks", "near-the-end"])
+def test_a_control_character_past_the_first_raw_block(tmp_path: Path, where: int, what: str) -> None:
+    """The raw bytes are looked at a MiB at a time (`Inspecting`): blocks read before the first
+    suspicious byte are not searched, the ones after are; a C1 character's two UTF-8 bytes may
+    straddle two raw blocks."""
+    line = "User {:06},user{:06}@example.com,Surname\n"
+    body = "".join(line.format(i, i) for i in range((1 << 21) // len(line.format(0, 0)) + 10))
+    head = "displayName,signInName,surname\n"
+    at = where - len(head)
+    while body[at] in ",\n":
+        at -= 1
+    text = head + body[:at] + what + body[at:]
+    path = tmp_path / "control.csv"
+    path.write_text(text, encoding="utf-8", newline="")
+    if what == "\x85":  # its first byte the last of the first raw block
+        assert path.read_bytes()[(1 << 20) - 1:(1 << 20) + 1] == b"\xc2\x85"
+    source = open_csv(path, CREATE_COLUMNS)
+    expected = outcome(source.rows_by_record())
+    assert [row.number for row in expected[0] if row.problem] == [text[:text.index(what)].count("\n")]
+    assert outcome(source.rows()) == expected
+
+
 def test_a_million_row_file_reads_the_same(tmp_path: Path) -> None:
     """A generated file (sample_data/generate.py, with bad rows), row for row: the fast path at its
     real sizes, the same text as benchmarks/validate.py reads (there at a million rows)."""
