@@ -78,7 +78,9 @@ def same_as_by_record(path: Path, columns: ColumnSet, encoding: str | None,
             assume(False)
             raise
         expected = outcome(source.rows_by_record())
-        assert outcome(source.rows()) == expected
+        found = outcome(source.rows())
+        assert found == expected
+        assert [list(row.cells) for row in found[0]] == [list(row.cells) for row in expected[0]]  # in column order
         if expected[1] is None:
             scan = source.scan()
             assert scan.records == len(expected[0])

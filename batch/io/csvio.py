@@ -66,8 +66,9 @@ each record's fields exactly. What it costs is our Python around it, per record;
 above are checked over a block of about 16 Ki characters at once, with calls that run at C
 speed, and only a block where a check finds something is read record by record
 (`batch.io.blocks`; `rows_by_record` is that reader over the whole file, kept as the
-reference). A million generated 10-column rows: 2.2 s of CPU against 4.0 one record at a time,
-on the slow shared machine where the csv reader and the Rows alone take 2.3 (benchmarks/read.py).
+reference). A million generated 10-column rows: 2.0 s of CPU against 3.5 one record at a time,
+on a slow shared machine where the csv reader and the Rows with no check take 1.9
+(benchmarks/read.py).
 """
 
 from __future__ import annotations
@@ -154,9 +155,10 @@ class CsvSource:
     def rows(self) -> Iterator[Row]:
         """Stream the data records as `Row`s, in file order (numbering: module docstring).
 
-        The file is read through a text decoder a block of about 32 Ki characters at a time
-        (`batch.io.blocks`): a block proven clean is split by the C `csv` reader and turned into
-        `Row`s by calls that run at C speed; any other is read record by record, as
+        The file is read through a text decoder a block of about 16 Ki characters at a time
+        (`batch.io.blocks`): a block proven clean is split into fields at C speed (by the `csv`
+        reader, or `str.split` where it holds no quote) and turned into `Row`s by calls that
+        run at C speed too (`_block_builder`); any other is read record by record, as
         `rows_by_record` reads the whole file. Memory stays bounded whatever the file's size.
         """
         width = effective_width(self.headers)
@@ -172,8 +174,8 @@ class CsvSource:
 
     def rows_by_record(self) -> Iterator[Row]:
         """What `rows` gives, read one record at a time with every check on every record: the
-        reader `rows` was before its blocks, kept as the reference tests and
-        benchmarks/validate.py hold `rows` to."""
+        reader `rows` was before its blocks, kept as the reference that tests/test_csv_blocks.py
+        and benchmarks/read.py hold `rows` to."""
         width = effective_width(self.headers)
         make = _row_maker(self.match.by_index, width)
         with open_input(self.path) as raw:
