@@ -3,9 +3,10 @@
 `open_csv(path, columns)` looks at the beginning of the file only: it picks the encoding,
 the delimiter, skips the admin center's `version:v1.0` line, matches the header line against
 the verb's `ColumnSet` and raises `InputFileError` when the file cannot be used. The
-returned `CsvSource.rows()` then streams `Row`s, one record at a time, in bounded memory.
-Its helpers: `batch.io.opening` (regular files only), `batch.io.encodings`, `batch.io.header`
-(version line, delimiter, header) and `batch.io.records` (records in bounded memory).
+returned `CsvSource.rows()` then streams `Row`s, a block of records at a time, in bounded
+memory. Its helpers: `batch.io.opening` (regular files only), `batch.io.encodings`,
+`batch.io.header` (version line, delimiter, header), `batch.io.records` (records in bounded
+memory, one by one) and `batch.io.blocks` (the blocks proven clean, read at C speed).
 
 What the reader accepts (PRODUCT.md, "Input files"):
 
@@ -43,7 +44,7 @@ Hostile or broken content fails its row, never the file, and is never repaired s
   column and the position. Tab and line breaks are CSV's own (Excel writes Alt+Enter as a
   quoted line break); the field rules decide where they may stand (batch/verbs/fields.py).
   Finding one is cheap: the raw bytes are checked a block at a time (`Inspecting`), and
-  only a file where a suspicious byte shows up has its lines searched one by one.
+  only a file where a suspicious byte shows up has its text searched.
 - Text after a closing quote (`"a@b.com"x`, which the `csv` module glues on as `a@b.comx`)
   and a quote still open at the end of the file fail their row. The reader is strict; when
   it stops on a record, that record is read again, from its raw lines, by a lenient reader
@@ -60,22 +61,32 @@ of them (and the file's hash and record count) before any row is acted on.
 Why the `csv` module and not `pandas.read_csv`: pandas pads short records with empty
 strings, so `a,b` and `a,b,` under a three-column header read the same and a short record
 cannot be told apart; its C engine raises on a long record, and its Python engine (the only
-one with a per-line callback) is several times slower. The `csv` module is C too, reports
-each record's fields exactly, and reads a million 10-column rows in about two seconds.
+one with a per-line callback) is several times slower. The `csv` module is C too and reports
+each record's fields exactly. What it costs is our Python around it, per record; so the rules
+above are checked over a block of about 16 Ki characters at once, with calls that run at C
+speed, and only a block where a check finds something is read record by record
+(`batch.io.blocks`; `rows_by_record` is that reader over the whole file, kept as the
+reference). A million generated 10-column rows: 2.0 s of CPU against 3.5 one record at a time,
+on a slow shared machine where the csv reader and the Rows with no check take 1.9
+(benchmarks/read.py).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
+import itertools
 import operator
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from batch.errors import InputFileError
+from batch.io.blocks import Block, Blocks
 from batch.io.columns import ColumnSet, HeaderMatch, match_headers
 from batch.io.dialect import OutputDialect
 from batch.io.encodings import choose_encoding, decode_head, decode_problem
@@ -144,9 +155,27 @@ class CsvSource:
     def rows(self) -> Iterator[Row]:
         """Stream the data records as `Row`s, in file order (numbering: module docstring).
 
-        The file is read through a text decoder, in lines of bounded length, and the C `csv`
-        reader record by record, so memory stays bounded whatever the file's size.
+        The file is read through a text decoder a block of about 16 Ki characters at a time
+        (`batch.io.blocks`): a block proven clean is split into fields at C speed (by the `csv`
+        reader, or `str.split` where it holds no quote) and turned into `Row`s by calls that
+        run at C speed too (`_block_builder`); any other is read record by record, as
+        `rows_by_record` reads the whole file. Memory stays bounded whatever the file's size.
         """
+        width = effective_width(self.headers)
+        make = _row_maker(self.match.by_index, width)
+        build = _block_builder(self.match.by_index, width, make)
+        with open_input(self.path) as raw:
+            for first, _, records, problems, text in self._blocks(Inspecting(raw, self.encoding)):
+                if problems is None:
+                    yield from build(first, records, text)
+                    continue
+                for number, fields, problem in zip(itertools.count(first), records, problems):
+                    yield make(number, fields) if problem is None else _with_problem(make(number, fields), problem)
+
+    def rows_by_record(self) -> Iterator[Row]:
+        """What `rows` gives, read one record at a time with every check on every record: the
+        reader `rows` was before its blocks, kept as the reference that tests/test_csv_blocks.py
+        and benchmarks/read.py hold `rows` to."""
         width = effective_width(self.headers)
         make = _row_maker(self.match.by_index, width)
         with open_input(self.path) as raw:
@@ -205,10 +234,50 @@ class CsvSource:
         `InputFileError`."""
         digest = hashlib.sha256()
         with open_input(self.path) as raw:
-            records = sum(1 for _ in self._records(Inspecting(raw, self.encoding, digest)))
+            records = sum(block.counted for block in self._blocks(Inspecting(raw, self.encoding, digest),
+                                                                count_only=True))
             for block in iter(lambda: raw.read(_BLOCK), b""):  # what the csv reader left unread
                 digest.update(block)
         return Scan(records=records, sha256=digest.hexdigest())
+
+    def _blocks(self, inspecting: Inspecting, *, count_only: bool = False) -> Iterator[Block]:
+        """The data records as `Block`s (`batch.io.blocks`); decoding trouble as `InputFileError`,
+        after the records `rows_by_record` would have given before it (`_replayed`)."""
+        text = io.TextIOWrapper(io.BufferedReader(inspecting, buffer_size=_BLOCK), encoding=self.encoding,
+                                newline="")
+        done = 0
+        try:
+            for block in Blocks(text, inspecting, self.delimiter, self._flagged, self._malformed).blocks(
+                    2 if self.portal_template else 1, count_only=count_only):
+                yield block
+                done = block.first + block.counted - 1
+            return
+        except UnicodeDecodeError:
+            pass
+        finally:
+            text.detach()  # the caller closes the file it opened
+        yield from self._replayed(done)
+
+    def _replayed(self, done: int) -> Iterator[Block]:
+        """The records past `done` that the record-by-record reader gives before the bytes it
+        cannot decode, then its `InputFileError`. The file is read again from its start, so that
+        the records given and the message ("reading stopped after row N") are the ones that
+        reader gives: where a decoding error surfaces depends on how the text was read."""
+        records: list[list[str]] = []
+        problems: list[str | None] = []
+        with open_input(self.path) as raw:
+            try:
+                for number, fields, problem in self._records(Inspecting(raw, self.encoding)):
+                    if number > done:
+                        records.append(fields)
+                        problems.append(problem)
+            except InputFileError as exc:
+                error = exc
+            else:  # not expected: the same bytes, the same decoder
+                error = InputFileError(self.path, f"cannot be decoded as {self.encoding}")
+        if records:
+            yield Block(done + 1, len(records), records, problems, "")
+        raise error
 
     def _records(self, inspecting: Inspecting, *, head: list[str] | None = None,
                  feeds: list[Feed] | None = None) -> Iterator[tuple[int, list[str], str | None]]:
@@ -419,6 +488,61 @@ def _row_maker(by_index: dict[int, str], width: int) -> Callable[[int, list[str]
         return Row(number, partial(fields), problem=problem, example=_is_example(fields[0]))
 
     return make
+
+
+_NEUTRALISED = re.compile(r"'[=+\-@\t\r]")  # in a block's text wherever a cell of it starts so (batch.io.quoting)
+
+
+def _block_builder(by_index: dict[int, str], width: int,
+                   make: Callable[[int, list[str]], Row]) -> Callable[[int, list[list[str]], str], list[Row]]:
+    """A function turning a clean block's records into `Row`s: what `make` gives for each,
+    with the cells of every record taken by calls that run at C speed; `make` itself only for
+    the records that need a look of their own (a field count other than the header's, a
+    blank or example-looking first cell, a cell neutralised for Excel)."""
+    items = sorted(by_index.items())
+    indices = [i for i, _ in items]
+    names = [n for _, n in items]
+    get: Callable[[list[str]], Iterable[str]] | None = None
+    if indices != list(range(width)):
+        get = operator.itemgetter(slice(indices[0], indices[0] + 1)) if len(indices) == 1 else (
+            operator.itemgetter(*indices) if indices else operator.itemgetter(slice(0, 0)))
+    first_cell = operator.itemgetter(0)
+
+    def build(first: int, records: list[list[str]], text: str) -> list[Row]:
+        if set(map(len, records)) != {width}:
+            return list(map(make, itertools.count(first), records))
+        firsts = list(map(first_cell, records))
+        own: set[int] = set()
+        if not all(firsts) or ":" in "\x00".join(firsts):
+            own.update(i for i, cell in enumerate(firsts) if not cell or ":" in cell)
+        if "'" in text and _NEUTRALISED.search(text):
+            own.update(i for i, fields in enumerate(records) if any_quoted(fields))
+        fields_of = records if get is None else map(get, records)
+        rows = _new_rows(first, list(map(dict, map(zip, itertools.repeat(names), fields_of))))
+        for i in own:
+            rows[i] = make(first + i, records[i])
+        return rows
+
+    return build
+
+
+# A `Row` takes 0.65 µs to make through its frozen dataclass __init__ (five calls of
+# object.__setattr__ from Python), half of it with the slots' own setters called from C over a
+# block's rows: `object.__new__`, then each slot set column by column (`_new_rows`).
+_SETTERS: dict[str, Callable[[Row, object], None]] = {f.name: vars(Row)[f.name].__set__ for f in dataclasses.fields(Row)}
+_DEFAULTS = [(_SETTERS[f.name], f.default) for f in dataclasses.fields(Row) if f.name not in ("number", "cells")]
+_drain: Callable[[Iterable[None]], None] = deque[None](maxlen=0).extend
+
+
+def _new_rows(first: int, cells: list[dict[str, str]]) -> list[Row]:
+    """`[Row(first, cells[0]), Row(first + 1, cells[1]), ...]`, made at C speed."""
+    count = len(cells)
+    rows: list[Row] = list(map(object.__new__, itertools.repeat(Row, count)))
+    _drain(map(_SETTERS["number"], rows, itertools.count(first)))
+    _drain(map(_SETTERS["cells"], rows, cells))
+    for setter, default in _DEFAULTS:
+        _drain(map(setter, rows, itertools.repeat(default, count)))
+    return rows
 
 
 def _is_example(first: str) -> bool:

@@ -111,18 +111,18 @@ class Feed:
         self._delimiter = delimiter
         self.lines: list[str] = []
         self.flags: list[str] = []
+        self.pending = ""  # what was read past the end of an oversized record: the next record's start
 
     def lines_read(self) -> Iterator[str]:
         readline = self._text.readline
         lines, flags, inspecting, search = self.lines, self.flags, self._inspecting, CONTROL.search
         append = lines.append
         size = 0
-        pending = ""
         while True:
             if not lines:
                 size = 0
-            if pending:
-                line, pending = pending, ""
+            if self.pending:
+                line, self.pending = self.pending, ""
             else:
                 line = readline(RECORD_CHARS + 1 - size)
             if not line:
@@ -130,7 +130,7 @@ class Feed:
             size += len(line)
             if size > CELL_CHARS:
                 if size > RECORD_CHARS:
-                    pending = RecordEnd(self._delimiter, quoted=bool(lines)).skip(line, readline)
+                    self.pending = RecordEnd(self._delimiter, quoted=bool(lines)).skip(line, readline)
                     flags.append(OVERSIZED)
                     yield '"\n' if lines else "\n"
                     continue
