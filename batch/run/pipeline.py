@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from batch.errors import ConfigError, RowsUnresolved, first_failure
@@ -293,11 +294,5 @@ def _one_per_row(outcomes: list[Outcome], rows: list[int]) -> list[Outcome]:
 
 def chunks(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
     """`rows` in lists of `size` (the last one shorter), in order: what `validate_chunk` takes."""
-    chunk: list[Row] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
+    while chunk := list(islice(rows, size)):
         yield chunk
