@@ -32,6 +32,19 @@ Measured (2 cores shared with two other benchmarks: read the ratios), `--rows 10
     stage: new is 2.82x the old path end to end, 3.99x on validation alone
     old and new results identical row by row: yes
 
+With the block reader (benchmarks/read.py) merged, at commit c82a955 (one other benchmark
+running beside it), the same command:
+
+    case            seconds     rows/s  µs/row validating  peak MB
+    read               2.31    433,335                          55
+    validate-old      23.08     43,336              20.77      154
+    validate-new       6.37    156,994               4.06      157
+    stage-old         23.82     41,977              21.52      154
+    stage-new          8.66    115,511               6.35      158
+    validate: new is 3.62x the old path end to end, 5.11x on validation alone
+    stage: new is 2.75x the old path end to end, 3.39x on validation alone
+    old and new results identical row by row: yes
+
 Against the chunked path as it was before (commit a7ecaee, its own benchmark, CPython's
 default collector) and this branch at 773acb0, the same 1,000,000-row file, cases of both
 trees interleaved, medians of 3: validate-new 12.90 -> 8.88 s (4.47 µs/row of validation,
@@ -40,8 +53,9 @@ the digests of both trees' results identical. Of that, the collector thresholds 
 validate 4.6 -> 3.0 µs/row, stage 9.4 -> 5.6 (200,000 rows, one_case with and without them,
 medians of 3).
 
-The issue's goal (200,000 rows/s, 5 µs a row in all) is not met: reading the file alone
-takes 4.0 µs a row here, validation 4.45 (validate) and 6.3 (stage; ~0.5 of it is this
+The issue's goal (200,000 rows/s, 5 µs a row in all) is not met (0.79 of it for validate,
+0.58 for a run's stage): reading the file alone takes 2.3 µs a row with the block reader (4.0
+before it), validation 4.45 (validate) and 6.3 (stage; ~0.5 of it is this
 benchmark's digest of each result). Where validation's time goes (in process, 200,000 rows,
 chunks of 2,000, µs/row, at 5fb0e3a): the column screens 1.1-1.2 (sign-in names' one regex
 match 0.43, passwords 0.22, text columns' strip and length 0.29, code lists and flags 0.12);
