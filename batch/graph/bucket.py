@@ -3,6 +3,7 @@ learns from Graph's answers (the state machine is set out in `pacing.py`)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 from batch.graph.quotas import PacingSettings, Quota
@@ -42,6 +43,7 @@ class AdaptiveBucket:
         self.last_probe = now
         self.recent = 0.0  # exponentially weighted recent use (utilisation)
         self.cuts = 0
+        self.wakers: list[asyncio.Future[None]] = []  # requests held by the ramp, woken by the next answer
 
     # ---- the client's own bucket -------------------------------------------------------------
 
@@ -74,9 +76,13 @@ class AdaptiveBucket:
         if amount <= 0:
             return 0.0
         wait = max(0.0, min(amount, self.cap) - self.level) / self.rate
-        if self.bursting and self.ramp and self.in_flight > 0 and self.in_flight + amount > self.window:
-            wait = max(wait, self.s.ramp_poll)  # the ramp: wait for answers
+        if self.ramp_holds(amount):
+            wait = max(wait, self.s.ramp_poll)  # the ramp: wait for answers (`answered` wakes the waiter)
         return wait
+
+    def ramp_holds(self, amount: float) -> bool:
+        """Does the burst's ramp hold a request of `amount` until more answers come back?"""
+        return self.bursting and self.ramp and self.in_flight > 0 and self.in_flight + amount > self.window
 
     @property
     def window(self) -> float:
@@ -123,6 +129,10 @@ class AdaptiveBucket:
         Graph: 0 for a 429)."""
         self.last_answer = now
         self.in_flight = max(0.0, self.in_flight - max(1.0, admitted))
+        wakers, self.wakers = self.wakers, []
+        for waker in wakers:  # a request held by the ramp looks again now, not at its next poll
+            if not waker.done():
+                waker.set_result(None)
         self.admitted += admitted
         if self.bursting:
             self.burst_admitted += admitted
@@ -141,6 +151,7 @@ class AdaptiveBucket:
         if self.bursting:
             self._end_burst(now, edge=True)  # what remains of the allowance stays in `level`, spent at once
         self.level = min(self.level, remaining)  # never spend what Graph no longer holds
+        self._spend_held(remaining)
         lowered = False
         if self.reading is not None and not self.bursting:
             dt = now - self.read_at
@@ -158,6 +169,17 @@ class AdaptiveBucket:
             lowered = self._learn(now, (self.admitted - change) / dt)
         self._read(now, percentage)
         return lowered
+
+    def _spend_held(self, remaining: float) -> None:
+        """SUSTAIN: what Graph still holds, beyond a couple of $batches and a share of its
+        allowance, is spent rather than left idle (a burst that met no edge leaves Graph the
+        refill of its own duration: 10% of a 3000/150 window after a 15 s burst). Less the
+        percentage's rounding (0.01 of the allowance)."""
+        if self.bursting:
+            return
+        spendable = remaining - 0.01 * self.server_capacity
+        if spendable > max(self.s.spend_batches * max(self.largest, 1.0), self.s.spend_share * self.server_capacity):
+            self.level = max(self.level, spendable)
 
     def throttled(self, now: float) -> bool:
         """A 429 on this bucket's limit (not the tail of a burst): Graph's bucket is empty, so
@@ -228,7 +250,10 @@ class AdaptiveBucket:
     def _learn(self, now: float, observed: float, *, limit: bool = False) -> bool:
         """A measurement of Graph's rate (`limit`: an upper bound, from a 429 or a fast drain):
         smooth it into the estimate and pace a little below."""
-        observed = max(observed, self.quota.rate * self.s.floor)
+        # One measurement lowers the rate at most to `deepest_cut` of it: a single noisy pair of
+        # percentages (rounded to 0.01, p unchanged over a short interval) measured nearly 0/s and
+        # stalled a run for 52 s; a rate really that low is reached by a few cuts in a row.
+        observed = max(observed, self.quota.rate * self.s.floor, self.rate * self.s.deepest_cut)
         if self.estimate is None or (limit and observed < self.estimate):
             self.estimate = observed
         else:

@@ -162,12 +162,32 @@ class Pacer:
                     if not waited:
                         self.stats.waits += 1
                         waited = True
-                    self.stats.total_wait += wait
                     self.hold = Hold(self._why(now, writes, resource_units), now + wait)
-                    await self.sleep(wait)
+                    held = [b for b in self._write_buckets() if b.ramp_holds(writes)]
+                    if held and wait <= self.settings.ramp_poll:
+                        await self._await_answer(held, wait)
+                    else:
+                        await self.sleep(wait)
+                    self.stats.total_wait += max(0.0, self.clock() - now)
         finally:
             self._queued_writes -= writes
             self._queued_units -= resource_units
+
+    async def _await_answer(self, buckets: list[AdaptiveBucket], poll: float) -> None:
+        """Held by a burst's ramp: wait for the next answer (the ramp widens with it), or at
+        most `poll` seconds. Polling alone lost up to a poll interval on every round trip."""
+        waker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for bucket in buckets:
+            bucket.wakers.append(waker)
+        nap = asyncio.ensure_future(self.sleep(poll))
+        try:
+            await asyncio.wait({nap, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            nap.cancel()
+            waker.cancel()
+
+    def _write_buckets(self) -> list[AdaptiveBucket]:
+        return [self.writes] if self.budget is None else [self.writes, self.budget.bucket]
 
     def ready_in(self, writes: int = 0, resource_units: int = 0) -> float:
         """Seconds until this pacer could serve a request of this size after the ones already

@@ -110,12 +110,35 @@ async def test_burst_ramps_up_by_round_trips_then_runs_at_97_percent() -> None:
     await vt.run(asyncio.gather(*(worker() for _ in range(40))))
     start = times[0]
     assert len([t for t in times if t - start < 0.05]) == 20  # one $batch's worth at first
-    assert len([t for t in times if t - start < 0.15]) == 50  # 20 + 20 + half of the 20 answered
+    assert len([t for t in times if t - start < 0.15]) == 46  # 20 + 20 + 30% of the 20 answered
     assert len([t for t in times if t - start < 0.5]) >= 100  # the allowance spent within a few round trips
     after = times[100:140]
     rate = (len(after) - 1) / (after[-1] - after[0])
     assert 10 * 0.97 * 0.98 <= rate <= 10 * 0.97 * 1.5  # then the believed rate ...
     assert pacer.write_rate > 10  # ... and, without any signal, probing above it
+
+
+async def test_a_request_held_by_the_ramp_goes_on_the_answer_not_on_the_next_poll() -> None:
+    # Polling every 10 ms lost up to that much on every round trip of a burst: a fresh
+    # 300-row job took 8 round trips of 0.31 s instead of 0.3 s.
+    vt = FakeClock()
+    pacer = make_pacer(vt)
+    granted: list[float] = []
+
+    async def second() -> None:
+        await pacer.acquire(20, 20)  # the ramp allows one $batch in flight: held
+        granted.append(vt.clock())
+
+    async def scenario() -> None:
+        await pacer.acquire(20, 20)
+        waiting = asyncio.ensure_future(second())
+        await vt.sleep(0.123)  # the first $batch's round trip
+        calm(pacer, 20)
+        answered = vt.clock()
+        await waiting
+        assert granted == [pytest.approx(answered, abs=1e-9)]
+
+    await vt.run(scenario())
 
 
 async def test_batch_sized_requests_keep_the_average_rate() -> None:
@@ -256,6 +279,58 @@ def test_after_a_429_resume_at_the_learned_rate_not_from_half() -> None:
     told(pacer, 1.0, 10, status=429)
     assert pacer.write_rate == pytest.approx(18 * 0.98, rel=0.02)
     assert pacer.stats.cuts == 1 and pacer.stats.throttled == 10 and pacer.stats.tail == 0
+
+
+def test_what_graph_still_holds_is_spent_not_left_idle() -> None:
+    # A 3000/150 window after a 15 s burst that met no edge: Graph says 0.85 used, so it holds
+    # 450 writes; the old pacer held its sustained 19.4/s and never spent them (0.88 of the
+    # ceiling in a 3,600-row run).
+    vt = FakeClock()
+    pacer = make_pacer(vt)
+    pacer.writes.bursting = False
+    pacer.writes.capacity = 3000
+    pacer.writes.level = 0.0
+    pacer._take(20, 20)  # noqa: SLF001 - one $batch in flight
+    told(pacer, 0.85)
+    vt.now += 0.01
+    held = 0.15 * 3000 - 19 - 0.01 * 3000  # less what is in flight and the percentage's rounding
+    assert pacer.ready_in(int(held), 0) == 0
+    assert pacer.writes.level == pytest.approx(held, abs=0.5)
+    # Graph holding only a $batch or two is paced as before, not spent at once.
+    told(pacer, 0.99)
+    vt.now += 0.01
+    assert pacer.ready_in(40, 0) > 0
+
+
+def test_one_noisy_reading_cuts_the_rate_to_no_less_than_70_percent() -> None:
+    # Two percentages 0.6 s apart, 0.90 then 0.95 of a window of 100, with 5 writes admitted
+    # between them, measure Graph's rate as (5 - 5) / 0.6 = 0/s. Taken at its word, it once
+    # stalled a run for 52 s at 100/4; one reading now cuts by 30% at most.
+    vt = FakeClock()
+    pacer = make_pacer(vt, writes=Quota(100, 4))
+    pacer.writes.bursting = False
+    pacer.writes.capacity = 100
+    pacer.writes.rate = 24.0
+    told(pacer, 0.90)
+    vt.now += 0.6
+    pacer._take(5, 5)  # noqa: SLF001
+    told(pacer, 0.95, 5)
+    vt.now += 0.01
+    assert pacer.write_rate == pytest.approx(24.0 * 0.7 * 0.98)
+
+
+def test_probing_above_the_measured_rate_is_slow() -> None:
+    # Once Graph's rate is measured, going past it costs 429s: 0.5% a second above it (the old
+    # pacer climbed 2% a second from its pace).
+    vt = FakeClock()
+    pacer = make_pacer(vt, writes=Quota(100, 4))
+    pacer.writes.bursting = False
+    pacer.writes.estimate = 10.0
+    pacer.writes.rate = 9.8
+    for _ in range(21):  # twenty seconds without a signal
+        calm(pacer)
+        vt.now += 1
+    assert 9.8 * 1.05 < pacer.write_rate < 9.8 * math.exp(0.005 * 20) * 1.001
 
 
 def test_calm_answers_after_a_reading_bound_the_rate_from_below() -> None:
@@ -418,8 +493,8 @@ async def test_the_issue_16_sweep_at_the_enforced_ceiling(hidden: ServerQuota, r
     print(f"hidden {hidden}, {latency * 1000:.0f} ms, {'pool' if pool else 'app'}: {rows / elapsed:.2f} rows/s, "
           f"{ratio:.3f} of the ceiling, 429 share {share:.2%}")
     assert graph.admitted == rows
-    assert ratio >= 0.88
-    assert share <= 0.02
+    assert ratio >= 0.95
+    assert share <= 0.01
 
 
 @pytest.mark.parametrize("latency", [0.08, 0.3])
