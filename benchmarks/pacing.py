@@ -84,6 +84,7 @@ class Case:
     seconds: float
     calls: int
     throttled: int
+    longest_hold: float = 0.0  # seconds (with --trace)
 
     @property
     def rate(self) -> float:
@@ -99,8 +100,40 @@ def ceiling_ratio(case: Case, quota: str) -> float:
     return case.rows / (amount + amount / seconds * case.seconds)
 
 
-def run_create(tmp: Path, name: str, rows: int, emulator_args: list[str], *, pool: bool) -> Case:
-    """One `entra-batch create` of `rows` fresh customers on a freshly served emulator."""
+def bound_ratio(case: Case, quota: str, unthrottled: float) -> float:
+    """The fastest any client could go over ours: the same job on an emulator that throttles
+    nothing (latency, concurrency, CPU, the run's fixed costs), or the quota's refill of
+    what its allowance does not hold, whichever takes longer."""
+    amount, seconds = (float(x) for x in quota.split("/"))
+    return max(unthrottled, (case.rows - amount) / (amount / seconds)) / case.seconds
+
+
+# `entra-batch create` with the pacer's state changes (logger `batch.graph.pacing`) in a file.
+TRACED = """import logging, sys
+handler = logging.FileHandler(sys.argv[1], encoding="utf-8")
+handler.setFormatter(logging.Formatter("%(message)s"))
+log = logging.getLogger("batch.graph.pacing")
+log.addHandler(handler)
+log.setLevel(logging.DEBUG)
+from batch.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def longest_hold(trace: Path) -> float:
+    """The longest time the trace shows a request held by the pacer (a stall), in seconds."""
+    longest = 0.0
+    for line in trace.read_text(encoding="utf-8").splitlines():
+        words = line.split()
+        if len(words) > 3 and words[2] == "held":
+            longest = max(longest, float(words[3]))
+    return longest
+
+
+def run_create(tmp: Path, name: str, rows: int, emulator_args: list[str], *, pool: bool,
+               trace: Path | None = None) -> Case:
+    """One `entra-batch create` of `rows` fresh customers on a freshly served emulator
+    (`trace`: where to write the pacer's state changes)."""
     from server_process import running_emulator
 
     from batch.emulator import Store
@@ -120,7 +153,8 @@ def run_create(tmp: Path, name: str, rows: int, emulator_args: list[str], *, poo
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "ENTRA_BATCH_"))}
         env.update(emulator.exports)
         env["ENTRA_BATCH_HOME"] = str(home / "client")
-        args = [sys.executable, "-m", "batch", "create", str(source), "--out-dir", str(home / "run"), "--quiet"]
+        launcher = [sys.executable, "-c", TRACED, str(trace)] if trace is not None else [sys.executable, "-m", "batch"]
+        args = [*launcher, "create", str(source), "--out-dir", str(home / "run"), "--quiet"]
         if pool:
             (home / "client").mkdir()
             profile = (f'[pool]\ntarget = "{emulator.graph_url}"\ntenant_id = "{emulator.tenant_id}"\n'
@@ -141,7 +175,7 @@ def run_create(tmp: Path, name: str, rows: int, emulator_args: list[str], *, poo
     if pool:
         assert summary["apps"] == POOL_APPS, summary["apps"]
     return Case(summary["counts"]["created"], summary["duration_seconds"], summary["graph_calls"],
-                summary["throttled_429"])
+                summary["throttled_429"], longest_hold(trace) if trace is not None else 0.0)
 
 
 def run_naive(tmp: Path, name: str, rows: int, emulator_args: list[str]) -> Case:
@@ -167,11 +201,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-pool", action="store_true")
     parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--trace", metavar="FOLDER", type=Path,
+                        help="write each run's pacer state changes there (and print its longest hold)")
     args = parser.parse_args()
+    if args.trace is not None:
+        args.trace.mkdir(parents=True, exist_ok=True)
     quotas = args.quotas.split(",")
     latencies = [float(x) for x in args.latencies.split(",")]
     print(f"machine: {os.cpu_count()} cores; medians of {args.repeat}; create: 4 workers, $batches of 20")
-    print(f"{'case':44} {'rows':>5} {'rows/s':>8} {'ceiling':>8} {'ratio':>6} {'429s':>6}")
+    print(f"{'case':44} {'rows':>5} {'rows/s':>8} {'ceiling':>8} {'ratio':>6} {'429s':>6} {'unthr.s':>7} "
+          f"{'÷bound':>6}" + (f" {'hold':>6}" if args.trace else ""))
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         n = 0
@@ -181,16 +220,23 @@ def main() -> None:
                 for pool in ([False] if args.no_pool else [False, True]):
                     flag = "--tenant-write-quota" if pool else "--write-quota"
                     emulator_args = [flag, quota, "--latency-ms", str(latency)]
-                    cases = []
+                    cases, free = [], []
                     for _ in range(args.repeat):
                         n += 1
-                        cases.append(run_create(tmp, f"c{n}", rows, emulator_args, pool=pool))
+                        trace = args.trace / f"c{n}.log" if args.trace is not None else None
+                        cases.append(run_create(tmp, f"c{n}", rows, emulator_args, pool=pool, trace=trace))
+                        # The same job where nothing throttles: the bound of latency and concurrency.
+                        free.append(run_create(tmp, f"u{n}", rows, ["--no-throttle", "--latency-ms", str(latency)],
+                                               pool=pool))
                     amount, seconds = (float(x) for x in quota.split("/"))
                     rate = median(cases, "rate")
                     ratio = statistics.median(ceiling_ratio(c, quota) for c in cases)
+                    unthrottled = median(free, "seconds")
+                    by_bound = statistics.median(bound_ratio(c, quota, unthrottled) for c in cases)
                     label = f"{'pool of 4, tenant' if pool else 'one app, app'} quota {quota}, {latency:g} ms"
                     print(f"{label:44} {rows:5d} {rate:8.2f} {rate / ratio:8.2f} {ratio:6.3f} "
-                          f"{median(cases, 'share_429'):6.2%}", flush=True)
+                          f"{median(cases, 'share_429'):6.2%} {unthrottled:7.2f} {by_bound:6.3f}"
+                          + (f" {max(c.longest_hold for c in cases):5.1f}s" if args.trace else ""), flush=True)
                 if not args.no_naive:
                     naive_rows = min(150, int(amount) + 50)
                     naive = []

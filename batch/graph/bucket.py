@@ -4,9 +4,13 @@ learns from Graph's answers (the state machine is set out in `pacing.py`)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 
 from batch.graph.quotas import PacingSettings, Quota
+
+# The pacer's state changes at DEBUG (benchmarks/pacing.py --trace), with the pacer's clock.
+trace = logging.getLogger("batch.graph.pacing")
 
 
 class AdaptiveBucket:
@@ -106,6 +110,7 @@ class AdaptiveBucket:
 
     def _end_burst(self, now: float, *, edge: bool = False) -> None:
         self.bursting = False
+        rate = self.rate
         if edge and self.server_capacity < self.s.after_burst * self.quota.amount:
             # Graph's window is smaller than believed, and so, probably, is its rate: until the
             # first measurement (one interval), pace at a share of the belief (for writes, at
@@ -115,6 +120,13 @@ class AdaptiveBucket:
                 self.rate = min(self.rate, self.s.after_burst * self.s.target * self.s.app_write_rate)
         self.tail_left = self.in_flight
         self.tail_until = now + self.s.tail_seconds
+        self._trace(now, "SUSTAIN: the burst ends (%s) after %.0f admitted, allowance %.0f, rate %.2f -> %.2f",
+                    "Graph's edge" if edge else "the believed allowance spent", self.burst_admitted,
+                    self.server_capacity, rate, self.rate)
+
+    def _trace(self, now: float, message: str, *args: object) -> None:
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug("%.3f %s " + message, now, self.name, *args)
 
     def in_tail(self, now: float) -> bool:
         """Is the answer now one of those granted during the burst? (Counts it.)"""
@@ -178,8 +190,10 @@ class AdaptiveBucket:
         if self.bursting:
             return
         spendable = remaining - 0.01 * self.server_capacity
-        if spendable > max(self.s.spend_batches * max(self.largest, 1.0), self.s.spend_share * self.server_capacity):
-            self.level = max(self.level, spendable)
+        if spendable > max(self.s.spend_batches * max(self.largest, 1.0), self.s.spend_share * self.server_capacity) \
+                and spendable > self.level:
+            self._trace(self.updated, "spends what Graph still holds: %.0f (was %.0f)", spendable, self.level)
+            self.level = spendable
 
     def throttled(self, now: float) -> bool:
         """A 429 on this bucket's limit (not the tail of a burst): Graph's bucket is empty, so
@@ -262,6 +276,8 @@ class AdaptiveBucket:
         lowered = new < self.rate
         if lowered:
             self.cuts += 1
+        self._trace(now, "measured %.2f/s%s: estimate %.2f, rate %.2f -> %.2f", observed,
+                    " (a bound)" if limit else "", self.estimate, self.rate, new)
         self.rate = new
         self.level = min(self.level, self.cap)
         return lowered

@@ -58,7 +58,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from batch.graph.bucket import AdaptiveBucket
+from batch.graph.bucket import AdaptiveBucket, trace
 from batch.graph.model import Hold
 from batch.graph.quotas import (
     DEFAULT_PACING,
@@ -168,7 +168,10 @@ class Pacer:
                         await self._await_answer(held, wait)
                     else:
                         await self.sleep(wait)
-                    self.stats.total_wait += max(0.0, self.clock() - now)
+                    held_for = max(0.0, self.clock() - now)
+                    self.stats.total_wait += held_for
+                    if held_for >= 1.0:
+                        trace.debug("%.3f %s held %.2f s by the %s", now, self.name or "pacer", held_for, self.hold.reason)
         finally:
             self._queued_writes -= writes
             self._queued_units -= resource_units
@@ -305,6 +308,8 @@ class Pacer:
         holder: Pacer | TenantBudget = self.budget if tenant_wide and self.budget is not None else self
         until = now + max(0.0, seconds)
         if until > holder.not_before:
+            trace.debug("%.3f %s paused %.1f s by a %d%s", now, self.name or "pacer", seconds, status,
+                        " (the tenant)" if holder is not self else "")
             holder.not_before = until
             self.stats.pauses += 1
             self.paused_by = status
