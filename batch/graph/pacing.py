@@ -114,6 +114,7 @@ class TenantBudget:
         self.bucket = AdaptiveBucket("tenant writes", writes, settings, clock(), ramp=True)
         self.not_before = -math.inf
         self.app_named = False  # the last write 429 named an app's own quota, not the tenant's
+        self.pacers: list[Pacer] = []  # the app pool's pacers: what one of them heard, all of them apply
 
 
 class Pacer:
@@ -133,6 +134,7 @@ class Pacer:
         now = clock()
         self.writes = AdaptiveBucket("writes", writes, settings, now, ramp=True)
         self.resource_units = AdaptiveBucket("resource units", resource_units, settings, now)
+        self._budget: TenantBudget | None = None
         self.budget = budget
         self.not_before = -math.inf
         self.paused_by = 429  # the status of the answer that set not_before
@@ -143,6 +145,19 @@ class Pacer:
         self._queued_units = 0
         self._pending: dict[int, _Signal] = {}  # this instant's signals, by bucket
         self._pending_at = now
+
+    @property
+    def budget(self) -> TenantBudget | None:
+        """The tenant's write quota this app shares with the rest of its pool."""
+        return self._budget
+
+    @budget.setter
+    def budget(self, budget: TenantBudget | None) -> None:
+        if self._budget is not None and self in self._budget.pacers:
+            self._budget.pacers.remove(self)
+        self._budget = budget
+        if budget is not None:
+            budget.pacers.append(self)
 
     # ---- asking ------------------------------------------------------------------------------
 
@@ -216,7 +231,13 @@ class Pacer:
         return max(waits, key=lambda k: waits[k])
 
     def _refill(self, now: float, *, flush: bool = True) -> None:
-        if flush or now - self._pending_at >= _INSTANT or now < self._pending_at:
+        if flush and self.budget is not None:
+            # Another app's answers may end the tenant's burst or lower its rate: apply them
+            # before this app spends the shared budget (a pool once sent a $batch into a
+            # tenant window that another app had already found empty).
+            for pacer in self.budget.pacers:
+                pacer._flush()
+        elif flush or now - self._pending_at >= _INSTANT or now < self._pending_at:
             self._flush()
         self.writes.refill(now)
         self.resource_units.refill(now)
@@ -334,6 +355,13 @@ class Pacer:
             return [self.writes]
         if throttled and info:
             return []
+        scope = headers.get("x-ms-throttle-scope", "").lower()
+        if throttled and scope and not self._tenant_scope(headers):  # the app's own limit, named by scope alone
+            if "/write/" in scope:
+                if self.budget is not None:
+                    self.budget.app_named = True
+                return [self.writes]
+            return [max((self.writes, self.resource_units), key=lambda b: b.utilisation())]
         writes = self.writes
         if self.budget is not None and not self.budget.app_named:
             writes = self.budget.bucket  # in a pool, the shared limit, until a 429 names an app's own

@@ -609,6 +609,23 @@ async def test_tenant_scoped_429_pauses_the_whole_pool() -> None:
     assert app_scoped.stats.throttled == 1
 
 
+def test_what_one_app_heard_holds_the_other_apps_of_the_pool() -> None:
+    # A tenant window of 30 found empty by app1's $batch: app2, whose worker sat out the
+    # Retry-After, must not spend the tenant's believed allowance a second later (a pool of
+    # four at 30/3 sent a second $batch into the empty window: 8 more 429s).
+    vt = FakeClock()
+    pool = AppPool.of(apps("a", "b"), clock=vt.clock, sleep=vt.sleep)
+    first, second = (m.pacer for m in pool.members)
+    first._take(20, 20)  # noqa: SLF001
+    told(first, 0.97, 12)
+    for _ in range(8):
+        first.observe(429, {"Retry-After": "1", "x-ms-throttle-information": "WriteLimitExceeded",
+                            "x-ms-throttle-scope": "Tenant/Write/a/t"})
+    vt.now += 1.1  # the Retry-After is over; app1 has not been asked since
+    assert second.ready_in(20, 20) > 0  # the tenant's burst is over: 20 more need about 2 s at ~10/s
+    assert pool.budget is not None and not pool.budget.bucket.bursting
+
+
 def test_pool_members_share_one_budget() -> None:
     budget = TenantBudget()
     a = Pacer(budget=budget)
