@@ -13,23 +13,29 @@ State machine of one bucket:
 
     BURST ──(a limit percentage says the allowance is spent / a 429 / the believed allowance
     │        is spent without a signal)──> SUSTAIN
-    SUSTAIN ⇄ PROBE (no signal for `quiet_seconds`: the rate grows ~2%/s; a signal stops it)
+    SUSTAIN ⇄ PROBE (no signal for `quiet_seconds`: the rate grows; a signal stops it)
 
 - BURST: spend the window's allowance (believed: the documented amount) at once, bounded only
-  by a ramp on what is in flight: one $batch (20) first, plus half of everything answered
-  without a signal (so a window smaller than believed is found within a round trip or two,
-  and a fresh 300-row job runs near the latency/concurrency bound). Graph sends
+  by a ramp on what is in flight: one $batch (20) first, plus 30% of everything answered
+  without a signal (`ramp_growth`: A calm answers prove an allowance of at least A / 0.8, so
+  about a quarter more may be in flight without a 429; growing by half drew 2% 429s at
+  100/4). A request the ramp holds goes as soon as the next answer widens it. Graph sends
   `x-ms-throttle-limit-percentage` p once a bucket is more than 80% used: the first p gives
   the allowance, C ≈ admitted-so-far / p (a fresh window), and every p the remaining
   allowance (1 - p)·C, minus what is in flight: the burst spends exactly that and ends
   before the 429, not after.
 - SUSTAIN: pace at the learned rate. Two percentages Δt apart with W writes admitted between
   them measure Graph's refill rate: r = (W - C·Δp) / Δt (Δt long enough that p's rounding to
-  0.01 is noise: `resolution`); the pace is `sustain_share` (98%) of the smoothed estimate,
-  and the client never holds more than (1 - p)·C, what Graph still holds. A calm answer after
-  a percentage is a bound (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt.
-- PROBE: with no signal at all, the rate grows by `probe_per_second` up to `explore` × the
-  documented rate; the next percentage measures where Graph's rate is.
+  0.01 is noise: `resolution`); the pace is `sustain_share` (98%) of the smoothed estimate.
+  One measurement lowers the rate to no less than `deepest_cut` (70%) of it: a single noisy
+  pair once measured ~0/s and stalled a run for 52 s. Every p bounds what may be spent by
+  what Graph still holds, (1 - p)·C less what is in flight; and when that is more than two
+  $batches and 2% of C (the refill of a burst that met no edge: ~10% of a 3000/150 window),
+  it is spent at once rather than left idle at the sustained rate. A calm answer after a
+  percentage is a bound (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt.
+- PROBE: with no signal at all, the rate grows by `probe_fast` (10%/s) while it is below the
+  measured rate (or nothing was measured), by `probe_per_second` (0.5%/s) above it, up to
+  `explore` × the documented rate; the next percentage measures where Graph's rate is.
 - A 429 on a bucket's limit means Graph's bucket is empty: the rate measured since the last
   percentage (taking p = 1) becomes the learned rate, and pacing resumes there, not from a
   fraction of the old pace. 429s answering requests granted during the burst (the burst's
@@ -40,11 +46,13 @@ State machine of one bucket:
   the pacer (or of the whole app pool when the scope is the tenant).
 
 A limit percentage does not say which limit it is about: it goes to the bucket busiest
-relative to its learned rate (a 429 names its limit). `AppPool` (`pool.py`) spreads work over
-several app registrations of one tenant, each with its own `Pacer`, all sharing one
-`TenantBudget`, whose bucket learns the tenant's write quota the same way (its in-flight ramp
-and its tail count every app's requests). The quotas and what a request costs are in
-`quotas.py`.
+relative to its learned rate (a 429 names its limit, by `x-ms-throttle-information` or its
+scope). `AppPool` (`pool.py`) spreads work over several app registrations of one tenant, each
+with its own `Pacer`, all sharing one `TenantBudget`, whose bucket learns the tenant's write
+quota the same way (its in-flight ramp and its tail count every app's requests; what any app
+heard is applied before any app spends it). The quotas and what a request costs are in
+`quotas.py`. The state changes are logged at DEBUG on `batch.graph.pacing`
+(`benchmarks/pacing.py --trace`).
 
 Measured (benchmarks/pacing.py, and in virtual time tests/graph/test_pacing.py): see the
 numbers in that benchmark's docstring.
