@@ -39,6 +39,7 @@ class AdaptiveBucket:
         self.tail_left = 0.0  # answers still due for requests granted during the burst
         self.tail_until = -math.inf
         self.estimate: float | None = None  # the server's refill rate, learned
+        self.proven = 0.0  # a lower bound on it, from calm answers after a reading
         self.reading: float | None = None  # the last limit percentage read, and when
         self.read_at = now
         self.admitted = 0.0  # admitted since that reading
@@ -162,6 +163,13 @@ class AdaptiveBucket:
         remaining = max(0.0, (1.0 - percentage) * self.server_capacity - self.in_flight)
         if self.bursting:
             self._end_burst(now, edge=True)  # what remains of the allowance stays in `level`, spent at once
+        elif self.reading is None and self.rate > self.proven:
+            # The first percentage after probing without a signal: Graph's bucket drained, so
+            # its rate is below our pace, by how much is measured within an interval. Meanwhile
+            # back to the proven rate, by at most `deepest_cut` (probing from a full bucket of
+            # 100/4 reached 46/s before Graph said anything, and the next $batch drew 429s).
+            rate, self.rate = self.rate, max(self.proven, self.rate * self.s.deepest_cut)
+            self._trace(now, "the first percentage after probing: rate %.2f -> %.2f", rate, self.rate)
         self.level = min(self.level, remaining)  # never spend what Graph no longer holds
         self._spend_held(remaining)
         lowered = False
@@ -232,6 +240,7 @@ class AdaptiveBucket:
             dt = now - self.read_at
             if dt >= self.s.estimate_seconds:  # p was rounded to 0.01: take it 0.01 lower
                 bound = (self.admitted + self.server_capacity * (self.reading - 0.01 - self.s.high_water)) / dt
+                self.proven = max(self.proven, min(bound, self.ceiling))
                 if bound > self.rate:  # Graph refilled faster than we spent: its rate is at least that
                     self.rate = min(bound, self.ceiling)
                 if bound > self.rate or dt > 2 * max(self._interval(), self.s.quiet_seconds):

@@ -32,10 +32,13 @@ State machine of one bucket:
   what Graph still holds, (1 - p)·C less what is in flight; and when that is more than two
   $batches and 2% of C (the refill of a burst that met no edge: ~10% of a 3000/150 window),
   it is spent at once rather than left idle at the sustained rate. A calm answer after a
-  percentage is a bound (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt.
+  percentage is a bound (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt,
+  the proven rate.
 - PROBE: with no signal at all, the rate grows by `probe_fast` (10%/s) while it is below the
   measured rate (or nothing was measured), by `probe_per_second` (0.5%/s) above it, up to
-  `explore` × the documented rate; the next percentage measures where Graph's rate is.
+  `explore` × the documented rate. Probing starts from a bucket Graph holds full, so the first
+  percentage comes late and proves the pace too fast: the rate goes back to the proven rate
+  (by at most `deepest_cut`) until the next percentage measures where Graph's rate is.
 - A 429 on a bucket's limit means Graph's bucket is empty: the rate measured since the last
   percentage (taking p = 1) becomes the learned rate, and pacing resumes there, not from a
   fraction of the old pace. 429s answering requests granted during the burst (the burst's

@@ -272,6 +272,7 @@ def test_after_a_429_resume_at_the_learned_rate_not_from_half() -> None:
     pacer = make_pacer(vt)
     pacer.writes.bursting = False
     pacer.writes.capacity = 100
+    pacer.writes.proven = pacer.writes.rate  # not probing: the first percentage is no news
     told(pacer, 0.90)
     vt.now += 2
     pacer._take(56, 56)  # noqa: SLF001
@@ -310,13 +311,33 @@ def test_one_noisy_reading_cuts_the_rate_to_no_less_than_70_percent() -> None:
     pacer = make_pacer(vt, writes=Quota(100, 4))
     pacer.writes.bursting = False
     pacer.writes.capacity = 100
-    pacer.writes.rate = 24.0
+    pacer.writes.rate = pacer.writes.proven = 24.0
     told(pacer, 0.90)
     vt.now += 0.6
     pacer._take(5, 5)  # noqa: SLF001
     told(pacer, 0.95, 5)
     vt.now += 0.01
     assert pacer.write_rate == pytest.approx(24.0 * 0.7 * 0.98)
+
+
+def test_the_first_percentage_after_probing_goes_back_towards_the_proven_rate() -> None:
+    # 100/4 at 80 ms: after the burst, calm answers proved 25/s; probing on from a full bucket
+    # reached 46/s before Graph's bucket was 80% used, and the next $batch drew 429s before a
+    # second percentage could measure anything. The first percentage proves the pace too fast.
+    vt = FakeClock()
+    pacer = make_pacer(vt, writes=Quota(100, 4))
+    pacer.writes.bursting = False
+    pacer.writes.capacity = 100
+    pacer.writes.proven = 25.0
+    pacer.writes.rate = 46.0
+    told(pacer, 0.88)
+    vt.now += 0.01
+    assert pacer.write_rate == pytest.approx(46.0 * 0.7)
+    pacer.writes.rate = 30.0
+    pacer.writes.reading = None  # probing again, not far above what calm answers proved
+    told(pacer, 0.85)
+    vt.now += 0.01
+    assert pacer.write_rate == pytest.approx(25.0)
 
 
 def test_probing_above_the_measured_rate_is_slow() -> None:
