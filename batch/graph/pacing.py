@@ -21,7 +21,8 @@ State machine of one bucket:
   about a quarter more may be in flight without a 429; growing by half drew 2% 429s at
   100/4). A request the ramp holds goes as soon as the next answer widens it. Graph sends
   `x-ms-throttle-limit-percentage` p once a bucket is more than 80% used: the first p gives
-  the allowance, C ≈ admitted-so-far / p (a fresh window), and every p the remaining
+  the allowance, C ≈ (admitted-so-far - the believed refill since the burst began) / p, and
+  every p the remaining
   allowance (1 - p)·C, minus what is in flight: the burst spends exactly that and ends
   before the 429, not after.
 - SUSTAIN: pace at the learned rate. Two percentages Δt apart with W writes admitted between
@@ -30,8 +31,9 @@ State machine of one bucket:
   One measurement lowers the rate to no less than `deepest_cut` (70%) of it: a single noisy
   pair once measured ~0/s and stalled a run for 52 s. Every p bounds what may be spent by
   what Graph still holds, (1 - p)·C less what is in flight; and when that is more than two
-  $batches and 2% of C (the refill of a burst that met no edge: ~10% of a 3000/150 window),
-  it is spent at once rather than left idle at the sustained rate. A calm answer after a
+  $batches beyond p's rounding (0.005·C) (the refill of a burst bound by latency or the
+  server's CPU: ~10% of a 3000/150 window), it is spent at once rather than left idle at the
+  sustained rate. A calm answer after a
   percentage is a bound (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt,
   the proven rate.
 - PROBE: with no signal at all, the rate grows by `probe_fast` (10%/s) while it is below the
