@@ -36,7 +36,7 @@ class AdaptiveBucket:
         self.last_take = now
         self.capacity: float | None = None  # the server's allowance, once a limit percentage told it
         self.burst_admitted = 0.0  # admitted during the burst (with the first percentage: the capacity)
-        self.burst_started: float | None = None  # when the burst's first request was granted
+        self.burst_started: float | None = None  # when the burst's first write came back admitted
         self.tail_left = 0.0  # answers still due for requests granted during the burst
         self.tail_until = -math.inf
         self.estimate: float | None = None  # the server's refill rate, learned
@@ -103,8 +103,6 @@ class AdaptiveBucket:
         self.largest = max(self.largest, amount)
         self.recent += amount
         self.in_flight += amount
-        if self.burst_started is None:
-            self.burst_started = self.updated
         if self.bursting and self.level <= self.smoothing_cap and self.capacity is None:
             self._end_burst(self.updated)  # the believed allowance is spent, and Graph never objected
 
@@ -152,6 +150,8 @@ class AdaptiveBucket:
         self.admitted += admitted
         if self.bursting:
             self.burst_admitted += admitted
+            if self.burst_started is None and admitted > 0:
+                self.burst_started = now
             if calm:
                 self.calm_answers += 1
 
