@@ -289,7 +289,7 @@ class AdaptiveBucket:
         smooth it into the estimate and pace a little below."""
         # One measurement lowers the rate at most to `deepest_cut` of it: a single noisy pair of
         # percentages (rounded to 0.01, p unchanged over a short interval) measured nearly 0/s and
-        # stalled a run for 52 s; a rate really that low is reached by a few cuts in a row.
+        # stalled a run for 52 s (an earlier trace); a rate really that low is reached by a few cuts.
         observed = max(observed, self.quota.rate * self.s.floor, self.rate * self.s.deepest_cut)
         if self.estimate is None or (limit and observed < self.estimate):
             self.estimate = observed
