@@ -37,6 +37,7 @@ class AdaptiveBucket:
         self.capacity: float | None = None  # the server's allowance, once a limit percentage told it
         self.burst_admitted = 0.0  # admitted during the burst (with the first percentage: the capacity)
         self.burst_started: float | None = None  # when the burst's first write came back admitted
+        self.burst_fit: tuple[float, float, float] | None = None  # admitted, seconds, p: the allowance, given a rate
         self.tail_left = 0.0  # answers still due for requests granted during the burst
         self.tail_until = -math.inf
         self.estimate: float | None = None  # the server's refill rate, learned
@@ -200,8 +201,14 @@ class AdaptiveBucket:
         server's CPU (12 s for 2,660 writes at 3000/150) otherwise read 3,284, and that 9% error
         in C went into every rate measured from C·Δp."""
         rate = min(self.rate, self.s.target * self.s.app_write_rate) if self.ramp else self.rate
-        refilled = rate * max(0.0, now - (self.burst_started if self.burst_started is not None else now))
-        used = max(self.burst_admitted - refilled, 0.5 * self.burst_admitted)
+        self.burst_fit = (self.burst_admitted, max(0.0, now - (self.burst_started or now)), percentage)
+        return self._fit_capacity(rate)
+
+    def _fit_capacity(self, rate: float) -> float:
+        """The burst's allowance with Graph's refill at `rate` (once measured, the estimate:
+        at 30/3 the belief of 19.4/s read C as 22)."""
+        admitted, duration, percentage = self.burst_fit or (0.0, 0.0, 1.0)
+        used = max(admitted - rate * duration, 0.5 * admitted)
         return max(1.0, used / max(percentage, 1e-3))
 
     def _spend_held(self, remaining: float) -> None:
@@ -303,6 +310,8 @@ class AdaptiveBucket:
                     " (a bound)" if limit else "", self.estimate, self.rate, new)
         self.rate = new
         self.level = min(self.level, self.cap)
+        if self.burst_fit is not None and not limit:  # the burst's allowance, with the refill now measured
+            self.capacity = self._fit_capacity(self.estimate)
         return lowered
 
 
