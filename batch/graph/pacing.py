@@ -21,10 +21,10 @@ State machine of one bucket:
   about a quarter more may be in flight without a 429; growing by half drew 2% 429s at
   100/4). A request the ramp holds goes as soon as the next answer widens it. Graph sends
   `x-ms-throttle-limit-percentage` p once a bucket is more than 80% used: the first p gives
-  the allowance, C ≈ (admitted so far - the refill since the first admitted) / p (at the believed
-  rate, then again at each measured one), and
-  every p the remaining allowance (1 - p)·C, minus what is in flight: the burst spends
-  exactly that and ends before the 429, not after.
+  the allowance, C ≈ (admitted so far - the refill since the first admitted) / p (the refill
+  at the believed rate, then again at each measured one), and every p the remaining allowance
+  (1 - p)·C, minus what is in flight: the burst spends exactly that and ends before the 429,
+  not after.
 - SUSTAIN: pace at the learned rate. Two percentages Δt apart with W writes admitted between
   them measure Graph's refill rate: r = (W - C·Δp) / Δt (Δt long enough that p's rounding to
   0.01 is noise: `resolution`); the pace is `sustain_share` (98%) of the smoothed estimate.
