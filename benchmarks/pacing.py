@@ -52,6 +52,17 @@ benchmarks, so read the ratios; medians of 3):
       sequential loop, quota 100/4, 300 ms         150     2.98    26.99  0.110
     300 rows, fresh 3000/150, 300 ms               300    42.78    44.54  0.960  0.00%   (7.01 s; unthrottled 6.74 s)
 
+Again at 300 ms after the allowance's refill began to count from the first admitted write
+(commit 7ac3c69, --quick --repeat 3 --no-naive --quotas 30/3,100/4 --latencies 300):
+
+    machine: 2 cores; medians of 3; create: 4 workers, $batches of 20
+    case                                          rows   rows/s  ceiling  ratio   429s unthr.s fixed ÷bound   hold
+    one app, app quota 30/3, 300 ms                330     9.79    10.89  0.899  1.48%    7.22  1.71  0.941   2.2s
+    pool of 4, tenant quota 30/3, 300 ms           330     9.53    10.87  0.877  1.19%    8.40  2.58  0.940   2.2s
+    one app, app quota 100/4, 300 ms               850    25.91    28.05  0.924  2.63%   11.01  1.71  0.967   2.1s
+    pool of 4, tenant quota 100/4, 300 ms          850    25.31    27.98  0.905  1.61%   12.34  2.58  0.970   2.1s
+    300 rows, fresh 3000/150, 300 ms               300    46.90    47.07  0.996  0.00%   (6.40 s; unthrottled 6.37 s)
+
 The same session's run of the previous pacer (commit a7ecaee, --quick --repeat 1 --no-naive):
 30/3 0.964 / 0.943 of the ceiling with 2.35 / 4.86% 429s (one app / pool) at 80 ms, 0.926 /
 0.872 with 1.77 / 2.92% at 300 ms; 3000/150 0.879 / 0.967 and 0.895 / 0.825 (no 429s); 100/4
