@@ -63,6 +63,16 @@ Again at 300 ms after the allowance's refill began to count from the first admit
     pool of 4, tenant quota 100/4, 300 ms          850    25.31    27.98  0.905  1.61%   12.34  2.58  0.970   2.1s
     300 rows, fresh 3000/150, 300 ms               300    46.90    47.07  0.996  0.00%   (6.40 s; unthrottled 6.37 s)
 
+At the issue's sizes, the worst quick cases once each (commit fceb777, --repeat 1 --no-naive
+--trace, --quotas 100/4 --latencies 300, then --quotas 30/3 --latencies 80):
+
+    one app, app quota 100/4, 300 ms              2000    24.84    26.24  0.947  0.00%   20.29  1.40  0.961   2.1s
+    pool of 4, tenant quota 100/4, 300 ms         2000    25.21    26.26  0.960  1.09%   19.58  2.60  0.991   2.1s
+    300 rows, fresh 3000/150, 300 ms               300    47.69    44.39  1.075  0.00%   (6.29 s; unthrottled 6.76 s)
+    one app, app quota 30/3, 80 ms                1500    10.11    10.20  0.991  0.60%    5.00  0.59  0.995   2.1s
+    pool of 4, tenant quota 30/3, 80 ms           1500    10.09    10.20  0.989  0.53%    4.91  1.02  0.996   2.1s
+    300 rows, fresh 3000/150, 80 ms                300   148.96   144.02  1.034  0.00%   (2.01 s; unthrottled 2.08 s)
+
 The same session's run of the previous pacer (commit a7ecaee, --quick --repeat 1 --no-naive):
 30/3 0.964 / 0.943 of the ceiling with 2.35 / 4.86% 429s (one app / pool) at 80 ms, 0.926 /
 0.872 with 1.77 / 2.92% at 300 ms; 3000/150 0.879 / 0.967 and 0.895 / 0.825 (no 429s); 100/4
