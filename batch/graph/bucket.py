@@ -3,9 +3,14 @@ learns from Graph's answers (the state machine is set out in `pacing.py`)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 
 from batch.graph.quotas import PacingSettings, Quota
+
+# The pacer's state changes at DEBUG (benchmarks/pacing.py --trace), with the pacer's clock.
+trace = logging.getLogger("batch.graph.pacing")
 
 
 class AdaptiveBucket:
@@ -31,9 +36,12 @@ class AdaptiveBucket:
         self.last_take = now
         self.capacity: float | None = None  # the server's allowance, once a limit percentage told it
         self.burst_admitted = 0.0  # admitted during the burst (with the first percentage: the capacity)
+        self.burst_started: float | None = None  # when the burst's first write came back admitted
+        self.burst_fit: tuple[float, float, float] | None = None  # admitted, seconds, p: the allowance, given a rate
         self.tail_left = 0.0  # answers still due for requests granted during the burst
         self.tail_until = -math.inf
         self.estimate: float | None = None  # the server's refill rate, learned
+        self.proven = 0.0  # a lower bound on it, from calm answers after a reading
         self.reading: float | None = None  # the last limit percentage read, and when
         self.read_at = now
         self.admitted = 0.0  # admitted since that reading
@@ -42,6 +50,7 @@ class AdaptiveBucket:
         self.last_probe = now
         self.recent = 0.0  # exponentially weighted recent use (utilisation)
         self.cuts = 0
+        self.wakers: list[asyncio.Future[None]] = []  # requests held by the ramp, woken by the next answer
 
     # ---- the client's own bucket -------------------------------------------------------------
 
@@ -74,9 +83,13 @@ class AdaptiveBucket:
         if amount <= 0:
             return 0.0
         wait = max(0.0, min(amount, self.cap) - self.level) / self.rate
-        if self.bursting and self.ramp and self.in_flight > 0 and self.in_flight + amount > self.window:
-            wait = max(wait, self.s.ramp_poll)  # the ramp: wait for answers
+        if self.ramp_holds(amount):
+            wait = max(wait, self.s.ramp_poll)  # the ramp: wait for answers (`answered` wakes the waiter)
         return wait
+
+    def ramp_holds(self, amount: float) -> bool:
+        """Does the burst's ramp hold a request of `amount` until more answers come back?"""
+        return self.bursting and self.ramp and self.in_flight > 0 and self.in_flight + amount > self.window
 
     @property
     def window(self) -> float:
@@ -100,6 +113,7 @@ class AdaptiveBucket:
 
     def _end_burst(self, now: float, *, edge: bool = False) -> None:
         self.bursting = False
+        rate = self.rate
         if edge and self.server_capacity < self.s.after_burst * self.quota.amount:
             # Graph's window is smaller than believed, and so, probably, is its rate: until the
             # first measurement (one interval), pace at a share of the belief (for writes, at
@@ -109,6 +123,13 @@ class AdaptiveBucket:
                 self.rate = min(self.rate, self.s.after_burst * self.s.target * self.s.app_write_rate)
         self.tail_left = self.in_flight
         self.tail_until = now + self.s.tail_seconds
+        self._trace(now, "SUSTAIN: the burst ends (%s) after %.0f admitted, allowance %.0f, rate %.2f -> %.2f",
+                    "Graph's edge" if edge else "the believed allowance spent", self.burst_admitted,
+                    self.server_capacity, rate, self.rate)
+
+    def _trace(self, now: float, message: str, *args: object) -> None:
+        if trace.isEnabledFor(logging.DEBUG):
+            trace.debug("%.3f %s " + message, now, self.name, *args)
 
     def in_tail(self, now: float) -> bool:
         """Is the answer now one of those granted during the burst? (Counts it.)"""
@@ -123,9 +144,15 @@ class AdaptiveBucket:
         Graph: 0 for a 429)."""
         self.last_answer = now
         self.in_flight = max(0.0, self.in_flight - max(1.0, admitted))
+        wakers, self.wakers = self.wakers, []
+        for waker in wakers:  # a request held by the ramp looks again now, not at its next poll
+            if not waker.done():
+                waker.set_result(None)
         self.admitted += admitted
         if self.bursting:
             self.burst_admitted += admitted
+            if self.burst_started is None and admitted > 0:
+                self.burst_started = now
             if calm:
                 self.calm_answers += 1
 
@@ -135,12 +162,20 @@ class AdaptiveBucket:
         self.last_signal = now
         if self.bursting:
             if self.capacity is None:  # a fresh window: what we spent is that share of it
-                self.capacity = max(1.0, self.burst_admitted / max(percentage, 1e-3))
+                self.capacity = self._burst_capacity(now, percentage)
         # What Graph still holds, less what is on its way to it (that cannot take it below empty).
         remaining = max(0.0, (1.0 - percentage) * self.server_capacity - self.in_flight)
         if self.bursting:
             self._end_burst(now, edge=True)  # what remains of the allowance stays in `level`, spent at once
+        elif self.reading is None and self.rate > self.proven:
+            # The first percentage after probing without a signal: Graph's bucket drained, so
+            # its rate is below our pace, by how much is measured within an interval. Meanwhile
+            # back to the proven rate, by at most `deepest_cut` (probing from a full bucket of
+            # 100/4 reached 46/s before Graph said anything, and the next $batch drew 429s).
+            rate, self.rate = self.rate, max(self.proven, self.rate * self.s.deepest_cut)
+            self._trace(now, "the first percentage after probing: rate %.2f -> %.2f", rate, self.rate)
         self.level = min(self.level, remaining)  # never spend what Graph no longer holds
+        self._spend_held(remaining)
         lowered = False
         if self.reading is not None and not self.bursting:
             dt = now - self.read_at
@@ -159,6 +194,36 @@ class AdaptiveBucket:
         self._read(now, percentage)
         return lowered
 
+    def _burst_capacity(self, now: float, percentage: float) -> float:
+        """Graph's allowance from the burst that reached `percentage` of it: what was admitted,
+        less what Graph refilled meanwhile (at the believed rate; for writes, at most one app's
+        documented rate, even for a tenant's budget), is that share of it. A burst bound by the
+        server's CPU (12 s for 2,660 writes at 3000/150) otherwise read 3,284, and that 9% error
+        in C went into every rate measured from C·Δp."""
+        rate = min(self.rate, self.s.target * self.s.app_write_rate) if self.ramp else self.rate
+        self.burst_fit = (self.burst_admitted, max(0.0, now - (self.burst_started or now)), percentage)
+        return self._fit_capacity(rate)
+
+    def _fit_capacity(self, rate: float) -> float:
+        """The burst's allowance with Graph's refill at `rate` (once measured, the estimate:
+        at 30/3 the belief of 19.4/s read C as 22)."""
+        admitted, duration, percentage = self.burst_fit or (0.0, 0.0, 1.0)
+        used = max(admitted - rate * duration, 0.5 * admitted)
+        return max(1.0, used / max(percentage, 1e-3))
+
+    def _spend_held(self, remaining: float) -> None:
+        """SUSTAIN: what Graph still holds, beyond a couple of $batches and a share of its
+        allowance, is spent rather than left idle (a burst that met no edge leaves Graph the
+        refill of its own duration: 10% of a 3000/150 window after a 15 s burst). Less the
+        percentage's rounding (0.005 of the allowance)."""
+        if self.bursting:
+            return
+        spendable = remaining - 0.005 * self.server_capacity
+        if spendable > max(self.s.spend_batches * max(self.largest, 1.0), self.s.spend_share * self.server_capacity) \
+                and spendable > self.level:
+            self._trace(self.updated, "spends what Graph still holds: %.0f (was %.0f)", spendable, self.level)
+            self.level = spendable
+
     def throttled(self, now: float) -> bool:
         """A 429 on this bucket's limit (not the tail of a burst): Graph's bucket is empty, so
         the pace was above its rate. Resume at the learned rate, not at a fraction of the old
@@ -167,7 +232,7 @@ class AdaptiveBucket:
         self.level = min(self.level, 0.0)
         if self.bursting:  # the burst's end: the allowance is spent; that says nothing of the rate
             if self.capacity is None:
-                self.capacity = max(1.0, self.burst_admitted)
+                self.capacity = self._burst_capacity(now, 1.0)
             self._end_burst(now, edge=True)
             self._read(now, 1.0)
             return False
@@ -196,6 +261,7 @@ class AdaptiveBucket:
             dt = now - self.read_at
             if dt >= self.s.estimate_seconds:  # p was rounded to 0.01: take it 0.01 lower
                 bound = (self.admitted + self.server_capacity * (self.reading - 0.01 - self.s.high_water)) / dt
+                self.proven = max(self.proven, min(bound, self.ceiling))
                 if bound > self.rate:  # Graph refilled faster than we spent: its rate is at least that
                     self.rate = min(bound, self.ceiling)
                 if bound > self.rate or dt > 2 * max(self._interval(), self.s.quiet_seconds):
@@ -228,7 +294,10 @@ class AdaptiveBucket:
     def _learn(self, now: float, observed: float, *, limit: bool = False) -> bool:
         """A measurement of Graph's rate (`limit`: an upper bound, from a 429 or a fast drain):
         smooth it into the estimate and pace a little below."""
-        observed = max(observed, self.quota.rate * self.s.floor)
+        # One measurement lowers the rate at most to `deepest_cut` of it: a single noisy pair of
+        # percentages (rounded to 0.01, p unchanged over a short interval) measured nearly 0/s and
+        # stalled a run for 52 s (an earlier trace); a rate really that low is reached by a few cuts.
+        observed = max(observed, self.quota.rate * self.s.floor, self.rate * self.s.deepest_cut)
         if self.estimate is None or (limit and observed < self.estimate):
             self.estimate = observed
         else:
@@ -237,8 +306,12 @@ class AdaptiveBucket:
         lowered = new < self.rate
         if lowered:
             self.cuts += 1
+        self._trace(now, "measured %.2f/s%s: estimate %.2f, rate %.2f -> %.2f", observed,
+                    " (a bound)" if limit else "", self.estimate, self.rate, new)
         self.rate = new
         self.level = min(self.level, self.cap)
+        if self.burst_fit is not None and not limit:  # the burst's allowance, with the refill now measured
+            self.capacity = self._fit_capacity(self.estimate)
         return lowered
 
 

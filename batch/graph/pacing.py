@@ -13,23 +13,34 @@ State machine of one bucket:
 
     BURST ──(a limit percentage says the allowance is spent / a 429 / the believed allowance
     │        is spent without a signal)──> SUSTAIN
-    SUSTAIN ⇄ PROBE (no signal for `quiet_seconds`: the rate grows ~2%/s; a signal stops it)
+    SUSTAIN ⇄ PROBE (no signal for `quiet_seconds`: the rate grows; a signal stops it)
 
 - BURST: spend the window's allowance (believed: the documented amount) at once, bounded only
-  by a ramp on what is in flight: one $batch (20) first, plus half of everything answered
-  without a signal (so a window smaller than believed is found within a round trip or two,
-  and a fresh 300-row job runs near the latency/concurrency bound). Graph sends
+  by a ramp on what is in flight: one $batch (20) first, plus 30% of everything answered
+  without a signal (`ramp_growth`: A calm answers prove an allowance of at least A / 0.8, so
+  about a quarter more may be in flight without a 429; growing by half drew 2% 429s at
+  100/4). A request the ramp holds goes as soon as the next answer widens it. Graph sends
   `x-ms-throttle-limit-percentage` p once a bucket is more than 80% used: the first p gives
-  the allowance, C ≈ admitted-so-far / p (a fresh window), and every p the remaining
-  allowance (1 - p)·C, minus what is in flight: the burst spends exactly that and ends
-  before the 429, not after.
+  the allowance, C ≈ (admitted so far - the refill since the first admitted) / p (the refill
+  at the believed rate, then again at each measured one), and every p the remaining allowance
+  (1 - p)·C, minus what is in flight: the burst spends exactly that and ends before the 429,
+  not after.
 - SUSTAIN: pace at the learned rate. Two percentages Δt apart with W writes admitted between
   them measure Graph's refill rate: r = (W - C·Δp) / Δt (Δt long enough that p's rounding to
-  0.01 is noise: `resolution`); the pace is `sustain_share` (98%) of the smoothed estimate,
-  and the client never holds more than (1 - p)·C, what Graph still holds. A calm answer after
-  a percentage is a bound (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt.
-- PROBE: with no signal at all, the rate grows by `probe_per_second` up to `explore` × the
-  documented rate; the next percentage measures where Graph's rate is.
+  0.01 is noise: `resolution`); the pace is `sustain_share` (98%) of the smoothed estimate.
+  One measurement lowers the rate to no less than `deepest_cut` (70%) of it: a single noisy
+  pair once measured ~0/s (an earlier trace: a 52 s stall). Every p bounds what may be spent by
+  what Graph still holds, (1 - p)·C less what is in flight; and when that is more than two
+  $batches beyond p's rounding (0.005·C) (the refill of a burst bound by latency or the
+  server's CPU: ~10% of a 3000/150 window), it is spent at once rather than left idle at the
+  sustained rate. A calm answer after a
+  percentage is a bound (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt,
+  the proven rate.
+- PROBE: with no signal at all, the rate grows by `probe_fast` (10%/s) while it is below the
+  measured rate (or nothing was measured), by `probe_per_second` (0.5%/s) above it, up to
+  `explore` × the documented rate. Probing starts from a bucket Graph holds full, so the first
+  percentage comes late and proves the pace too fast: the rate goes back to the proven rate
+  (by at most `deepest_cut`) until the next percentage measures where Graph's rate is.
 - A 429 on a bucket's limit means Graph's bucket is empty: the rate measured since the last
   percentage (taking p = 1) becomes the learned rate, and pacing resumes there, not from a
   fraction of the old pace. 429s answering requests granted during the burst (the burst's
@@ -40,11 +51,13 @@ State machine of one bucket:
   the pacer (or of the whole app pool when the scope is the tenant).
 
 A limit percentage does not say which limit it is about: it goes to the bucket busiest
-relative to its learned rate (a 429 names its limit). `AppPool` (`pool.py`) spreads work over
-several app registrations of one tenant, each with its own `Pacer`, all sharing one
-`TenantBudget`, whose bucket learns the tenant's write quota the same way (its in-flight ramp
-and its tail count every app's requests). The quotas and what a request costs are in
-`quotas.py`.
+relative to its learned rate (a 429 names its limit, by `x-ms-throttle-information` or its
+scope). `AppPool` (`pool.py`) spreads work over several app registrations of one tenant, each
+with its own `Pacer`, all sharing one `TenantBudget`, whose bucket learns the tenant's write
+quota the same way (its in-flight ramp and its tail count every app's requests; what any app
+heard is applied before any app spends it). The quotas and what a request costs are in
+`quotas.py`. The state changes are logged at DEBUG on `batch.graph.pacing`
+(`benchmarks/pacing.py --trace`).
 
 Measured (benchmarks/pacing.py, and in virtual time tests/graph/test_pacing.py): see the
 numbers in that benchmark's docstring.
@@ -58,7 +71,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from batch.graph.bucket import AdaptiveBucket
+from batch.graph.bucket import AdaptiveBucket, trace
 from batch.graph.model import Hold
 from batch.graph.quotas import (
     DEFAULT_PACING,
@@ -114,6 +127,7 @@ class TenantBudget:
         self.bucket = AdaptiveBucket("tenant writes", writes, settings, clock(), ramp=True)
         self.not_before = -math.inf
         self.app_named = False  # the last write 429 named an app's own quota, not the tenant's
+        self.pacers: list[Pacer] = []  # the app pool's pacers: what one of them heard, all of them apply
 
 
 class Pacer:
@@ -133,6 +147,7 @@ class Pacer:
         now = clock()
         self.writes = AdaptiveBucket("writes", writes, settings, now, ramp=True)
         self.resource_units = AdaptiveBucket("resource units", resource_units, settings, now)
+        self._budget: TenantBudget | None = None
         self.budget = budget
         self.not_before = -math.inf
         self.paused_by = 429  # the status of the answer that set not_before
@@ -143,6 +158,19 @@ class Pacer:
         self._queued_units = 0
         self._pending: dict[int, _Signal] = {}  # this instant's signals, by bucket
         self._pending_at = now
+
+    @property
+    def budget(self) -> TenantBudget | None:
+        """The tenant's write quota this app shares with the rest of its pool."""
+        return self._budget
+
+    @budget.setter
+    def budget(self, budget: TenantBudget | None) -> None:
+        if self._budget is not None and self in self._budget.pacers:
+            self._budget.pacers.remove(self)
+        self._budget = budget
+        if budget is not None:
+            budget.pacers.append(self)
 
     # ---- asking ------------------------------------------------------------------------------
 
@@ -162,12 +190,35 @@ class Pacer:
                     if not waited:
                         self.stats.waits += 1
                         waited = True
-                    self.stats.total_wait += wait
                     self.hold = Hold(self._why(now, writes, resource_units), now + wait)
-                    await self.sleep(wait)
+                    held = [b for b in self._write_buckets() if b.ramp_holds(writes)]
+                    if held and wait <= self.settings.ramp_poll:
+                        await self._await_answer(held, wait)
+                    else:
+                        await self.sleep(wait)
+                    held_for = max(0.0, self.clock() - now)
+                    self.stats.total_wait += held_for
+                    if held_for >= 1.0:
+                        trace.debug("%.3f %s held %.2f s by the %s", now, self.name or "pacer", held_for, self.hold.reason)
         finally:
             self._queued_writes -= writes
             self._queued_units -= resource_units
+
+    async def _await_answer(self, buckets: list[AdaptiveBucket], poll: float) -> None:
+        """Held by a burst's ramp: wait for the next answer (the ramp widens with it), or at
+        most `poll` seconds. Polling alone lost up to a poll interval on every round trip."""
+        waker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        for bucket in buckets:
+            bucket.wakers.append(waker)
+        nap = asyncio.ensure_future(self.sleep(poll))
+        try:
+            await asyncio.wait({nap, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            nap.cancel()
+            waker.cancel()
+
+    def _write_buckets(self) -> list[AdaptiveBucket]:
+        return [self.writes] if self.budget is None else [self.writes, self.budget.bucket]
 
     def ready_in(self, writes: int = 0, resource_units: int = 0) -> float:
         """Seconds until this pacer could serve a request of this size after the ones already
@@ -193,7 +244,13 @@ class Pacer:
         return max(waits, key=lambda k: waits[k])
 
     def _refill(self, now: float, *, flush: bool = True) -> None:
-        if flush or now - self._pending_at >= _INSTANT or now < self._pending_at:
+        if flush and self.budget is not None:
+            # Another app's answers may end the tenant's burst or lower its rate: apply them
+            # before this app spends the shared budget (a pool once sent a $batch into a
+            # tenant window that another app had already found empty).
+            for pacer in self.budget.pacers:
+                pacer._flush()
+        elif flush or now - self._pending_at >= _INSTANT or now < self._pending_at:
             self._flush()
         self.writes.refill(now)
         self.resource_units.refill(now)
@@ -285,6 +342,8 @@ class Pacer:
         holder: Pacer | TenantBudget = self.budget if tenant_wide and self.budget is not None else self
         until = now + max(0.0, seconds)
         if until > holder.not_before:
+            trace.debug("%.3f %s paused %.1f s by a %d%s", now, self.name or "pacer", seconds, status,
+                        " (the tenant)" if holder is not self else "")
             holder.not_before = until
             self.stats.pauses += 1
             self.paused_by = status
@@ -309,6 +368,13 @@ class Pacer:
             return [self.writes]
         if throttled and info:
             return []
+        scope = headers.get("x-ms-throttle-scope", "").lower()
+        if throttled and scope and not self._tenant_scope(headers):  # the app's own limit, named by scope alone
+            if "/write/" in scope:
+                if self.budget is not None:
+                    self.budget.app_named = True
+                return [self.writes]
+            return [max((self.writes, self.resource_units), key=lambda b: b.utilisation())]
         writes = self.writes
         if self.budget is not None and not self.budget.app_named:
             writes = self.budget.bucket  # in a pool, the shared limit, until a 429 names an app's own

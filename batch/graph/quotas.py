@@ -56,8 +56,8 @@ class PacingSettings:
     smoothing_seconds: float = 1.0  # after the burst: no more than this much rate saved up
     high_water: float = 0.8  # Graph sends the limit percentage above 0.8
     ramp_start: float = 20.0  # BURST: in flight at first (one $batch) ...
-    ramp_growth: float = 0.5  # ... plus this share of all that was answered without a signal
-    ramp_poll: float = 0.01  # BURST: how often a request held by the ramp looks again
+    ramp_growth: float = 0.3  # ... plus this share of all that was answered without a signal
+    ramp_poll: float = 0.05  # BURST: a request held by the ramp looks again on the next answer, or after this
     stale_seconds: float = 5.0  # in-flight writes with no answer nor request for this long are forgotten
     tail_seconds: float = 2.0  # 429s this soon after a burst's end, for requests sent during it, teach nothing
     after_burst: float = 0.5  # a window smaller than believed: pace at this share until the rate is measured
@@ -67,9 +67,12 @@ class PacingSettings:
     smoothing: float = 0.5  # weight of a new measurement of Graph's rate
     sustain_share: float = 0.98  # SUSTAIN paces at this share of the learned rate
     throttle_cut: float = 0.7  # a 429 with nothing to measure from: rate × throttle_cut
+    deepest_cut: float = 0.7  # one measurement lowers the rate to no less than this share of it
+    spend_batches: float = 2.0  # SUSTAIN spends what Graph still holds when beyond this many $batches ...
+    spend_share: float = 0.0  # ... and this share of its allowance (2% left 60 writes idle at 3000/150: 3 s)
     adjust_interval: float = 0.5  # 429s within this interval count as one (a batch brings many)
     quiet_seconds: float = 1.0  # PROBE: no signal for this long, and the rate grows ...
-    probe_per_second: float = 0.02  # ... by ~2% per second above the measured rate ...
+    probe_per_second: float = 0.005  # ... by ~0.5% per second above the measured rate ...
     probe_fast: float = 0.1  # ... by ~10% per second below it, or while nothing was measured
     floor: float = 0.02  # never below this share of the documented rate
     explore: float = 8.0  # probing may take the rate up to this multiple of the documented one
@@ -78,8 +81,9 @@ class PacingSettings:
 
     def __post_init__(self) -> None:
         if not 0 < self.target <= 1 or not 0 < self.floor <= self.target or self.explore < 1 \
-                or self.ramp_start <= 0 or self.ramp_growth < 0 or not 0 < self.sustain_share <= 1:
-            raise ValueError("pacing needs 0 < floor <= target <= 1, explore >= 1, a positive ramp that does not shrink, and 0 < sustain_share <= 1")
+                or self.ramp_start <= 0 or self.ramp_growth < 0 or not 0 < self.sustain_share <= 1 \
+                or not 0 < self.deepest_cut <= 1:
+            raise ValueError("pacing needs 0 < floor <= target <= 1, explore >= 1, a positive ramp that does not shrink, 0 < sustain_share <= 1 and 0 < deepest_cut <= 1")
 
 
 # ---- what a request costs (GRAPH.md §9.2) -----------------------------------------------------

@@ -110,12 +110,35 @@ async def test_burst_ramps_up_by_round_trips_then_runs_at_97_percent() -> None:
     await vt.run(asyncio.gather(*(worker() for _ in range(40))))
     start = times[0]
     assert len([t for t in times if t - start < 0.05]) == 20  # one $batch's worth at first
-    assert len([t for t in times if t - start < 0.15]) == 50  # 20 + 20 + half of the 20 answered
+    assert len([t for t in times if t - start < 0.15]) == 46  # 20 + 20 + 30% of the 20 answered
     assert len([t for t in times if t - start < 0.5]) >= 100  # the allowance spent within a few round trips
     after = times[100:140]
     rate = (len(after) - 1) / (after[-1] - after[0])
     assert 10 * 0.97 * 0.98 <= rate <= 10 * 0.97 * 1.5  # then the believed rate ...
     assert pacer.write_rate > 10  # ... and, without any signal, probing above it
+
+
+async def test_a_request_held_by_the_ramp_goes_on_the_answer_not_on_the_next_poll() -> None:
+    # Polling every 10 ms lost up to that much on every round trip of a burst: a fresh
+    # 300-row job took 8 round trips of 0.31 s instead of 0.3 s.
+    vt = FakeClock()
+    pacer = make_pacer(vt)
+    granted: list[float] = []
+
+    async def second() -> None:
+        await pacer.acquire(20, 20)  # the ramp allows one $batch in flight: held
+        granted.append(vt.clock())
+
+    async def scenario() -> None:
+        await pacer.acquire(20, 20)
+        waiting = asyncio.ensure_future(second())
+        await vt.sleep(0.123)  # the first $batch's round trip
+        calm(pacer, 20)
+        answered = vt.clock()
+        await waiting
+        assert granted == [pytest.approx(answered, abs=1e-9)]
+
+    await vt.run(scenario())
 
 
 async def test_batch_sized_requests_keep_the_average_rate() -> None:
@@ -249,6 +272,7 @@ def test_after_a_429_resume_at_the_learned_rate_not_from_half() -> None:
     pacer = make_pacer(vt)
     pacer.writes.bursting = False
     pacer.writes.capacity = 100
+    pacer.writes.proven = pacer.writes.rate  # not probing: the first percentage is no news
     told(pacer, 0.90)
     vt.now += 2
     pacer._take(56, 56)  # noqa: SLF001
@@ -256,6 +280,78 @@ def test_after_a_429_resume_at_the_learned_rate_not_from_half() -> None:
     told(pacer, 1.0, 10, status=429)
     assert pacer.write_rate == pytest.approx(18 * 0.98, rel=0.02)
     assert pacer.stats.cuts == 1 and pacer.stats.throttled == 10 and pacer.stats.tail == 0
+
+
+def test_what_graph_still_holds_is_spent_not_left_idle() -> None:
+    # A 3000/150 window after a 15 s burst that met no edge: Graph says 0.85 used, so it holds
+    # 450 writes; the old pacer held its sustained 19.4/s and never spent them (0.88 of the
+    # ceiling in a 3,600-row run).
+    vt = FakeClock()
+    pacer = make_pacer(vt)
+    pacer.writes.bursting = False
+    pacer.writes.capacity = 3000
+    pacer.writes.level = 0.0
+    pacer._take(20, 20)  # noqa: SLF001 - one $batch in flight
+    told(pacer, 0.85)
+    vt.now += 0.01
+    held = 0.15 * 3000 - 19 - 0.005 * 3000  # less what is in flight and the percentage's rounding
+    assert pacer.ready_in(int(held), 0) == 0
+    assert pacer.writes.level == pytest.approx(held, abs=0.5)
+    # Graph holding only a $batch or two is paced as before, not spent at once.
+    told(pacer, 0.99)
+    vt.now += 0.01
+    assert pacer.ready_in(40, 0) > 0
+
+
+def test_one_noisy_reading_cuts_the_rate_to_no_less_than_70_percent() -> None:
+    # Two percentages 0.6 s apart, 0.90 then 0.95 of a window of 100, with 5 writes admitted
+    # between them, measure Graph's rate as (5 - 5) / 0.6 = 0/s. Taken at its word, it once
+    # stalled a run for 52 s at 100/4; one reading now cuts by 30% at most.
+    vt = FakeClock()
+    pacer = make_pacer(vt, writes=Quota(100, 4))
+    pacer.writes.bursting = False
+    pacer.writes.capacity = 100
+    pacer.writes.rate = pacer.writes.proven = 24.0
+    told(pacer, 0.90)
+    vt.now += 0.6
+    pacer._take(5, 5)  # noqa: SLF001
+    told(pacer, 0.95, 5)
+    vt.now += 0.01
+    assert pacer.write_rate == pytest.approx(24.0 * 0.7 * 0.98)
+
+
+def test_the_first_percentage_after_probing_goes_back_towards_the_proven_rate() -> None:
+    # 100/4 at 80 ms: after the burst, calm answers proved 25/s; probing on from a full bucket
+    # reached 46/s before Graph's bucket was 80% used, and the next $batch drew 429s before a
+    # second percentage could measure anything. The first percentage proves the pace too fast.
+    vt = FakeClock()
+    pacer = make_pacer(vt, writes=Quota(100, 4))
+    pacer.writes.bursting = False
+    pacer.writes.capacity = 100
+    pacer.writes.proven = 25.0
+    pacer.writes.rate = 46.0
+    told(pacer, 0.88)
+    vt.now += 0.01
+    assert pacer.write_rate == pytest.approx(46.0 * 0.7)
+    pacer.writes.rate = 30.0
+    pacer.writes.reading = None  # probing again, not far above what calm answers proved
+    told(pacer, 0.85)
+    vt.now += 0.01
+    assert pacer.write_rate == pytest.approx(25.0)
+
+
+def test_probing_above_the_measured_rate_is_slow() -> None:
+    # Once Graph's rate is measured, going past it costs 429s: 0.5% a second above it (the old
+    # pacer climbed 2% a second from its pace).
+    vt = FakeClock()
+    pacer = make_pacer(vt, writes=Quota(100, 4))
+    pacer.writes.bursting = False
+    pacer.writes.estimate = 10.0
+    pacer.writes.rate = 9.8
+    for _ in range(21):  # twenty seconds without a signal
+        calm(pacer)
+        vt.now += 1
+    assert 9.8 * 1.05 < pacer.write_rate < 9.8 * math.exp(0.005 * 20) * 1.001
 
 
 def test_calm_answers_after_a_reading_bound_the_rate_from_below() -> None:
@@ -334,11 +430,14 @@ class SimulatedGraph:
     model), answering each $batch after `latency` seconds. `tenant` puts the quota on the
     tenant (an app pool's shared limit) instead of the app."""
 
-    def __init__(self, vt: FakeClock, writes: ServerQuota, latency: float = 0.2, *, tenant: bool = False) -> None:
+    def __init__(self, vt: FakeClock, writes: ServerQuota, latency: float = 0.2, *, tenant: bool = False,
+                 service: float = 0.0) -> None:
         self.vt = vt
         quotas = Quotas(tenant_writes=writes) if tenant else Quotas(app_tenant_writes=writes)
         self.throttle = Throttle(quotas, vt.clock)
         self.latency = latency
+        self.service = service  # seconds of the server's one CPU per request (the emulator's, when it is the limit)
+        self.busy_until = -math.inf
         self.admitted = 0
         self.refused = 0
 
@@ -352,6 +451,10 @@ class SimulatedGraph:
             await pacer.acquire(size, size)
             app, own = "app", pacer
         await self.vt.sleep(self.latency / 2)
+        if self.service:  # queue for the server's CPU
+            start = max(self.vt.clock(), self.busy_until)
+            self.busy_until = start + size * self.service
+            await self.vt.sleep(self.busy_until - self.vt.clock())
         answers = []
         for _ in range(size):
             decision = self.throttle.admit(app_id=app, tenant_id="t", size_class="L", cost=ServerCost(1, 1))
@@ -418,8 +521,33 @@ async def test_the_issue_16_sweep_at_the_enforced_ceiling(hidden: ServerQuota, r
     print(f"hidden {hidden}, {latency * 1000:.0f} ms, {'pool' if pool else 'app'}: {rows / elapsed:.2f} rows/s, "
           f"{ratio:.3f} of the ceiling, 429 share {share:.2%}")
     assert graph.admitted == rows
-    assert ratio >= 0.88
-    assert share <= 0.02
+    assert ratio >= 0.95
+    assert share <= 0.01
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["one app", "pool of four"])
+@pytest.mark.parametrize(("hidden", "rows", "latency", "rel", "bar", "refused"), [
+    (ServerQuota(3000, 150), 3600, 0.08, 0.03, 0.93, 0),
+    (ServerQuota(30, 3), 330, 0.3, 0.05, 0.95, 8),
+], ids=["3000/150, 80 ms", "30/3, 300 ms"])
+async def test_a_burst_bound_by_the_servers_cpu_measures_the_allowance_net_of_its_refill(
+        hidden: ServerQuota, rows: int, latency: float, rel: float, bar: float, refused: int, pool: bool) -> None:
+    # The quick benchmark's 3,600 rows at 3000/150: the emulator admits ~220 writes/s on this
+    # machine, so the burst lasts 12 s and Graph refills 240 meanwhile. Read as allowance, that
+    # made C 3,284 instead of 3,000, and every rate measured from C·Δp wrong: 0.900 of the
+    # ceiling here, and rates raised to 63/s (429s) in the served benchmark. The refill counts
+    # from the first write admitted, not the first sent (at 30/3 and 300 ms C read 18: 0.936), and
+    # at the measured rate once there is one (the believed 19.4/s read it as 26-28 for 30).
+    vt = FakeClock()
+    graph = SimulatedGraph(vt, hidden, latency, tenant=pool, service=1 / 220)
+    pacer: Pacer | AppPool = AppPool.of(apps("a", "b", "c", "d"), clock=vt.clock, sleep=vt.sleep) if pool \
+        else make_pacer(vt)
+    elapsed = await drive(vt, graph, pacer, rows, workers=4)
+    bucket = pacer.budget.bucket if isinstance(pacer, AppPool) and pacer.budget is not None else \
+        pacer.writes if isinstance(pacer, Pacer) else None
+    assert bucket is not None and bucket.capacity == pytest.approx(hidden.amount, rel=rel)
+    assert ceiling_share(hidden, rows, elapsed) >= bar  # paced at 97% and a margin for p's rounding
+    assert graph.refused <= refused  # the end of the first burst at 30/3: a second $batch of 20 in a window of 30
 
 
 @pytest.mark.parametrize("latency", [0.08, 0.3])
@@ -532,6 +660,23 @@ async def test_tenant_scoped_429_pauses_the_whole_pool() -> None:
     member = await vt.run(app_scoped.acquire(1, 1))
     assert member is app_scoped.members[1]  # the paused app is skipped
     assert app_scoped.stats.throttled == 1
+
+
+def test_what_one_app_heard_holds_the_other_apps_of_the_pool() -> None:
+    # A tenant window of 30 found empty by app1's $batch: app2, whose worker sat out the
+    # Retry-After, must not spend the tenant's believed allowance a second later (a pool of
+    # four at 30/3 sent a second $batch into the empty window: 8 more 429s).
+    vt = FakeClock()
+    pool = AppPool.of(apps("a", "b"), clock=vt.clock, sleep=vt.sleep)
+    first, second = (m.pacer for m in pool.members)
+    first._take(20, 20)  # noqa: SLF001
+    told(first, 0.97, 12)
+    for _ in range(8):
+        first.observe(429, {"Retry-After": "1", "x-ms-throttle-information": "WriteLimitExceeded",
+                            "x-ms-throttle-scope": "Tenant/Write/a/t"})
+    vt.now += 1.1  # the Retry-After is over; app1 has not been asked since
+    assert second.ready_in(20, 20) > 0  # the tenant's burst is over: 20 more need about 2 s at ~10/s
+    assert pool.budget is not None and not pool.budget.bucket.bursting
 
 
 def test_pool_members_share_one_budget() -> None:
