@@ -33,7 +33,7 @@ from batch.verbs.create_rows import SIGN_IN_TYPES, CreateOptions, CreatePlan, Cr
 from batch.verbs.fields import FIELD_RULES, is_extension_column
 from batch.verbs.identities import has_identity_columns
 from batch.verbs.plans import property_columns
-from batch.verbs.screen import FLAG_WORDS, SIGN_IN_SPELLINGS, flagged
+from batch.verbs.screen import FLAG_WORDS, SIGN_IN_SPELLINGS, failing, flagged
 
 _EMAIL, _USER_NAME = "emailAddress", "userName"
 # A screened signInType cell → the type it states (a blank one is absent: the name's '@' says).
@@ -69,11 +69,6 @@ class _Layout:
     usable: bool  # False: every row has a problem with the columns themselves (no displayName, a bad custom attribute)
     columns: dict[str, str]                  # property_columns of a row, but for blockSignIn
     identities: bool = False  # federated or export identity columns: every row is read by `read`
-
-
-def _failing(passes: Iterable[object]) -> list[int]:
-    """The positions of the falsy items of `passes`."""
-    return list(compress(count(), map(operator.not_, passes)))
 
 
 def _put(bodies: list[dict[str, Any]], key: str, values: Sequence[Any]) -> None:
@@ -122,7 +117,7 @@ class ChunkedRows(CreateRows):
         types = list(map(_GUESSED.__getitem__, at_signs))  # each name screened for the type its '@' says
         suspects.update(self._key_suspects(columns, names, upns, types))
         pairs = list(map(_ENABLED.get, zip(columns.get("blockSignIn", blank), columns.get("accountEnabled", blank))))
-        suspects.update(_failing(pairs))
+        suspects.update(failing(pairs))
         attributes: dict[int, dict[str, Any]] = {}
         if layout.extensions:
             for at, cells in enumerate(row.cells for row in rows):
@@ -150,10 +145,10 @@ class ChunkedRows(CreateRows):
         if stated is not None:
             # The type each row says (its guess where blank or misspelt: such a cell is flagged).
             said = map(_STATED.get, stated, types)
-            denied = _failing(map(operator.eq, said, types))
+            denied = failing(map(operator.eq, said, types))
             found += [at for at in denied if names[at]] if "" in names else denied
         if "" in names:
-            found += _failing(map(operator.add, names, upns))
+            found += failing(map(operator.add, names, upns))
         if "userPrincipalName" in columns and any(upns):
             domain = self.options.domain.lower()
             found += [at for at in compress(count(), upns) if rules.upn_problem(upns[at]) or (

@@ -46,9 +46,16 @@ Cells = Sequence[str]
 Screen = Callable[[Cells], list[int]]
 
 
-def _failing(passes: Iterable[object]) -> list[int]:
+def failing(passes: Iterable[object]) -> list[int]:
     """The positions of the falsy items of `passes` (one per cell), at C speed."""
     return list(compress(count(), map(operator.not_, passes)))
+
+
+def _longer(column: Cells, limit: int) -> list[int]:
+    """The cells longer than `limit` (the whole column measured once before any is picked)."""
+    if max(map(len, column), default=0) <= limit:
+        return []
+    return list(compress(count(), map(limit.__lt__, map(len, column))))
 
 
 def _unstripped(column: Cells) -> list[int]:
@@ -56,7 +63,7 @@ def _unstripped(column: Cells) -> list[int]:
     stripped = list(map(str.strip, column))
     if stripped == column:
         return []
-    return _failing(map(operator.eq, column, stripped))
+    return failing(map(operator.eq, column, stripped))
 
 
 def _text(limit: int | None, forbidden: str | None, required: bool) -> Screen:
@@ -67,9 +74,9 @@ def _text(limit: int | None, forbidden: str | None, required: bool) -> Screen:
     def screen(column: Cells) -> list[int]:
         found: set[int] = set()
         if required and "" in column:
-            found.update(_failing(column))
-        if limit is not None and max(map(len, column), default=0) > limit:
-            found.update(compress(count(), map(limit.__lt__, map(len, column))))
+            found.update(failing(column))
+        if limit is not None:
+            found.update(_longer(column, limit))
         if bad is not None and bad.search("".join(column)) is not None:
             found.update(compress(count(), map(bad.search, column)))
         found.update(_unstripped(column))
@@ -81,7 +88,7 @@ def _text(limit: int | None, forbidden: str | None, required: bool) -> Screen:
 def _among(allowed: frozenset[str]) -> Screen:
     """A column whose every cell is one of `allowed`."""
     def screen(column: Cells) -> list[int]:
-        return [] if allowed.issuperset(column) else _failing(map(allowed.__contains__, column))
+        return [] if allowed.issuperset(column) else failing(map(allowed.__contains__, column))
 
     return screen
 
@@ -89,7 +96,7 @@ def _among(allowed: frozenset[str]) -> Screen:
 def _matching(cell: re.Pattern[str]) -> Screen:
     """A column whose every cell `cell` matches whole (a blank one too, if the pattern allows it)."""
     def screen(column: Cells) -> list[int]:
-        return _failing(map(cell.fullmatch, column))
+        return failing(map(cell.fullmatch, column))
 
     return screen
 
@@ -123,16 +130,16 @@ def _passwords(column: Cells) -> list[int]:
     bad: set[int] = set()
     lengths = list(map(len, filled))
     if min(lengths) not in _LENGTHS or max(lengths) not in _LENGTHS:
-        bad.update(_failing(map(_LENGTHS.__contains__, lengths)))
+        bad.update(failing(map(_LENGTHS.__contains__, lengths)))
     joined = "".join(filled)
     if not (joined.isascii() and joined.isprintable()):
-        bad.update(_failing(map(str.isascii, filled)))
-        bad.update(_failing(map(str.isprintable, filled)))
+        bad.update(failing(map(str.isascii, filled)))
+        bad.update(failing(map(str.isprintable, filled)))
     classes = [list(map(operator.ne, filled, map(str.upper, filled))),  # a lower-case letter
                list(map(operator.ne, filled, map(str.lower, filled))),  # an upper-case letter
                list(map(bool, map(_DIGITS.search, filled))),
                list(map(operator.not_, map(str.isalnum, filled)))]     # a symbol
-    for i in {i for passes in classes if not all(passes) for i in _failing(passes)}:
+    for i in {i for passes in classes if not all(passes) for i in failing(passes)}:
         if sum(passes[i] for passes in classes) < 3:
             bad.add(i)
     return [at[i] for i in sorted(bad)]
@@ -164,13 +171,10 @@ def _sign_in_names(column: Cells) -> list[int]:
     without '--' (a Punycode label, which email-validator decides) or a special-use domain.
     The joined column is matched once; a bad name stops the match at its line, which is
     flagged, and matching resumes at the next line."""
-    limit = rules.ISSUER_ASSIGNED_ID_MAX_LENGTH
-    found: set[int] = set()
-    if max(map(len, column), default=0) > limit:
-        found.update(compress(count(), map(limit.__lt__, map(len, column))))
+    found = set(_longer(column, rules.ISSUER_ASSIGNED_ID_MAX_LENGTH))
     joined = "\n".join(column) + "\n"
     if joined.count("\n") != len(column):  # a cell holds a line break: lines are not cells
-        found.update(_failing(map(_SIGN_IN_NAME_CELL.fullmatch, column)))
+        found.update(failing(map(_SIGN_IN_NAME_CELL.fullmatch, column)))
         found.update(compress(count(), map(operator.contains, column, repeat("--"))))
         return sorted(found)
     start = line = 0
@@ -219,4 +223,4 @@ def flagged(columns: dict[str, list[str]]) -> set[int]:
     return found
 
 
-__all__ = ["FLAG_WORDS", "SCREENS", "SIGN_IN_SPELLINGS", "flagged"]
+__all__ = ["FLAG_WORDS", "SCREENS", "SIGN_IN_SPELLINGS", "failing", "flagged"]
