@@ -487,6 +487,12 @@ async def _attributes(request: RunRequest, target: Target, journal: Journal, con
                               "or damaged); run the verb again in a new run folder") from None
     if connection is None:
         return None
+    if not (uses_attributes(match) or match.unknown or request.legacy_id_attribute is not None
+            or request.jit_migration is not None):
+        # Nothing in the file or the options names an attribute: two round trips saved before
+        # the first row is sent (0.6 s at 300 ms), and a resumed run does the same.
+        journal.set_meta(**catalog_meta(None, "the file names no custom attribute"))
+        return None
     reading = await read_catalog(connection.client, remembered.get("extensions_app_id") or target.extensions_app_id)
     # Unknown columns may be custom attributes named bare (claim_attribute_columns): unless the
     # tenant has no extensions app at all, they cannot be told from typos without the catalog.

@@ -303,6 +303,50 @@ def test_what_graph_still_holds_is_spent_not_left_idle() -> None:
     assert pacer.ready_in(40, 0) > 0
 
 
+def test_a_late_answer_saying_graph_holds_more_is_not_spent_twice() -> None:
+    # Two $batches in flight, A then B as Graph counted them; B's answer (0.91) arrives first,
+    # A's (0.90) after it. A's 0.90 counts neither: with A no longer in flight it said Graph
+    # held 300, and the 20 writes of A were spent a second time (the served 3000/150 run at
+    # 80 ms re-spent 20-35 writes this way several times after its burst: 1.10% 429s).
+    vt = FakeClock()
+    pacer = make_pacer(vt)
+    pacer.writes.bursting = False
+    pacer.writes.capacity = 3000
+    pacer.writes.level = 0.0
+    pacer._take(40, 40)  # noqa: SLF001 - A and B in flight
+    told(pacer, 0.91, 20)
+    vt.now += 0.01
+    pacer.ready_in()
+    assert pacer.writes.level == pytest.approx(0.09 * 3000 - 20 - 15, abs=0.5)  # A still in flight
+    told(pacer, 0.90, 20)
+    vt.now += 0.01
+    pacer.ready_in()
+    assert pacer.writes.level == pytest.approx(0.09 * 3000 - 15, abs=1)  # what 0.91 said, A counted in it
+    # A lower percentage that Graph's refill (20/s) explains is believed: 5 s later, 0.88.
+    vt.now += 5.0
+    told(pacer, 0.88)
+    vt.now += 0.01
+    pacer.ready_in()
+    assert pacer.writes.level == pytest.approx(0.12 * 3000 - 15, abs=1)
+
+
+def test_a_late_answer_does_not_prove_graph_s_rate_higher() -> None:
+    # After the burst (0.82 of 3000), 420 writes admitted in 0.85 s take Graph to 0.96: its
+    # refill is nothing to speak of. A late answer saying 0.94 made Δp 0.12 for the same 420
+    # writes: "Graph refills at least (420 - 360 - 30) / 0.9 = 33/s", and the rate went there.
+    vt = FakeClock()
+    bucket = make_pacer(vt).writes
+    bucket.bursting = False
+    bucket.capacity = 3000
+    bucket.warned(vt.now, 0.82)
+    rate = bucket.rate
+    for _ in range(420):
+        bucket.answered(vt.now + 0.8, 1.0, calm=False)
+    bucket.warned(vt.now + 0.85, 0.96)
+    bucket.warned(vt.now + 0.9, 0.94)
+    assert bucket.rate <= rate
+
+
 def test_one_noisy_reading_cuts_the_rate_to_no_less_than_70_percent() -> None:
     # Two percentages 0.6 s apart, 0.90 then 0.95 of a window of 100, with 5 writes admitted
     # between them, measure Graph's rate as (5 - 5) / 0.6 = 0/s. Taken at its word, it once
