@@ -35,7 +35,9 @@ State machine of one bucket:
   server's CPU: ~10% of a 3000/150 window), it is spent at once rather than left idle at the
   sustained rate. A calm answer after a
   percentage is a bound (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt,
-  the proven rate.
+  the proven rate. A percentage lower than one read before, by more than Graph can have
+  refilled since, is a late answer (the $batches in flight come back out of the order Graph
+  counted them in): the earlier one, less that refill, is taken instead (`_freshest`).
 - PROBE: with no signal at all, the rate grows by `probe_fast` (10%/s) while it is below the
   measured rate (or nothing was measured), by `probe_per_second` (0.5%/s) above it, up to
   `explore` × the documented rate. Probing starts from a bucket Graph holds full, so the first
