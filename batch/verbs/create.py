@@ -160,6 +160,7 @@ class CreateVerb(Verb[CreatePlan]):
         """A dry run: look up each row's sign-in name and UPN (batched), as a conflict would
         make a run do, and apply --on-existing to the customer found. No password is made."""
         calls: list[GraphCall] = []
+        values: list[str] = []  # the key each call looks up
         asked: list[list[tuple[str, int]]] = []  # per plan: (what, index of its lookup in `calls`)
         more = self._update_select(plans)
         for plan in plans:
@@ -169,24 +170,45 @@ class CreateVerb(Verb[CreatePlan]):
             keys += [(UserKey("federated", assigned, issuer), f"federated identity {issuer}/{assigned}")
                      for issuer, assigned in plan.federated]
             for key, what in keys:
-                call = lookup_call(key, self.options.domain)
                 mine.append((what, len(calls)))
-                calls.append(GraphCall("GET", call.url + more))
+                calls.append(GraphCall("GET", lookup_call(key, self.options.domain).url + more))
+                values.append(key.value)
             asked.append(mine)
-        answers = await send(calls, session)
+        answers = await self._absent_or_send(calls, values, asked, session)
         done = Executed()
         for plan, mine in zip(plans, asked):
             holder: tuple[str, dict[str, Any]] | None = None
             for what, index in mine:
-                users = found_users(answers[index])
+                answer = answers[index]
+                users = found_users(answer) if answer is not None else []
                 if users is None:
-                    self._lookup_failed(plan, answers[index], done)
+                    assert answer is not None
+                    self._lookup_failed(plan, answer, done)
                     break
                 if users and holder is None:
                     holder = (what, users[0])
             else:
                 done.would(self._verdict(plan, holder))
         return done
+
+    @staticmethod
+    async def _absent_or_send(calls: list[GraphCall], values: list[str], asked: list[list[tuple[str, int]]],
+                              session: Session) -> list[GraphResult | None]:
+        """The answers to `calls`, None for a key that the directory's digest index
+        (batch/verbs/absence.py) proves absent: that one is not sent. Without a ready index,
+        every call is sent."""
+        index = session.directory_keys
+        if index is None:
+            return list(await send(calls, session))
+        absent = index.absent(values)
+        index.rows_planned += len(asked)
+        index.rows_spared += sum(1 for mine in asked if all(absent[at] for _, at in mine))
+        wanted = [at for at, gone in enumerate(absent) if not gone]
+        answers: list[GraphResult | None] = [None] * len(calls)
+        if wanted:
+            for at, answer in zip(wanted, await send([calls[at] for at in wanted], session)):
+                answers[at] = answer
+        return answers
 
     def _update_select(self, plans: list[CreatePlan]) -> str:
         """With --on-existing update, the lookups read what an update would compare."""
