@@ -259,3 +259,37 @@ def test_normalisation_never_separates_two_keys_the_emulator_finds_equal(a: str,
         assert normalised(a) == normalised(b)
         assert key_digests([a]).tolist() == key_digests([b]).tolist()
     assert key_digests([a]).tolist() == [hash(normalised(a))]
+
+
+# ---- a directory of more than one page is read in UPN partitions -----------------------------------------
+
+def _seed_directly(emulator: Emulator, count: int) -> None:
+    """`count` customers (customer<i>@example.com, one in ten user<i>) written into the store."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from benchmarks.export import seed
+    seed(emulator.store.path, count)
+
+
+async def test_a_large_directory_is_read_in_partitions(emulator: Emulator, tmp_path: Path) -> None:
+    _seed_directly(emulator, 1500)
+    recording = Recording(emulator.transport)
+    async with open_connection(emulator.reader, transport=recording) as connection:
+        index = DirectoryKeys()
+        await read_directory_keys(connection.client, index)
+    assert index.ready and index.customers == 1500, index.note()
+    assert recording.listing > 1  # the first page, then the partitions
+    assert index.absent(["CUSTOMER7@example.com", "user10", "customer1500@example.com", "user1501"]) == \
+        [False, False, True, True]
+
+
+async def test_partitions_that_miss_customers_are_not_trusted(emulator: Emulator, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    _seed_directly(emulator, 1500)
+    import batch.run.directory_keys as module
+    monkeypatch.setattr(module, "PARTITION_PREFIXES", tuple(p for p in module.PARTITION_PREFIXES if p != "a"))
+    async with open_connection(emulator.reader, transport=emulator.transport) as connection:
+        index = DirectoryKeys()
+        await read_directory_keys(connection.client, index)
+    assert not index.ready
+    assert "UPN partitions listed" in index.note() and "but Graph counts 1,500" in index.note()
