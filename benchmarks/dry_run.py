@@ -63,7 +63,7 @@ def dry_run(db: Path, source: Path, run_dir: Path, *, index: bool) -> tuple[floa
         started = time.perf_counter()
         summary = asyncio.run(start_run(request, target, transport=local.transport, directory_index=index))
         elapsed = time.perf_counter() - started
-    return elapsed, summary.as_json()
+    return elapsed, {**summary.as_json(), "notes": list(summary.notes)}
 
 
 def main() -> None:

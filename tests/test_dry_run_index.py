@@ -293,3 +293,46 @@ async def test_partitions_that_miss_customers_are_not_trusted(emulator: Emulator
         await read_directory_keys(connection.client, index)
     assert not index.ready
     assert "UPN partitions listed" in index.note() and "but Graph counts 1,500" in index.note()
+
+
+async def test_once_the_index_is_ready_rows_are_planned_in_large_groups(emulator: Emulator, tmp_path: Path,
+                                                                         index_first: None,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group costs ~2 ms whatever its size: past the index, groups of 1,000 rows, whose
+    present keys still go to Graph <= 20 at a time (no more lookups in flight than before)."""
+    existing = [f"old{i}@example.com" for i in range(45)]
+    seeds = write(tmp_path / "seed.csv", "signInName,displayName\r\n" + "".join(f"{n},Old\r\n" for n in existing))
+    assert (await create(emulator, seeds, tmp_path / "seeded", dry_run=False)).counts["created"] == 45
+    names = [f"new{i}@example.com" for i in range(2500)] + existing
+    source = write(tmp_path / "many.csv", "signInName,displayName\r\n" + "".join(f"{n},N\r\n" for n in names))
+    groups: list[int] = []
+    planned = CreateVerb.plan
+
+    async def counting(self: CreateVerb, plans: list[Any], session: Any) -> Any:
+        groups.append(len(plans))
+        return await planned(self, plans, session)
+
+    monkeypatch.setattr(CreateVerb, "plan", counting)
+    batches: list[int] = []
+    flying = [0, 0]  # $batches in flight now, and at most
+
+    class Sizes(Recording):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if not request.url.path.endswith("/$batch"):
+                return await super().handle_async_request(request)
+            await request.aread()
+            batches.append(len(json.loads(request.content)["requests"]))
+            flying[0] += 1
+            flying[1] = max(flying)
+            try:
+                await asyncio.sleep(0.01)
+                return await super().handle_async_request(request)
+            finally:
+                flying[0] -= 1
+
+    recording = Sizes(emulator.transport)
+    summary = await create(emulator, source, tmp_path / "dry", transport=recording)
+    assert sum(groups) == 2545 and len(groups) < 25 and max(groups) == 1000
+    # The 45 rows that exist are in the last group: their lookups go one $batch after another.
+    assert len(recording.lookups) == 45 and batches == [20, 20, 5] and flying[1] == 1
+    assert summary.plan["fail"] == 45 and summary.plan["create"] == 2500
