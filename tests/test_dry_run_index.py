@@ -219,7 +219,16 @@ async def test_a_directory_past_the_key_limit_is_not_kept(emulator: Emulator, tm
         big = DirectoryKeys(max_keys=100)
         await read_directory_keys(connection.client, big)
         assert big.ready and big.customers == 4 and big.note().startswith("read the directory's 4 customers")
+        assert big.size == 7  # three UPNs with a sign-in name or federated id each, one UPN alone
         assert big.absent(["ann@example.COM", "3003", "nobody@example.com"]) == [False, False, True]
+
+
+def test_keys_held_twice_are_kept_once() -> None:
+    index = DirectoryKeys()
+    index.add(2, ["a@x.example", "A@X.example", "b"])
+    index.add(1, ["B", "c"])
+    index.complete(0.0)
+    assert index.size == 3 and index.absent(["a@X.EXAMPLE", "b", "C", "d"]) == [False, False, False, True]
 
 
 def test_page_keys_keep_upns_and_identities_but_not_the_upn_identity_again() -> None:

@@ -75,8 +75,13 @@ class DirectoryKeys:
         """The listing is complete: sort once, and from now on answer."""
         digests = np.concatenate(self._parts) if self._parts else np.empty(0, dtype=np.int64)
         self._parts = []
-        digests.sort()
-        self._digests = np.unique(digests) if digests.size else digests
+        digests.sort()  # in place; then the repeats (a UPN also a sign-in name, ...) are dropped
+        if digests.size:
+            keep = np.empty(digests.size, dtype=bool)
+            keep[0] = True
+            np.not_equal(digests[1:], digests[:-1], out=keep[1:])
+            digests = digests[keep]
+        self._digests = digests
         self.seconds = seconds
         self.ready = True
 
