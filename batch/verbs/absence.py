@@ -6,8 +6,9 @@ call each, paced under the read quota: a million rows take 20-45 minutes whateve
 does. Listing the whole directory costs one resource unit per page of 999 customers instead
 (batch/run/directory_keys.py reads it while the dry run goes on). Each key it finds is kept
 here as a 64-bit digest of its normalised spelling, in one sorted numpy array (8 bytes a
-key: a directory of ten million customers with a sign-in name each takes ~160 MB while it
-is read, less once sorted and deduplicated).
+key). Measured for ten million customers with a UPN and a sign-in name each (20 million
+keys): 153 MB once complete, a peak RSS of 486 MB while the pages' digests are joined,
+sorted and deduplicated (1.1 s).
 
 The index only ever says "absent". A key whose digest is present (its customer exists, or a
 collision, or a spelling that only the normalisation merges) is looked up as before, so an
