@@ -231,6 +231,14 @@ def test_keys_held_twice_are_kept_once() -> None:
     assert index.size == 3 and index.absent(["a@X.EXAMPLE", "b", "C", "d"]) == [False, False, False, True]
 
 
+async def test_an_empty_directory_is_said_to_be_empty(emulator: Emulator, tmp_path: Path, index_first: None) -> None:
+    source = write(tmp_path / "new.csv", "signInName,displayName\r\nann@example.com,Ann\r\nbob@example.com,Bob\r\n")
+    recording = Recording(emulator.transport)
+    summary = await create(emulator, source, tmp_path / "dry", transport=recording)
+    assert recording.listing == 1 and not recording.lookups
+    assert "the directory holds no customer yet: 2 of 2 rows needed no lookup" in summary.notes
+
+
 def test_page_keys_keep_upns_and_identities_but_not_the_upn_identity_again() -> None:
     users = [{"id": "1", "userPrincipalName": "1@t.example", "identities": [
         {"signInType": "emailAddress", "issuer": "t.example", "issuerAssignedId": "a@b.example"},

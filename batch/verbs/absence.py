@@ -113,9 +113,12 @@ class DirectoryKeys:
             return f"the directory could not be read ahead ({self.unused}); every row was looked up one by one"
         if not self.ready:
             return ""
+        spared = f"{self.rows_spared:,} of {self.rows_planned:,} rows needed no lookup"
+        if not self.customers:
+            return f"the directory holds no customer yet: {spared}"
         many = self.customers != 1
-        return (f"read the directory's {self.customers:,} customer{'s' if many else ''} in {self.seconds:.1f} s; "
-                f"{self.rows_spared:,} of {self.rows_planned:,} rows needed no lookup")
+        return f"read the directory's {self.customers:,} customer{'s' if many else ''} in {self.seconds:.1f} s; {spared}"
+
 
 
 __all__ = ["MAX_KEYS", "DirectoryKeys", "key_digests", "normalised"]
