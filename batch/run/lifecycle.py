@@ -44,6 +44,7 @@ from batch.run.connection import (
     same_target,
     target_identity,
 )
+from batch.run.directory_keys import directory_keys
 from batch.run.files import (
     STARTUP_LEFTOVERS,
     PasswordsFile,
@@ -91,7 +92,7 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
                     on_progress: ProgressCallback | None = None, on_start: Callable[[Path], None] | None = None,
                     confirm: ConfirmCallback | None = None, pacing: bool = True, new_run: bool = False,
                     index: RunIndex | None = None,
-                    watch: RunWatch | None = None) -> RunSummary:
+                    watch: RunWatch | None = None, directory_index: bool = True) -> RunSummary:
     """Run `request.verb` on `request.input` against `target`.
 
     The run folder is `request.out_dir` (new or empty) or, without one, a new
@@ -99,6 +100,8 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
     built-in emulator in process, a mock). `confirm(records)` may refuse the run once the
     target is named (`watch.on_target`) and before anything is written; `on_start(run_dir)` is called once the folder holds the run (from
     then on `resume_run` can finish it). `pacing=False` sends without pacing (benchmarks).
+    `directory_index=False`: a create dry run looks every key up without reading the
+    directory ahead (batch/run/directory_keys.py), the old path, for comparisons.
 
     One run per file and target: while an earlier run of the same verb on the same input
     (by content) against the same target is not finished, `ConfigError` names its folder,
@@ -127,7 +130,7 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
             on_start(run_dir)
         return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
                               on_progress=on_progress, resuming=False, pacing=pacing, replication_waits=waits,
-                              index=index, watch=watch, confirm=confirm)
+                              index=index, watch=watch, confirm=confirm, directory_index=directory_index)
     except ConfigError:
         unused = _nothing_but_the_start(run_dir, journal)
         journal.close()
@@ -331,7 +334,7 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                    transport: httpx.AsyncBaseTransport | None, on_progress: ProgressCallback | None,
                    resuming: bool, index: RunIndex, pacing: bool = True,
                    replication_waits: tuple[float, ...] | None = None, watch: RunWatch | None = None,
-                   confirm: ConfirmCallback | None = None) -> RunSummary:
+                   confirm: ConfirmCallback | None = None, directory_index: bool = True) -> RunSummary:
     started = time.time()
     source = opened.source
     notes: tuple[str, ...] = ()
@@ -374,6 +377,10 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                                       index, verb=request.verb, fingerprint=opened.scan.sha256, run_dir=run_dir,
                                       target_identity=journal.meta().get("target_identity") or {}),
                                   replication_waits=replication_waits or REPLICATION_WAITS)
+                if plans_by_reading and request.verb == "create" and directory_index:
+                    # Read the directory's keys meanwhile (batch/run/directory_keys.py); the
+                    # listing is cancelled when the run ends, before the connection closes.
+                    session.directory_keys = await stack.enter_async_context(directory_keys(connection.client))
             engine = Engine(verb, source.rows(), journal, passwords, session,
                             EngineOptions(batch_size=request.batch_size, concurrency=request.concurrency,
                                           dry_run=request.dry_run), on_progress, plan_file=plan_file)
@@ -382,6 +389,8 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
             try:
                 progress = await engine.run()
                 notes += _second_look_note(engine)
+                if session is not None and session.directory_keys is not None and session.directory_keys.note():
+                    notes += (session.directory_keys.note(),)
             except (OSError, sqlite3.Error) as exc:  # a full disk, a folder gone read-only: resumable
                 if isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):
                     _write_provisional_results(journal, run_dir)

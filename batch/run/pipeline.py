@@ -30,6 +30,8 @@ from batch.verbs.base import Executed, PlanLine, Rejected, Session, Verb
 Queue = asyncio.Queue[tuple[str, list[Any], int] | None]
 
 CHUNK_ROWS = 2000
+# A dry run's group once its directory index is ready (`Engine._group_rows`).
+INDEXED_GROUP_ROWS = 1000
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ class Engine:
                     finished.append(plan.outcome())
                 else:
                     batch.append(plan)
-                    if len(batch) >= size:
+                    if len(batch) >= size and len(batch) >= self._group_rows():
                         await self._put(queue, batch)
                         batch = []
             if finished:
@@ -201,6 +203,15 @@ class Engine:
             self._planned += 1
             self._refused = []
             self._record_plans()
+
+    def _group_rows(self) -> int:
+        """Rows a group holds: the batch size, or in a dry run whose directory index is
+        ready (batch/verbs/absence.py) INDEXED_GROUP_ROWS, most of its keys needing no lookup:
+        a group costs ~2 ms of queueing, planning and recording, 0.1 ms a row at 20."""
+        keys = self.session.directory_keys if self.session is not None else None
+        if self.options.dry_run and keys is not None and keys.ready:
+            return max(self.options.batch_size, INDEXED_GROUP_ROWS)
+        return self.options.batch_size
 
     async def _put(self, queue: Queue, batch: list[Any]) -> None:
         """A group of valid rows: to execute, or in a dry run to plan (numbered, for its order)."""

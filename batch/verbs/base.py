@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from batch.graph import GraphClient
     from batch.io.columns import ColumnSet
     from batch.io.csvio import Row
+    from batch.verbs.absence import DirectoryKeys
     from batch.verbs.permissions import PermissionNeeds
 
 
@@ -148,6 +149,9 @@ class Session:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     # Calls sent again because of the replication delay (measured, not reported to users).
     replication_retries: int = 0
+    # A create dry run's digest index of the directory's keys (batch/verbs/absence.py): once
+    # ready, a key it does not hold is "no customer" without a lookup. None: every key is asked.
+    directory_keys: DirectoryKeys | None = None
 
 
 class Plan(Protocol):

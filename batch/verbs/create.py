@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from batch.errors import ConfigError, GraphRequestFailed
 from batch.graph import GraphCall, GraphResult
+from batch.graph.batching import MAX_BATCH
 from batch.io.columns import CREATE_COLUMNS, PORTAL_CREATE_HEADER
 from batch.io.csvio import Row
 from batch.outcome import Outcome, SentRow, Status
@@ -159,34 +160,59 @@ class CreateVerb(Verb[CreatePlan]):
     async def plan(self, plans: list[CreatePlan], session: Session) -> Executed:
         """A dry run: look up each row's sign-in name and UPN (batched), as a conflict would
         make a run do, and apply --on-existing to the customer found. No password is made."""
-        calls: list[GraphCall] = []
-        asked: list[list[tuple[str, int]]] = []  # per plan: (what, index of its lookup in `calls`)
-        more = self._update_select(plans)
+        keys: list[UserKey] = []
+        asked: list[list[tuple[str, int]]] = []  # per plan: (what, index of its key in `keys`)
         for plan in plans:
             mine = []
-            keys = [(UserKey(kind, value), f"{what} {value}") for kind, value, what in (
-                ("signin", plan.sign_in_name, "sign-in name"), ("upn", plan.upn, "UPN")) if value]
-            keys += [(UserKey("federated", assigned, issuer), f"federated identity {issuer}/{assigned}")
-                     for issuer, assigned in plan.federated]
-            for key, what in keys:
-                call = lookup_call(key, self.options.domain)
-                mine.append((what, len(calls)))
-                calls.append(GraphCall("GET", call.url + more))
+            for kind, value, what in (("signin", plan.sign_in_name, "sign-in name"), ("upn", plan.upn, "UPN")):
+                if value:
+                    mine.append((f"{what} {value}", len(keys)))
+                    keys.append(UserKey(kind, value))
+            for issuer, assigned in plan.federated:
+                mine.append((f"federated identity {issuer}/{assigned}", len(keys)))
+                keys.append(UserKey("federated", assigned, issuer))
             asked.append(mine)
-        answers = await send(calls, session)
+        answers = await self._absent_or_looked_up(keys, asked, self._update_select(plans), session)
         done = Executed()
         for plan, mine in zip(plans, asked):
             holder: tuple[str, dict[str, Any]] | None = None
             for what, index in mine:
-                users = found_users(answers[index])
+                answer = answers[index]
+                users = found_users(answer) if answer is not None else []
                 if users is None:
-                    self._lookup_failed(plan, answers[index], done)
+                    assert answer is not None
+                    self._lookup_failed(plan, answer, done)
                     break
                 if users and holder is None:
                     holder = (what, users[0])
             else:
                 done.would(self._verdict(plan, holder))
         return done
+
+    async def _absent_or_looked_up(self, keys: list[UserKey], asked: list[list[tuple[str, int]]], more: str,
+                                   session: Session) -> list[GraphResult | None]:
+        """The lookup of each key, or None for a key that the directory's digest index
+        (batch/verbs/absence.py) proves absent: that one is not asked. Without a ready index
+        every key is asked at once, as before; with one, the few present keys of a larger
+        group (pipeline.py) go ≤ MAX_BATCH at a time, so that no more lookups are in flight."""
+        def call(key: UserKey) -> GraphCall:
+            return GraphCall("GET", lookup_call(key, self.options.domain).url + more)
+
+        index = session.directory_keys
+        if index is None or not index.ready:
+            if index is not None:
+                index.rows_planned += len(asked)
+            return list(await send([call(key) for key in keys], session))
+        absent = index.absent([key.value for key in keys])
+        index.rows_planned += len(asked)
+        index.rows_spared += sum(1 for mine in asked if all(absent[at] for _, at in mine))
+        wanted = [at for at, gone in enumerate(absent) if not gone]
+        answers: list[GraphResult | None] = [None] * len(keys)
+        for first in range(0, len(wanted), MAX_BATCH):
+            part = wanted[first:first + MAX_BATCH]
+            for at, answer in zip(part, await send([call(keys[at]) for at in part], session)):
+                answers[at] = answer
+        return answers
 
     def _update_select(self, plans: list[CreatePlan]) -> str:
         """With --on-existing update, the lookups read what an update would compare."""
