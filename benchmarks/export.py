@@ -17,7 +17,7 @@ The customers are written straight into the emulator's store, as its directory w
 them (a million `POST /users` would take the benchmark an hour, and creating is measured by
 benchmarks/create.py).
 
-Measured (2 cores, nothing else running but a helper's editing; commit c86f30f; `--customers
+Measured (2 cores, nothing else running but my pacing traces; commit 396287b; `--customers
 1000000 --rounds 3 --db /tmp/exb/dir.db`), medians of 3:
 
     sequential :  2,866 customers/s, peak RSS  77.0 MB, CPU per 1,000 customers: client 0.025 s, emulator 0.028 s
