@@ -216,6 +216,56 @@ def test_resume_of_a_restore_counts_the_lost_restore_sends_the_rest_and_fails_a_
     assert set(journal_states(run_dir).values()) == {"done"}
 
 
+class LaggingLiveLookups:
+    """A replica that has not seen the interrupted run's restore yet: the first `misses`
+    lookups among live users (a GET of /users?$filter=..., alone or inside a $batch) answer
+    that nobody has the key. Patched into httpx itself."""
+
+    def __init__(self, misses: int) -> None:
+        self.misses = misses
+        self.real_send = httpx.AsyncClient.send
+
+    def _lagging(self, method: str, url: str) -> bool:
+        return method == "GET" and "/users?" in url and "/directory/" not in url and self.misses > 0
+
+    async def send(self, client: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        if self._lagging(request.method, str(request.url)):
+            self.misses -= 1
+            return httpx.Response(200, json={"value": []}, request=request)
+        response = await self.real_send(client, request, **kwargs)
+        if request.method == "POST" and request.url.path.endswith("/$batch") and response.status_code == 200:
+            asked = {str(r["id"]): r for r in json.loads(request.content)["requests"]}
+            body = json.loads(await response.aread())
+            for answer in body.get("responses", []):
+                inner = asked.get(str(answer.get("id")), {})
+                if self._lagging(str(inner.get("method")), str(inner.get("url"))) and answer.get("status") == 200:
+                    self.misses -= 1
+                    answer["body"] = {"value": []}
+            return httpx.Response(200, json=body, request=request)
+        return response
+
+
+def test_resume_of_a_restore_waits_for_a_lost_restore_to_show_among_live_users(
+        home: Path, tmp_path: Path, customers: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The interrupted run's restore landed moments ago: gone from deleted items, not yet live on
+    # the replica that answers. The CI soak once failed such a row "not in deleted items".
+    monkeypatch.setenv("ENTRA_BATCH_REPLICATION_WAITS", "0.01,0.02")
+    cli(tmp_path, "restore", ["r1@example.com"], "lost-restore")
+    source = key_file(tmp_path / "restore.csv", [("", "r1@example.com")])
+    run_dir = tmp_path / "run"
+    interrupted_run(run_dir, "restore", source, ["r1@example.com"])
+    lag = LaggingLiveLookups(misses=1)
+
+    async def send(client: httpx.AsyncClient, req: httpx.Request, **kwargs: Any) -> httpx.Response:
+        return await lag.send(client, req, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", send)
+    assert main(["resume", str(run_dir), "--quiet"]) == 0
+    [line] = results(run_dir)
+    assert (line["status"], line["object_id"]) == ("restored", customers["r1@example.com"])
+    assert lag.misses == 0
+
+
 def test_resume_of_a_restore_by_object_id_finds_a_customer_already_back(home: Path, tmp_path: Path,
                                                                         customers: dict[str, str]) -> None:
     # Keyed by object id, the lookups are GETs of the object itself (404 when absent), not filters.

@@ -18,6 +18,7 @@ from batch.io.csvio import Row
 from batch.outcome import Outcome, Status
 from batch.verbs.answers import send
 from batch.verbs.base import Executed, PlanLine, Rejected, Session, Verb
+from batch.verbs.lag import found_nothing, until_seen
 from batch.verbs.lookups import UserKey, found_users, lookup_call, parse_key
 from batch.verbs.plans import line_for
 from batch.verbs.seen import SeenKeys
@@ -136,12 +137,16 @@ class ExistingCustomerVerb(Verb[KeyPlanT]):
                 answers.append((plan, users[0] if users else None))
         return answers
 
-    async def locate(self, plans: list[KeyPlanT], session: Session, done: Executed, *, deleted: bool = False
-                     ) -> tuple[list[tuple[KeyPlanT, dict[str, Any]]], list[KeyPlanT]]:
+    async def locate(self, plans: list[KeyPlanT], session: Session, done: Executed, *, deleted: bool = False,
+                     patient: bool = False) -> tuple[list[tuple[KeyPlanT, dict[str, Any]]], list[KeyPlanT]]:
         """For rows an interrupted run may have sent: where each customer is now, among live
         (or deleted) users. A failed lookup leaves the row unresolved in `done` (kept `sent`
-        for a later resume); the rest come back found (with the customer) or absent."""
-        lookups = await send([lookup_call(p.user, self.domain, deleted=deleted) for p in plans], session)
+        for a later resume); the rest come back found (with the customer) or absent.
+        `patient`: where the interrupted run's own write would have put the customer, an
+        absent answer is asked again within the replication waits (batch/verbs/lag.py)."""
+        calls = [lookup_call(p.user, self.domain, deleted=deleted) for p in plans]
+        lookups = await until_seen(calls, session, lambda _i, answer: found_nothing(answer)) if patient \
+            else await send(calls, session)
         found: list[tuple[KeyPlanT, dict[str, Any]]] = []
         absent: list[KeyPlanT] = []
         for plan, lookup in zip(plans, lookups):

@@ -104,10 +104,13 @@ class RestoreVerb(OneKeyVerb):
 
     async def reconcile(self, items: list[tuple[KeyPlan, SentRow]], session: Session) -> Executed:
         """Still in deleted items → restore now; live → restored (by the interrupted run, or
-        live before it: the directory cannot tell, and either way the customer is back)."""
+        live before it: the directory cannot tell, and either way the customer is back). A
+        restore the interrupted run made moments ago may not show among live users yet: gone
+        from deleted items and not live is asked again within the replication waits (the CI
+        soak once failed such a row "not in deleted items")."""
         done = Executed()
         pending, gone = await self.locate([plan for plan, _ in items], session, done, deleted=True)
-        live, unknown = await self.locate(gone, session, done) if gone else ([], [])
+        live, unknown = await self.locate(gone, session, done, patient=True) if gone else ([], [])
         for plan, user in live:
             done.outcomes.append(Outcome(plan.row, plan.key, Status.RESTORED, str(user.get("id", "")), 200,
                                          error_message="live again (restored by the interrupted run, or before)"))
