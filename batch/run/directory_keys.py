@@ -25,7 +25,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from batch.errors import GraphRequestFailed, RunError, first_failure
-from batch.export.listing import EVENTUAL, PARTITION_PREFIXES, pages, partition_filter, users_listing
+from batch.export.listing import PARTITION_PREFIXES, pages, partition_filter, users_listing
+from batch.export.modes import count
 from batch.graph import GraphCall, GraphClient
 from batch.verbs.absence import DirectoryKeys
 
@@ -73,7 +74,7 @@ async def read_directory_keys(client: GraphClient, index: DirectoryKeys, *, conc
                 return
         else:
             await _partitions(client, index, concurrency)
-            counted = await _count(client)
+            counted = await count(client, None)  # None where Graph cannot count (Azure AD B2C)
             if counted is not None and counted > index.customers:
                 index.abandon(f"its {len(PARTITION_PREFIXES)} UPN partitions listed {index.customers:,} customers "
                               f"but Graph counts {counted:,}")
@@ -109,18 +110,6 @@ async def _partitions(client: GraphClient, index: DirectoryKeys, concurrency: in
                 group.create_task(partition(prefix))
     except BaseExceptionGroup as failures:
         raise first_failure(failures) from None
-
-
-async def _count(client: GraphClient) -> int | None:
-    """How many customers Graph counts (an advanced query; None where there is none, as in
-    Azure AD B2C): a check that the partitions missed nobody."""
-    answer = await client.request(GraphCall("GET", "/users/$count", headers=dict(EVENTUAL)))
-    if not answer.ok:
-        return None
-    try:
-        return int(str(answer.body).strip())
-    except ValueError:
-        return None
 
 
 def _users(body: dict[str, Any]) -> list[dict[str, Any]]:
