@@ -96,45 +96,65 @@ def key_file(path: Path, rows: list[tuple[str, str]]) -> Path:
     return path
 
 
-class RefusedLookups:
-    """Graph refusing every lookup among deleted items with `status` (a GET of
-    /directory/deletedItems…, alone or inside a $batch), while the rest goes through. Patched
-    into httpx itself, below whatever the client does with its answers."""
+class LookupDouble:
+    """Graph answering some lookups (`picks`: alone, or inside a $batch) with `answer()`
+    instead of what the directory says, while the rest goes through. Patched into httpx
+    itself (`install`), below whatever the client does with its answers."""
 
-    def __init__(self, status: int) -> None:
-        self.status = status
-        self.refused = 0
+    def __init__(self) -> None:
         self.real_send = httpx.AsyncClient.send
 
-    def error(self) -> dict[str, Any]:
-        return {"error": {"code": "Authorization_RequestDenied" if self.status == 403 else "BadRequest",
-                          "message": "refused by the test"}}
+    def picks(self, method: str, url: str) -> bool:
+        raise NotImplementedError
+
+    def answer(self) -> tuple[int, dict[str, Any]]:
+        raise NotImplementedError
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        async def send(client: httpx.AsyncClient, req: httpx.Request, **kwargs: Any) -> httpx.Response:
+            return await self.send(client, req, **kwargs)
+
+        monkeypatch.setattr(httpx.AsyncClient, "send", send)
 
     async def send(self, client: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        if request.method == "GET" and "/directory/deletedItems" in request.url.path:
-            self.refused += 1
-            return httpx.Response(self.status, json=self.error(), request=request)
+        if self.picks(request.method, str(request.url)):
+            status, body = self.answer()
+            return httpx.Response(status, json=body, request=request)
         response = await self.real_send(client, request, **kwargs)
         if request.method == "POST" and request.url.path.endswith("/$batch") and response.status_code == 200:
             asked = {str(r["id"]): r for r in json.loads(request.content)["requests"]}
-            body = json.loads(await response.aread())
-            for answer in body.get("responses", []):
-                inner = asked.get(str(answer.get("id")), {})
-                if inner.get("method") == "GET" and "/directory/deletedItems" in str(inner.get("url")):
-                    self.refused += 1
-                    answer.update(status=self.status, headers={"Content-Type": "application/json"}, body=self.error())
-            return httpx.Response(200, json=body, request=request)
+            batch = json.loads(await response.aread())
+            for inner_answer in batch.get("responses", []):
+                inner = asked.get(str(inner_answer.get("id")), {})
+                if self.picks(str(inner.get("method")), str(inner.get("url"))):
+                    status, body = self.answer()
+                    inner_answer.update(status=status, headers={"Content-Type": "application/json"}, body=body)
+            return httpx.Response(200, json=batch, request=request)
         return response
+
+
+class RefusedLookups(LookupDouble):
+    """Graph refusing every lookup among deleted items with `status` (a GET of
+    /directory/deletedItems…)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
+        self.refused = 0
+
+    def picks(self, method: str, url: str) -> bool:
+        return method == "GET" and "/directory/deletedItems" in url
+
+    def answer(self) -> tuple[int, dict[str, Any]]:
+        self.refused += 1
+        return self.status, {"error": {"code": "Authorization_RequestDenied" if self.status == 403 else "BadRequest",
+                                       "message": "refused by the test"}}
 
 
 @pytest.fixture
 def refused_lookups(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[RefusedLookups]:
     refusal = RefusedLookups(request.param)
-
-    async def send(client: httpx.AsyncClient, req: httpx.Request, **kwargs: Any) -> httpx.Response:
-        return await refusal.send(client, req, **kwargs)
-
-    monkeypatch.setattr(httpx.AsyncClient, "send", send)
+    refusal.install(monkeypatch)
     yield refusal
     monkeypatch.setattr(httpx.AsyncClient, "send", refusal.real_send)
 
@@ -216,33 +236,20 @@ def test_resume_of_a_restore_counts_the_lost_restore_sends_the_rest_and_fails_a_
     assert set(journal_states(run_dir).values()) == {"done"}
 
 
-class LaggingLiveLookups:
+class LaggingLiveLookups(LookupDouble):
     """A replica that has not seen the interrupted run's restore yet: the first `misses`
-    lookups among live users (a GET of /users?$filter=..., alone or inside a $batch) answer
-    that nobody has the key. Patched into httpx itself."""
+    lookups among live users (a GET of /users?$filter=...) answer that nobody has the key."""
 
     def __init__(self, misses: int) -> None:
+        super().__init__()
         self.misses = misses
-        self.real_send = httpx.AsyncClient.send
 
-    def _lagging(self, method: str, url: str) -> bool:
+    def picks(self, method: str, url: str) -> bool:
         return method == "GET" and "/users?" in url and "/directory/" not in url and self.misses > 0
 
-    async def send(self, client: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        if self._lagging(request.method, str(request.url)):
-            self.misses -= 1
-            return httpx.Response(200, json={"value": []}, request=request)
-        response = await self.real_send(client, request, **kwargs)
-        if request.method == "POST" and request.url.path.endswith("/$batch") and response.status_code == 200:
-            asked = {str(r["id"]): r for r in json.loads(request.content)["requests"]}
-            body = json.loads(await response.aread())
-            for answer in body.get("responses", []):
-                inner = asked.get(str(answer.get("id")), {})
-                if self._lagging(str(inner.get("method")), str(inner.get("url"))) and answer.get("status") == 200:
-                    self.misses -= 1
-                    answer["body"] = {"value": []}
-            return httpx.Response(200, json=body, request=request)
-        return response
+    def answer(self) -> tuple[int, dict[str, Any]]:
+        self.misses -= 1
+        return 200, {"value": []}
 
 
 def test_resume_of_a_restore_waits_for_a_lost_restore_to_show_among_live_users(
@@ -255,11 +262,7 @@ def test_resume_of_a_restore_waits_for_a_lost_restore_to_show_among_live_users(
     run_dir = tmp_path / "run"
     interrupted_run(run_dir, "restore", source, ["r1@example.com"])
     lag = LaggingLiveLookups(misses=1)
-
-    async def send(client: httpx.AsyncClient, req: httpx.Request, **kwargs: Any) -> httpx.Response:
-        return await lag.send(client, req, **kwargs)
-
-    monkeypatch.setattr(httpx.AsyncClient, "send", send)
+    lag.install(monkeypatch)
     assert main(["resume", str(run_dir), "--quiet"]) == 0
     [line] = results(run_dir)
     assert (line["status"], line["object_id"]) == ("restored", customers["r1@example.com"])
