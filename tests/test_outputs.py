@@ -14,6 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from batch.cli import main
 from batch.emulator import Store
@@ -21,10 +23,13 @@ from batch.errors import InputFileError
 from batch.io.columns import CREATE_COLUMNS
 from batch.io.csvio import open_csv
 from batch.io.dialect import OutputDialect
+from batch.io.quoting import neutralise, neutralise_rows
 from batch.outcome import RESULT_COLUMNS, Outcome, SentRow, Status
-from batch.run.files import PasswordsFile, write_retry
+from batch.run.files import PasswordsFile, PlanFile, write_results, write_retry
 from batch.run.journal import Journal
 from batch.run.request import RunRequest
+from batch.run.summary import _plan_counts
+from batch.verbs.base import ACTIONS, Change, PlanLine, planned
 
 HEADER = "signInType,signInName,displayName,mail\r\n"
 
@@ -273,3 +278,93 @@ def test_retry_csv_is_not_written_from_an_input_changed_since_the_run_read_it(ho
         assert (run / "retry.csv").read_bytes().decode("utf-8-sig") == HEADER + LOOP_ROWS[1]
     finally:
         journal.close()
+
+
+# Cells as they come from input files and from Graph: formula starts, quotes, the separator
+# that the chunked check joins cells with, line breaks, empties (issue 16: the writers work a
+# chunk at a time, and must write exactly what writing cell by cell wrote).
+RISKY_CELLS = st.text(alphabet=st.sampled_from("'=+-@\t\r\n\x1fab ,;\""), max_size=5) | st.text(max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(RISKY_CELLS, min_size=3, max_size=3), max_size=300))
+@example([["'=x", "b", "c"]])  # the one cell to change starts with a quote
+@example([["''+1", "=b", "c"]])  # a formula start in a column left alone
+@example([["a", "b", "c"]] * 200 + [["a", "b", "\r"]] + [["a", "b", "c"]] * 20)  # in the second block only
+def test_neutralising_a_chunk_is_neutralising_each_of_its_cells(rows: list[list[str]]) -> None:
+    text = (0, 2)
+    expected = [[neutralise(cell) if i in text else cell for i, cell in enumerate(row)] for row in rows]
+    assert neutralise_rows([list(row) for row in rows], text) == expected
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(RISKY_CELLS, RISKY_CELLS, RISKY_CELLS, st.sampled_from(list(Status)),
+                          st.sampled_from([None, 201, 404]), st.sampled_from(["", "Request_BadRequest", "=X"])),
+                min_size=1, max_size=300))
+def test_results_and_plan_csv_hold_what_writing_cell_by_cell_held(
+        tmp_path_factory: pytest.TempPathFactory,
+        cells: list[tuple[str, str, str, Status, int | None, str]]) -> None:
+    run_dir = tmp_path_factory.mktemp("run")
+    run_dir.chmod(0o700)
+    dialect = OutputDialect(";", 2)
+    outcomes = [Outcome(n, key, status, object_id, http, code, message, n % 3)
+                for n, (key, object_id, message, status, http, code) in enumerate(cells, start=1)]
+    journal = Journal(run_dir)
+    try:
+        journal.mark_done(outcomes)
+        write_results(journal, run_dir, dialect)
+    finally:
+        journal.close()
+    expected = [list(RESULT_COLUMNS)] + [
+        [str(o.row), neutralise(o.key), o.status.value, o.object_id, "" if o.http_status is None else str(o.http_status),
+         o.error_code, neutralise(o.error_message), str(o.attempts), str(o.row + 2)] for o in outcomes]
+    assert excel_records((run_dir / "results.csv").read_bytes(), ";") == expected
+
+    lines = [PlanLine(n, key, "update", object_id, message, key, message,
+                      (Change("blockSignIn", "No", message), Change("city", object_id, "'x")) if n % 2 else ())
+             for n, (key, object_id, message, _status, _http, _code) in enumerate(cells, start=1)]
+    plan = PlanFile(run_dir, dialect, labels={"blockSignIn": "=Block sign in"})
+    plan.append(lines)
+    plan.close()
+
+    def changes(line: PlanLine) -> str:
+        return "; ".join(f"{'=Block sign in' if c.column == 'blockSignIn' else c.column}: {c.before} \u2192 {c.after}"
+                         for c in line.changes)
+
+    expected = [list(PlanFile.COLUMNS)] + [
+        [str(line.row)] + [neutralise(v) for v in (line.key, line.action, line.object_id, line.display_name,
+                                                   line.sign_in_name, line.reason, changes(line))]
+        + [str(line.row + 2)] for line in lines]
+    assert excel_records((run_dir / "plan.csv").read_bytes(), ";") == expected
+
+
+def test_a_dry_run_counts_its_plan_by_action_and_cause_as_reading_every_message_did(tmp_path: Path) -> None:
+    messages = ["dry run: would create (no customer has this sign-in name)", "dry run: would create",
+                "dry run: would fail (exists: sign-in name a is taken by 1; use --on-existing skip or update)",
+                "dry run: would fail (exists, twice)", "dry run: would fail", "dry run: would fail (invalid: x; y)",
+                "dry run: would failing (x)", "dry run: would bogus (x)", "dry run: wouldn't", "Dry run: would create",
+                "dry run: would skip (already deleted)", "dry run: would update (2 properties differ: a, b)",
+                "dry run: would fail (no customer with this key)", "dry run: would fail (Exists: x)", ""]
+    statuses = [Status.SKIPPED, Status.SKIPPED, Status.FAILED, Status.SKIPPED]  # 4 and 15: every pair
+    outcomes = [Outcome(n, f"k{n}", statuses[n % 4], error_message=messages[n % len(messages)])
+                for n in range(1, 200)]
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    journal = Journal(run_dir)
+    try:
+        journal.mark_done(outcomes)
+        actions: dict[str, int] = {}
+        causes: dict[str, int] = {}
+        for outcome in journal.outcomes():  # what the summary did before it let SQLite count
+            found = planned(outcome.error_message) if outcome.status is Status.SKIPPED else None
+            if found is not None:
+                actions[found[0]] = actions.get(found[0], 0) + 1
+                if found[0] == "fail":
+                    causes[found[1]] = causes.get(found[1], 0) + 1
+        counted, failures = _plan_counts(journal)
+    finally:
+        journal.close()
+    assert counted == {a: actions[a] for a in ACTIONS if a in actions}
+    assert list(counted) == [a for a in ACTIONS if a in counted]
+    assert failures == dict(sorted(causes.items(), key=lambda item: (-item[1], item[0])))
+    assert set(counted) == {"create", "fail", "skip", "update"} and len(failures) == 5

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from batch.errors import InputFileError, RunFolderTaken
 from batch.io.dialect import ENCODING, OutputDialect
-from batch.io.quoting import neutralise
+from batch.io.quoting import neutralise, neutralise_rows
 from batch.outcome import FIRST_PASSWORD_COLUMNS, PASSWORD_COLUMNS, RESULT_COLUMNS, PasswordLine, Status
 from batch.run.journal import Journal
 from batch.run.private import (
@@ -38,13 +38,16 @@ from batch.run.private import (
     private_dir,
     write_replacing,
 )
-from batch.verbs.base import PlanLine
+from batch.verbs.base import Change, PlanLine
 
 if TYPE_CHECKING:
     from batch.io.sources import InputSource
 
 OUTPUTS_META = "outputs"  # the journal's record of the dialect (OutputDialect.as_meta)
 RETRY_STATUSES = (Status.INVALID, Status.FAILED)
+# The cells of results.csv that come from the input or from Graph's words (the key, the
+# message), neutralised for spreadsheets; the others are numbers, statuses and ids of ours.
+_RESULT_TEXT = (1, 6)
 # What starting a run leaves before its first row (run.log: --verbose told the token request).
 STARTUP_LEFTOVERS = frozenset({".lock", Journal.FILE, Journal.FILE + "-wal", Journal.FILE + "-shm", Journal.FILE + "-journal",
                                "run.log"})
@@ -212,14 +215,17 @@ class PlanFile:
             return
         if self._handle is None:
             self._handle = open_csv_output(self.path, self.COLUMNS, self.dialect)
-        self.dialect.writer(self._handle).writerows(
-            [[excel_safe(v) for v in self._record(line)] for line in lines])
+        header = self.dialect.header_lines
+        self.dialect.writer(self._handle).writerows(neutralise_rows(
+            [[line.row, line.key, line.action, line.object_id, line.display_name, line.sign_in_name, line.reason,
+              self._changes(line.changes) if line.changes else "", line.row + header] for line in lines],
+            self._TEXT))
         self._handle.flush()
 
-    def _record(self, line: PlanLine) -> tuple[object, ...]:
-        changes = "; ".join(f"{self.labels.get(c.column, c.column)}: {c.before} \u2192 {c.after}" for c in line.changes)
-        return (line.row, line.key, line.action, line.object_id, line.display_name, line.sign_in_name, line.reason,
-                changes, self.dialect.line(line.row))
+    _TEXT = (1, 2, 3, 4, 5, 6, 7)  # every cell but the row and line numbers
+
+    def _changes(self, changes: tuple[Change, ...]) -> str:
+        return "; ".join(f"{self.labels.get(c.column, c.column)}: {c.before} \u2192 {c.after}" for c in changes)
 
     def close(self) -> None:
         if self._handle is not None:
@@ -290,11 +296,11 @@ def write_results(journal: Journal, run_dir: Path, dialect: OutputDialect | None
         handle = io.TextIOWrapper(raw, encoding=ENCODING, newline="")
         writer = chosen.writer(handle)
         writer.writerow(RESULT_COLUMNS)
-        for outcome in journal.outcomes():
-            record = outcome.as_record()
-            writer.writerow([record[0], excel_safe(record[1]), record[2], record[3],
-                             "" if record[4] is None else record[4], record[5], excel_safe(record[6]), record[7],
-                             chosen.line(outcome.row)])
+        lines = chosen.header_lines
+        for records in journal.outcome_records():
+            writer.writerows(neutralise_rows(
+                [[row, key, status, object_id, "" if http is None else http, code, message, attempts, row + lines]
+                 for row, key, status, object_id, http, code, message, attempts in records], _RESULT_TEXT))
         handle.flush()
         handle.detach()  # `raw` stays open: write_replacing fsyncs and closes it
 

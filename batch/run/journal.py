@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS rows (
 """
 
 
+# A row done: its Outcome, whose fields are these columns, in this order (mark_done).
+_MARK_DONE = (f"INSERT INTO rows(state, {', '.join(Outcome._fields)}) VALUES ('done', {', '.join('?' * len(Outcome._fields))})"
+              " ON CONFLICT(row) DO UPDATE SET state='done', "
+              + ", ".join(f"{name}=excluded.{name}" for name in Outcome._fields if name != "row"))
+
 SQLITE_MAGIC = b"SQLite format 3\x00"
 ROW_COLUMNS = frozenset({"row", "state", "key", "status", "object_id", "http_status", "error_code", "error_message",
                          "attempts", "sent_at", "generated_password"})  # clock_offset: added on opening if missing
@@ -204,10 +209,9 @@ class Journal:
             )
 
     def mark_done(self, outcomes: Iterable[Outcome], *, commit: bool = True) -> None:
-        self._pending_done.extend(
-            (o.row, o.key, o.status.value, o.object_id, o.http_status, o.error_code, o.error_message, o.attempts)
-            for o in outcomes
-        )
+        # An Outcome is the tuple of the columns below, in their order (its status a str enum,
+        # which SQLite binds as its text): kept as it is, no second tuple per row.
+        self._pending_done.extend(outcomes)
         if commit or len(self._pending_done) >= 5000:
             self.flush()
 
@@ -215,14 +219,7 @@ class Journal:
         if not self._pending_done:
             return
         with self._transaction():
-            self._db.executemany(
-                "INSERT INTO rows(row, state, key, status, object_id, http_status, error_code, error_message, attempts)"
-                " VALUES (?, 'done', ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(row) DO UPDATE SET state='done', key=excluded.key, status=excluded.status,"
-                " object_id=excluded.object_id, http_status=excluded.http_status, error_code=excluded.error_code,"
-                " error_message=excluded.error_message, attempts=excluded.attempts",
-                self._pending_done,
-            )
+            self._db.executemany(_MARK_DONE, self._pending_done)
         self._pending_done = []
 
     def states_between(self, first: int, last: int) -> dict[int, str]:
@@ -250,6 +247,36 @@ class Journal:
             " FROM rows WHERE state = 'done' ORDER BY row")
         for row, key, status, object_id, http_status, code, message, attempts in cursor:
             yield Outcome(row, key, Status(status), object_id or "", http_status, code or "", message or "", attempts)
+
+    def outcome_records(self, size: int = 5000) -> Iterator[list[tuple[int, str, str, str, int | None, str, str, int]]]:
+        """Every outcome as `Outcome.as_record` has it (row, key, status, object id, HTTP
+        status, error code, message, attempts; absent text as ""), in row order, `size` at a
+        time: what results.csv is written from, without an object per row."""
+        self.flush()
+        cursor = self._db.execute(
+            "SELECT row, key, status, coalesce(object_id, ''), http_status, coalesce(error_code, ''),"
+            " coalesce(error_message, ''), attempts FROM rows WHERE state = 'done' ORDER BY row")
+        while records := cursor.fetchmany(size):
+            yield records
+
+    def count_first_words(self, status: Status, prefix: str) -> dict[str, int]:
+        """Rows done with `status` whose message starts with `prefix`, counted by the word that
+        follows it (up to the next space, or the end): a dry run's rows per action, counted by
+        SQLite rather than by reading every message back."""
+        self.flush()
+        start = len(prefix) + 1
+        return dict(self._db.execute(
+            "SELECT substr(error_message, ?1, instr(substr(error_message, ?1) || ' ', ' ') - 1) AS word, COUNT(*)"
+            " FROM rows WHERE state = 'done' AND status = ?2 AND substr(error_message, 1, ?3) = ?4 GROUP BY word",
+            (start, status.value, len(prefix), prefix)))
+
+    def messages_starting(self, status: Status, prefix: str) -> Iterator[str]:
+        """The messages of the rows done with `status` that start with `prefix` (streamed)."""
+        self.flush()
+        for (message,) in self._db.execute(
+                "SELECT error_message FROM rows WHERE state = 'done' AND status = ? AND substr(error_message, 1, ?) = ?",
+                (status.value, len(prefix), prefix)):
+            yield message
 
     def rows_ending(self, statuses: Iterable[Status]) -> Iterator[int]:
         """The numbers of the rows done with one of `statuses`, ascending (streamed)."""

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import attrgetter
 from typing import Any
 
 from batch.errors import ConfigError, RowsUnresolved, first_failure
@@ -30,6 +32,8 @@ from batch.verbs.base import Executed, PlanLine, Rejected, Session, Verb
 Queue = asyncio.Queue[tuple[str, list[Any], int] | None]
 
 CHUNK_ROWS = 2000
+_ROW = attrgetter("row")
+_STATUS = attrgetter("status")
 # A dry run's group once its directory index is ready (`Engine._group_rows`).
 INDEXED_GROUP_ROWS = 1000
 
@@ -54,8 +58,8 @@ class Progress:
 
     def add(self, outcomes: list[Outcome]) -> None:
         self.rows_done += len(outcomes)
-        for o in outcomes:
-            self.by_status[o.status.value] = self.by_status.get(o.status.value, 0) + 1
+        for status, n in Counter(map(_STATUS, outcomes)).items():
+            self.by_status[status.value] = self.by_status.get(status.value, 0) + n
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -257,10 +261,13 @@ class Engine:
             executed, rows = self._plans_done.pop(self._recorded)
             refused = self._refused_by_group.pop(self._recorded, [])
             self._recorded += 1
-            executed.plan += [refusal_line(r) for r in refused]
-            executed.outcomes += [r.outcome() for r in refused]
-            self.plan_file.append(sorted(executed.plan, key=lambda line: line.row))
-            self._record(executed, sorted(rows + [r.row for r in refused]))
+            if refused:
+                executed.plan += [refusal_line(r) for r in refused]
+                executed.outcomes += [r.outcome() for r in refused]
+                rows = sorted(rows + [r.row for r in refused])
+            executed.outcomes.sort(key=_ROW)  # in row order, as `rows` (sorted already, the usual case)
+            self.plan_file.append(sorted(executed.plan, key=_ROW))
+            self._record(executed, rows)
 
     def _record(self, executed: Executed, rows: list[int]) -> None:
         # The passwords reach the disk before their rows are done: a crash in between is
@@ -270,8 +277,11 @@ class Engine:
         self.unresolved += len(unresolved)
         self.later += executed.later
         waiting = unresolved | {p.row for p in executed.later}
-        outcomes = _one_per_row([o for o in executed.outcomes if o.row not in waiting],
-                                [r for r in rows if r not in waiting])
+        if waiting:
+            outcomes = _one_per_row([o for o in executed.outcomes if o.row not in waiting],
+                                    [r for r in rows if r not in waiting])
+        else:
+            outcomes = _one_per_row(executed.outcomes, rows)
         self.journal.mark_done(outcomes)
         self.progress.add(outcomes)
         if self.session is not None:
@@ -292,6 +302,8 @@ def refusal_line(refused: Rejected) -> PlanLine:
 
 def _one_per_row(outcomes: list[Outcome], rows: list[int]) -> list[Outcome]:
     """Exactly one outcome per row sent; a verb that lost track of a row is a bug, reported as such."""
+    if len(outcomes) == len(rows) and [o.row for o in outcomes] == rows:
+        return outcomes  # the usual case: one each, in the order of `rows`
     by_row: dict[int, Outcome] = {}
     for outcome in outcomes:
         by_row.setdefault(outcome.row, outcome)

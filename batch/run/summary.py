@@ -13,7 +13,7 @@ from batch.config import Target
 from batch.errors import ExitCode
 from batch.outcome import Status
 from batch.run.journal import Journal
-from batch.verbs.base import ACTIONS, planned
+from batch.verbs.base import ACTIONS, DRY_RUN_PREFIX, planned
 from batch.version import __version__
 
 if TYPE_CHECKING:
@@ -121,19 +121,17 @@ def summarise(request: RunRequest, target: Target, journal: Journal, run_dir: Pa
 
 def _plan_counts(journal: Journal) -> tuple[dict[str, int], dict[str, int]]:
     """A dry run's rows per action, and its `fail`s per cause, from the journal (so that a
-    resumed dry run counts the rows of every part of it), in plan.csv's order of actions."""
-    actions: dict[str, int] = {}
+    resumed dry run counts the rows of every part of it), in plan.csv's order of actions.
+    SQLite counts the actions; only the `fail` messages are read back, for their causes."""
+    counted = journal.count_first_words(Status.SKIPPED, DRY_RUN_PREFIX)
+    actions = {a: counted[a] for a in ACTIONS if counted.get(a)}
     causes: dict[str, int] = {}
-    for outcome in journal.outcomes():
-        found = planned(outcome.error_message) if outcome.status is Status.SKIPPED else None
-        if found is None:
-            continue
-        action, cause = found
-        actions[action] = actions.get(action, 0) + 1
-        if action == "fail":
-            causes[cause] = causes.get(cause, 0) + 1
-    ordered = {a: actions[a] for a in ACTIONS if a in actions}
-    return ordered, dict(sorted(causes.items(), key=lambda item: (-item[1], item[0])))
+    if actions.get("fail"):
+        for message in journal.messages_starting(Status.SKIPPED, DRY_RUN_PREFIX + "fail"):
+            found = planned(message)
+            if found is not None and found[0] == "fail":
+                causes[found[1]] = causes.get(found[1], 0) + 1
+    return actions, dict(sorted(causes.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _iso(moment: float) -> str:

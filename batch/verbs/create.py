@@ -13,6 +13,7 @@ was sent it is ours (reported `created`), otherwise it belonged to someone befor
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -161,15 +162,17 @@ class CreateVerb(Verb[CreatePlan]):
         """A dry run: look up each row's sign-in name and UPN (batched), as a conflict would
         make a run do, and apply --on-existing to the customer found. No password is made."""
         keys: list[UserKey] = []
-        asked: list[list[tuple[str, int]]] = []  # per plan: (what, index of its key in `keys`)
+        asked: list[list[tuple[str, int]]] = []  # per plan: (which key, its index in `keys`)
         for plan in plans:
             mine = []
-            for kind, value, what in (("signin", plan.sign_in_name, "sign-in name"), ("upn", plan.upn, "UPN")):
-                if value:
-                    mine.append((f"{what} {value}", len(keys)))
-                    keys.append(UserKey(kind, value))
+            if plan.sign_in_name:
+                mine.append(("sign-in name", len(keys)))
+                keys.append(UserKey("signin", plan.sign_in_name))
+            if plan.upn:
+                mine.append(("UPN", len(keys)))
+                keys.append(UserKey("upn", plan.upn))
             for issuer, assigned in plan.federated:
-                mine.append((f"federated identity {issuer}/{assigned}", len(keys)))
+                mine.append(("federated identity", len(keys)))
                 keys.append(UserKey("federated", assigned, issuer))
             asked.append(mine)
         answers = await self._absent_or_looked_up(keys, asked, self._update_select(plans), session)
@@ -178,13 +181,15 @@ class CreateVerb(Verb[CreatePlan]):
             holder: tuple[str, dict[str, Any]] | None = None
             for what, index in mine:
                 answer = answers[index]
-                users = found_users(answer) if answer is not None else []
+                if answer is None:  # no customer can hold this key (the directory's index)
+                    continue
+                users = found_users(answer)
                 if users is None:
-                    assert answer is not None
                     self._lookup_failed(plan, answer, done)
                     break
                 if users and holder is None:
-                    holder = (what, users[0])
+                    key = keys[index]
+                    holder = (f"{what} {key.issuer}/{key.value}" if key.kind == "federated" else f"{what} {key.value}", users[0])
             else:
                 done.would(self._verdict(plan, holder))
         return done
@@ -239,9 +244,8 @@ class CreateVerb(Verb[CreatePlan]):
 
     def _verdict(self, plan: CreatePlan, holder: tuple[str, dict[str, Any]] | None) -> PlanLine:
         if holder is None:
-            free = " and ".join(what for what, value in (("sign-in name", plan.sign_in_name), ("UPN", plan.upn),
-                                                        ("federated identity", plan.federated)) if value)
-            return line_for(plan.row, plan.key, "create", None, f"no customer has this {free}")
+            return PlanLine(plan.row, plan.key, "create", reason=_free(bool(plan.sign_in_name), bool(plan.upn),
+                                                                        bool(plan.federated)))
         what, user = holder
         exists = f"exists: {what} is taken by {user.get('id', '')}"
         policy = self.options.on_existing
@@ -402,6 +406,14 @@ def _found(result: GraphResult) -> dict[str, Any] | None:
         return None
     values = result.body.get("value") or []
     return values[0] if values else None
+
+
+@functools.cache
+def _free(sign_in_name: bool, upn: bool, federated: bool) -> str:
+    """A create's reason when no customer holds any of the row's keys (one string per shape)."""
+    free = " and ".join(what for what, given in (("sign-in name", sign_in_name), ("UPN", upn),
+                                                 ("federated identity", federated)) if given)
+    return f"no customer has this {free}"
 
 
 def _on_server_clock(sent_at: float, session: Session) -> tuple[float, float]:
