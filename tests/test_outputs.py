@@ -23,7 +23,7 @@ from batch.errors import InputFileError
 from batch.io.columns import CREATE_COLUMNS
 from batch.io.csvio import open_csv
 from batch.io.dialect import OutputDialect
-from batch.io.quoting import neutralise, neutralise_rows
+from batch.io.quoting import neutralise, neutralise_rows, neutralised_in_sql
 from batch.outcome import RESULT_COLUMNS, Outcome, SentRow, Status
 from batch.run.files import PasswordsFile, PlanFile, write_results, write_retry
 from batch.run.journal import Journal
@@ -295,6 +295,17 @@ def test_neutralising_a_chunk_is_neutralising_each_of_its_cells(rows: list[list[
     text = (0, 2)
     expected = [[neutralise(cell) if i in text else cell for i, cell in enumerate(row)] for row in rows]
     assert neutralise_rows([list(row) for row in rows], text) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(RISKY_CELLS | st.text(alphabet=st.sampled_from("'=+-@\t\r\u00e9\u2028x"), max_size=4))
+@example("'" * 3)  # only quotes: nothing to neutralise
+@example("''-1")
+def test_neutralising_in_sqlite_is_neutralising(value: str) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(":memory:")
+    assert db.execute(f"SELECT {neutralised_in_sql('?1')}", (value,)).fetchone()[0] == neutralise(value)
 
 
 @settings(max_examples=25, deadline=None)

@@ -57,6 +57,15 @@ def neutralise_rows(rows: list[list[Any]], text: Sequence[int]) -> list[list[Any
     return out
 
 
+def neutralised_in_sql(column: str) -> str:
+    """An SQLite expression of `column`'s text as `neutralise` writes it: one quote more when,
+    past any quotes it starts with, its first character is a formula start. For files written
+    straight from a query (results.csv, from the journal); tests hold it equal to `neutralise`."""
+    starts = ", ".join(f"char({ord(c)})" for c in FORMULA_STARTS)
+    quote = "char(39)"
+    return f"CASE WHEN substr(ltrim({column}, {quote}), 1, 1) IN ({starts}) THEN {quote} || {column} ELSE {column} END"
+
+
 def any_quoted(cells: list[str]) -> bool:
     """Does any cell carry a quote that `neutralise` (or a person in Excel) put there? Fast
     for the usual row, which has no quote at all: the input reader asks this of every row."""
@@ -85,4 +94,4 @@ def _escape(char: str) -> str:
     return repr(char)[1:-1]
 
 
-__all__ = ["FORMULA_STARTS", "SHOWN_CHARS", "any_quoted", "neutralise", "neutralise_rows", "shown", "unquote"]
+__all__ = ["FORMULA_STARTS", "SHOWN_CHARS", "any_quoted", "neutralise", "neutralise_rows", "neutralised_in_sql", "shown", "unquote"]

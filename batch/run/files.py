@@ -45,9 +45,6 @@ if TYPE_CHECKING:
 
 OUTPUTS_META = "outputs"  # the journal's record of the dialect (OutputDialect.as_meta)
 RETRY_STATUSES = (Status.INVALID, Status.FAILED)
-# The cells of results.csv that come from the input or from Graph's words (the key, the
-# message), neutralised for spreadsheets; the others are numbers, statuses and ids of ours.
-_RESULT_TEXT = (1, 6)
 # What starting a run leaves before its first row (run.log: --verbose told the token request).
 STARTUP_LEFTOVERS = frozenset({".lock", Journal.FILE, Journal.FILE + "-wal", Journal.FILE + "-shm", Journal.FILE + "-journal",
                                "run.log"})
@@ -296,11 +293,7 @@ def write_results(journal: Journal, run_dir: Path, dialect: OutputDialect | None
         handle = io.TextIOWrapper(raw, encoding=ENCODING, newline="")
         writer = chosen.writer(handle)
         writer.writerow(RESULT_COLUMNS)
-        lines = chosen.header_lines
-        for records in journal.outcome_records():
-            writer.writerows(neutralise_rows(
-                [[row, key, status, object_id, "" if http is None else http, code, message, attempts, row + lines]
-                 for row, key, status, object_id, http, code, message, attempts in records], _RESULT_TEXT))
+        writer.writerows(journal.result_records(chosen.header_lines))
         handle.flush()
         handle.detach()  # `raw` stays open: write_replacing fsyncs and closes it
 

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from batch.errors import RunLocked
+from batch.io.quoting import neutralised_in_sql
 from batch.outcome import Outcome, SentRow, Status
 from batch.run.private import check_dir, open_existing, open_or_create
 
@@ -248,16 +249,16 @@ class Journal:
         for row, key, status, object_id, http_status, code, message, attempts in cursor:
             yield Outcome(row, key, Status(status), object_id or "", http_status, code or "", message or "", attempts)
 
-    def outcome_records(self, size: int = 5000) -> Iterator[list[tuple[int, str, str, str, int | None, str, str, int]]]:
-        """Every outcome as `Outcome.as_record` has it (row, key, status, object id, HTTP
-        status, error code, message, attempts; absent text as ""), in row order, `size` at a
-        time: what results.csv is written from, without an object per row."""
+    def result_records(self, header_lines: int) -> Iterator[tuple[Any, ...]]:
+        """results.csv's records (RESULT_COLUMNS), in row order, made by SQLite: each outcome
+        as `Outcome.as_record` has it (absent text as "", no HTTP status as ""), its key and
+        message neutralised for spreadsheets (`batch.io.quoting`), and its spreadsheet line
+        (`OutputDialect.line`). A csv writer takes them as they come: no Python per row."""
         self.flush()
-        cursor = self._db.execute(
-            "SELECT row, key, status, coalesce(object_id, ''), http_status, coalesce(error_code, ''),"
-            " coalesce(error_message, ''), attempts FROM rows WHERE state = 'done' ORDER BY row")
-        while records := cursor.fetchmany(size):
-            yield records
+        key, message = neutralised_in_sql("key"), neutralised_in_sql("coalesce(error_message, '')")
+        return self._db.execute(
+            f"SELECT row, {key}, status, coalesce(object_id, ''), coalesce(http_status, ''), coalesce(error_code, ''),"
+            f" {message}, attempts, row + ? FROM rows WHERE state = 'done' ORDER BY row", (header_lines,))
 
     def count_first_words(self, status: Status, prefix: str) -> dict[str, int]:
         """Rows done with `status` whose message starts with `prefix`, counted by the word that
