@@ -59,7 +59,13 @@ def count_users(home: Path) -> int:
         store.close()
 
 
-def test_resume_reconciles_before_resending(home: Path, tmp_path: Path) -> None:
+# Chunks of 3: the last row the interrupted run journaled (4) starts the second chunk, whose
+# states must still be read (the reader skips the query only past that row).
+@pytest.mark.parametrize("chunk_rows", [None, 3])
+def test_resume_reconciles_before_resending(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            chunk_rows: int | None) -> None:
+    if chunk_rows is not None:
+        monkeypatch.setattr("batch.run.pipeline.CHUNK_ROWS", chunk_rows)
     source = tmp_path / "in.csv"
     source.write_text(HEADER + "emailAddress,a@example.com,A,\r\nemailAddress,b@example.com,B,\r\n"
                       "emailAddress,c@example.com,C,Own-Password-1!\r\nemailAddress,d@example.com,D,\r\n"

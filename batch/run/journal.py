@@ -223,6 +223,12 @@ class Journal:
             self._db.executemany(_MARK_DONE, self._pending_done)
         self._pending_done = []
 
+    def last_row(self) -> int:
+        """The highest row number journaled (0 for none)."""
+        self.flush()
+        (last,) = self._db.execute("SELECT coalesce(max(row), 0) FROM rows").fetchone()
+        return int(last)
+
     def states_between(self, first: int, last: int) -> dict[int, str]:
         self.flush()
         return dict(self._db.execute("SELECT row, state FROM rows WHERE row BETWEEN ? AND ?", (first, last)))

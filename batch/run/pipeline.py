@@ -162,8 +162,12 @@ class Engine:
         batch: list[Any] = []
         reconcile: list[Any] = []
         size = self.options.batch_size
+        # Rows past the last one an earlier part of the run journaled have no state: their
+        # chunks need no query (nor the commit that comes with one). This run's own states are
+        # only ever behind the reader.
+        journaled = self.journal.last_row()
         for chunk in chunks(self.rows, CHUNK_ROWS):
-            states = self.journal.states_between(chunk[0].number, chunk[-1].number)
+            states = self.journal.states_between(chunk[0].number, chunk[-1].number) if chunk[0].number <= journaled else {}
             finished: list[Outcome] = []
             # Every row is validated, done or not: duplicate checks need them all. A chunk at a
             # time, so that a verb can check it column by column (batch/verbs/screen.py).
