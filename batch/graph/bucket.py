@@ -102,11 +102,12 @@ class AdaptiveBucket:
         growth alone, at 67), and no more than two until ten came back calm (A = 200: 80, four).
         Graph warns only in the last 20% of its window, one $batch of a window of 100, and
         an answer comes a round trip after Graph counted it: what is in flight when the burst
-        meets the edge, beyond that 20% and a round trip's refill, is refused. A window from
-        about 60 to 250 meets it between A = 100 and 200 (its refill counts among the calm
-        answers: 100/4 at 300 ms, A = 120-165 after 2-3.5 s), where the growth alone had
-        three $batches in flight: 0-27 429s in the first burst, with two 0-14 (the emulator's
-        latency in virtual time, tests/graph/test_pacing.py). A job on Graph's documented
+        meets the edge, beyond that 20% and a round trip's refill, is refused. A window of 100
+        at 300 ms meets it at A = 120-200, after 2-4 s (its refill counts among the calm
+        answers), where the growth alone had three
+        $batches in flight: 18-27 429s in the served benchmark's pool, a median of 11.5 (up
+        to 42) in virtual time with the emulator's latency; with two, 0-4 and 2 (up to 14)
+        (benchmarks/pacing.py, tests/graph/test_pacing.py). A job on Graph's documented
         window loses nothing: the second $batch goes a round trip sooner, the fourth at the
         same A (a fresh 300-row job: 15 $batches in about eight round trips either way)."""
         answered, batch = self.calm_answers, self.s.ramp_start

@@ -590,8 +590,8 @@ async def test_the_first_burst_meets_a_small_window_with_two_batches_in_flight_n
     # $batches in flight: Graph warns only in the last 20 writes of its 100, an answer comes a
     # $batch's round trip (~0.6 s: its slowest item) after Graph counted it, and the calm
     # answers (the refill among them) had grown the ramp to 60-68 by then. With the emulator's
-    # latency here, that ramp drew 0-25 429s a run (median 14.5 over these seeds); no more than
-    # two $batches in flight until ten came back calm draws 0-10.
+    # latency here, that ramp drew 0-26 429s a run (median 15.5 over these seeds); no more than
+    # two $batches in flight until ten came back calm draws 0-8 (median 1).
     refused, ratios = [], []
     for seed in range(8):
         vt = FakeClock()
