@@ -127,6 +127,39 @@ $batches at a time (~1 s at 300 ms, a sixth of its 5.7 s). Not done: every small
 Graph's documented window would pay that to spare one 1 s pause and ~20 429s, once per run,
 in a tenant whose window is 30 times smaller than documented.
 
+What did cut them (commit be99616): the ramp holds two $batches in flight, not three, from
+three to ten $batches answered calm (bucket.py `AdaptiveBucket.window`). The edge comes at
+A ≈ 120-200 calm answers (the refill counts among them), where the ramp had grown to 60-75;
+Graph warns for one $batch of a window of 100, and everything in flight beyond that and a
+round trip's refill is refused. The second $batch now goes at A = 60 instead of 80, so a
+fresh job loses nothing. At the issue's sizes, medians of 3, before (be99616's parent, run
+first) and after in the same session (`--repeat 3 --no-naive --trace`, one invocation per
+latency; the lead's 1,000,000-row runs on the same 2 cores):
+
+    case                                          rows   rows/s  ceiling  ratio   429s unthr.s fixed ÷bound   hold
+    before: one app, app quota 100/4, 300 ms      2000    24.97    26.25  0.951  0.00%   19.48  1.48  0.967   2.1s
+    before: pool of 4, tenant quota 100/4, 300 ms 2000    25.25    26.26  0.962  1.19%   19.41  2.44  0.990   2.1s
+    before: 300 rows, fresh 3000/150, 300 ms       300    47.04    52.26  0.900  0.00%   (6.38 s; unthrottled 5.74 s)
+    after:  one app, app quota 100/4, 300 ms      2000    25.42    26.27  0.968  0.05%   19.16  1.01  0.979   2.1s
+    after:  pool of 4, tenant quota 100/4, 300 ms 2000    25.31    26.27  0.964  0.00%   19.77  2.37  0.992   2.1s
+    after:  300 rows, fresh 3000/150, 300 ms       300    52.06    49.73  1.047  0.00%   (5.76 s; unthrottled 6.03 s)
+    before: one app, app quota 100/4, 80 ms       2000    25.86    26.29  0.983  0.15%    5.67  0.39  0.988   2.1s
+    before: pool of 4, tenant quota 100/4, 80 ms  2000    25.73    26.29  0.979  0.00%    5.80  0.73  0.987   2.1s
+    before: 300 rows, fresh 3000/150, 80 ms        300   169.68   164.20  1.033  0.00%   (1.77 s; unthrottled 1.83 s)
+    after:  one app, app quota 100/4, 80 ms       2000    25.76    26.29  0.980  0.00%    5.62  0.55  0.986   2.1s
+    after:  pool of 4, tenant quota 100/4, 80 ms  2000    25.79    26.29  0.981  0.00%    6.08  0.79  0.990   2.1s
+    after:  300 rows, fresh 3000/150, 80 ms        300   171.53   175.75  0.976  0.00%   (1.75 s; unthrottled 1.71 s)
+
+The traces (a 429 logs a pause): before, the pool's first bursts ended at A = 160-200 with
+40 in flight (ramp 65-75) and 18-27 pauses; after, every first burst at 100/4, 80 and 300 ms,
+ended with 20 in flight (ramp 40) and 0-4 pauses. The fresh 300-row job at 300 ms, alternating the two trees 6 times each: 5.90 s before,
+5.89 s after (medians). After, once each at 300 ms (--repeat 1): 30/3 0.962 / 0.974 of the
+ceiling with 0.27 / 0.20% 429s (one app / pool), 3000/150 0.987 / 0.988 with none. Left as
+it was: from A = 200 the ramp still goes to four $batches at once, so a window of about 100
+whose edge comes later (at 500 ms, or on a slower start) still meets it with four in flight
+(in virtual time at 500 ms, 1,000 rows, 16 seeds: a median of 29 429s a run, 34 before); holding two until
+A = 240 would cover it, at about one round trip of a fresh 300-row job.
+
 The same session's run of the previous pacer (commit a7ecaee, --quick --repeat 1 --no-naive):
 30/3 0.964 / 0.943 of the ceiling with 2.35 / 4.86% 429s (one app / pool) at 80 ms, 0.926 /
 0.872 with 1.77 / 2.92% at 300 ms; 3000/150 0.879 / 0.967 and 0.895 / 0.825 (no 429s); 100/4

@@ -95,8 +95,28 @@ class AdaptiveBucket:
 
     @property
     def window(self) -> float:
-        """While bursting: how much may be in flight (grows with every calm answer)."""
-        return self.s.ramp_start + self.s.ramp_growth * self.calm_answers
+        """While bursting: how much may be in flight (grows with the calm answers A).
+
+        ramp_start + ramp_growth × A, in three stages for $batches of ramp_start (20): one
+        in flight until three came back calm (A = 60), then two (a little sooner than the
+        growth alone, at 67), and no more than two until ten came back calm (A = 200: 80, four).
+        Graph warns only in the last 20% of its window, one $batch of a window of 100, and
+        an answer comes a round trip after Graph counted it: what is in flight when the burst
+        meets the edge, beyond that 20% and a round trip's refill, is refused. A window of 100
+        at 300 ms meets it at A = 120-200, after 2-4 s (its refill counts among the calm
+        answers), where the growth alone had three
+        $batches in flight: 18-27 429s in the served benchmark's pool, a median of 11.5 (up
+        to 42) in virtual time with the emulator's latency; with two, 0-4 and 2 (up to 14)
+        (benchmarks/pacing.py, tests/graph/test_pacing.py). A job on Graph's documented
+        window loses nothing: the second $batch goes a round trip sooner, the fourth at the
+        same A (a fresh 300-row job: 15 $batches in about eight round trips either way)."""
+        answered, batch = self.calm_answers, self.s.ramp_start
+        grown = batch + self.s.ramp_growth * answered
+        if answered >= self.s.ramp_plateau * batch:
+            return max(grown, 2 * batch)
+        if answered >= self.s.ramp_second * batch:
+            return 2 * batch
+        return min(grown, 2 * batch)
 
     def take(self, amount: float) -> None:
         if amount <= 0:

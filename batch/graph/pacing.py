@@ -19,12 +19,15 @@ State machine of one bucket:
   by a ramp on what is in flight: one $batch (20) first, plus 30% of everything answered
   without a signal (`ramp_growth`: A calm answers prove an allowance of at least A / 0.8, so
   about a quarter more may be in flight without a 429; growing by half drew 2% 429s at
-  100/4). A request the ramp holds goes as soon as the next answer widens it. Graph sends
-  `x-ms-throttle-limit-percentage` p once a bucket is more than 80% used: the first p gives
-  the allowance, C ≈ (admitted so far - the refill since the first admitted) / p (the refill
-  at the believed rate, then again at each measured one), and every p the remaining allowance
-  (1 - p)·C, minus what is in flight: the burst spends exactly that and ends before the 429,
-  not after.
+  100/4), but two $batches from A = 60 (`ramp_second`) and no more than two until A = 200
+  (`ramp_plateau`): the refill counts among the calm answers, so a window of 100 at 300 ms
+  met its edge at A ≈ 165 with three $batches in flight, where Graph warns for only one
+  (`AdaptiveBucket.window`). A request the ramp holds goes as soon as the next answer
+  widens it. Graph sends `x-ms-throttle-limit-percentage` p once a bucket is more than 80%
+  used: the first p gives the allowance, C ≈ (admitted so far - the refill since the first
+  admitted) / p (the refill at the believed rate, then again at each measured one), and
+  every p the remaining allowance (1 - p)·C, minus what is in flight: the burst spends
+  exactly that and ends before the 429, not after.
 - SUSTAIN: pace at the learned rate. Two percentages Δt apart with W writes admitted between
   them measure Graph's refill rate: r = (W - C·Δp) / Δt (Δt long enough that p's rounding to
   0.01 is noise: `resolution`); the pace is `sustain_share` (98%) of the smoothed estimate.

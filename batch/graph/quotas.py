@@ -56,7 +56,9 @@ class PacingSettings:
     smoothing_seconds: float = 1.0  # after the burst: no more than this much rate saved up
     high_water: float = 0.8  # Graph sends the limit percentage above 0.8
     ramp_start: float = 20.0  # BURST: in flight at first (one $batch) ...
-    ramp_growth: float = 0.3  # ... plus this share of all that was answered without a signal
+    ramp_growth: float = 0.3  # ... plus this share of all that was answered without a signal ...
+    ramp_second: float = 3.0  # ... but two $batches (2 × ramp_start) once this many ramp_starts were answered calm ...
+    ramp_plateau: float = 10.0  # ... and no more than two until this many were (Graph's edge: `AdaptiveBucket.window`)
     ramp_poll: float = 0.05  # BURST: a request held by the ramp looks again on the next answer, or after this
     stale_seconds: float = 5.0  # in-flight writes with no answer nor request for this long are forgotten
     tail_seconds: float = 2.0  # 429s this soon after a burst's end, for requests sent during it, teach nothing
@@ -81,9 +83,11 @@ class PacingSettings:
 
     def __post_init__(self) -> None:
         if not 0 < self.target <= 1 or not 0 < self.floor <= self.target or self.explore < 1 \
-                or self.ramp_start <= 0 or self.ramp_growth < 0 or not 0 < self.sustain_share <= 1 \
+                or self.ramp_start <= 0 or self.ramp_growth < 0 or not 0 < self.ramp_second <= self.ramp_plateau \
+                or not 0 < self.sustain_share <= 1 \
                 or not 0 < self.deepest_cut <= 1:
-            raise ValueError("pacing needs 0 < floor <= target <= 1, explore >= 1, a positive ramp that does not shrink, 0 < sustain_share <= 1 and 0 < deepest_cut <= 1")
+            raise ValueError("pacing needs 0 < floor <= target <= 1, explore >= 1, a positive ramp that does not shrink "
+                             "(0 < ramp_second <= ramp_plateau), 0 < sustain_share <= 1 and 0 < deepest_cut <= 1")
 
 
 # ---- what a request costs (GRAPH.md §9.2) -----------------------------------------------------

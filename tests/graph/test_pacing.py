@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
+import statistics
 from typing import Any
 
 import pytest
@@ -472,14 +474,18 @@ def test_in_a_pool_a_limit_percentage_is_the_tenants_until_a_429_names_an_app() 
 class SimulatedGraph:
     """Graph's write buckets with quotas the pacer is not told (the emulator's throttle
     model), answering each $batch after `latency` seconds. `tenant` puts the quota on the
-    tenant (an app pool's shared limit) instead of the app."""
+    tenant (an app pool's shared limit) instead of the app. `spread`: the emulator's latency
+    instead, a log-normal of that sigma around `latency` for each item, a $batch admitted on
+    arrival and answered after its slowest item, its answers in any order (seeded by `seed`)."""
 
     def __init__(self, vt: FakeClock, writes: ServerQuota, latency: float = 0.2, *, tenant: bool = False,
-                 service: float = 0.0) -> None:
+                 service: float = 0.0, spread: float = 0.0, seed: int = 0) -> None:
         self.vt = vt
         quotas = Quotas(tenant_writes=writes) if tenant else Quotas(app_tenant_writes=writes)
         self.throttle = Throttle(quotas, vt.clock)
         self.latency = latency
+        self.spread = spread
+        self.rng = random.Random(seed)
         self.service = service  # seconds of the server's one CPU per request (the emulator's, when it is the limit)
         self.busy_until = -math.inf
         self.admitted = 0
@@ -494,7 +500,8 @@ class SimulatedGraph:
         else:
             await pacer.acquire(size, size)
             app, own = "app", pacer
-        await self.vt.sleep(self.latency / 2)
+        if not self.spread:
+            await self.vt.sleep(self.latency / 2)
         if self.service:  # queue for the server's CPU
             start = max(self.vt.clock(), self.busy_until)
             self.busy_until = start + size * self.service
@@ -513,7 +520,11 @@ class SimulatedGraph:
                 headers.update({"Retry-After": str(decision.retry_after), "x-ms-throttle-information": decision.information,
                                 "x-ms-throttle-scope": decision.scope})
                 answers.append((429, headers))
-        await self.vt.sleep(self.latency / 2)
+        if self.spread:
+            await self.vt.sleep(max(self.latency * math.exp(self.rng.gauss(0.0, self.spread)) for _ in range(size)))
+            self.rng.shuffle(answers)
+        else:
+            await self.vt.sleep(self.latency / 2)
         for status, headers in answers:
             own.observe(status, headers)
         return sum(1 for status, _ in answers if status == 201)
@@ -567,6 +578,47 @@ async def test_the_issue_16_sweep_at_the_enforced_ceiling(hidden: ServerQuota, r
     assert graph.admitted == rows
     assert ratio >= 0.95
     assert share <= 0.01
+
+
+EMULATOR_SPREAD = 0.35  # the emulator's latency sigma (batch/emulator/settings.py `Latency`)
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["one app", "pool of four"])
+async def test_the_first_burst_meets_a_small_window_with_two_batches_in_flight_not_three(pool: bool) -> None:
+    # Issue 16's last bar: the served benchmark at 100/4 and 300 ms drew 0-27 429s (1.14% of
+    # a pool's calls, median of 3), all where the first burst meets Graph's edge with three
+    # $batches in flight: Graph warns only in the last 20 writes of its 100, an answer comes a
+    # $batch's round trip (~0.6 s: its slowest item) after Graph counted it, and the calm
+    # answers (the refill among them) had grown the ramp to 60-68 by then. With the emulator's
+    # latency here, that ramp drew 0-26 429s a run (median 15.5 over these seeds); no more than
+    # two $batches in flight until ten came back calm draws 0-8 (median 1).
+    refused, ratios = [], []
+    for seed in range(8):
+        vt = FakeClock()
+        graph = SimulatedGraph(vt, ServerQuota(100, 4), 0.3, tenant=pool, spread=EMULATOR_SPREAD, seed=seed)
+        pacer: Pacer | AppPool = AppPool.of(apps("a", "b", "c", "d"), clock=vt.clock, sleep=vt.sleep) if pool \
+            else make_pacer(vt)
+        elapsed = await drive(vt, graph, pacer, 2000, workers=4)
+        refused.append(graph.refused)
+        ratios.append(ceiling_share(ServerQuota(100, 4), 2000, elapsed))
+    print(f"{'pool' if pool else 'app'}: 429s {refused}, ceiling {min(ratios):.3f}-{max(ratios):.3f}")
+    assert statistics.median(refused) <= 5 and max(refused) <= 12  # of 2,000 writes: 1% is 20
+    assert statistics.median(ratios) >= 0.95  # (0.97-0.98 either way; one run's 0.94-0.97 is the sustained phase's noise)
+
+
+async def test_a_fresh_300_row_job_is_not_slowed_by_the_ramp_s_plateau() -> None:
+    # The same ramp on Graph's documented window, with the emulator's latency: 15 $batches of
+    # 20 in about eight round trips of ~0.6 s. The second $batch goes a round trip sooner, the
+    # third and fourth no later (median 4.94 s here, 4.93 s before the plateau; holding to one
+    # $batch in flight until ten came back calm, `ramp_second=10`, takes 5.13 s).
+    times = []
+    for seed in range(8):
+        vt = FakeClock()
+        graph = SimulatedGraph(vt, ServerQuota(3000, 150), 0.3, spread=EMULATOR_SPREAD, seed=seed)
+        times.append(await drive(vt, graph, make_pacer(vt), 300, workers=4))
+        assert graph.refused == 0
+    print(f"fresh 300 rows: {statistics.median(times):.2f} s ({min(times):.2f}-{max(times):.2f})")
+    assert statistics.median(times) <= 5.1
 
 
 @pytest.mark.parametrize("pool", [False, True], ids=["one app", "pool of four"])
