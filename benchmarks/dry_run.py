@@ -35,9 +35,21 @@ Figures (2 cores shared with other benchmarks; compare the ratios, measured with
                                          without: 365 rows/s (first 100,000 rows)       81.7x
 
 With the index a dry run is bound by the rest of the pipeline, not Graph: at 200,000 rows
-(cProfile) plan() takes 18 % of the time (its verdicts and plan lines), plan.csv's cell
-neutralising 17 %, results.csv (read back from the journal, neutralised) 18 %, the summary's
-plan counts 10 %, validation 12 %, the journal 5 %, retry.csv 5 %.
+(cProfile, at b3f3f0e) plan() took 18 % of the time (its verdicts and plan lines), plan.csv's
+cell neutralising 17 %, results.csv (read back from the journal, neutralised) 18 %, the
+summary's plan counts 10 %, validation 12 %, the journal 5 %, retry.csv 5 %.
+
+Those writers then went a chunk at a time (plan.csv neutralised per block of 128 rows,
+results.csv written from one query, the plan counts by SQLite, named tuples for outcomes and
+plan lines, the CLI's collector thresholds). The whole CLI (`entra-batch create FILE
+--dry-run`, 1,000,000 generated rows, empty directory), b3f3f0e against 34f34c6 interleaved,
+medians of 3, on a slower day of the same machine: 62.4 s -> 35.4 s wall (CPU 60.5 -> 34.5 s),
+1.76x; peak RSS 184 MB both; plan.csv, results.csv and retry.csv byte for byte the same.
+Where the time goes now (py-spy, 1,000,000 rows): reading and validating 32 %, results.csv
+14 % (the query 2 us a row, the csv writer 2), planning and recording groups 22 % (the
+journal's inserts 10 %, plan.csv's csv writer 6 %), retry.csv 5 % (the input read again for
+its failing rows), the summary's counts 4 %. 200,000 rows/s would be 5 us a row for all of it,
+where reading and validating alone take 6-8 (benchmarks/validate.py, `stage-new`).
 """
 
 from __future__ import annotations
