@@ -42,7 +42,7 @@ summary's plan counts 10 %, validation 12 %, the journal 5 %, retry.csv 5 %.
 Those writers then went a chunk at a time (plan.csv neutralised per block of 128 rows,
 results.csv written from one query, the plan counts by SQLite, named tuples for outcomes and
 plan lines, the CLI's collector thresholds). The whole CLI (`entra-batch create FILE
---dry-run`, 1,000,000 generated rows, empty directory), b3f3f0e against 34f34c6 interleaved,
+--dry-run`, 1,000,000 generated rows, empty directory), b3f3f0e against d28d424 interleaved,
 medians of 3, on a slower day of the same machine: 62.4 s -> 35.4 s wall (CPU 60.5 -> 34.5 s),
 1.76x; peak RSS 184 MB both; plan.csv, results.csv and retry.csv byte for byte the same.
 Where the time goes now (py-spy, 1,000,000 rows): reading and validating 32 %, results.csv
