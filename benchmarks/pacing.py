@@ -160,6 +160,13 @@ whose edge comes later (at 500 ms, or on a slower start) still meets it with fou
 (in virtual time at 500 ms, 1,000 rows, 16 seeds: a median of 29 429s a run, 34 before); holding two until
 A = 240 would cover it, at about one round trip of a fresh 300-row job.
 
+After the merge (bccaf16), `--quotas 30/3,3000/150 --latencies 80 --repeat 1 --no-naive`:
+30/3 0.992 / 0.991 of the ceiling with 0.60 / 0.60% 429s (one app / pool), 3000/150 0.993 /
+0.992 with 1.25 / 0.00%, the fresh 300-row job 1.84 s (unthrottled 1.82 s). The one app at
+3000/150 again, this tree and 480f6cb (before the plateau) side by side, `--quotas 3000/150
+--latencies 80 --repeat 2 --no-pool --no-naive`: 0.20% and 0.49% 429s (medians of two),
+0.993 and 0.992 of the ceiling: the edge of a 3,000 window varies from run to run either way.
+
 The same session's run of the previous pacer (commit a7ecaee, --quick --repeat 1 --no-naive):
 30/3 0.964 / 0.943 of the ceiling with 2.35 / 4.86% 429s (one app / pool) at 80 ms, 0.926 /
 0.872 with 1.77 / 2.92% at 300 ms; 3000/150 0.879 / 0.967 and 0.895 / 0.825 (no 429s); 100/4
