@@ -212,10 +212,10 @@ class PlanFile:
             return
         if self._handle is None:
             self._handle = open_csv_output(self.path, self.COLUMNS, self.dialect)
-        header = self.dialect.header_lines
+        spreadsheet_line = self.dialect.line
         self.dialect.writer(self._handle).writerows(neutralise_rows(
             [[line.row, line.key, line.action, line.object_id, line.display_name, line.sign_in_name, line.reason,
-              self._changes(line.changes) if line.changes else "", line.row + header] for line in lines],
+              self._changes(line.changes) if line.changes else "", spreadsheet_line(line.row)] for line in lines],
             self._TEXT))
         self._handle.flush()
 

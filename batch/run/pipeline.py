@@ -281,11 +281,8 @@ class Engine:
         self.unresolved += len(unresolved)
         self.later += executed.later
         waiting = unresolved | {p.row for p in executed.later}
-        if waiting:
-            outcomes = _one_per_row([o for o in executed.outcomes if o.row not in waiting],
-                                    [r for r in rows if r not in waiting])
-        else:
-            outcomes = _one_per_row(executed.outcomes, rows)
+        outcomes = _one_per_row([o for o in executed.outcomes if o.row not in waiting],
+                                [r for r in rows if r not in waiting])
         self.journal.mark_done(outcomes)
         self.progress.add(outcomes)
         if self.session is not None:

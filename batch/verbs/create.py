@@ -244,8 +244,8 @@ class CreateVerb(Verb[CreatePlan]):
 
     def _verdict(self, plan: CreatePlan, holder: tuple[str, dict[str, Any]] | None) -> PlanLine:
         if holder is None:
-            return PlanLine(plan.row, plan.key, "create", reason=_free(bool(plan.sign_in_name), bool(plan.upn),
-                                                                        bool(plan.federated)))
+            return line_for(plan.row, plan.key, "create", None,
+                            _free(bool(plan.sign_in_name), bool(plan.upn), bool(plan.federated)))
         what, user = holder
         exists = f"exists: {what} is taken by {user.get('id', '')}"
         policy = self.options.on_existing
