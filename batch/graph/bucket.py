@@ -214,7 +214,14 @@ class AdaptiveBucket:
                 if low > self.rate:  # ... surely above it
                     self.rate = min(self.ceiling, low)
                 return False
-            lowered = self._learn(now, (self.admitted - change) / dt)
+            observed = (self.admitted - change) / dt
+            if observed < self.rate and observed * dt >= self.reading * self.server_capacity:
+                # Graph refilled at least all that was used at the first reading: its bucket may
+                # have been full in between, the refill beyond it lost, and the measurement is
+                # then only a lower bound (not a reason to slow down).
+                self._read(now, percentage)
+                return False
+            lowered = self._learn(now, observed)
         self._read(now, percentage)
         return lowered
 

@@ -32,7 +32,10 @@ State machine of one bucket:
   them measure Graph's refill rate: r = (W - C·Δp) / Δt (Δt long enough that p's rounding to
   0.01 is noise: `resolution`); the pace is `sustain_share` (98%) of the smoothed estimate.
   One measurement lowers the rate to no less than `deepest_cut` (70%) of it: a single noisy
-  pair once measured ~0/s (an earlier trace: a 52 s stall). Every p bounds what may be spent by
+  pair once measured ~0/s (an earlier trace: a 52 s stall). A measurement whose refill
+  covers all that the first reading found used (r·Δt ≥ p·C) is only a lower bound, since
+  Graph's bucket may have been full in between and lost the rest: it never slows the pace
+  (a window of one $batch, 20/2, slid to 0.22 of its ceiling on such readings). Every p bounds what may be spent by
   what Graph still holds, (1 - p)·C less what is in flight; and when that is more than two
   $batches beyond p's rounding (0.005·C) (the refill of a burst bound by latency or the
   server's CPU: ~10% of a 3000/150 window), it is spent at once rather than left idle at the

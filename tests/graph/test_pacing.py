@@ -366,6 +366,38 @@ def test_one_noisy_reading_cuts_the_rate_to_no_less_than_70_percent() -> None:
     assert pacer.write_rate == pytest.approx(24.0 * 0.7 * 0.98)
 
 
+def test_a_window_that_may_have_filled_between_two_readings_does_not_slow_the_pace() -> None:
+    # A window of one $batch (20/2): every $batch leaves Graph's bucket empty (p = 1.00), and
+    # the next goes 2.06 s later at 9.7/s plus a round trip (0.4 s). Graph's bucket refilled
+    # to full in 2 s and lost the rest, so 20 writes in 2.46 s say only that its rate is at
+    # least 8.1/s. Taken as the rate, each $batch measured a little less than the one before,
+    # and a run slid to ~2/s (0.22 of the ceiling at 80 ms, 0.06 at 600 ms).
+    vt = FakeClock()
+    pacer = make_pacer(vt, writes=Quota(20, 2))
+    pacer.writes.bursting = False
+    pacer.writes.capacity = 20
+    pacer.writes.rate = pacer.writes.proven = 9.7
+    told(pacer, 1.00, 20)
+    for _ in range(5):
+        vt.now += 2.46
+        pacer._take(20, 20)  # noqa: SLF001
+        told(pacer, 1.00, 20)
+    vt.now += 0.01
+    assert pacer.write_rate == pytest.approx(9.7)
+    # Where the bucket cannot have filled, the same measurement still slows the pace: from
+    # 0.85 used to 0.95 with 20 writes in 2.46 s at 30/3, Graph's rate is (20 - 3) / 2.46.
+    pacer = make_pacer(vt, writes=Quota(30, 3))
+    pacer.writes.bursting = False
+    pacer.writes.capacity = 30
+    pacer.writes.rate = pacer.writes.proven = 9.7
+    told(pacer, 0.85)
+    vt.now += 2.46
+    pacer._take(20, 20)  # noqa: SLF001
+    told(pacer, 0.95, 20)
+    vt.now += 0.01
+    assert pacer.write_rate < 9.7
+
+
 def test_the_first_percentage_after_probing_goes_back_towards_the_proven_rate() -> None:
     # 100/4 at 80 ms: after the burst, calm answers proved 25/s; probing on from a full bucket
     # reached 46/s before Graph's bucket was 80% used, and the next $batch drew 429s before a
@@ -619,6 +651,26 @@ async def test_a_fresh_300_row_job_is_not_slowed_by_the_ramp_s_plateau() -> None
         assert graph.refused == 0
     print(f"fresh 300 rows: {statistics.median(times):.2f} s ({min(times):.2f}-{max(times):.2f})")
     assert statistics.median(times) <= 5.1
+
+
+@pytest.mark.parametrize("latency", [0.08, 0.6])
+async def test_a_window_of_one_batch_is_not_read_as_an_ever_slower_rate(latency: float) -> None:
+    # A window no larger than a $batch (20/2, outside the sweep): each $batch empties
+    # Graph's bucket, which refills to full and loses the rest before the next; taking those
+    # lower bounds for the rate slid the pace down all run long: 0.52 of the ceiling at 80 ms
+    # and 0.17 at 600 ms over these 600 rows (0.22 and 0.06 over 2,000). Now 0.87 and 0.62: a
+    # $batch of 20 must wait for the whole window, and each waits a round trip more than
+    # Graph's refill needs.
+    ratios, refused = [], []
+    for seed in range(4):
+        vt = FakeClock()
+        graph = SimulatedGraph(vt, ServerQuota(20, 2), latency, spread=EMULATOR_SPREAD, seed=seed)
+        elapsed = await drive(vt, graph, make_pacer(vt), 600, workers=4)
+        ratios.append(ceiling_share(ServerQuota(20, 2), 600, elapsed))
+        refused.append(graph.refused)
+    print(f"20/2 at {latency * 1000:.0f} ms: ceiling {statistics.median(ratios):.3f}, 429s {refused}")
+    assert statistics.median(ratios) >= 0.55
+    assert statistics.median(refused) <= 6  # 1% of 600
 
 
 @pytest.mark.parametrize("pool", [False, True], ids=["one app", "pool of four"])
