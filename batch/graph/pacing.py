@@ -35,12 +35,12 @@ State machine of one bucket:
   pair once measured ~0/s (an earlier trace: a 52 s stall). A measurement whose refill
   covers all that the first reading found used (r·Δt ≥ p·C) is only a lower bound, since
   Graph's bucket may have been full in between and lost the rest: it never slows the pace
-  (a window of one $batch, 20/2, slid to 0.22 of its ceiling on such readings). Every p bounds what may be spent by
-  what Graph still holds, (1 - p)·C less what is in flight; and when that is more than two
-  $batches beyond p's rounding (0.005·C) (the refill of a burst bound by latency or the
-  server's CPU: ~10% of a 3000/150 window), it is spent at once rather than left idle at the
-  sustained rate. A calm answer after a
-  percentage is a bound (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt,
+  (a window of one $batch, 20/2, slid to 0.22 of its ceiling on such readings). Every p
+  bounds what may be spent by what Graph still holds, (1 - p)·C less what is in flight; and
+  when that is more than two $batches beyond p's rounding (0.005·C) (the refill of a burst
+  bound by latency or the server's CPU: ~10% of a 3000/150 window), it is spent at once
+  rather than left idle at the sustained rate. A calm answer after a percentage is a bound
+  (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt,
   the proven rate. A percentage lower than one read before, by more than Graph can have
   refilled since, is a late answer (the $batches in flight come back out of the order Graph
   counted them in): the earlier one, less that refill, is taken instead (`_freshest`).
