@@ -209,7 +209,9 @@ class AdaptiveBucket:
             slack = self.server_capacity * 0.01  # both percentages were rounded to 0.01
             if dt < self._interval():  # too soon for a measurement, but maybe not for a bound
                 high, low = (self.admitted - change + slack) / dt, (self.admitted - change - slack) / dt
-                if high < self.rate / self.s.sustain_share:  # Graph's rate is surely below our pace
+                # Graph's rate is surely below our pace; but not from the answers of a burst's
+                # tail: requests sent during the burst, a round trip ago, most refused.
+                if high < self.rate / self.s.sustain_share and now >= self.tail_until:
                     return self._learn(now, high, limit=True)
                 if low > self.rate:  # ... surely above it
                     self.rate = min(self.ceiling, low)

@@ -398,6 +398,37 @@ def test_a_window_that_may_have_filled_between_two_readings_does_not_slow_the_pa
     assert pacer.write_rate < 9.7
 
 
+def test_the_answers_of_a_burst_s_tail_bound_nothing() -> None:
+    # The burst meets Graph's edge with $batches still in flight: their answers come within a
+    # round trip, most refused, and the few admitted, against a bucket read empty, "proved"
+    # Graph's rate under half its real one (150/5 at 300 ms, a pool: 9.7 -> 6.65/s, and the
+    # run took 109 s where its siblings took 63). Only later readings bound the rate.
+    vt = FakeClock()
+    pacer = make_pacer(vt)
+    for _ in range(13):
+        pacer._take(20, 20)  # noqa: SLF001
+    calm(pacer, 200)
+    vt.now += 0.3
+    told(pacer, 1.00, 40, status=429)  # the edge: the burst ends, 20 more in flight
+    vt.now += 0.01
+    assert pacer.write_rate == pytest.approx(9.7) and not pacer.writes.bursting
+    vt.now += 0.6
+    told(pacer, 1.00, 2)
+    told(pacer, 1.00, 18, status=429)
+    vt.now += 0.01
+    assert pacer.write_rate == pytest.approx(9.7)
+    # Past the tail, two readings 0.6 s apart that only a slower Graph explains still bound it.
+    vt.now += 2.0
+    pacer._take(5, 5)  # noqa: SLF001
+    told(pacer, 0.95, 5)
+    vt.now += 0.6
+    rate = pacer.write_rate
+    pacer._take(1, 1)  # noqa: SLF001
+    told(pacer, 1.00)
+    vt.now += 0.01
+    assert pacer.write_rate < rate
+
+
 def test_the_first_percentage_after_probing_goes_back_towards_the_proven_rate() -> None:
     # 100/4 at 80 ms: after the burst, calm answers proved 25/s; probing on from a full bucket
     # reached 46/s before Graph's bucket was 80% used, and the next $batch drew 429s before a
@@ -586,6 +617,23 @@ async def test_a_window_of_one_batch_is_not_read_as_an_ever_slower_rate(latency:
     print(f"20/2 at {latency * 1000:.0f} ms: ceiling {statistics.median(ratios):.3f}, 429s {refused}")
     assert statistics.median(ratios) >= 0.55
     assert statistics.median(refused) <= 6  # 1% of 600
+
+
+@pytest.mark.parametrize(("hidden", "pool"), [(ServerQuota(150, 5), True), (ServerQuota(200, 5), False),
+                                             (ServerQuota(200, 5), True)], ids=["150/5 pool", "200/5 app", "200/5 pool"])
+async def test_no_seed_is_left_far_under_the_ceiling_by_its_burst_s_tail(hidden: ServerQuota, pool: bool) -> None:
+    # At 300 ms, one seed in eight or sixteen read the tail of the first burst as Graph's
+    # rate and finished at 0.53-0.59 of the ceiling where its siblings reached 0.96-0.98
+    # (benchmarks/pacing_grid.py --seeds 16); medians unchanged, the worst now 0.94-0.97.
+    ratios = []
+    for seed in range(16):
+        vt = FakeClock()
+        graph = SimulatedGraph(vt, hidden, 0.3, tenant=pool, spread=EMULATOR_SPREAD, seed=seed)
+        pacer: Pacer | AppPool = AppPool.of(apps("a", "b", "c", "d"), clock=vt.clock, sleep=vt.sleep) if pool \
+            else make_pacer(vt)
+        ratios.append(ceiling_share(hidden, 2000, await drive(vt, graph, pacer, 2000, workers=4)))
+    print(f"{hidden}, {'pool' if pool else 'app'}: ceiling {min(ratios):.3f}-{max(ratios):.3f}")
+    assert min(ratios) >= 0.9 and statistics.median(ratios) >= 0.95
 
 
 @pytest.mark.parametrize("pool", [False, True], ids=["one app", "pool of four"])
