@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from batch.cli import main
 from batch.emulator import Store
-from batch.errors import InputFileError
+from batch.errors import InputFileError, RunFolderUnsafe
 from batch.io.columns import CREATE_COLUMNS
 from batch.io.csvio import open_csv
 from batch.io.dialect import OutputDialect
@@ -143,6 +143,9 @@ def test_cutting_plan_csv_after_a_row_finds_records_that_span_lines(tmp_path: Pa
     assert written.startswith((tmp_path / "plan.csv").read_bytes())
     assert [r["reason"] for r in read(tmp_path / "plan.csv", ";")] == ["one", 'two\r\nlines; "x"']
     assert PlanFile(tmp_path / "nowhere").keep_rows_up_to(0) == 0
+    (tmp_path / "plan.csv").write_bytes(written + b"5;\xff\xfe\r\n")  # not what we wrote: one clear error
+    with pytest.raises(RunFolderUnsafe, match="is not the plan.csv entra-batch wrote .*start the dry run again"):
+        PlanFile(tmp_path, OutputDialect(";")).keep_rows_up_to(9)
 
 
 def test_raw_records_walk_the_wanted_rows_alongside_the_file(tmp_path: Path) -> None:
