@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from batch.cli import main
 from batch.emulator import Store
-from batch.errors import InputFileError
+from batch.errors import InputFileError, RunFolderUnsafe
 from batch.io.columns import CREATE_COLUMNS
 from batch.io.csvio import open_csv
 from batch.io.dialect import OutputDialect
@@ -106,6 +106,46 @@ def test_a_dry_run_writes_retry_csv_with_its_invalid_rows(home: Path, tmp_path: 
     source.write_text(HEADER + LOOP_ROWS[0] + LOOP_ROWS[1], encoding="utf-8", newline="")
     assert main(["create", str(source), "--dry-run", "--out-dir", str(tmp_path / "d"), "--quiet"]) == 1
     assert (tmp_path / "d" / "retry.csv").read_bytes().decode("utf-8-sig") == HEADER + LOOP_ROWS[1]
+
+
+def test_a_dry_run_interrupted_between_plan_csv_and_its_journal_writes_no_line_twice(home: Path,
+                                                                                   tmp_path: Path) -> None:
+    # An interrupted dry run had appended a group's plan.csv lines, not yet journaled its rows
+    # `done`: the resume planned those rows again and wrote their lines a second time.
+    rows = [f"emailAddress,c{i}@example.com,\"Customer, {i}\",\r\n" for i in range(1, 41)]
+    rows[6] = "emailAddress,not-an-email,Seven,\r\n"  # invalid: plan.csv says it would fail
+    rows[20] = "emailAddress,c21@example.com,=1+1,\r\n"  # a formula, neutralised in plan.csv
+    source = tmp_path / "in.csv"
+    source.write_text(HEADER + "".join(rows), encoding="utf-8", newline="")
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main(["create", str(source), "--dry-run", "--out-dir", str(whole), "--quiet"]) == 1
+    assert main(["create", str(source), "--dry-run", "--out-dir", str(cut), "--quiet"]) == 1
+    journal = Journal(cut)
+    journal._db.execute("DELETE FROM rows WHERE row > 25")  # noqa: SLF001 - the rows a kill left unjournaled
+    journal._db.commit()  # noqa: SLF001
+    journal.close()
+    assert main(["resume", str(cut), "--quiet"]) == 1
+    assert (cut / "plan.csv").read_bytes() == (whole / "plan.csv").read_bytes()
+    assert [r["row"] for r in read(cut / "plan.csv")] == [str(n) for n in range(1, 41)]
+    assert (cut / "results.csv").read_bytes() == (whole / "results.csv").read_bytes()
+
+
+def test_cutting_plan_csv_after_a_row_finds_records_that_span_lines(tmp_path: Path) -> None:
+    plan = PlanFile(tmp_path, OutputDialect(";"))
+    plan.append([PlanLine(1, "a", "create", reason="one"), PlanLine(2, "b", "fail", reason="two\r\nlines; \"x\""),
+                 PlanLine(3, "c", "fail", reason="3\r\n4"), PlanLine(4, "d", "create")])
+    plan.close()
+    written = (tmp_path / "plan.csv").read_bytes()
+    assert PlanFile(tmp_path, OutputDialect(";")).keep_rows_up_to(4) == 0
+    assert (tmp_path / "plan.csv").read_bytes() == written
+    assert PlanFile(tmp_path, OutputDialect(";")).keep_rows_up_to(2) == 2
+    assert [r["row"] for r in read(tmp_path / "plan.csv", ";")] == ["1", "2"]
+    assert written.startswith((tmp_path / "plan.csv").read_bytes())
+    assert [r["reason"] for r in read(tmp_path / "plan.csv", ";")] == ["one", 'two\r\nlines; "x"']
+    assert PlanFile(tmp_path / "nowhere").keep_rows_up_to(0) == 0
+    (tmp_path / "plan.csv").write_bytes(written + b"5;\xff\xfe\r\n")  # not what we wrote: one clear error
+    with pytest.raises(RunFolderUnsafe, match="is not the plan.csv entra-batch wrote .*start the dry run again"):
+        PlanFile(tmp_path, OutputDialect(";")).keep_rows_up_to(9)
 
 
 def test_raw_records_walk_the_wanted_rows_alongside_the_file(tmp_path: Path) -> None:

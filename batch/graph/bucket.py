@@ -209,12 +209,21 @@ class AdaptiveBucket:
             slack = self.server_capacity * 0.01  # both percentages were rounded to 0.01
             if dt < self._interval():  # too soon for a measurement, but maybe not for a bound
                 high, low = (self.admitted - change + slack) / dt, (self.admitted - change - slack) / dt
-                if high < self.rate / self.s.sustain_share:  # Graph's rate is surely below our pace
+                # Graph's rate is surely below our pace; but not from the answers of a burst's
+                # tail: requests sent during the burst, a round trip ago, most refused.
+                if high < self.rate / self.s.sustain_share and now >= self.tail_until:
                     return self._learn(now, high, limit=True)
                 if low > self.rate:  # ... surely above it
                     self.rate = min(self.ceiling, low)
                 return False
-            lowered = self._learn(now, (self.admitted - change) / dt)
+            observed = (self.admitted - change) / dt
+            if observed < self.rate and observed * dt >= self.reading * self.server_capacity:
+                # Graph refilled at least all that was used at the first reading: its bucket may
+                # have been full in between, the refill beyond it lost, and the measurement is
+                # then only a lower bound (not a reason to slow down).
+                self._read(now, percentage)
+                return False
+            lowered = self._learn(now, observed)
         self._read(now, percentage)
         return lowered
 

@@ -32,12 +32,15 @@ State machine of one bucket:
   them measure Graph's refill rate: r = (W - C·Δp) / Δt (Δt long enough that p's rounding to
   0.01 is noise: `resolution`); the pace is `sustain_share` (98%) of the smoothed estimate.
   One measurement lowers the rate to no less than `deepest_cut` (70%) of it: a single noisy
-  pair once measured ~0/s (an earlier trace: a 52 s stall). Every p bounds what may be spent by
-  what Graph still holds, (1 - p)·C less what is in flight; and when that is more than two
-  $batches beyond p's rounding (0.005·C) (the refill of a burst bound by latency or the
-  server's CPU: ~10% of a 3000/150 window), it is spent at once rather than left idle at the
-  sustained rate. A calm answer after a
-  percentage is a bound (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt,
+  pair once measured ~0/s (an earlier trace: a 52 s stall). A measurement whose refill
+  covers all that the first reading found used (r·Δt ≥ p·C) is only a lower bound, since
+  Graph's bucket may have been full in between and lost the rest: it never slows the pace
+  (a window of one $batch, 20/2, slid to 0.22 of its ceiling on such readings). Every p
+  bounds what may be spent by what Graph still holds, (1 - p)·C less what is in flight; and
+  when that is more than two $batches beyond p's rounding (0.005·C) (the refill of a burst
+  bound by latency or the server's CPU: ~10% of a 3000/150 window), it is spent at once
+  rather than left idle at the sustained rate. A calm answer after a percentage is a bound
+  (Graph's bucket climbed back under 80%): r ≥ (W + C·(p - 0.8)) / Δt,
   the proven rate. A percentage lower than one read before, by more than Graph can have
   refilled since, is a late answer (the $batches in flight come back out of the order Graph
   counted them in): the earlier one, less that refill, is taken instead (`_freshest`).
@@ -49,7 +52,9 @@ State machine of one bucket:
 - A 429 on a bucket's limit means Graph's bucket is empty: the rate measured since the last
   percentage (taking p = 1) becomes the learned rate, and pacing resumes there, not from a
   fraction of the old pace. 429s answering requests granted during the burst (the burst's
-  tail, within `tail_seconds` of its end) teach nothing about the rate: they only pause. Until
+  tail, within `tail_seconds` of its end) teach nothing about the rate: they only pause; nor
+  do the few admitted among them bound it (read against a bucket found empty, they once
+  "proved" 6.8/s of a tenant's 30/s, and that run finished at 0.57 of the ceiling). Until
   the first measurement after a burst that met a window smaller than believed, the pace is
   `after_burst` (half) of the belief, at most half of one app's documented write rate.
 - Every 429 (or 503 with Retry-After) sets a "not before" time that holds *every* worker of

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from batch.errors import InputFileError, RunFolderTaken
+from batch.errors import InputFileError, RunFolderTaken, RunFolderUnsafe
 from batch.io.dialect import ENCODING, OutputDialect
 from batch.io.quoting import neutralise, neutralise_rows
 from batch.outcome import FIRST_PASSWORD_COLUMNS, PASSWORD_COLUMNS, RESULT_COLUMNS, PasswordLine, Status
@@ -192,6 +192,9 @@ class PasswordsFile:
             self._fd = None
 
 
+_PLAN_ADVICE = "start the dry run again in a new folder (it changes nothing)"
+
+
 class PlanFile:
     """plan.csv of a dry run: one line per valid row, saying what would happen to it
     (`action`), to which customer (object id, display name, sign-in name), why, and for an
@@ -206,6 +209,45 @@ class PlanFile:
         self.dialect = dialect or OutputDialect()
         self.labels = dict(labels or {})
         self._handle: Any = None
+
+    def keep_rows_up_to(self, last_row: int) -> int:
+        """Cut the lines of rows after `last_row` from a plan.csv an earlier part of the run
+        wrote, and return how many records went. A dry run appends a group's lines before it
+        journals the group's rows `done`: interrupted in between, its resume plans those rows
+        again, and their lines were written twice. The lines are in row order and every
+        journaled row precedes every row that was not, so the file is cut where the first
+        record of a later row starts (a record may span lines: the csv reader finds its ends)."""
+        if self._handle is not None:
+            raise RuntimeError("plan.csv is cut before anything is appended to it")
+        try:
+            fd = open_existing(self.path, os.O_RDWR, tighten=True, advice=_PLAN_ADVICE)
+        except FileNotFoundError:
+            return 0
+        # Read as plain UTF-8: the byte order mark stays in the header's text, and every
+        # line's bytes are its text encoded again.
+        with open(fd, encoding="utf-8", newline="", closefd=True) as handle:
+            read = 0  # bytes of the file the reader has taken
+
+            def lines() -> Iterable[str]:
+                nonlocal read
+                for line in handle:
+                    read += len(line.encode("utf-8"))
+                    yield line
+
+            records = csv.reader(lines(), delimiter=self.dialect.delimiter)
+            try:
+                next(records, None)  # the header
+                end = read  # where the record about to be read starts
+                for record in records:
+                    if record and record[0].isdigit() and int(record[0]) > last_row:
+                        dropped = 1 + sum(1 for _ in records)
+                        os.ftruncate(handle.fileno(), end)
+                        return dropped
+                    end = read
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise RunFolderUnsafe(f"{self.path} is not the plan.csv entra-batch wrote ({exc}); "
+                                      f"{_PLAN_ADVICE}") from None
+        return 0
 
     def append(self, lines: list[PlanLine]) -> None:
         if not lines:

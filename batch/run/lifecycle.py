@@ -343,6 +343,8 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
     passwords = PasswordsFile(run_dir, dialect)
     plan_file = PlanFile(run_dir, dialect, column_labels(source.headers, source.match.by_index)) \
         if plans_by_reading else None
+    if plan_file is not None and resuming:  # lines an interrupted part wrote for rows it never journaled
+        plan_file.keep_rows_up_to(journal.last_row())
     connection: Connection | None = None
     tenant = None
     try:
