@@ -93,8 +93,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--rows", type=int, help="rows a run (default: 2,000 or three windows)")
     args = parser.parse_args()
-    quotas = [ServerQuota.parse(q) for q in args.quotas.split(",")]
-    latencies = [float(ms) / 1000 for ms in args.latencies.split(",")]
+    try:
+        quotas = [ServerQuota.parse(q) for q in args.quotas.split(",")]
+        latencies = [float(ms) / 1000 for ms in args.latencies.split(",")]
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.seeds < 1 or (args.rows is not None and args.rows < 1) or any(not 0 <= ms < 60 for ms in latencies):
+        parser.error("--seeds and --rows must be positive, each latency between 0 and 60,000 ms")
     print(f"{args.seeds} seeds a cell; 4 workers, $batches of 20; latency spread {EMULATOR_SPREAD}")
     print(f"{'quota':<10} {'latency':>7} {'':4} {'rows':>6} {'429s':>5} {'(max)':>6} {'share':>7} {'ratio':>6} {'(min)':>6}")
     off = 0
