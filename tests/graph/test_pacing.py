@@ -349,15 +349,22 @@ def test_a_late_answer_does_not_prove_graph_s_rate_higher() -> None:
     assert bucket.rate <= rate
 
 
+def sustaining(vt: FakeClock, writes: Quota, rate: float) -> Pacer:
+    """A pacer past its burst, which learned Graph's allowance (the quota's amount) and paces
+    at `rate`, proven by calm answers (so that the first percentage is no news)."""
+    pacer = make_pacer(vt, writes=writes)
+    pacer.writes.bursting = False
+    pacer.writes.capacity = writes.amount
+    pacer.writes.rate = pacer.writes.proven = rate
+    return pacer
+
+
 def test_one_noisy_reading_cuts_the_rate_to_no_less_than_70_percent() -> None:
     # Two percentages 0.6 s apart, 0.90 then 0.95 of a window of 100, with 5 writes admitted
     # between them, measure Graph's rate as (5 - 5) / 0.6 = 0/s. Taken at its word, it once
     # stalled a run for 52 s at 100/4; one reading now cuts by 30% at most.
     vt = FakeClock()
-    pacer = make_pacer(vt, writes=Quota(100, 4))
-    pacer.writes.bursting = False
-    pacer.writes.capacity = 100
-    pacer.writes.rate = pacer.writes.proven = 24.0
+    pacer = sustaining(vt, Quota(100, 4), 24.0)
     told(pacer, 0.90)
     vt.now += 0.6
     pacer._take(5, 5)  # noqa: SLF001
@@ -373,10 +380,7 @@ def test_a_window_that_may_have_filled_between_two_readings_does_not_slow_the_pa
     # least 8.1/s. Taken as the rate, each $batch measured a little less than the one before,
     # and a run slid to ~2/s (0.22 of the ceiling at 80 ms, 0.06 at 600 ms).
     vt = FakeClock()
-    pacer = make_pacer(vt, writes=Quota(20, 2))
-    pacer.writes.bursting = False
-    pacer.writes.capacity = 20
-    pacer.writes.rate = pacer.writes.proven = 9.7
+    pacer = sustaining(vt, Quota(20, 2), 9.7)
     told(pacer, 1.00, 20)
     for _ in range(5):
         vt.now += 2.46
@@ -386,10 +390,7 @@ def test_a_window_that_may_have_filled_between_two_readings_does_not_slow_the_pa
     assert pacer.write_rate == pytest.approx(9.7)
     # Where the bucket cannot have filled, the same measurement still slows the pace: from
     # 0.85 used to 0.95 with 20 writes in 2.46 s at 30/3, Graph's rate is (20 - 3) / 2.46.
-    pacer = make_pacer(vt, writes=Quota(30, 3))
-    pacer.writes.bursting = False
-    pacer.writes.capacity = 30
-    pacer.writes.rate = pacer.writes.proven = 9.7
+    pacer = sustaining(vt, Quota(30, 3), 9.7)
     told(pacer, 0.85)
     vt.now += 2.46
     pacer._take(20, 20)  # noqa: SLF001
