@@ -269,6 +269,16 @@ class Engine:
                 executed.plan += [refusal_line(r) for r in refused]
                 executed.outcomes += [r.outcome() for r in refused]
                 rows = sorted(rows + [r.row for r in refused])
+            if executed.unresolved:
+                # A row whose lookup was refused (a 401/403 stops the run) has no line. The
+                # group's rows after it go unrecorded too, and the run stops here: the rows
+                # journaled stay the first rows of the input, which resume relies on
+                # (`PlanFile.keep_rows_up_to`), and it plans the others again in their order.
+                first = min(executed.unresolved)
+                executed.plan = [line for line in executed.plan if line.row < first]
+                executed.outcomes = [outcome for outcome in executed.outcomes if outcome.row < first]
+                rows = [row for row in rows if row < first]
+                executed.stop = executed.stop or RowsUnresolved(len(executed.unresolved))
             executed.outcomes.sort(key=_ROW)  # in row order, as `rows` (sorted already, the usual case)
             self.plan_file.append(sorted(executed.plan, key=_ROW))
             self._record(executed, rows)
