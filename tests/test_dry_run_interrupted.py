@@ -241,3 +241,28 @@ def test_journaled_rows_whose_lines_never_reached_the_disk_are_planned_again(hom
     assert main(["resume", str(cut), "--quiet"]) == 0
     assert (cut / "plan.csv").read_bytes() == (whole / "plan.csv").read_bytes()
     assert (cut / "results.csv").read_bytes() == (whole / "results.csv").read_bytes()
+
+
+# ---- a file of invalid rows ------------------------------------------------------------------
+
+
+def test_a_dry_run_records_its_refusals_as_it_goes(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Refused rows waited in memory for the next valid row's group: a file of invalid rows sat
+    # there whole (340 MB at 300,000 rows) until its end, and a kill lost all of it.
+    from batch.run.pipeline import CHUNK_ROWS
+
+    rows = ROWS[:3] + [f"emailAddress,not-an-email-{i},N {i},\r\n" for i in range(3 * CHUNK_ROWS)] + ROWS[3:5]
+    source = tmp_path / "in.csv"
+    source.write_text(HEADER + "".join(rows), encoding="utf-8", newline="")
+    recorded: list[int] = []
+    mark_done = Journal.mark_done
+
+    def counted(self: Journal, outcomes: Any, *, commit: bool = True) -> None:
+        outcomes = list(outcomes)
+        recorded.append(len(outcomes))
+        mark_done(self, outcomes, commit=commit)
+
+    monkeypatch.setattr(Journal, "mark_done", counted)
+    assert main(["create", str(source), "--dry-run", "--out-dir", str(tmp_path / "dry"), "--quiet"]) == 1
+    assert plan_rows(tmp_path / "dry") == list(range(1, len(rows) + 1))
+    assert sum(recorded) == len(rows) and max(recorded) <= 2 * CHUNK_ROWS, recorded
