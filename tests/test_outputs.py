@@ -136,7 +136,7 @@ def test_cutting_plan_csv_after_a_row_finds_records_that_span_lines(tmp_path: Pa
                  PlanLine(3, "c", "fail", reason="3\r\n4"), PlanLine(4, "d", "create")])
     plan.close()
     written = (tmp_path / "plan.csv").read_bytes()
-    assert PlanFile(tmp_path, OutputDialect(";")).keep_rows_up_to(4) == 0
+    assert PlanFile(tmp_path, OutputDialect(";")).keep_rows_up_to(4) == 4  # the last row kept
     assert (tmp_path / "plan.csv").read_bytes() == written
     assert PlanFile(tmp_path, OutputDialect(";")).keep_rows_up_to(2) == 2
     assert [r["row"] for r in read(tmp_path / "plan.csv", ";")] == ["1", "2"]

@@ -212,42 +212,63 @@ class PlanFile:
 
     def keep_rows_up_to(self, last_row: int) -> int:
         """Cut the lines of rows after `last_row` from a plan.csv an earlier part of the run
-        wrote, and return how many records went. A dry run appends a group's lines before it
-        journals the group's rows `done`: interrupted in between, its resume plans those rows
-        again, and their lines were written twice. The lines are in row order and every
-        journaled row precedes every row that was not, so the file is cut where the first
-        record of a later row starts (a record may span lines: the csv reader finds its ends)."""
+        wrote, and a last record a failed write cut short; return the last row kept (0 for
+        none). A dry run appends a group's lines before it journals the group's rows `done`:
+        interrupted in between, its resume plans those rows again, and their lines were written
+        twice. The lines are in row order and every journaled row precedes every row that was
+        not (`Engine._record_plans`), so the file is cut where the first record of a later row
+        starts (a record may span lines: the csv reader finds its ends). A write cut short (a
+        full disk) leaves a last line with no line break, perhaps inside a row number or a
+        character: that record goes too, whatever it holds. Anything else that is not what
+        entra-batch writes is one clear error."""
         if self._handle is not None:
             raise RuntimeError("plan.csv is cut before anything is appended to it")
         try:
             fd = open_existing(self.path, os.O_RDWR, tighten=True, advice=_PLAN_ADVICE)
         except FileNotFoundError:
             return 0
-        # Read as plain UTF-8: the byte order mark stays in the header's text, and every
-        # line's bytes are its text encoded again.
-        with open(fd, encoding="utf-8", newline="", closefd=True) as handle:
+        with open(fd, "rb", closefd=True) as handle:
             read = 0  # bytes of the file the reader has taken
+            ended = False  # every line went to the reader
+            torn = False  # the last line has no line break
 
             def lines() -> Iterable[str]:
-                nonlocal read
+                nonlocal read, ended, torn
                 for line in handle:
-                    read += len(line.encode("utf-8"))
-                    yield line
+                    if not line.endswith(b"\n"):
+                        torn = True
+                        break
+                    read += len(line)
+                    yield line.decode("utf-8")  # the byte order mark stays in the header's text
+                ended = True
 
-            records = csv.reader(lines(), delimiter=self.dialect.delimiter)
+            records = csv.reader(lines(), delimiter=self.dialect.delimiter, strict=True)
+            cut: int | None = None
+            kept = 0
             try:
                 next(records, None)  # the header
                 end = read  # where the record about to be read starts
                 for record in records:
-                    if record and record[0].isdigit() and int(record[0]) > last_row:
-                        dropped = 1 + sum(1 for _ in records)
-                        os.ftruncate(handle.fileno(), end)
-                        return dropped
+                    row = record[0] if record else ""
+                    number = int(row) if row.isascii() and row.isdigit() else None
+                    if number is not None and number > last_row:
+                        cut = end
+                        break
+                    kept = number if number is not None else kept
                     end = read
-            except (csv.Error, UnicodeDecodeError) as exc:
+            except csv.Error as exc:
+                if not ended:
+                    raise RunFolderUnsafe(f"{self.path} is not the plan.csv entra-batch wrote ({exc}); "
+                                          f"{_PLAN_ADVICE}") from None
+                torn = True  # the file ends inside a quoted cell: its last record was cut short
+            except UnicodeDecodeError as exc:
                 raise RunFolderUnsafe(f"{self.path} is not the plan.csv entra-batch wrote ({exc}); "
                                       f"{_PLAN_ADVICE}") from None
-        return 0
+            if cut is None and torn:
+                cut = end
+            if cut is not None:
+                os.ftruncate(handle.fileno(), cut)
+        return kept
 
     def append(self, lines: list[PlanLine]) -> None:
         if not lines:
@@ -267,9 +288,9 @@ class PlanFile:
         return "; ".join(f"{self.labels.get(c.column, c.column)}: {c.before} \u2192 {c.after}" for c in changes)
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()  # closed even when its last flush fails
 
 
 def open_csv_output(path: Path, columns: Iterable[str], dialect: OutputDialect) -> Any:

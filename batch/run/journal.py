@@ -229,6 +229,14 @@ class Journal:
         (last,) = self._db.execute("SELECT coalesce(max(row), 0) FROM rows").fetchone()
         return int(last)
 
+    def forget_plans_after(self, row: int) -> int:
+        """A dry run's rows after `row`, no longer `done`: planned again by its resume (their
+        plan.csv lines were lost: `PlanFile.keep_rows_up_to`). Only a dry run's journal may
+        forget rows: its rows changed nothing. Returns how many were forgotten."""
+        self.flush()
+        with self._transaction():
+            return self._db.execute("DELETE FROM rows WHERE row > ? AND state = 'done'", (row,)).rowcount
+
     def states_between(self, first: int, last: int) -> dict[int, str]:
         self.flush()
         return dict(self._db.execute("SELECT row, state FROM rows WHERE row BETWEEN ? AND ?", (first, last)))

@@ -343,8 +343,11 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
     passwords = PasswordsFile(run_dir, dialect)
     plan_file = PlanFile(run_dir, dialect, column_labels(source.headers, source.match.by_index)) \
         if plans_by_reading else None
-    if plan_file is not None and resuming:  # lines an interrupted part wrote for rows it never journaled
-        plan_file.keep_rows_up_to(journal.last_row())
+    if plan_file is not None and resuming:
+        # Lines an interrupted part wrote for rows it never journaled go; rows it journaled
+        # whose lines never reached the disk (a crash of the machine: plan.csv is not synced
+        # line by line) are planned again.
+        journal.forget_plans_after(plan_file.keep_rows_up_to(journal.last_row()))
     connection: Connection | None = None
     tenant = None
     try:
@@ -401,10 +404,10 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
             except BaseException:  # Ctrl-C, SIGTERM, an abort with exit 3: what is done so far
                 _write_provisional_results(journal, run_dir)
                 raise
-    finally:
-        passwords.close()
-        if plan_file is not None:
-            plan_file.close()
+    except BaseException:
+        _close_files(passwords, plan_file, run_dir, failing=True)
+        raise
+    _close_files(passwords, plan_file, run_dir, failing=False)
     notes += _existing_note(request, journal)
     try:
         write_results(journal, run_dir, dialect)
@@ -418,6 +421,20 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
         raise RunFolderFailed(run_dir, exc) from None
     index.run_finished(run_dir, finished)
     return summary
+
+
+def _close_files(passwords: PasswordsFile, plan_file: PlanFile | None, run_dir: Path, *, failing: bool) -> None:
+    """passwords.csv and plan.csv, closed. Closing flushes what plan.csv still buffers: when
+    that fails while the run is failing already (a disk still full), the failure on its way
+    out is the one reported, and resume cuts what was written short (`PlanFile.keep_rows_up_to`)."""
+    passwords.close()
+    if plan_file is None:
+        return
+    try:
+        plan_file.close()
+    except OSError as exc:
+        if not failing:
+            raise RunFolderFailed(run_dir, exc) from None
 
 
 def _second_look_note(engine: Engine) -> tuple[str, ...]:

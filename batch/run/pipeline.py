@@ -200,17 +200,35 @@ class Engine:
                 self.journal.mark_done(finished, commit=False)
                 self.progress.add(finished)
                 self.on_progress(self.progress)
+            batch = await self._few_refusals(queue, batch)
             await asyncio.sleep(0)
         if reconcile:
             await queue.put(("reconcile", reconcile, 0))
         if batch:
             await self._put(queue, batch)
-        if self._refused:  # after the last group: recorded once that group is
-            self._refused_by_group[self._planned] = self._refused
-            self._plans_done[self._planned] = (Executed(), [])
-            self._planned += 1
-            self._refused = []
-            self._record_plans()
+        if self._refused:
+            self._record_refused()
+
+    async def _few_refusals(self, queue: Queue, batch: list[Any]) -> list[Any]:
+        """A dry run's refusals do not pile up in memory (a file of invalid rows held 340 MB
+        at 300,000 rows): past a chunk's worth they are recorded, with the valid rows read
+        before them. Returns the batch still to fill."""
+        if len(self._refused) < CHUNK_ROWS:
+            return batch
+        if batch:
+            await self._put(queue, batch)  # the refusals go with it
+            return []
+        self._record_refused()
+        return batch
+
+    def _record_refused(self) -> None:
+        """A dry run's refusals since the last group queued, as a group of their own: recorded
+        once the groups before them are (a file of invalid rows, or its end)."""
+        self._refused_by_group[self._planned] = self._refused
+        self._plans_done[self._planned] = (Executed(), [])
+        self._planned += 1
+        self._refused = []
+        self._record_plans()
 
     def _group_rows(self) -> int:
         """Rows a group holds: the batch size, or in a dry run whose directory index is
@@ -269,6 +287,16 @@ class Engine:
                 executed.plan += [refusal_line(r) for r in refused]
                 executed.outcomes += [r.outcome() for r in refused]
                 rows = sorted(rows + [r.row for r in refused])
+            if executed.unresolved:
+                # A row whose lookup was refused (a 401/403 stops the run) has no line. The
+                # group's rows after it go unrecorded too, and the run stops here: the rows
+                # journaled stay the first rows of the input, which resume relies on
+                # (`PlanFile.keep_rows_up_to`), and it plans the others again in their order.
+                first = min(executed.unresolved)
+                executed.plan = [line for line in executed.plan if line.row < first]
+                executed.outcomes = [outcome for outcome in executed.outcomes if outcome.row < first]
+                rows = [row for row in rows if row < first]
+                executed.stop = executed.stop or RowsUnresolved(len(executed.unresolved))
             executed.outcomes.sort(key=_ROW)  # in row order, as `rows` (sorted already, the usual case)
             self.plan_file.append(sorted(executed.plan, key=_ROW))
             self._record(executed, rows)
