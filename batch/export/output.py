@@ -45,7 +45,9 @@ def check_output(request: ExportRequest) -> None:
     """`--out` may name a new file, or a regular file of the user's, which the export replaces
     once complete. A symbolic link or another user's file is replaced only with `--force` (the
     link itself: what it points to is never written); a folder or a special file (a device, a
-    FIFO) never is. `-` is standard output, for CSV and JSON Lines."""
+    FIFO) never is. `-` is standard output, for CSV and JSON Lines. `--report` likewise."""
+    if request.report is not None:
+        check_replaceable(Path(request.report), force=request.force, option="--report")
     if request.out is None:
         return
     fmt = _format(request)

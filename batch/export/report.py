@@ -11,6 +11,7 @@ from typing import Any
 from batch.errors import ExportFailed
 from batch.export.summary import CustomerCounts, render_report
 from batch.run.files import write_summary
+from batch.run.private import write_replacing, writing
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,12 @@ def save_report(report: ExportReport) -> None:
     """The `--report` page (when asked for), then summary.json in the run folder."""
     try:
         if report.report_path is not None:
+            html = render_report(report.counts, title="Customer accounts", generated_at=report.finished,
+                                 target=report.target, source=str(report.path)).encode("utf-8")
             report.report_path.parent.mkdir(parents=True, exist_ok=True)
-            report.report_path.write_text(
-                render_report(report.counts, title="Customer accounts", generated_at=report.finished,
-                              target=report.target, source=str(report.path)), encoding="utf-8")
+            # Private as the export itself (it counts its customers), through a fresh file
+            # renamed into place: a link planted at the path is replaced, never written through.
+            write_replacing(report.report_path, writing(html))
         write_summary(report.run_dir, report.as_json())
     except OSError as exc:
         page = report.report_path

@@ -7,7 +7,6 @@ made), and is replaced whole, and only once the export file is complete."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from batch.errors import ConfigError
+from batch.run.private import write_replacing, writing
 
 STATE_VERSION = 1
 
@@ -53,8 +53,10 @@ def read_state(path: Path, identity: Mapping[str, Any]) -> DeltaState | None:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"--since {path}: not a state file written by `entra-batch export --since` ({exc})") from None
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION or not state.get("deltaLink"):
-        raise ConfigError(f"--since {path}: not a state file written by `entra-batch export --since`")
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION or not state.get("deltaLink") \
+            or _malformed(state):
+        raise ConfigError(f"--since {path}: not a state file written by `entra-batch export --since`"
+                          f"{f' ({_malformed(state)})' if isinstance(state, dict) and _malformed(state) else ''}")
     saved = state.get("target") or {}
     if saved.get("kind") != identity["kind"] or saved.get("tenant_id") != identity["tenant_id"]:
         raise ConfigError(f"--since {path} belongs to another target ({saved.get('tenant_id') or saved.get('kind')}); "
@@ -68,17 +70,34 @@ def read_state(path: Path, identity: Mapping[str, Any]) -> DeltaState | None:
                       extensions=dict(state.get("extensions") or {}))
 
 
+# What each field of a state file holds (a file edited by hand is refused, field by field).
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "deltaLink": (str,), "synced_at": (str, type(None)), "first_synced_at": (str, type(None)),
+    "columns": (list, type(None)), "extensions": (dict, type(None)), "target": (dict, type(None))}
+
+
+def _malformed(state: dict[str, Any]) -> str:
+    """What is wrong with the fields of a state file read as JSON, or ""."""
+    for name, kinds in _FIELDS.items():
+        if not isinstance(state.get(name), kinds):
+            return f"its {name!r} is not what entra-batch writes there"
+    if not all(isinstance(c, str) for c in state.get("columns") or ()):
+        return "its 'columns' are not all names"
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in (state.get("extensions") or {}).items()):
+        return "its 'extensions' are not all names"
+    if not all(isinstance(v, (str, type(None))) for v in (state.get("target") or {}).values()):
+        return "its 'target' is not what entra-batch writes there"
+    return ""
+
+
 def write_state(path: Path, state: DeltaState, identity: Mapping[str, Any]) -> None:
     """Replaced whole and only once the export file is complete: an interrupted export
-    leaves the previous state, and running it again lists the same changes."""
+    leaves the previous state, and running it again lists the same changes. Private (it
+    holds the delta link that reads the tenant's changes), through a fresh file renamed into
+    place (`write_replacing`: a link planted at the path is replaced, never written through)."""
+    data = (json.dumps(state.as_json(identity), indent=2) + "\n").encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(state.as_json(identity), handle, indent=2)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    write_replacing(path, writing(data))
 
 
 def _iso(moment: float) -> str:

@@ -37,6 +37,7 @@ from batch.run.private import (
     open_or_create,
     private_dir,
     write_replacing,
+    writing,
 )
 from batch.verbs.base import Change, PlanLine
 
@@ -422,8 +423,4 @@ def blanked(text: str, blank: Collection[int], delimiter: str) -> str:
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> Path:
     """summary.json (0600), through a fresh temporary file renamed into place."""
     data = (json.dumps(summary, indent=2, sort_keys=False) + "\n").encode("utf-8")
-
-    def fill(raw: BinaryIO) -> None:
-        raw.write(data)
-
-    return write_replacing(run_dir / "summary.json", fill)
+    return write_replacing(run_dir / "summary.json", writing(data))

@@ -164,26 +164,34 @@ def write_replacing(path: Path, fill: Callable[[BinaryIO], None]) -> Path:
     return path
 
 
-def check_replaceable(path: Path, *, force: bool) -> None:
-    """What is at `path` (`export --out`, `template --out`) may be replaced by a new file: nothing,
-    or a regular file of ours; a symbolic link (the link itself) or another user's file only with
-    `force`; a folder or a special file (a device, a FIFO) never. ConfigError otherwise."""
+def writing(data: bytes) -> Callable[[BinaryIO], None]:
+    """A `write_replacing` fill that writes `data`."""
+    def fill(handle: BinaryIO) -> None:
+        handle.write(data)
+    return fill
+
+
+def check_replaceable(path: Path, *, force: bool, option: str = "--out") -> None:
+    """What is at `path` (`export --out` and `--report`, `template --out`) may be replaced by a
+    new file: nothing, or a regular file of ours; a symbolic link (the link itself) or another
+    user's file only with `force`; a folder or a special file (a device, a FIFO) never.
+    ConfigError otherwise, naming the `option` that gave the path."""
     try:
         found = os.lstat(path)
     except OSError:
         return  # nothing there, or no way there: writing the file reports that
     if stat.S_ISDIR(found.st_mode):
-        raise ConfigError(f"--out {path} is a folder; give a file name")
+        raise ConfigError(f"{option} {path} is a folder; give a file name")
     if stat.S_ISLNK(found.st_mode):
         if not force:
-            raise ConfigError(f"--out {path} is a symbolic link; entra-batch does not write through links. "
+            raise ConfigError(f"{option} {path} is a symbolic link; entra-batch does not write through links. "
                               "Give the file's real path, or --force to replace the link itself with the file")
         return
     if not stat.S_ISREG(found.st_mode):
-        raise ConfigError(f"--out {path} is not a regular file (a device, a FIFO or a socket) and is never "
-                          "replaced; give a file name (or - for standard output)")
+        raise ConfigError(f"{option} {path} is not a regular file (a device, a FIFO or a socket) and is never "
+                          f"replaced; give a file name{' (or - for standard output)' if option == '--out' else ''}")
     if found.st_uid != os.geteuid() and not force:
-        raise ConfigError(f"--out {path} belongs to another user (uid {found.st_uid}); choose another --out, or "
+        raise ConfigError(f"{option} {path} belongs to another user (uid {found.st_uid}); choose another {option}, or "
                           "--force to replace it")
 
 

@@ -1,0 +1,72 @@
+"""The files an export writes beside its output, the `--report` page and the `--since` state
+file: private as the output is, never written through a link, and a state file edited by
+hand refused in one line (found by a review: both were written with the umask's mode and
+through a planted link, and a state file whose fields had other types was an internal error)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from batch.cli import main
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("ENTRA_BATCH_TARGET", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ENTRA_BATCH_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def export(here: Path, *options: str, out: str = "c.csv") -> int:
+    return main(["export", "--quiet", "--out", str(here / out), "--out-dir", str(here / ("run-" + out)), *options])
+
+
+def test_the_report_and_the_state_file_are_private_whatever_the_umask(here: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        assert export(here, "--report", str(here / "r.html"), "--since", str(here / "state.json")) == 0
+    finally:
+        os.umask(old)
+    modes = {name: oct(stat.S_IMODE(os.stat(here / name).st_mode)) for name in ("c.csv", "r.html", "state.json")}
+    assert modes == {"c.csv": "0o600", "r.html": "0o600", "state.json": "0o600"}
+    assert json.loads((here / "state.json").read_text())["deltaLink"]
+    assert sorted(p.name for p in here.iterdir() if p.name.endswith(".tmp")) == []
+
+
+def test_a_link_at_the_report_s_path_is_refused_or_replaced_never_written_through(
+        here: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    victim = here / "victim.txt"
+    victim.write_text("precious\n")
+    (here / "r.html").symlink_to(victim)
+    capsys.readouterr()
+    assert export(here, "--report", str(here / "r.html")) == 2
+    assert "--report" in capsys.readouterr().err and not (here / "c.csv").exists()
+    assert export(here, "--report", str(here / "r.html"), "--force") == 0  # the link itself is replaced
+    assert victim.read_text() == "precious\n"
+    assert not (here / "r.html").is_symlink() and "<html" in (here / "r.html").read_text().lower()
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("target", "hand-edited"), ("columns", 5), ("extensions", [1, 2]), ("deltaLink", 123),
+    ("columns", [1]), ("synced_at", {}),
+])
+def test_a_state_file_edited_by_hand_is_refused_in_one_line(here: Path, capsys: pytest.CaptureFixture[str],
+                                                            field: str, value: object) -> None:
+    state = here / "state.json"
+    assert export(here, "--since", str(state)) == 0
+    saved = json.loads(state.read_text())
+    saved[field] = value
+    state.write_text(json.dumps(saved))
+    capsys.readouterr()
+    assert export(here, "--since", str(state), out="d.csv") == 2
+    err = capsys.readouterr().err
+    assert "not a state file written by `entra-batch export --since`" in err and "internal error" not in err, err
+    assert "Traceback" not in err and sum("state file" in line for line in err.splitlines()) == 1, err
