@@ -80,6 +80,39 @@ async def test_a_refused_confirmation_writes_and_sends_nothing(emulator: Emulato
     assert not (tmp_path / "run").exists()
 
 
+async def test_a_run_stopped_at_its_question_is_asked_again_on_resume(emulator: Emulator, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # A delete killed at its question (its terminal closed) left a run folder that resume
+    # finished without asking: every customer of the file deleted, never confirmed.
+    monkeypatch.setenv("ENTRA_BATCH_REPLICATION_WAITS", "0.01,0.02")
+    created = await batch.start_run(batch.RunRequest(verb="create", input=str(SAMPLE)), emulator.target,
+                                    runs_root=tmp_path / "runs", transport=emulator.transport)
+    live = created.counts["created"]
+
+    class Killed(BaseException):
+        pass
+
+    def killed(rows: int) -> bool:
+        raise Killed
+
+    run_dir = tmp_path / "delete"
+    request = batch.RunRequest(verb="delete", input=str(SAMPLE), out_dir=str(run_dir))
+    with pytest.raises(Killed):
+        await batch.start_run(request, emulator.target, transport=emulator.transport, confirm=killed)
+    with pytest.raises(batch.RunError, match="stopped at its confirmation question") as unasked:
+        await batch.resume_run(run_dir, emulator.target, transport=emulator.transport)
+    assert unasked.value.exit_code == batch.ExitCode.USAGE
+    asked: list[int] = []
+    with pytest.raises(batch.RunError, match="not confirmed; nothing was sent"):
+        await batch.resume_run(run_dir, emulator.target, transport=emulator.transport,
+                               confirm=lambda rows: asked.append(rows) and False)
+    assert asked == [50] and emulator.store.count_users(emulator.target.tenant_id, "live") == live
+    summary = await batch.resume_run(run_dir, emulator.target, transport=emulator.transport, confirm=lambda rows: True)
+    assert summary.counts["deleted"] == live
+    # Once confirmed, a later resume does not ask again.
+    await batch.resume_run(run_dir, emulator.target, transport=emulator.transport)
+
+
 async def test_the_local_target_needs_the_emulators_transport(tmp_path: Path) -> None:
     request = batch.RunRequest(verb="create", input=str(SAMPLE), out_dir=str(tmp_path / "run"))
     with pytest.raises(batch.RunError, match="built-in emulator"):

@@ -65,6 +65,64 @@ def test_a_mass_password_reset_against_a_tenant_asks_naming_the_tenant(monkeypat
     assert "Delete 150 customers listed in leavers.csv in tenant 1234-tenant" in capsys.readouterr().err
 
 
+def test_the_end_of_input_or_ctrl_c_at_the_question_says_no(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # Ctrl-D at the question was an internal error (EOFError) that left a run folder to resume;
+    # Ctrl-C waited for Enter (the event loop's handler only cancels, and the loop waited for
+    # the answer). While the question is asked, Ctrl-C interrupts it, and it means no.
+    import os
+    import signal
+
+    local = Target(kind="local", graph_url="http://emulator.local/v1.0")
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+
+    def end_of_input(*question: str) -> str:
+        raise EOFError
+
+    def ctrl_c(*question: str) -> str:
+        os.kill(os.getpid(), signal.SIGINT)  # raised here only if the question installed Python's handler
+        return "yes"
+
+    runs_handler: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: runs_handler.append(number))
+    try:
+        for answer in (end_of_input, ctrl_c):
+            monkeypatch.setattr("builtins.input", answer)
+            assert not confirmed(_args("delete", file=Path("leavers.csv")), 150, local)
+            assert "Delete 150 customers listed in leavers.csv" in capsys.readouterr().err
+        assert runs_handler == []
+        os.kill(os.getpid(), signal.SIGINT)  # the run's own handler is back
+        assert runs_handler == [signal.SIGINT]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_resume_asks_a_run_stopped_at_its_question_again(home: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+    import sys
+
+    source = tmp_path / "many.csv"
+    subprocess.run([sys.executable, str(Path(__file__).resolve().parent.parent / "sample_data" / "generate.py"),
+                    "120", "--bad", "0", "--out", str(source)], check=True)
+    assert main(["create", str(source), "--quiet", "--out-dir", str(tmp_path / "made")]) == 0
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+
+    def killed(*question: str) -> str:
+        raise SystemExit(137)  # the process dies at the question (its terminal closed)
+
+    monkeypatch.setattr("builtins.input", killed)
+    with pytest.raises(SystemExit):
+        main(["delete", str(source), "--quiet", "--out-dir", str(tmp_path / "gone")])
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    capsys.readouterr()
+    assert main(["resume", str(tmp_path / "gone"), "--quiet"]) == 2  # not on a terminal: --yes, as delete needs
+    assert "holds 120 rows to delete; pass --yes to confirm" in capsys.readouterr().err
+    assert main(["resume", str(tmp_path / "gone"), "--quiet", "--yes", "--json"]) == 0
+    assert '"deleted": 120' in capsys.readouterr().out
+
+
 def test_reset_password_takes_yes(home: Path, tmp_path: Path) -> None:
     source = tmp_path / "reset.csv"
     source.write_text("signInName\r\nnobody@example.com\r\n", encoding="utf-8")

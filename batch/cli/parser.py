@@ -243,6 +243,9 @@ def _add_resume(verbs: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, help="the run folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--yes", action="store_true",
+                   help="confirm a run that stopped at its confirmation question (deleting more than 100 "
+                        "customers, ...) without asking it again (needed when not on a terminal)")
     _add_output_options(p)
     _add_target_options(p)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -107,8 +108,8 @@ def confirmed(args: argparse.Namespace, rows: int, target: Target | None = None,
     where = _where(args, target) if on_a_tenant and target is not None else ""
     what = "rows to delete" if args.command == "delete" else "passwords to reset"
     if not sys.stdin.isatty():
-        raise ConfigError(f"{args.file} holds {rows} {what}{where}; pass --yes to confirm (or --dry-run to look "
-                          "first)")
+        look = "" if getattr(args, "resuming", False) else " (or --dry-run to look first)"
+        raise ConfigError(f"{args.file} holds {rows} {what}{where}; pass --yes to confirm{look}")
     if args.command == "delete":
         question = f"Delete {rows} customers listed in {args.file}{where}? They stay restorable for 30 days. "
     else:
@@ -118,8 +119,26 @@ def confirmed(args: argparse.Namespace, rows: int, target: Target | None = None,
         bar.bar.clear()
     sys.stderr.write(question + "Type yes to go on: ")
     sys.stderr.flush()
-    answer = input()
-    return answer.strip().lower() == "yes"
+    return _answer().strip().lower() == "yes"
+
+
+def _answer() -> str:
+    """A line typed on the terminal; "" for the end of input (Ctrl-D) or Ctrl-C, which say no.
+    The run's event loop turns Ctrl-C into a cancellation that waits for the loop, which
+    waits for this answer: while it is asked, Ctrl-C interrupts the question itself."""
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread: no handler to change
+        previous = None
+    try:
+        return input()
+    except (EOFError, KeyboardInterrupt):
+        sys.stderr.write("\n")
+        return ""
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _where(args: argparse.Namespace, target: Target) -> str:
@@ -136,10 +155,14 @@ def resume(args: argparse.Namespace, holder: RunFolderHolder) -> int:
     target = target_of(args, target=request.target, profile=request.profile, domain=request.domain,
                        extensions_app_id=request.extensions_app_id, auth=request.auth)
     bar = ProgressBar(args.quiet or args.verbose)
+    # A run stopped at its confirmation question is asked it again, as its own command asks.
+    asked = argparse.Namespace(command=request.verb, dry_run=request.dry_run, yes=args.yes, file=request.input,
+                               profile=request.profile, resuming=True)
     try:
         with reach(target) as where:
             summary = signals.run(resume_run(args.run_dir, where.target, transport=where.transport, on_progress=bar,
-                                             watch=watching(args, dry_run=request.dry_run)))
+                                             watch=watching(args, dry_run=request.dry_run),
+                                             confirm=lambda rows: confirmed(asked, rows, where.target, bar)))
     finally:
         bar.close()
     return report(summary, as_json=args.json)

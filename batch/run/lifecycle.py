@@ -280,15 +280,21 @@ def _cannot_resume(run_dir: Path, why: str) -> ConfigError:
 
 async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBaseTransport | None = None,
                      on_progress: ProgressCallback | None = None, index: RunIndex | None = None,
-                     watch: RunWatch | None = None) -> RunSummary:
+                     watch: RunWatch | None = None, confirm: ConfirmCallback | None = None) -> RunSummary:
     """Finish an interrupted run: rows done are kept, rows sent without an answer are looked
-    up before anything is re-sent, the rest are sent. Needs the same input file and target."""
+    up before anything is re-sent, the rest are sent. Needs the same input file and target.
+    A run that stopped at its confirmation question (nothing sent) is asked again:
+    `confirm(records)`, as `start_run` asks; without one, `NotConfirmed`."""
     waits = replication_waits()  # a bad setting stops the resume before anything is touched
     journal = _open_recorded(run_dir)
     try:
         meta = journal.meta()
         request = RunRequest.from_journal(meta["request"])
         _check_same_target(meta.get("target_identity") or {}, target)
+        unconfirmed = meta.get("confirmed") is False
+        if unconfirmed and confirm is None:
+            raise NotConfirmed(f"{run_dir} stopped at its confirmation question and was never confirmed; nothing was "
+                               "sent. Resume it where the question can be answered")
         source = Path(request.input)
         if not source.is_file():
             raise ConfigError(f"the run's input file {source} is gone; put it back to resume")
@@ -302,7 +308,7 @@ async def resume_run(run_dir: Path, target: Target, *, transport: httpx.AsyncBas
                           started=float(meta.get("started") or time.time()), dry_run=request.dry_run)
         return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
                               on_progress=on_progress, resuming=True, replication_waits=waits, index=index,
-                              watch=watch)
+                              watch=watch, confirm=confirm if unconfirmed else None)
     finally:
         journal.close()
 
@@ -374,9 +380,14 @@ async def _execute(request: RunRequest, target: Target, opened: _Input, *, journ
                 await connection.check_permissions(
                     verb.needs.for_run(source.match.by_index.values(), reads_only=plans_by_reading))
                 tenant = await name_target(connection, request.verb, opened.scan.records, watch)
-                # Asked once the tenant is named and before anything is written (a refusal leaves no folder).
-                if confirm is not None and not confirm(opened.scan.records):
-                    raise NotConfirmed("not confirmed; nothing was sent")
+                # Asked once the tenant is named and before anything is written (a refusal leaves no
+                # folder). A run stopped at the question (killed, its terminal closed) was never
+                # confirmed: its journal says so, and resume asks again.
+                if confirm is not None:
+                    journal.set_meta(confirmed=False)
+                    if not confirm(opened.scan.records):
+                        raise NotConfirmed("not confirmed; nothing was sent")
+                    journal.set_meta(confirmed=True)
                 session = Session(client=connection.client, passwords_on_file=passwords.rows_present,
                                   passwords_elsewhere=PasswordsElsewhere(
                                       index, verb=request.verb, fingerprint=opened.scan.sha256, run_dir=run_dir,
