@@ -296,6 +296,18 @@ def test_emulator_reset_asks_and_needs_yes_without_a_terminal(home: Path, tmp_pa
     assert not (home / "emulator.db").exists()
 
 
+def test_a_run_made_before_an_emulator_reset_says_so_on_resume(home: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # It said "made against the built-in emulator, but the current settings point at the
+    # built-in emulator".
+    assert main(["create", str(rows_file(tmp_path / "in.csv", 1)), "--quiet", "--out-dir", str(tmp_path / "r")]) == 0
+    assert main(["emulator", "reset", "--yes"]) == 0
+    capsys.readouterr()
+    assert main(["resume", str(tmp_path / "r"), "--quiet"]) == batch.ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "the emulator has been reset since" in err and "Start the run again in a new folder" in err, err
+
+
 class RefusingLater(httpx.AsyncBaseTransport):
     """The emulator, until the second $batch: its writes are refused with 403, as when the
     app's permission is taken away mid-run."""

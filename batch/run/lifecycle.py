@@ -329,6 +329,10 @@ def _check_same_target(saved: dict[str, object], target: Target) -> None:
     now = target_identity(target)
     if not saved or same_target(saved, now):
         return
+    if saved.get("kind") == now["kind"] == "local":  # its tenant is another one now: `emulator reset`
+        raise ConfigError(f"this run was made against the built-in emulator's tenant {saved.get('tenant_id')}, and "
+                          f"the emulator has been reset since (its tenant is {now['tenant_id']} now): what the run "
+                          "did there is gone. Start the run again in a new folder")
     where = "the built-in emulator" if saved.get("kind") == "local" else \
         f"tenant {saved.get('tenant_id')} at {saved.get('graph_url')}"
     here = "the built-in emulator" if now["kind"] == "local" else f"tenant {now['tenant_id']}"
