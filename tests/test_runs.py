@@ -308,6 +308,23 @@ def test_a_run_made_before_an_emulator_reset_says_so_on_resume(home: Path, tmp_p
     assert "the emulator has been reset since" in err and "Start the run again in a new folder" in err, err
 
 
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry run", "run"])
+def test_a_domain_the_tenant_has_not_verified_stops_the_run_before_it_sends(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], dry_run: bool) -> None:
+    # `--domain fabrikam.com` passed validate and the dry run ("would create"), and the run then
+    # failed every row (Graph: the issuer must be the tenant's domain). Found by a bug hunt.
+    source = rows_file(tmp_path / "in.csv", 2)
+    capsys.readouterr()
+    code = main(["create", str(source), "--domain", "fabrikam.com", "--quiet", "--out-dir", str(tmp_path / "r"),
+                 *(["--dry-run"] if dry_run else [])])
+    assert code == batch.ExitCode.USAGE
+    assert "--domain fabrikam.com is not a verified domain of the tenant (contoso.onmicrosoft.com)" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    assert main(["create", str(source), "--domain", "Contoso.onmicrosoft.com", "--quiet", "--out-dir",
+                 str(tmp_path / "ok"), *(["--dry-run"] if dry_run else [])]) == 0
+
+
 class RefusingLater(httpx.AsyncBaseTransport):
     """The emulator, until the second $batch: its writes are refused with 403, as when the
     app's permission is taken away mid-run."""

@@ -500,11 +500,28 @@ async def _tenant_names(request: RunRequest, target: Target, journal: Journal,
             if request.verb == "create":
                 raise
             domain = None  # other verbs need it only for sign-in name keys (rows say so)
+    elif connection is not None and domain and "domain" not in remembered:
+        await _check_domain(domain, connection)
     if domain and "domain" not in remembered:
         journal.set_meta(domain=domain)
     if extensions_app_id and "extensions_app_id" not in remembered:
         journal.set_meta(extensions_app_id=extensions_app_id)
     return domain, extensions_app_id
+
+
+async def _check_domain(domain: str, connection: Connection) -> None:
+    """A domain given by --domain (a profile, ENTRA_BATCH_DOMAIN) that the tenant has not
+    verified: every sign-in name and UPN in it would be refused, row after row, so the run
+    stops before anything is sent. Not checked when the app may not read /organization."""
+    found = await connection.organization()
+    if found.status != 200 or not isinstance(found.body, dict):
+        return
+    names = [str(d.get("name")) for org in found.body.get("value") or [] if isinstance(org, dict)
+             for d in org.get("verifiedDomains") or [] if isinstance(d, dict) and d.get("name")]
+    if names and domain.lower() not in {name.lower() for name in names}:
+        raise ConfigError(f"--domain {domain} is not a verified domain of the tenant ({', '.join(names)}): Graph "
+                          "would refuse every sign-in name and UPN in it. Give one of those, or leave --domain out "
+                          "to use the tenant's default")
 
 
 # The verbs that write custom attributes: they validate them against the tenant's catalog.
