@@ -321,6 +321,23 @@ def test_a_damaged_parquet_past_its_head_is_one_line(home: Path, tmp_path: Path,
     assert "cannot be read as Parquet past record" in err and "Traceback" not in err, err
 
 
+def test_an_excel_error_cell_makes_its_row_invalid(home: Path, tmp_path: Path) -> None:
+    # A cell whose formula failed (#N/A, #REF!) was read as its text: a customer named "#N/A".
+    path = write_table(tmp_path / "in.xlsx", ["signInName", "displayName", "jobTitle"],
+                       [["a@example.com", "A", "x"], ["b@example.com", "#N/A", "#REF!"], ["c@example.com", "N/A", ""]])
+    book = openpyxl.load_workbook(path)
+    sheet = book.active
+    assert sheet is not None
+    assert sheet["B3"].data_type == sheet["C3"].data_type == "e"  # openpyxl, as Excel, takes them for errors
+    book.save(path)
+    assert main(["create", str(path), "--out-dir", str(tmp_path / "run"), "--quiet"]) == 1
+    found = results(tmp_path / "run")
+    assert [r["status"] for r in found] == ["created", "invalid", "created"]
+    assert found[1]["error_message"] == ("displayName (column 2) holds the Excel error #N/A; fix the formula or the "
+                                         "value in Excel; jobTitle (column 3) holds the Excel error #REF!; fix the "
+                                         "formula or the value in Excel")
+
+
 # ---- retry.csv and resume -------------------------------------------------------------------------------
 
 def test_retry_csv_of_a_parquet_run_runs_again(home: Path, tmp_path: Path) -> None:
