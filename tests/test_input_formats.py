@@ -288,7 +288,12 @@ def test_options_that_do_not_fit_the_format_are_refused(home: Path, tmp_path: Pa
     ("plain.xlsx", b"signInName,displayName\r\na@example.com,A\r\n", "is not an Excel workbook (.xlsx)"),
     ("locked.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "is a password-protected workbook or an old .xls"),
     ("bad.parquet", b"PAR1 this is not parquet PAR1", "is not a Parquet file or is damaged"),
-    ("empty.jsonl", b"\n\n[1]\n", "holds no JSON object"),
+    ("empty.jsonl", b"\n\n[1]\n", "holds no JSON object: its first line holds a JSON array"),
+    # The file's encoding, or a pretty-printed document, was not said (found by a bug hunt).
+    ("latin1.jsonl", b'{"signInName": "h@example.com", "displayName": "H\xe9l\xe8ne"}\n',
+     "holds no JSON object: its first line is not valid UTF-8 (byte 50)"),
+    ("utf16.jsonl", '{"signInName": "h@example.com"}\n'.encode("utf-16"), "is UTF-16 (its byte order mark says so)"),
+    ("pretty.jsonl", b'{\n  "signInName": "h@example.com"\n}\n', "holds no JSON object: its first line is not valid JSON"),
 ])
 def test_a_bad_file_is_one_line_and_exit_2(home: Path, tmp_path: Path, name: str, content: bytes, said: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:
