@@ -225,6 +225,10 @@ def _open_recorded(run_dir: Path) -> Journal:
     try:
         meta = journal.meta()
         if "request" not in meta:
+            if any(p.name not in STARTUP_LEFTOVERS for p in run_dir.iterdir()):
+                # Files of a run beside a journal that describes none: it was emptied or replaced.
+                raise JournalUnreadable("describes no run, though the folder holds the files of one (the journal "
+                                        "was emptied or replaced)")
             # Killed between making the folder and recording the run: nothing was sent.
             raise ConfigError(f"the run in {run_dir} was interrupted while starting, before anything was sent; "
                               f"start it again with the same command (--out-dir {run_dir})")
