@@ -156,9 +156,18 @@ def test_the_emulator_command_refuses_a_folder_as_db(tmp_path: Path, capsys: pyt
 
 def test_the_emulator_command_refuses_a_database_it_cannot_use(tmp_path: Path,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    junk = tmp_path / "junk.db"
+    # A file that is not SQLite is refused untouched: its mode was tightened to 0600 and a
+    # .lock made beside it first (found by a bug hunt).
+    junk = tmp_path / "notes.csv"
     junk.write_bytes(b"this is not SQLite" * 100)
+    junk.chmod(0o644)
     assert main(["emulator", "--db", str(junk), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "is a file that is not an emulator directory (not an SQLite database)" in err and "Traceback" not in err
+    assert oct(junk.stat().st_mode & 0o777) == "0o644" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv"]
+    damaged = tmp_path / "damaged.db"  # an SQLite header over garbage: the directory's own opening says why
+    damaged.write_bytes(b"SQLite format 3\x00" + b"\xff" * 2000)
+    assert main(["emulator", "--db", str(damaged), "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "cannot open the emulator's directory" in err and "Traceback" not in err
 
