@@ -259,6 +259,20 @@ def test_custom_attributes_are_exported_under_their_short_names(home: Path, tmp_
     assert rows["alan@example.com"]["ext.loyaltyTier"] == ""
 
 
+def test_a_misspelt_custom_attribute_is_refused_naming_the_tenant_s(home: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # `--select ext.loyaltyTeir` exported an all-blank column (found by a bug hunt).
+    with directory(home) as (users, tenant):
+        users.store.add_extension_property(tenant.id, "loyaltyTier")
+    seed(home, customer("ada"))
+    capsys.readouterr()
+    assert export(tmp_path, "typo.csv", "--select", "id,ext.loyaltyTeir")[0] == 2
+    assert "--select ext.loyaltyTeir: the tenant has no such custom attribute (its custom attributes: " \
+           "ext.loyaltyTier)" in capsys.readouterr().err
+    assert export(tmp_path, "case.csv", "--select", "id,ext.LOYALTYTIER")[0] == 0
+    assert list(read_csv(tmp_path / "case.csv")[0]) == ["id", "ext.loyaltyTier"]
+
+
 # ---- deleted customers --------------------------------------------------------------------
 
 def test_deleted_export_says_until_when_each_can_be_restored(home: Path, tmp_path: Path,
