@@ -183,6 +183,21 @@ def test_parquet_values_read_as_text(tmp_path: Path) -> None:
     assert rows[1].problem is None  # no value in the list column there
 
 
+def test_bytes_that_are_not_utf8_fail_their_row_only(tmp_path: Path) -> None:
+    # One bad value in a binary column made every row of the batch invalid (found by a bug hunt).
+    from batch.io.sources import open_input_file
+    from batch.verbs.registry import VERBS
+
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"signInName": ["a@example.com", "b@example.com", "c@example.com", "d@example.com"],
+                             "displayName": ["A", "B", "C", "D"],
+                             "city": pa.array([b"Paris", b"\xe9vry", None, b"Lyon"], pa.binary())}), path)
+    rows = list(open_input_file(path, VERBS["create"].columns).rows())
+    assert [r.cells["city"] for r in rows] == ["Paris", "", "", "Lyon"]
+    assert [r.problem for r in rows] == [None, "city (column 3) holds bytes that are not UTF-8 text; give it as text",
+                                         None, None]
+
+
 def test_jsonl_line_trouble_fails_its_row_only(tmp_path: Path) -> None:
     from batch.io.sources import open_input_file
     from batch.verbs.registry import VERBS
