@@ -308,6 +308,26 @@ def test_a_run_made_before_an_emulator_reset_says_so_on_resume(home: Path, tmp_p
     assert "the emulator has been reset since" in err and "Start the run again in a new folder" in err, err
 
 
+def test_a_second_start_of_the_same_file_while_one_is_starting_is_refused(home: Path, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # Two creates of one file started together both found no earlier run holding rows and both
+    # went on (their customers and passwords split between two folders). Found by a bug hunt.
+    source = rows_file(tmp_path / "in.csv", 2)
+    assert main(["create", str(source), "--dry-run", "--quiet", "--out-dir", str(tmp_path / "look")]) == 0
+    journal = Journal(tmp_path / "look")
+    identity = journal.meta()["target_identity"]
+    journal.close()
+    fingerprint = hashlib.sha256(source.read_bytes()).hexdigest()
+    with RunIndex().starting(verb="create", fingerprint=fingerprint, target_identity=identity,
+                             input_name=str(source)):  # as another process starting it holds it
+        capsys.readouterr()
+        assert main(["create", str(source), "--quiet", "--out-dir", str(tmp_path / "second")]) == 2
+        assert "another create run on" in capsys.readouterr().err and not (tmp_path / "second").exists()
+        assert main(["create", str(source), "--quiet", "--dry-run", "--out-dir", str(tmp_path / "dry")]) == 0
+        assert main(["create", str(source), "--quiet", "--new-run", "--out-dir", str(tmp_path / "new")]) == 0
+    assert main(["delete", str(source), "--quiet", "--out-dir", str(tmp_path / "other-verb")]) == 0
+
+
 @pytest.mark.parametrize("dry_run", [True, False], ids=["dry run", "run"])
 def test_a_domain_the_tenant_has_not_verified_stops_the_run_before_it_sends(
         home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], dry_run: bool) -> None:

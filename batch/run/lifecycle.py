@@ -114,34 +114,38 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
     opened = _read_input(request)
     index = index or RunIndex()
     identity = target_identity(target)
-    if not request.dry_run and not new_run:
-        refuse_second_run(index, verb=request.verb, fingerprint=opened.scan.sha256, target_identity=identity,
-                          input_name=request.input, also_under=runs_root)
-    request = replace(request, input=str(Path(request.input).resolve()))
-    run_dir, journal, made = _make_run_folder(request, opened.source.path, runs_root)
-    started = time.time()
-    closed = False
-    try:
-        journal.set_meta(request=asdict(request), fingerprint=opened.scan.sha256, target=target.label,
-                         target_identity=identity, started=started, records=opened.scan.records)
-        index.run_started(run_dir, verb=request.verb, target=target.label, fingerprint=opened.scan.sha256,
-                          target_identity=identity, started=started, dry_run=request.dry_run)
-        if on_start is not None:
-            on_start(run_dir)
-        return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
-                              on_progress=on_progress, resuming=False, pacing=pacing, replication_waits=waits,
-                              index=index, watch=watch, confirm=confirm, directory_index=directory_index)
-    except ConfigError:
-        unused = _nothing_but_the_start(run_dir, journal)
-        journal.close()
-        closed = True
-        if unused:
-            _remove_start(run_dir, remove_folder=made)
-            index.forget([run_dir])
-        raise
-    finally:
-        if not closed:
+    # One start at a time per input and target: two started at once both found no earlier run
+    # holding rows, and both went on (held until this run ends; a dry run and --new-run skip it).
+    with index.starting(verb=request.verb, fingerprint=opened.scan.sha256, target_identity=identity,
+                        input_name=request.input, skip=request.dry_run or new_run):
+        if not request.dry_run and not new_run:
+            refuse_second_run(index, verb=request.verb, fingerprint=opened.scan.sha256, target_identity=identity,
+                              input_name=request.input, also_under=runs_root)
+        request = replace(request, input=str(Path(request.input).resolve()))
+        run_dir, journal, made = _make_run_folder(request, opened.source.path, runs_root)
+        started = time.time()
+        closed = False
+        try:
+            journal.set_meta(request=asdict(request), fingerprint=opened.scan.sha256, target=target.label,
+                             target_identity=identity, started=started, records=opened.scan.records)
+            index.run_started(run_dir, verb=request.verb, target=target.label, fingerprint=opened.scan.sha256,
+                              target_identity=identity, started=started, dry_run=request.dry_run)
+            if on_start is not None:
+                on_start(run_dir)
+            return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
+                                  on_progress=on_progress, resuming=False, pacing=pacing, replication_waits=waits,
+                                  index=index, watch=watch, confirm=confirm, directory_index=directory_index)
+        except ConfigError:
+            unused = _nothing_but_the_start(run_dir, journal)
             journal.close()
+            closed = True
+            if unused:
+                _remove_start(run_dir, remove_folder=made)
+                index.forget([run_dir])
+            raise
+        finally:
+            if not closed:
+                journal.close()
 
 
 def _nothing_but_the_start(run_dir: Path, journal: Journal) -> bool:
