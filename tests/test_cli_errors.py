@@ -230,6 +230,21 @@ def test_a_start_killed_before_it_recorded_anything_still_says_start_again(home:
         assert "interrupted while starting, before anything was sent" in one_line(capsys.readouterr().err)
 
 
+def test_an_emptied_journal_beside_a_run_s_files_is_not_a_start_that_sent_nothing(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # An emptied journal.db beside passwords.csv was "interrupted while starting, before anything
+    # was sent; start it again with the same command (--out-dir ...)", which then refused the
+    # folder as not empty. Found by a bug hunt.
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "journal.db").write_bytes(b"")
+    (run / "passwords.csv").write_text("row,sign_in_name,object_id,password\r\n")
+    assert main(["resume", str(run)]) == ExitCode.USAGE
+    line = one_line(capsys.readouterr().err)
+    assert "cannot be resumed: its journal.db describes no run, though the folder holds the files of one" in line
+    assert f"the passwords generated so far stay in {run / 'passwords.csv'}" in line
+
+
 # ---- stdout closed early ----------------------------------------------------------------------------
 
 def run_with_closed_stdout(args: list[str], home: Path, cwd: Path) -> subprocess.CompletedProcess[str]:

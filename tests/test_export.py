@@ -259,6 +259,20 @@ def test_custom_attributes_are_exported_under_their_short_names(home: Path, tmp_
     assert rows["alan@example.com"]["ext.loyaltyTier"] == ""
 
 
+def test_a_misspelt_custom_attribute_is_refused_naming_the_tenant_s(home: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # `--select ext.loyaltyTeir` exported an all-blank column (found by a bug hunt).
+    with directory(home) as (users, tenant):
+        users.store.add_extension_property(tenant.id, "loyaltyTier")
+    seed(home, customer("ada"))
+    capsys.readouterr()
+    assert export(tmp_path, "typo.csv", "--select", "id,ext.loyaltyTeir")[0] == 2
+    assert "--select ext.loyaltyTeir: the tenant has no such custom attribute (its custom attributes: " \
+           "ext.loyaltyTier)" in capsys.readouterr().err
+    assert export(tmp_path, "case.csv", "--select", "id,ext.LOYALTYTIER")[0] == 0
+    assert list(read_csv(tmp_path / "case.csv")[0]) == ["id", "ext.loyaltyTier"]
+
+
 # ---- deleted customers --------------------------------------------------------------------
 
 def test_deleted_export_says_until_when_each_can_be_restored(home: Path, tmp_path: Path,
@@ -796,3 +810,45 @@ async def test_a_sequential_export_asks_for_the_next_page_while_it_writes_this_o
         report = await batch.run_export(request, target, runs_root=tmp_path / "runs", transport=Recording())
     assert events == ["page 2 asked while page 1 was written"]
     assert sorted(r["id"] for r in read_csv(report.path)) == sorted(ids)  # every customer once, in Graph's order
+
+
+# ---- a directory that changes during the export ----------------------------------------------
+
+
+async def test_a_customer_renamed_into_a_partition_not_read_yet_is_listed_once(tmp_path: Path) -> None:
+    # Partitions are read one after another: a customer of partition 'a', read already, renamed
+    # into partition 'y' before it is read, was listed by both (found by a review).
+    import httpx
+
+    import batch
+    from batch.emulator import EmulatorApp
+    from batch.emulator.inprocess import EmulatorTransport
+
+    store = Store(tmp_path / "emulator.db")
+    try:
+        tenant, app = store.tenants()[0], store.default_app()
+        users = Directory(store, time.time)
+        made = [users.create(tenant, customer(f"{c}{i}", userPrincipalName=f"{c}{i}@{DOMAIN}"))
+                for c in "az" for i in range(3)]
+        renamed: list[str] = []
+
+        class Renaming(httpx.AsyncBaseTransport):
+            inner = EmulatorTransport(EmulatorApp(store))
+
+            async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+                if not renamed and "%27y%27" in str(request.url):  # the first request of partition 'y'
+                    users.update(tenant, f"a0@{DOMAIN}", {"userPrincipalName": f"y0@{DOMAIN}"})
+                    renamed.append(str(request.url))
+                return await self.inner.handle_async_request(request)
+
+        target = batch.Target("local", "http://emulator.local/v1.0", tenant_id=tenant.id, client_id=app.client_id,
+                              client_secret=app.secret or "", authority_host="http://emulator.local",
+                              domain=tenant.default_domain)
+        report = await batch.run_export(batch.ExportRequest(out=str(tmp_path / "out.jsonl"), select="id",
+                                                            concurrency=1),
+                                        target, runs_root=tmp_path / "runs", transport=Renaming())
+    finally:
+        store.close()
+    assert renamed
+    listed = [json.loads(line)["id"] for line in report.path.read_text(encoding="utf-8").splitlines()]
+    assert sorted(listed) == sorted(user["id"] for user in made)

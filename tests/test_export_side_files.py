@@ -70,3 +70,16 @@ def test_a_state_file_edited_by_hand_is_refused_in_one_line(here: Path, capsys: 
     err = capsys.readouterr().err
     assert "not a state file written by `entra-batch export --since`" in err and "internal error" not in err, err
     assert "Traceback" not in err and sum("state file" in line for line in err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("option", [["--select", "bogusprop"], ["--filter", "bogus eq 1"],
+                                    ["--created-after", "notadate"]])
+def test_a_usage_error_found_once_connected_leaves_no_run_folder(here: Path, option: list[str],
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # Each left an empty runs/<time>-export folder behind (the verbs remove theirs).
+    assert main(["export", "--quiet", "--out", str(here / "c.csv"), *option]) == 2
+    assert "entra-batch:" in capsys.readouterr().err
+    assert not (here / "runs").exists() or list((here / "runs").iterdir()) == []
+    (here / "mine").mkdir()  # a folder the administrator made stays
+    assert main(["export", "--quiet", "--out", str(here / "c.csv"), "--out-dir", str(here / "mine"), *option]) == 2
+    assert (here / "mine").is_dir()

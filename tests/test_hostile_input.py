@@ -114,6 +114,9 @@ def test_a_symbolic_link_to_a_regular_file_is_read(tmp_path: Path) -> None:
     ("UTF-32", "has no byte order mark, which --encoding UTF-32 needs; give the byte order: --encoding utf-32-le "
                "(or utf-32-be)"),
     ("klingon", "unknown encoding 'klingon'; try utf-8, cp1252 or latin-1"),
+    # Text codecs by name that cannot read bytes they do not take: internal errors (exit 4).
+    ("idna", "'idna' cannot read a file's text; try utf-8, cp1252 or latin-1"),
+    ("undefined", "'undefined' cannot read a file's text; try utf-8, cp1252 or latin-1"),
 ])
 def test_encodings_that_cannot_read_the_file_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                            asked: str, message: str) -> None:

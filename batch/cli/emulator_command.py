@@ -69,9 +69,9 @@ def run_emulator(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"entra-batch emulator: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    if db is not None and db.is_dir():
-        print(f"entra-batch emulator: --db {db} is a folder; give the path of a file, for example {db / 'emulator.db'}",
-              file=sys.stderr)
+    problem = _db_problem(db) if db is not None else None
+    if problem:
+        print(f"entra-batch emulator: --db {db} {problem}", file=sys.stderr)
         return ExitCode.USAGE
     print(f"entra-batch emulator: directory in {db or 'memory'}; Ctrl-C stops it", file=sys.stderr)
     lock = _hold(db)
@@ -90,6 +90,23 @@ def run_emulator(args: argparse.Namespace) -> int:
         if lock is not None:
             os.close(lock)
     return ExitCode.OK
+
+
+def _db_problem(db: Path) -> str | None:
+    """Why `db` cannot be the emulator's directory file, found before it is touched (its mode
+    tightened, a .lock made beside it): a folder, or a file that is not an SQLite database
+    (its header's first 16 bytes). Nothing there yet or an empty file is fine."""
+    if db.is_dir():
+        return f"is a folder; give the path of a file, for example {db / 'emulator.db'}"
+    try:
+        with db.open("rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return None  # not there yet, or unreadable: the emulator's own opening says why
+    if head and head != b"SQLite format 3\x00":
+        return ("is a file that is not an emulator directory (not an SQLite database); give a new file name, or "
+                "the emulator.db of an earlier emulator")
+    return None
 
 
 def _federation(args: argparse.Namespace) -> tuple[tuple[str, dict[str, Any]], ...] | int:

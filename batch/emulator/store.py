@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
+import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -52,6 +54,7 @@ USER_ADMINISTRATOR = "User Administrator"
 # Bumped when ALL_USER_PERMISSIONS grows, so that the default app of an older directory gains
 # the new permissions once ("1": before Domain.Read.All and EventListener.Read.All).
 _DEFAULT_APP_VERSION = "2"
+_SEED_ATTEMPTS = 40  # x 50 ms: another process seeding the same new directory (`Store.__init__`)
 
 # Microsoft's first-party public clients that administrators sign in with, in every tenant
 # (multi-tenant apps with the client ids Microsoft publishes): Microsoft Graph PowerShell's
@@ -84,7 +87,16 @@ class Store(IdentityStore, TenantConfig):
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
-        self._seed()
+        for attempt in range(_SEED_ATTEMPTS):
+            try:
+                self._seed()
+                break
+            except sqlite3.IntegrityError:
+                # Another process is seeding the same new directory (two commands started together
+                # right after `emulator reset`): what it made is taken once it is there.
+                if attempt == _SEED_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05)
 
     # ---- tenants, apps --------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ async def export_columns(connection: Connection, request: ExportRequest,
     hex_id = app_id.replace("-", "").lower() if app_id else None
     try:
         columns = choose_columns(request.select, extension_names=names, extensions_app_hex=hex_id,
-                                 deleted=request.deleted, delta=request.since is not None)
+                                 deleted=request.deleted, delta=request.since is not None, listed=note is None)
     except SelectError as exc:
         raise ConfigError(str(exc)) from None
     return columns, [note] if note else []

@@ -60,11 +60,13 @@ class Columns:
 
 
 def choose_columns(select: str | None, *, extension_names: Sequence[str], extensions_app_hex: str | None,
-                   deleted: bool = False, delta: bool = False) -> Columns:
+                   deleted: bool = False, delta: bool = False, listed: bool = False) -> Columns:
     """The columns of an export. `select` is `--select`: a list of names narrows the columns to
     exactly those (in that order); names each starting with `+` are added to the defaults.
     `extension_names` are the tenant's custom attributes (`extension_<hex>_<name>`), which
-    the defaults include under their friendly names."""
+    the defaults include under their friendly names; `listed`: they are all of them, and a
+    custom attribute of the extensions app that is not among them is refused (a misspelt one
+    was a blank column)."""
     extensions: dict[str, str] = {}
 
     def friendly(prop: str) -> str:
@@ -84,7 +86,7 @@ def choose_columns(select: str | None, *, extension_names: Sequence[str], extens
                           "(added to the default ones), not both")
     names = defaults if not items or adding else []
     for item in items:
-        name = _column_name(item.lstrip("+"), extensions_app_hex, extensions, declared)
+        name = _column_name(item.lstrip("+"), extensions_app_hex, extensions, declared if listed else None)
         if name.lower() not in {n.lower() for n in names}:  # the other verbs read headers case-insensitively
             names.append(name)
     if deleted:
@@ -97,9 +99,11 @@ def choose_columns(select: str | None, *, extension_names: Sequence[str], extens
 
 
 def _column_name(text: str, extensions_app_hex: str | None, extensions: dict[str, str],
-                 declared: Mapping[str, str]) -> str:
+                 declared: Mapping[str, str] | None) -> str:
     """The column `--select` names. A custom attribute takes the spelling the tenant declared
-    (Graph matches `$select` case-insensitively but answers with that spelling)."""
+    (Graph matches `$select` case-insensitively but answers with that spelling); `declared`
+    None: the tenant's could not be listed, and any name is taken."""
+    given = text
     lowered = text.lower()
     if lowered.startswith("ext."):
         if not extensions_app_hex:
@@ -108,8 +112,13 @@ def _column_name(text: str, extensions_app_hex: str | None, extensions: dict[str
         text = f"extension_{extensions_app_hex}_{text[4:]}"
         lowered = text.lower()
     if lowered.startswith("extension_"):
-        text = declared.get(lowered, text)
+        text = (declared or {}).get(lowered, text)
         prefix = f"extension_{extensions_app_hex}_" if extensions_app_hex else None
+        if prefix and lowered.startswith(prefix) and declared is not None and lowered not in declared:
+            known = ", ".join("ext." + name[len(prefix):] for name in declared.values()
+                              if name.lower().startswith(prefix)) or "none"
+            raise SelectError(f"--select {given}: the tenant has no such custom attribute (its custom attributes: "
+                              f"{known})")
         if prefix and lowered.startswith(prefix):
             name = "ext." + text[len(prefix):]
             extensions[name] = text

@@ -196,6 +196,40 @@ class SeenIds:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
+class PartitionIds:
+    """Which partition listed each customer first, in a SQLite file (bounded memory). The
+    partitions are read one after another, not at one instant: a customer whose UPN changes
+    meanwhile (from one partition to another) can be listed by both, and goes to the file
+    once. A partition read again after an expired page token keeps its own customers."""
+
+    def __init__(self, folder: Path) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix=".export-ids-", dir=folder))
+        self._db = sqlite3.connect(self._dir / "ids.db", isolation_level=None)
+        self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+                               " CREATE TABLE owner (id BLOB PRIMARY KEY, part INTEGER) WITHOUT ROWID;")
+        self.skipped = 0
+
+    def fresh(self, part: int, users: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`users` of partition `part` less those another partition listed first; records
+        the rest as `part`'s."""
+        keys = [_id_key(user) for user in users]
+        owners: dict[bytes, int] = {}
+        for first in range(0, len(keys), 500):  # SQLite's bound on the parameters of one statement
+            part_keys = keys[first:first + 500]
+            owners.update(self._db.execute(f"SELECT id, part FROM owner WHERE id IN ({','.join('?' * len(part_keys))})",
+                                           part_keys))
+        kept = [user for user, key in zip(users, keys, strict=True) if owners.get(key, part) == part]
+        self.skipped += len(users) - len(kept)
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT OR IGNORE INTO owner VALUES (?, ?)", [(key, part) for key in keys if key not in owners])
+        self._db.execute("COMMIT")
+        return kept
+
+    def close(self) -> None:
+        self._db.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
 def _id_key(user: dict[str, Any]) -> bytes:
     """A customer's object id in 16 bytes (any other text id as it is). Graph's ids are
     canonical UUIDs, read here without `uuid.UUID` (a third of SeenIds' cost); any other
@@ -249,6 +283,7 @@ async def partitioned(client: GraphClient, listings: Sequence[Listing], *, concu
     reported (so progress counts each customer once). The first failure (a page that could not be fetched) stops every partition and is raised."""
     spool = Path(tempfile.mkdtemp(prefix=".export-spool-", dir=spool_dir))
     files = [spool / f"{index:02d}.jsonl" for index in range(len(listings))]
+    owners = PartitionIds(spool)
     done = [asyncio.Event() for _ in listings]
     gate = asyncio.Semaphore(max(1, concurrency))
 
@@ -269,7 +304,7 @@ async def partitioned(client: GraphClient, listings: Sequence[Listing], *, concu
             with files[index].open("w", encoding="utf-8") as handle:
                 async with contextlib.aclosing(pages(client, listings[index])) as bodies:
                     async for body in bodies:
-                        rows = convert(body.get("value") or [])
+                        rows = convert(owners.fresh(index, body.get("value") or []))
                         if rows:  # a page a line: a third of the cost of a row a line
                             handle.write(json.dumps(rows, ensure_ascii=False) + "\n")
                         on_page(len(rows), 1)
@@ -296,8 +331,9 @@ async def partitioned(client: GraphClient, listings: Sequence[Listing], *, concu
     except BaseExceptionGroup as failures:
         raise first_failure(failures) from None
     finally:
+        owners.close()
         shutil.rmtree(spool, ignore_errors=True)
 
 
-__all__ = ["EVENTUAL", "MAX_RESTARTS", "PAGE_SIZE", "PARTITION_PREFIXES", "Listing", "SeenIds", "delta_listing",
+__all__ = ["EVENTUAL", "MAX_RESTARTS", "PAGE_SIZE", "PARTITION_PREFIXES", "Listing", "PartitionIds", "SeenIds", "delta_listing",
            "deleted_listing", "pages", "partition_filter", "partitioned", "restartable", "users_listing"]

@@ -10,6 +10,7 @@ and the CLI renders both.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -59,6 +60,7 @@ async def run_export(request: ExportRequest, target: Target, *, runs_root: Path 
         raise ValueError("run_export writes --out - to `stdout`: pass the binary stream")
     if request.out_dir is None and runs_root is None:
         raise ValueError("run_export needs request.out_dir or runs_root")
+    made = request.out_dir is None or not Path(request.out_dir).exists()
     try:
         run_dir = prepare_out_dir(Path(request.out_dir)) if request.out_dir else new_run_dir(runs_root or Path(), "export")
     except RunFolderTaken:
@@ -68,8 +70,16 @@ async def run_export(request: ExportRequest, target: Target, *, runs_root: Path 
                           "choose a writable place with --out-dir") from None
     if on_start is not None:
         on_start(run_dir)
-    return await _export(request, target, run_dir, on_progress or (lambda p: None), transport, pacing, stdout,
-                         observer)
+    try:
+        return await _export(request, target, run_dir, on_progress or (lambda p: None), transport, pacing, stdout,
+                             observer)
+    except ConfigError:
+        # A usage error found once connected (a property, a filter or a state file the tenant
+        # refuses): nothing was written, and the folder made for the export goes.
+        if made:
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # only when empty
+        raise
 
 
 async def _export(request: ExportRequest, target: Target, run_dir: Path, on_progress: Callable[[ExportProgress], None],

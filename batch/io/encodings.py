@@ -79,6 +79,12 @@ def _asked_encoding(path: Path, asked: str) -> str:
     if info.name in _NEEDS_BOM:
         raise InputFileError(path, f"has no byte order mark, which --encoding {asked} needs; give the byte order: "
                                    f"--encoding {_NEEDS_BOM[info.name]}")
+    # idna, undefined...: text codecs in name, which cannot read a file's bytes (they refuse
+    # any byte they cannot take with UnicodeError, not saying where, whatever the handler).
+    try:
+        codecs.getincrementaldecoder(info.name)("replace").decode(b"a,\xe9\xff\r\n", final=True)
+    except (UnicodeError, TypeError, ValueError):
+        raise InputFileError(path, f"{asked!r} cannot read a file's text; try utf-8, cp1252 or latin-1") from None
     return info.name
 
 

@@ -180,14 +180,22 @@ class JsonlSource(TabularSource):
 
 def open_jsonl(path: Path, columns: ColumnSet) -> JsonlSource:
     """Find the columns (the first object's keys) and match them (`InputFileError` otherwise)."""
+    first: str | None = None  # why the first line that is not blank holds no object
     with open_input(path) as raw:
+        if raw.read(4)[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            raise InputFileError(path, "is UTF-16 (its byte order mark says so); a JSON Lines file is UTF-8: save it "
+                                       "again as UTF-8")
+        raw.seek(0)
         for line, oversized in _lines(raw):
-            value, _ = (None, None) if oversized else _object(line)
+            value, why = (None, None) if oversized else _object(line)
             if value is not None:
                 break
+            first = first or why
         else:
-            raise InputFileError(path, "holds no JSON object; a JSON Lines file has one object per line, such as "
-                                       '{"displayName": "Chris Green", "email": "chris@contoso.com"}')
+            because = "" if not first else f": its first line {first[5:]}" if first.startswith("line ") else \
+                f": in its first line, {first}"
+            raise InputFileError(path, f"holds no JSON object{because}. A JSON Lines file has one object per line, "
+                                       'such as {"displayName": "Chris Green", "email": "chris@contoso.com"}')
     headers = [_escaped(key.strip()) for key in value]  # as the file wrote it (a lone surrogate: module docstring)
     match = matched_header(path, headers, columns, where="the keys of the first object")
     return JsonlSource(path, headers, match)

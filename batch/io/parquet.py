@@ -39,9 +39,10 @@ from batch.io.tabular import Record, TabularSource, matched_header
 BATCH_ROWS = 2_048  # module docstring: smaller gains nothing, larger holds more Python strings
 
 
-def column_text(array: Any) -> tuple[list[str], str | None]:
-    """One column of a batch as cell texts, and the problem of its non-null cells when its
-    values cannot be text (lists, structs, maps)."""
+def column_text(array: Any) -> tuple[list[str], str | None, list[bool] | None]:
+    """One column of a batch as cell texts, the problem of the cells whose values cannot be
+    text (lists, structs, maps, bytes that are not UTF-8), and which cells have it (None:
+    every cell that is not null)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -49,15 +50,31 @@ def column_text(array: Any) -> tuple[list[str], str | None]:
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         text = array
     elif pa.types.is_nested(kind):
-        return [""] * len(array), f"holds {kind} values, not text"
+        return [""] * len(array), f"holds {kind} values, not text", None
     else:
         try:
             text = pc.cast(array, pa.string())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            return [""] * len(array), f"holds {kind} values that cannot be read as text ({exc})"
+            if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+                return _binary_text(array.to_pylist())  # only the cells that are not UTF-8
+            return [""] * len(array), f"holds {kind} values that cannot be read as text ({exc})", None
         if pa.types.is_timestamp(kind) or pa.types.is_time(kind):
             text = pc.replace_substring_regex(text, pattern=r"\.0+(Z?)$", replacement=r"\1")
-    return pc.fill_null(text, "").to_pylist(), None
+    return pc.fill_null(text, "").to_pylist(), None, None
+
+
+def _binary_text(values: list[bytes | None]) -> tuple[list[str], str | None, list[bool] | None]:
+    """A binary column some of whose values are not UTF-8: the others as text, those blank
+    with a problem (the cast refuses the whole column for one bad value)."""
+    texts, bad = [], []
+    for value in values:
+        try:
+            texts.append("" if value is None else value.decode("utf-8"))
+            bad.append(False)
+        except UnicodeDecodeError:
+            texts.append("")
+            bad.append(True)
+    return texts, "holds bytes that are not UTF-8 text" if any(bad) else None, bad
 
 
 class ParquetSource(TabularSource):
@@ -76,10 +93,10 @@ class ParquetSource(TabularSource):
                 for batch in _parquet_file(self.path, raw).iter_batches(batch_size=BATCH_ROWS, use_threads=False):
                     columns, troubles = [], []
                     for index, array in enumerate(batch.columns):
-                        texts, trouble = column_text(array)
+                        texts, trouble, where = column_text(array)
                         columns.append(texts)
                         if trouble:
-                            troubles.append((index, trouble, array.is_valid().to_pylist()))
+                            troubles.append((index, trouble, where or array.is_valid().to_pylist()))
                     for offset, fields in enumerate(zip(*columns, strict=True)):
                         number += 1
                         problem = "; ".join(f"{self._label(index)} {trouble}; give it as text"

@@ -31,7 +31,7 @@ from batch.io.csvio import Row, Scan, _row_maker
 from batch.io.dialect import OutputDialect
 from batch.io.header import effective_width, expected_columns, missing_message
 from batch.io.opening import open_input
-from batch.io.quoting import shown
+from batch.io.quoting import neutralise, shown
 from batch.io.records import CELL_CHARS, CONTROL
 
 _BLOCK = 1 << 20
@@ -106,7 +106,8 @@ class TabularSource:
 
     def raw_records(self, wanted: Iterable[int], *, sha256: str | None = None) -> Iterator[str]:
         """retry.csv's text: the head (the version row when the input had one, the header),
-        then the cells of each record whose number is in `wanted` (ascending), as CSV lines.
+        then the cells of each record whose number is in `wanted` (ascending), as CSV lines,
+        neutralised for spreadsheets (`batch.io.quoting`).
         With `sha256`, `InputFileError` before anything is given if the file changed."""
         if sha256 is not None and file_sha256(self.path) != sha256:
             raise InputFileError(self.path, "changed since the run read it")
@@ -121,7 +122,9 @@ class TabularSource:
             if next_number is None:
                 return
             if next_number == number:
-                yield _csv_line(fields)
+                # A CSV file the administrator opens in Excel to fix: a formula-looking cell
+                # gets one quote more, as in results.csv (the input reader takes it off again).
+                yield _csv_line(map(neutralise, fields))
 
     def _label(self, index: int) -> str:
         name = self.match.by_index.get(index) or (

@@ -120,9 +120,17 @@ class XlsxSource(TabularSource):
                 next(rows, None)
             try:
                 for number, cells in enumerate(rows, start=1):
-                    yield number, [_shown(cell) for cell in cells], None
+                    yield number, [_shown(cell) for cell in cells], self._errors(cells)
             except Exception as exc:  # noqa: BLE001 - the XML of a damaged sheet, past its head
                 raise _damaged(self.path, exc) from exc
+
+
+    def _errors(self, cells: tuple[Any, ...]) -> str | None:
+        """An error value in a cell (#N/A, #REF!, #VALUE!...: what a formula that failed shows)
+        is not the row's data: the row is invalid, naming the cell, rather than sent as text."""
+        found = [f"{self._label(index)} holds the Excel error {cell.value}; fix the formula or the value in Excel"
+                 for index, cell in enumerate(cells) if getattr(cell, "data_type", None) == "e"]
+        return "; ".join(found) or None
 
 
 def open_xlsx(path: Path, columns: ColumnSet, *, sheet: str | None = None) -> XlsxSource:

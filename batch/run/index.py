@@ -14,9 +14,11 @@ be written (the folder itself stays the truth); reading skips lines it cannot pa
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -90,6 +92,47 @@ class RunIndex:
             pass
         finally:
             os.close(fd)
+
+    @contextlib.contextmanager
+    def starting(self, *, verb: str, fingerprint: str, target_identity: dict[str, Any], input_name: str,
+                 skip: bool = False) -> Iterator[None]:
+        """Held while a run of `verb` on this input (by content) against this target starts and
+        runs: a second start meanwhile is refused (`ConfigError`, nothing sent), where both
+        would have found no earlier run holding rows. A lock file per input and target in the
+        home's `starting/` folder, released by the system when the process ends, even killed.
+        Best effort, as the index: a home that cannot hold it holds nothing back."""
+        if skip:
+            yield
+            return
+        key = hashlib.sha256(json.dumps([verb, fingerprint, target_identity.get("kind"),
+                                         target_identity.get("tenant_id"), target_identity.get("graph_url")],
+                                        sort_keys=True).encode()).hexdigest()[:32]
+        fd: int | None = None
+        try:
+            if self._home is None:
+                private_home()
+            folder = self.path.parent / "starting"
+            folder.mkdir(mode=0o700, exist_ok=True)
+            fd, _ = open_or_create(folder / f"{key}.lock", os.O_RDWR, advice="remove it; it only marks a run starting")
+        except (OSError, RunError):
+            fd = None
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise ConfigError(f"another {verb} run on {input_name} against this target is running now (started "
+                                  "by another entra-batch process); nothing was sent. Wait for it to finish, or "
+                                  "resume its folder (`entra-batch runs` lists it); to start a separate run anyway, "
+                                  "pass --new-run") from None
+            except OSError:
+                os.close(fd)
+                fd = None
+        try:
+            yield
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def _lines(self) -> Iterator[str]:
         try:

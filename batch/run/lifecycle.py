@@ -114,34 +114,38 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
     opened = _read_input(request)
     index = index or RunIndex()
     identity = target_identity(target)
-    if not request.dry_run and not new_run:
-        refuse_second_run(index, verb=request.verb, fingerprint=opened.scan.sha256, target_identity=identity,
-                          input_name=request.input, also_under=runs_root)
-    request = replace(request, input=str(Path(request.input).resolve()))
-    run_dir, journal, made = _make_run_folder(request, opened.source.path, runs_root)
-    started = time.time()
-    closed = False
-    try:
-        journal.set_meta(request=asdict(request), fingerprint=opened.scan.sha256, target=target.label,
-                         target_identity=identity, started=started, records=opened.scan.records)
-        index.run_started(run_dir, verb=request.verb, target=target.label, fingerprint=opened.scan.sha256,
-                          target_identity=identity, started=started, dry_run=request.dry_run)
-        if on_start is not None:
-            on_start(run_dir)
-        return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
-                              on_progress=on_progress, resuming=False, pacing=pacing, replication_waits=waits,
-                              index=index, watch=watch, confirm=confirm, directory_index=directory_index)
-    except ConfigError:
-        unused = _nothing_but_the_start(run_dir, journal)
-        journal.close()
-        closed = True
-        if unused:
-            _remove_start(run_dir, remove_folder=made)
-            index.forget([run_dir])
-        raise
-    finally:
-        if not closed:
+    # One start at a time per input and target: two started at once both found no earlier run
+    # holding rows, and both went on (held until this run ends; a dry run and --new-run skip it).
+    with index.starting(verb=request.verb, fingerprint=opened.scan.sha256, target_identity=identity,
+                        input_name=request.input, skip=request.dry_run or new_run):
+        if not request.dry_run and not new_run:
+            refuse_second_run(index, verb=request.verb, fingerprint=opened.scan.sha256, target_identity=identity,
+                              input_name=request.input, also_under=runs_root)
+        request = replace(request, input=str(Path(request.input).resolve()))
+        run_dir, journal, made = _make_run_folder(request, opened.source.path, runs_root)
+        started = time.time()
+        closed = False
+        try:
+            journal.set_meta(request=asdict(request), fingerprint=opened.scan.sha256, target=target.label,
+                             target_identity=identity, started=started, records=opened.scan.records)
+            index.run_started(run_dir, verb=request.verb, target=target.label, fingerprint=opened.scan.sha256,
+                              target_identity=identity, started=started, dry_run=request.dry_run)
+            if on_start is not None:
+                on_start(run_dir)
+            return await _execute(request, target, opened, journal=journal, run_dir=run_dir, transport=transport,
+                                  on_progress=on_progress, resuming=False, pacing=pacing, replication_waits=waits,
+                                  index=index, watch=watch, confirm=confirm, directory_index=directory_index)
+        except ConfigError:
+            unused = _nothing_but_the_start(run_dir, journal)
             journal.close()
+            closed = True
+            if unused:
+                _remove_start(run_dir, remove_folder=made)
+                index.forget([run_dir])
+            raise
+        finally:
+            if not closed:
+                journal.close()
 
 
 def _nothing_but_the_start(run_dir: Path, journal: Journal) -> bool:
@@ -225,6 +229,10 @@ def _open_recorded(run_dir: Path) -> Journal:
     try:
         meta = journal.meta()
         if "request" not in meta:
+            if any(p.name not in STARTUP_LEFTOVERS for p in run_dir.iterdir()):
+                # Files of a run beside a journal that describes none: it was emptied or replaced.
+                raise JournalUnreadable("describes no run, though the folder holds the files of one (the journal "
+                                        "was emptied or replaced)")
             # Killed between making the folder and recording the run: nothing was sent.
             raise ConfigError(f"the run in {run_dir} was interrupted while starting, before anything was sent; "
                               f"start it again with the same command (--out-dir {run_dir})")
@@ -329,6 +337,10 @@ def _check_same_target(saved: dict[str, object], target: Target) -> None:
     now = target_identity(target)
     if not saved or same_target(saved, now):
         return
+    if saved.get("kind") == now["kind"] == "local":  # its tenant is another one now: `emulator reset`
+        raise ConfigError(f"this run was made against the built-in emulator's tenant {saved.get('tenant_id')}, and "
+                          f"the emulator has been reset since (its tenant is {now['tenant_id']} now): what the run "
+                          "did there is gone. Start the run again in a new folder")
     where = "the built-in emulator" if saved.get("kind") == "local" else \
         f"tenant {saved.get('tenant_id')} at {saved.get('graph_url')}"
     here = "the built-in emulator" if now["kind"] == "local" else f"tenant {now['tenant_id']}"
@@ -496,11 +508,28 @@ async def _tenant_names(request: RunRequest, target: Target, journal: Journal,
             if request.verb == "create":
                 raise
             domain = None  # other verbs need it only for sign-in name keys (rows say so)
+    elif connection is not None and domain and "domain" not in remembered:
+        await _check_domain(domain, connection)
     if domain and "domain" not in remembered:
         journal.set_meta(domain=domain)
     if extensions_app_id and "extensions_app_id" not in remembered:
         journal.set_meta(extensions_app_id=extensions_app_id)
     return domain, extensions_app_id
+
+
+async def _check_domain(domain: str, connection: Connection) -> None:
+    """A domain given by --domain (a profile, ENTRA_BATCH_DOMAIN) that the tenant has not
+    verified: every sign-in name and UPN in it would be refused, row after row, so the run
+    stops before anything is sent. Not checked when the app may not read /organization."""
+    found = await connection.organization()
+    if found.status != 200 or not isinstance(found.body, dict):
+        return
+    names = [str(d.get("name")) for org in found.body.get("value") or [] if isinstance(org, dict)
+             for d in org.get("verifiedDomains") or [] if isinstance(d, dict) and d.get("name")]
+    if names and domain.lower() not in {name.lower() for name in names}:
+        raise ConfigError(f"--domain {domain} is not a verified domain of the tenant ({', '.join(names)}): Graph "
+                          "would refuse every sign-in name and UPN in it. Give one of those, or leave --domain out "
+                          "to use the tenant's default")
 
 
 # The verbs that write custom attributes: they validate them against the tenant's catalog.
