@@ -183,8 +183,8 @@ def test_scan_hashes_files_larger_than_its_buffer(tmp_path: Path, monkeypatch: p
 def test_excel_workbook(tmp_path: Path, content: bytes) -> None:
     path = write(tmp_path, content, "customers.xlsx")
     assert error(path, encoding="cp1252") == (
-        f"{path}: is not a CSV file: this looks like an Excel workbook; save it as CSV UTF-8 "
-        "(File > Save As > 'CSV UTF-8 (Comma delimited)')")
+        f"{path}: is not a CSV file: this looks like an Excel workbook; save it as .xlsx (Excel Workbook), which "
+        "is read as it is, or as CSV UTF-8 (File > Save As > 'CSV UTF-8 (Comma delimited)')")
 
 
 def test_binary_file(tmp_path: Path) -> None:

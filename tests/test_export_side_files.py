@@ -83,3 +83,22 @@ def test_a_usage_error_found_once_connected_leaves_no_run_folder(here: Path, opt
     (here / "mine").mkdir()  # a folder the administrator made stays
     assert main(["export", "--quiet", "--out", str(here / "c.csv"), "--out-dir", str(here / "mine"), *option]) == 2
     assert (here / "mine").is_dir()
+
+
+def test_a_full_disk_under_the_export_s_bookkeeping_is_one_line(here: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # The ids already written are kept in SQLite beside the output: a full disk there raised
+    # sqlite3.OperationalError, an internal error (exit 4). Found by a review.
+    import sqlite3
+
+    from batch.export import listing
+
+    def full(self: object, users: object) -> object:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    assert export(here, "--sequential", out="warm.csv") == 0  # the emulator's directory made first
+    monkeypatch.setattr(listing.SeenIds, "fresh", full)
+    capsys.readouterr()
+    assert export(here, "--sequential") == 3
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "database or disk is full" in err and "internal error" not in err, err

@@ -262,11 +262,11 @@ async def restartable(client: GraphClient, source: Listing, seen: SeenIds) -> As
         except PageTokenExpired as expired:
             restarts += 1
             if restarts > MAX_RESTARTS:
-                raise _gave_up(expired) from None
+                raise gave_up(expired) from None
             seen.restarted = True
 
 
-def _gave_up(expired: PageTokenExpired) -> PageTokenExpired:
+def gave_up(expired: PageTokenExpired) -> PageTokenExpired:
     return PageTokenExpired(expired.what, status=expired.status, code=expired.code, detail=expired.detail,
                             then=f"The listing was started again {MAX_RESTARTS} times and its page tokens expired "
                                  "each time: the export is paused too long between pages (throttling?). Run it "
@@ -295,7 +295,7 @@ async def partitioned(client: GraphClient, listings: Sequence[Listing], *, concu
                     break
                 except PageTokenExpired as expired:  # nothing of it is in the output yet: read it again
                     if restart == MAX_RESTARTS:
-                        raise _gave_up(expired) from None
+                        raise gave_up(expired) from None
         done[index].set()
 
     async def spool_partition(index: int) -> None:
@@ -336,4 +336,4 @@ async def partitioned(client: GraphClient, listings: Sequence[Listing], *, concu
 
 
 __all__ = ["EVENTUAL", "MAX_RESTARTS", "PAGE_SIZE", "PARTITION_PREFIXES", "Listing", "PartitionIds", "SeenIds", "delta_listing",
-           "deleted_listing", "pages", "partition_filter", "partitioned", "restartable", "users_listing"]
+           "deleted_listing", "gave_up", "pages", "partition_filter", "partitioned", "restartable", "users_listing"]

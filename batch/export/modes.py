@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +29,7 @@ from batch.export.fields import Columns
 from batch.export.rows import Convert
 from batch.export.state import DeltaState
 from batch.graph import GraphCall, GraphClient
+from batch.graph.paging import PageTokenExpired
 
 Sink = Callable[[list[list[str]]], None]
 OnPage = Callable[[int, int], None]
@@ -152,28 +156,71 @@ async def delta(client: GraphClient, columns: Columns, select: list[str], state:
                 flow: RowFlow, *, spool_dir: Path) -> DeltaState:
     """One delta round; returns the state to keep (the new delta link and when this round
     started on Graph's clock: next round, a customer created later is `added`, an earlier
-    one `changed`, which Graph's delta does not tell apart)."""
+    one `changed`, which Graph's delta does not tell apart).
+
+    The round's rows wait in a spool beside the output until its last page brings the delta
+    link, and only then are written. A round whose next link expires is read again from its
+    start (the same delta link, or the first listing): that pass lists every change since
+    again, each customer as it is now, so the pass cut short is dropped whole. (Written as it
+    came, and the new pass's customers skipped when already written, a customer written as
+    `changed` and deleted meanwhile was never reported removed, and a first round kept
+    customers deleted meanwhile as `added` for good.)"""
     source = listing.delta_listing(select, state.delta_link if state else None)
-    sent = time.time()
-    started: float | None = None
-    delta_link = None
-    seen = listing.SeenIds(spool_dir)  # a round started again after an expired next link skips whom it listed
-    bodies = listing.restartable(client, source, seen)
+    spool = Path(tempfile.mkdtemp(prefix=".export-delta-", dir=spool_dir))
     try:
-        async with contextlib.aclosing(bodies):
-            async for body in bodies:
-                if started is None:  # the first answer's Date header gives Graph's clock
-                    started = sent + (client.server_clock_offset or 0.0)
-                flow.on_page(await write_page(flow, body.get("value") or []), 1)
-                link = body.get("@odata.deltaLink")
-                if isinstance(link, str):
-                    delta_link = link
+        for restart in range(listing.MAX_RESTARTS + 1):
+            try:
+                started, delta_link = await _delta_pass(client, source, flow, spool / "round.jsonl")
+                break
+            except PageTokenExpired as expired:
+                if restart == listing.MAX_RESTARTS:
+                    raise listing.gave_up(expired) from None
+        with (spool / "round.jsonl").open(encoding="utf-8") as handle:
+            for line in handle:
+                flow.sink(json.loads(line))
+                await asyncio.sleep(0)
     finally:
-        seen.close()
+        shutil.rmtree(spool, ignore_errors=True)
     if delta_link is None or started is None:
         raise GraphRequestFailed("GET /users/delta", status=200, code="NoDeltaLink",
                                  detail="the last page carried no @odata.deltaLink; nothing was saved", then=AGAIN)
     return DeltaState.after_round(state, delta_link, columns.names, columns.extensions, started)
+
+
+async def _delta_pass(client: GraphClient, source: listing.Listing, flow: RowFlow,
+                      path: Path) -> tuple[float | None, str | None]:
+    """One reading of a delta round into `path` (a page's rows a line): when it began on
+    Graph's clock, and its delta link. An expired next link takes back the progress it told."""
+    sent = time.time()
+    started: float | None = None
+    delta_link = None
+    reported = [0, 0]  # rows and pages this pass told `on_page`
+    try:
+        with path.open("w", encoding="utf-8") as handle:
+            async with contextlib.aclosing(listing.pages(client, source)) as bodies:
+                async for body in bodies:
+                    if started is None:  # the first answer's Date header gives Graph's clock
+                        started = sent + (client.server_clock_offset or 0.0)
+                    rows = await asyncio.to_thread(_spool_page, handle, flow.convert, body.get("value") or [])
+                    flow.on_page(rows, 1)
+                    reported[0] += rows
+                    reported[1] += 1
+                    link = body.get("@odata.deltaLink")
+                    if isinstance(link, str):
+                        delta_link = link
+    except PageTokenExpired:
+        flow.on_page(-reported[0], -reported[1])  # read again from its start: counted again
+        raise
+    return started, delta_link
+
+
+def _spool_page(handle: Any, convert: Convert, users: list[dict[str, Any]]) -> int:
+    """A page's rows, converted and spooled in a worker thread (the next page is fetched
+    meanwhile: `listing.ahead`); how many."""
+    rows = convert(users)
+    if rows:
+        handle.write(json.dumps(rows, ensure_ascii=False) + "\n")
+    return len(rows)
 
 
 __all__ = ["OnPage", "Query", "RowFlow", "Sink", "count", "delta", "partitioned", "probe", "refused_query",

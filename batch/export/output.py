@@ -5,6 +5,7 @@ written, and what a failure leaves behind (the `.partial` file, named in the err
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -98,9 +99,11 @@ class ExportFile:
             return result, self._writer.finish()
         except BrokenPipeError:
             raise  # `--out - | head`: the reader left; the command line ends as shells expect (141)
-        except OSError as exc:
+        except (OSError, sqlite3.Error) as exc:
+            # sqlite3: the bookkeeping beside the output (ids already written) on a full disk.
             leftover = self._abandon()
-            raise ExportFailed(str(self.path), exc, f"{leftover} holds what was written so far." if leftover else "") \
+            cause = exc if isinstance(exc, OSError) else OSError(str(exc))
+            raise ExportFailed(str(self.path), cause, f"{leftover} holds what was written so far." if leftover else "") \
                 from None
         except GraphRequestFailed as exc:
             leftover = self._abandon()

@@ -38,8 +38,9 @@ def choose_encoding(path: Path, head: bytes, asked: str | None) -> str:
         if head.startswith(bom):
             return codec
     if head.startswith(_WORKBOOK_SIGNATURES):
-        raise InputFileError(path, "is not a CSV file: this looks like an Excel workbook; save it as CSV UTF-8 "
-                                   "(File > Save As > 'CSV UTF-8 (Comma delimited)')")
+        raise InputFileError(path, "is not a CSV file: this looks like an Excel workbook; save it as .xlsx (Excel "
+                                   "Workbook), which is read as it is, or as CSV UTF-8 (File > Save As > 'CSV UTF-8 "
+                                   "(Comma delimited)')")
     if asked is not None:
         return _asked_encoding(path, asked)
     if b"\x00" in head and _looks_binary(head):
