@@ -49,7 +49,8 @@ class DeleteVerb(OneKeyVerb):
         done = Executed()
         now = session.clock() + (session.client.server_clock_offset or 0.0)  # on Graph's clock, as deletedDateTime is
         sent_at = now if since is None else min(since, now)
-        found, absent = await self.find(plans, session, done)  # absent: gone before we sent anything
+        # absent: gone before we sent anything; `since`: rows being reconciled (a failed lookup decides nothing)
+        found, absent = await self.find(plans, session, done, reconciling=since is not None)
         targets = [(plan, str(user["id"])) for plan, user in found]
         unseen: list[DeletePlan] = []  # our DELETE may have done it
         if targets:

@@ -36,9 +36,9 @@ class ResetPasswordVerb(OneKeyVerb):
     def sent_marker(self, plan: KeyPlan) -> bool:
         return True
 
-    async def execute(self, plans: list[KeyPlan], session: Session) -> Executed:
+    async def execute(self, plans: list[KeyPlan], session: Session, *, reconciling: bool = False) -> Executed:
         done = Executed()
-        found, absent = await self.find(plans, session, done)
+        found, absent = await self.find(plans, session, done, reconciling=reconciling)
         targets = [(plan, str(user["id"])) for plan, user in found]
         to_whom = {plan.row: (str(user.get("displayName") or ""), contact_of(user)) for plan, user in found}
         for plan in absent:
@@ -86,7 +86,8 @@ class ResetPasswordVerb(OneKeyVerb):
             else:
                 again.append(plan)
         if again:
-            done.merge(await self.execute(again, session))
+            # A failed lookup leaves the row `sent`: its password may have changed, and is on no file.
+            done.merge(await self.execute(again, session, reconciling=True))
         return done
 
 

@@ -193,7 +193,7 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
 
     async def execute(self, plans: list[UpdatePlan], session: Session, *, resent: bool = False) -> Executed:
         done = Executed()
-        found, absent = await self.find(plans, session, done, calls=[self._lookup(p) for p in plans])
+        found, absent = await self.find(plans, session, done, calls=[self._lookup(p) for p in plans], reconciling=resent)
         for plan in absent:
             self.unless_lagging(plan, self.not_live(plan), session, done)
         targets: list[tuple[UpdatePlan, str, dict[str, Any]]] = []
