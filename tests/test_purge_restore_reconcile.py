@@ -342,3 +342,52 @@ def test_a_row_whose_reconciling_lookup_fails_stays_sent(home: Path, tmp_path: P
     assert main(["resume", str(run_dir), "--quiet"]) == 0  # Graph answers again: finished
     assert [r["status"] for r in results(run_dir)] == [{"update": "updated", "reset-password": "password_reset",
                                                         "delete": "deleted"}[verb]]
+
+
+# --- purge and delete: a lookup that does not show a change of moments ago ---------------------
+
+
+class LaggingDeletedItems(LookupDouble):
+    """The first `misses` lookups among deleted items answer that nobody is there (a replica
+    that has not seen a delete of moments ago)."""
+
+    def __init__(self, misses: int) -> None:
+        super().__init__()
+        self.misses = misses
+
+    def picks(self, method: str, url: str) -> bool:
+        return method == "GET" and "/directory/deletedItems" in url and self.misses > 0
+
+    def answer(self) -> tuple[int, dict[str, Any]]:
+        self.misses -= 1
+        return 200, {"value": []}
+
+
+def _one_customer(tmp_path: Path, name: str) -> str:
+    (tmp_path / "one.csv").write_text(f"signInType,signInName,displayName\r\nemailAddress,{name},One\r\n",
+                                      encoding="utf-8", newline="")
+    assert main(["create", str(tmp_path / "one.csv"), "--out-dir", str(tmp_path / "made"), "--quiet"]) == 0
+    return results(tmp_path / "made")[0]["object_id"]
+
+
+@pytest.mark.parametrize("verb", ["purge", "delete"])
+def test_resume_of_a_row_never_sent_looks_again_at_a_change_of_moments_ago(
+        home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verb: str) -> None:
+    # The row was journaled `sent` but its request never left. purge: the customer was deleted
+    # moments before and deleted items did not show it yet: reported purged, it stayed in
+    # deleted items, restorable. delete: created moments before, the live lookup missed it:
+    # reported failed, it stayed live. Both now look again before believing it (found by a review).
+    object_id = _one_customer(tmp_path, "g1@example.com")
+    source = tmp_path / "rows.csv"
+    source.write_text("signInName\r\ng1@example.com\r\n", encoding="utf-8", newline="")
+    if verb == "purge":
+        assert main(["delete", str(source), "--out-dir", str(tmp_path / "deleted"), "--quiet", "--yes"]) == 0
+    run_dir = tmp_path / "run"
+    interrupted_run(run_dir, verb, source, ["g1@example.com"])
+    lag: LookupDouble = LaggingDeletedItems(misses=1) if verb == "purge" else LaggingLiveLookups(misses=1)
+    lag.install(monkeypatch)
+    code = main(["resume", str(run_dir), "--quiet"])
+    monkeypatch.setattr(httpx.AsyncClient, "send", lag.real_send)
+    assert lag.misses == 0 and code == 0, results(run_dir)
+    assert [r["status"] for r in results(run_dir)] == [{"purge": "purged", "delete": "deleted"}[verb]]
+    assert where_is(home, object_id) == {"purge": "gone", "delete": "deleted"}[verb]

@@ -123,10 +123,9 @@ class DeleteVerb(OneKeyVerb):
             if not users:
                 gone = Outcome(plan.row, plan.key, Status.FAILED, http_status=404, error_code="Request_ResourceNotFound",
                                error_message="no customer, live or deleted, has this key")
-                if sent_at is None:  # not ours to explain: maybe created a moment ago
-                    self.unless_lagging(plan, gone, session, done)
-                else:  # already waited for (until_seen above)
-                    done.outcomes.append(gone)
+                # Not ours to explain, or deleted items waited for (until_seen above) in vain:
+                # maybe created a moment ago, and the live lookup's replica does not show it yet.
+                self.unless_lagging(plan, gone, session, done)
                 continue
             user = users[0]
             deleted = _parse(user.get("deletedDateTime"))
