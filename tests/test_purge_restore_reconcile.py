@@ -391,3 +391,29 @@ def test_resume_of_a_row_never_sent_looks_again_at_a_change_of_moments_ago(
     assert lag.misses == 0 and code == 0, results(run_dir)
     assert [r["status"] for r in results(run_dir)] == [{"purge": "purged", "delete": "deleted"}[verb]]
     assert where_is(home, object_id) == {"purge": "gone", "delete": "deleted"}[verb]
+
+
+def test_resume_of_a_delete_tells_its_customer_from_a_namesake_deleted_before(home: Path, tmp_path: Path) -> None:
+    # Two deleted customers had the sign-in name (one deleted yesterday, ours just now, its
+    # answer lost): the row was decided by whichever Graph listed first, "already deleted
+    # yesterday" with the namesake's id (found by a review).
+    import sqlite3
+    from datetime import UTC, datetime
+
+    older = _one_customer(tmp_path, "d1@example.com")
+    source = tmp_path / "rows.csv"
+    source.write_text("signInName\r\nd1@example.com\r\n", encoding="utf-8", newline="")
+    assert main(["delete", str(source), "--out-dir", str(tmp_path / "before"), "--quiet", "--yes"]) == 0
+    with sqlite3.connect(home / "emulator.db") as db:  # deleted yesterday
+        deleted, data = db.execute("SELECT deleted, data FROM users WHERE id = ?", (older,)).fetchone()
+        document = json.loads(data)
+        document["deletedDateTime"] = datetime.fromtimestamp(deleted - 86400, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        db.execute("UPDATE users SET deleted = ?, data = ? WHERE id = ?", (deleted - 86400, json.dumps(document), older))
+    (tmp_path / "made").rename(tmp_path / "made-before")
+    ours = _one_customer(tmp_path, "d1@example.com")
+    run_dir = tmp_path / "run"
+    interrupted_run(run_dir, "delete", source, ["d1@example.com"])
+    assert main(["delete", str(source), "--out-dir", str(tmp_path / "lost"), "--quiet", "--yes"]) == 0  # its lost DELETE
+    assert main(["resume", str(run_dir), "--quiet"]) == 0
+    [line] = results(run_dir)
+    assert (line["status"], line["object_id"]) == ("deleted", ours), line

@@ -12,6 +12,7 @@ in deleted items since the row was sent means we deleted it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from batch.graph import GraphCall
 from batch.io.columns import DELETE_COLUMNS, PORTAL_DELETE_HEADER
@@ -127,7 +128,9 @@ class DeleteVerb(OneKeyVerb):
                 # maybe created a moment ago, and the live lookup's replica does not show it yet.
                 self.unless_lagging(plan, gone, session, done)
                 continue
-            user = users[0]
+            # Several deleted customers may have had this key (a namesake deleted before): the
+            # one deleted last is the one a delete of ours would have deleted.
+            user = max(users, key=_deleted_at)
             deleted = _parse(user.get("deletedDateTime"))
             until = f"restorable until {_when(deleted + RETENTION)}" if deleted else "in deleted items"
             if sent_at is not None and deleted is not None and deleted.timestamp() >= sent_at - MARGIN_SECONDS:
@@ -137,6 +140,12 @@ class DeleteVerb(OneKeyVerb):
                 when = f" on {_when(deleted)}" if deleted else ""
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, str(user.get("id", "")),
                                              error_message=f"already deleted{when}; {until}"))
+
+
+def _deleted_at(user: dict[str, Any]) -> float:
+    """When a customer in deleted items was deleted (0 when it does not say)."""
+    deleted = _parse(user.get("deletedDateTime"))
+    return deleted.timestamp() if deleted is not None else 0.0
 
 
 EPILOG = """\
