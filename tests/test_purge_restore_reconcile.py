@@ -417,3 +417,19 @@ def test_resume_of_a_delete_tells_its_customer_from_a_namesake_deleted_before(ho
     assert main(["resume", str(run_dir), "--quiet"]) == 0
     [line] = results(run_dir)
     assert (line["status"], line["object_id"]) == ("deleted", ours), line
+
+
+def test_resume_of_an_update_finds_a_customer_its_lost_patch_renamed(home: Path, tmp_path: Path) -> None:
+    # Keyed by its old sign-in name, with newSignInName: the lost PATCH had renamed it, resume
+    # looked for the old name only and reported "no live customer" (found by a review).
+    object_id = _one_customer(tmp_path, "old1@example.com")
+    source = tmp_path / "rename.csv"
+    source.write_text("signInName,newSignInName,displayName\r\nold1@example.com,new1@example.com,Renamed\r\n",
+                      encoding="utf-8", newline="")
+    run_dir = tmp_path / "run"
+    interrupted_run(run_dir, "update", source, ["old1@example.com"])
+    assert main(["update", str(source), "--out-dir", str(tmp_path / "lost"), "--quiet"]) == 0  # its lost PATCH
+    assert main(["resume", str(run_dir), "--quiet"]) == 0
+    [line] = results(run_dir)
+    assert (line["status"], line["object_id"], line["error_message"]) == (
+        "updated", object_id, "updated before the interruption"), line
