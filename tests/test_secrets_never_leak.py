@@ -165,6 +165,19 @@ def test_a_gateway_page_s_title_is_scrubbed_before_it_is_cut(password: str) -> N
         "see https://example.test/?p=[redacted]"
 
 
+def test_a_transport_failure_that_quotes_the_request_is_scrubbed() -> None:
+    # h11 and httpx quote the bytes they could not parse: a server echoing the request into a
+    # malformed answer put its password in the failure's words (found by a review; latent).
+    import httpx
+
+    from batch.graph.answers import failure_result
+
+    failed = httpx.RemoteProtocolError("illegal header line: b'passwordProfile=Pa$$-word-1; token tok-123456'")
+    result = failure_result(failed, 1, lambda: request_secrets("tok-123456", [{"password": "Pa$$-word-1"}]))
+    assert result.error_message is not None and "Pa$$" not in result.error_message
+    assert "tok-1234" not in result.error_message and result.error_message.count("[redacted]") == 2
+
+
 def test_short_values_are_not_taken_for_secrets() -> None:
     assert server_text("Bad value abc", ["abc"]) == "Bad value abc"
 

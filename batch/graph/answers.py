@@ -167,10 +167,12 @@ def _passwords(value: Any) -> list[str]:
     return []
 
 
-def failure_result(exc: httpx.HTTPError, attempts: int) -> GraphResult:
-    """The result of a request that got no answer (status 0)."""
+def failure_result(exc: httpx.HTTPError, attempts: int, secrets: Secrets = tuple) -> GraphResult:
+    """The result of a request that got no answer (status 0). The transport's words may quote
+    what it failed to parse (a server echoing the request into a malformed answer): the
+    request's `secrets` go, as from an answer's."""
     return GraphResult(0, {}, None, attempts, error_code=type(exc).__name__,
-                       error_message=server_text(describe_failure(exc)))
+                       error_message=server_text(describe_failure(exc), tuple(secrets())))
 
 
 def lower_headers(headers: httpx.Headers) -> dict[str, str]:
