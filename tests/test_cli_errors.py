@@ -95,6 +95,29 @@ def test_without_a_run_folder_the_traceback_goes_under_entra_batch_home(
     assert "KeyError: 'Secret-Cell-Value'" in logs[0].read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("umask", [0o002, 0o022])
+def test_a_home_made_for_the_first_error_log_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str], umask: int) -> None:
+    # The home made for errors/ took the umask's mode (0775 under 002: every later command then
+    # refused it as writable by others). Found by a review.
+    from batch.cli import file_commands
+
+    home = tmp_path / "new-home"
+    monkeypatch.setenv("ENTRA_BATCH_HOME", str(home))
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise KeyError("a defect")
+
+    monkeypatch.setattr(file_commands, "open_input_file", broken)
+    old = os.umask(umask)
+    try:
+        assert main(["validate", "--verb", "create", str(write_input(tmp_path / "in.csv"))]) == ExitCode.INTERNAL
+    finally:
+        os.umask(old)
+    assert "The traceback is in " + str(home / "errors") in one_line(capsys.readouterr().err)
+    assert [oct(stat.S_IMODE(p.stat().st_mode)) for p in (home, home / "errors")] == ["0o700", "0o700"]
+
+
 def test_the_log_never_follows_a_planted_link(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     from batch.run import pipeline

@@ -176,6 +176,23 @@ def passwords_of(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def test_a_customer_named_twice_gets_one_password(home: Path, tmp_path: Path, created: dict[str, str]) -> None:
+    # By its objectId in one row and its sign-in name in another, a customer got two resets:
+    # two passwords in passwords.csv, one of them dead (found by a review). The dry run says so too.
+    (tmp_path / "twice.csv").write_text(f"objectId,signInName\r\n{created['c1@example.com']},\r\n,c1@example.com\r\n"
+                                        ",c2@example.com\r\n", encoding="utf-8", newline="")
+    assert main(["reset-password", str(tmp_path / "twice.csv"), "--out-dir", str(tmp_path / "dry"), "--quiet",
+                 "--dry-run"]) == 1
+    with (tmp_path / "dry" / "plan.csv").open(newline="", encoding="utf-8-sig") as handle:
+        assert [r["action"] for r in csv.DictReader(handle)] == ["reset", "fail", "reset"]
+    assert main(["reset-password", str(tmp_path / "twice.csv"), "--out-dir", str(tmp_path / "r"), "--quiet"]) == 1
+    lines = results(tmp_path / "r")
+    assert [r["status"] for r in lines] == ["password_reset", "failed", "password_reset"]
+    assert lines[1]["error_message"] == (f"the same customer as row 1 ({created['c1@example.com']}): one password "
+                                         "reset per customer")
+    assert [s["row"] for s in passwords_of(tmp_path / "r")] == ["1", "3"]
+
+
 def test_reset_password_gives_temporary_passwords(home: Path, tmp_path: Path, created: dict[str, str],
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     import stat

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote
 
 import httpx
 import pytest
@@ -144,6 +144,38 @@ def test_a_text_body_is_scrubbed_and_capped_too() -> None:
     assert result.error_message is not None and result.error_message.startswith(
         "Oops: [redacted] [redacted] [redacted] xxx")
     assert len(result.error_message) <= MAX_SERVER_TEXT
+
+
+@pytest.mark.parametrize("password", ["Tom&Jerry-2024!x", "Correct-Horse-Battery-Staple-42", "a<b>\"c'd-99"])
+def test_a_gateway_page_s_title_is_scrubbed_before_it_is_cut(password: str) -> None:
+    # A proxy's HTML error page whose title quoted the refused field: the title was cut to 80
+    # characters before the password was looked for, and an HTML-escaped one (`&amp;`) was not
+    # recognised: results.csv and the journal kept it, whole or in part (found by a review).
+    import html
+
+    for title in (f"Rule 942100 blocked passwordProfile.password={html.escape(password)}",
+                  f"Request blocked by policy rule 942100 (SQLi) in passwordProfile.password={html.escape(password)}"):
+        page = f"<html><head><title>{title}</title></head><body>blocked</body></html>"
+        result = result_of(400, {"content-type": "text/html"}, page, 1, secrets=lambda: [password])
+        kept = result.error_message or ""
+        assert kept.startswith("HTTP 400 from a gateway (HTML page: ")
+        assert not any(password[i:i + 4] in kept for i in range(len(password) - 3)), kept
+        assert "passwordProfile.password=" in kept  # the page's words are kept, its secret is not
+    assert server_text(f"see https://example.test/?p={quote(password, safe='')}", [password]) == \
+        "see https://example.test/?p=[redacted]"
+
+
+def test_a_transport_failure_that_quotes_the_request_is_scrubbed() -> None:
+    # h11 and httpx quote the bytes they could not parse: a server echoing the request into a
+    # malformed answer put its password in the failure's words (found by a review; latent).
+    import httpx
+
+    from batch.graph.answers import failure_result
+
+    failed = httpx.RemoteProtocolError("illegal header line: b'passwordProfile=Pa$$-word-1; token tok-123456'")
+    result = failure_result(failed, 1, lambda: request_secrets("tok-123456", [{"password": "Pa$$-word-1"}]))
+    assert result.error_message is not None and "Pa$$" not in result.error_message
+    assert "tok-1234" not in result.error_message and result.error_message.count("[redacted]") == 2
 
 
 def test_short_values_are_not_taken_for_secrets() -> None:

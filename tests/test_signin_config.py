@@ -329,3 +329,20 @@ extensions_app_id = "0e95a68c-9e07-4312-9887-d81aef0cd073"
     target = resolve_target(None, "extensions-prod", env={"ENTRA_BATCH_HOME": str(home)})
     assert (target.domain, target.extensions_app_id) == ("contoso.onmicrosoft.com",
                                                           "0e95a68c-9e07-4312-9887-d81aef0cd073")
+
+
+def test_profiles_never_show_a_password_written_in_a_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # `profiles` and `profiles show` printed `https://svc:Pw@graph...` as written, where a run
+    # refuses such a URL without echoing it. Found by a review.
+    from batch.cli import main
+
+    write_profiles(tmp_path, '[staging]\ntarget = "https://svc:Sup3r-S3cret-Pw@graph.example.com/v1.0"\n'
+                             'authority_host = "https://svc:Sup3r-S3cret-Pw@login.example.com"\n'
+                             'tenant_id = "t1"\nclient_id = "c1"\nclient_secret_env = "STAGING_SECRET"\n')
+    monkeypatch.setenv("ENTRA_BATCH_HOME", str(tmp_path))
+    assert main(["profiles"]) == 0
+    assert main(["profiles", "show", "staging"]) == 0
+    shown = capsys.readouterr().out
+    assert "Sup3r-S3cret-Pw" not in shown and "svc" not in shown
+    assert "https://****@graph.example.com/v1.0" in shown and "https://****@login.example.com" in shown

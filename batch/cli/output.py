@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from batch.errors import RunError
+from batch.run.private import private_dir
 from batch.version import __version__
 
 
@@ -33,11 +35,15 @@ def write_traceback(exc: BaseException, command: str, places: Iterable[Path], *,
         try:
             path = place / "error.log" if place.name != "errors" else _fresh_name(place)
             if place.name == "errors":
-                place.mkdir(mode=0o700, parents=True, exist_ok=True)
+                # Made 0700 with its missing parents (the home itself, when the first command
+                # fails), and refused when another user could write it: not mkdir's umask mode.
+                private_dir(place, what="the folder of error logs")
             _append_private(path, text)
             return path, ""
         except OSError as failed:
             reasons.append(f"{place}: {failed.strerror or failed}")
+        except RunError as unsafe:
+            reasons.append(f"{place}: {unsafe}")
     try:
         fd, name = tempfile.mkstemp(prefix="entra-batch-error-", suffix=".log")  # O_EXCL, 0600
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

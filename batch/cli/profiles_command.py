@@ -44,7 +44,7 @@ def profiles(args: argparse.Namespace) -> int:
 def _line(name: str, section: Mapping[str, Any]) -> tuple[str, str, str, str, str, str]:
     if section.get("target") == "local":
         return name, "local (the built-in emulator)", "-", "-", "-", "-"
-    target = section.get("target") or "https://graph.microsoft.com/v1.0 (default)"
+    target = _without_user_info(str(section.get("target") or "https://graph.microsoft.com/v1.0 (default)"))
     apps = section.get("apps", [])
     return (name, target, section.get("tenant_id") or "(missing)", _client(section), _auth(section),
             str(1 + len(apps)))
@@ -110,7 +110,19 @@ def _value(key: str, table: Mapping[str, Any]) -> str:
     if key in ("client_secret_env", "certificate_password_env"):
         what = "secret" if key == "client_secret_env" else "password"
         return f"{value} (the {what} comes from ${value}: " + ("set)" if os.environ.get(value) else "not set)")
-    return str(value)
+    return _without_user_info(str(value))
+
+
+def _without_user_info(text: str) -> str:
+    """A URL with a user (and password) in it, shown with them masked: a run refuses such a
+    URL and never echoes it, and neither does a listing of profiles."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return text
+    return f"{scheme}://{MASK}@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 __all__ = ["profiles"]

@@ -9,12 +9,13 @@ is retried only for idempotent calls."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -70,6 +71,7 @@ def result_of(status: int, headers: dict[str, str], body: Any, attempts: int,
     must not bring back into results.csv, the journal or the terminal (its token, its
     passwords, the client secret)."""
     code = message = None
+    kept: tuple[str, ...] = ()
     if status >= 400:
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict):
@@ -77,11 +79,14 @@ def result_of(status: int, headers: dict[str, str], body: Any, attempts: int,
             message = error.get("message") if isinstance(error.get("message"), str) else None
         elif is_html(headers, body):
             # A gateway's error page, not Graph's answer: its title says enough, and a kilobyte
-            # of markup must not end up in results.csv (GRAPH.md §15.5).
-            message, body = gateway_page(status, body), None
+            # of markup must not end up in results.csv (GRAPH.md §15.5). Its secrets go before
+            # the title is cut, so that no part of one is left.
+            kept = tuple(secrets())
+            message, body = gateway_page(status, body, kept), None
         elif isinstance(body, str) and body.strip():
             message = body
-    kept = tuple(secrets()) if code is not None or message is not None else ()
+    if not kept and (code is not None or message is not None):
+        kept = tuple(secrets())
     return GraphResult(status, headers, body, attempts,
                        error_code=None if code is None else server_text(code, kept, MAX_SERVER_CODE),
                        error_message=None if message is None else server_text(message, kept))
@@ -100,10 +105,11 @@ def is_html(headers: Mapping[str, str], body: Any) -> bool:
     return body.lstrip()[:14].lower().startswith(("<html", "<!doctype html"))
 
 
-def gateway_page(status: int, page: str) -> str:
-    """An HTML error page in one short line: `HTTP 502 from a gateway (HTML page: 502 Bad Gateway)`."""
+def gateway_page(status: int, page: str, secrets: Iterable[str] = ()) -> str:
+    """An HTML error page in one short line: `HTTP 502 from a gateway (HTML page: 502 Bad Gateway)`.
+    The title's entities are read (`&amp;` is `&`) before its `secrets` are taken out."""
     title = _TITLE.search(page)
-    named = server_text(title.group(1), limit=MAX_TITLE) if title else ""
+    named = server_text(html.unescape(title.group(1)), secrets, limit=MAX_TITLE) if title else ""
     return f"HTTP {status} from a gateway (HTML page{': ' + named if named else ''}), not an answer from Graph"
 
 
@@ -130,6 +136,9 @@ def _forms(secrets: Iterable[str]) -> set[str]:
         forms.add(secret)
         forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
         forms.add(json.dumps(secret)[1:-1])
+        forms.add(html.escape(secret))  # an HTML page's text (a gateway's, or one quoted in a message)
+        forms.add(html.escape(secret, quote=False))
+        forms.add(quote(secret, safe=""))  # a URL's
     return forms
 
 
@@ -158,10 +167,12 @@ def _passwords(value: Any) -> list[str]:
     return []
 
 
-def failure_result(exc: httpx.HTTPError, attempts: int) -> GraphResult:
-    """The result of a request that got no answer (status 0)."""
+def failure_result(exc: httpx.HTTPError, attempts: int, secrets: Secrets = tuple) -> GraphResult:
+    """The result of a request that got no answer (status 0). The transport's words may quote
+    what it failed to parse (a server echoing the request into a malformed answer): the
+    request's `secrets` go, as from an answer's."""
     return GraphResult(0, {}, None, attempts, error_code=type(exc).__name__,
-                       error_message=server_text(describe_failure(exc)))
+                       error_message=server_text(describe_failure(exc), tuple(secrets())))
 
 
 def lower_headers(headers: httpx.Headers) -> dict[str, str]:

@@ -122,7 +122,8 @@ async def _send_chunk(session: Session, chunk: list[_Item], state: _Round) -> li
         response = await session.send("POST", f"{session.base_url}/$batch", headers, json_bytes(payload),
                                       what=f"{len(chunk)} request{'s' if len(chunk) != 1 else ''}")
     except httpx.HTTPError as exc:
-        return _no_answer(session, chunk, exc)
+        return _no_answer(session, chunk, exc, lambda: request_secrets(token, [item.call.body for item in chunk],
+                                                                       session.redact))
     session.note_server_time(response)
     outer_headers = lower_headers(response.headers)
     outer_body = response_body(response)
@@ -146,11 +147,11 @@ def _chunk_cost(chunk: list[_Item], b2c: bool) -> Cost:
     return Cost(writes, resource_units)
 
 
-def _no_answer(session: Session, chunk: list[_Item], exc: httpx.HTTPError) -> list[_Item]:
-    """The $batch request got no answer: every item failed with it."""
+def _no_answer(session: Session, chunk: list[_Item], exc: httpx.HTTPError, secrets: Secrets = tuple) -> list[_Item]:
+    """The $batch request got no answer: every item failed with it (without the chunk's secrets)."""
     session.stats.transport_errors += 1
     for item in chunk:
-        item.result = failure_result(exc, item.attempts)
+        item.result = failure_result(exc, item.attempts, secrets)
     if isinstance(exc, NOTHING_SENT):
         return list(chunk)
     return _ambiguous(chunk)

@@ -34,6 +34,7 @@ import httpx
 
 from batch.graph.answers import (
     NOTHING_SENT,
+    Secrets,
     Verdict,
     failure_result,
     json_bytes,
@@ -165,7 +166,8 @@ class GraphClient:
         try:
             response = await session.send(method, url, headers, None if call.body is None else json_bytes(call.body))
         except httpx.HTTPError as exc:
-            return self._transport_failure(exc, call.is_idempotent, attempts)
+            return self._transport_failure(exc, call.is_idempotent, attempts,
+                                           lambda: request_secrets(token, [call.body], session.redact))
         lease.observe(response.status_code, response.headers)
         session.note_server_time(response)
         result = result_of(response.status_code, lower_headers(response.headers), response_body(response), attempts,
@@ -176,9 +178,9 @@ class GraphClient:
             return Verdict(result, retry=True, retry_after=0.0)
         return session.judge(result, call.is_idempotent)
 
-    def _transport_failure(self, exc: httpx.HTTPError, idempotent: bool, attempts: int) -> Verdict:
+    def _transport_failure(self, exc: httpx.HTTPError, idempotent: bool, attempts: int, secrets: Secrets) -> Verdict:
         self.stats.transport_errors += 1
-        result = failure_result(exc, attempts)
+        result = failure_result(exc, attempts, secrets)
         if isinstance(exc, NOTHING_SENT) or idempotent:
             return Verdict(result, retry=True)
         result.ambiguous = True

@@ -12,6 +12,7 @@ in deleted items since the row was sent means we deleted it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from batch.graph import GraphCall
 from batch.io.columns import DELETE_COLUMNS, PORTAL_DELETE_HEADER
@@ -49,7 +50,8 @@ class DeleteVerb(OneKeyVerb):
         done = Executed()
         now = session.clock() + (session.client.server_clock_offset or 0.0)  # on Graph's clock, as deletedDateTime is
         sent_at = now if since is None else min(since, now)
-        found, absent = await self.find(plans, session, done)  # absent: gone before we sent anything
+        # absent: gone before we sent anything; `since`: rows being reconciled (a failed lookup decides nothing)
+        found, absent = await self.find(plans, session, done, reconciling=since is not None)
         targets = [(plan, str(user["id"])) for plan, user in found]
         unseen: list[DeletePlan] = []  # our DELETE may have done it
         if targets:
@@ -122,12 +124,13 @@ class DeleteVerb(OneKeyVerb):
             if not users:
                 gone = Outcome(plan.row, plan.key, Status.FAILED, http_status=404, error_code="Request_ResourceNotFound",
                                error_message="no customer, live or deleted, has this key")
-                if sent_at is None:  # not ours to explain: maybe created a moment ago
-                    self.unless_lagging(plan, gone, session, done)
-                else:  # already waited for (until_seen above)
-                    done.outcomes.append(gone)
+                # Not ours to explain, or deleted items waited for (until_seen above) in vain:
+                # maybe created a moment ago, and the live lookup's replica does not show it yet.
+                self.unless_lagging(plan, gone, session, done)
                 continue
-            user = users[0]
+            # Several deleted customers may have had this key (a namesake deleted before): the
+            # one deleted last is the one a delete of ours would have deleted.
+            user = max(users, key=_deleted_at)
             deleted = _parse(user.get("deletedDateTime"))
             until = f"restorable until {_when(deleted + RETENTION)}" if deleted else "in deleted items"
             if sent_at is not None and deleted is not None and deleted.timestamp() >= sent_at - MARGIN_SECONDS:
@@ -137,6 +140,12 @@ class DeleteVerb(OneKeyVerb):
                 when = f" on {_when(deleted)}" if deleted else ""
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.SKIPPED, str(user.get("id", "")),
                                              error_message=f"already deleted{when}; {until}"))
+
+
+def _deleted_at(user: dict[str, Any]) -> float:
+    """When a customer in deleted items was deleted (0 when it does not say)."""
+    deleted = _parse(user.get("deletedDateTime"))
+    return deleted.timestamp() if deleted is not None else 0.0
 
 
 EPILOG = """\

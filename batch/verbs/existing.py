@@ -77,17 +77,23 @@ class ExistingCustomerVerb(Verb[KeyPlanT]):
         return KeyPlan(row.number, key.value, key)
 
     async def find(self, plans: list[KeyPlanT], session: Session, done: Executed, *, deleted: bool = False,
-                   calls: list[GraphCall] | None = None) -> tuple[list[tuple[KeyPlanT, dict[str, Any]]], list[KeyPlanT]]:
+                   calls: list[GraphCall] | None = None,
+                   reconciling: bool = False) -> tuple[list[tuple[KeyPlanT, dict[str, Any]]], list[KeyPlanT]]:
         """Look up each plan's customer among live (or deleted) users, in batches. A failed
         lookup and a key that matches several customers become row outcomes in `done`; the
-        rest come back as (plan, customer) pairs found, and plans whose customer is absent."""
+        rest come back as (plan, customer) pairs found, and plans whose customer is absent.
+        `reconciling`: rows an interrupted run may have sent, whose fate nothing decides
+        without a lookup: a failed one leaves the row unresolved (`sent`, for a later resume),
+        as `locate` does; a 401/403 still stops the run."""
         where = " in deleted items" if deleted else ""
         lookups = await send(calls or [lookup_call(p.user, self.domain, deleted=deleted) for p in plans], session)
         found: list[tuple[KeyPlanT, dict[str, Any]]] = []
         absent: list[KeyPlanT] = []
         for plan, lookup in zip(plans, lookups):
             users = found_users(lookup)
-            if users is None:
+            if users is None and reconciling and lookup.status not in (401, 403):
+                done.unresolved.append(plan.row)
+            elif users is None:
                 self.refused(plan, lookup, done, f"looking the customer up{where} failed: ")
             elif len(users) > 1:
                 # Several customers answer to this UPN or sign-in name: only the object id can say which.

@@ -9,6 +9,8 @@ the run is resumed, unless its password already reached passwords.csv.
 
 from __future__ import annotations
 
+from typing import Any
+
 from batch.graph import GraphCall
 from batch.io.columns import PORTAL_DELETE_HEADER, RESET_COLUMNS
 from batch.outcome import Outcome, PasswordLine, SentRow, Status
@@ -32,13 +34,36 @@ class ResetPasswordVerb(OneKeyVerb):
     def __init__(self, domain: str, *, force_change: bool = True) -> None:
         super().__init__(domain, RESET_COLUMNS)
         self.force_change = force_change
+        # The row that resets each customer (object id): a customer named twice in the file, by
+        # two keys (its objectId, its sign-in name), would get two passwords, one of them dead.
+        self._customers: dict[str, int] = {}
+
+    def _once(self, found: list[tuple[KeyPlan, dict[str, Any]]], done: Executed,
+              plan_line: bool = False) -> list[tuple[KeyPlan, dict[str, Any]]]:
+        """`found` less the rows whose customer an earlier row (or one done first) resets,
+        which fail saying so."""
+        kept = []
+        for plan, user in found:
+            object_id = str(user.get("id") or "")
+            first = self._customers.setdefault(object_id, plan.row)
+            if first == plan.row:
+                kept.append((plan, user))
+                continue
+            why = f"the same customer as row {first} ({object_id}): one password reset per customer"
+            if plan_line:
+                done.would(line_for(plan.row, plan.key, "fail", user, why))
+            else:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, object_id,
+                                             error_code="DuplicateCustomer", error_message=why))
+        return kept
 
     def sent_marker(self, plan: KeyPlan) -> bool:
         return True
 
-    async def execute(self, plans: list[KeyPlan], session: Session) -> Executed:
+    async def execute(self, plans: list[KeyPlan], session: Session, *, reconciling: bool = False) -> Executed:
         done = Executed()
-        found, absent = await self.find(plans, session, done)
+        found, absent = await self.find(plans, session, done, reconciling=reconciling)
+        found = self._once(found, done)
         targets = [(plan, str(user["id"])) for plan, user in found]
         to_whom = {plan.row: (str(user.get("displayName") or ""), contact_of(user)) for plan, user in found}
         for plan in absent:
@@ -65,6 +90,7 @@ class ResetPasswordVerb(OneKeyVerb):
         live customer fails, as in a run. No password is generated."""
         done = Executed()
         found, absent = await self.find_for_plan(plans, session, done)
+        found = self._once(found, done, plan_line=True)
         change = "to change at next sign-in" if self.force_change else "not to change at next sign-in"
         for plan, user in found:
             done.would(line_for(plan.row, plan.key, "reset", user,
@@ -86,7 +112,8 @@ class ResetPasswordVerb(OneKeyVerb):
             else:
                 again.append(plan)
         if again:
-            done.merge(await self.execute(again, session))
+            # A failed lookup leaves the row `sent`: its password may have changed, and is on no file.
+            done.merge(await self.execute(again, session, reconciling=True))
         return done
 
 

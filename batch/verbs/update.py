@@ -40,7 +40,7 @@ from batch.verbs.fields import (
 )
 from batch.verbs.identities import EXPORT_FEDERATED, FEDERATED_COLUMNS, Identity, check_identities, extra_identities
 from batch.verbs.lag import not_found, until_seen
-from batch.verbs.lookups import lookup_call
+from batch.verbs.lookups import UserKey, lookup_call
 from batch.verbs.permissions import ENABLE, IDENTITIES, READ, UPDATE, PermissionNeeds
 from batch.verbs.plans import LOCAL_SIGN_IN_TYPES, changes_of, counted, line_for, property_columns, shown
 from batch.verbs.spec import VerbSpec
@@ -149,10 +149,23 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
         elif not self.domain:
             problems.append("newSignInName needs the tenant's domain (--domain)")
 
-    def _lookup(self, plan: UpdatePlan) -> GraphCall:
-        call = lookup_call(plan.user, self.domain)
+    def _lookup(self, plan: UpdatePlan, key: UserKey | None = None) -> GraphCall:
+        call = lookup_call(key or plan.user, self.domain)
         wanted = sorted(set(plan.changes) | {"identities"})
         return GraphCall("GET", call.url + "," + ",".join(wanted))
+
+    async def _renamed(self, plans: list[UpdatePlan], session: Session, done: Executed
+                       ) -> tuple[list[tuple[UpdatePlan, dict[str, Any]]], list[UpdatePlan]]:
+        """Rows being reconciled whose customer no longer has the row's sign-in name: the
+        interrupted run's PATCH may have given it the row's newSignInName, so it is looked up
+        by that (a rename that had landed was reported failed, "no live customer")."""
+        movable = [p for p in plans if p.new_sign_in and p.user.kind == "signin"]
+        if not movable:
+            return [], plans
+        found, missing = await self.find(movable, session, done, reconciling=True, calls=[
+            self._lookup(p, UserKey("signin", p.new_sign_in or "")) for p in movable])
+        moved = {id(p) for p in movable}
+        return found, [p for p in plans if id(p) not in moved] + missing
 
     def _patch(self, plan: UpdatePlan, current: dict[str, Any]) -> dict[str, Any]:
         """Only the properties whose value differs from the customer's current one."""
@@ -193,7 +206,10 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
 
     async def execute(self, plans: list[UpdatePlan], session: Session, *, resent: bool = False) -> Executed:
         done = Executed()
-        found, absent = await self.find(plans, session, done, calls=[self._lookup(p) for p in plans])
+        found, absent = await self.find(plans, session, done, calls=[self._lookup(p) for p in plans], reconciling=resent)
+        if resent and absent:
+            renamed, absent = await self._renamed(absent, session, done)
+            found += renamed
         for plan in absent:
             self.unless_lagging(plan, self.not_live(plan), session, done)
         targets: list[tuple[UpdatePlan, str, dict[str, Any]]] = []
