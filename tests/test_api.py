@@ -113,6 +113,32 @@ async def test_a_run_stopped_at_its_question_is_asked_again_on_resume(emulator: 
     await batch.resume_run(run_dir, emulator.target, transport=emulator.transport)
 
 
+async def test_a_run_stopped_before_its_question_is_asked_on_resume(emulator: Emulator, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stopped before the question was reached (the sign-in refused at the start), the journal
+    # said nothing of a confirmation, and resume deleted every customer unasked (found by a review).
+    import httpx
+
+    monkeypatch.setenv("ENTRA_BATCH_REPLICATION_WAITS", "0.01,0.02")
+
+    class SignInRefused(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            return httpx.Response(401, json={"error": "invalid_client",
+                                             "error_description": "AADSTS7000215: Invalid client secret provided."})
+
+    run_dir = tmp_path / "delete"
+    request = batch.RunRequest(verb="delete", input=str(SAMPLE), out_dir=str(run_dir))
+    with pytest.raises(batch.RunError):
+        await batch.start_run(request, emulator.target, transport=SignInRefused(), confirm=lambda rows: True)
+    assert run_dir.is_dir()
+    with pytest.raises(batch.RunError, match="stopped at its confirmation question"):
+        await batch.resume_run(run_dir, emulator.target, transport=emulator.transport)
+    asked: list[int] = []
+    await batch.resume_run(run_dir, emulator.target, transport=emulator.transport,
+                           confirm=lambda rows: asked.append(rows) or True)
+    assert asked == [50]
+
+
 async def test_the_local_target_needs_the_emulators_transport(tmp_path: Path) -> None:
     request = batch.RunRequest(verb="create", input=str(SAMPLE), out_dir=str(tmp_path / "run"))
     with pytest.raises(batch.RunError, match="built-in emulator"):

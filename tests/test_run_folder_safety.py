@@ -424,3 +424,23 @@ def test_template_out_rewrites_a_file_of_ours(home: Path, tmp_path: Path) -> Non
     out.write_text("old and longer than the template " * 100, encoding="utf-8")
     assert main(["template", "delete", "--out", str(out)]) == 0
     assert "old and longer" not in out.read_text(encoding="utf-8")
+
+
+def test_an_out_dir_holding_someone_s_journal_db_is_not_taken(home: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # A folder holding only the administrator's own SQLite database named journal.db was taken
+    # for a start killed before it recorded its run: written into, then removed on a usage
+    # error. Found by a review.
+    import sqlite3
+
+    diary = tmp_path / "diary"
+    diary.mkdir(mode=0o700)
+    with sqlite3.connect(diary / "journal.db") as db:
+        db.execute("CREATE TABLE entries (day TEXT, text TEXT)")
+        db.execute("INSERT INTO entries VALUES ('monday', 'dear diary')")
+    before = (diary / "journal.db").read_bytes()
+    source = tmp_path / "in.csv"
+    source.write_text("signInName,displayName\r\na@example.com,A\r\n", encoding="utf-8", newline="")
+    assert main(["create", str(source), "--quiet", "--out-dir", str(diary)]) == 2
+    assert f"{diary} is not empty: its journal.db holds tables of another program" in capsys.readouterr().err
+    assert (diary / "journal.db").read_bytes() == before and sorted(p.name for p in diary.iterdir()) == ["journal.db"]

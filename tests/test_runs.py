@@ -267,6 +267,36 @@ def test_finding_10_prune_removes_only_old_finished_folders_and_keeps_passwords(
     assert [e.run_dir for e in RunIndex().runs()] == []
 
 
+def test_prune_removes_a_run_s_own_files_only(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # A dry run with `--out-dir .` made a project folder a run folder: prune removed the project,
+    # its notes and another run's passwords.csv beneath it; from inside it, prune removed the
+    # working directory. And a folder under runs/ with a journal.db that is not ours was pruned
+    # as "finished". Found by a review.
+    project = tmp_path / "project"
+    project.mkdir(mode=0o700)
+    source = rows_file(tmp_path / "in.csv", 2)
+    assert main(["create", str(source), "--dry-run", "--quiet", "--out-dir", str(project)]) == 0
+    (project / "notes.txt").write_text("mine", encoding="utf-8")
+    (project / "runs").mkdir(mode=0o700)
+    (project / "runs" / "passwords.csv").write_text("row,password\r\n1,secret\r\n", encoding="utf-8")
+    foreign = tmp_path / "runs" / "experiment-42"
+    foreign.mkdir(parents=True, mode=0o700)
+    (foreign / "journal.db").write_text("not SQLite", encoding="utf-8")
+    (foreign / "summary.json").write_text("{}", encoding="utf-8")
+    monkeypatch.chdir(project)
+    capsys.readouterr()
+    assert main(["runs", "prune", "--older-than", "0m"]) == 0 and project.is_dir()
+    assert "it is the working directory, or holds it" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert main(["runs", "prune", "--older-than", "0m"]) == 0
+    err = capsys.readouterr().err
+    assert "holds others entra-batch did not write (notes.txt, runs)" in err
+    assert sorted(p.name for p in project.iterdir()) == ["notes.txt", "runs"]  # the dry run's own files went
+    assert (project / "runs" / "passwords.csv").exists()
+    assert (foreign / "journal.db").exists() and "experiment-42: its journal.db describes no run" in err
+
+
 def test_finding_10_the_readme_first_command_twice_gives_the_same_result(home: Path, tmp_path: Path,
                                                                           capsys: pytest.CaptureFixture[str]) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -370,6 +370,10 @@ def reset_emulator(args: argparse.Namespace) -> int:
     if not os.path.lexists(db):
         print(f"entra-batch emulator: {db} does not exist; the local directory is already empty", file=sys.stderr)
         return ExitCode.OK
+    problem = None if db.is_symlink() else _db_problem(db)
+    if problem:  # a file of the user's given as --db: never removed (found by a review: it was)
+        print(f"entra-batch emulator: --db {db} {problem}. Nothing was removed", file=sys.stderr)
+        return ExitCode.USAGE
     if not args.yes:
         if not sys.stdin.isatty():
             print(f"entra-batch emulator: reset removes every customer of the local emulator ({db}); pass --yes "

@@ -68,7 +68,9 @@ def start(args: argparse.Namespace, holder: RunFolderHolder) -> int:
         with reach(target) as where:
             summary = signals.run(start_run(request, where.target, runs_root=RUNS_ROOT, transport=where.transport,
                                             on_progress=bar, on_start=holder.started,
-                                            confirm=lambda rows: confirmed(args, rows, where.target, bar),
+                                            # --yes answers before the run starts: nothing to ask, now or on resume.
+                                            confirm=None if getattr(args, "yes", False) else
+                                            lambda rows: confirmed(args, rows, where.target, bar),
                                             watch=watching(args, dry_run=args.dry_run),
                                             new_run=args.new_run))
     finally:

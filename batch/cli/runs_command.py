@@ -4,14 +4,13 @@ writes its provisional results.csv, `runs prune --older-than AGE` removes finish
 
 Deleting is careful: only real folders (never a symbolic link, never followed) that hold a
 journal.db and belong to us, only finished runs, and not one holding passwords.csv unless
---including-passwords; the removal itself (`shutil.rmtree`, which works on descriptors on
-Linux) never follows a link inside the folder."""
+--including-passwords; the removal itself takes only the files a run writes (a link among
+them is removed, never followed), then the folder when nothing else is left in it."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -172,6 +171,9 @@ def prune(age: float, *, including_passwords: bool, dry_run: bool) -> int:
         when = run.finished or run.started
         if run.state != FINISHED or when is None or when > cutoff:
             continue
+        if not isinstance(read_journal(path)[0].get("request"), dict):
+            say(f"kept {_shown(path)}: its journal.db describes no run of entra-batch")
+            continue
         if (path / "passwords.csv").exists() and not including_passwords:
             say(f"kept {_shown(path)}: it still holds passwords.csv (hand the passwords over and delete it, or "
                 "pass --including-passwords)")
@@ -190,10 +192,33 @@ def prune(age: float, *, including_passwords: bool, dry_run: bool) -> int:
     return ExitCode.OK
 
 
+# What a run writes in its folder, and nothing else is removed (a folder given as --out-dir may
+# hold the administrator's own files: `--out-dir .` made a project folder a run folder, and
+# prune removed the project, its other runs' passwords.csv included; found by a review).
+_RUN_FILES = frozenset({".lock", "journal.db", "journal.db-wal", "journal.db-shm", "journal.db-journal", "run.log",
+                        "results.csv", "retry.csv", "plan.csv", "summary.json", "passwords.csv", "error.log"})
+
+
 def _remove(path: Path) -> bool:
+    """The run's own files (`_RUN_FILES`, and the temporaries of a file being replaced), then
+    the folder if nothing else is left in it; never the working directory or one above it."""
     try:
         check_dir(path, tighten=False)  # ours, a real folder (not a link), nobody else's
-        shutil.rmtree(path)  # fd-based on Linux: never follows a link inside the folder
+        here = Path.cwd().resolve()
+        if here == path.resolve() or path.resolve() in here.parents:
+            say(f"kept {_shown(path)}: it is the working directory, or holds it")
+            return False
+        for entry in path.iterdir():
+            ours = entry.name in _RUN_FILES or (entry.name.startswith(".") and entry.name.endswith(".tmp"))
+            if ours and (entry.is_symlink() or entry.is_file()):
+                entry.unlink()
+        left = sorted(entry.name for entry in path.iterdir())
+        if left:
+            shown_left = ", ".join(left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+            say(f"kept {_shown(path)}: its run's files are removed, but it holds others entra-batch did not write "
+                f"({shown_left})")
+            return False
+        path.rmdir()
     except (OSError, RunError) as exc:
         say(f"could not remove {_shown(path)}: {getattr(exc, 'strerror', None) or exc}")
         return False

@@ -28,7 +28,7 @@ from batch.errors import InputFileError, RunFolderTaken, RunFolderUnsafe
 from batch.io.dialect import ENCODING, OutputDialect
 from batch.io.quoting import neutralise, neutralise_rows
 from batch.outcome import FIRST_PASSWORD_COLUMNS, PASSWORD_COLUMNS, RESULT_COLUMNS, PasswordLine, Status
-from batch.run.journal import Journal
+from batch.run.journal import Journal, why_unreadable
 from batch.run.private import (
     PRIVATE_DIR,
     check_dir,
@@ -77,6 +77,9 @@ def prepare_out_dir(path: Path) -> Path:
     if path.exists() and path.is_dir():
         check_dir(path, tighten=False)  # before looking inside: others could have planted anything
         if (path / Journal.FILE).exists() and Journal.recorded(path):
+            foreign = why_unreadable(path / Journal.FILE)
+            if foreign is not None:  # someone's file called journal.db
+                raise RunFolderTaken(f"{path} is not empty: its journal.db {foreign}; choose a new or empty --out-dir")
             raise RunFolderTaken(f"{path} holds an earlier run; finish it with `entra-batch resume {path}` "
                                   "or choose another --out-dir")
         # A start killed before it recorded its run leaves only the lock and an empty journal.

@@ -146,11 +146,17 @@ class Journal:
         try:
             db = sqlite3.connect(f"file:{run_dir / cls.FILE}?mode=ro", uri=True)
             try:
+                (tables,) = db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()
+                if not tables:
+                    return False  # empty: a start killed before it made its tables
                 return db.execute("SELECT 1 FROM meta WHERE key = 'request'").fetchone() is not None
             finally:
                 db.close()
-        except sqlite3.OperationalError as exc:
-            return "no such table" not in str(exc)  # unreadable for another reason: assume a run is there
+        except sqlite3.DatabaseError:
+            # Tables but no meta table: someone's database called journal.db (it was taken for a
+            # killed start, written into, then removed; found by a review); or not SQLite at
+            # all, or unreadable: something is there, and the folder is not free.
+            return True
 
     def close(self) -> None:
         try:

@@ -126,8 +126,11 @@ async def start_run(request: RunRequest, target: Target, *, runs_root: Path | No
         started = time.time()
         closed = False
         try:
+            # A run that may ask is unconfirmed until its answer: stopped before it (a network
+            # failure, a refused sign-in, a kill), resume asks (found by a review: it deleted 150).
             journal.set_meta(request=asdict(request), fingerprint=opened.scan.sha256, target=target.label,
-                             target_identity=identity, started=started, records=opened.scan.records)
+                             target_identity=identity, started=started, records=opened.scan.records,
+                             **({"confirmed": False} if confirm is not None else {}))
             index.run_started(run_dir, verb=request.verb, target=target.label, fingerprint=opened.scan.sha256,
                               target_identity=identity, started=started, dry_run=request.dry_run)
             if on_start is not None:

@@ -26,6 +26,7 @@ from batch.io.columns import PORTAL_DELETE_HEADER, UPDATE_COLUMNS
 from batch.io.csvio import Row
 from batch.io.quoting import shown as quoted
 from batch.outcome import Outcome, SentRow, Status
+from batch.verbs.answers import send
 from batch.verbs.attributes import AttributeCatalog
 from batch.verbs.base import Change, Executed, Rejected, Session
 from batch.verbs.existing import ExistingCustomerVerb, KeyPlan
@@ -40,7 +41,7 @@ from batch.verbs.fields import (
 )
 from batch.verbs.identities import EXPORT_FEDERATED, FEDERATED_COLUMNS, Identity, check_identities, extra_identities
 from batch.verbs.lag import not_found, until_seen
-from batch.verbs.lookups import UserKey, lookup_call
+from batch.verbs.lookups import UserKey, found_users, lookup_call
 from batch.verbs.permissions import ENABLE, IDENTITIES, READ, UPDATE, PermissionNeeds
 from batch.verbs.plans import LOCAL_SIGN_IN_TYPES, changes_of, counted, line_for, property_columns, shown
 from batch.verbs.spec import VerbSpec
@@ -86,6 +87,12 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
         new_sign_in = row.cells.get("newSignInName", "").strip() or None
         if new_sign_in and new_sign_in.lower() != CLEAR:
             self._check_new_sign_in(new_sign_in, problems)
+            # Two rows giving one new sign-in name would race: the second PATCH refused, which
+            # one depending on the run (found by a review). Sign-in names are unique whatever
+            # their case.
+            first = self.seen.claim("signin-new", new_sign_in.lower(), row.number)
+            if first is not None:
+                problems.append(f"newSignInName '{quoted(new_sign_in)}' is already used by row {first} of this file")
         federated = tuple(check_identities(extra_identities(
             {c: v for c, v in row.cells.items() if c in ADDING_COLUMNS and v.strip().lower() != CLEAR}, problems),
             self.domain, problems))
@@ -187,7 +194,9 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
                 (local[0] if local else None)
             if target is None:
                 identities.append({"signInType": new_type, "issuer": self.domain, "issuerAssignedId": plan.new_sign_in})
-            elif str(target.get("issuerAssignedId", "")).lower() != plan.new_sign_in.lower():
+            elif str(target.get("issuerAssignedId", "")) != plan.new_sign_in:
+                # Found whatever its case; changed when it differs at all (a case-only change
+                # was "already up to date", the directory keeping the old spelling).
                 target.update(signInType=new_type, issuer=self.domain, issuerAssignedId=plan.new_sign_in)
             else:
                 return body
@@ -212,11 +221,15 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
             found += renamed
         for plan in absent:
             self.unless_lagging(plan, self.not_live(plan), session, done)
+        refusals = await self._refusals(found, session)
         targets: list[tuple[UpdatePlan, str, dict[str, Any]]] = []
         for plan, current in found:
             body = self._patch(plan, current)
             object_id = str(current.get("id", ""))
-            if body:
+            if plan.row in refusals and body:
+                done.outcomes.append(Outcome(plan.row, plan.key, Status.FAILED, object_id,
+                                             error_code="NewSignInNameRefused", error_message=refusals[plan.row]))
+            elif body:
                 targets.append((plan, object_id, body))
             elif resent:
                 done.outcomes.append(Outcome(plan.row, plan.key, Status.UPDATED, object_id, 204,
@@ -246,8 +259,12 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
         found, absent = await self.find_for_plan(plans, session, done, calls=[self._lookup(p) for p in plans])
         for plan in absent:
             done.would(line_for(plan.row, plan.key, "fail", None, "no customer with this key"))
+        refusals = await self._refusals(found, session)
         for plan, current in found:
             body = self._patch(plan, current)
+            if plan.row in refusals and body:
+                done.would(line_for(plan.row, plan.key, "fail", current, refusals[plan.row]))
+                continue
             changes = changes_of(body, current, plan.columns) + self._added(plan, current, body)
             if "identities" in body and plan.new_sign_in:
                 changes = tuple(sorted((*changes, Change("newSignInName", shown("newSignInName", _replaced(current, body)),
@@ -258,6 +275,32 @@ class UpdateVerb(ExistingCustomerVerb[UpdatePlan]):
             else:
                 done.would(line_for(plan.row, plan.key, "skip", current, "already up to date"))
         return done
+
+    async def _refusals(self, found: list[tuple[UpdatePlan, dict[str, Any]]], session: Session) -> dict[int, str]:
+        """Why Graph would refuse a row's new sign-in name, known before anything is sent, by
+        row: a customer with no email or user-name identity (Graph does not add a local one
+        to a customer who has none: GRAPH.md §1.5), or a name another customer holds (the dry
+        run said `update`, the run failed on "another object with the same value")."""
+        refusals: dict[int, str] = {}
+        asked: list[tuple[UpdatePlan, dict[str, Any]]] = []
+        for plan, current in found:
+            if not plan.new_sign_in:
+                continue
+            local = [i for i in current.get("identities") or []
+                     if str(i.get("signInType", "")).lower() in LOCAL_SIGN_IN_TYPES]
+            if local:
+                asked.append((plan, current))
+            else:
+                refusals[plan.row] = ("newSignInName: this customer has no email or user-name sign-in to rename, and "
+                                      "Graph does not add one to a customer who signs in only with other identities")
+        answers = await send([lookup_call(UserKey("signin", p.new_sign_in or ""), self.domain) for p, _ in asked],
+                             session) if asked else []
+        for (plan, current), answer in zip(asked, answers):
+            holders = [u for u in found_users(answer) or [] if str(u.get("id", "")) != str(current.get("id", ""))]
+            if holders:
+                refusals[plan.row] = (f"newSignInName '{quoted(plan.new_sign_in or '')}' is taken by the customer "
+                                      f"{holders[0].get('id', '')}")
+        return refusals
 
     async def reconcile(self, items: list[tuple[UpdatePlan, SentRow]], session: Session) -> Executed:
         """Read each customer again: values in place mean the interrupted run's PATCH landed."""

@@ -165,6 +165,8 @@ def test_the_emulator_command_refuses_a_database_it_cannot_use(tmp_path: Path,
     err = capsys.readouterr().err
     assert "is a file that is not an emulator directory (not an SQLite database)" in err and "Traceback" not in err
     assert oct(junk.stat().st_mode & 0o777) == "0o644" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.csv"]
+    assert main(["emulator", "reset", "--db", str(junk), "--yes"]) == 2  # nor removed (it was, by a reset)
+    assert "is a file that is not an emulator directory" in capsys.readouterr().err and junk.exists()
     damaged = tmp_path / "damaged.db"  # an SQLite header over garbage: the directory's own opening says why
     damaged.write_bytes(b"SQLite format 3\x00" + b"\xff" * 2000)
     assert main(["emulator", "--db", str(damaged), "--port", "0"]) == 2
