@@ -19,6 +19,7 @@ from typing import Any
 
 from batch.cli.output import say
 from batch.errors import ConfigError, ExitCode, RunError
+from batch.run.files import STARTUP_LEFTOVERS, PasswordsFile, PlanFile
 from batch.run.index import (
     FINISHED,
     RUNNING,
@@ -195,8 +196,8 @@ def prune(age: float, *, including_passwords: bool, dry_run: bool) -> int:
 # What a run writes in its folder, and nothing else is removed (a folder given as --out-dir may
 # hold the administrator's own files: `--out-dir .` made a project folder a run folder, and
 # prune removed the project, its other runs' passwords.csv included; found by a review).
-_RUN_FILES = frozenset({".lock", "journal.db", "journal.db-wal", "journal.db-shm", "journal.db-journal", "run.log",
-                        "results.csv", "retry.csv", "plan.csv", "summary.json", "passwords.csv", "error.log"})
+_RUN_FILES = STARTUP_LEFTOVERS | {"results.csv", "retry.csv", PlanFile.NAME, "summary.json", PasswordsFile.NAME,
+                                  "error.log"}
 
 
 def _remove(path: Path) -> bool:

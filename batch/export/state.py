@@ -53,10 +53,10 @@ def read_state(path: Path, identity: Mapping[str, Any]) -> DeltaState | None:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"--since {path}: not a state file written by `entra-batch export --since` ({exc})") from None
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION or not state.get("deltaLink") \
-            or _malformed(state):
+    wrong = _malformed(state) if isinstance(state, dict) else ""
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION or not state.get("deltaLink") or wrong:
         raise ConfigError(f"--since {path}: not a state file written by `entra-batch export --since`"
-                          f"{f' ({_malformed(state)})' if isinstance(state, dict) and _malformed(state) else ''}")
+                          f"{f' ({wrong})' if wrong else ''}")
     saved = state.get("target") or {}
     if saved.get("kind") != identity["kind"] or saved.get("tenant_id") != identity["tenant_id"]:
         raise ConfigError(f"--since {path} belongs to another target ({saved.get('tenant_id') or saved.get('kind')}); "

@@ -70,8 +70,7 @@ def result_of(status: int, headers: dict[str, str], body: Any, attempts: int,
     safe to keep (`server_text`): `secrets()` gives what the request carried that the answer
     must not bring back into results.csv, the journal or the terminal (its token, its
     passwords, the client secret)."""
-    code = message = None
-    kept: tuple[str, ...] = ()
+    code = message = page = None
     if status >= 400:
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict):
@@ -79,14 +78,13 @@ def result_of(status: int, headers: dict[str, str], body: Any, attempts: int,
             message = error.get("message") if isinstance(error.get("message"), str) else None
         elif is_html(headers, body):
             # A gateway's error page, not Graph's answer: its title says enough, and a kilobyte
-            # of markup must not end up in results.csv (GRAPH.md §15.5). Its secrets go before
-            # the title is cut, so that no part of one is left.
-            kept = tuple(secrets())
-            message, body = gateway_page(status, body, kept), None
+            # of markup must not end up in results.csv (GRAPH.md §15.5).
+            page, body = body, None
         elif isinstance(body, str) and body.strip():
             message = body
-    if not kept and (code is not None or message is not None):
-        kept = tuple(secrets())
+    kept = tuple(secrets()) if code is not None or message is not None or page is not None else ()
+    if page is not None:  # its secrets go before its title is cut, so that no part of one is left
+        message = gateway_page(status, page, kept)
     return GraphResult(status, headers, body, attempts,
                        error_code=None if code is None else server_text(code, kept, MAX_SERVER_CODE),
                        error_message=None if message is None else server_text(message, kept))
